@@ -1,0 +1,109 @@
+# selfsup — build, test, demo and benchmarks.
+#   make          build/libselfsup.a and build/selfsup
+#   make check    every test (unit, CLI, ASan+UBSan build), ending "N passed, N failed"
+#   make demo     the main job, end to end
+#   make bench-*  side-by-side benchmarks (results go to eval/RESULTS.md by hand)
+
+CC       ?= gcc
+B        ?= build
+ARCH     := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+BLAS_DIR := /usr/lib/$(ARCH)/openblas-openmp
+BLAS_INC := /usr/include/$(ARCH)/openblas-openmp
+
+# Debian packages the build needs. Found with dpkg-query; installed when root.
+BUILD_PKGS := pkg-config libutf8proc-dev libzstd-dev libopenblas-openmp-dev libcjson-dev libcmocka-dev
+CHECK_PKGS := python3 zstd curl
+DEMO_PKGS  := bible-kjv
+
+CFLAGS   ?= -O2 -g -march=native
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -Iinclude -I$(BLAS_INC) \
+            $(shell pkg-config --cflags libutf8proc libzstd libcjson 2>/dev/null)
+LDLIBS   := $(shell pkg-config --libs libutf8proc libzstd libcjson 2>/dev/null) \
+            -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lm -fopenmp
+TEST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+
+LIB_SRCS := $(wildcard tokenizer/*.c corpora/*.c) \
+            $(filter-out src/cli/%,$(wildcard src/*/*.c))
+CLI_SRCS := $(wildcard src/cli/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
+CLI_OBJS := $(CLI_SRCS:%.c=$(B)/obj/%.o)
+TEST_SRCS := $(wildcard tests/test_*.c)
+TEST_BINS := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
+# The sanitizer build covers the tokenizer, data and io tests.
+ASAN_SRCS := $(wildcard tests/test_tok_*.c tests/test_data_*.c tests/test_io_*.c)
+ASAN_BINS := $(ASAN_SRCS:tests/%.c=$(B)/asan/tests/%)
+ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+
+.PHONY: all deps check check-deps demo clean bench-tokenizer
+all: deps $(B)/libselfsup.a $(B)/selfsup
+
+# ---- dependencies -------------------------------------------------------------
+define need_pkgs
+	@missing=""; for p in $(1); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing Debian packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	  else \
+	    echo "missing Debian packages; install them with:"; \
+	    echo "  sudo apt-get install -y$$missing"; exit 1; \
+	  fi; \
+	fi
+endef
+
+deps: $(B)/.deps-ok
+$(B)/.deps-ok: Makefile
+	$(call need_pkgs,$(BUILD_PKGS))
+	@mkdir -p build && touch $@
+
+# ---- library and CLI --------------------------------------------------------
+$(B)/obj/%.o: %.c $(B)/.deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(B)/libselfsup.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/selfsup: $(CLI_OBJS) $(B)/libselfsup.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(B)/libselfsup.a $(LDLIBS)
+
+# ---- tests ----------------------------------------------------------------------
+$(B)/tests/%: tests/%.c tests/testutil.h $(B)/libselfsup.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(B)/libselfsup.a $(TEST_LIBS) $(LDLIBS)
+
+$(B)/asan/obj/%.o: %.c $(B)/.deps-ok
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -MMD -MP -c $< -o $@
+
+$(B)/asan/libselfsup.a: $(LIB_SRCS:%.c=$(B)/asan/obj/%.o)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/asan/tests/%: tests/%.c tests/testutil.h $(B)/asan/libselfsup.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ASAN_FLAGS) -Itests -o $@ $< $(B)/asan/libselfsup.a $(TEST_LIBS) $(LDLIBS)
+
+check-deps:
+	$(call need_pkgs,$(BUILD_PKGS) $(CHECK_PKGS))
+
+check: check-deps all $(TEST_BINS) $(ASAN_BINS)
+	@tests/run.sh $(TEST_BINS) $(wildcard tests/cli_*.sh) $(ASAN_BINS)
+
+# ---- demo -------------------------------------------------------------------------
+demo: all
+	$(call need_pkgs,$(DEMO_PKGS))
+	@eval/demo.sh
+
+# ---- benchmarks -----------------------------------------------------------------
+bench-tokenizer: all
+	$(call need_pkgs,sentencepiece nodejs npm zstd)
+	@eval/bench_tokenizer.sh
+
+clean:
+	rm -rf build
+
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d)

@@ -1,0 +1,32 @@
+/* Streaming reader for raw text files, plain or zstd-compressed (detected by
+ * the zstd frame magic, so a .zst extension is not required). Memory is
+ * constant apart from the longest line. */
+#ifndef SELFSUP_TEXTSTREAM_H
+#define SELFSUP_TEXTSTREAM_H
+
+#include <stddef.h>
+
+#include "selfsup/error.h"
+
+typedef struct ss_textstream ss_textstream;
+
+/* path "-" reads standard input. */
+ss_status ss_textstream_open(ss_textstream **out, const char *path, ss_error *err);
+
+/* Next line including its '\n' (the last line may lack one). *line stays
+ * valid until the next call. At end of input: SS_OK with *len == 0 and
+ * *line == NULL. Errors (corrupt zstd, read failure) name the file. */
+ss_status ss_textstream_next_line(ss_textstream *s, const char **line,
+                                  size_t *len, ss_error *err);
+
+/* Raw decompressed bytes, up to cap; *got == 0 at end of input. Do not mix
+ * with next_line on the same stream. */
+ss_status ss_textstream_read(ss_textstream *s, void *buf, size_t cap,
+                             size_t *got, ss_error *err);
+
+/* 1-based number of the line last returned by next_line. */
+size_t ss_textstream_line_no(const ss_textstream *s);
+const char *ss_textstream_path(const ss_textstream *s);
+void ss_textstream_close(ss_textstream *s);
+
+#endif

@@ -1,0 +1,141 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+void cli_args_init(cli_args *a, int argc, char **argv, const char *command,
+                   const char *usage) {
+    memset(a, 0, sizeof *a);
+    a->argc = argc;
+    a->argv = argv;
+    a->command = command;
+    a->usage = usage;
+    a->used = calloc((size_t)argc + 1, 1);
+    a->positional = calloc((size_t)argc + 1, sizeof *a->positional);
+    if (!a->used || !a->positional) cli_die(command, "out of memory");
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--") == 0) break;
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(usage, stdout);
+            exit(0);
+        }
+    }
+}
+
+/* Index of option NAME ("--x" or "--x=..."), -1 if absent. */
+static int find_opt(cli_args *a, const char *name) {
+    size_t n = strlen(name);
+    for (int i = 0; i < a->argc; i++) {
+        if (strcmp(a->argv[i], "--") == 0) break;
+        if (strncmp(a->argv[i], name, n) == 0 && (a->argv[i][n] == '\0' || a->argv[i][n] == '='))
+            return i;
+    }
+    return -1;
+}
+
+const char *cli_opt(cli_args *a, const char *name) {
+    int i = find_opt(a, name);
+    if (i < 0) return NULL;
+    a->used[i] = 1;
+    const char *eq = strchr(a->argv[i], '=');
+    if (eq) return eq + 1;
+    if (i + 1 >= a->argc) cli_die(a->command, "option %s needs a value (see --help)", name);
+    a->used[i + 1] = 1;
+    return a->argv[i + 1];
+}
+
+int cli_flag(cli_args *a, const char *name) {
+    int i = find_opt(a, name);
+    if (i < 0) return 0;
+    if (strchr(a->argv[i], '=')) cli_die(a->command, "option %s takes no value", name);
+    a->used[i] = 1;
+    return 1;
+}
+
+long long cli_opt_int(cli_args *a, const char *name, long long def) {
+    const char *v = cli_opt(a, name);
+    if (!v) return def;
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end); /* accepts 1e6 as well as 1000000 */
+    if (errno || end == v || *end || d != (double)(long long)d)
+        cli_die(a->command, "option %s: '%s' is not an integer", name, v);
+    return (long long)d;
+}
+
+double cli_opt_double(cli_args *a, const char *name, double def) {
+    const char *v = cli_opt(a, name);
+    if (!v) return def;
+    char *end;
+    errno = 0;
+    double d = strtod(v, &end);
+    if (errno || end == v || *end) cli_die(a->command, "option %s: '%s' is not a number", name, v);
+    return d;
+}
+
+const char *cli_require(cli_args *a, const char *name) {
+    const char *v = cli_opt(a, name);
+    if (!v) cli_die(a->command, "missing required option %s (see --help)", name);
+    return v;
+}
+
+int cli_args_done(cli_args *a) {
+    int after_dashes = 0;
+    for (int i = 0; i < a->argc; i++) {
+        if (a->used[i]) continue;
+        const char *s = a->argv[i];
+        if (!after_dashes && strcmp(s, "--") == 0) { after_dashes = 1; continue; }
+        if (!after_dashes && s[0] == '-' && s[1] == '-') {
+            fprintf(stderr, "selfsup %s: unknown option %s (see --help)\n", a->command, s);
+            return 1;
+        }
+        a->positional[a->n_positional++] = a->argv[i];
+    }
+    return 0;
+}
+
+void cli_args_free(cli_args *a) {
+    free(a->used);
+    free(a->positional);
+}
+
+int cli_report(const char *command, const ss_error *err) {
+    fprintf(stderr, "selfsup %s: %s\n", command, err->msg[0] ? err->msg : ss_status_name(err->code));
+    return 1;
+}
+
+void cli_die(const char *command, const char *fmt, ...) {
+    va_list ap;
+    fprintf(stderr, "selfsup %s: ", command);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    exit(2);
+}
+
+int cli_default_threads(void) {
+    /* Physical cores: count distinct (physical id, core id) pairs. */
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    if (!f) return n > 0 ? (int)n : 1;
+    char line[256];
+    int phys = -1, ncores = 0;
+    int seen[1024][2];
+    while (fgets(line, sizeof line, f)) {
+        int v;
+        if (sscanf(line, "physical id : %d", &v) == 1) phys = v;
+        else if (sscanf(line, "core id : %d", &v) == 1) {
+            int dup = 0;
+            for (int i = 0; i < ncores; i++) dup |= seen[i][0] == phys && seen[i][1] == v;
+            if (!dup && ncores < 1024) { seen[ncores][0] = phys; seen[ncores][1] = v; ncores++; }
+        }
+    }
+    fclose(f);
+    if (ncores <= 0) return n > 0 ? (int)n : 1;
+    return ncores;
+}

@@ -1,0 +1,29 @@
+/* selfsup: the command-line front end. Each subcommand lives in its own file. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const char usage[] =
+    "selfsup — self-supervised language-model pretraining on CPUs\n"
+    "\n"
+    "usage: selfsup COMMAND [SUBCOMMAND] [OPTIONS]   (every command has --help)\n"
+    "\n"
+    "  tokenizer train    train a byte-level BPE tokenizer on raw text\n"
+    "  tokenizer encode   text -> token ids\n"
+    "  tokenizer decode   token ids -> text\n"
+    "  tokenizer info     summary of a tokenizer\n"
+    "  data get           fetch a corpus from corpora/ into the cache\n"
+    "  data prepare       encode a corpus into zstd token shards\n";
+
+int main(int argc, char **argv) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(usage, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "tokenizer") == 0) return cmd_tokenizer(argc - 2, argv + 2);
+    if (strcmp(argv[1], "data") == 0) return cmd_data(argc - 2, argv + 2);
+    fprintf(stderr, "selfsup: unknown command '%s'\n\n%s", argv[1], usage);
+    return 2;
+}
