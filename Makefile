@@ -56,7 +56,7 @@ endef
 deps: $(B)/.deps-ok
 $(B)/.deps-ok: Makefile
 	$(call need_pkgs,$(BUILD_PKGS))
-	@mkdir -p build && touch $@
+	@mkdir -p $(B) && touch $@
 
 # ---- library and CLI --------------------------------------------------------
 $(B)/obj/%.o: %.c $(B)/.deps-ok

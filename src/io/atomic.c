@@ -1,6 +1,8 @@
 /* Atomic file replacement: a crash at any point leaves either the old file or
  * the complete new one, never a torn mix. */
+#ifndef _GNU_SOURCE
 #define _GNU_SOURCE
+#endif
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>

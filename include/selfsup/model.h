@@ -1,0 +1,127 @@
+/* The transformer: one set of pre-LayerNorm blocks for two kinds of model,
+ * a decoder (causal attention, next-token prediction) and an encoder
+ * (bidirectional attention with a key padding mask). Token + learned
+ * position embeddings, final LayerNorm, LM head tied to the token embeddings.
+ *
+ * Memory: parameters, gradients and activations each live in one allocation
+ * with named views (ss_params / ss_acts), sized from one table. */
+#ifndef SELFSUP_MODEL_H
+#define SELFSUP_MODEL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "selfsup/error.h"
+
+typedef enum { SS_DECODER = 0, SS_ENCODER = 1 } ss_model_kind;
+
+typedef struct {
+    ss_model_kind kind;
+    int vocab_size, n_layer, d_model, n_head, d_ff, max_seq;
+    float dropout;
+} ss_model_config;
+
+/* Presets "tiny", "small", "base" (architecture only: vocab_size is left as
+ * given, kind too). Unknown name: SS_ERR_ARG listing the presets. */
+ss_status ss_config_preset(ss_model_config *c, const char *name, ss_error *err);
+ss_status ss_config_validate(const ss_model_config *c, ss_error *err);
+/* config.json text (malloc'd) and back; parse errors name `source`. */
+char *ss_config_to_json(const ss_model_config *c);
+ss_status ss_config_from_json(ss_model_config *c, const char *json,
+                              const char *source, ss_error *err);
+const char *ss_model_kind_name(ss_model_kind k);
+
+/* Parameter views into one flat array. Per-layer tensors are stacked
+ * [L, ...] so layer l's ln1w is ln1w + l*C, etc. */
+typedef struct {
+    float *wte;      /* [V, C] token embeddings, also the LM head */
+    float *wpe;      /* [maxT, C] */
+    float *ln1w, *ln1b;           /* [L, C] */
+    float *qkvw, *qkvb;           /* [L, 3C, C], [L, 3C] */
+    float *attprojw, *attprojb;   /* [L, C, C], [L, C] */
+    float *ln2w, *ln2b;           /* [L, C] */
+    float *fcw, *fcb;             /* [L, F, C], [L, F] */
+    float *fcprojw, *fcprojb;     /* [L, C, F], [L, C] */
+    float *lnfw, *lnfb;           /* [C] */
+} ss_params;
+
+/* One named tensor of the checkpoint: a slice of the flat parameter array. */
+typedef struct {
+    char name[64];
+    int ndim;
+    int64_t shape[2];
+    size_t offset, numel; /* in floats, into the flat array */
+    int decay;            /* AdamW weight decay applies (2-D Linear weights) */
+} ss_param_info;
+
+typedef struct ss_model ss_model;
+
+ss_status ss_model_create(ss_model **out, const ss_model_config *c, ss_error *err);
+void ss_model_free(ss_model *m);
+const ss_model_config *ss_model_config_of(const ss_model *m);
+
+/* GPT-2 initialisation: N(0, 0.02) weights and embeddings, residual
+ * projections N(0, 0.02/sqrt(2L)), zero biases, LayerNorm 1/0. */
+void ss_model_init_weights(ss_model *m, uint64_t seed);
+
+/* Flat arrays and their views. */
+size_t ss_model_num_params(const ss_model *m);
+float *ss_model_params(ss_model *m);
+float *ss_model_grads(ss_model *m);
+const ss_params *ss_model_param_views(const ss_model *m);
+const ss_params *ss_model_grad_views(const ss_model *m);
+size_t ss_model_num_tensors(const ss_model *m);
+const ss_param_info *ss_model_tensor(const ss_model *m, size_t i);
+/* ---- Running the model ------------------------------------------------------
+ * A batch: tokens[B,T]; targets[B,T] (-1 = no loss at that position);
+ * key_valid[B,T] (encoder padding: 0 = padding key; NULL = all valid). */
+typedef struct {
+    const int32_t *tokens, *targets;
+    const uint8_t *key_valid;
+    int B, T;
+} ss_batch;
+
+typedef struct {
+    double loss_sum;   /* summed cross-entropy over target positions, nats */
+    int64_t n_targets; /* positions with target >= 0 */
+    int64_t n_correct; /* of those, argmax == target */
+} ss_loss_stats;
+
+/* Body: embeddings -> blocks -> final LayerNorm. Returns the hidden states
+ * [B,T,C] (valid until the next forward). train != 0 enables dropout with
+ * masks derived from dropout_seed. */
+ss_status ss_model_body_forward(ss_model *m, const int32_t *tokens,
+                                const uint8_t *key_valid, int B, int T,
+                                int train, uint64_t dropout_seed,
+                                const float **hidden, ss_error *err);
+/* Gradient buffer for the hidden states of the last forward [B,T,C]: heads
+ * accumulate into it (it is zeroed by body_forward when train != 0). */
+float *ss_model_dhidden(ss_model *m);
+/* Backpropagate dhidden through the body into the parameter gradients. */
+void ss_model_body_backward(ss_model *m);
+
+/* Tied LM head + softmax cross-entropy over the target positions only (rows
+ * are gathered first, so no logits exist for positions without a target).
+ * With want_grad, accumulates d(loss_sum * grad_scale) into dhidden and the
+ * token-embedding gradient. */
+ss_status ss_lm_head(ss_model *m, const int32_t *targets, float grad_scale,
+                     int want_grad, ss_loss_stats *stats, ss_error *err);
+
+/* Convenience: body forward + LM head (+ backward when grad_scale != 0). */
+ss_status ss_model_forward_backward(ss_model *m, const ss_batch *b,
+                                    float grad_scale, uint64_t dropout_seed,
+                                    ss_loss_stats *stats, ss_error *err);
+ss_status ss_model_eval_loss(ss_model *m, const ss_batch *b,
+                             ss_loss_stats *stats, ss_error *err);
+void ss_model_zero_grads(ss_model *m);
+
+/* Bytes of activation memory (forward + backward buffers) for a batch. */
+size_t ss_model_activation_bytes(const ss_model_config *c, int B, int T);
+/* Training FLOPs per token (forward + backward), the PaLM convention:
+ * 6 * N + 12 * L * T * C, where N counts every weight used in a matmul:
+ * all parameters except the position embeddings, with the token embeddings
+ * counted once as the tied output projection; 12 L T C is attention's
+ * QK^T and PV (forward 4 L T C, backward twice that). */
+double ss_model_flops_per_token(const ss_model_config *c, int T);
+
+#endif

@@ -1,0 +1,89 @@
+/* Neural-network kernels as forward/backward pairs (fp32).
+ *
+ * Conventions (as in llm.c): activations are row-major [rows, channels];
+ * forward functions overwrite their outputs; backward functions ACCUMULATE
+ * (+=) into every gradient they produce (dinp, dweight, dbias), so callers
+ * zero gradients once per step and residual branches add up naturally.
+ * Every matrix product goes through OpenBLAS cblas_sgemm; element-wise
+ * kernels are OpenMP-parallel over rows. Shapes are in the signatures. */
+#ifndef SELFSUP_NN_H
+#define SELFSUP_NN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* ---- linear (src/nn/linear.c) ---------------------------------------------
+ * out[N,OC] = inp[N,C] @ w[OC,C]^T + b[OC]              (b may be NULL)
+ * dinp += dout @ w;  dw += dout^T @ inp;  db += sum_rows(dout)
+ * (dinp, dw or db may be NULL to skip that gradient) */
+void ss_linear_forward(float *out, const float *inp, const float *w,
+                       const float *b, int N, int C, int OC);
+void ss_linear_backward(float *dinp, float *dw, float *db, const float *dout,
+                        const float *inp, const float *w, int N, int C, int OC);
+
+/* ---- layernorm (src/nn/layernorm.c), eps = 1e-5 -------------------------------
+ * out = (x - mean) * rstd * w + b per row; mean[N], rstd[N] saved for backward. */
+void ss_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
+                          const float *w, const float *b, int N, int C);
+void ss_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
+                           const float *inp, const float *w, const float *mean,
+                           const float *rstd, int N, int C);
+
+/* ---- GELU, tanh approximation (src/nn/gelu.c) ---------------------------------
+ * gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))  (PyTorch approximate='tanh') */
+void ss_gelu_forward(float *out, const float *inp, size_t n);
+void ss_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+
+/* ---- tanh (pooler heads) --------------------------------------------------------- */
+void ss_tanh_forward(float *out, const float *inp, size_t n);
+void ss_tanh_backward(float *dinp, const float *out, const float *dout, size_t n);
+
+/* ---- residual add (src/nn/residual.c): out = a + b; da += dout, db += dout ---- */
+void ss_residual_forward(float *out, const float *a, const float *b, size_t n);
+void ss_residual_backward(float *da, float *db, const float *dout, size_t n);
+
+/* ---- embeddings (src/nn/embedding.c) ----------------------------------------------
+ * out[b,t,:] = wte[tokens[b,t],:] + wpe[t,:]
+ * dwte[tokens[b,t],:] += dout[b,t,:];  dwpe[t,:] += dout[b,t,:]
+ * (the backward is race-free: it parallelizes over channels, not rows) */
+void ss_embedding_forward(float *out, const int32_t *tokens, const float *wte,
+                          const float *wpe, int B, int T, int C);
+void ss_embedding_backward(float *dwte, float *dwpe, const float *dout,
+                           const int32_t *tokens, int B, int T, int C);
+
+/* ---- dropout (src/nn/dropout.c) ---------------------------------------------------
+ * Inverted dropout with keep mask from a counter-based hash of (seed, index),
+ * so it is deterministic and needs no stored mask:
+ * out = inp * keep(i) / (1-p);  dinp += dout * keep(i) / (1-p).  p == 0: copy. */
+void ss_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed);
+void ss_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed);
+
+/* ---- softmax cross-entropy (src/nn/crossentropy.c) -------------------------------
+ * For each row n with targets[n] >= 0:
+ *   loss[n] = logsumexp(logits[n,:]) - logits[n, targets[n]]
+ * and, in place, logits[n,:] becomes dloss/dlogits * scale
+ *   = (softmax(logits[n,:]) - onehot(targets[n])) * scale.
+ * Rows with targets[n] < 0 are ignored: loss 0 and zero gradient.
+ * Returns the sum of loss over valid rows; *correct (may be NULL) receives the
+ * number of valid rows whose argmax equals the target. */
+double ss_crossentropy_fused(float *logits, float *loss, const int32_t *targets,
+                             int N, int V, float scale, int64_t *correct);
+
+/* ---- multi-head self-attention (src/nn/attention.c) --------------------------------
+ * qkv[B,T,3C] holds q | k | v; head h uses channels h*hs .. h*hs+hs-1 of each,
+ * hs = C/NH. out[B,T,C] = concat_h softmax(q k^T / sqrt(hs) + mask) v.
+ * mask: causal (key j > query i masked) and/or key_valid[B,T] (0 = padding
+ * key, masked; NULL = all valid). Computed in tiles with an online softmax,
+ * so memory is O(T) per query row: no [T,T] matrix exists. lse[B,NH,T]
+ * (log-sum-exp of each query row's scaled, masked scores) is saved for the
+ * backward, which recomputes the probabilities tile by tile.
+ * A query row with no visible key gets a zero output. OpenMP over (b, h). */
+void ss_attention_forward(float *out, float *lse, const float *qkv,
+                          const uint8_t *key_valid, int causal,
+                          int B, int T, int C, int NH);
+void ss_attention_backward(float *dqkv, const float *dout, const float *out,
+                           const float *lse, const float *qkv,
+                           const uint8_t *key_valid, int causal,
+                           int B, int T, int C, int NH);
+
+#endif

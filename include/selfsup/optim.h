@@ -1,0 +1,41 @@
+/* AdamW with decoupled weight decay, global-norm gradient clipping, and the
+ * learning-rate schedule (linear warmup, cosine decay to a floor). */
+#ifndef SELFSUP_OPTIM_H
+#define SELFSUP_OPTIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "selfsup/model.h"
+
+typedef struct {
+    float lr, beta1, beta2, eps, weight_decay;
+} ss_adamw_hparams;
+
+/* Moments m and v, one float each per parameter, in one allocation. */
+typedef struct {
+    size_t n;
+    float *m, *v;
+    int64_t t; /* steps taken */
+} ss_adamw;
+
+ss_status ss_adamw_init(ss_adamw *o, size_t n_params, ss_error *err);
+void ss_adamw_free(ss_adamw *o);
+
+/* One step over every tensor of the model (decay per ss_param_info.decay):
+ *   p -= lr*wd*p (decay tensors only);  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
+ *   p -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps)                          */
+void ss_adamw_step(ss_adamw *o, const ss_model *model, float *params, const float *grads,
+                   const ss_adamw_hparams *h);
+
+/* Global L2 norm of the gradients (double accumulation, deterministic). */
+double ss_grad_norm(const float *grads, size_t n);
+/* If norm > clip > 0, scale grads by clip / (norm + 1e-6) (torch semantics).
+ * Returns the norm before clipping. */
+double ss_clip_grad_norm(float *grads, size_t n, double clip);
+
+/* lr at `step` (0-based) of `total`: linear warmup from lr/warmup to lr over
+ * `warmup` steps, then cosine decay to lr_min at `total`. */
+double ss_lr_schedule(int64_t step, int64_t total, int64_t warmup, double lr, double lr_min);
+
+#endif

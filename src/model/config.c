@@ -1,0 +1,113 @@
+/* Model configuration: presets, validation and config.json. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+#include "selfsup/model.h"
+
+typedef struct {
+    const char *name;
+    int n_layer, d_model, n_head, d_ff, max_seq;
+} preset;
+
+/* Parameter counts with a vocab of 8192 are in the README. */
+static const preset PRESETS[] = {
+    {"tiny", 2, 128, 2, 512, 256},
+    {"small", 4, 256, 4, 1024, 512},
+    {"base", 6, 384, 6, 1536, 512},
+};
+
+ss_status ss_config_preset(ss_model_config *c, const char *name, ss_error *err) {
+    for (size_t i = 0; i < sizeof PRESETS / sizeof PRESETS[0]; i++) {
+        if (strcmp(PRESETS[i].name, name) != 0) continue;
+        c->n_layer = PRESETS[i].n_layer;
+        c->d_model = PRESETS[i].d_model;
+        c->n_head = PRESETS[i].n_head;
+        c->d_ff = PRESETS[i].d_ff;
+        c->max_seq = PRESETS[i].max_seq;
+        return SS_OK;
+    }
+    return ss_fail(err, SS_ERR_ARG, "unknown preset '%s' (presets: tiny, small, base)", name);
+}
+
+ss_status ss_config_validate(const ss_model_config *c, ss_error *err) {
+    if (c->kind != SS_DECODER && c->kind != SS_ENCODER)
+        return ss_fail(err, SS_ERR_ARG, "kind must be decoder or encoder");
+    if (c->vocab_size < 2) return ss_fail(err, SS_ERR_ARG, "vocab_size %d must be >= 2", c->vocab_size);
+    if (c->n_layer < 1) return ss_fail(err, SS_ERR_ARG, "n_layer %d must be >= 1", c->n_layer);
+    if (c->d_model < 1 || c->n_head < 1 || c->d_model % c->n_head != 0)
+        return ss_fail(err, SS_ERR_ARG, "d_model %d must be a positive multiple of n_head %d",
+                       c->d_model, c->n_head);
+    if (c->d_ff < 1) return ss_fail(err, SS_ERR_ARG, "d_ff %d must be >= 1", c->d_ff);
+    if (c->max_seq < 1) return ss_fail(err, SS_ERR_ARG, "max_seq %d must be >= 1", c->max_seq);
+    if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
+        return ss_fail(err, SS_ERR_ARG, "dropout %g must be in [0, 1)", (double)c->dropout);
+    return SS_OK;
+}
+
+const char *ss_model_kind_name(ss_model_kind k) { return k == SS_ENCODER ? "encoder" : "decoder"; }
+
+char *ss_config_to_json(const ss_model_config *c) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "model_type", "selfsup");
+    cJSON_AddStringToObject(o, "kind", ss_model_kind_name(c->kind));
+    cJSON_AddNumberToObject(o, "vocab_size", c->vocab_size);
+    cJSON_AddNumberToObject(o, "n_layer", c->n_layer);
+    cJSON_AddNumberToObject(o, "d_model", c->d_model);
+    cJSON_AddNumberToObject(o, "n_head", c->n_head);
+    cJSON_AddNumberToObject(o, "d_ff", c->d_ff);
+    cJSON_AddNumberToObject(o, "max_seq", c->max_seq);
+    cJSON_AddNumberToObject(o, "dropout", c->dropout);
+    cJSON_AddNumberToObject(o, "layer_norm_eps", 1e-5);
+    cJSON_AddBoolToObject(o, "tie_word_embeddings", 1);
+    char *s = cJSON_Print(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+static ss_status get_int(const cJSON *o, const char *key, int *out, const char *src, ss_error *err) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > 1e9)
+        return ss_fail(err, SS_ERR_FORMAT, "%s: field '%s' must be an integer", src, key);
+    *out = (int)v->valuedouble;
+    return SS_OK;
+}
+
+ss_status ss_config_from_json(ss_model_config *c, const char *json, const char *src, ss_error *err) {
+    cJSON *o = cJSON_Parse(json);
+    if (!o || !cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return ss_fail(err, SS_ERR_FORMAT, "%s: not a JSON object", src);
+    }
+    memset(c, 0, sizeof *c);
+    ss_status st = SS_OK;
+    const cJSON *kind = cJSON_GetObjectItemCaseSensitive(o, "kind");
+    if (!cJSON_IsString(kind) || (strcmp(kind->valuestring, "decoder") && strcmp(kind->valuestring, "encoder")))
+        st = ss_fail(err, SS_ERR_FORMAT, "%s: field 'kind' must be \"decoder\" or \"encoder\"", src);
+    else
+        c->kind = strcmp(kind->valuestring, "encoder") == 0 ? SS_ENCODER : SS_DECODER;
+    if (!st) st = get_int(o, "vocab_size", &c->vocab_size, src, err);
+    if (!st) st = get_int(o, "n_layer", &c->n_layer, src, err);
+    if (!st) st = get_int(o, "d_model", &c->d_model, src, err);
+    if (!st) st = get_int(o, "n_head", &c->n_head, src, err);
+    if (!st) st = get_int(o, "d_ff", &c->d_ff, src, err);
+    if (!st) st = get_int(o, "max_seq", &c->max_seq, src, err);
+    const cJSON *dp = cJSON_GetObjectItemCaseSensitive(o, "dropout");
+    if (!st) {
+        if (dp && !cJSON_IsNumber(dp)) st = ss_fail(err, SS_ERR_FORMAT, "%s: field 'dropout' must be a number", src);
+        else c->dropout = dp ? (float)dp->valuedouble : 0.0f;
+    }
+    cJSON_Delete(o);
+    if (!st && (st = ss_config_validate(c, err))) ss_error_prefix(err, "%s: ", src);
+    if (st == SS_ERR_ARG) err->code = st = SS_ERR_FORMAT;
+    return st;
+}
+
+double ss_model_flops_per_token(const ss_model_config *c, int T) {
+    double C = c->d_model, F = c->d_ff, L = c->n_layer, V = c->vocab_size;
+    double per_layer = 3 * C * C + 3 * C + C * C + C + 2 * C * F + F + C + 4 * C;
+    double n = L * per_layer + V * C + 2 * C;
+    return 6.0 * n + 12.0 * L * T * C;
+}

@@ -1,0 +1,224 @@
+/* Transformer body: create/free, activation arena, forward and backward.
+ * The forward pass reads top to bottom like the math:
+ *   x = drop(wte[tok] + wpe[t])
+ *   per block: x = x + drop(proj(attn(ln1(x))));  x = x + drop(proj2(gelu(fc(ln2(x)))))
+ *   hidden = ln_f(x)                                                       */
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_internal.h"
+#include "selfsup/nn.h"
+
+ss_status ss_model_create(ss_model **out, const ss_model_config *c, ss_error *err) {
+    ss_status st = ss_config_validate(c, err);
+    if (st) return st;
+    ss_model *m = calloc(1, sizeof *m);
+    if (!m) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    m->cfg = *c;
+    m->n_params = ss_params_count(c);
+    m->params = calloc(m->n_params, sizeof(float));
+    m->grads = calloc(m->n_params, sizeof(float));
+    m->n_tensors = ss_params_table(c, &m->tensors);
+    if (!m->params || !m->grads || !m->n_tensors) {
+        ss_model_free(m);
+        return ss_fail(err, SS_ERR_NOMEM, "out of memory allocating %zu parameters", ss_params_count(c));
+    }
+    ss_params_views(&m->p, m->params, c);
+    ss_params_views(&m->g, m->grads, c);
+    *out = m;
+    return SS_OK;
+}
+
+void ss_model_free(ss_model *m) {
+    if (!m) return;
+    free(m->params); free(m->grads); free(m->tensors); free(m->acts_mem);
+    free(m->head_h); free(m->head_dh); free(m->head_logits); free(m->head_loss);
+    free(m->head_targets); free(m->head_rows);
+    free(m);
+}
+
+const ss_model_config *ss_model_config_of(const ss_model *m) { return &m->cfg; }
+size_t ss_model_num_params(const ss_model *m) { return m->n_params; }
+float *ss_model_params(ss_model *m) { return m->params; }
+float *ss_model_grads(ss_model *m) { return m->grads; }
+const ss_params *ss_model_param_views(const ss_model *m) { return &m->p; }
+const ss_params *ss_model_grad_views(const ss_model *m) { return &m->g; }
+size_t ss_model_num_tensors(const ss_model *m) { return m->n_tensors; }
+const ss_param_info *ss_model_tensor(const ss_model *m, size_t i) { return i < m->n_tensors ? &m->tensors[i] : NULL; }
+void ss_model_zero_grads(ss_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+float *ss_model_dhidden(ss_model *m) { return m->a.dhidden; }
+
+/* Activation sizes in floats, in arena order (must match acts_views). */
+#define N_ACTS 24
+static void act_sizes(const ss_model_config *c, int B, int T, size_t s[N_ACTS]) {
+    size_t BT = (size_t)B * T, C = (size_t)c->d_model, L = (size_t)c->n_layer, F = (size_t)c->d_ff;
+    size_t NH = (size_t)c->n_head;
+    size_t v[N_ACTS] = {BT * C,                                   /* encoded */
+                        L * BT * C, L * BT, L * BT,               /* ln1 */
+                        L * BT * 3 * C, L * BT * C, L * NH * BT,  /* qkv, atty, lse */
+                        L * BT * C,                               /* res2 */
+                        L * BT * C, L * BT, L * BT,               /* ln2 */
+                        L * BT * F, L * BT * F, L * BT * C,       /* fch, fch_gelu, res3 */
+                        BT * C, BT, BT, BT * C,                   /* lnf, tmp */
+                        BT * C, BT * C, BT * C, BT * C,           /* dres dhidden dtmp dbuf */
+                        BT * 3 * C, BT * F * 2};                  /* dqkv, dfch + dfch_gelu */
+    memcpy(s, v, sizeof v);
+}
+
+size_t ss_model_activation_bytes(const ss_model_config *c, int B, int T) {
+    size_t s[N_ACTS], n = 0;
+    act_sizes(c, B, T, s);
+    for (int i = 0; i < N_ACTS; i++) n += s[i];
+    return n * sizeof(float);
+}
+
+static void acts_views(ss_acts *a, float *mem, const ss_model_config *c, int B, int T) {
+    size_t s[N_ACTS];
+    act_sizes(c, B, T, s);
+    float **v[N_ACTS] = {&a->encoded, &a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->atty,
+                         &a->att_lse, &a->res2, &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->fch,
+                         &a->fch_gelu, &a->res3, &a->lnf, &a->lnf_mean, &a->lnf_rstd, &a->tmp,
+                         &a->dres, &a->dhidden, &a->dtmp, &a->dbuf, &a->dqkv, &a->dfch};
+    for (int i = 0; i < N_ACTS; i++) { *v[i] = mem; mem += s[i]; }
+    a->dfch_gelu = a->dfch + (size_t)B * T * c->d_ff;
+}
+
+/* (Re)allocate activations when the batch shape grows; smaller batches reuse them. */
+static ss_status ensure_acts(ss_model *m, int B, int T, ss_error *err) {
+    if (T > m->cfg.max_seq)
+        return ss_fail(err, SS_ERR_ARG, "sequence length %d exceeds the model's max_seq %d", T, m->cfg.max_seq);
+    if (B < 1 || T < 1) return ss_fail(err, SS_ERR_ARG, "empty batch (B=%d, T=%d)", B, T);
+    if ((size_t)B * T > (size_t)m->acts_cap_B * m->acts_cap_T) {
+        free(m->acts_mem);
+        m->acts_mem = malloc(ss_model_activation_bytes(&m->cfg, B, T));
+        if (!m->acts_mem) {
+            m->acts_cap_B = m->acts_cap_T = 0;
+            return ss_fail(err, SS_ERR_NOMEM, "out of memory for activations (%zu MB)",
+                           ss_model_activation_bytes(&m->cfg, B, T) >> 20);
+        }
+        m->acts_cap_B = B;
+        m->acts_cap_T = T;
+    }
+    m->B = B;
+    m->T = T;
+    acts_views(&m->a, m->acts_mem, &m->cfg, B, T);
+    return SS_OK;
+}
+
+/* One block forward: x (input residual) -> res2 -> res3 of layer l. */
+static void block_forward(ss_model *m, int l, const float *x) {
+    const ss_model_config *c = &m->cfg;
+    const ss_params *p = &m->p;
+    ss_acts *a = &m->a;
+    int B = m->B, T = m->T, C = c->d_model, F = c->d_ff, NH = c->n_head, BT = B * T;
+    size_t lc = (size_t)l * BT * C, lr = (size_t)l * BT, lf = (size_t)l * BT * F;
+    float drop = m->train ? c->dropout : 0.0f;
+    float *ln1 = a->ln1 + lc, *qkv = a->qkv + 3 * lc, *atty = a->atty + lc;
+    float *res2 = a->res2 + lc, *ln2 = a->ln2 + lc, *res3 = a->res3 + lc;
+    float *fch = a->fch + lf, *fchg = a->fch_gelu + lf;
+
+    ss_layernorm_forward(ln1, a->ln1_mean + lr, a->ln1_rstd + lr, x, p->ln1w + l * C, p->ln1b + l * C, BT, C);
+    ss_linear_forward(qkv, ln1, p->qkvw + (size_t)l * 3 * C * C, p->qkvb + l * 3 * C, BT, C, 3 * C);
+    ss_attention_forward(atty, a->att_lse + (size_t)l * NH * BT, qkv, m->key_valid,
+                         c->kind == SS_DECODER, B, T, C, NH);
+    ss_linear_forward(a->tmp, atty, p->attprojw + (size_t)l * C * C, p->attprojb + l * C, BT, C, C);
+    ss_dropout_forward(a->tmp, a->tmp, (size_t)BT * C, drop, ss_dropout_site_seed(m->dropout_seed, 1 + 2 * l));
+    ss_residual_forward(res2, x, a->tmp, (size_t)BT * C);
+    ss_layernorm_forward(ln2, a->ln2_mean + lr, a->ln2_rstd + lr, res2, p->ln2w + l * C, p->ln2b + l * C, BT, C);
+    ss_linear_forward(fch, ln2, p->fcw + (size_t)l * F * C, p->fcb + (size_t)l * F, BT, C, F);
+    ss_gelu_forward(fchg, fch, (size_t)BT * F);
+    ss_linear_forward(a->tmp, fchg, p->fcprojw + (size_t)l * C * F, p->fcprojb + l * C, BT, F, C);
+    ss_dropout_forward(a->tmp, a->tmp, (size_t)BT * C, drop, ss_dropout_site_seed(m->dropout_seed, 2 + 2 * l));
+    ss_residual_forward(res3, res2, a->tmp, (size_t)BT * C);
+}
+
+ss_status ss_model_body_forward(ss_model *m, const int32_t *tokens, const uint8_t *key_valid,
+                                int B, int T, int train, uint64_t dropout_seed,
+                                const float **hidden, ss_error *err) {
+    const ss_model_config *c = &m->cfg;
+    ss_status st = ensure_acts(m, B, T, err);
+    if (st) return st;
+    for (size_t i = 0; i < (size_t)B * T; i++)
+        if (tokens[i] < 0 || tokens[i] >= c->vocab_size)
+            return ss_fail(err, SS_ERR_RANGE, "token id %d at position %zu is outside the vocabulary (size %d)",
+                           tokens[i], i, c->vocab_size);
+    m->tokens = tokens;
+    m->key_valid = key_valid;
+    m->train = train;
+    m->dropout_seed = dropout_seed;
+    int C = c->d_model, BT = B * T;
+    ss_acts *a = &m->a;
+    ss_embedding_forward(a->encoded, tokens, m->p.wte, m->p.wpe, B, T, C);
+    ss_dropout_forward(a->encoded, a->encoded, (size_t)BT * C, train ? c->dropout : 0.0f,
+                       ss_dropout_site_seed(dropout_seed, 0));
+    const float *x = a->encoded;
+    for (int l = 0; l < c->n_layer; l++) {
+        block_forward(m, l, x);
+        x = a->res3 + (size_t)l * BT * C;
+    }
+    ss_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, x, m->p.lnfw, m->p.lnfb, BT, C);
+    if (train) memset(a->dhidden, 0, (size_t)BT * C * sizeof(float));
+    if (hidden) *hidden = a->lnf;
+    return SS_OK;
+}
+
+/* d(drop(v)) for a residual branch: without dropout the gradient passes
+ * unchanged, so return dres itself and skip the copy. */
+static const float *branch_grad(ss_model *m, const float *dres, int site) {
+    float p = m->train ? m->cfg.dropout : 0.0f;
+    size_t n = (size_t)m->B * m->T * m->cfg.d_model;
+    if (p == 0.0f) return dres;
+    memset(m->a.dtmp, 0, n * sizeof(float));
+    ss_dropout_backward(m->a.dtmp, dres, n, p, ss_dropout_site_seed(m->dropout_seed, site));
+    return m->a.dtmp;
+}
+
+/* One block backward: a->dres holds d(res3_l) on entry and d(x_l) on exit. */
+static void block_backward(ss_model *m, int l, const float *x) {
+    const ss_model_config *c = &m->cfg;
+    const ss_params *p = &m->p, *g = &m->g;
+    ss_acts *a = &m->a;
+    int B = m->B, T = m->T, C = c->d_model, F = c->d_ff, NH = c->n_head, BT = B * T;
+    size_t lc = (size_t)l * BT * C, lr = (size_t)l * BT, lf = (size_t)l * BT * F, n = (size_t)BT * C;
+
+    /* MLP branch: res3 = res2 + drop(proj2(gelu(fc(ln2(res2))))) */
+    const float *dout = branch_grad(m, a->dres, 2 + 2 * l);
+    memset(a->dfch_gelu, 0, (size_t)BT * F * sizeof(float));
+    ss_linear_backward(a->dfch_gelu, g->fcprojw + (size_t)l * C * F, g->fcprojb + l * C, dout,
+                       a->fch_gelu + lf, p->fcprojw + (size_t)l * C * F, BT, F, C);
+    memset(a->dfch, 0, (size_t)BT * F * sizeof(float));
+    ss_gelu_backward(a->dfch, a->fch + lf, a->dfch_gelu, (size_t)BT * F);
+    memset(a->dbuf, 0, n * sizeof(float));
+    ss_linear_backward(a->dbuf, g->fcw + (size_t)l * F * C, g->fcb + (size_t)l * F, a->dfch,
+                       a->ln2 + lc, p->fcw + (size_t)l * F * C, BT, C, F);
+    ss_layernorm_backward(a->dres, g->ln2w + l * C, g->ln2b + l * C, a->dbuf, a->res2 + lc,
+                          p->ln2w + l * C, a->ln2_mean + lr, a->ln2_rstd + lr, BT, C);
+
+    /* attention branch: res2 = x + drop(proj(attn(ln1(x)))) */
+    dout = branch_grad(m, a->dres, 1 + 2 * l);
+    memset(a->dbuf, 0, n * sizeof(float));
+    ss_linear_backward(a->dbuf, g->attprojw + (size_t)l * C * C, g->attprojb + l * C, dout,
+                       a->atty + lc, p->attprojw + (size_t)l * C * C, BT, C, C);
+    memset(a->dqkv, 0, 3 * n * sizeof(float));
+    ss_attention_backward(a->dqkv, a->dbuf, a->atty + lc, a->att_lse + (size_t)l * NH * BT,
+                          a->qkv + 3 * lc, m->key_valid, c->kind == SS_DECODER, B, T, C, NH);
+    memset(a->dbuf, 0, n * sizeof(float));
+    ss_linear_backward(a->dbuf, g->qkvw + (size_t)l * 3 * C * C, g->qkvb + l * 3 * C, a->dqkv,
+                       a->ln1 + lc, p->qkvw + (size_t)l * 3 * C * C, BT, C, 3 * C);
+    ss_layernorm_backward(a->dres, g->ln1w + l * C, g->ln1b + l * C, a->dbuf, x,
+                          p->ln1w + l * C, a->ln1_mean + lr, a->ln1_rstd + lr, BT, C);
+}
+
+void ss_model_body_backward(ss_model *m) {
+    const ss_model_config *c = &m->cfg;
+    ss_acts *a = &m->a;
+    int C = c->d_model, BT = m->B * m->T, L = c->n_layer;
+    size_t n = (size_t)BT * C;
+    memset(a->dres, 0, n * sizeof(float));
+    ss_layernorm_backward(a->dres, m->g.lnfw, m->g.lnfb, a->dhidden, a->res3 + (size_t)(L - 1) * n,
+                          m->p.lnfw, a->lnf_mean, a->lnf_rstd, BT, C);
+    for (int l = L - 1; l >= 0; l--)
+        block_backward(m, l, l == 0 ? a->encoded : a->res3 + (size_t)(l - 1) * n);
+    const float *demb = branch_grad(m, a->dres, 0);
+    ss_embedding_backward(m->g.wte, m->g.wpe, demb, m->tokens, m->B, m->T, C);
+}

@@ -1,0 +1,59 @@
+/* Internals shared by the model's source files. */
+#ifndef SELFSUP_MODEL_INTERNAL_H
+#define SELFSUP_MODEL_INTERNAL_H
+
+#include "selfsup/model.h"
+
+#define SS_N_PARAM_ARRAYS 16
+
+/* Activation views for one batch shape; per-layer buffers are stacked [L, ...]. */
+typedef struct {
+    float *encoded;                       /* [BT, C] embeddings (after dropout) */
+    float *ln1, *ln1_mean, *ln1_rstd;     /* [L,BT,C], [L,BT], [L,BT] */
+    float *qkv;                           /* [L,BT,3C] */
+    float *atty;                          /* [L,BT,C] attention output (pre-projection) */
+    float *att_lse;                       /* [L,B,NH,T] */
+    float *res2;                          /* [L,BT,C] residual after attention */
+    float *ln2, *ln2_mean, *ln2_rstd;     /* [L,BT,C], [L,BT], [L,BT] */
+    float *fch, *fch_gelu;                /* [L,BT,F] */
+    float *res3;                          /* [L,BT,C] block output */
+    float *lnf, *lnf_mean, *lnf_rstd;     /* [BT,C], [BT], [BT] hidden states */
+    float *tmp;                           /* [BT,C] projection output before dropout */
+    /* backward */
+    float *dres, *dhidden, *dtmp, *dbuf;  /* [BT,C] each */
+    float *dqkv;                          /* [BT,3C] */
+    float *dfch, *dfch_gelu;              /* [BT,F] */
+} ss_acts;
+
+struct ss_model {
+    ss_model_config cfg;
+    size_t n_params;
+    float *params, *grads;
+    ss_params p, g;
+    size_t n_tensors;
+    ss_param_info *tensors;
+    /* activations for the current batch shape */
+    int B, T, acts_cap_B, acts_cap_T;
+    float *acts_mem;
+    ss_acts a;
+    /* last forward's inputs, needed by the backward */
+    const int32_t *tokens;
+    const uint8_t *key_valid;
+    int train;
+    uint64_t dropout_seed;
+    /* LM head scratch: gathered rows and a logits chunk */
+    size_t head_cap_rows, head_cap_logits;
+    float *head_h, *head_dh, *head_logits, *head_loss;
+    int32_t *head_targets, *head_rows;
+};
+
+size_t ss_params_count(const ss_model_config *c);
+void ss_params_views(ss_params *p, float *mem, const ss_model_config *c);
+size_t ss_params_table(const ss_model_config *c, ss_param_info **out);
+
+/* Seed of dropout site `site` (0: embeddings, 1+2l: attention, 2+2l: MLP). */
+static inline uint64_t ss_dropout_site_seed(uint64_t seed, int site) {
+    return seed * 0x9E3779B97F4A7C15ull + (uint64_t)site * 0xD1B54A32D192ED03ull + 1;
+}
+
+#endif
