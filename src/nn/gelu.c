@@ -1,0 +1,36 @@
+/* GELU, tanh approximation (PyTorch approximate='tanh'), computed through the
+ * identity 0.5 (1 + tanh(u)) = sigmoid(2u) so that it needs a single exp,
+ * which vectorizes (ss_vexpf). */
+#include "selfsup/nn.h"
+
+#include "nn_internal.h"
+
+#define GELU_K 0.7978845608028654f /* sqrt(2/pi) */
+#define GELU_A 0.044715f
+
+// gelu(x) = 0.5 x (1 + tanh(u)) = x / (1 + exp(-2u)),  u = sqrt(2/pi) (x + 0.044715 x^3)
+void ss_gelu_forward(float *out, const float *inp, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (parallel: n >= SS_NN_PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float u = GELU_K * (x + GELU_A * x * x * x);
+        out[i] = x / (1.0f + ss_vexpf(-2.0f * u));
+    }
+}
+
+// gelu'(x) = s + 2 x s (1-s) du/dx,  s = sigmoid(2u), 1-s = e s with e = exp(-2u),
+// du/dx = sqrt(2/pi) (1 + 3 * 0.044715 x^2);  dinp += gelu'(x) * dout
+void ss_gelu_backward(float *restrict dinp, const float *restrict inp,
+                      const float *restrict dout, size_t n) {
+    #pragma omp parallel for simd schedule(static) if (parallel: n >= SS_NN_PAR_MIN)
+    for (size_t i = 0; i < n; i++) {
+        float x = inp[i];
+        float x2 = x * x;
+        float u = GELU_K * (x + GELU_A * x2 * x);
+        float e = ss_vexpf(-2.0f * u);
+        float s = 1.0f / (1.0f + e);
+        float du = GELU_K * (1.0f + 3.0f * GELU_A * x2);
+        float grad = s + 2.0f * x * du * s * (e * s);
+        dinp[i] += grad * dout[i];
+    }
+}

@@ -1,0 +1,56 @@
+/* Fully connected layer through OpenBLAS sgemm. Weights are [OC, C] (PyTorch
+ * nn.Linear layout), so the forward multiplies by w transposed. */
+#include "selfsup/nn.h"
+
+#include <cblas.h>
+#include <string.h>
+
+#include "nn_internal.h"
+
+/* Channel block of the bias-gradient reduction: one thread owns a block and
+ * walks all rows, so each column sum runs in row order on any thread count. */
+#define DB_BLOCK 64
+
+// out[N,OC] = inp[N,C] @ w[OC,C]^T + b[OC]
+void ss_linear_forward(float *out, const float *inp, const float *w,
+                       const float *b, int N, int C, int OC) {
+    float beta = 0.0f;
+    if (b) {
+        // seed every output row with the bias, then let sgemm add the product
+        #pragma omp parallel for schedule(static) if ((size_t)N * OC >= SS_NN_PAR_MIN)
+        for (int n = 0; n < N; n++)
+            memcpy(out + (size_t)n * OC, b, (size_t)OC * sizeof *out);
+        beta = 1.0f;
+    }
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C,
+                1.0f, inp, C, w, C, beta, out, OC);
+}
+
+// db[o] += sum_n dout[n,o]   (parallel over column blocks, rows in order)
+static void bias_grad(float *restrict db, const float *restrict dout, int N, int OC) {
+    int nblocks = (OC + DB_BLOCK - 1) / DB_BLOCK;
+    #pragma omp parallel for schedule(static) if ((size_t)N * OC >= SS_NN_PAR_MIN)
+    for (int blk = 0; blk < nblocks; blk++) {
+        int o0 = blk * DB_BLOCK;
+        int len = OC - o0 < DB_BLOCK ? OC - o0 : DB_BLOCK;
+        float acc[DB_BLOCK] = {0};
+        for (int n = 0; n < N; n++) {
+            const float *row = dout + (size_t)n * OC + o0;
+            #pragma omp simd
+            for (int i = 0; i < len; i++) acc[i] += row[i];
+        }
+        for (int i = 0; i < len; i++) db[o0 + i] += acc[i];
+    }
+}
+
+// dinp += dout @ w;  dw += dout^T @ inp;  db += sum_rows(dout)
+void ss_linear_backward(float *dinp, float *dw, float *db, const float *dout,
+                        const float *inp, const float *w, int N, int C, int OC) {
+    if (dinp)  // [N,OC] @ [OC,C]
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC,
+                    1.0f, dout, OC, w, C, 1.0f, dinp, C);
+    if (dw)    // [OC,N] @ [N,C]
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N,
+                    1.0f, dout, OC, inp, C, 1.0f, dw, C);
+    if (db) bias_grad(db, dout, N, OC);
+}

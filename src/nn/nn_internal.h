@@ -1,0 +1,39 @@
+/* Private helpers shared by the element-wise kernels in src/nn/. */
+#ifndef SELFSUP_NN_INTERNAL_H
+#define SELFSUP_NN_INTERNAL_H
+
+#include <stdint.h>
+#include <string.h>
+
+/* Below this many elements a kernel runs on one thread: forking a team costs
+ * a few microseconds, more than the work itself. */
+#define SS_NN_PAR_MIN 32768
+
+/* exp(x) in fp32, written so that `#pragma omp simd` loops vectorize it
+ * (glibc's expf only vectorizes under -ffast-math):
+ *   x = n ln2 + r, |r| <= ln2/2;  e^r ~ 1 + r + r^2 P(r)  (Cephes expf
+ *   polynomial);  2^n is built in the exponent bits.
+ * Relative error ~2 ulp. x is clamped to [-87, 88] so the result is always a
+ * finite normal float: callers rely on exp(-large) being a tiny positive
+ * number, never inf or a denormal. */
+static inline float ss_vexpf(float x) {
+    const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
+    x = x < -87.0f ? -87.0f : x;
+    x = x > 88.0f ? 88.0f : x;
+    float n = (x * 1.44269504088896341f + shifter) - shifter;
+    float r = x - n * 0.693359375f;   /* ln2 split in two for exact range reduction */
+    r = r + n * 2.12194440e-4f;
+    float p = 1.9875691500e-4f;
+    p = p * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    float er = p * r * r + r + 1.0f;
+    int32_t bits = ((int32_t)n + 127) * (1 << 23);
+    float two_n;
+    memcpy(&two_n, &bits, sizeof two_n);
+    return er * two_n;
+}
+
+#endif
