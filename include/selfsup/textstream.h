@@ -5,15 +5,20 @@
 #define SELFSUP_TEXTSTREAM_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "selfsup/error.h"
 
 typedef struct ss_textstream ss_textstream;
 
-/* path "-" reads standard input. */
+/* path "-" reads standard input (named "<stdin>" in messages). A zstd input
+ * may hold several concatenated frames (and skippable frames); a truncated
+ * or corrupt zstd stream is SS_ERR_FORMAT naming the file. A missing or
+ * unreadable file is SS_ERR_IO. */
 ss_status ss_textstream_open(ss_textstream **out, const char *path, ss_error *err);
 
-/* Next line including its '\n' (the last line may lack one). *line stays
+/* Next line including its '\n' (the last line may lack one; "\r\n" is kept
+ * as is). Lines may contain NUL bytes: use *len. *line stays
  * valid until the next call. At end of input: SS_OK with *len == 0 and
  * *line == NULL. Errors (corrupt zstd, read failure) name the file. */
 ss_status ss_textstream_next_line(ss_textstream *s, const char **line,
@@ -26,6 +31,12 @@ ss_status ss_textstream_read(ss_textstream *s, void *buf, size_t cap,
 
 /* 1-based number of the line last returned by next_line. */
 size_t ss_textstream_line_no(const ss_textstream *s);
+/* Bytes read from the file so far (compressed size for zstd input) and
+ * bytes of text delivered so far (decompressed). */
+uint64_t ss_textstream_bytes_in(const ss_textstream *s);
+uint64_t ss_textstream_bytes_out(const ss_textstream *s);
+/* 1 when the input is zstd-compressed. */
+int ss_textstream_is_zstd(const ss_textstream *s);
 const char *ss_textstream_path(const ss_textstream *s);
 void ss_textstream_close(ss_textstream *s);
 
