@@ -124,4 +124,23 @@ size_t ss_model_activation_bytes(const ss_model_config *c, int B, int T);
  * QK^T and PV (forward 4 L T C, backward twice that). */
 double ss_model_flops_per_token(const ss_model_config *c, int T);
 
+/* ---- Model directories (src/model/model_io.c) ---------------------------------
+ * DIR/config.json + DIR/model.safetensors (every tensor by its checkpoint
+ * name, the config JSON in the metadata under "config", plus extra metadata).
+ * Writes are atomic per file. load checks that config.json and the
+ * safetensors metadata agree, that every tensor is present with the shape
+ * the config implies and is finite, and that DIR/tokenizer.json (when
+ * present) has the model's vocabulary size. Extra tensors (task heads) are
+ * left for their owners to read. */
+typedef struct {
+    const char *key, *value;
+} ss_meta_kv;
+ss_status ss_model_save(const ss_model *m, const char *dir, const ss_meta_kv *meta,
+                        size_t n_meta, ss_error *err);
+ss_status ss_model_load(ss_model **out, const char *dir, ss_error *err);
+/* Read DIR/config.json only. */
+ss_status ss_model_load_config(ss_model_config *c, const char *dir, ss_error *err);
+/* 1 when every parameter is finite. */
+int ss_model_params_finite(const ss_model *m);
+
 #endif

@@ -139,3 +139,17 @@ int cli_default_threads(void) {
     if (ncores <= 0) return n > 0 ? (int)n : 1;
     return ncores;
 }
+
+#include <cblas.h>
+#include <omp.h>
+
+int cli_setup_threads(int n) {
+    if (n <= 0) n = cli_default_threads();
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+    int par = openblas_get_parallel();
+    printf("threads: %d (OpenMP %d; OpenBLAS %s, %s)\n", n, omp_get_max_threads(), openblas_get_config(),
+           par == 2 ? "OpenMP build: one shared thread pool" : par == 1 ? "pthread build: WARNING, its threads "
+           "compete with OpenMP's" : "single-threaded build");
+    return n;
+}

@@ -46,7 +46,20 @@ void cli_die(const char *command, const char *fmt, ...)
 /* Default thread count: the number of physical cores. */
 int cli_default_threads(void);
 
+/* One thread count for OpenMP and OpenBLAS (both use the OpenMP pool);
+ * prints the setup line. n <= 0: the number of physical cores. Returns n. */
+int cli_setup_threads(int n);
+
+/* Progress callback for ss_pretrain (src/cli/progress.c). */
+typedef struct {
+    int line_open;
+} cli_progress_state;
+#include "selfsup/train.h"
+void cli_progress(void *ctx, const ss_train_progress *p);
+
 int cmd_tokenizer(int argc, char **argv);
+int cmd_pretrain(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_data_get(int argc, char **argv);     /* src/cli/cmd_data_get.c */
 

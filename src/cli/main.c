@@ -14,7 +14,10 @@ static const char usage[] =
     "  tokenizer decode   token ids -> text\n"
     "  tokenizer info     summary of a tokenizer\n"
     "  data get           fetch a corpus from corpora/ into the cache\n"
-    "  data prepare       encode a corpus into zstd token shards\n";
+    "  data prepare       encode a corpus into zstd token shards\n"
+    "  data inspect       show and verify shards\n"
+    "  pretrain           pretrain a transformer on token shards\n"
+    "  eval               loss, perplexity and bits per byte of a model\n";
 
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -24,6 +27,8 @@ int main(int argc, char **argv) {
     }
     if (strcmp(argv[1], "tokenizer") == 0) return cmd_tokenizer(argc - 2, argv + 2);
     if (strcmp(argv[1], "data") == 0) return cmd_data(argc - 2, argv + 2);
+    if (strcmp(argv[1], "pretrain") == 0) return cmd_pretrain(argc - 2, argv + 2);
+    if (strcmp(argv[1], "eval") == 0) return cmd_eval(argc - 2, argv + 2);
     fprintf(stderr, "selfsup: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;
 }

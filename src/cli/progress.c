@@ -1,0 +1,36 @@
+/* Training progress: a live line on a terminal (step/total, loss, tokens/s,
+ * ETA), plain log lines otherwise. */
+#include <stdio.h>
+#include <unistd.h>
+
+#include "cli.h"
+
+static void fmt_duration(char *out, size_t cap, double s) {
+    if (s < 0) s = 0;
+    long t = (long)(s + 0.5);
+    if (t >= 3600) snprintf(out, cap, "%ldh%02ldm", t / 3600, t / 60 % 60);
+    else if (t >= 60) snprintf(out, cap, "%ldm%02lds", t / 60, t % 60);
+    else snprintf(out, cap, "%lds", t);
+}
+
+void cli_progress(void *ctx, const ss_train_progress *p) {
+    cli_progress_state *s = ctx;
+    int tty = isatty(fileno(stdout));
+    if (p->message) {
+        printf("%s%s\n", s->line_open ? "\n" : "", p->message);
+        s->line_open = 0;
+    } else if (p->is_eval) {
+        printf("%sstep %lld | val loss %.4f | val bpb %.4f\n", s->line_open ? "\n" : "",
+               (long long)p->step, p->val_loss, p->val_bpb);
+        s->line_open = 0;
+    } else {
+        char eta[32], total[32] = "";
+        fmt_duration(eta, sizeof eta, p->eta);
+        if (p->total_steps > 0) snprintf(total, sizeof total, "/%lld", (long long)p->total_steps);
+        printf("%sstep %lld%s | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | MFU %.1f%% | ETA %s%s",
+               tty ? "\r" : "", (long long)p->step, total, p->loss, p->lr, p->grad_norm, p->tokens_per_s,
+               100 * p->mfu, eta, tty ? "\033[K" : "\n");
+        s->line_open = tty;
+    }
+    fflush(stdout);
+}

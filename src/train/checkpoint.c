@@ -1,0 +1,211 @@
+/* Training checkpoints with exact resume.
+ *
+ * A checkpoint is four files in RUN/: config.json, model.safetensors,
+ * optimizer.safetensors (AdamW moments, step count) and trainer_state.json
+ * (step, data RNG, clock, options). Each file is replaced atomically, and
+ * every file records the step, so a mixed set is detectable. Before
+ * replacing, the current set is hard-linked into RUN/.previous/: a crash at
+ * any moment leaves either RUN/ or RUN/.previous/ complete and consistent,
+ * and loading falls back to .previous when RUN/ is not. */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "selfsup/io.h"
+#include "selfsup/safetensors.h"
+#include "selfsup/train.h"
+
+static const char *const FILES[] = {"config.json", "model.safetensors", "optimizer.safetensors",
+                                    "trainer_state.json"};
+#define N_FILES 4
+
+static ss_status link_previous(const char *run, ss_error *err) {
+    char prev[4096], src[4200], dst[4200];
+    snprintf(prev, sizeof prev, "%s/.previous", run);
+    snprintf(src, sizeof src, "%s/trainer_state.json", run);
+    if (!ss_file_exists(src)) return SS_OK; /* first save */
+    ss_status st = ss_mkdir_p(prev, err);
+    for (int i = 0; !st && i < N_FILES; i++) {
+        snprintf(src, sizeof src, "%s/%s", run, FILES[i]);
+        snprintf(dst, sizeof dst, "%s/%s", prev, FILES[i]);
+        if (unlink(dst) != 0 && errno != ENOENT)
+            return ss_fail(err, SS_ERR_IO, "%s: cannot remove: %s", dst, strerror(errno));
+        if (link(src, dst) != 0)
+            return ss_fail(err, SS_ERR_IO, "%s: cannot link to %s: %s", src, dst, strerror(errno));
+    }
+    return st;
+}
+
+static ss_status save_optimizer(const char *run, const ss_model *m, const ss_adamw *o, int64_t step,
+                                ss_error *err) {
+    size_t nt = ss_model_num_tensors(m);
+    ss_st_tensor *t = calloc(2 * nt, sizeof *t);
+    char (*names)[80] = calloc(2 * nt, sizeof *names);
+    if (!t || !names) {
+        free(t); free(names);
+        return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; i < nt; i++) {
+        const ss_param_info *p = ss_model_tensor(m, i);
+        for (int k = 0; k < 2; k++) {
+            snprintf(names[2 * i + k], sizeof names[0], "%s.%s", k ? "exp_avg_sq" : "exp_avg", p->name);
+            t[2 * i + k] = (ss_st_tensor){.name = names[2 * i + k], .dtype = SS_F32, .ndim = p->ndim,
+                                          .shape = {p->shape[0], p->shape[1]},
+                                          .data = (k ? o->v : o->m) + p->offset};
+        }
+    }
+    char sstep[32], st_t[32], path[4096];
+    snprintf(sstep, sizeof sstep, "%" PRId64, step);
+    snprintf(st_t, sizeof st_t, "%" PRId64, o->t);
+    ss_st_meta meta[] = {{"format", "selfsup-adamw"}, {"step", sstep}, {"adamw_t", st_t}};
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", run);
+    ss_status st = ss_safetensors_write(path, t, 2 * nt, meta, 3, err);
+    free(t); free(names);
+    return st;
+}
+
+static char *state_json(const ss_train_state *s, const char *opts_json) {
+    cJSON *o = cJSON_CreateObject();
+    char buf[32];
+    cJSON_AddNumberToObject(o, "step", (double)s->step);
+    cJSON_AddNumberToObject(o, "total_steps", (double)s->total_steps);
+    cJSON_AddNumberToObject(o, "tokens_seen", (double)s->tokens_seen);
+    cJSON_AddNumberToObject(o, "bad_steps", (double)s->bad_steps);
+    cJSON_AddNumberToObject(o, "elapsed_s", s->elapsed);
+    cJSON *rng = cJSON_AddArrayToObject(o, "data_rng");
+    for (int i = 0; i < 4; i++) { /* as strings: JSON numbers cannot hold 64 bits exactly */
+        snprintf(buf, sizeof buf, "%" PRIu64, s->data_rng[i]);
+        cJSON_AddItemToArray(rng, cJSON_CreateString(buf));
+    }
+    cJSON *opts = opts_json ? cJSON_Parse(opts_json) : NULL;
+    if (opts) cJSON_AddItemToObject(o, "options", opts);
+    char *txt = cJSON_Print(o);
+    cJSON_Delete(o);
+    return txt;
+}
+
+ss_status ss_checkpoint_save(const char *run, const ss_model *m, const ss_adamw *opt,
+                             const ss_train_state *s, const char *opts_json, ss_error *err) {
+    if (!ss_model_params_finite(m))
+        return ss_fail(err, SS_ERR_RANGE, "%s: refusing to save a checkpoint with non-finite weights (step %" PRId64 ")",
+                       run, s->step);
+    ss_status st = ss_mkdir_p(run, err);
+    if (!st) st = link_previous(run, err);
+    char sstep[32], path[4096];
+    snprintf(sstep, sizeof sstep, "%" PRId64, s->step);
+    ss_meta_kv meta[] = {{"step", sstep}};
+    if (!st) st = ss_model_save(m, run, meta, 1, err);
+    if (!st) st = save_optimizer(run, m, opt, s->step, err);
+    if (!st) {
+        char *txt = state_json(s, opts_json);
+        snprintf(path, sizeof path, "%s/trainer_state.json", run);
+        st = txt ? ss_write_file_atomic(path, txt, strlen(txt), err) : ss_fail(err, SS_ERR_NOMEM, "out of memory");
+        free(txt);
+    }
+    return st;
+}
+
+static ss_status parse_state(const char *path, ss_train_state *s, char **opts_json, ss_error *err) {
+    ss_buf b = {0};
+    ss_status st = ss_read_file(path, &b, err);
+    if (st) return st;
+    cJSON *o = cJSON_Parse(b.data);
+    ss_buf_free(&b);
+    const cJSON *rng = cJSON_GetObjectItemCaseSensitive(o, "data_rng");
+    const char *keys[] = {"step", "total_steps", "tokens_seen", "bad_steps", "elapsed_s"};
+    double v[5];
+    for (int i = 0; o && i < 5; i++) {
+        const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, keys[i]);
+        if (!cJSON_IsNumber(x)) st = ss_fail(err, SS_ERR_FORMAT, "%s: field '%s' missing or not a number", path, keys[i]);
+        else v[i] = x->valuedouble;
+    }
+    if (!o) st = ss_fail(err, SS_ERR_FORMAT, "%s: not valid JSON (truncated?)", path);
+    if (!st && (!cJSON_IsArray(rng) || cJSON_GetArraySize(rng) != 4))
+        st = ss_fail(err, SS_ERR_FORMAT, "%s: field 'data_rng' must be an array of 4 strings", path);
+    for (int i = 0; !st && i < 4; i++) {
+        const cJSON *x = cJSON_GetArrayItem(rng, i);
+        char *end;
+        if (!cJSON_IsString(x) || (s->data_rng[i] = strtoull(x->valuestring, &end, 10), *end))
+            st = ss_fail(err, SS_ERR_FORMAT, "%s: data_rng[%d] is not an unsigned integer string", path, i);
+    }
+    if (!st) {
+        s->step = (int64_t)v[0]; s->total_steps = (int64_t)v[1]; s->tokens_seen = (int64_t)v[2];
+        s->bad_steps = (int64_t)v[3]; s->elapsed = v[4];
+        const cJSON *opts = cJSON_GetObjectItemCaseSensitive(o, "options");
+        *opts_json = opts ? cJSON_PrintUnformatted(opts) : NULL;
+    }
+    cJSON_Delete(o);
+    return st;
+}
+
+static ss_status load_optimizer(const char *dir, const ss_model *m, ss_adamw *o, int64_t step, ss_error *err) {
+    char path[4096], name[80];
+    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+    ss_safetensors *f;
+    ss_status st = ss_safetensors_open(&f, path, err);
+    if (st) return st;
+    const char *ms = ss_safetensors_meta(f, "step"), *mt = ss_safetensors_meta(f, "adamw_t");
+    if (!ms || !mt || strtoll(ms, NULL, 10) != step)
+        st = ss_fail(err, SS_ERR_FORMAT, "%s: step %s does not match trainer_state.json's step %" PRId64
+                     " (interrupted save?)", path, ms ? ms : "(missing)", step);
+    if (!st) st = ss_adamw_init(o, ss_model_num_params(m), err);
+    if (!st) o->t = strtoll(mt, NULL, 10);
+    for (size_t i = 0; !st && i < ss_model_num_tensors(m); i++) {
+        const ss_param_info *p = ss_model_tensor(m, i);
+        for (int k = 0; !st && k < 2; k++) {
+            const float *d;
+            snprintf(name, sizeof name, "%s.%s", k ? "exp_avg_sq" : "exp_avg", p->name);
+            st = ss_safetensors_get_f32(f, name, p->ndim, p->shape, &d, err);
+            if (!st) memcpy((k ? o->v : o->m) + p->offset, d, p->numel * sizeof(float));
+        }
+    }
+    ss_safetensors_close(f);
+    return st;
+}
+
+static ss_status load_from(const char *dir, ss_model **m, ss_adamw *opt, ss_train_state *s, char **opts,
+                           ss_error *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+    ss_status st = parse_state(path, s, opts, err);
+    if (!st) st = ss_model_load(m, dir, err);
+    if (st) return st;
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    ss_safetensors *f;
+    if (!(st = ss_safetensors_open(&f, path, err))) {
+        const char *ms = ss_safetensors_meta(f, "step");
+        if (!ms || strtoll(ms, NULL, 10) != s->step)
+            st = ss_fail(err, SS_ERR_FORMAT, "%s: step %s does not match trainer_state.json's step %" PRId64
+                         " (interrupted save?)", path, ms ? ms : "(missing)", s->step);
+        ss_safetensors_close(f);
+    }
+    if (!st) st = load_optimizer(dir, *m, opt, s->step, err);
+    if (st) {
+        ss_model_free(*m);
+        *m = NULL;
+        free(*opts);
+        *opts = NULL;
+    }
+    return st;
+}
+
+ss_status ss_checkpoint_load(const char *run, ss_model **m, ss_adamw *opt, ss_train_state *s,
+                             char **opts_json, ss_error *err) {
+    *m = NULL;
+    *opts_json = NULL;
+    ss_status st = load_from(run, m, opt, s, opts_json, err);
+    if (!st) return SS_OK;
+    char prev[4096];
+    ss_error e2 = {0};
+    snprintf(prev, sizeof prev, "%s/.previous", run);
+    if (ss_file_exists(prev) && load_from(prev, m, opt, s, opts_json, &e2) == SS_OK) {
+        ss_error_prefix(err, "latest checkpoint unusable (%s); resumed from %s/.previous instead: ", run, run);
+        return SS_OK; /* caller may show err->msg as a warning */
+    }
+    return st;
+}
