@@ -1,0 +1,303 @@
+/* Tiled attention (src/nn/attention.c) against the naive [T,T] reference
+ * (src/nn/attention_ref.c): forward, lse and backward on random inputs,
+ * causal and bidirectional, with and without key padding; determinism;
+ * gradient accumulation; and a long sequence that would need gigabytes if a
+ * [T,T] matrix were materialized. */
+#include "testutil.h"
+
+#include <math.h>
+#include <omp.h>
+
+#include "selfsup/nn.h"
+#include "selfsup/nn_ref.h"
+
+enum { PAD_NONE, PAD_RANDOM, PAD_LEFT };
+
+static uint64_t rng_state;
+static float urand(void) { /* uniform in [-1, 1), xorshift64* */
+    rng_state ^= rng_state >> 12;
+    rng_state ^= rng_state << 25;
+    rng_state ^= rng_state >> 27;
+    return (float)((rng_state * 2685821657736338717ULL) >> 40) / 8388608.0f - 1.0f;
+}
+
+static float *rand_buf(size_t n, float amp) {
+    float *x = malloc(n * sizeof *x);
+    assert_non_null(x);
+    for (size_t i = 0; i < n; i++) x[i] = amp * urand();
+    return x;
+}
+
+/* key_valid for a padding mode; NULL for PAD_NONE. PAD_RANDOM: ~30% padding,
+ * key 0 always valid (so every causal row sees a key). PAD_LEFT: sequence 0 starts with
+ * T/3 + 1 padding keys (so with causal masking its first rows see nothing),
+ * the others are random. */
+static uint8_t *make_valid(int mode, int B, int T) {
+    if (mode == PAD_NONE) return NULL;
+    uint8_t *v = malloc((size_t)B * T);
+    assert_non_null(v);
+    for (int b = 0; b < B; b++) {
+        for (int t = 0; t < T; t++) v[b * T + t] = urand() > -0.4f;
+        v[b * T] = 1;
+    }
+    if (mode == PAD_LEFT) {
+        int npad = T / 3 + 1 < T ? T / 3 + 1 : T - 1;
+        for (int t = 0; t < T; t++) v[t] = t >= npad;
+    }
+    return v;
+}
+
+/* max |a - b| / max |b| (normwise relative error). */
+static double rel_err(const float *a, const float *b, size_t n) {
+    double d = 0.0, m = 1e-30;
+    for (size_t i = 0; i < n; i++) {
+        double e = fabs((double)a[i] - b[i]);
+        if (e > d || isnan(e)) d = isnan(e) ? INFINITY : e;
+        if (fabs(b[i]) > m) m = fabs(b[i]);
+    }
+    return d / m;
+}
+
+static void check_lse(const float *a, const float *b, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        if (isinf(b[i])) {
+            assert_true(isinf(a[i]) && a[i] < 0);
+            continue;
+        }
+        if (fabs((double)a[i] - b[i]) > 1e-5 * (1.0 + fabs(b[i])))
+            fail_msg("lse[%zu] = %.9g, reference %.9g", i, a[i], b[i]);
+    }
+}
+
+#define TOL 1e-5
+
+/* One shape: forward and backward of the tiled kernel vs the reference.
+ * Returns the number of query rows that saw no key. */
+static int compare_case(int B, int T, int C, int NH, int causal, int pad) {
+    ss_error err = {0};
+    size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C, nl = (size_t)B * NH * T;
+    float *qkv = rand_buf(nqkv, 2.0f), *dout = rand_buf(nout, 1.0f);
+    uint8_t *valid = make_valid(pad, B, T);
+    float *out = calloc(nout, 4), *lse = calloc(nl, 4), *out_r = calloc(nout, 4),
+          *lse_r = calloc(nl, 4), *dq = calloc(nqkv, 4), *dq_r = calloc(nqkv, 4);
+    assert_true(out && lse && out_r && lse_r && dq && dq_r);
+
+    ss_attention_forward(out, lse, qkv, valid, causal, B, T, C, NH);
+    CHECK_OK(ss_attention_forward_ref(out_r, lse_r, qkv, valid, causal, B, T, C, NH, &err), &err);
+    double e_out = rel_err(out, out_r, nout);
+    check_lse(lse, lse_r, nl);
+
+    ss_attention_backward(dq, dout, out, lse, qkv, valid, causal, B, T, C, NH);
+    CHECK_OK(ss_attention_backward_ref(dq_r, dout, qkv, valid, causal, B, T, C, NH, &err), &err);
+    double e_dq = rel_err(dq, dq_r, nqkv);
+    if (e_out > TOL || e_dq > TOL)
+        fail_msg("B=%d T=%d C=%d NH=%d causal=%d pad=%d: out rel err %.3g, dqkv rel err %.3g",
+                 B, T, C, NH, causal, pad, e_out, e_dq);
+
+    int blind = 0; /* rows with no visible key: exact zeros, no NaN anywhere */
+    for (size_t i = 0; i < nl; i++) {
+        if (!isinf(lse[i])) continue;
+        size_t b = i / ((size_t)NH * T), h = i / T % NH, t = i % T;
+        const float *o = out + (b * T + t) * C + h * (C / NH);
+        for (int d = 0; d < C / NH; d++) assert_true(o[d] == 0.0f);
+        blind++;
+    }
+    for (size_t i = 0; i < nqkv; i++) assert_true(isfinite(dq[i]));
+    free(qkv); free(dout); free(valid); free(out); free(lse); free(out_r);
+    free(lse_r); free(dq); free(dq_r);
+    return blind;
+}
+
+static void run_all_modes(int B, int T, int C, int NH) {
+    for (int causal = 0; causal < 2; causal++)
+        for (int pad = PAD_NONE; pad <= PAD_LEFT; pad++) compare_case(B, T, C, NH, causal, pad);
+}
+
+static void test_shape_37x72x3(void **state) {
+    (void)state;
+    rng_state = 0x9E3779B97F4A7C15ULL;
+    run_all_modes(2, 37, 72, 3);
+}
+
+static void test_shape_single_token(void **state) {
+    (void)state;
+    rng_state = 12345;
+    run_all_modes(1, 1, 16, 2);
+}
+
+static void test_shape_several_tiles(void **state) {
+    (void)state;
+    rng_state = 777;
+    run_all_modes(3, 130, 64, 4);
+}
+
+static void test_shape_odd_head_size(void **state) {
+    (void)state;
+    rng_state = 4242;
+    run_all_modes(2, 67, 21, 3); /* hs = 7, T not a tile multiple */
+    run_all_modes(1, 200, 48, 2); /* hs = 24, 4 tiles, last partial */
+}
+
+/* Left padding + causal: the first rows of sequence 0 see no key at all. */
+static void test_blind_rows(void **state) {
+    (void)state;
+    rng_state = 99;
+    assert_int_equal(compare_case(2, 37, 72, 3, 1, PAD_LEFT), 3 * (37 / 3 + 1));
+    assert_int_equal(compare_case(3, 130, 64, 4, 1, PAD_LEFT), 4 * (130 / 3 + 1));
+    assert_int_equal(compare_case(2, 37, 72, 3, 0, PAD_LEFT), 0);
+}
+
+/* A fully padded sequence: every row blind, zero output and zero gradient. */
+static void test_fully_padded_sequence(void **state) {
+    (void)state;
+    rng_state = 5;
+    int B = 2, T = 70, C = 32, NH = 2;
+    size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C;
+    float *qkv = rand_buf(nqkv, 1.0f), *dout = rand_buf(nout, 1.0f);
+    float *out = rand_buf(nout, 1.0f), *lse = calloc((size_t)B * NH * T, 4),
+          *dq = calloc(nqkv, 4);
+    uint8_t *valid = make_valid(PAD_RANDOM, B, T);
+    memset(valid + T, 0, T); /* sequence 1: all padding */
+    ss_attention_forward(out, lse, qkv, valid, 0, B, T, C, NH);
+    ss_attention_backward(dq, dout, out, lse, qkv, valid, 0, B, T, C, NH);
+    for (size_t i = (size_t)T * C; i < nout; i++) assert_true(out[i] == 0.0f);
+    for (size_t i = (size_t)T * 3 * C; i < nqkv; i++) assert_true(dq[i] == 0.0f);
+    for (int h = 0; h < NH; h++)
+        for (int t = 0; t < T; t++) assert_true(isinf(lse[(NH + h) * T + t]));
+    free(qkv); free(dout); free(out); free(lse); free(dq); free(valid);
+}
+
+/* Forward + backward with a given thread count into fresh buffers. */
+static void run_with_threads(int nth, float *out, float *lse, float *dq, const float *qkv,
+                             const float *dout, const uint8_t *valid, int causal,
+                             int B, int T, int C, int NH) {
+    omp_set_num_threads(nth);
+    memset(dq, 0, (size_t)B * T * 3 * C * sizeof *dq);
+    ss_attention_forward(out, lse, qkv, valid, causal, B, T, C, NH);
+    ss_attention_backward(dq, dout, out, lse, qkv, valid, causal, B, T, C, NH);
+}
+
+static void test_bit_identical_repeats(void **state) {
+    (void)state;
+    rng_state = 31337;
+    int B = 3, T = 130, C = 64, NH = 4, nth0 = omp_get_max_threads();
+    size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C, nl = (size_t)B * NH * T;
+    float *qkv = rand_buf(nqkv, 2.0f), *dout = rand_buf(nout, 1.0f);
+    uint8_t *valid = make_valid(PAD_RANDOM, B, T);
+    float *o[3], *l[3], *g[3];
+    for (int r = 0; r < 3; r++) {
+        o[r] = malloc(nout * 4); l[r] = malloc(nl * 4); g[r] = malloc(nqkv * 4);
+        assert_true(o[r] && l[r] && g[r]);
+    }
+    for (int causal = 0; causal < 2; causal++) {
+        run_with_threads(2, o[0], l[0], g[0], qkv, dout, valid, causal, B, T, C, NH);
+        run_with_threads(2, o[1], l[1], g[1], qkv, dout, valid, causal, B, T, C, NH);
+        run_with_threads(1, o[2], l[2], g[2], qkv, dout, valid, causal, B, T, C, NH);
+        for (int r = 1; r < 3; r++) {
+            assert_memory_equal(o[0], o[r], nout * 4);
+            assert_memory_equal(l[0], l[r], nl * 4);
+            assert_memory_equal(g[0], g[r], nqkv * 4);
+        }
+    }
+    omp_set_num_threads(nth0);
+    for (int r = 0; r < 3; r++) { free(o[r]); free(l[r]); free(g[r]); }
+    free(qkv); free(dout); free(valid);
+}
+
+/* dqkv is accumulated into: prefilled G0 ends as G0 + gradient. */
+static void test_backward_accumulates(void **state) {
+    (void)state;
+    rng_state = 2024;
+    ss_error err = {0};
+    int B = 2, T = 37, C = 72, NH = 3;
+    size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C;
+    float *qkv = rand_buf(nqkv, 2.0f), *dout = rand_buf(nout, 1.0f);
+    float *g0 = rand_buf(nqkv, 1.0f), *dq = malloc(nqkv * 4), *dq_r = calloc(nqkv, 4);
+    float *out = malloc(nout * 4), *lse = malloc((size_t)B * NH * T * 4);
+    assert_true(dq && dq_r && out && lse);
+    memcpy(dq, g0, nqkv * 4);
+    ss_attention_forward(out, lse, qkv, NULL, 1, B, T, C, NH);
+    ss_attention_backward(dq, dout, out, lse, qkv, NULL, 1, B, T, C, NH);
+    CHECK_OK(ss_attention_backward_ref(dq_r, dout, qkv, NULL, 1, B, T, C, NH, &err), &err);
+    for (size_t i = 0; i < nqkv; i++) {
+        float want = g0[i] + dq_r[i];
+        if (fabsf(dq[i] - want) > 1e-5f * (1.0f + fabsf(want)))
+            fail_msg("dqkv[%zu] = %.9g, want prefill %.9g + grad %.9g", i, dq[i], g0[i], dq_r[i]);
+    }
+    free(qkv); free(dout); free(g0); free(dq); free(dq_r); free(out); free(lse);
+}
+
+/* Peak resident set (kB) since the last reset_peak_rss(). */
+static long peak_rss_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    assert_non_null(f);
+    char line[256];
+    long kb = -1;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "VmHWM: %ld kB", &kb) == 1) break;
+    fclose(f);
+    return kb;
+}
+
+static void reset_peak_rss(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f || fputs("5", f) < 0 || fclose(f) != 0)
+        fail_msg("cannot reset the peak RSS through /proc/self/clear_refs");
+}
+
+/* T = 8192: a [T,T] float matrix per head would be 256 MB. Peak RSS must
+ * grow by less than 96 MB (the kernel's own scratch is ~50 KB per thread;
+ * the margin absorbs the test's buffers and sanitizer shadow memory), and the results must satisfy two exact identities:
+ * with v[j] = c for every key, out[i] = c (probabilities sum to 1), and
+ * sum_j dv_j = sum_i dout_i over rows that see a key. */
+static void test_long_sequence_memory(void **state) {
+    (void)state;
+    rng_state = 8;
+    int B = 1, T = 8192, C = 8, NH = 2, hs = C / NH;
+    size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C;
+    float *qkv = rand_buf(nqkv, 2.0f), *dout = rand_buf(nout, 1.0f);
+    float *out = calloc(nout, 4), *lse = calloc((size_t)NH * T, 4), *dq = calloc(nqkv, 4);
+    uint8_t *valid = make_valid(PAD_RANDOM, B, T);
+    assert_true(out && lse && dq);
+    valid[0] = 1; /* every causal row sees key 0 */
+    float cst[8];
+    for (int d = 0; d < C; d++) cst[d] = urand();
+    for (int t = 0; t < T; t++) memcpy(qkv + (size_t)t * 3 * C + 2 * C, cst, sizeof cst);
+
+    reset_peak_rss();
+    long before = peak_rss_kb();
+    ss_attention_forward(out, lse, qkv, valid, 1, B, T, C, NH);
+    ss_attention_backward(dq, dout, out, lse, qkv, valid, 1, B, T, C, NH);
+    long grown = peak_rss_kb() - before;
+    if (grown > 96 * 1024) fail_msg("peak RSS grew by %ld kB for T=%d", grown, T);
+
+    for (int t = 0; t < T; t++)
+        for (int d = 0; d < C; d++)
+            if (fabsf(out[(size_t)t * C + d] - cst[d]) > 5e-5f)
+                fail_msg("out[%d,%d] = %.9g, want %.9g", t, d, out[(size_t)t * C + d], cst[d]);
+    for (int d = 0; d < C; d++) {
+        double sdv = 0.0, sdo = 0.0;
+        for (int t = 0; t < T; t++) {
+            sdv += dq[(size_t)t * 3 * C + 2 * C + d];
+            sdo += dout[(size_t)t * C + d];
+        }
+        if (fabs(sdv - sdo) > 1e-3 * (1.0 + fabs(sdo)))
+            fail_msg("channel %d (head %d): sum dv %.9g != sum dout %.9g", d, d / hs, sdv, sdo);
+    }
+    free(qkv); free(dout); free(out); free(lse); free(dq); free(valid);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shape_37x72x3),
+        cmocka_unit_test(test_shape_single_token),
+        cmocka_unit_test(test_shape_several_tiles),
+        cmocka_unit_test(test_shape_odd_head_size),
+        cmocka_unit_test(test_blind_rows),
+        cmocka_unit_test(test_fully_padded_sequence),
+        cmocka_unit_test(test_bit_identical_repeats),
+        cmocka_unit_test(test_backward_accumulates),
+        cmocka_unit_test(test_long_sequence_memory),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
