@@ -192,19 +192,21 @@ static void test_corrupt_checkpoint_falls_back(void **state) {
     ss_adamw opt;
     ss_train_state st;
     char *opts;
+    int prev;
     snprintf(path, sizeof path, "%s/model.safetensors", run_a);
     truncate_file(path, 1000);
-    CHECK_OK(ss_checkpoint_load(run_a, &m, &opt, &st, &opts, &err), &err);
+    CHECK_OK(ss_checkpoint_load(run_a, &m, &opt, &st, &opts, &prev, &err), &err);
     printf("# %s\n", err.msg);
     assert_int_equal(st.step, 16); /* .previous: the save before the last */
     assert_non_null(strstr(err.msg, ".previous"));
+    assert_int_equal(prev, 1);
     ss_model_free(m);
     ss_adamw_free(&opt);
     free(opts);
     snprintf(path, sizeof path, "%s/.previous/optimizer.safetensors", run_a);
     truncate_file(path, 50);
     err = (ss_error){0};
-    assert_int_not_equal(ss_checkpoint_load(run_a, &m, &opt, &st, &opts, &err), SS_OK);
+    assert_int_not_equal(ss_checkpoint_load(run_a, &m, &opt, &st, &opts, &prev, &err), SS_OK);
     printf("# %s\n", err.msg);
     assert_non_null(strstr(err.msg, "model.safetensors"));
 }

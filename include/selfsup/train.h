@@ -86,9 +86,15 @@ typedef struct {
  * RUN/.previous/, so a crash during a save leaves one complete checkpoint. */
 ss_status ss_checkpoint_save(const char *run, const ss_model *m, const ss_adamw *opt,
                              const ss_train_state *st, const char *opts_json, ss_error *err);
-/* Load the newest complete checkpoint (RUN, else RUN/.previous). */
+/* Load the newest complete checkpoint: RUN, else RUN/.previous. When the
+ * fallback was used, *from_previous is set and err->msg says why (status
+ * SS_OK); the next save then keeps RUN/.previous as it is instead of linking
+ * the broken files over it (ss_checkpoint_save with keep_previous). */
 ss_status ss_checkpoint_load(const char *run, ss_model **m, ss_adamw *opt, ss_train_state *st,
-                             char **opts_json, ss_error *err);
+                             char **opts_json, int *from_previous, ss_error *err);
+ss_status ss_checkpoint_save_ex(const char *run, const ss_model *m, const ss_adamw *opt,
+                                const ss_train_state *st, const char *opts_json, int keep_previous,
+                                ss_error *err);
 
 /* sgemm GFLOP/s on this machine with the current thread count (best of a
  * few 1024^3 products), the denominator of MFU. */

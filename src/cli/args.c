@@ -26,15 +26,23 @@ void cli_args_init(cli_args *a, int argc, char **argv, const char *command,
     }
 }
 
-/* Index of option NAME ("--x" or "--x=..."), -1 if absent. */
+/* Index of the last occurrence of option NAME ("--x" or "--x=..."), -1 if
+ * absent; earlier occurrences (and their values) are marked used, so a
+ * repeated option simply overrides (as in most command-line tools). */
 static int find_opt(cli_args *a, const char *name) {
     size_t n = strlen(name);
+    int found = -1;
     for (int i = 0; i < a->argc; i++) {
         if (strcmp(a->argv[i], "--") == 0) break;
-        if (strncmp(a->argv[i], name, n) == 0 && (a->argv[i][n] == '\0' || a->argv[i][n] == '='))
-            return i;
+        if (strncmp(a->argv[i], name, n) == 0 && (a->argv[i][n] == '\0' || a->argv[i][n] == '=')) {
+            if (found >= 0) {
+                a->used[found] = 1;
+                if (a->argv[found][n] == '\0' && found + 1 < a->argc) a->used[found + 1] = 1;
+            }
+            found = i;
+        }
     }
-    return -1;
+    return found;
 }
 
 const char *cli_opt(cli_args *a, const char *name) {

@@ -60,6 +60,7 @@ void cli_progress(void *ctx, const ss_train_progress *p);
 int cmd_tokenizer(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
+int cmd_plot(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_data_get(int argc, char **argv);     /* src/cli/cmd_data_get.c */
 

@@ -17,7 +17,8 @@ static const char usage[] =
     "  data prepare       encode a corpus into zstd token shards\n"
     "  data inspect       show and verify shards\n"
     "  pretrain           pretrain a transformer on token shards\n"
-    "  eval               loss, perplexity and bits per byte of a model\n";
+    "  eval               loss, perplexity and bits per byte of a model\n"
+    "  plot               draw a run's loss curves to a PNG (gnuplot)\n";
 
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -29,6 +30,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "data") == 0) return cmd_data(argc - 2, argv + 2);
     if (strcmp(argv[1], "pretrain") == 0) return cmd_pretrain(argc - 2, argv + 2);
     if (strcmp(argv[1], "eval") == 0) return cmd_eval(argc - 2, argv + 2);
+    if (strcmp(argv[1], "plot") == 0) return cmd_plot(argc - 2, argv + 2);
     fprintf(stderr, "selfsup: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;
 }

@@ -91,11 +91,17 @@ static char *state_json(const ss_train_state *s, const char *opts_json) {
 
 ss_status ss_checkpoint_save(const char *run, const ss_model *m, const ss_adamw *opt,
                              const ss_train_state *s, const char *opts_json, ss_error *err) {
+    return ss_checkpoint_save_ex(run, m, opt, s, opts_json, 0, err);
+}
+
+ss_status ss_checkpoint_save_ex(const char *run, const ss_model *m, const ss_adamw *opt,
+                                const ss_train_state *s, const char *opts_json, int keep_previous,
+                                ss_error *err) {
     if (!ss_model_params_finite(m))
         return ss_fail(err, SS_ERR_RANGE, "%s: refusing to save a checkpoint with non-finite weights (step %" PRId64 ")",
                        run, s->step);
     ss_status st = ss_mkdir_p(run, err);
-    if (!st) st = link_previous(run, err);
+    if (!st && !keep_previous) st = link_previous(run, err);
     char sstep[32], path[4096];
     snprintf(sstep, sizeof sstep, "%" PRId64, s->step);
     ss_meta_kv meta[] = {{"step", sstep}};
@@ -195,9 +201,10 @@ static ss_status load_from(const char *dir, ss_model **m, ss_adamw *opt, ss_trai
 }
 
 ss_status ss_checkpoint_load(const char *run, ss_model **m, ss_adamw *opt, ss_train_state *s,
-                             char **opts_json, ss_error *err) {
+                             char **opts_json, int *from_previous, ss_error *err) {
     *m = NULL;
     *opts_json = NULL;
+    *from_previous = 0;
     ss_status st = load_from(run, m, opt, s, opts_json, err);
     if (!st) return SS_OK;
     char prev[4096];
@@ -205,6 +212,7 @@ ss_status ss_checkpoint_load(const char *run, ss_model **m, ss_adamw *opt, ss_tr
     snprintf(prev, sizeof prev, "%s/.previous", run);
     if (ss_file_exists(prev) && load_from(prev, m, opt, s, opts_json, &e2) == SS_OK) {
         ss_error_prefix(err, "latest checkpoint unusable (%s); resumed from %s/.previous instead: ", run, run);
+        *from_previous = 1;
         return SS_OK; /* caller may show err->msg as a warning */
     }
     return st;

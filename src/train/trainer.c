@@ -25,6 +25,7 @@ typedef struct {
     ss_adamw opt;
     ss_train_state state;
     ss_rng data_rng;
+    int keep_previous; /* resumed from RUN/.previous: do not link the broken set over it */
     ss_token_split train, val;
     int32_t *tokens, *targets;
     ss_metrics *metrics;
@@ -62,6 +63,10 @@ static ss_status load_data(trainer *t, ss_error *err) {
     if (t->train.n < (size_t)t->o.seq + 1)
         return ss_fail(err, SS_ERR_ARG, "%s: the train split has %zu tokens, fewer than one window (--seq %d + 1)",
                        t->o.data_dir, t->train.n, t->o.seq);
+    if (t->o.eval_every > 0 && t->val.n < (size_t)t->o.seq + 1)
+        return ss_fail(err, SS_ERR_ARG, "%s: the val split has %zu tokens, fewer than one window (--seq %d + 1); "
+                       "prepare with a larger --val-fraction or use a smaller --seq", t->o.data_dir, t->val.n,
+                       t->o.seq);
     return SS_OK;
 }
 
@@ -97,7 +102,8 @@ static ss_status setup_fresh(trainer *t, ss_error *err) {
 static ss_status setup_resume(trainer *t, ss_error *err) {
     char *opts_json = NULL;
     ss_error warn = {0};
-    ss_status st = ss_checkpoint_load(t->o.out_dir, &t->model, &t->opt, &t->state, &opts_json, &warn);
+    ss_status st = ss_checkpoint_load(t->o.out_dir, &t->model, &t->opt, &t->state, &opts_json,
+                                      &t->keep_previous, &warn);
     if (st) {
         *err = warn;
         return ss_error_prefix(err, "cannot resume: ");
@@ -188,7 +194,9 @@ static ss_status evaluate(trainer *t, ss_error *err) {
 
 static ss_status save(trainer *t, ss_error *err) {
     ss_rng_state_get(&t->data_rng, t->state.data_rng);
-    ss_status st = ss_checkpoint_save(t->o.out_dir, t->model, &t->opt, &t->state, t->opts_json, err);
+    ss_status st = ss_checkpoint_save_ex(t->o.out_dir, t->model, &t->opt, &t->state, t->opts_json,
+                                         t->keep_previous, err);
+    if (!st) t->keep_previous = 0;
     if (!st) note(t, "saved checkpoint at step %" PRId64 " to %s", t->state.step, t->o.out_dir);
     return st;
 }
