@@ -12,8 +12,9 @@ BLAS_INC := /usr/include/$(ARCH)/openblas-openmp
 
 # Debian packages the build needs. Found with dpkg-query; installed when root.
 BUILD_PKGS := pkg-config libutf8proc-dev libzstd-dev libopenblas-openmp-dev libcjson-dev libcmocka-dev
-CHECK_PKGS := python3 zstd curl
+CHECK_PKGS := python3 python3-numpy zstd curl bible-kjv gnuplot-nox
 DEMO_PKGS  := bible-kjv
+BENCH_PKGS := sentencepiece nodejs zstd time bc python3-torch
 
 CFLAGS   ?= -O2 -g -march=native
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -Iinclude -I$(BLAS_INC) \
@@ -29,12 +30,12 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(B)/obj/%.o)
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
-# The sanitizer build covers the tokenizer, data and io tests.
-ASAN_SRCS := $(wildcard tests/test_tok_*.c tests/test_data_*.c tests/test_io_*.c)
+# The sanitizer build covers the tokenizer, data, io and nn kernel tests.
+ASAN_SRCS := $(wildcard tests/test_tok_*.c tests/test_data_*.c tests/test_io_*.c tests/test_nn_*.c)
 ASAN_BINS := $(ASAN_SRCS:tests/%.c=$(B)/asan/tests/%)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all deps check check-deps demo clean bench-tokenizer
+.PHONY: all deps check check-deps check-torch demo clean bench-tokenizer bench-train
 all: deps $(B)/libselfsup.a $(B)/selfsup
 
 # ---- dependencies -------------------------------------------------------------
@@ -91,17 +92,33 @@ check-deps:
 	$(call need_pkgs,$(BUILD_PKGS) $(CHECK_PKGS))
 
 check: check-deps all $(TEST_BINS) $(ASAN_BINS)
-	@tests/run.sh $(TEST_BINS) $(wildcard tests/cli_*.sh) $(ASAN_BINS)
+	@SELFSUP=$(B)/selfsup SELFSUP_BIN=$(B)/selfsup tests/run.sh $(TEST_BINS) $(wildcard tests/cli_*.sh) $(ASAN_BINS)
 
 # ---- demo -------------------------------------------------------------------------
 demo: all
 	$(call need_pkgs,$(DEMO_PKGS))
 	@eval/demo.sh
 
+# PyTorch parity: regenerate the golden cases with Debian's torch (always
+# /usr/bin/python3: another python3 on PATH may lack torch) and compare.
+check-torch: check-deps all $(B)/tests/test_model_parity
+	$(call need_pkgs,python3-torch)
+	@rm -rf $(B)/golden-fresh
+	/usr/bin/python3 tests/torch_ref.py golden --out $(B)/golden-fresh
+	SS_GOLDEN_DIR=$(B)/golden-fresh tests/run.sh $(B)/tests/test_model_parity
+
 # ---- benchmarks -----------------------------------------------------------------
 bench-tokenizer: all
-	$(call need_pkgs,sentencepiece nodejs npm zstd)
-	@eval/bench_tokenizer.sh
+	$(call need_pkgs,$(BENCH_PKGS))
+	@eval/bench_tokenizer_train.sh
+	@eval/bench_tokenizer_encode.sh
+
+$(B)/bench_train: eval/bench_train.c $(B)/libselfsup.a
+	$(CC) $(CFLAGS) -o $@ $< $(B)/libselfsup.a $(LDLIBS)
+
+bench-train: all $(B)/bench_train
+	$(call need_pkgs,$(BENCH_PKGS))
+	@eval/bench_train.sh
 
 clean:
 	rm -rf build
