@@ -91,7 +91,7 @@ int main(int argc, char **argv) {
     printf("{\"impl\":\"selfsup\",\"config\":\"%s\",\"threads\":%d,\"params\":%zu,\"B\":%d,\"T\":%d,"
            "\"tokens_per_s\":%.1f,\"step_ms_median\":%.2f,\"sgemm_peak_gflops\":%.1f,\"model_gflop_per_token\":%.5f,"
            "\"mfu\":%.4f,\"peak_rss_mb\":%.1f,\"analytic_need_mb\":%.1f,\"rss_over_need\":%.3f,\"last_loss\":%.4f}\n",
-           name, threads, np, B, T, tps, med * 1e3, peak, fpt / 1e9, mfu, ru.ru_maxrss / 1024.0, need / 1e6 * 1e6 / 1048576.0,
+           name, threads, np, B, T, tps, med * 1e3, peak, fpt / 1e9, mfu, ru.ru_maxrss / 1024.0, need / 1048576.0,
            ru.ru_maxrss * 1024.0 / need, loss);
     ss_adamw_free(&opt);
     ss_model_free(m);

@@ -16,6 +16,12 @@ static size_t chunk_rows(int V) {
     return r < 32 ? 32 : r;
 }
 
+size_t ss_lm_head_bytes(const ss_model_config *c, size_t rows) {
+    size_t chunk = chunk_rows(c->vocab_size);
+    return rows * (2 * (size_t)c->d_model * sizeof(float) + 2 * sizeof(int32_t)) +
+           chunk * ((size_t)c->vocab_size + 1) * sizeof(float);
+}
+
 static ss_status ensure_head(ss_model *m, size_t rows, ss_error *err) {
     size_t C = (size_t)m->cfg.d_model, V = (size_t)m->cfg.vocab_size;
     size_t chunk = chunk_rows((int)V);

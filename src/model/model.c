@@ -69,7 +69,7 @@ size_t ss_model_activation_bytes(const ss_model_config *c, int B, int T) {
     size_t s[N_ACTS], n = 0;
     act_sizes(c, B, T, s);
     for (int i = 0; i < N_ACTS; i++) n += s[i];
-    return n * sizeof(float);
+    return n * sizeof(float) + ss_lm_head_bytes(c, (size_t)B * T);
 }
 
 static void acts_views(ss_acts *a, float *mem, const ss_model_config *c, int B, int T) {

@@ -48,6 +48,8 @@ struct ss_model {
 };
 
 size_t ss_params_count(const ss_model_config *c);
+/* Scratch of the LM head for `rows` target positions (src/model/lm_head.c). */
+size_t ss_lm_head_bytes(const ss_model_config *c, size_t rows);
 void ss_params_views(ss_params *p, float *mem, const ss_model_config *c);
 size_t ss_params_table(const ss_model_config *c, ss_param_info **out);
 
