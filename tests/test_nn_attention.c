@@ -119,6 +119,25 @@ static void test_shape_37x72x3(void **state) {
     run_all_modes(2, 37, 72, 3);
 }
 
+/* Fill each OpenMP thread's stack below the caller with NaN bit patterns, so
+ * any tile entry the kernel reads without writing shows up as NaN. (A real
+ * bug: sgemm fills bc columns of a score tile, the vector loops read up to
+ * the next multiple of the vector width.) */
+static __attribute__((noinline)) void poison_stack(void) {
+    volatile float junk[16384];
+    for (int i = 0; i < 16384; i++) junk[i] = NAN;
+    (void)junk[0];
+}
+
+static void test_unwritten_tile_columns_never_leak(void **state) {
+    (void)state;
+    for (int rep = 0; rep < 3; rep++) {
+        #pragma omp parallel
+        poison_stack();
+        run_all_modes(2, 37, 72, 3); /* T = 37: tiles end mid-vector */
+    }
+}
+
 static void test_shape_single_token(void **state) {
     (void)state;
     rng_state = 12345;
@@ -290,6 +309,7 @@ static void test_long_sequence_memory(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shape_37x72x3),
+        cmocka_unit_test(test_unwritten_tile_columns_never_leak),
         cmocka_unit_test(test_shape_single_token),
         cmocka_unit_test(test_shape_several_tiles),
         cmocka_unit_test(test_shape_odd_head_size),

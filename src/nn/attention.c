@@ -157,7 +157,12 @@ static void score_tile(float *S, const head_view *hv, int i0, int br, int j0, in
         kmask[c] = c < bc && (!hv->valid || hv->valid[j0 + c]) ? 0.0f : -INFINITY;
     for (int r = 0; r < br; r++) {
         float *s = S + (size_t)r * BC;
-        for (int c = 0; c < W; c += VL) *(vf *)(s + c) += *(vf *)(kmask + c);
+        /* select, not add: columns bc..W-1 were not written by sgemm and may
+         * hold any bits (NaN + -inf is NaN) */
+        for (int c = 0; c < W; c += VL) {
+            vf km = *(vf *)(kmask + c);
+            *(vf *)(s + c) = vsel(km != vsplat(0.0f), km, *(vf *)(s + c));
+        }
         if (hv->causal) /* keys j > i = i0 + r are masked */
             for (int c = i0 + r - j0 + 1 < 0 ? 0 : i0 + r - j0 + 1; c < bc; c++)
                 s[c] = -INFINITY;
