@@ -42,7 +42,10 @@ static const char usage_encode[] =
     "  --text S           encode S instead of files or stdin\n"
     "  --lines            each input line (without its '\\n') is one text -> one output line\n"
     "  --allow-special    match special tokens such as <|endoftext|> as single ids\n"
-    "  --threads N        threads for large inputs (default: physical cores)\n";
+    "  --threads N        threads for large inputs (default: physical cores)\n"
+    "  --stats            print the encoding time and throughput to stderr\n"
+    "  --repeat N         encode the input N times (with --stats: one line each;\n"
+    "                     later runs see warm pre-token caches), print the ids once\n";
 
 static const char usage_decode[] =
     "usage: selfsup tokenizer decode --tokenizer T [ID...]\n"
@@ -201,7 +204,10 @@ static int cmd_encode(int argc, char **argv) {
     int lines = cli_flag(&a, "--lines");
     int allow = cli_flag(&a, "--allow-special");
     int threads = (int)cli_opt_int(&a, "--threads", cli_default_threads());
+    int stats = cli_flag(&a, "--stats");
+    long long repeat = cli_opt_int(&a, "--repeat", 1);
     if (cli_args_done(&a)) return 2;
+    if (repeat < 1) cli_die(cmd, "--repeat must be at least 1");
     if (text && (lines || a.n_positional)) cli_die(cmd, "--text cannot be combined with --lines or files");
     if (threads < 1) cli_die(cmd, "--threads must be at least 1");
     ss_tokenizer *t = load_or_die(cmd, path);
@@ -239,8 +245,16 @@ static int cmd_encode(int argc, char **argv) {
             if (f) fclose(f);
         }
         ss_ids ids = {0};
-        if (!rc && ss_tokenizer_encode_parallel(t, in.data ? in.data : "", in.len, allow, threads, &ids, &err))
-            rc = cli_report(cmd, &err);
+        for (long long r = 0; r < repeat && !rc; r++) {
+            ids.n = 0;
+            double t0 = now_sec();
+            if (ss_tokenizer_encode_parallel(t, in.data ? in.data : "", in.len, allow, threads, &ids, &err))
+                rc = cli_report(cmd, &err);
+            double dt = now_sec() - t0;
+            if (stats && !rc)
+                fprintf(stderr, "encoded %zu bytes into %zu tokens in %.4f s: %.2f MB/s, %d thread%s\n", in.len,
+                        ids.n, dt, dt > 0 ? (double)in.len / dt / 1e6 : 0.0, threads, threads == 1 ? "" : "s");
+        }
         if (!rc) out_ids(&o, ids.ids, ids.n);
         ss_ids_free(&ids);
         ss_buf_free(&in);
