@@ -12,13 +12,24 @@
 #include <stdint.h>
 
 #include "selfsup/error.h"
+#include "selfsup/rng.h"
 
 typedef enum { SS_DECODER = 0, SS_ENCODER = 1 } ss_model_kind;
+
+/* The output head a model carries in its own parameters:
+ *   LM   tied projection onto the token embeddings (no extra parameters)
+ *   MLM  BERT's transform (dense C->E, GELU, LayerNorm) + tied projection + output bias
+ *   DISC ELECTRA's discriminator: dense C->C, GELU, dense C->1 (replaced or not) */
+typedef enum { SS_HEAD_LM = 0, SS_HEAD_MLM, SS_HEAD_DISC } ss_head_kind;
 
 typedef struct {
     ss_model_kind kind;
     int vocab_size, n_layer, d_model, n_head, d_ff, max_seq;
     float dropout;
+    int d_embed;       /* embedding width E; 0 or d_model = no projection. An
+                          ELECTRA generator is narrower than the embeddings it
+                          shares, so it projects E -> d_model. */
+    ss_head_kind head;
 } ss_model_config;
 
 /* Presets "tiny", "small", "base" (architecture only: vocab_size is left as
@@ -43,6 +54,12 @@ typedef struct {
     float *fcw, *fcb;             /* [L, F, C], [L, F] */
     float *fcprojw, *fcprojb;     /* [L, C, F], [L, C] */
     float *lnfw, *lnfb;           /* [C] */
+    float *projw, *projb;         /* [C, E], [C] embedding projection (E != C) */
+    float *mlm_dw, *mlm_db;       /* [E, C], [E] MLM head transform */
+    float *mlm_lnw, *mlm_lnb;     /* [E] */
+    float *mlm_bias;              /* [V] MLM output bias */
+    float *disc_dw, *disc_db;     /* [C, C], [C] discriminator head */
+    float *disc_ow, *disc_ob;     /* [1, C], [1] */
 } ss_params;
 
 /* One named tensor of the checkpoint: a slice of the flat parameter array. */
@@ -52,11 +69,19 @@ typedef struct {
     int64_t shape[2];
     size_t offset, numel; /* in floats, into the flat array */
     int decay;            /* AdamW weight decay applies (2-D Linear weights) */
+    int init;             /* initialisation rule (src/model/params.c) */
 } ss_param_info;
 
 typedef struct ss_model ss_model;
 
 ss_status ss_model_create(ss_model **out, const ss_model_config *c, ss_error *err);
+/* A model whose token and position embeddings are those of `owner` (views
+ * into owner's parameters and gradients; not in this model's own arena or
+ * tensor table). Requires c->d_embed == owner's embedding width. */
+ss_status ss_model_create_shared(ss_model **out, const ss_model_config *c, ss_model *owner,
+                                 ss_error *err);
+int ss_model_embed_width(const ss_model_config *c);
+const char *ss_head_kind_name(ss_head_kind h);
 void ss_model_free(ss_model *m);
 const ss_model_config *ss_model_config_of(const ss_model *m);
 
@@ -94,6 +119,10 @@ ss_status ss_model_body_forward(ss_model *m, const int32_t *tokens,
                                 const uint8_t *key_valid, int B, int T,
                                 int train, uint64_t dropout_seed,
                                 const float **hidden, ss_error *err);
+/* The q|k|v activations [B*T, 3C] of layer l from the last body forward
+ * (an inference KV cache is filled from them after a batched prompt pass). */
+const float *ss_model_layer_qkv(const ss_model *m, int layer);
+
 /* Gradient buffer for the hidden states of the last forward [B,T,C]: heads
  * accumulate into it (it is zeroed by body_forward when train != 0). */
 float *ss_model_dhidden(ss_model *m);
@@ -106,6 +135,25 @@ void ss_model_body_backward(ss_model *m);
  * token-embedding gradient. */
 ss_status ss_lm_head(ss_model *m, const int32_t *targets, float grad_scale,
                      int want_grad, ss_loss_stats *stats, ss_error *err);
+/* The same, also drawing samples[i] ~ softmax(logits) at every target
+ * position i (seeded by rng; other entries untouched): an ELECTRA generator
+ * proposing replacements. No gradient flows through the sampling. */
+ss_status ss_lm_head_sample(ss_model *m, const int32_t *targets, float grad_scale, int want_grad,
+                            ss_rng *rng, int32_t *samples, ss_loss_stats *stats, ss_error *err);
+
+/* Logits [n, V] of the LM/MLM head at the given positions (b*T + t) of the
+ * last forward. */
+ss_status ss_lm_head_logits(ss_model *m, const int32_t *positions, int n, float *logits, ss_error *err);
+
+/* ELECTRA discriminator head on every non-padding position (key_valid NULL:
+ * all): BCE of "replaced" (replaced[i] != 0). probs (optional, [B*T])
+ * receives sigmoid(z) at those positions. */
+typedef struct {
+    double loss_sum;
+    int64_t n, correct, tp, fp, fn, positives;
+} ss_disc_stats;
+ss_status ss_disc_head(ss_model *m, const uint8_t *key_valid, const uint8_t *replaced, float grad_scale,
+                       int want_grad, float *probs, ss_disc_stats *stats, ss_error *err);
 
 /* Convenience: body forward + LM head (+ backward when grad_scale != 0). */
 ss_status ss_model_forward_backward(ss_model *m, const ss_batch *b,
@@ -138,6 +186,12 @@ typedef struct {
 ss_status ss_model_save(const ss_model *m, const char *dir, const ss_meta_kv *meta,
                         size_t n_meta, ss_error *err);
 ss_status ss_model_load(ss_model **out, const char *dir, ss_error *err);
+/* The same file with an ELECTRA generator stored beside the model: its
+ * tensors are "generator.<name>", its config the metadata "generator_config". */
+ss_status ss_model_save_with(const ss_model *m, const ss_model *gen, const char *dir, const ss_meta_kv *meta,
+                             size_t n_meta, ss_error *err);
+/* Load that generator, sharing owner's embeddings. SS_ERR_NOT_FOUND: none. */
+ss_status ss_model_load_generator(ss_model *owner, const char *dir, ss_model **gen, ss_error *err);
 /* Read DIR/config.json only. */
 ss_status ss_model_load_config(ss_model_config *c, const char *dir, ss_error *err);
 /* 1 when every parameter is finite. */

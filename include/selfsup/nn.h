@@ -69,6 +69,12 @@ void ss_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint
 double ss_crossentropy_fused(float *logits, float *loss, const int32_t *targets,
                              int N, int V, float scale, int64_t *correct);
 
+/* ---- binary cross-entropy on logits (src/nn/bce.c) -------------------------------
+ * loss[n] = -y log sigmoid(z) - (1-y) log(1 - sigmoid(z)), computed stably;
+ * z is overwritten with dloss/dz * scale = (sigmoid(z) - y) * scale.
+ * Returns the summed loss. */
+double ss_bce_logits_fused(float *z, const uint8_t *labels, int N, float scale);
+
 /* ---- multi-head self-attention (src/nn/attention.c) --------------------------------
  * qkv[B,T,3C] holds q | k | v; head h uses channels h*hs .. h*hs+hs-1 of each,
  * hs = C/NH. out[B,T,C] = concat_h softmax(q k^T / sqrt(hs) + mask) v.

@@ -42,12 +42,19 @@ ss_status ss_config_validate(const ss_model_config *c, ss_error *err) {
                        c->d_model, c->n_head);
     if (c->d_ff < 1) return ss_fail(err, SS_ERR_ARG, "d_ff %d must be >= 1", c->d_ff);
     if (c->max_seq < 1) return ss_fail(err, SS_ERR_ARG, "max_seq %d must be >= 1", c->max_seq);
+    if (c->d_embed < 0) return ss_fail(err, SS_ERR_ARG, "d_embed %d must be >= 0", c->d_embed);
+    if (c->head != SS_HEAD_LM && c->head != SS_HEAD_MLM && c->head != SS_HEAD_DISC)
+        return ss_fail(err, SS_ERR_ARG, "unknown head kind %d", (int)c->head);
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
         return ss_fail(err, SS_ERR_ARG, "dropout %g must be in [0, 1)", (double)c->dropout);
     return SS_OK;
 }
 
 const char *ss_model_kind_name(ss_model_kind k) { return k == SS_ENCODER ? "encoder" : "decoder"; }
+
+const char *ss_head_kind_name(ss_head_kind h) {
+    return h == SS_HEAD_MLM ? "mlm" : h == SS_HEAD_DISC ? "disc" : "lm";
+}
 
 char *ss_config_to_json(const ss_model_config *c) {
     cJSON *o = cJSON_CreateObject();
@@ -60,6 +67,8 @@ char *ss_config_to_json(const ss_model_config *c) {
     cJSON_AddNumberToObject(o, "d_ff", c->d_ff);
     cJSON_AddNumberToObject(o, "max_seq", c->max_seq);
     cJSON_AddNumberToObject(o, "dropout", c->dropout);
+    cJSON_AddNumberToObject(o, "d_embed", ss_model_embed_width(c));
+    cJSON_AddStringToObject(o, "head", ss_head_kind_name(c->head));
     cJSON_AddNumberToObject(o, "layer_norm_eps", 1e-5);
     cJSON_AddBoolToObject(o, "tie_word_embeddings", 1);
     char *s = cJSON_Print(o);
@@ -72,6 +81,23 @@ static ss_status get_int(const cJSON *o, const char *key, int *out, const char *
     if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble) || fabs(v->valuedouble) > 1e9)
         return ss_fail(err, SS_ERR_FORMAT, "%s: field '%s' must be an integer", src, key);
     *out = (int)v->valuedouble;
+    return SS_OK;
+}
+
+/* Fields added after the first format: absent means the old default. */
+static ss_status optional_fields(const cJSON *o, ss_model_config *c, const char *src, ss_error *err) {
+    const cJSON *de = cJSON_GetObjectItemCaseSensitive(o, "d_embed");
+    const cJSON *hd = cJSON_GetObjectItemCaseSensitive(o, "head");
+    ss_status st = SS_OK;
+    if (de && (st = get_int(o, "d_embed", &c->d_embed, src, err))) return st;
+    if (c->d_embed == c->d_model) c->d_embed = 0;
+    if (hd) {
+        const char *h = cJSON_IsString(hd) ? hd->valuestring : "";
+        if (!strcmp(h, "lm")) c->head = SS_HEAD_LM;
+        else if (!strcmp(h, "mlm")) c->head = SS_HEAD_MLM;
+        else if (!strcmp(h, "disc")) c->head = SS_HEAD_DISC;
+        else return ss_fail(err, SS_ERR_FORMAT, "%s: field 'head' must be \"lm\", \"mlm\" or \"disc\"", src);
+    }
     return SS_OK;
 }
 
@@ -99,6 +125,7 @@ ss_status ss_config_from_json(ss_model_config *c, const char *json, const char *
         if (dp && !cJSON_IsNumber(dp)) st = ss_fail(err, SS_ERR_FORMAT, "%s: field 'dropout' must be a number", src);
         else c->dropout = dp ? (float)dp->valuedouble : 0.0f;
     }
+    if (!st) st = optional_fields(o, c, src, err);
     cJSON_Delete(o);
     if (!st && (st = ss_config_validate(c, err))) ss_error_prefix(err, "%s: ", src);
     if (st == SS_ERR_ARG) err->code = st = SS_ERR_FORMAT;
@@ -107,7 +134,8 @@ ss_status ss_config_from_json(ss_model_config *c, const char *json, const char *
 
 double ss_model_flops_per_token(const ss_model_config *c, int T) {
     double C = c->d_model, F = c->d_ff, L = c->n_layer, V = c->vocab_size;
+    double E = ss_model_embed_width(c);
     double per_layer = 3 * C * C + 3 * C + C * C + C + 2 * C * F + F + C + 4 * C;
-    double n = L * per_layer + V * C + 2 * C;
+    double n = L * per_layer + V * E + 2 * C + (E != C ? C * E + C : 0);
     return 6.0 * n + 12.0 * L * T * C;
 }

@@ -1,8 +1,11 @@
-/* Tied LM head with softmax cross-entropy, only on positions that have a
+/* LM heads with softmax cross-entropy, only on positions that have a
  * target: rows are gathered first, then processed in chunks so the logits of
- * at most one chunk ([rows, V]) exist at a time:
- *   logits = h @ wte^T;  loss = logsumexp(logits) - logits[target]
- *   dh += dlogits @ wte;  dwte += dlogits^T @ h                          */
+ * at most one chunk ([rows, V]) exist at a time.
+ *   LM  (decoder):  logits = h @ wte^T
+ *   MLM (BERT):     u = LN(gelu(h @ Wd^T + bd));  logits = u @ wte^T + b
+ * loss = logsumexp(logits) - logits[target]; backward chains through the
+ * same steps (dh += ..., dwte += dlogits^T @ u, db += colsum(dlogits)). */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -16,36 +19,105 @@ static size_t chunk_rows(int V) {
     return r < 32 ? 32 : r;
 }
 
+/* Floats of per-row scratch: h, dh (C each) and, for MLM, pre-GELU, GELU
+ * and LN outputs plus two gradient buffers (E each) and mean/rstd. */
+static size_t row_floats(const ss_model_config *c) {
+    size_t C = (size_t)c->d_model, E = (size_t)ss_model_embed_width(c);
+    return 2 * C + (c->head == SS_HEAD_MLM ? 5 * E + 2 : 0);
+}
+
 size_t ss_lm_head_bytes(const ss_model_config *c, size_t rows) {
     size_t chunk = chunk_rows(c->vocab_size);
-    return rows * (2 * (size_t)c->d_model * sizeof(float) + 2 * sizeof(int32_t)) +
+    return rows * (row_floats(c) * sizeof(float) + 2 * sizeof(int32_t)) +
            chunk * ((size_t)c->vocab_size + 1) * sizeof(float);
 }
 
-static ss_status ensure_head(ss_model *m, size_t rows, ss_error *err) {
-    size_t C = (size_t)m->cfg.d_model, V = (size_t)m->cfg.vocab_size;
-    size_t chunk = chunk_rows((int)V);
-    if (rows <= m->head_cap_rows && m->head_logits) return SS_OK;
-    free(m->head_h); free(m->head_dh); free(m->head_targets); free(m->head_rows);
-    free(m->head_logits); free(m->head_loss);
-    m->head_h = malloc(rows * C * sizeof(float));
-    m->head_dh = malloc(rows * C * sizeof(float));
-    m->head_targets = malloc(rows * sizeof(int32_t));
-    m->head_rows = malloc(rows * sizeof(int32_t));
-    m->head_logits = malloc(chunk * V * sizeof(float));
-    m->head_loss = malloc(chunk * sizeof(float));
-    if (!m->head_h || !m->head_dh || !m->head_targets || !m->head_rows || !m->head_logits || !m->head_loss) {
-        m->head_cap_rows = 0;
-        return ss_fail(err, SS_ERR_NOMEM, "out of memory for the LM head (%zu rows)", rows);
+ss_status ss_head_scratch(ss_model *m, size_t nf, size_t ni, ss_error *err) {
+    if (nf > m->head_cap_floats) {
+        free(m->head_mem);
+        m->head_cap_floats = 0;
+        if (!(m->head_mem = malloc(nf * sizeof(float))))
+            return ss_fail(err, SS_ERR_NOMEM, "out of memory for a model head (%zu MB)", (nf * 4) >> 20);
+        m->head_cap_floats = nf;
     }
-    m->head_cap_rows = rows;
+    if (ni > m->head_cap_ints) {
+        free(m->head_ints);
+        m->head_cap_ints = 0;
+        if (!(m->head_ints = malloc(ni * sizeof(int32_t))))
+            return ss_fail(err, SS_ERR_NOMEM, "out of memory for a model head");
+        m->head_cap_ints = ni;
+    }
     return SS_OK;
 }
 
-ss_status ss_lm_head(ss_model *m, const int32_t *targets, float grad_scale, int want_grad,
-                     ss_loss_stats *stats, ss_error *err) {
+static ss_status ensure_head(ss_model *m, size_t rows, ss_error *err) {
+    size_t V = (size_t)m->cfg.vocab_size, chunk = chunk_rows((int)V);
+    return ss_head_scratch(m, rows * row_floats(&m->cfg) + chunk * (V + 1), rows * 2, err);
+}
+
+/* Views of the head scratch for nv rows. */
+typedef struct {
+    float *h, *dh, *pre, *act, *u, *du, *dact, *mean, *rstd, *logits, *loss;
+    int32_t *targets, *rows;
+} head_bufs;
+
+static head_bufs views(ss_model *m, size_t nv) {
+    size_t C = (size_t)m->cfg.d_model, E = (size_t)ss_model_embed_width(&m->cfg);
+    head_bufs b = {0};
+    float *p = m->head_mem;
+    b.h = p; p += nv * C;
+    b.dh = p; p += nv * C;
+    if (m->cfg.head == SS_HEAD_MLM) {
+        b.pre = p; p += nv * E;
+        b.act = p; p += nv * E;
+        b.u = p; p += nv * E;
+        b.du = p; p += nv * E;
+        b.dact = p; p += nv * E;
+        b.mean = p; p += nv;
+        b.rstd = p; p += nv;
+    }
+    b.logits = p; p += chunk_rows(m->cfg.vocab_size) * (size_t)m->cfg.vocab_size;
+    b.loss = p;
+    b.targets = m->head_ints;
+    b.rows = m->head_ints + nv;
+    return b;
+}
+
+/* Draw one token from softmax(logits row) with a uniform from rng. */
+static int32_t sample_row(const float *z, int V, ss_rng *rng) {
+    float mx = z[0];
+    for (int v = 1; v < V; v++) mx = fmaxf(mx, z[v]);
+    double sum = 0;
+    for (int v = 0; v < V; v++) sum += exp((double)(z[v] - mx));
+    double u = ss_rng_uniform_double(rng) * sum, acc = 0;
+    for (int v = 0; v < V; v++) {
+        acc += exp((double)(z[v] - mx));
+        if (acc > u) return v;
+    }
+    return V - 1;
+}
+
+/* MLM transform forward on nv gathered rows: u = LN(gelu(h Wd^T + bd)). */
+static void transform_forward(ss_model *m, head_bufs *b, int nv) {
+    int C = m->cfg.d_model, E = ss_model_embed_width(&m->cfg);
+    ss_linear_forward(b->pre, b->h, m->p.mlm_dw, m->p.mlm_db, nv, C, E);
+    ss_gelu_forward(b->act, b->pre, (size_t)nv * E);
+    ss_layernorm_forward(b->u, b->mean, b->rstd, b->act, m->p.mlm_lnw, m->p.mlm_lnb, nv, E);
+}
+
+static void transform_backward(ss_model *m, head_bufs *b, int nv) {
+    int C = m->cfg.d_model, E = ss_model_embed_width(&m->cfg);
+    memset(b->dact, 0, (size_t)nv * E * sizeof(float));
+    ss_layernorm_backward(b->dact, m->g.mlm_lnw, m->g.mlm_lnb, b->du, b->act, m->p.mlm_lnw, b->mean, b->rstd, nv, E);
+    memset(b->du, 0, (size_t)nv * E * sizeof(float)); /* reused as d(pre) */
+    ss_gelu_backward(b->du, b->pre, b->dact, (size_t)nv * E);
+    ss_linear_backward(b->dh, m->g.mlm_dw, m->g.mlm_db, b->du, b->h, m->p.mlm_dw, nv, C, E);
+}
+
+ss_status ss_lm_head_sample(ss_model *m, const int32_t *targets, float grad_scale, int want_grad,
+                            ss_rng *rng, int32_t *samples, ss_loss_stats *stats, ss_error *err) {
     size_t BT = (size_t)m->B * m->T, C = (size_t)m->cfg.d_model;
-    int V = m->cfg.vocab_size;
+    int V = m->cfg.vocab_size, E = ss_model_embed_width(&m->cfg), mlm = m->cfg.head == SS_HEAD_MLM;
     size_t nv = 0;
     for (size_t i = 0; i < BT; i++) {
         if (targets[i] >= V)
@@ -55,36 +127,70 @@ ss_status ss_lm_head(ss_model *m, const int32_t *targets, float grad_scale, int 
     }
     memset(stats, 0, sizeof *stats);
     if (nv == 0) return SS_OK;
+    if (m->cfg.head == SS_HEAD_DISC)
+        return ss_fail(err, SS_ERR_ARG, "this model has a discriminator head, not an LM head");
     ss_status st = ensure_head(m, nv, err);
     if (st) return st;
+    head_bufs b = views(m, nv);
     for (size_t i = 0, k = 0; i < BT; i++) {
         if (targets[i] < 0) continue;
-        memcpy(m->head_h + k * C, m->a.lnf + i * C, C * sizeof(float));
-        m->head_targets[k] = targets[i];
-        m->head_rows[k++] = (int32_t)i;
+        memcpy(b.h + k * C, m->a.lnf + i * C, C * sizeof(float));
+        b.targets[k] = targets[i];
+        b.rows[k++] = (int32_t)i;
     }
-    if (want_grad) memset(m->head_dh, 0, nv * C * sizeof(float));
+    if (mlm) transform_forward(m, &b, (int)nv);
+    const float *x = mlm ? b.u : b.h;
+    float *dx = mlm ? b.du : b.dh;
+    int D = mlm ? E : (int)C;
+    if (want_grad) memset(dx, 0, nv * (size_t)D * sizeof(float));
     size_t chunk = chunk_rows(V);
     for (size_t r0 = 0; r0 < nv; r0 += chunk) {
         int R = (int)(nv - r0 < chunk ? nv - r0 : chunk);
-        const float *h = m->head_h + r0 * C;
-        ss_linear_forward(m->head_logits, h, m->p.wte, NULL, R, (int)C, V);
+        const float *xr = x + r0 * D;
+        ss_linear_forward(b.logits, xr, m->p.wte, mlm ? m->p.mlm_bias : NULL, R, D, V);
+        if (samples)
+            for (int r = 0; r < R; r++)
+                samples[b.rows[r0 + r]] = sample_row(b.logits + (size_t)r * V, V, rng);
         int64_t correct = 0;
-        stats->loss_sum += ss_crossentropy_fused(m->head_logits, m->head_loss, m->head_targets + r0, R, V,
-                                                 grad_scale, &correct);
+        stats->loss_sum += ss_crossentropy_fused(b.logits, b.loss, b.targets + r0, R, V, grad_scale, &correct);
         stats->n_correct += correct;
         if (want_grad)
-            ss_linear_backward(m->head_dh + r0 * C, m->g.wte, NULL, m->head_logits, h, m->p.wte, R, (int)C, V);
+            ss_linear_backward(dx + r0 * D, m->g.wte, mlm ? m->g.mlm_bias : NULL, b.logits, xr, m->p.wte, R, D, V);
     }
     stats->n_targets = (int64_t)nv;
-    if (want_grad) {
-        for (size_t k = 0; k < nv; k++) {
-            float *dst = m->a.dhidden + (size_t)m->head_rows[k] * C;
-            const float *src = m->head_dh + k * C;
-            for (size_t j = 0; j < C; j++) dst[j] += src[j];
-        }
+    if (!want_grad) return SS_OK;
+    if (mlm) {
+        memset(b.dh, 0, nv * C * sizeof(float));
+        transform_backward(m, &b, (int)nv);
+    }
+    for (size_t k = 0; k < nv; k++) {
+        float *dst = m->a.dhidden + (size_t)b.rows[k] * C;
+        const float *src = b.dh + k * C;
+        for (size_t j = 0; j < C; j++) dst[j] += src[j];
     }
     return SS_OK;
+}
+
+ss_status ss_lm_head_logits(ss_model *m, const int32_t *positions, int n, float *logits, ss_error *err) {
+    size_t C = (size_t)m->cfg.d_model, BT = (size_t)m->B * m->T;
+    int V = m->cfg.vocab_size, E = ss_model_embed_width(&m->cfg), mlm = m->cfg.head == SS_HEAD_MLM;
+    if (m->cfg.head == SS_HEAD_DISC) return ss_fail(err, SS_ERR_ARG, "this model has no LM head");
+    ss_status st = ensure_head(m, (size_t)n, err);
+    if (st) return st;
+    head_bufs b = views(m, (size_t)n);
+    for (int k = 0; k < n; k++) {
+        if (positions[k] < 0 || (size_t)positions[k] >= BT)
+            return ss_fail(err, SS_ERR_RANGE, "position %d is outside the last batch", positions[k]);
+        memcpy(b.h + (size_t)k * C, m->a.lnf + (size_t)positions[k] * C, C * sizeof(float));
+    }
+    if (mlm) transform_forward(m, &b, n);
+    ss_linear_forward(logits, mlm ? b.u : b.h, m->p.wte, mlm ? m->p.mlm_bias : NULL, n, mlm ? E : (int)C, V);
+    return SS_OK;
+}
+
+ss_status ss_lm_head(ss_model *m, const int32_t *targets, float grad_scale, int want_grad,
+                     ss_loss_stats *stats, ss_error *err) {
+    return ss_lm_head_sample(m, targets, grad_scale, want_grad, NULL, NULL, stats, err);
 }
 
 ss_status ss_model_forward_backward(ss_model *m, const ss_batch *b, float grad_scale,

@@ -9,31 +9,52 @@
 #include "model_internal.h"
 #include "selfsup/nn.h"
 
-ss_status ss_model_create(ss_model **out, const ss_model_config *c, ss_error *err) {
+int ss_model_embed_width(const ss_model_config *c) { return c->d_embed > 0 ? c->d_embed : c->d_model; }
+
+static ss_status create(ss_model **out, const ss_model_config *c, ss_model *owner, ss_error *err) {
     ss_status st = ss_config_validate(c, err);
     if (st) return st;
     ss_model *m = calloc(1, sizeof *m);
     if (!m) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
     m->cfg = *c;
-    m->n_params = ss_params_count(c);
+    m->shared_emb = owner != NULL;
+    m->n_params = ss_params_count(c, m->shared_emb);
     m->params = calloc(m->n_params, sizeof(float));
     m->grads = calloc(m->n_params, sizeof(float));
-    m->n_tensors = ss_params_table(c, &m->tensors);
+    m->n_tensors = ss_params_table(c, m->shared_emb, &m->tensors);
     if (!m->params || !m->grads || !m->n_tensors) {
         ss_model_free(m);
-        return ss_fail(err, SS_ERR_NOMEM, "out of memory allocating %zu parameters", ss_params_count(c));
+        return ss_fail(err, SS_ERR_NOMEM, "out of memory allocating %zu parameters",
+                       ss_params_count(c, owner != NULL));
     }
-    ss_params_views(&m->p, m->params, c);
-    ss_params_views(&m->g, m->grads, c);
+    ss_params_views(&m->p, m->params, c, m->shared_emb);
+    ss_params_views(&m->g, m->grads, c, m->shared_emb);
+    if (owner) {
+        m->p.wte = owner->p.wte; m->g.wte = owner->g.wte;
+        m->p.wpe = owner->p.wpe; m->g.wpe = owner->g.wpe;
+    }
     *out = m;
     return SS_OK;
+}
+
+ss_status ss_model_create(ss_model **out, const ss_model_config *c, ss_error *err) {
+    return create(out, c, NULL, err);
+}
+
+ss_status ss_model_create_shared(ss_model **out, const ss_model_config *c, ss_model *owner, ss_error *err) {
+    const ss_model_config *o = &owner->cfg;
+    if (ss_model_embed_width(c) != ss_model_embed_width(o) || c->vocab_size != o->vocab_size ||
+        c->max_seq > o->max_seq || owner->shared_emb)
+        return ss_fail(err, SS_ERR_ARG, "cannot share embeddings: widths %d/%d, vocab %d/%d, max_seq %d/%d",
+                       ss_model_embed_width(c), ss_model_embed_width(o), c->vocab_size, o->vocab_size,
+                       c->max_seq, o->max_seq);
+    return create(out, c, owner, err);
 }
 
 void ss_model_free(ss_model *m) {
     if (!m) return;
     free(m->params); free(m->grads); free(m->tensors); free(m->acts_mem);
-    free(m->head_h); free(m->head_dh); free(m->head_logits); free(m->head_loss);
-    free(m->head_targets); free(m->head_rows);
+    free(m->head_mem); free(m->head_ints);
     free(m);
 }
 
@@ -47,13 +68,16 @@ size_t ss_model_num_tensors(const ss_model *m) { return m->n_tensors; }
 const ss_param_info *ss_model_tensor(const ss_model *m, size_t i) { return i < m->n_tensors ? &m->tensors[i] : NULL; }
 void ss_model_zero_grads(ss_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 float *ss_model_dhidden(ss_model *m) { return m->a.dhidden; }
+const float *ss_model_layer_qkv(const ss_model *m, int l) {
+    return m->a.qkv + (size_t)l * m->B * m->T * 3 * m->cfg.d_model;
+}
 
 /* Activation sizes in floats, in arena order (must match acts_views). */
-#define N_ACTS 24
+#define N_ACTS 26
 static void act_sizes(const ss_model_config *c, int B, int T, size_t s[N_ACTS]) {
     size_t BT = (size_t)B * T, C = (size_t)c->d_model, L = (size_t)c->n_layer, F = (size_t)c->d_ff;
-    size_t NH = (size_t)c->n_head;
-    size_t v[N_ACTS] = {BT * C,                                   /* encoded */
+    size_t NH = (size_t)c->n_head, E = (size_t)ss_model_embed_width(c), EP = E != C ? BT * E : 0;
+    size_t v[N_ACTS] = {EP, BT * C,                               /* emb, encoded */
                         L * BT * C, L * BT, L * BT,               /* ln1 */
                         L * BT * 3 * C, L * BT * C, L * NH * BT,  /* qkv, atty, lse */
                         L * BT * C,                               /* res2 */
@@ -61,7 +85,7 @@ static void act_sizes(const ss_model_config *c, int B, int T, size_t s[N_ACTS]) 
                         L * BT * F, L * BT * F, L * BT * C,       /* fch, fch_gelu, res3 */
                         BT * C, BT, BT, BT * C,                   /* lnf, tmp */
                         BT * C, BT * C, BT * C, BT * C,           /* dres dhidden dtmp dbuf */
-                        BT * 3 * C, BT * F * 2};                  /* dqkv, dfch + dfch_gelu */
+                        BT * 3 * C, EP, BT * F * 2};              /* dqkv, demb, dfch + dfch_gelu */
     memcpy(s, v, sizeof v);
 }
 
@@ -75,10 +99,10 @@ size_t ss_model_activation_bytes(const ss_model_config *c, int B, int T) {
 static void acts_views(ss_acts *a, float *mem, const ss_model_config *c, int B, int T) {
     size_t s[N_ACTS];
     act_sizes(c, B, T, s);
-    float **v[N_ACTS] = {&a->encoded, &a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->atty,
+    float **v[N_ACTS] = {&a->emb, &a->encoded, &a->ln1, &a->ln1_mean, &a->ln1_rstd, &a->qkv, &a->atty,
                          &a->att_lse, &a->res2, &a->ln2, &a->ln2_mean, &a->ln2_rstd, &a->fch,
                          &a->fch_gelu, &a->res3, &a->lnf, &a->lnf_mean, &a->lnf_rstd, &a->tmp,
-                         &a->dres, &a->dhidden, &a->dtmp, &a->dbuf, &a->dqkv, &a->dfch};
+                         &a->dres, &a->dhidden, &a->dtmp, &a->dbuf, &a->dqkv, &a->demb, &a->dfch};
     for (int i = 0; i < N_ACTS; i++) { *v[i] = mem; mem += s[i]; }
     a->dfch_gelu = a->dfch + (size_t)B * T * c->d_ff;
 }
@@ -148,9 +172,11 @@ ss_status ss_model_body_forward(ss_model *m, const int32_t *tokens, const uint8_
     m->dropout_seed = dropout_seed;
     int C = c->d_model, BT = B * T;
     ss_acts *a = &m->a;
-    ss_embedding_forward(a->encoded, tokens, m->p.wte, m->p.wpe, B, T, C);
-    ss_dropout_forward(a->encoded, a->encoded, (size_t)BT * C, train ? c->dropout : 0.0f,
-                       ss_dropout_site_seed(dropout_seed, 0));
+    int E = ss_model_embed_width(c);
+    float *emb = E != C ? a->emb : a->encoded;
+    ss_embedding_forward(emb, tokens, m->p.wte, m->p.wpe, B, T, E);
+    ss_dropout_forward(emb, emb, (size_t)BT * E, train ? c->dropout : 0.0f, ss_dropout_site_seed(dropout_seed, 0));
+    if (E != C) ss_linear_forward(a->encoded, emb, m->p.projw, m->p.projb, BT, E, C);
     const float *x = a->encoded;
     for (int l = 0; l < c->n_layer; l++) {
         block_forward(m, l, x);
@@ -219,6 +245,21 @@ void ss_model_body_backward(ss_model *m) {
                           m->p.lnfw, a->lnf_mean, a->lnf_rstd, BT, C);
     for (int l = L - 1; l >= 0; l--)
         block_backward(m, l, l == 0 ? a->encoded : a->res3 + (size_t)(l - 1) * n);
-    const float *demb = branch_grad(m, a->dres, 0);
-    ss_embedding_backward(m->g.wte, m->g.wpe, demb, m->tokens, m->B, m->T, C);
+    int E = ss_model_embed_width(c);
+    const float *dx = a->dres;
+    if (E != C) { /* encoded = emb @ projw^T + projb */
+        memset(a->demb, 0, (size_t)BT * E * sizeof(float));
+        ss_linear_backward(a->demb, m->g.projw, m->g.projb, a->dres, a->emb, m->p.projw, BT, E, C);
+        dx = a->demb;
+    }
+    float p = m->train ? c->dropout : 0.0f;
+    if (p > 0.0f) {
+        /* Dropout is diagonal, so its backward is its forward applied to the
+         * gradient (same mask, same 1/(1-p) scale); demb is private and can
+         * be scaled in place, dres (E == C) goes to the free dtmp buffer. */
+        float *d = dx == a->demb ? a->demb : a->dtmp;
+        ss_dropout_forward(d, dx, (size_t)BT * E, p, ss_dropout_site_seed(m->dropout_seed, 0));
+        dx = d;
+    }
+    ss_embedding_backward(m->g.wte, m->g.wpe, dx, m->tokens, m->B, m->T, E);
 }

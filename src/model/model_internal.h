@@ -3,12 +3,12 @@
 #define SELFSUP_MODEL_INTERNAL_H
 
 #include "selfsup/model.h"
-
-#define SS_N_PARAM_ARRAYS 16
+#include "selfsup/rng.h"
 
 /* Activation views for one batch shape; per-layer buffers are stacked [L, ...]. */
 typedef struct {
-    float *encoded;                       /* [BT, C] embeddings (after dropout) */
+    float *emb;                           /* [BT, E] embeddings before projection (E != C) */
+    float *encoded;                       /* [BT, C] embeddings (after dropout, projection) */
     float *ln1, *ln1_mean, *ln1_rstd;     /* [L,BT,C], [L,BT], [L,BT] */
     float *qkv;                           /* [L,BT,3C] */
     float *atty;                          /* [L,BT,C] attention output (pre-projection) */
@@ -22,11 +22,13 @@ typedef struct {
     /* backward */
     float *dres, *dhidden, *dtmp, *dbuf;  /* [BT,C] each */
     float *dqkv;                          /* [BT,3C] */
+    float *demb;                          /* [BT, E] (E != C) */
     float *dfch, *dfch_gelu;              /* [BT,F] */
 } ss_acts;
 
 struct ss_model {
     ss_model_config cfg;
+    int shared_emb; /* embeddings are views into another model's arena */
     size_t n_params;
     float *params, *grads;
     ss_params p, g;
@@ -41,17 +43,20 @@ struct ss_model {
     const uint8_t *key_valid;
     int train;
     uint64_t dropout_seed;
-    /* LM head scratch: gathered rows and a logits chunk */
-    size_t head_cap_rows, head_cap_logits;
-    float *head_h, *head_dh, *head_logits, *head_loss;
-    int32_t *head_targets, *head_rows;
+    /* head scratch (src/model/lm_head.c, disc_head.c): one block of floats
+     * for gathered rows and a logits chunk, one of ints */
+    size_t head_cap_floats, head_cap_ints;
+    float *head_mem;
+    int32_t *head_ints;
 };
 
-size_t ss_params_count(const ss_model_config *c);
+size_t ss_params_count(const ss_model_config *c, int shared_emb);
+/* Grow the head scratch to at least nf floats and ni ints. */
+ss_status ss_head_scratch(ss_model *m, size_t nf, size_t ni, ss_error *err);
 /* Scratch of the LM head for `rows` target positions (src/model/lm_head.c). */
 size_t ss_lm_head_bytes(const ss_model_config *c, size_t rows);
-void ss_params_views(ss_params *p, float *mem, const ss_model_config *c);
-size_t ss_params_table(const ss_model_config *c, ss_param_info **out);
+void ss_params_views(ss_params *p, float *mem, const ss_model_config *c, int shared_emb);
+size_t ss_params_table(const ss_model_config *c, int shared_emb, ss_param_info **out);
 
 /* Seed of dropout site `site` (0: embeddings, 1+2l: attention, 2+2l: MLP). */
 static inline uint64_t ss_dropout_site_seed(uint64_t seed, int site) {

@@ -13,40 +13,61 @@ static void join(char *out, size_t cap, const char *dir, const char *file) {
     snprintf(out, cap, "%s/%s", dir, file);
 }
 
-ss_status ss_model_save(const ss_model *m, const char *dir, const ss_meta_kv *meta, size_t n_meta,
-                        ss_error *err) {
+/* Tensor list of a model, names prefixed (the generator of an RTD run is
+ * stored beside its discriminator as "generator.<name>"). */
+static void add_tensors(const ss_model *m, const char *prefix, ss_st_tensor *t, char (*names)[96]) {
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const ss_param_info *p = &m->tensors[i];
+        snprintf(names[i], sizeof names[i], "%s%s", prefix, p->name);
+        t[i] = (ss_st_tensor){.name = names[i], .dtype = SS_F32, .ndim = p->ndim,
+                              .shape = {p->shape[0], p->shape[1]}, .data = m->params + p->offset};
+    }
+}
+
+static ss_status write_config_json(const char *dir, const char *cfg, ss_error *err) {
+    char path[4096];
+    join(path, sizeof path, dir, "config.json");
+    size_t n = strlen(cfg);
+    char *with_nl = malloc(n + 2);
+    if (!with_nl) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    memcpy(with_nl, cfg, n);
+    with_nl[n] = '\n';
+    ss_status st = ss_write_file_atomic(path, with_nl, n + 1, err);
+    free(with_nl);
+    return st;
+}
+
+ss_status ss_model_save_with(const ss_model *m, const ss_model *gen, const char *dir, const ss_meta_kv *meta,
+                             size_t n_meta, ss_error *err) {
     char path[4096];
     ss_status st = ss_mkdir_p(dir, err);
     if (st) return st;
-    char *cfg = ss_config_to_json(&m->cfg);
-    ss_st_tensor *t = calloc(m->n_tensors, sizeof *t);
-    ss_st_meta *md = calloc(n_meta + 2, sizeof *md);
-    if (!cfg || !t || !md) {
-        free(cfg); free(t); free(md);
-        return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    size_t nt = m->n_tensors + (gen ? gen->n_tensors : 0);
+    char *cfg = ss_config_to_json(&m->cfg), *gcfg = gen ? ss_config_to_json(&gen->cfg) : NULL;
+    ss_st_tensor *t = calloc(nt, sizeof *t);
+    char (*names)[96] = calloc(nt, sizeof *names);
+    ss_st_meta *md = calloc(n_meta + 3, sizeof *md);
+    if (!cfg || !t || !names || !md || (gen && !gcfg)) {
+        st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    } else {
+        add_tensors(m, "", t, names);
+        if (gen) add_tensors(gen, "generator.", t + m->n_tensors, names + m->n_tensors);
+        size_t k = 0;
+        md[k++] = (ss_st_meta){"format", "selfsup"};
+        md[k++] = (ss_st_meta){"config", cfg};
+        if (gen) md[k++] = (ss_st_meta){"generator_config", gcfg};
+        for (size_t i = 0; i < n_meta; i++) md[k++] = (ss_st_meta){meta[i].key, meta[i].value};
+        join(path, sizeof path, dir, "model.safetensors");
+        st = ss_safetensors_write(path, t, nt, md, k, err);
+        if (!st) st = write_config_json(dir, cfg, err);
     }
-    for (size_t i = 0; i < m->n_tensors; i++) {
-        const ss_param_info *p = &m->tensors[i];
-        t[i] = (ss_st_tensor){.name = p->name, .dtype = SS_F32, .ndim = p->ndim,
-                              .shape = {p->shape[0], p->shape[1]}, .data = m->params + p->offset};
-    }
-    md[0] = (ss_st_meta){"format", "selfsup"};
-    md[1] = (ss_st_meta){"config", cfg};
-    for (size_t i = 0; i < n_meta; i++) md[2 + i] = (ss_st_meta){meta[i].key, meta[i].value};
-    join(path, sizeof path, dir, "model.safetensors");
-    st = ss_safetensors_write(path, t, m->n_tensors, md, n_meta + 2, err);
-    if (!st) {
-        join(path, sizeof path, dir, "config.json");
-        char *with_nl = malloc(strlen(cfg) + 2);
-        if (!with_nl) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
-        else {
-            sprintf(with_nl, "%s\n", cfg);
-            st = ss_write_file_atomic(path, with_nl, strlen(with_nl), err);
-            free(with_nl);
-        }
-    }
-    free(cfg); free(t); free(md);
+    free(cfg); free(gcfg); free(t); free(names); free(md);
     return st;
+}
+
+ss_status ss_model_save(const ss_model *m, const char *dir, const ss_meta_kv *meta, size_t n_meta,
+                        ss_error *err) {
+    return ss_model_save_with(m, NULL, dir, meta, n_meta, err);
 }
 
 ss_status ss_model_load_config(ss_model_config *c, const char *dir, ss_error *err) {
@@ -66,14 +87,17 @@ static int same_config(const ss_model_config *a, const ss_model_config *b) {
 }
 
 /* Copy every body tensor from the file, checking shape and finiteness. */
-static ss_status read_tensors(ss_model *m, const ss_safetensors *f, const char *path, ss_error *err) {
+static ss_status read_tensors(ss_model *m, const ss_safetensors *f, const char *path, const char *prefix,
+                              ss_error *err) {
     for (size_t i = 0; i < m->n_tensors; i++) {
         const ss_param_info *p = &m->tensors[i];
         const float *data;
-        ss_status st = ss_safetensors_get_f32(f, p->name, p->ndim, p->shape, &data, err);
+        char name[128];
+        snprintf(name, sizeof name, "%s%s", prefix, p->name);
+        ss_status st = ss_safetensors_get_f32(f, name, p->ndim, p->shape, &data, err);
         if (st == SS_ERR_NOT_FOUND)
-            return ss_fail(err, SS_ERR_FORMAT, "%s: tensor '%s' is missing (config.json describes a model "
-                           "with %d layers)", path, p->name, m->cfg.n_layer);
+            return ss_fail(err, SS_ERR_FORMAT, "%s: tensor '%s' is missing (the config describes a %d-layer "
+                           "model with a '%s' head)", path, name, m->cfg.n_layer, ss_head_kind_name(m->cfg.head));
         if (st) return st == SS_ERR_FORMAT ? ss_error_prefix(err, "config does not match tensors: ") : st;
         for (size_t k = 0; k < p->numel; k++)
             if (!isfinite(data[k]))
@@ -112,9 +136,31 @@ ss_status ss_model_load(ss_model **out, const char *dir, ss_error *err) {
         st = ss_fail(err, SS_ERR_FORMAT, "%s/config.json does not match the config stored in %s", dir, path);
     ss_model *m = NULL;
     if (!st) st = ss_model_create(&m, &c, err);
-    if (!st) st = read_tensors(m, f, path, err);
+    if (!st) st = read_tensors(m, f, path, "", err);
     ss_safetensors_close(f);
     if (!st) st = check_tokenizer(m, dir, err);
+    if (st) {
+        ss_model_free(m);
+        return st;
+    }
+    *out = m;
+    return SS_OK;
+}
+
+ss_status ss_model_load_generator(ss_model *owner, const char *dir, ss_model **out, ss_error *err) {
+    char path[4096];
+    ss_model_config c;
+    join(path, sizeof path, dir, "model.safetensors");
+    ss_safetensors *f;
+    ss_status st = ss_safetensors_open(&f, path, err);
+    if (st) return st;
+    const char *gc = ss_safetensors_meta(f, "generator_config");
+    ss_model *m = NULL;
+    if (!gc) st = ss_fail(err, SS_ERR_NOT_FOUND, "%s holds no ELECTRA generator", path);
+    if (!st) st = ss_config_from_json(&c, gc, path, err);
+    if (!st) st = ss_model_create_shared(&m, &c, owner, err);
+    if (!st) st = read_tensors(m, f, path, "generator.", err);
+    ss_safetensors_close(f);
     if (st) {
         ss_model_free(m);
         return st;

@@ -1,6 +1,8 @@
-/* Parameter arena: one flat float array, named views into it, and the
- * table of checkpoint tensors (one per layer slice). */
+/* Parameter arena: one flat float array, named views into it, and the table
+ * of checkpoint tensors (one per layer slice), all from one descriptor list
+ * so sizes, views, names, weight decay and init cannot drift apart. */
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -8,80 +10,110 @@
 #include "model_internal.h"
 #include "selfsup/rng.h"
 
-/* Sizes (in floats) of the 16 parameter arrays, in arena order. */
-static void param_sizes(const ss_model_config *c, size_t sz[SS_N_PARAM_ARRAYS]) {
-    size_t V = (size_t)c->vocab_size, C = (size_t)c->d_model, L = (size_t)c->n_layer;
-    size_t F = (size_t)c->d_ff, maxT = (size_t)c->max_seq;
-    size_t s[SS_N_PARAM_ARRAYS] = {V * C,     maxT * C,  L * C,     L * C,     L * 3 * C * C, L * 3 * C,
-                                   L * C * C, L * C,     L * C,     L * C,     L * F * C,     L * F,
-                                   L * C * F, L * C,     C,         C};
-    memcpy(sz, s, sizeof s);
-}
+typedef enum { INIT_NORMAL, INIT_RESID, INIT_ONES, INIT_ZEROS } init_kind;
 
-size_t ss_params_count(const ss_model_config *c) {
-    size_t sz[SS_N_PARAM_ARRAYS], n = 0;
-    param_sizes(c, sz);
-    for (int i = 0; i < SS_N_PARAM_ARRAYS; i++) n += sz[i];
+typedef struct {
+    const char *name;  /* checkpoint name; per-layer arrays get "blocks.{l}." in front */
+    int per_layer;
+    int64_t rows, cols; /* cols == 0: 1-D */
+    int decay;          /* AdamW weight decay: 2-D Linear weights only */
+    init_kind init;
+    size_t view;        /* offsetof(ss_params, field) */
+} array_desc;
+
+#define MAX_ARRAYS 32
+#define V_(f) offsetof(ss_params, f)
+
+/* The arrays of a model, in arena order. Embeddings are absent when shared
+ * (an RTD generator uses the discriminator's). */
+static int describe(const ss_model_config *c, int shared_emb, array_desc d[MAX_ARRAYS]) {
+    int64_t V = c->vocab_size, C = c->d_model, F = c->d_ff, T = c->max_seq;
+    int64_t E = c->d_embed > 0 ? c->d_embed : C;
+    int n = 0;
+#define ADD(nm, pl, r, k, dec, in, f) d[n++] = (array_desc){nm, pl, r, k, dec, in, V_(f)}
+    if (!shared_emb) {
+        ADD("embeddings.token.weight", 0, V, E, 0, INIT_NORMAL, wte);
+        ADD("embeddings.position.weight", 0, T, E, 0, INIT_NORMAL, wpe);
+    }
+    if (E != C) {
+        ADD("embeddings.project.weight", 0, C, E, 1, INIT_NORMAL, projw);
+        ADD("embeddings.project.bias", 0, C, 0, 0, INIT_ZEROS, projb);
+    }
+    ADD("ln1.weight", 1, C, 0, 0, INIT_ONES, ln1w);
+    ADD("ln1.bias", 1, C, 0, 0, INIT_ZEROS, ln1b);
+    ADD("attn.qkv.weight", 1, 3 * C, C, 1, INIT_NORMAL, qkvw);
+    ADD("attn.qkv.bias", 1, 3 * C, 0, 0, INIT_ZEROS, qkvb);
+    ADD("attn.proj.weight", 1, C, C, 1, INIT_RESID, attprojw);
+    ADD("attn.proj.bias", 1, C, 0, 0, INIT_ZEROS, attprojb);
+    ADD("ln2.weight", 1, C, 0, 0, INIT_ONES, ln2w);
+    ADD("ln2.bias", 1, C, 0, 0, INIT_ZEROS, ln2b);
+    ADD("mlp.fc.weight", 1, F, C, 1, INIT_NORMAL, fcw);
+    ADD("mlp.fc.bias", 1, F, 0, 0, INIT_ZEROS, fcb);
+    ADD("mlp.proj.weight", 1, C, F, 1, INIT_RESID, fcprojw);
+    ADD("mlp.proj.bias", 1, C, 0, 0, INIT_ZEROS, fcprojb);
+    ADD("ln_f.weight", 0, C, 0, 0, INIT_ONES, lnfw);
+    ADD("ln_f.bias", 0, C, 0, 0, INIT_ZEROS, lnfb);
+    if (c->head == SS_HEAD_MLM) {
+        ADD("mlm_head.dense.weight", 0, E, C, 1, INIT_NORMAL, mlm_dw);
+        ADD("mlm_head.dense.bias", 0, E, 0, 0, INIT_ZEROS, mlm_db);
+        ADD("mlm_head.ln.weight", 0, E, 0, 0, INIT_ONES, mlm_lnw);
+        ADD("mlm_head.ln.bias", 0, E, 0, 0, INIT_ZEROS, mlm_lnb);
+        ADD("mlm_head.bias", 0, V, 0, 0, INIT_ZEROS, mlm_bias);
+    } else if (c->head == SS_HEAD_DISC) {
+        ADD("disc_head.dense.weight", 0, C, C, 1, INIT_NORMAL, disc_dw);
+        ADD("disc_head.dense.bias", 0, C, 0, 0, INIT_ZEROS, disc_db);
+        ADD("disc_head.out.weight", 0, 1, C, 1, INIT_NORMAL, disc_ow);
+        ADD("disc_head.out.bias", 0, 1, 0, 0, INIT_ZEROS, disc_ob);
+    }
+#undef ADD
     return n;
 }
 
-void ss_params_views(ss_params *p, float *mem, const ss_model_config *c) {
-    size_t sz[SS_N_PARAM_ARRAYS];
-    param_sizes(c, sz);
-    float **ptrs[SS_N_PARAM_ARRAYS] = {&p->wte,  &p->wpe,      &p->ln1w,     &p->ln1b, &p->qkvw, &p->qkvb,
-                                       &p->attprojw, &p->attprojb, &p->ln2w, &p->ln2b, &p->fcw,  &p->fcb,
-                                       &p->fcprojw,  &p->fcprojb,  &p->lnfw, &p->lnfb};
-    for (int i = 0; i < SS_N_PARAM_ARRAYS; i++) {
-        *ptrs[i] = mem;
-        mem += sz[i];
+static size_t numel(const array_desc *a, const ss_model_config *c) {
+    size_t n = (size_t)a->rows * (size_t)(a->cols ? a->cols : 1);
+    return a->per_layer ? n * (size_t)c->n_layer : n;
+}
+
+size_t ss_params_count(const ss_model_config *c, int shared_emb) {
+    array_desc d[MAX_ARRAYS];
+    size_t n = 0;
+    int na = describe(c, shared_emb, d);
+    for (int i = 0; i < na; i++) n += numel(&d[i], c);
+    return n;
+}
+
+void ss_params_views(ss_params *p, float *mem, const ss_model_config *c, int shared_emb) {
+    array_desc d[MAX_ARRAYS];
+    int na = describe(c, shared_emb, d);
+    memset(p, 0, sizeof *p);
+    for (int i = 0; i < na; i++) {
+        *(float **)((char *)p + d[i].view) = mem;
+        mem += numel(&d[i], c);
     }
 }
 
-/* Checkpoint names of the per-layer arrays (NULL for the global ones). */
-static const char *const LAYER_NAMES[SS_N_PARAM_ARRAYS] = {
-    NULL, NULL, "ln1.weight", "ln1.bias", "attn.qkv.weight", "attn.qkv.bias",
-    "attn.proj.weight", "attn.proj.bias", "ln2.weight", "ln2.bias", "mlp.fc.weight", "mlp.fc.bias",
-    "mlp.proj.weight", "mlp.proj.bias", NULL, NULL};
-
-static void add_tensor(ss_param_info *t, const char *name, int ndim, int64_t d0, int64_t d1,
-                       size_t offset, int decay) {
-    snprintf(t->name, sizeof t->name, "%s", name);
-    t->ndim = ndim;
-    t->shape[0] = d0;
-    t->shape[1] = ndim == 2 ? d1 : 1;
-    t->numel = (size_t)d0 * (size_t)(ndim == 2 ? d1 : 1);
-    t->offset = offset;
-    t->decay = decay;
-}
-
-/* The tensor table in arena order: embeddings, then layer by layer within
- * each stacked array, then ln_f. Decay only on 2-D Linear weights. */
-size_t ss_params_table(const ss_model_config *c, ss_param_info **out) {
-    size_t sz[SS_N_PARAM_ARRAYS], L = (size_t)c->n_layer, C = (size_t)c->d_model;
-    size_t F = (size_t)c->d_ff, n = 0, off = 0;
-    param_sizes(c, sz);
-    ss_param_info *t = calloc(4 + 12 * L, sizeof *t);
+/* One checkpoint tensor per array, and per layer for the stacked ones. */
+size_t ss_params_table(const ss_model_config *c, int shared_emb, ss_param_info **out) {
+    array_desc d[MAX_ARRAYS];
+    int na = describe(c, shared_emb, d);
+    size_t L = (size_t)c->n_layer, n = 0, off = 0;
+    ss_param_info *t = calloc((size_t)na * L, sizeof *t);
     if (!t) return 0;
-    /* per-layer shapes: {rows, cols} (cols 0 = 1-D) */
-    const int64_t shp[SS_N_PARAM_ARRAYS][2] = {
-        {0, 0}, {0, 0}, {C, 0}, {C, 0}, {3 * C, C}, {3 * C, 0}, {C, C}, {C, 0},
-        {C, 0}, {C, 0}, {F, C}, {F, 0}, {C, F}, {C, 0}, {0, 0}, {0, 0}};
-    add_tensor(&t[n++], "embeddings.token.weight", 2, c->vocab_size, c->d_model, off, 0);
-    off += sz[0];
-    add_tensor(&t[n++], "embeddings.position.weight", 2, c->max_seq, c->d_model, off, 0);
-    off += sz[1];
-    for (int a = 2; a < 14; a++) {
-        for (size_t l = 0; l < L; l++) {
-            char name[64];
-            snprintf(name, sizeof name, "blocks.%zu.%s", l, LAYER_NAMES[a]);
-            int ndim = shp[a][1] ? 2 : 1;
-            add_tensor(&t[n++], name, ndim, shp[a][0], shp[a][1], off + l * (sz[a] / L), ndim == 2);
+    for (int i = 0; i < na; i++) {
+        size_t reps = d[i].per_layer ? L : 1, each = numel(&d[i], c) / reps;
+        for (size_t l = 0; l < reps; l++, n++) {
+            if (d[i].per_layer) snprintf(t[n].name, sizeof t[n].name, "blocks.%zu.%s", l, d[i].name);
+            else snprintf(t[n].name, sizeof t[n].name, "%s", d[i].name);
+            t[n].ndim = d[i].cols ? 2 : 1;
+            t[n].shape[0] = d[i].rows;
+            t[n].shape[1] = d[i].cols ? d[i].cols : 1;
+            t[n].offset = off + l * each;
+            t[n].numel = each;
+            t[n].decay = d[i].decay;
+            t[n].init = (int)d[i].init;
         }
-        off += sz[a];
+        off += numel(&d[i], c);
     }
-    add_tensor(&t[n++], "ln_f.weight", 1, c->d_model, 0, off, 0);
-    off += sz[14];
-    add_tensor(&t[n++], "ln_f.bias", 1, c->d_model, 0, off, 0);
     *out = t;
     return n;
 }
@@ -91,20 +123,17 @@ size_t ss_params_table(const ss_model_config *c, ss_param_info **out) {
 void ss_model_init_weights(ss_model *m, uint64_t seed) {
     ss_rng rng;
     ss_rng_seed(&rng, seed);
-    const ss_model_config *c = &m->cfg;
-    float resid_std = 0.02f / sqrtf(2.0f * (float)c->n_layer);
-    memset(m->params, 0, m->n_params * sizeof(float));
+    float resid_std = 0.02f / sqrtf(2.0f * (float)m->cfg.n_layer);
     for (size_t i = 0; i < m->n_tensors; i++) {
         const ss_param_info *t = &m->tensors[i];
         float *w = m->params + t->offset;
-        const char *n = t->name;
-        size_t len = strlen(n);
-        int is_ln_weight = strstr(n, "ln") && len > 7 && strcmp(n + len - 7, ".weight") == 0 && t->ndim == 1;
-        if (is_ln_weight) {
-            for (size_t k = 0; k < t->numel; k++) w[k] = 1.0f;
-        } else if (t->ndim == 2) {
-            float std = (strstr(n, "attn.proj.weight") || strstr(n, "mlp.proj.weight")) ? resid_std : 0.02f;
-            for (size_t k = 0; k < t->numel; k++) w[k] = std * (float)ss_rng_normal(&rng);
+        for (size_t k = 0; k < t->numel; k++) {
+            switch ((init_kind)t->init) {
+            case INIT_NORMAL: w[k] = 0.02f * (float)ss_rng_normal(&rng); break;
+            case INIT_RESID: w[k] = resid_std * (float)ss_rng_normal(&rng); break;
+            case INIT_ONES: w[k] = 1.0f; break;
+            case INIT_ZEROS: w[k] = 0.0f; break;
+            }
         }
     }
 }
