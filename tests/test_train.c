@@ -48,7 +48,7 @@ static void tiny_opts(ss_train_opts *o, const char *out) {
     ss_train_opts_defaults(o);
     o->data_dir = data_dir;
     o->out_dir = out;
-    o->model = (ss_model_config){SS_DECODER, 0, 2, 48, 2, 96, 32, 0.1f};
+    o->model = (ss_model_config){SS_DECODER, 0, 2, 48, 2, 96, 32, 0.1f, 0, SS_HEAD_LM};
     o->seq = 32;
     o->batch = 4;
     o->grad_accum = 2;
@@ -65,7 +65,7 @@ static void tiny_opts(ss_train_opts *o, const char *out) {
 static void test_overfit_one_batch(void **state) {
     (void)state;
     ss_error err = {0};
-    ss_model_config c = {SS_DECODER, 50, 1, 32, 2, 64, 16, 0};
+    ss_model_config c = {SS_DECODER, 50, 1, 32, 2, 64, 16, 0, 0, SS_HEAD_LM};
     ss_model *m;
     CHECK_OK(ss_model_create(&m, &c, &err), &err);
     ss_model_init_weights(m, 1);
@@ -169,7 +169,7 @@ static void test_training_lowers_val_loss(void **state) {
     ss_model *m;
     ss_token_split vs;
     ss_eval_result r0;
-    ss_model_config c = {SS_DECODER, 512, 2, 48, 2, 96, 32, 0.1f};
+    ss_model_config c = {SS_DECODER, 512, 2, 48, 2, 96, 32, 0.1f, 0, SS_HEAD_LM};
     CHECK_OK(ss_model_create(&m, &c, &err), &err);
     ss_model_init_weights(m, 7);
     CHECK_OK(ss_token_split_load(&vs, data_dir, "val", &err), &err);
@@ -188,25 +188,24 @@ static void test_corrupt_checkpoint_falls_back(void **state) {
     (void)state;
     ss_error err = {0};
     char path[700];
-    ss_model *m;
-    ss_adamw opt;
+    ss_train_models tm;
     ss_train_state st;
     char *opts;
     int prev;
     snprintf(path, sizeof path, "%s/model.safetensors", run_a);
     truncate_file(path, 1000);
-    CHECK_OK(ss_checkpoint_load(run_a, &m, &opt, &st, &opts, &prev, &err), &err);
+    CHECK_OK(ss_checkpoint_load(run_a, &tm, &st, &opts, &prev, &err), &err);
     printf("# %s\n", err.msg);
     assert_int_equal(st.step, 16); /* .previous: the save before the last */
     assert_non_null(strstr(err.msg, ".previous"));
     assert_int_equal(prev, 1);
-    ss_model_free(m);
-    ss_adamw_free(&opt);
+    ss_model_free(tm.model);
+    ss_adamw_free(&tm.opt);
     free(opts);
     snprintf(path, sizeof path, "%s/.previous/optimizer.safetensors", run_a);
     truncate_file(path, 50);
     err = (ss_error){0};
-    assert_int_not_equal(ss_checkpoint_load(run_a, &m, &opt, &st, &opts, &prev, &err), SS_OK);
+    assert_int_not_equal(ss_checkpoint_load(run_a, &tm, &st, &opts, &prev, &err), SS_OK);
     printf("# %s\n", err.msg);
     assert_non_null(strstr(err.msg, "model.safetensors"));
 }

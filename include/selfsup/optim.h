@@ -34,6 +34,9 @@ double ss_grad_norm(const float *grads, size_t n);
  * Returns the norm before clipping. */
 double ss_clip_grad_norm(float *grads, size_t n, double clip);
 
+/* grads *= s (OpenMP). */
+void ss_scale_grads(float *grads, size_t n, float s);
+
 /* lr at `step` (0-based) of `total`: linear warmup from lr/warmup to lr over
  * `warmup` steps, then cosine decay to lr_min at `total`. */
 double ss_lr_schedule(int64_t step, int64_t total, int64_t warmup, double lr, double lr_min);

@@ -43,6 +43,11 @@ typedef struct {
     int64_t eval_tokens;       /* val tokens per evaluation, 0 = the whole split */
     int max_bad_steps;         /* consecutive non-finite steps before stopping */
     int resume;
+    /* masked LM and replaced-token detection */
+    float mask_prob, mask_replace, mask_random; /* 0.15, 0.8, 0.1 */
+    int whole_word;
+    double gen_size;           /* generator width / discriminator width, 0.25 */
+    double disc_weight;        /* weight of the discriminator loss, 50 */
     volatile int *stop;        /* set asynchronously (SIGINT): save and return */
 } ss_train_opts;
 
@@ -57,7 +62,10 @@ typedef struct {
     int64_t step, total_steps;
     double loss, lr, grad_norm, tokens_per_s, mfu, elapsed, eta;
     int is_eval, skipped;
-    double val_loss, val_bpb;
+    ss_objective objective;
+    double mlm_acc;            /* mlm: masked-token accuracy; rtd: the generator's */
+    double gen_loss, disc_loss, disc_acc, disc_precision, disc_recall; /* rtd */
+    double val_loss, val_bpb, val_acc, val_disc_acc, val_auc;
     const char *message;       /* warnings and notes (NaN skips, saves) */
 } ss_train_progress;
 typedef void (*ss_train_progress_fn)(void *ctx, const ss_train_progress *p);
@@ -67,7 +75,9 @@ ss_status ss_pretrain(const ss_train_opts *o, ss_train_progress_fn fn, void *ctx
 /* ---- Evaluation (src/train/evaluate.c) ----------------------------------------- */
 typedef struct {
     double loss, perplexity, bits_per_byte;
-    int64_t tokens;            /* predicted tokens */
+    int64_t tokens;            /* predicted tokens (mlm: masked positions) */
+    double mlm_acc;            /* mlm/rtd: masked-token accuracy (rtd: the generator's) */
+    double disc_loss, disc_acc, auc; /* rtd: the discriminator on every real token */
 } ss_eval_result;
 /* Loss on the split in non-overlapping windows of T (max_tokens 0 = all).
  * bits/byte = loss_sum / ln 2 / (split text bytes * evaluated share). */
@@ -81,20 +91,35 @@ typedef struct {
     uint64_t data_rng[4];
 } ss_train_state;
 
-/* RUN/{config.json, model.safetensors, optimizer.safetensors, trainer_state.json}.
+/* What a run trains: the model (for RTD the discriminator) and, for RTD,
+ * the generator that shares its embeddings; one AdamW state each. */
+typedef struct {
+    ss_model *model, *gen;
+    ss_adamw opt, gen_opt;
+} ss_train_models;
+
+/* RUN/{config.json, model.safetensors, optimizer.safetensors, trainer_state.json}
+ * (generator tensors and moments beside the model's, prefixed "generator.").
  * Before the files are replaced, the current set is hard-linked into
- * RUN/.previous/, so a crash during a save leaves one complete checkpoint. */
-ss_status ss_checkpoint_save(const char *run, const ss_model *m, const ss_adamw *opt,
-                             const ss_train_state *st, const char *opts_json, ss_error *err);
+ * RUN/.previous/ (unless keep_previous: after resuming from .previous, the
+ * broken set must not be linked over it), so a crash during a save leaves
+ * one complete checkpoint. */
+ss_status ss_checkpoint_save(const char *run, const ss_train_models *tm, const ss_train_state *st,
+                             const char *opts_json, int keep_previous, ss_error *err);
 /* Load the newest complete checkpoint: RUN, else RUN/.previous. When the
  * fallback was used, *from_previous is set and err->msg says why (status
- * SS_OK); the next save then keeps RUN/.previous as it is instead of linking
- * the broken files over it (ss_checkpoint_save with keep_previous). */
-ss_status ss_checkpoint_load(const char *run, ss_model **m, ss_adamw *opt, ss_train_state *st,
-                             char **opts_json, int *from_previous, ss_error *err);
-ss_status ss_checkpoint_save_ex(const char *run, const ss_model *m, const ss_adamw *opt,
-                                const ss_train_state *st, const char *opts_json, int keep_previous,
-                                ss_error *err);
+ * SS_OK). */
+ss_status ss_checkpoint_load(const char *run, ss_train_models *tm, ss_train_state *st, char **opts_json,
+                             int *from_previous, ss_error *err);
+
+/* Training FLOPs per input token of an objective: 6 x (weights used per
+ * token) + 12 L T C attention, for both models of rtd (gen may be NULL
+ * otherwise); the LM head counts only on the mask_prob share for mlm/rtd. */
+double ss_train_flops_per_token(ss_objective o, const ss_model_config *model, const ss_model_config *gen, int T,
+                                double mask_prob);
+/* ELECTRA's generator for a discriminator: gen_size times its width, heads
+ * and MLP, same depth, embeddings shared (d_embed = the discriminator's width). */
+ss_model_config ss_electra_generator_config(const ss_model_config *disc, double gen_size);
 
 /* sgemm GFLOP/s on this machine with the current thread count (best of a
  * few 1024^3 products), the denominator of MFU. */

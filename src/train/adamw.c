@@ -71,13 +71,14 @@ double ss_grad_norm(const float *g, size_t n) {
     return sqrt(total);
 }
 
+void ss_scale_grads(float *g, size_t n, float s) {
+    #pragma omp parallel for schedule(static) if (n > 32768)
+    for (size_t i = 0; i < n; i++) g[i] *= s;
+}
+
 double ss_clip_grad_norm(float *g, size_t n, double clip) {
     double norm = ss_grad_norm(g, n);
-    if (clip > 0 && norm > clip) {
-        float s = (float)(clip / (norm + 1e-6));
-        #pragma omp parallel for schedule(static) if (n > 32768)
-        for (size_t i = 0; i < n; i++) g[i] *= s;
-    }
+    if (clip > 0 && norm > clip) ss_scale_grads(g, n, (float)(clip / (norm + 1e-6)));
     return norm;
 }
 

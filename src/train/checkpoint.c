@@ -41,30 +41,37 @@ static ss_status link_previous(const char *run, ss_error *err) {
     return st;
 }
 
-static ss_status save_optimizer(const char *run, const ss_model *m, const ss_adamw *o, int64_t step,
-                                ss_error *err) {
-    size_t nt = ss_model_num_tensors(m);
-    ss_st_tensor *t = calloc(2 * nt, sizeof *t);
-    char (*names)[80] = calloc(2 * nt, sizeof *names);
-    if (!t || !names) {
-        free(t); free(names);
-        return ss_fail(err, SS_ERR_NOMEM, "out of memory");
-    }
-    for (size_t i = 0; i < nt; i++) {
+/* exp_avg.NAME / exp_avg_sq.NAME for every tensor of one model. */
+static void add_moments(const ss_model *m, const ss_adamw *o, const char *prefix, ss_st_tensor *t,
+                        char (*names)[112]) {
+    for (size_t i = 0; i < ss_model_num_tensors(m); i++) {
         const ss_param_info *p = ss_model_tensor(m, i);
         for (int k = 0; k < 2; k++) {
-            snprintf(names[2 * i + k], sizeof names[0], "%s.%s", k ? "exp_avg_sq" : "exp_avg", p->name);
+            snprintf(names[2 * i + k], sizeof names[0], "%s.%s%s", k ? "exp_avg_sq" : "exp_avg", prefix, p->name);
             t[2 * i + k] = (ss_st_tensor){.name = names[2 * i + k], .dtype = SS_F32, .ndim = p->ndim,
                                           .shape = {p->shape[0], p->shape[1]},
                                           .data = (k ? o->v : o->m) + p->offset};
         }
     }
-    char sstep[32], st_t[32], path[4096];
+}
+
+static ss_status save_optimizer(const char *run, const ss_train_models *tm, int64_t step, ss_error *err) {
+    size_t n1 = 2 * ss_model_num_tensors(tm->model), n2 = tm->gen ? 2 * ss_model_num_tensors(tm->gen) : 0;
+    ss_st_tensor *t = calloc(n1 + n2, sizeof *t);
+    char (*names)[112] = calloc(n1 + n2, sizeof *names);
+    if (!t || !names) {
+        free(t); free(names);
+        return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    }
+    add_moments(tm->model, &tm->opt, "", t, names);
+    if (tm->gen) add_moments(tm->gen, &tm->gen_opt, "generator.", t + n1, names + n1);
+    char sstep[32], st_t[32], gt_t[32], path[4096];
     snprintf(sstep, sizeof sstep, "%" PRId64, step);
-    snprintf(st_t, sizeof st_t, "%" PRId64, o->t);
-    ss_st_meta meta[] = {{"format", "selfsup-adamw"}, {"step", sstep}, {"adamw_t", st_t}};
+    snprintf(st_t, sizeof st_t, "%" PRId64, tm->opt.t);
+    snprintf(gt_t, sizeof gt_t, "%" PRId64, tm->gen ? tm->gen_opt.t : 0);
+    ss_st_meta meta[] = {{"format", "selfsup-adamw"}, {"step", sstep}, {"adamw_t", st_t}, {"generator_adamw_t", gt_t}};
     snprintf(path, sizeof path, "%s/optimizer.safetensors", run);
-    ss_status st = ss_safetensors_write(path, t, 2 * nt, meta, 3, err);
+    ss_status st = ss_safetensors_write(path, t, n1 + n2, meta, tm->gen ? 4 : 3, err);
     free(t); free(names);
     return st;
 }
@@ -89,15 +96,9 @@ static char *state_json(const ss_train_state *s, const char *opts_json) {
     return txt;
 }
 
-ss_status ss_checkpoint_save(const char *run, const ss_model *m, const ss_adamw *opt,
-                             const ss_train_state *s, const char *opts_json, ss_error *err) {
-    return ss_checkpoint_save_ex(run, m, opt, s, opts_json, 0, err);
-}
-
-ss_status ss_checkpoint_save_ex(const char *run, const ss_model *m, const ss_adamw *opt,
-                                const ss_train_state *s, const char *opts_json, int keep_previous,
-                                ss_error *err) {
-    if (!ss_model_params_finite(m))
+ss_status ss_checkpoint_save(const char *run, const ss_train_models *tm, const ss_train_state *s,
+                             const char *opts_json, int keep_previous, ss_error *err) {
+    if (!ss_model_params_finite(tm->model) || (tm->gen && !ss_model_params_finite(tm->gen)))
         return ss_fail(err, SS_ERR_RANGE, "%s: refusing to save a checkpoint with non-finite weights (step %" PRId64 ")",
                        run, s->step);
     ss_status st = ss_mkdir_p(run, err);
@@ -105,8 +106,8 @@ ss_status ss_checkpoint_save_ex(const char *run, const ss_model *m, const ss_ada
     char sstep[32], path[4096];
     snprintf(sstep, sizeof sstep, "%" PRId64, s->step);
     ss_meta_kv meta[] = {{"step", sstep}};
-    if (!st) st = ss_model_save(m, run, meta, 1, err);
-    if (!st) st = save_optimizer(run, m, opt, s->step, err);
+    if (!st) st = ss_model_save_with(tm->model, tm->gen, run, meta, 1, err);
+    if (!st) st = save_optimizer(run, tm, s->step, err);
     if (!st) {
         char *txt = state_json(s, opts_json);
         snprintf(path, sizeof path, "%s/trainer_state.json", run);
@@ -149,71 +150,97 @@ static ss_status parse_state(const char *path, ss_train_state *s, char **opts_js
     return st;
 }
 
-static ss_status load_optimizer(const char *dir, const ss_model *m, ss_adamw *o, int64_t step, ss_error *err) {
-    char path[4096], name[80];
+static ss_status read_moments(const ss_safetensors *f, const ss_model *m, ss_adamw *o, const char *prefix,
+                              ss_error *err) {
+    char name[160];
+    ss_status st = ss_adamw_init(o, ss_model_num_params(m), err);
+    for (size_t i = 0; !st && i < ss_model_num_tensors(m); i++) {
+        const ss_param_info *p = ss_model_tensor(m, i);
+        for (int k = 0; !st && k < 2; k++) {
+            const float *d;
+            snprintf(name, sizeof name, "%s.%s%s", k ? "exp_avg_sq" : "exp_avg", prefix, p->name);
+            st = ss_safetensors_get_f32(f, name, p->ndim, p->shape, &d, err);
+            if (!st) memcpy((k ? o->v : o->m) + p->offset, d, p->numel * sizeof(float));
+        }
+    }
+    return st;
+}
+
+static ss_status load_optimizer(const char *dir, ss_train_models *tm, int64_t step, ss_error *err) {
+    char path[4096];
     snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
     ss_safetensors *f;
     ss_status st = ss_safetensors_open(&f, path, err);
     if (st) return st;
     const char *ms = ss_safetensors_meta(f, "step"), *mt = ss_safetensors_meta(f, "adamw_t");
+    const char *gt = ss_safetensors_meta(f, "generator_adamw_t");
     if (!ms || !mt || strtoll(ms, NULL, 10) != step)
         st = ss_fail(err, SS_ERR_FORMAT, "%s: step %s does not match trainer_state.json's step %" PRId64
                      " (interrupted save?)", path, ms ? ms : "(missing)", step);
-    if (!st) st = ss_adamw_init(o, ss_model_num_params(m), err);
-    if (!st) o->t = strtoll(mt, NULL, 10);
-    for (size_t i = 0; !st && i < ss_model_num_tensors(m); i++) {
-        const ss_param_info *p = ss_model_tensor(m, i);
-        for (int k = 0; !st && k < 2; k++) {
-            const float *d;
-            snprintf(name, sizeof name, "%s.%s", k ? "exp_avg_sq" : "exp_avg", p->name);
-            st = ss_safetensors_get_f32(f, name, p->ndim, p->shape, &d, err);
-            if (!st) memcpy((k ? o->v : o->m) + p->offset, d, p->numel * sizeof(float));
-        }
-    }
+    if (!st && tm->gen && !gt) st = ss_fail(err, SS_ERR_FORMAT, "%s: no generator moments", path);
+    if (!st) st = read_moments(f, tm->model, &tm->opt, "", err);
+    if (!st) tm->opt.t = strtoll(mt, NULL, 10);
+    if (!st && tm->gen) st = read_moments(f, tm->gen, &tm->gen_opt, "generator.", err);
+    if (!st && tm->gen) tm->gen_opt.t = strtoll(gt, NULL, 10);
     ss_safetensors_close(f);
     return st;
 }
 
-static ss_status load_from(const char *dir, ss_model **m, ss_adamw *opt, ss_train_state *s, char **opts,
-                           ss_error *err) {
+static void free_models(ss_train_models *tm) {
+    ss_model_free(tm->gen);
+    ss_model_free(tm->model);
+    ss_adamw_free(&tm->opt);
+    ss_adamw_free(&tm->gen_opt);
+    memset(tm, 0, sizeof *tm);
+}
+
+static ss_status check_step(const char *dir, int64_t step, ss_error *err) {
     char path[4096];
-    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
-    ss_status st = parse_state(path, s, opts, err);
-    if (!st) st = ss_model_load(m, dir, err);
-    if (st) return st;
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     ss_safetensors *f;
-    if (!(st = ss_safetensors_open(&f, path, err))) {
-        const char *ms = ss_safetensors_meta(f, "step");
-        if (!ms || strtoll(ms, NULL, 10) != s->step)
-            st = ss_fail(err, SS_ERR_FORMAT, "%s: step %s does not match trainer_state.json's step %" PRId64
-                         " (interrupted save?)", path, ms ? ms : "(missing)", s->step);
-        ss_safetensors_close(f);
+    ss_status st = ss_safetensors_open(&f, path, err);
+    if (st) return st;
+    const char *ms = ss_safetensors_meta(f, "step");
+    if (!ms || strtoll(ms, NULL, 10) != step)
+        st = ss_fail(err, SS_ERR_FORMAT, "%s: step %s does not match trainer_state.json's step %" PRId64
+                     " (interrupted save?)", path, ms ? ms : "(missing)", step);
+    ss_safetensors_close(f);
+    return st;
+}
+
+static ss_status load_from(const char *dir, ss_train_models *tm, ss_train_state *s, char **opts, ss_error *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+    memset(tm, 0, sizeof *tm);
+    ss_status st = parse_state(path, s, opts, err);
+    if (!st) st = ss_model_load(&tm->model, dir, err);
+    if (!st) st = check_step(dir, s->step, err);
+    if (!st) {
+        st = ss_model_load_generator(tm->model, dir, &tm->gen, err);
+        if (st == SS_ERR_NOT_FOUND) st = SS_OK;
     }
-    if (!st) st = load_optimizer(dir, *m, opt, s->step, err);
+    if (!st) st = load_optimizer(dir, tm, s->step, err);
     if (st) {
-        ss_model_free(*m);
-        *m = NULL;
+        free_models(tm);
         free(*opts);
         *opts = NULL;
     }
     return st;
 }
 
-ss_status ss_checkpoint_load(const char *run, ss_model **m, ss_adamw *opt, ss_train_state *s,
-                             char **opts_json, int *from_previous, ss_error *err) {
-    *m = NULL;
+ss_status ss_checkpoint_load(const char *run, ss_train_models *tm, ss_train_state *s, char **opts_json,
+                             int *from_previous, ss_error *err) {
     *opts_json = NULL;
     *from_previous = 0;
-    ss_status st = load_from(run, m, opt, s, opts_json, err);
+    ss_status st = load_from(run, tm, s, opts_json, err);
     if (!st) return SS_OK;
     char prev[4096];
     ss_error e2 = {0};
     snprintf(prev, sizeof prev, "%s/.previous", run);
-    if (ss_file_exists(prev) && load_from(prev, m, opt, s, opts_json, &e2) == SS_OK) {
+    if (ss_file_exists(prev) && load_from(prev, tm, s, opts_json, &e2) == SS_OK) {
         ss_error_prefix(err, "latest checkpoint unusable (%s); resumed from %s/.previous instead: ", run, run);
         *from_previous = 1;
-        return SS_OK; /* caller may show err->msg as a warning */
+        return SS_OK; /* the caller shows err->msg as a warning */
     }
     return st;
 }

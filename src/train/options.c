@@ -40,6 +40,11 @@ void ss_train_opts_defaults(ss_train_opts *o) {
     o->log_every = 10;
     o->eval_tokens = 1 << 18;
     o->max_bad_steps = 5;
+    o->mask_prob = 0.15f;
+    o->mask_replace = 0.8f;
+    o->mask_random = 0.1f;
+    o->gen_size = 0.25;
+    o->disc_weight = 50;
 }
 
 /* The options that define a run (not threads or logging cadence). */
@@ -64,6 +69,12 @@ char *ss_train_opts_to_json(const ss_train_opts *o, int64_t total_steps) {
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)o->seed);
     cJSON_AddStringToObject(j, "seed", seed);
     cJSON_AddNumberToObject(j, "eval_tokens", (double)o->eval_tokens);
+    cJSON_AddNumberToObject(j, "mask_prob", o->mask_prob);
+    cJSON_AddNumberToObject(j, "mask_replace", o->mask_replace);
+    cJSON_AddNumberToObject(j, "mask_random", o->mask_random);
+    cJSON_AddNumberToObject(j, "whole_word", o->whole_word);
+    cJSON_AddNumberToObject(j, "gen_size", o->gen_size);
+    cJSON_AddNumberToObject(j, "disc_weight", o->disc_weight);
     char *s = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     return s;
@@ -100,6 +111,12 @@ ss_status ss_train_opts_from_json(ss_train_opts *o, int64_t *total_steps, const 
         o->beta2 = num(j, "beta2", o->beta2);
         o->eps = num(j, "eps", o->eps);
         o->eval_tokens = (int64_t)num(j, "eval_tokens", (double)o->eval_tokens);
+        o->mask_prob = (float)num(j, "mask_prob", o->mask_prob);
+        o->mask_replace = (float)num(j, "mask_replace", o->mask_replace);
+        o->mask_random = (float)num(j, "mask_random", o->mask_random);
+        o->whole_word = (int)num(j, "whole_word", o->whole_word);
+        o->gen_size = num(j, "gen_size", o->gen_size);
+        o->disc_weight = num(j, "disc_weight", o->disc_weight);
     }
     cJSON_Delete(j);
     return st;

@@ -13,26 +13,8 @@
 #include <string.h>
 
 #include "selfsup/io.h"
-#include "selfsup/metrics.h"
 #include "selfsup/tokenizer.h"
-#include "selfsup/train.h"
-
-typedef struct {
-    ss_train_opts o;
-    int64_t total_steps;
-    char *opts_json;
-    ss_model *model;
-    ss_adamw opt;
-    ss_train_state state;
-    ss_rng data_rng;
-    int keep_previous; /* resumed from RUN/.previous: do not link the broken set over it */
-    ss_token_split train, val;
-    int32_t *tokens, *targets;
-    ss_metrics *metrics;
-    double peak_gflops, flops_per_token;
-    ss_train_progress_fn fn;
-    void *ctx;
-} trainer;
+#include "trainer_internal.h"
 
 static void note(trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(trainer *t, const char *fmt, ...) {
@@ -45,10 +27,10 @@ static void note(trainer *t, const char *fmt, ...) {
     if (t->fn) t->fn(t->ctx, &p);
 }
 
-static ss_status copy_tokenizer(const trainer *t, ss_error *err) {
-    char src[4096], dst[4096];
+static ss_status copy_tokenizer_to(const trainer *t, const char *dir, ss_error *err) {
+    char src[4096], dst[4200];
     snprintf(src, sizeof src, "%s/tokenizer.json", t->o.data_dir);
-    snprintf(dst, sizeof dst, "%s/tokenizer.json", t->o.out_dir);
+    snprintf(dst, sizeof dst, "%s/tokenizer.json", dir);
     ss_buf b = {0};
     ss_status st = ss_read_file(src, &b, err);
     if (!st) st = ss_write_file_atomic(dst, b.data, b.len, err);
@@ -63,7 +45,7 @@ static ss_status load_data(trainer *t, ss_error *err) {
     if (t->train.n < (size_t)t->o.seq + 1)
         return ss_fail(err, SS_ERR_ARG, "%s: the train split has %zu tokens, fewer than one window (--seq %d + 1)",
                        t->o.data_dir, t->train.n, t->o.seq);
-    if (t->o.eval_every > 0 && t->val.n < (size_t)t->o.seq + 1)
+    if (t->o.objective == SS_OBJ_CLM && t->o.eval_every > 0 && t->val.n < (size_t)t->o.seq + 1)
         return ss_fail(err, SS_ERR_ARG, "%s: the val split has %zu tokens, fewer than one window (--seq %d + 1); "
                        "prepare with a larger --val-fraction or use a smaller --seq", t->o.data_dir, t->val.n,
                        t->o.seq);
@@ -90,10 +72,8 @@ static ss_status setup_fresh(trainer *t, ss_error *err) {
     t->o.model.vocab_size = (int)t->train.vocab_size;
     if (t->o.seq > t->o.model.max_seq)
         return ss_fail(err, SS_ERR_ARG, "--seq %d exceeds the model's max_seq %d", t->o.seq, t->o.model.max_seq);
-    ss_status st = ss_model_create(&t->model, &t->o.model, err);
+    ss_status st = obj_create_models(t, err);
     if (st) return st;
-    ss_model_init_weights(t->model, t->o.seed);
-    if ((st = ss_adamw_init(&t->opt, ss_model_num_params(t->model), err))) return st;
     ss_rng_seed(&t->data_rng, t->o.seed ^ 0x5DEECE66Dull);
     t->state.total_steps = t->total_steps;
     return SS_OK;
@@ -102,8 +82,7 @@ static ss_status setup_fresh(trainer *t, ss_error *err) {
 static ss_status setup_resume(trainer *t, ss_error *err) {
     char *opts_json = NULL;
     ss_error warn = {0};
-    ss_status st = ss_checkpoint_load(t->o.out_dir, &t->model, &t->opt, &t->state, &opts_json,
-                                      &t->keep_previous, &warn);
+    ss_status st = ss_checkpoint_load(t->o.out_dir, &t->tm, &t->state, &opts_json, &t->keep_previous, &warn);
     if (st) {
         *err = warn;
         return ss_error_prefix(err, "cannot resume: ");
@@ -115,7 +94,10 @@ static ss_status setup_resume(trainer *t, ss_error *err) {
     free(opts_json);
     if (st) return st;
     t->total_steps = total;
-    t->o.model = *ss_model_config_of(t->model);
+    t->o.model = *ss_model_config_of(t->tm.model);
+    if ((t->o.objective == SS_OBJ_RTD) != (t->tm.gen != NULL))
+        return ss_fail(err, SS_ERR_FORMAT, "%s: the checkpoint does not fit objective %s", t->o.out_dir,
+                       ss_objective_name(t->o.objective));
     if ((uint32_t)t->o.model.vocab_size != t->train.vocab_size)
         return ss_fail(err, SS_ERR_FORMAT, "%s: the data's vocabulary (%u) does not match the checkpoint's (%d)",
                        t->o.data_dir, t->train.vocab_size, t->o.model.vocab_size);
@@ -135,31 +117,44 @@ static double current_lr(const trainer *t) {
     return ss_lr_schedule(pos < res ? pos : res, res, 0, o->lr, o->lr_min);
 }
 
-static uint64_t step_seed(const trainer *t, int micro) {
-    return (t->o.seed + 0x9E3779B97F4A7C15ull * (uint64_t)(t->state.step + 1)) ^ ((uint64_t)micro << 48);
+/* Clip the gradients of every trained model by their joint global norm
+ * (torch semantics); returns the norm before clipping. */
+static double clip_all(trainer *t) {
+    ss_model *ms[2] = {t->tm.model, t->tm.gen};
+    double sq = 0;
+    for (int i = 0; i < 2; i++)
+        if (ms[i]) {
+            double n = ss_grad_norm(ss_model_grads(ms[i]), ss_model_num_params(ms[i]));
+            sq += n * n;
+        }
+    double norm = sqrt(sq);
+    for (int i = 0; i < 2 && t->o.clip > 0 && norm > t->o.clip; i++)
+        if (ms[i]) ss_scale_grads(ss_model_grads(ms[i]), ss_model_num_params(ms[i]), (float)(t->o.clip / (norm + 1e-6)));
+    return norm;
 }
 
-/* One optimizer step over grad_accum micro-batches. Returns the mean loss and
- * the gradient norm (before clipping); a non-finite loss or norm skips the
- * update and counts as a bad step. */
-static ss_status train_step(trainer *t, double *loss, double *gnorm, int *skipped, ss_error *err) {
+static void adamw_all(trainer *t) {
     const ss_train_opts *o = &t->o;
-    int B = o->batch, T = o->seq, K = o->grad_accum;
-    ss_model_zero_grads(t->model);
-    *loss = 0;
+    ss_adamw_hparams h = {(float)current_lr(t), (float)o->beta1, (float)o->beta2, (float)o->eps, (float)o->weight_decay};
+    ss_adamw_step(&t->tm.opt, t->tm.model, ss_model_params(t->tm.model), ss_model_grads(t->tm.model), &h);
+    if (t->tm.gen) ss_adamw_step(&t->tm.gen_opt, t->tm.gen, ss_model_params(t->tm.gen), ss_model_grads(t->tm.gen), &h);
+}
+
+/* One optimizer step over grad_accum micro-batches. Returns the step's
+ * measurements and the gradient norm (before clipping); a non-finite loss or
+ * norm skips the update and counts as a bad step. */
+static ss_status train_step(trainer *t, step_stats *s, double *gnorm, int *skipped, ss_error *err) {
+    const ss_train_opts *o = &t->o;
+    int K = o->grad_accum;
+    ss_model_zero_grads(t->tm.model);
+    if (t->tm.gen) ss_model_zero_grads(t->tm.gen);
+    memset(s, 0, sizeof *s);
     for (int k = 0; k < K; k++) {
-        ss_clm_sample(&t->train, &t->data_rng, B, T, t->tokens, t->targets);
-        ss_batch b = {t->tokens, t->targets, NULL, B, T};
-        ss_loss_stats ls;
-        float scale = 1.0f / ((float)B * (float)T * (float)K);
-        ss_status st = ss_model_forward_backward(t->model, &b, scale, step_seed(t, k), &ls, err);
+        ss_status st = obj_micro_step(t, k, 1.0f / (float)K, s, err);
         if (st) return st;
-        *loss += ls.loss_sum / (double)ls.n_targets / K;
     }
-    float *g = ss_model_grads(t->model);
-    size_t n = ss_model_num_params(t->model);
-    *gnorm = ss_clip_grad_norm(g, n, o->clip);
-    *skipped = !isfinite(*loss) || !isfinite(*gnorm);
+    *gnorm = clip_all(t);
+    *skipped = !isfinite(s->loss) || !isfinite(*gnorm);
     if (*skipped) {
         t->state.bad_steps++;
         if (t->state.bad_steps >= o->max_bad_steps)
@@ -169,34 +164,49 @@ static ss_status train_step(trainer *t, double *loss, double *gnorm, int *skippe
                            t->state.step + 1, o->out_dir);
     } else {
         t->state.bad_steps = 0;
-        ss_adamw_hparams h = {(float)current_lr(t), (float)o->beta1, (float)o->beta2, (float)o->eps,
-                              (float)o->weight_decay};
-        ss_adamw_step(&t->opt, t->model, ss_model_params(t->model), g, &h);
+        adamw_all(t);
     }
     t->state.step++;
-    t->state.tokens_seen += (int64_t)B * T * K;
+    t->state.tokens_seen += s->tokens;
     return SS_OK;
 }
 
 static ss_status evaluate(trainer *t, ss_error *err) {
     ss_eval_result r;
-    ss_status st = ss_evaluate_clm(t->model, &t->val, t->o.batch, t->o.seq, t->o.eval_tokens, &r, err);
+    ss_status st = obj_evaluate(t, &r, err);
     if (st) return st;
-    ss_metric_field f[] = {SS_MF_I("step", t->state.step), SS_MF_D("val_loss", r.loss),
-                           SS_MF_D("val_bpb", r.bits_per_byte), SS_MF_D("val_ppl", r.perplexity),
-                           SS_MF_I("val_tokens", r.tokens)};
-    if ((st = ss_metrics_write(t->metrics, f, 5, err))) return st;
-    ss_train_progress p = {.step = t->state.step, .total_steps = t->total_steps, .is_eval = 1,
-                           .val_loss = r.loss, .val_bpb = r.bits_per_byte, .elapsed = t->state.elapsed};
+    ss_objective ob = t->o.objective;
+    ss_metric_field f[8] = {SS_MF_I("step", t->state.step), SS_MF_D("val_loss", r.loss), SS_MF_I("val_tokens", r.tokens)};
+    size_t n = 3;
+    if (ob == SS_OBJ_CLM) {
+        f[n++] = SS_MF_D("val_bpb", r.bits_per_byte);
+        f[n++] = SS_MF_D("val_ppl", r.perplexity);
+    } else {
+        f[n++] = SS_MF_D("val_acc", r.mlm_acc);
+    }
+    if (ob == SS_OBJ_RTD) {
+        f[n++] = SS_MF_D("val_disc_loss", r.disc_loss);
+        f[n++] = SS_MF_D("val_disc_acc", r.disc_acc);
+        f[n++] = SS_MF_D("val_auc", r.auc);
+    }
+    if ((st = ss_metrics_write(t->metrics, f, n, err))) return st;
+    ss_train_progress p = {.step = t->state.step, .total_steps = t->total_steps, .is_eval = 1, .objective = ob,
+                           .val_loss = r.loss, .val_bpb = r.bits_per_byte, .val_acc = r.mlm_acc,
+                           .val_disc_acc = r.disc_acc, .val_auc = r.auc, .elapsed = t->state.elapsed};
     if (t->fn) t->fn(t->ctx, &p);
     return SS_OK;
 }
 
 static ss_status save(trainer *t, ss_error *err) {
     ss_rng_state_get(&t->data_rng, t->state.data_rng);
-    ss_status st = ss_checkpoint_save_ex(t->o.out_dir, t->model, &t->opt, &t->state, t->opts_json,
-                                         t->keep_previous, err);
+    ss_status st = ss_checkpoint_save(t->o.out_dir, &t->tm, &t->state, t->opts_json, t->keep_previous, err);
     if (!st) t->keep_previous = 0;
+    if (!st && t->tm.gen) { /* the encoder to fine-tune, as a model directory of its own */
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%s/discriminator", t->o.out_dir);
+        st = ss_model_save(t->tm.model, dir, NULL, 0, err);
+        if (!st) st = copy_tokenizer_to(t, dir, err);
+    }
     if (!st) note(t, "saved checkpoint at step %" PRId64 " to %s", t->state.step, t->o.out_dir);
     return st;
 }
@@ -206,24 +216,35 @@ static int finished(const trainer *t) {
     return t->state.elapsed >= t->o.time_limit;
 }
 
-static void report_step(trainer *t, double loss, double gnorm, double lr, int skipped, double dt_tokens,
+static void report_step(trainer *t, const step_stats *s, double gnorm, double lr, int skipped, double dt_tokens,
                         double dt) {
     double tps = dt > 0 ? dt_tokens / dt : 0;
     double mfu = t->peak_gflops > 0 ? t->flops_per_token * tps / (t->peak_gflops * 1e9) : 0;
-    ss_train_progress p = {.step = t->state.step, .total_steps = t->total_steps, .loss = loss, .lr = lr,
+    ss_train_progress p = {.step = t->state.step, .total_steps = t->total_steps, .loss = s->loss, .lr = lr,
                            .grad_norm = gnorm, .tokens_per_s = tps, .mfu = mfu, .elapsed = t->state.elapsed,
-                           .skipped = skipped};
+                           .skipped = skipped, .objective = t->o.objective, .mlm_acc = s->mlm_acc,
+                           .gen_loss = s->gen_loss, .disc_loss = s->disc_loss, .disc_acc = s->disc_acc,
+                           .disc_precision = s->disc_precision, .disc_recall = s->disc_recall};
     if (t->total_steps > 0 && t->state.step > 0)
         p.eta = t->state.elapsed / (double)t->state.step * (double)(t->total_steps - t->state.step);
     else if (t->o.time_limit > 0)
         p.eta = t->o.time_limit - t->state.elapsed;
     if (skipped) p.message = "warning: non-finite loss or gradient; step skipped";
     if (t->fn) t->fn(t->ctx, &p);
-    ss_metric_field f[] = {SS_MF_I("step", t->state.step), SS_MF_D("loss", loss), SS_MF_D("lr", lr),
-                           SS_MF_D("grad_norm", gnorm), SS_MF_D("tokens_per_s", tps), SS_MF_D("mfu", mfu),
-                           SS_MF_D("elapsed_s", t->state.elapsed)};
+    ss_metric_field f[14] = {SS_MF_I("step", t->state.step), SS_MF_D("loss", s->loss), SS_MF_D("lr", lr),
+                             SS_MF_D("grad_norm", gnorm), SS_MF_D("tokens_per_s", tps), SS_MF_D("mfu", mfu),
+                             SS_MF_D("elapsed_s", t->state.elapsed)};
+    size_t n = 7;
+    if (t->o.objective != SS_OBJ_CLM) f[n++] = SS_MF_D(t->o.objective == SS_OBJ_RTD ? "gen_acc" : "mlm_acc", s->mlm_acc);
+    if (t->o.objective == SS_OBJ_RTD) {
+        f[n++] = SS_MF_D("gen_loss", s->gen_loss);
+        f[n++] = SS_MF_D("disc_loss", s->disc_loss);
+        f[n++] = SS_MF_D("disc_acc", s->disc_acc);
+        f[n++] = SS_MF_D("disc_precision", s->disc_precision);
+        f[n++] = SS_MF_D("disc_recall", s->disc_recall);
+    }
     ss_error ignore;
-    ss_metrics_write(t->metrics, f, 7, &ignore);
+    ss_metrics_write(t->metrics, f, n, &ignore);
 }
 
 static ss_status loop(trainer *t, ss_error *err) {
@@ -231,15 +252,16 @@ static ss_status loop(trainer *t, ss_error *err) {
     double window_t0 = omp_get_wtime(), window_tokens = 0;
     ss_status st = SS_OK;
     while (!st && !finished(t) && !(o->stop && *o->stop)) {
-        double lr = current_lr(t), loss, gnorm, t0 = omp_get_wtime();
+        double lr = current_lr(t), gnorm, t0 = omp_get_wtime();
+        step_stats ss;
         int skipped;
-        if ((st = train_step(t, &loss, &gnorm, &skipped, err))) break;
+        if ((st = train_step(t, &ss, &gnorm, &skipped, err))) break;
         double now = omp_get_wtime();
         t->state.elapsed += now - t0;
-        window_tokens += (double)o->batch * o->seq * o->grad_accum;
+        window_tokens += (double)ss.tokens;
         int last = finished(t);
         if (t->state.step % o->log_every == 0 || last || skipped) {
-            report_step(t, loss, gnorm, lr, skipped, window_tokens, now - window_t0);
+            report_step(t, &ss, gnorm, lr, skipped, window_tokens, now - window_t0);
             window_t0 = omp_get_wtime();
             window_tokens = 0;
         }
@@ -254,28 +276,37 @@ static ss_status loop(trainer *t, ss_error *err) {
     return st;
 }
 
+static void describe_model(trainer *t, const char *what, const ss_model *m) {
+    const ss_model_config *c = ss_model_config_of(m);
+    note(t, "%s: %s %s, %d layers, d_model %d, %d heads, d_ff %d, vocab %d, %s head, %.2fM parameters%s", what,
+         ss_objective_name(t->o.objective), ss_model_kind_name(c->kind), c->n_layer, c->d_model, c->n_head, c->d_ff,
+         c->vocab_size, ss_head_kind_name(c->head), (double)ss_model_num_params(m) / 1e6,
+         m == t->tm.gen ? " (plus the shared embeddings)" : "");
+}
+
 static void describe(trainer *t) {
-    const ss_model_config *c = ss_model_config_of(t->model);
-    size_t np = ss_model_num_params(t->model);
-    double act = (double)ss_model_activation_bytes(c, t->o.batch, t->o.seq);
+    const ss_model *m = t->tm.model, *g = t->tm.gen;
+    size_t np = ss_model_num_params(m) + (g ? ss_model_num_params(g) : 0);
+    double act = (double)ss_model_activation_bytes(ss_model_config_of(m), t->o.batch, t->o.seq) +
+                 (g ? (double)ss_model_activation_bytes(ss_model_config_of(g), t->o.batch, t->o.seq) : 0);
     double need = (double)np * 4 * 4 + act + (double)(t->train.n + t->val.n) * 4;
-    note(t, "%s %s: %d layers, d_model %d, %d heads, d_ff %d, vocab %d, %.2fM parameters",
-         ss_objective_name(t->o.objective), ss_model_kind_name(c->kind), c->n_layer, c->d_model, c->n_head,
-         c->d_ff, c->vocab_size, (double)np / 1e6);
+    describe_model(t, g ? "discriminator" : "model", m);
+    if (g) describe_model(t, "generator", g);
     note(t, "data: %zu train / %zu val tokens; batch %d x seq %d x accum %d = %d tokens/step",
          t->train.n, t->val.n, t->o.batch, t->o.seq, t->o.grad_accum, t->o.batch * t->o.seq * t->o.grad_accum);
     note(t, "memory need: %.1f MB (params+grads+AdamW %.1f, activations %.1f, token data %.1f)", need / 1e6,
          (double)np * 16 / 1e6, act / 1e6, (double)(t->train.n + t->val.n) * 4 / 1e6);
-    note(t, "sgemm peak here: %.1f GFLOP/s; model: %.1f MFLOP per token (6N + 12LTC)", t->peak_gflops, t->flops_per_token / 1e6);
+    note(t, "sgemm peak here: %.1f GFLOP/s; training: %.1f MFLOP per token", t->peak_gflops, t->flops_per_token / 1e6);
 }
 
 static void cleanup(trainer *t) {
-    ss_model_free(t->model);
-    ss_adamw_free(&t->opt);
+    obj_free(t);
+    ss_model_free(t->tm.gen);
+    ss_model_free(t->tm.model);
+    ss_adamw_free(&t->tm.opt);
+    ss_adamw_free(&t->tm.gen_opt);
     ss_token_split_free(&t->train);
     ss_token_split_free(&t->val);
-    free(t->tokens);
-    free(t->targets);
     free(t->opts_json);
     ss_error ignore;
     ss_metrics_close(t->metrics, &ignore);
@@ -283,9 +314,6 @@ static void cleanup(trainer *t) {
 
 ss_status ss_pretrain(const ss_train_opts *opts, ss_train_progress_fn fn, void *ctx, ss_error *err) {
     trainer t = {.o = *opts, .fn = fn, .ctx = ctx};
-    if (opts->objective != SS_OBJ_CLM)
-        return ss_fail(err, SS_ERR_ARG, "objective '%s' is not available yet (this build trains clm)",
-                       ss_objective_name(opts->objective));
     ss_status st = ss_mkdir_p(opts->out_dir, err);
     if (!st) st = load_data(&t, err);
     if (!st) st = opts->resume ? setup_resume(&t, err) : setup_fresh(&t, err);
@@ -293,16 +321,13 @@ ss_status ss_pretrain(const ss_train_opts *opts, ss_train_progress_fn fn, void *
     snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", opts->out_dir);
     if (!st && opts->resume) st = ss_metrics_truncate_after_step(mpath, t.state.step, err);
     if (!st) st = ss_metrics_open(&t.metrics, mpath, opts->resume, err);
-    if (!st) st = copy_tokenizer(&t, err);
-    if (!st) {
-        t.opts_json = ss_train_opts_to_json(&t.o, t.total_steps);
-        t.tokens = malloc((size_t)t.o.batch * t.o.seq * sizeof(int32_t));
-        t.targets = malloc((size_t)t.o.batch * t.o.seq * sizeof(int32_t));
-        if (!t.opts_json || !t.tokens || !t.targets) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
-    }
+    if (!st) st = copy_tokenizer_to(&t, t.o.out_dir, err);
+    if (!st) st = obj_setup(&t, err);
+    if (!st && !(t.opts_json = ss_train_opts_to_json(&t.o, t.total_steps)))
+        st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
     if (!st) {
         t.peak_gflops = ss_sgemm_peak_gflops();
-        t.flops_per_token = ss_model_flops_per_token(ss_model_config_of(t.model), t.o.seq);
+        t.flops_per_token = obj_flops_per_token(&t);
         describe(&t);
         st = loop(&t, err);
     }

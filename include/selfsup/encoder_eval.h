@@ -1,0 +1,23 @@
+/* Evaluation of encoders on a split of prepared shards: masked-LM loss and
+ * masked-token accuracy, and for ELECTRA the discriminator's accuracy and
+ * AUC. Masks come from a fixed seed, so numbers compare across runs. */
+#ifndef SELFSUP_ENCODER_EVAL_H
+#define SELFSUP_ENCODER_EVAL_H
+
+#include "selfsup/mlm.h"
+#include "selfsup/train.h"
+
+#define SS_EVAL_MASK_SEED 0x5E1F5005ull
+
+/* mlm: the masked LM (head "mlm"); for RTD pass the generator as mlm and the
+ * discriminator as disc (else NULL). Walks the split's documents in order
+ * (packed as in training) until max_tokens input tokens (0 = all). */
+ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, const ss_doc_index *docs,
+                              const ss_mlm_config *cfg, int B, int T, int64_t max_tokens,
+                              ss_eval_result *r, ss_error *err);
+
+/* Area under the ROC curve of scores for binary labels (ties count half);
+ * NaN when one class is absent. Sorts scores and labels in place. */
+double ss_auc(float *scores, uint8_t *labels, size_t n);
+
+#endif

@@ -1,0 +1,139 @@
+/* Encoder evaluation: masked-LM loss/accuracy and ELECTRA's discriminator
+ * accuracy and AUC, on the split's documents in order with fixed masks. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "selfsup/encoder_eval.h"
+
+typedef struct {
+    float score;
+    uint8_t label;
+} scored;
+
+static int by_score(const void *a, const void *b) {
+    float x = ((const scored *)a)->score, y = ((const scored *)b)->score;
+    return x < y ? -1 : x > y;
+}
+
+/* Mann-Whitney: AUC = (sum of positive ranks - P(P+1)/2) / (P N), ranks
+ * averaged over ties. */
+double ss_auc(float *scores, uint8_t *labels, size_t n) {
+    scored *v = malloc((n ? n : 1) * sizeof *v);
+    if (!v) return NAN;
+    for (size_t i = 0; i < n; i++) v[i] = (scored){scores[i], labels[i]};
+    qsort(v, n, sizeof *v, by_score);
+    double rank_sum = 0, pos = 0;
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j < n && v[j].score == v[i].score) j++;
+        double avg_rank = (double)(i + j + 1) / 2.0; /* ranks i+1 .. j */
+        for (size_t k = i; k < j; k++)
+            if (v[k].label) { rank_sum += avg_rank; pos++; }
+        i = j;
+    }
+    free(v);
+    double neg = (double)n - pos;
+    if (pos == 0 || neg == 0) return NAN;
+    return (rank_sum - pos * (pos + 1) / 2) / (pos * neg);
+}
+
+typedef struct {
+    int32_t *tokens, *targets, *samples, *dtokens;
+    uint8_t *key_valid, *replaced;
+    float *probs, *all_scores;
+    uint8_t *all_labels;
+    size_t n_all, cap_all;
+} eval_bufs;
+
+static void free_bufs(eval_bufs *b) {
+    free(b->tokens); free(b->targets); free(b->samples); free(b->dtokens);
+    free(b->key_valid); free(b->replaced); free(b->probs); free(b->all_scores); free(b->all_labels);
+}
+
+static ss_status alloc_bufs(eval_bufs *b, size_t n, ss_error *err) {
+    memset(b, 0, sizeof *b);
+    b->tokens = malloc(n * 4); b->targets = malloc(n * 4); b->samples = malloc(n * 4);
+    b->dtokens = malloc(n * 4); b->key_valid = malloc(n); b->replaced = malloc(n); b->probs = malloc(n * 4);
+    if (!b->tokens || !b->targets || !b->samples || !b->dtokens || !b->key_valid || !b->replaced || !b->probs)
+        return ss_fail(err, SS_ERR_NOMEM, "out of memory for evaluation");
+    return SS_OK;
+}
+
+/* Keep the discriminator's score and label of every real token, for the AUC. */
+static ss_status keep_scores(eval_bufs *b, size_t n, ss_error *err) {
+    for (size_t i = 0; i < n; i++) {
+        if (!b->key_valid[i]) continue;
+        if (b->n_all == b->cap_all) {
+            size_t cap = b->cap_all ? 2 * b->cap_all : 65536;
+            float *s = realloc(b->all_scores, cap * sizeof *s);
+            if (s) b->all_scores = s;
+            uint8_t *l = realloc(b->all_labels, cap);
+            if (l) b->all_labels = l;
+            if (!s || !l) return ss_fail(err, SS_ERR_NOMEM, "out of memory for evaluation");
+            b->cap_all = cap;
+        }
+        b->all_scores[b->n_all] = b->probs[i];
+        b->all_labels[b->n_all++] = b->replaced[i];
+    }
+    return SS_OK;
+}
+
+/* The discriminator's input: generator samples in place of the masked tokens. */
+static void substitute(eval_bufs *b, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        b->dtokens[i] = b->targets[i] >= 0 ? b->samples[i] : b->tokens[i];
+        b->replaced[i] = b->targets[i] >= 0 && b->samples[i] != b->targets[i];
+    }
+}
+
+ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, const ss_doc_index *docs,
+                              const ss_mlm_config *cfg, int B, int T, int64_t max_tokens,
+                              ss_eval_result *r, ss_error *err) {
+    size_t n = (size_t)B * T;
+    eval_bufs b;
+    ss_status st = alloc_bufs(&b, n, err);
+    ss_rng rng;
+    ss_rng_seed(&rng, SS_EVAL_MASK_SEED);
+    uint64_t cursor = 0;
+    int64_t seen = 0, masked = 0, correct = 0, dn = 0, dcorrect = 0;
+    double loss = 0, dloss = 0;
+    memset(r, 0, sizeof *r);
+    int rows;
+    while (!st && (max_tokens <= 0 || seen < max_tokens) &&
+           (rows = ss_mlm_pack_sequential(docs, cfg, &cursor, B, T, b.tokens, b.key_valid)) > 0) {
+        for (size_t i = 0; i < n; i++) seen += b.key_valid[i];
+        ss_mlm_mask(cfg, &rng, rows, T, b.tokens, b.key_valid, b.targets);
+        for (size_t i = (size_t)rows * T; i < n; i++) b.targets[i] = -1;
+        ss_loss_stats ls;
+        st = ss_model_body_forward(mlm, b.tokens, b.key_valid, rows, T, 0, 0, NULL, err);
+        if (!st) st = ss_lm_head_sample(mlm, b.targets, 0.0f, 0, disc ? &rng : NULL, disc ? b.samples : NULL, &ls, err);
+        loss += ls.loss_sum;
+        masked += ls.n_targets;
+        correct += ls.n_correct;
+        if (st || !disc) continue;
+        substitute(&b, (size_t)rows * T);
+        ss_disc_stats ds;
+        st = ss_model_body_forward(disc, b.dtokens, b.key_valid, rows, T, 0, 0, NULL, err);
+        if (!st) st = ss_disc_head(disc, b.key_valid, b.replaced, 0.0f, 0, b.probs, &ds, err);
+        if (!st) st = keep_scores(&b, (size_t)rows * T, err);
+        dloss += ds.loss_sum;
+        dn += ds.n;
+        dcorrect += ds.correct;
+    }
+    if (!st && masked == 0) st = ss_fail(err, SS_ERR_ARG, "the split has no tokens to evaluate");
+    if (!st) {
+        r->tokens = masked;
+        r->loss = loss / (double)masked;
+        r->perplexity = exp(r->loss);
+        r->bits_per_byte = NAN;
+        r->mlm_acc = (double)correct / (double)masked;
+        if (disc && dn > 0) {
+            r->disc_loss = dloss / (double)dn;
+            r->disc_acc = (double)dcorrect / (double)dn;
+            r->auc = ss_auc(b.all_scores, b.all_labels, b.n_all);
+        }
+    }
+    free_bufs(&b);
+    return st;
+}
