@@ -5,14 +5,23 @@ random token windows.
     LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp \
         /usr/bin/python3 eval/torch_train_bench.py --threads 2 [--configs S,M]
 
-Configs (decoder, CLM loss, V = 8192, fp32, dropout 0, AdamW with the spec's
-decay rule, grad clip 1.0):
+    ... --objective clm|mlm|rtd   (default clm)
+
+Objectives (V = 8192, fp32, dropout 0, AdamW with the spec's decay rule, grad
+clip 1.0, all on padding-free random token batches):
+    clm  decoder, next-token loss at every position
+    mlm  encoder with the MLM head; 15% of positions masked (BERT's 80/10/10
+         corruption, [MASK] = V-1), loss at the masked positions only
+    rtd  ELECTRA: generator (gen_size 0.25, MLM head on the shared embeddings)
+         + encoder discriminator; samples drawn with torch.multinomial under
+         no_grad inside the timed step; loss = gen_loss + 50 * disc_loss
+Configs (the discriminator's dims for rtd):
     S  L=4 C=256 NH=4 F=1024 T=128 B=16
     M  L=6 C=384 NH=6 F=1536 T=256 B=8
 Each run does --warmup untimed steps, then --steps timed steps (one step =
 zero_grad, forward, backward, clip, AdamW step, on a fresh random batch), and
 prints one JSON line per config:
-    {"impl":"torch","config":"S","threads":2,"tokens_per_s":...,
+    {"impl":"torch","objective":"clm","config":"S","threads":2,"tokens_per_s":...,
      "step_ms_median":...,"peak_rss_mb":...,...}
 tokens_per_s = B*T / median step time; cpu_ms_per_step is the process CPU
 time per step (all threads), a check on how busy the machine was. Lines starting with "#" describe the
@@ -62,23 +71,60 @@ def parallel_summary():
     return "; ".join(keep)
 
 
-def bench(name, threads, steps, warmup, seed):
+OBJECTIVES = ("clm", "mlm", "rtd")
+DISC_WEIGHT = 50.0
+GEN_SIZE = 0.25
+
+
+def build(objective, c, seed):
+    """The model (SelfsupModel or Electra pair) for an objective, spec init."""
+    gen = torch.Generator().manual_seed(seed)
+    if objective == "rtd":
+        dcfg = R.make_config("encoder", VOCAB, c["L"], c["C"], c["NH"], c["F"], c["T"],
+                             head="disc", d_embed=c["C"])
+        model = R.Electra(dcfg, R.generator_config(dcfg, GEN_SIZE))
+        R.init_weights(model.disc, gen)
+        R.init_weights(model.generator, gen)
+        return model
+    kind, head = ("decoder", None) if objective == "clm" else ("encoder", "mlm")
+    cfg = R.make_config(kind, VOCAB, c["L"], c["C"], c["NH"], c["F"], c["T"],
+                        head=head, d_embed=c["C"] if head else None)
+    model = R.SelfsupModel(cfg)
+    R.init_weights(model, gen)
+    return model
+
+
+def make_batch(objective, c, gen):
+    """(tokens, targets) long tensors [B,T]: CLM windows, or BERT-masked
+    random tokens with targets at the masked positions."""
+    if objective == "clm":
+        return R.clm_batch(torch.randint(0, VOCAB, (c["B"], c["T"] + 1), generator=gen))
+    tokens, targets, _ = R.case_inputs(dict(kind="encoder", B=c["B"], T=c["T"], V=VOCAB,
+                                            pad=False), gen)
+    return tokens.long(), targets.long()
+
+
+def loss_of(objective, model, tokens, targets, rng):
+    if objective == "rtd":
+        return R.rtd_losses(model, tokens, targets, None, DISC_WEIGHT, rng=rng)["loss"]
+    return R.lm_loss(model, tokens, targets)
+
+
+def bench(name, objective, threads, steps, warmup, seed):
     c = CONFIGS[name]
     torch.manual_seed(seed)
-    cfg = R.make_config("decoder", VOCAB, c["L"], c["C"], c["NH"], c["F"], c["T"])
-    model = R.SelfsupModel(cfg)
-    R.init_weights(model, torch.Generator().manual_seed(seed))
+    model = build(objective, c, seed)
     model.train()
     opt = R.make_adamw(model, 3e-4, (0.9, 0.95), 1e-8, 0.1)
     params = list(model.parameters())
     gen = torch.Generator().manual_seed(seed + 1)
+    rng = torch.Generator().manual_seed(seed + 2)  # RTD sampling
     times, cpu = [], []
     for i in range(warmup + steps):
-        win = torch.randint(0, VOCAB, (c["B"], c["T"] + 1), generator=gen)
-        tokens, targets = R.clm_batch(win)
+        tokens, targets = make_batch(objective, c, gen)
         t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
-        loss = R.lm_loss(model, tokens, targets)
+        loss = loss_of(objective, model, tokens, targets, rng)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -87,7 +133,7 @@ def bench(name, threads, steps, warmup, seed):
             times.append(dt)
             cpu.append(time.process_time() - c0)
     med = statistics.median(times)
-    return {"impl": "torch", "config": name, "threads": threads,
+    return {"impl": "torch", "objective": objective, "config": name, "threads": threads,
             "tokens_per_s": round(c["B"] * c["T"] / med, 1),
             "step_ms_median": round(med * 1e3, 2),
             "step_ms_min": round(min(times) * 1e3, 2),
@@ -103,6 +149,7 @@ def bench(name, threads, steps, warmup, seed):
 def main():
     ap = argparse.ArgumentParser(description="PyTorch training throughput benchmark")
     ap.add_argument("--configs", default="S,M", help="comma-separated: S, M")
+    ap.add_argument("--objective", default="clm", choices=OBJECTIVES)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--interop", type=int, default=0,
                     help="inter-op threads (0 = leave torch's default)")
@@ -123,7 +170,8 @@ def main():
     print(f"# BLAS mapped: {', '.join(loaded_blas()) or 'none found'}; "
           f"LD_LIBRARY_PATH={os.environ.get('LD_LIBRARY_PATH', '')}", flush=True)
     for n in names:
-        print(json.dumps(bench(n, args.threads, args.steps, args.warmup, args.seed)),
+        print(json.dumps(bench(n, args.objective, args.threads, args.steps, args.warmup,
+                               args.seed)),
               flush=True)
 
 

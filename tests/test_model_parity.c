@@ -148,6 +148,95 @@ static void test_loss_and_grads(void **state) {
     close_case(&c);
 }
 
+/* Gradients of model m against "grad.<prefix><name>" in f. */
+static void compare_grads(const ss_safetensors *f, ss_model *m, const char *prefix) {
+    ss_error err = {0};
+    char name[160];
+    double worst = 0;
+    for (size_t i = 0; i < ss_model_num_tensors(m); i++) {
+        const ss_param_info *p = ss_model_tensor(m, i);
+        const float *ref;
+        snprintf(name, sizeof name, "grad.%s%s", prefix, p->name);
+        CHECK_OK(ss_safetensors_get_f32(f, name, p->ndim, p->shape, &ref, &err), &err);
+        double e = rel_err(ss_model_grads(m) + p->offset, ref, p->numel);
+        if (e > TOL) fail_msg("%s: relative error %.3g > %g", name, e, TOL);
+        worst = fmax(worst, e);
+    }
+    printf("# grad.%s*: worst relative error %.3g over %zu tensors\n", prefix, worst, ss_model_num_tensors(m));
+}
+
+static void load_params(const ss_safetensors *f, ss_model *m, const char *prefix) {
+    ss_error err = {0};
+    char name[160];
+    for (size_t i = 0; i < ss_model_num_tensors(m); i++) {
+        const ss_param_info *p = ss_model_tensor(m, i);
+        const float *d;
+        snprintf(name, sizeof name, "%s%s", prefix, p->name);
+        CHECK_OK(ss_safetensors_get_f32(f, name, p->ndim, p->shape, &d, &err), &err);
+        memcpy(ss_model_params(m) + p->offset, d, p->numel * sizeof(float));
+    }
+}
+
+static const void *input(const ss_safetensors *f, const char *name, ss_dtype dt, const int64_t *shp) {
+    ss_error err = {0};
+    const void *p;
+    CHECK_OK(ss_safetensors_get(f, name, dt, 2, shp, &p, &err), &err);
+    return p;
+}
+
+static double expected(const ss_safetensors *f, const char *name) {
+    const ss_st_info *e = ss_safetensors_find(f, name);
+    assert_non_null(e);
+    return ((const double *)e->data)[0];
+}
+
+/* ELECTRA: generator MLM loss + disc_weight x discriminator BCE, with the
+ * masks and the generator's samples given by the reference, so the loss and
+ * every gradient (the shared embeddings get both models' parts) compare. */
+static void test_rtd(void **state) {
+    ss_error err = {0};
+    ss_safetensors *f;
+    CHECK_OK(ss_safetensors_open(&f, *state, &err), &err);
+    ss_model_config dc, gc;
+    CHECK_OK(ss_config_from_json(&dc, ss_safetensors_meta(f, "config"), *state, &err), &err);
+    CHECK_OK(ss_config_from_json(&gc, ss_safetensors_meta(f, "generator_config"), *state, &err), &err);
+    double w = atof(ss_safetensors_meta(f, "disc_weight"));
+    ss_model *d, *g;
+    CHECK_OK(ss_model_create(&d, &dc, &err), &err);
+    CHECK_OK(ss_model_create_shared(&g, &gc, d, &err), &err);
+    load_params(f, d, "");
+    load_params(f, g, "generator.");
+    const ss_st_info *mt = ss_safetensors_find(f, "input.masked_tokens");
+    assert_non_null(mt);
+    int B = (int)mt->shape[0], T = (int)mt->shape[1];
+    int64_t shp[2] = {B, T};
+    const int32_t *targets = input(f, "input.targets", SS_I32, shp), *dtok = input(f, "input.disc_tokens", SS_I32, shp);
+    const uint8_t *kv = input(f, "input.key_valid", SS_U8, shp), *rep = input(f, "input.replaced", SS_U8, shp);
+    int64_t nm = 0, nv = 0;
+    for (int i = 0; i < B * T; i++) { nm += targets[i] >= 0; nv += kv[i]; }
+    ss_model_zero_grads(d);
+    ss_model_zero_grads(g);
+    ss_loss_stats gs;
+    ss_disc_stats ds;
+    CHECK_OK(ss_model_body_forward(g, mt->data, kv, B, T, 1, 0, NULL, &err), &err);
+    CHECK_OK(ss_lm_head(g, targets, 1.0f / (float)nm, 1, &gs, &err), &err);
+    ss_model_body_backward(g);
+    CHECK_OK(ss_model_body_forward(d, dtok, kv, B, T, 1, 0, NULL, &err), &err);
+    CHECK_OK(ss_disc_head(d, kv, rep, (float)(w / (double)nv), 1, NULL, &ds, &err), &err);
+    ss_model_body_backward(d);
+    double gl = gs.loss_sum / (double)nm, dl = ds.loss_sum / (double)ds.n;
+    printf("# %s: gen loss %.8f vs %.8f, disc loss %.8f vs %.8f\n", (const char *)*state, gl,
+           expected(f, "expected.gen_loss"), dl, expected(f, "expected.disc_loss"));
+    assert_true(fabs(gl - expected(f, "expected.gen_loss")) <= TOL * fabs(gl));
+    assert_true(fabs(dl - expected(f, "expected.disc_loss")) <= TOL * fabs(dl));
+    assert_true(fabs(gl + w * dl - expected(f, "expected.loss")) <= TOL * fabs(gl + w * dl));
+    compare_grads(f, d, "");
+    compare_grads(f, g, "generator.");
+    ss_model_free(g);
+    ss_model_free(d);
+    ss_safetensors_close(f);
+}
+
 static double meta_num(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     assert_true(cJSON_IsNumber(v));
@@ -182,31 +271,40 @@ static void test_adamw_steps(void **state) {
     close_case(&c);
 }
 
+/* Add one test per *.safetensors file of dir. */
+static size_t add_cases(const char *dir, int rtd, struct CMUnitTest *tests, size_t n, char (*paths)[512],
+                        char (*names)[300], size_t *nc) {
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d)) && *nc < 64) {
+        size_t len = strlen(e->d_name);
+        if (len < 12 || strcmp(e->d_name + len - 12, ".safetensors") != 0) continue;
+        snprintf(paths[*nc], 512, "%s/%s", dir, e->d_name);
+        if (rtd) {
+            snprintf(names[2 * *nc], 300, "rtd %s: losses and gradients", e->d_name);
+            tests[n++] = (struct CMUnitTest){names[2 * *nc], test_rtd, NULL, NULL, paths[*nc]};
+        } else {
+            snprintf(names[2 * *nc], 300, "%s: loss and gradients", e->d_name);
+            snprintf(names[2 * *nc + 1], 300, "%s: 10 AdamW steps", e->d_name);
+            tests[n++] = (struct CMUnitTest){names[2 * *nc], test_loss_and_grads, NULL, NULL, paths[*nc]};
+            tests[n++] = (struct CMUnitTest){names[2 * *nc + 1], test_adamw_steps, NULL, NULL, paths[*nc]};
+        }
+        (*nc)++;
+    }
+    if (d) closedir(d);
+    return n;
+}
+
 int main(void) {
     const char *dir = getenv("SS_GOLDEN_DIR");
     if (!dir || !*dir) dir = "tests/golden";
-    DIR *d = opendir(dir);
-    if (!d) {
-        fprintf(stderr, "cannot open golden directory %s\n", dir);
-        return 1;
-    }
-    static char paths[64][512], names[64][2][300];
+    static char paths[64][512], names[128][300], rtd_dir[600];
     struct CMUnitTest tests[128];
-    size_t n = 0, nc = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) && nc < 64) {
-        size_t len = strlen(e->d_name);
-        if (len < 12 || strcmp(e->d_name + len - 12, ".safetensors") != 0) continue;
-        snprintf(paths[nc], sizeof paths[nc], "%s/%s", dir, e->d_name);
-        snprintf(names[nc][0], sizeof names[nc][0], "%s: loss and gradients", e->d_name);
-        snprintf(names[nc][1], sizeof names[nc][1], "%s: 10 AdamW steps", e->d_name);
-        tests[n++] = (struct CMUnitTest){names[nc][0], test_loss_and_grads, NULL, NULL, paths[nc]};
-        tests[n++] = (struct CMUnitTest){names[nc][1], test_adamw_steps, NULL, NULL, paths[nc]};
-        nc++;
-    }
-    closedir(d);
-    if (nc == 0) {
-        fprintf(stderr, "no golden cases (*.safetensors) in %s\n", dir);
+    size_t nc = 0, n = add_cases(dir, 0, tests, 0, paths, names, &nc), plain = nc;
+    snprintf(rtd_dir, sizeof rtd_dir, "%s/rtd", dir);
+    n = add_cases(rtd_dir, 1, tests, n, paths, names, &nc);
+    if (plain == 0 || nc == plain) {
+        fprintf(stderr, "golden cases missing: need *.safetensors in %s and in %s\n", dir, rtd_dir);
         return 1;
     }
     return _cmocka_run_group_tests("model parity", tests, n, NULL, NULL);

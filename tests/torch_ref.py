@@ -3,16 +3,25 @@ parity cases the C tests compare against.
 
 Run with Debian's interpreter (the one that has python3-torch):
 
-    /usr/bin/python3 tests/torch_ref.py golden --out DIR   # write DIR/<case>.safetensors
+    /usr/bin/python3 tests/torch_ref.py golden --out DIR   # DIR/<case>.safetensors,
+                                                           # DIR/rtd/<case>.safetensors
     /usr/bin/python3 tests/torch_ref.py selfcheck          # validate this reference
 
 The model (SelfsupModel) follows the model spec exactly: token + learned
 position embeddings, pre-LayerNorm blocks (eps 1e-5) with fused qkv attention
 (causal for kind "decoder"; bidirectional with a key padding mask for
-"encoder"), a tanh-GELU MLP, a final LayerNorm and an LM head tied to the
-token embeddings. Parameter names are the safetensors names the C engine
-writes, so SelfsupModel.from_run_dir(RUN) loads a selfsup run directory
-(config.json + model.safetensors) as is.
+"encoder"), a tanh-GELU MLP, a final LayerNorm and one of three heads
+(config "head"): "lm", tied to the token embeddings; "mlm", BERT's transform
+(dense, GELU, LayerNorm) + tied projection + output bias, run on the target
+rows only; "disc", ELECTRA's per-position replaced/original logit. With
+"d_embed" E != d_model the embeddings (width E) are projected to d_model
+(embeddings.project). Electra pairs a discriminator with a generator that
+uses the discriminator's token/position embedding modules without
+registering them (so they are not among its parameters, and autograd adds
+both models' gradients into the discriminator's Parameters); rtd_losses()
+is the spec's RTD step. Parameter names are the safetensors names the C
+engine writes, so SelfsupModel.from_run_dir(RUN) loads a selfsup run
+directory (config.json + model.safetensors) as is.
 
 Golden parity cases (tests/golden/<case>.safetensors, committed; they are our
 own generated reference values, not data). Each file holds, per the spec's
@@ -38,16 +47,39 @@ clip_grad_norm_); adamw.losses are the float64 losses at those float32
 params. Dropout is 0 in every case (the C dropout masks come from its own
 hash, so only p = 0 is comparable).
 
-The four cases (all seeded, deterministic):
+The LM/MLM cases (all seeded, deterministic):
   dec_l2_c72    decoder L=2 C=72 NH=3 (hs 24) F=288 T=37 B=3 V=101 maxT=40
   enc_pad_l2_c64  encoder with padding: random row lengths, key_valid zeros at
                 the end, MLM-like targets (-1 on padding and ~85% of valid
                 positions), L=2 C=64 NH=4 F=160 T=29 B=4 V=97
   dec_full_t64  decoder L=1 C=48 NH=2 F=192 T=maxT=64 B=2 V=64
   enc_l1_c40    encoder without padding L=1 C=40 NH=5 (hs 8) F=96 T=16 B=2 V=50
+  mlm_l2_c64    MLM head, padding, ~15% of valid positions masked (BERT's
+                80/10/10), L=2 C=64 NH=4 F=256 T=33 B=3 V=90 maxT=40
+  mlm_l1_c48    MLM head, no padding, L=1 C=48 NH=3 F=100 T=20 B=2 V=60
+(The MLM cases' input.tokens are the masked tokens and input.targets the
+original ids at the masked positions, -1 elsewhere.)
+
+RTD cases (tests/golden/rtd/<case>.safetensors, the spec's "Golden RTD case"
+format): metadata "config" (discriminator), "generator_config", "case",
+"disc_weight"; discriminator params by name, generator params as
+"generator.<name>"; input.masked_tokens / targets / key_valid / samples /
+disc_tokens / replaced; expected.gen_loss / disc_loss / loss (float64) and
+grad.<name> of the TOTAL loss gen_loss + disc_weight * disc_loss for every
+tensor (the shared embeddings carry both models' contributions).
+  rtd_a  disc L=2 C=64 NH=4 F=128 T=24 B=3 V=80 maxT=32 with padding;
+         generator gen_size 0.25: C=16 NH=1 F=32; disc_weight 50
+  rtd_b  disc L=1 C=48 NH=4 F=96 T=16 B=2 V=50 maxT=20, no padding;
+         generator gen_size 0.5: C=24 NH=2 F=48; disc_weight 50
+The masked inputs come from the same seeded BERT masking as the encoder
+cases; samples are drawn from the float64 generator's softmax with a seeded
+torch generator (seeds tried in order until the masked positions include
+both replaced ones and ones whose sample equals the original), and stored,
+so an engine need not reproduce the sampling.
+
 The clip value is a 2-significant-digit multiple of the initial gradient norm
 (about 0.5x, so clipping triggers on most steps: 8/10, 2/10 and 7/10 steps in
-the three clipped cases; 10x for dec_full_t64, which never clips), nudged so
+the first three clipped cases; 10x for dec_full_t64, which never clips), nudged so
 that no step's norm lies within 2% of it: the clip decision never hinges on
 rounding. `golden` prints each case's loss, norm, clip and clipped steps.
 Initial params are the spec's GPT-2 init scaled up (weights std 0.2, residual
@@ -72,8 +104,11 @@ committed ones). To update the committed files, run the golden command with
 --out tests/golden and commit the result; `selfcheck` verifies that a fresh
 generation reproduces tests/golden/ (inputs and initial params bit for bit).
 
-selfcheck verifies: float32 and float64 losses agree to ~1e-5 per case;
-torch.autograd.gradcheck of tiny double decoder and padded encoder models;
+selfcheck verifies: float32 and float64 losses (and gradients) agree to
+~1e-5 per case, RTD cases included; torch.autograd.gradcheck of tiny double
+decoder, padded encoder, padded MLM-head models and of a tiny double ELECTRA
+pair; that the shared embeddings' gradient is the sum of the generator's and
+the discriminator's separately computed contributions;
 the spec's AdamW formula written out by hand matches torch.optim.AdamW with
 our param groups; a case file written and read back gives identical tensors;
 st_io rejects corrupt files; tests/golden/ matches a fresh generation.
@@ -100,11 +135,30 @@ LN_EPS = 1e-5
 # ---------------------------------------------------------------------------
 # Configuration
 # ---------------------------------------------------------------------------
-def make_config(kind, V, L, C, NH, F_, maxT, dropout=0.0):
-    return {"model_type": "selfsup", "kind": kind, "vocab_size": V, "n_layer": L,
-            "d_model": C, "n_head": NH, "d_ff": F_, "max_seq": maxT,
-            "dropout": dropout, "layer_norm_eps": LN_EPS,
-            "tie_word_embeddings": True}
+def make_config(kind, V, L, C, NH, F_, maxT, dropout=0.0, head=None, d_embed=None):
+    """A config.json dict. head / d_embed are only written when given, so the
+    original (LM-head) cases keep their exact config text."""
+    cfg = {"model_type": "selfsup", "kind": kind, "vocab_size": V, "n_layer": L,
+           "d_model": C, "n_head": NH, "d_ff": F_, "max_seq": maxT,
+           "dropout": dropout, "layer_norm_eps": LN_EPS,
+           "tie_word_embeddings": True}
+    if d_embed is not None:
+        cfg["d_embed"] = d_embed
+    if head is not None:
+        cfg["head"] = head
+    return cfg
+
+
+HEADS = ("lm", "mlm", "disc")
+
+
+def head_of(cfg):
+    return cfg.get("head", "lm")
+
+
+def embed_width(cfg):
+    """E: the embedding width (absent = d_model)."""
+    return cfg.get("d_embed", cfg["d_model"])
 
 
 def check_config(cfg, source="config"):
@@ -118,7 +172,28 @@ def check_config(cfg, source="config"):
                          f"of n_head {cfg['n_head']}")
     if cfg.get("tie_word_embeddings", True) is not True:
         raise ValueError(f"{source}: only tie_word_embeddings=true is supported")
+    if not isinstance(embed_width(cfg), int) or embed_width(cfg) <= 0:
+        raise ValueError(f"{source}: d_embed must be a positive integer")
+    if head_of(cfg) not in HEADS:
+        raise ValueError(f"{source}: head must be one of {', '.join(HEADS)}")
+    # The tied LM head and the discriminator need E == C; only the MLM head
+    # projects back to E (an ELECTRA generator).
+    if head_of(cfg) != "mlm" and embed_width(cfg) != cfg["d_model"]:
+        raise ValueError(f"{source}: d_embed {embed_width(cfg)} != d_model "
+                         f"{cfg['d_model']} needs head \"mlm\"")
     return cfg
+
+
+def generator_config(disc_cfg, gen_size=0.25):
+    """The spec's ELECTRA generator config derived from the discriminator's.
+    Rounding is half away from zero (C's lround), not Python's round-to-even."""
+    def rnd(x):
+        return int(math.floor(x + 0.5))
+    C, NH, F_ = disc_cfg["d_model"], disc_cfg["n_head"], disc_cfg["d_ff"]
+    return make_config("encoder", disc_cfg["vocab_size"], disc_cfg["n_layer"],
+                       rnd(gen_size * C), max(1, rnd(NH * gen_size)), rnd(F_ * gen_size),
+                       disc_cfg["max_seq"], disc_cfg.get("dropout", 0.0),
+                       head="mlm", d_embed=C)
 
 
 # ---------------------------------------------------------------------------
@@ -171,24 +246,77 @@ class Block(nn.Module):
 
 
 class Embeddings(nn.Module):
-    def __init__(self, V, C, maxT):
+    """Token and position tables of width E (absent when the model shares
+    another model's) and, when E != C, the projection E -> C."""
+
+    def __init__(self, V, E, maxT, C, own=True):
         super().__init__()
-        self.token = nn.Embedding(V, C)
-        self.position = nn.Embedding(maxT, C)
+        if own:
+            self.token = nn.Embedding(V, E)
+            self.position = nn.Embedding(maxT, E)
+        if E != C:
+            self.project = nn.Linear(E, C)
+
+
+class MLMHead(nn.Module):
+    """BERT's MLM head: u = LN(gelu(h Wd^T + bd)) in width E, then the tied
+    projection onto the token embeddings plus an output bias."""
+
+    def __init__(self, C, E, V):
+        super().__init__()
+        self.dense = nn.Linear(C, E)
+        self.ln = nn.LayerNorm(E, eps=LN_EPS)
+        self.bias = nn.Parameter(torch.zeros(V))
+
+    def forward(self, h, token_weight):
+        u = self.ln(F.gelu(self.dense(h), approximate="tanh"))
+        return u @ token_weight.t() + self.bias
+
+
+class DiscHead(nn.Module):
+    """ELECTRA's discriminator head: one logit per position (replaced or not)."""
+
+    def __init__(self, C):
+        super().__init__()
+        self.dense = nn.Linear(C, C)
+        self.out = nn.Linear(C, 1)
+
+    def forward(self, h):
+        return self.out(F.gelu(self.dense(h), approximate="tanh")).squeeze(-1)
 
 
 class SelfsupModel(nn.Module):
-    """The selfsup transformer; state_dict names are the safetensors names."""
+    """The selfsup transformer; state_dict names are the safetensors names.
 
-    def __init__(self, cfg):
+    shared: another model's Embeddings module (an ELECTRA generator uses the
+    discriminator's token/position tables). It is deliberately not registered
+    as a submodule, so it is not among this model's parameters or state_dict,
+    while autograd accumulates both models' gradients into the owner's
+    Parameters."""
+
+    def __init__(self, cfg, shared=None):
         super().__init__()
         self.cfg = check_config(dict(cfg))
         V, C, L = cfg["vocab_size"], cfg["d_model"], cfg["n_layer"]
-        self.embeddings = Embeddings(V, C, cfg["max_seq"])
+        E = embed_width(self.cfg)
+        if shared is not None and tuple(shared.token.weight.shape) != (V, E):
+            raise ValueError(f"shared token embeddings {list(shared.token.weight.shape)}, "
+                             f"expected [{V}, {E}]")
+        self.embeddings = Embeddings(V, E, cfg["max_seq"], C, own=shared is None)
+        self.__dict__["shared_embeddings"] = shared  # bypasses module registration
         self.blocks = nn.ModuleList(
             Block(C, cfg["n_head"], cfg["d_ff"], float(cfg.get("dropout", 0.0)))
             for _ in range(L))
         self.ln_f = nn.LayerNorm(C, eps=LN_EPS)
+        if head_of(self.cfg) == "mlm":
+            self.mlm_head = MLMHead(C, E, V)
+        elif head_of(self.cfg) == "disc":
+            self.disc_head = DiscHead(C)
+
+    def tables(self):
+        """(token, position) nn.Embedding modules: own or shared."""
+        e = self.shared_embeddings if self.shared_embeddings is not None else self.embeddings
+        return e.token, e.position
 
     def attention_mask(self, B, T, key_valid, device):
         mask = torch.zeros(1, 1, T, T, dtype=torch.bool, device=device)
@@ -204,34 +332,38 @@ class SelfsupModel(nn.Module):
         if T > self.cfg["max_seq"]:
             raise ValueError(f"sequence length {T} > max_seq {self.cfg['max_seq']}")
         pos = torch.arange(T, device=tokens.device)
-        x = self.embeddings.token(tokens) + self.embeddings.position(pos)[None]
+        token, position = self.tables()
+        x = token(tokens) + position(pos)[None]
+        project = getattr(self.embeddings, "project", None)
+        if project is not None:
+            x = project(x)
         x = F.dropout(x, float(self.cfg.get("dropout", 0.0)), self.training)
         mask = self.attention_mask(B, T, key_valid, tokens.device)
         for blk in self.blocks:
             x = blk(x, mask)
         return self.ln_f(x)
 
+    def head_out(self, h):
+        """The head on hidden states h [..., C]: LM or MLM logits [..., V], or
+        the discriminator logit [...]."""
+        head = head_of(self.cfg)
+        if head == "mlm":
+            return self.mlm_head(h, self.tables()[0].weight)
+        if head == "disc":
+            return self.disc_head(h)
+        return h @ self.tables()[0].weight.t()
+
     def forward(self, tokens, key_valid=None):
-        """Logits [B,T,V] from the tied head."""
-        return self.hidden(tokens, key_valid) @ self.embeddings.token.weight.t()
+        """Head output at every position (see head_out)."""
+        return self.head_out(self.hidden(tokens, key_valid))
 
     # ---- loading ----------------------------------------------------------
     @classmethod
-    def from_tensors(cls, cfg, tensors, prefix=""):
+    def from_tensors(cls, cfg, tensors, prefix="", shared=None):
         """Build from a config and a dict of numpy arrays (extra keys ignored,
         missing or mis-shaped parameters are an error)."""
-        m = cls(cfg)
-        sd = {}
-        for name, ref in m.state_dict().items():
-            key = prefix + name
-            if key not in tensors:
-                raise ValueError(f"missing tensor {key!r}")
-            a = tensors[key]
-            if tuple(a.shape) != tuple(ref.shape):
-                raise ValueError(f"tensor {key!r}: shape {list(a.shape)}, "
-                                 f"expected {list(ref.shape)}")
-            sd[name] = torch.from_numpy(np.array(a, dtype=np.float32))
-        m.load_state_dict(sd, strict=True)
+        m = cls(cfg, shared=shared)
+        _load_named(m, tensors, prefix)
         return m
 
     @classmethod
@@ -245,6 +377,63 @@ class SelfsupModel(nn.Module):
     def from_case_file(cls, path):
         tensors, meta = st_io.read(path)
         return cls.from_tensors(json.loads(meta["config"]), tensors), tensors, meta
+
+
+def _load_named(m, tensors, prefix):
+    sd = {}
+    for name, ref in m.state_dict().items():
+        key = prefix + name
+        if key not in tensors:
+            raise ValueError(f"missing tensor {key!r}")
+        a = tensors[key]
+        if tuple(a.shape) != tuple(ref.shape):
+            raise ValueError(f"tensor {key!r}: shape {list(a.shape)}, "
+                             f"expected {list(ref.shape)}")
+        sd[name] = torch.from_numpy(np.array(a, dtype=np.float32))
+    m.load_state_dict(sd, strict=True)
+
+
+class Electra(nn.Module):
+    """ELECTRA pair: a discriminator (head "disc") and a generator (head
+    "mlm", d_embed = the discriminator's d_model) that uses the
+    discriminator's token/position embeddings. forward() = the spec's RTD
+    total loss; file_parameters() gives the checkpoint names (generator ones
+    prefixed "generator.")."""
+
+    def __init__(self, disc_cfg, gen_cfg):
+        super().__init__()
+        self.disc = SelfsupModel(disc_cfg)
+        g = check_config(dict(gen_cfg), "generator config")
+        if head_of(self.disc.cfg) != "disc":
+            raise ValueError("discriminator config: head must be \"disc\"")
+        if (head_of(g) != "mlm" or embed_width(g) != disc_cfg["d_model"]
+                or g["vocab_size"] != disc_cfg["vocab_size"]
+                or g["max_seq"] != disc_cfg["max_seq"]):
+            raise ValueError("generator config: needs head \"mlm\", d_embed = the "
+                             "discriminator's d_model, and its vocab_size and max_seq")
+        self.generator = SelfsupModel(g, shared=self.disc.embeddings)
+
+    def file_parameters(self):
+        return (list(self.disc.named_parameters())
+                + [("generator." + n, p) for n, p in self.generator.named_parameters()])
+
+    def forward(self, masked_tokens, targets, key_valid, samples, disc_weight):
+        return rtd_losses(self, masked_tokens, targets, key_valid, disc_weight,
+                          samples=samples)["loss"]
+
+    @classmethod
+    def from_tensors(cls, disc_cfg, gen_cfg, tensors):
+        pair = cls(disc_cfg, gen_cfg)
+        _load_named(pair.disc, tensors, "")
+        _load_named(pair.generator, tensors, "generator.")
+        return pair
+
+    @classmethod
+    def from_case_file(cls, path):
+        tensors, meta = st_io.read(path)
+        pair = cls.from_tensors(json.loads(meta["config"]),
+                                json.loads(meta["generator_config"]), tensors)
+        return pair, tensors, meta
 
 
 def init_weights(model, gen, std=0.02, bias_std=0.0, ln_std=0.0):
@@ -270,12 +459,26 @@ def init_weights(model, gen, std=0.02, bias_std=0.0, ln_std=0.0):
 # ---------------------------------------------------------------------------
 def lm_loss(model, tokens, targets, key_valid=None):
     """Mean cross-entropy over positions with target >= 0 (spec "Loss"). Used
-    for CLM (targets = next tokens) and masked positions (targets -1 elsewhere)."""
+    for CLM (targets = next tokens) and masked positions (targets -1
+    elsewhere); with an MLM head the head runs on the target rows only."""
     if not bool((targets >= 0).any()):
         raise ValueError("no position has a target")
+    if head_of(model.cfg) == "mlm":
+        logits, tgt, _ = mlm_logits(model, tokens, targets, key_valid)
+        return F.cross_entropy(logits, tgt)
+    if head_of(model.cfg) == "disc":
+        raise ValueError("a discriminator has no LM head (use disc_loss)")
     logits = model(tokens, key_valid)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                            targets.reshape(-1).long(), ignore_index=-1)
+
+
+def mlm_logits(model, tokens, targets, key_valid=None):
+    """MLM-head logits at the target positions: (logits [N,V], target ids
+    [N] long, sel [B,T] bool = targets >= 0)."""
+    sel = targets >= 0
+    h = model.hidden(tokens.long(), key_valid)[sel]
+    return model.head_out(h), targets[sel].long(), sel
 
 
 def clm_batch(windows):
@@ -288,13 +491,51 @@ def masked_lm_loss(model, tokens, targets, key_valid):
     return lm_loss(model, tokens, targets, key_valid)
 
 
+def disc_loss(model, tokens, replaced, key_valid=None):
+    """ELECTRA discriminator loss: mean BCE-with-logits of `replaced` over the
+    non-padding positions (key_valid None: all)."""
+    z = model(tokens.long(), key_valid)
+    valid = (key_valid != 0) if key_valid is not None else torch.ones_like(z, dtype=torch.bool)
+    return F.binary_cross_entropy_with_logits(z[valid], replaced[valid].to(z.dtype))
+
+
+def rtd_losses(pair, masked_tokens, targets, key_valid, disc_weight, samples=None, rng=None):
+    """The spec's RTD step on one batch. samples [B,T] (read at the masked
+    positions, i.e. targets >= 0) are given, or drawn here from the
+    generator's softmax with torch.multinomial(generator=rng), without
+    gradient. Returns a dict: loss = gen_loss + disc_weight * disc_loss,
+    gen_loss, disc_loss, samples (-1 outside masked positions), disc_tokens,
+    replaced (uint8: masked and sample != original)."""
+    logits, tgt, sel = mlm_logits(pair.generator, masked_tokens, targets, key_valid)
+    gen_loss = F.cross_entropy(logits, tgt)
+    if samples is None:
+        with torch.no_grad():
+            drawn = torch.multinomial(torch.softmax(logits.detach(), dim=-1), 1,
+                                      generator=rng).squeeze(1)
+        samples = torch.full_like(masked_tokens, -1)
+        samples[sel] = drawn.to(samples.dtype)
+    disc_tokens = masked_tokens.clone()
+    disc_tokens[sel] = samples[sel].to(disc_tokens.dtype)
+    replaced = (sel & (samples.long() != targets.long())).to(torch.uint8)
+    d = disc_loss(pair.disc, disc_tokens, replaced, key_valid)
+    return {"loss": gen_loss + disc_weight * d, "gen_loss": gen_loss, "disc_loss": d,
+            "samples": samples, "disc_tokens": disc_tokens, "replaced": replaced}
+
+
 def decays(name, p):
     """Spec decay rule: 2-D '.weight' tensors, except embeddings.*."""
     return name.endswith(".weight") and p.dim() == 2 and not name.startswith("embeddings.")
 
 
+def named_params(model):
+    """(checkpoint name, Parameter) pairs of a SelfsupModel or an Electra pair."""
+    if isinstance(model, Electra):
+        return model.file_parameters()
+    return list(model.named_parameters())
+
+
 def param_groups(model, weight_decay):
-    named = list(model.named_parameters())
+    named = named_params(model)
     return [{"params": [p for n, p in named if decays(n, p)], "weight_decay": weight_decay},
             {"params": [p for n, p in named if not decays(n, p)], "weight_decay": 0.0}]
 
@@ -316,6 +557,20 @@ CASES = {
                          maxT=64, pad=False, clip_factor=None, seed=1003),
     "enc_l1_c40": dict(kind="encoder", V=50, L=1, C=40, NH=5, F=96, T=16, B=2,
                        maxT=20, pad=False, clip_factor=0.5, seed=1004),
+    # BERT masked LM (MLM head): inputs are the masked tokens, targets the
+    # originals at the ~15% masked positions only.
+    "mlm_l2_c64": dict(kind="encoder", head="mlm", V=90, L=2, C=64, NH=4, F=256, T=33,
+                       B=3, maxT=40, pad=True, clip_factor=0.5, seed=1005),
+    "mlm_l1_c48": dict(kind="encoder", head="mlm", V=60, L=1, C=48, NH=3, F=100, T=20,
+                       B=2, maxT=20, pad=False, clip_factor=0.5, seed=1006),
+}
+# ELECTRA replaced-token detection: discriminator dims; the generator's come
+# from generator_config(gen_size). Written to <out>/rtd/.
+RTD_CASES = {
+    "rtd_a": dict(V=80, L=2, C=64, NH=4, F=128, T=24, B=3, maxT=32, pad=True,
+                  gen_size=0.25, disc_weight=50.0, seed=2001),
+    "rtd_b": dict(V=50, L=1, C=48, NH=4, F=96, T=16, B=2, maxT=20, pad=False,
+                  gen_size=0.5, disc_weight=50.0, seed=2008),
 }
 ADAMW = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8,
          "weight_decay": 0.1, "steps": 10}
@@ -390,7 +645,9 @@ def build_case(name):
     """All tensors and metadata of one golden case, plus a summary dict."""
     c = CASES[name]
     gen = torch.Generator().manual_seed(c["seed"])
-    cfg = make_config(c["kind"], c["V"], c["L"], c["C"], c["NH"], c["F"], c["maxT"])
+    head = c.get("head")
+    cfg = make_config(c["kind"], c["V"], c["L"], c["C"], c["NH"], c["F"], c["maxT"],
+                      head=head, d_embed=c["C"] if head else None)
     model = SelfsupModel(cfg)
     init_weights(model, gen, std=0.2, bias_std=0.1, ln_std=0.1)
     inputs = case_inputs(c, gen)
@@ -425,13 +682,85 @@ def build_case(name):
     return t, meta, summary, model, inputs
 
 
+def rtd_configs(c):
+    dcfg = make_config("encoder", c["V"], c["L"], c["C"], c["NH"], c["F"], c["maxT"],
+                       head="disc", d_embed=c["C"])
+    return dcfg, generator_config(dcfg, c["gen_size"])
+
+
+def rtd_loss_and_grads64(pair32, inputs, disc_weight):
+    """RTD losses (total, generator, discriminator) and the gradients of the
+    total loss by checkpoint name, in float64 at pair32's float32 params."""
+    p64 = copy.deepcopy(pair32).double()  # deepcopy keeps the embeddings shared
+    p64.zero_grad(set_to_none=True)
+    masked, targets, kv, samples = inputs
+    out = rtd_losses(p64, masked, targets, kv, disc_weight, samples=samples)
+    out["loss"].backward()
+    losses = {k: out[k].item() for k in ("loss", "gen_loss", "disc_loss")}
+    return losses, {n: p.grad.detach().clone() for n, p in p64.file_parameters()}, p64
+
+
+def draw_rtd_samples(pair32, masked, targets, kv, c):
+    """Samples from the (float64) generator's softmax at the masked positions,
+    seeded. Seeds are tried in order until the masked positions include both
+    replaced ones and ones whose sample equals the original (not replaced),
+    so both BCE targets occur there."""
+    p64 = copy.deepcopy(pair32).double()
+    n_masked = int((targets >= 0).sum())
+    for k in range(1000):
+        rng = torch.Generator().manual_seed(c["seed"] * 1000 + k)
+        with torch.no_grad():
+            out = rtd_losses(p64, masked, targets, kv, c["disc_weight"], rng=rng)
+        if 0 < int(out["replaced"].sum()) < n_masked:
+            return out["samples"].int(), c["seed"] * 1000 + k
+    raise RuntimeError("no sampling seed gives both replaced and kept positions")
+
+
+def build_rtd_case(name):
+    """All tensors and metadata of one golden RTD case, plus a summary dict."""
+    c = RTD_CASES[name]
+    gen = torch.Generator().manual_seed(c["seed"])
+    dcfg, gcfg = rtd_configs(c)
+    pair = Electra(dcfg, gcfg)
+    init_weights(pair.disc, gen, std=0.2, bias_std=0.1, ln_std=0.1)
+    init_weights(pair.generator, gen, std=0.2, bias_std=0.1, ln_std=0.1)
+    masked, targets, kv = case_inputs(dict(c, kind="encoder"), gen)
+    samples, sample_seed = draw_rtd_samples(pair, masked, targets, kv, c)
+    inputs = (masked, targets, kv, samples)
+    losses, grads64, p64 = rtd_loss_and_grads64(pair, inputs, c["disc_weight"])
+    with torch.no_grad():
+        out = rtd_losses(pair, masked, targets, kv, c["disc_weight"], samples=samples)
+    t = {n: p.detach().numpy().copy() for n, p in pair.file_parameters()}
+    t["input.masked_tokens"] = masked.numpy().astype(np.int32)
+    t["input.targets"] = targets.numpy().astype(np.int32)
+    t["input.key_valid"] = kv.numpy().astype(np.uint8)
+    t["input.samples"] = samples.numpy().astype(np.int32)
+    t["input.disc_tokens"] = out["disc_tokens"].numpy().astype(np.int32)
+    t["input.replaced"] = out["replaced"].numpy().astype(np.uint8)
+    for k in ("gen_loss", "disc_loss", "loss"):
+        t["expected." + k] = np.array([losses[k]], dtype=np.float64)
+    for n, g in grads64.items():
+        t["grad." + n] = g.numpy().astype(np.float32)
+    meta = {"config": json.dumps(dcfg), "generator_config": json.dumps(gcfg),
+            "case": name, "disc_weight": f"{c['disc_weight']:g}"}
+    summary = {"case": name, **losses, "masked": int((targets >= 0).sum()),
+               "replaced": int(out["replaced"].sum()),
+               "disc_positions": int(kv.sum()), "sample_seed": sample_seed,
+               "grad_norm": global_norm(grads64.values())}
+    return t, meta, summary, pair, inputs
+
+
 def cmd_golden(args):
-    os.makedirs(args.out, exist_ok=True)
-    for name in (args.cases.split(",") if args.cases else CASES):
-        if name not in CASES:
-            sys.exit(f"torch_ref.py golden: unknown case {name!r} (have {', '.join(CASES)})")
-        t, meta, s, _, _ = build_case(name)
-        path = os.path.join(args.out, name + ".safetensors")
+    names = args.cases.split(",") if args.cases else list(CASES) + list(RTD_CASES)
+    for name in names:
+        if name not in CASES and name not in RTD_CASES:
+            sys.exit(f"torch_ref.py golden: unknown case {name!r} "
+                     f"(have {', '.join(list(CASES) + list(RTD_CASES))})")
+    for name in names:
+        out = args.out if name in CASES else os.path.join(args.out, "rtd")
+        os.makedirs(out, exist_ok=True)
+        t, meta, s, _, _ = (build_case if name in CASES else build_rtd_case)(name)
+        path = os.path.join(out, name + ".safetensors")
         st_io.write(path, t, meta)
         s["bytes"] = os.path.getsize(path)
         print(json.dumps(s))
@@ -449,9 +778,9 @@ class Checks:
         self.failed += 0 if ok else 1
 
 
-def _gradcheck_model(kind, pad):
+def _gradcheck_model(kind, pad, head=None):
     gen = torch.Generator().manual_seed(7)
-    cfg = make_config(kind, 11, 2, 8, 2, 12, 6)
+    cfg = make_config(kind, 11, 2, 8, 2, 12, 6, head=head, d_embed=8 if head else None)
     model = SelfsupModel(cfg)
     init_weights(model, gen, std=0.3, bias_std=0.1, ln_std=0.1)
     model = model.double()
@@ -471,6 +800,55 @@ def _gradcheck_model(kind, pad):
                                                        (tokens, kv))
         return F.cross_entropy(out.reshape(-1, 11), targets.reshape(-1), ignore_index=-1)
     return torch.autograd.gradcheck(f, params, eps=1e-6, atol=1e-7, rtol=1e-5)
+
+
+def _tiny_rtd():
+    """A tiny double ELECTRA pair (generator width 4 sharing width-8
+    embeddings) with a padded batch, and inputs where masked positions are
+    both replaced and kept."""
+    gen = torch.Generator().manual_seed(11)
+    dcfg = make_config("encoder", 11, 1, 8, 2, 12, 6, head="disc", d_embed=8)
+    pair = Electra(dcfg, generator_config(dcfg, 0.5))
+    init_weights(pair.disc, gen, std=0.3, bias_std=0.1, ln_std=0.1)
+    init_weights(pair.generator, gen, std=0.3, bias_std=0.1, ln_std=0.1)
+    pair = pair.double()
+    masked = torch.randint(0, 11, (2, 5), generator=gen)
+    kv = torch.ones(2, 5, dtype=torch.uint8)
+    kv[1, 3:] = 0
+    targets = torch.full((2, 5), -1)
+    targets[0, 1], targets[0, 4], targets[1, 0], targets[1, 2] = 3, 7, 5, 9
+    samples = torch.full((2, 5), -1)
+    samples[0, 1], samples[0, 4], samples[1, 0], samples[1, 2] = 3, 2, 5, 1
+    return pair, (masked, targets, kv, samples)
+
+
+def _gradcheck_rtd():
+    pair, inputs = _tiny_rtd()
+    names = [n for n, _ in pair.named_parameters()]
+    params = tuple(p.detach().clone().requires_grad_(True) for p in pair.parameters())
+
+    def f(*ps):
+        return torch.nn.utils.stateless.functional_call(pair, dict(zip(names, ps)),
+                                                        (*inputs, 3.0))
+    return torch.autograd.gradcheck(f, params, eps=1e-6, atol=1e-7, rtol=1e-5)
+
+
+def _shared_grad_sum(pair64, inputs, disc_weight, grads):
+    """The shared embeddings' total gradient vs the generator's and the
+    discriminator's contributions computed separately. Returns (max rel
+    error of the sum, smallest relative size of either contribution)."""
+    out = rtd_losses(pair64, *inputs[:3], disc_weight, samples=inputs[3])
+    emb = [pair64.disc.embeddings.token.weight, pair64.disc.embeddings.position.weight]
+    g_gen = torch.autograd.grad(out["gen_loss"], emb, retain_graph=True)
+    g_disc = torch.autograd.grad(disc_weight * out["disc_loss"], emb)
+    err, least = 0.0, float("inf")
+    for name, a, b in zip(("embeddings.token.weight", "embeddings.position.weight"),
+                          g_gen, g_disc):
+        total = grads[name].double()
+        scale = float(total.abs().max())
+        err = max(err, float((a + b - total).abs().max()) / scale)
+        least = min(least, float(a.abs().max()) / scale, float(b.abs().max()) / scale)
+    return err, least
 
 
 def _manual_adamw_matches():
@@ -526,8 +904,8 @@ def _adamw_fp64_divergence(model, inputs, t, meta):
 
 
 def _st_io_rejects_corruption(path):
-    raw = open(path, "rb").read()
-    n = int.from_bytes(raw[:8], "little")
+    with open(path, "rb") as f:
+        raw = f.read()
     bad = {"truncated": raw[:-4], "trailing byte": raw + b"\0",
            "header length": (len(raw) + 1).to_bytes(8, "little") + raw[8:],
            "header json": raw[:8] + b"[" + raw[9:],
@@ -544,61 +922,155 @@ def _st_io_rejects_corruption(path):
     return rejected, list(bad)
 
 
+def _check_roundtrip(check, name, t, meta, reload_loss, loss32):
+    """The case file written and read back is identical; a model rebuilt from
+    it (reload_loss(path)) gives the identical fp32 loss. Returns the path's
+    directory context so the caller may test more on the file."""
+    d = tempfile.TemporaryDirectory()
+    path = os.path.join(d.name, name + ".safetensors")
+    st_io.write(path, t, meta)
+    back, meta2 = st_io.read(path)
+    same = (meta2 == meta and set(back) == set(t) and all(
+        back[k].dtype == t[k].dtype and back[k].shape == t[k].shape
+        and back[k].tobytes() == t[k].tobytes() for k in t))
+    check(same, f"{name}: case file round-trips bit for bit ({len(t)} tensors)")
+    check(reload_loss(path) == loss32, f"{name}: model reloaded from file gives the "
+                                       "identical loss")
+    return d, path
+
+
+def _check_committed(check, name, committed, t):
+    """A committed case file has the same inputs/params bit for bit and
+    computed values (expected.*, grad.*, adamw.*) within 1e-5."""
+    if not os.path.exists(committed):
+        print(f"note {committed} not present, skipped comparison")
+        return
+    old, _ = st_io.read(committed)
+    computed = ("grad.", "adamw.", "expected.")
+    same_in = set(old) == set(t) and all(old[k].tobytes() == t[k].tobytes()
+                                         for k in t if not k.startswith(computed))
+    drift = max(float(np.abs(old[k].astype(np.float64) - t[k]).max())
+                for k in t if k.startswith(computed)) if same_in else float("nan")
+    check(same_in and drift < 1e-5, f"{name}: {committed} matches a fresh generation "
+                                    f"(inputs/params exact, computed values max diff {drift:.1e})")
+
+
+def _grad_err(named32, t):
+    """max over tensors of max|g32 - g64| / max|g64|."""
+    return max(float(np.abs(p.grad.numpy() - t["grad." + n]).max()
+                     / (np.abs(t["grad." + n]).max() + 1e-30)) for n, p in named32)
+
+
+def _selfcheck_case(check, name, golden_dir):
+    t, meta, s, model, inputs = build_case(name)
+    loss32 = _loss(model, inputs).item()
+    rel = abs(loss32 - s["loss"]) / abs(s["loss"])
+    check(rel < 1e-5, f"{name}: loss fp32 {loss32:.8f} vs fp64 {s['loss']:.8f} "
+                      f"(rel {rel:.1e}), clip {s['clip']} clipped "
+                      f"{s['clipped_steps']}/10 steps, loss {s['loss']:.4f} -> "
+                      f"{s['final_loss']:.4f}")
+    model.zero_grad(set_to_none=True)
+    _loss(model, inputs).backward()
+    gerr = _grad_err(model.named_parameters(), t)
+    check(gerr < 1e-4, f"{name}: fp32 grads vs fp64 grads, max err / max|g| {gerr:.1e}")
+    small = [n for n, p in model.named_parameters()
+             if np.abs(t["grad." + n]).max() < 1e-4]
+    check(not small, f"{name}: every parameter has a gradient > 1e-4 {small or ''}")
+    moved = min(float(np.abs(t["adamw." + n] - t[n]).max())
+                for n, _ in model.named_parameters())
+    check(moved > 1e-3, f"{name}: AdamW moves every tensor (min max|dp| {moved:.1e})")
+    div, kdiv = _adamw_fp64_divergence(model, inputs, t, meta)
+    check(div < 1e-3, f"{name}: AdamW fp32 vs fp64 trajectory: max |dp| {div:.1e} "
+                      f"(k-bias, whose gradient is exactly 0: {kdiv:.1e})")
+    d, path = _check_roundtrip(check, name, t, meta, lambda p: _loss(
+        SelfsupModel.from_case_file(p)[0], inputs).item(), loss32)
+    with d:
+        if name == "dec_l2_c72":
+            rejected, tried = _st_io_rejects_corruption(path)
+            check(rejected == tried, f"st_io rejects corrupt files: {', '.join(rejected)}")
+    _check_committed(check, name, os.path.join(golden_dir, name + ".safetensors"), t)
+
+
+def _heads_by_hand(pair64, inputs, disc_weight):
+    """The spec's MLM-head, discriminator-head and RTD loss formulas written
+    out with plain tensor ops on the models' hidden states. Returns the max
+    abs difference from rtd_losses()."""
+    masked, targets, kv, samples = inputs
+    g, d = pair64.generator, pair64.disc
+    sel = targets >= 0
+    h = g.hidden(masked.long(), kv)[sel]
+    a = h @ g.mlm_head.dense.weight.t() + g.mlm_head.dense.bias
+    a = 0.5 * a * (1 + torch.tanh(math.sqrt(2 / math.pi) * (a + 0.044715 * a ** 3)))
+    u = (a - a.mean(-1, keepdim=True)) / torch.sqrt(a.var(-1, unbiased=False, keepdim=True)
+                                                    + LN_EPS)
+    u = u * g.mlm_head.ln.weight + g.mlm_head.ln.bias
+    logits = u @ d.embeddings.token.weight.t() + g.mlm_head.bias
+    tgt = targets[sel].long()
+    gen_loss = (torch.logsumexp(logits, -1) - logits.gather(1, tgt[:, None])[:, 0]).mean()
+    dt = torch.where(sel, samples, masked).long()
+    y = (sel & (samples != targets)).double()
+    hd = d.hidden(dt, kv) @ d.disc_head.dense.weight.t() + d.disc_head.dense.bias
+    z = (F.gelu(hd, approximate="tanh") @ d.disc_head.out.weight.t())[..., 0] + d.disc_head.out.bias
+    bce = torch.clamp(z, min=0) - z * y + torch.log1p(torch.exp(-z.abs()))  # stable BCE
+    valid = kv != 0
+    disc_l = bce[valid].mean()
+    out = rtd_losses(pair64, masked, targets, kv, disc_weight, samples=samples)
+    return max(abs(float(out["gen_loss"] - gen_loss)), abs(float(out["disc_loss"] - disc_l)),
+               abs(float(out["loss"] - (gen_loss + disc_weight * disc_l))))
+
+
+def _selfcheck_rtd_case(check, name, golden_dir):
+    t, meta, s, pair, inputs = build_rtd_case(name)
+    w = RTD_CASES[name]["disc_weight"]
+    out = rtd_losses(pair, *inputs[:3], w, samples=inputs[3])
+    rel = max(abs(out[k].item() - s[k]) / abs(s[k]) for k in ("loss", "gen_loss", "disc_loss"))
+    check(rel < 1e-5, f"{name}: losses fp32 vs fp64 (rel {rel:.1e}): gen {s['gen_loss']:.6f} "
+                      f"disc {s['disc_loss']:.6f} total {s['loss']:.6f}; {s['replaced']} of "
+                      f"{s['masked']} masked positions replaced")
+    masked, targets, kv, samples = inputs
+    sel = targets >= 0
+    ok = (0 < s["replaced"] < s["masked"]
+          and bool((samples[~sel] == -1).all()) and bool((samples[sel] >= 0).all())
+          and np.array_equal(t["input.disc_tokens"][~sel.numpy()], masked[~sel].numpy())
+          and np.array_equal(t["input.replaced"], (sel & (samples != targets)).numpy()))
+    check(ok, f"{name}: inputs consistent (samples only at masked positions, disc_tokens, "
+              "replaced = masked & sample != original, both kinds present)")
+    pair.zero_grad(set_to_none=True)
+    out["loss"].backward()
+    gerr = _grad_err(pair.file_parameters(), t)
+    check(gerr < 1e-4, f"{name}: fp32 grads vs fp64 grads, max err / max|g| {gerr:.1e}")
+    small = [n for n, _ in pair.file_parameters() if np.abs(t["grad." + n]).max() < 1e-4]
+    check(not small, f"{name}: every parameter has a gradient > 1e-4 {small or ''}")
+    _, grads64, p64 = rtd_loss_and_grads64(pair, inputs, w)
+    diff = _heads_by_hand(p64, inputs, w)
+    check(diff < 1e-12, f"{name}: MLM/disc heads and RTD loss match the spec formulas "
+                        f"written out by hand (max diff {diff:.1e})")
+    err, least = _shared_grad_sum(p64, inputs, w, grads64)
+    check(err < 1e-12 and least > 1e-3,
+          f"{name}: shared embedding grads = generator's + discriminator's contributions "
+          f"(max rel err {err:.1e}; smaller contribution {least:.2f} of the total)")
+
+    def reload_loss(path):
+        p2, _, m2 = Electra.from_case_file(path)
+        return rtd_losses(p2, *inputs[:3], float(m2["disc_weight"]),
+                          samples=inputs[3])["loss"].item()
+    d, _ = _check_roundtrip(check, name, t, meta, reload_loss, out["loss"].item())
+    d.cleanup()
+    _check_committed(check, name, os.path.join(golden_dir, "rtd", name + ".safetensors"), t)
+
+
 def cmd_selfcheck(args):
     check = Checks()
     for name in CASES:
-        t, meta, s, model, inputs = build_case(name)
-        loss32 = _loss(model, inputs).item()
-        rel = abs(loss32 - s["loss"]) / abs(s["loss"])
-        check(rel < 1e-5, f"{name}: loss fp32 {loss32:.8f} vs fp64 {s['loss']:.8f} "
-                          f"(rel {rel:.1e}), clip {s['clip']} clipped "
-                          f"{s['clipped_steps']}/10 steps, loss {s['loss']:.4f} -> "
-                          f"{s['final_loss']:.4f}")
-        model.zero_grad(set_to_none=True)
-        _loss(model, inputs).backward()
-        gerr = max(float(np.abs(p.grad.numpy() - t["grad." + n]).max()
-                         / (np.abs(t["grad." + n]).max() + 1e-30))
-                   for n, p in model.named_parameters())
-        check(gerr < 1e-4, f"{name}: fp32 grads vs fp64 grads, max err / max|g| {gerr:.1e}")
-        small = [n for n, p in model.named_parameters()
-                 if np.abs(t["grad." + n]).max() < 1e-4]
-        check(not small, f"{name}: every parameter has a gradient > 1e-4 {small or ''}")
-        moved = min(float(np.abs(t["adamw." + n] - t[n]).max())
-                    for n, _ in model.named_parameters())
-        check(moved > 1e-3, f"{name}: AdamW moves every tensor (min max|dp| {moved:.1e})")
-        div, kdiv = _adamw_fp64_divergence(model, inputs, t, meta)
-        check(div < 1e-3, f"{name}: AdamW fp32 vs fp64 trajectory: max |dp| {div:.1e} "
-                          f"(k-bias, whose gradient is exactly 0: {kdiv:.1e})")
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, name + ".safetensors")
-            st_io.write(path, t, meta)
-            back, meta2 = st_io.read(path)
-            same = (meta2 == meta and set(back) == set(t) and all(
-                back[k].dtype == t[k].dtype and back[k].shape == t[k].shape
-                and back[k].tobytes() == t[k].tobytes() for k in t))
-            check(same, f"{name}: case file round-trips bit for bit ({len(t)} tensors)")
-            m2, _, _ = SelfsupModel.from_case_file(path)
-            check(_loss(m2, inputs).item() == loss32, f"{name}: model reloaded from file "
-                                                      "gives the identical loss")
-            if name == "dec_l2_c72":
-                rejected, tried = _st_io_rejects_corruption(path)
-                check(rejected == tried, f"st_io rejects corrupt files: {', '.join(rejected)}")
-        committed = os.path.join(args.golden, name + ".safetensors")
-        if os.path.exists(committed):
-            old, _ = st_io.read(committed)
-            fixed = [k for k in t if not k.startswith(("grad.", "adamw.", "expected."))]
-            same_in = set(old) == set(t) and all(old[k].tobytes() == t[k].tobytes()
-                                                 for k in fixed)
-            drift = max(float(np.abs(old[k].astype(np.float64) - t[k]).max())
-                        for k in t if k.startswith(("grad.", "adamw.", "expected.")))
-            check(same_in and drift < 1e-5,
-                  f"{name}: {committed} matches a fresh generation (inputs/params "
-                  f"exact, computed values max diff {drift:.1e})")
-        else:
-            print(f"note {committed} not present, skipped comparison")
-    for kind, pad in (("decoder", False), ("encoder", True)):
-        check(_gradcheck_model(kind, pad), f"gradcheck tiny double {kind}"
-                                           f"{' with padding' if pad else ''}")
+        _selfcheck_case(check, name, args.golden)
+    for name in RTD_CASES:
+        _selfcheck_rtd_case(check, name, args.golden)
+    for kind, pad, head in (("decoder", False, None), ("encoder", True, None),
+                            ("encoder", True, "mlm")):
+        check(_gradcheck_model(kind, pad, head), f"gradcheck tiny double {kind}"
+              f"{' with padding' if pad else ''}{' MLM head' if head else ''}")
+    check(_gradcheck_rtd(), "gradcheck tiny double ELECTRA pair (generator width 4 on "
+                            "shared width-8 embeddings, padding, replaced and kept samples)")
     err = _manual_adamw_matches()
     check(err < 1e-12, f"AdamW groups + clip match the spec formula by hand (max diff {err:.1e})")
     print(f"selfcheck: {'all passed' if not check.failed else f'{check.failed} FAILED'}")
@@ -610,7 +1082,8 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     g = sub.add_parser("golden", help="write the golden parity cases")
     g.add_argument("--out", required=True)
-    g.add_argument("--cases", help="comma-separated subset of: " + ", ".join(CASES))
+    g.add_argument("--cases", help="comma-separated subset of: "
+                   + ", ".join(list(CASES) + list(RTD_CASES)))
     s = sub.add_parser("selfcheck", help="validate the reference implementation")
     s.add_argument("--golden", default=os.path.join(os.path.dirname(
         os.path.abspath(__file__)), "golden"))
