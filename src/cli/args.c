@@ -151,10 +151,15 @@ int cli_default_threads(void) {
 #include <cblas.h>
 #include <omp.h>
 
-int cli_setup_threads(int n) {
+int cli_threads_quiet(int n) {
     if (n <= 0) n = cli_default_threads();
     omp_set_num_threads(n);
     openblas_set_num_threads(n);
+    return n;
+}
+
+int cli_setup_threads(int n) {
+    n = cli_threads_quiet(n);
     int par = openblas_get_parallel();
     printf("threads: %d (OpenMP %d; OpenBLAS %s, %s)\n", n, omp_get_max_threads(), openblas_get_config(),
            par == 2 ? "OpenMP build: one shared thread pool" : par == 1 ? "pthread build: WARNING, its threads "

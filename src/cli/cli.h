@@ -49,6 +49,8 @@ int cli_default_threads(void);
 /* One thread count for OpenMP and OpenBLAS (both use the OpenMP pool);
  * prints the setup line. n <= 0: the number of physical cores. Returns n. */
 int cli_setup_threads(int n);
+/* The same without printing (for commands whose stdout is the product). */
+int cli_threads_quiet(int n);
 
 /* Progress callback for ss_pretrain (src/cli/progress.c). */
 typedef struct {
@@ -61,6 +63,8 @@ int cmd_tokenizer(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_fill_mask(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_data_get(int argc, char **argv);     /* src/cli/cmd_data_get.c */
 

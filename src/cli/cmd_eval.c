@@ -1,17 +1,61 @@
-/* selfsup eval: loss, perplexity and bits per byte on the val split. */
+/* selfsup eval: loss, perplexity and bits per byte of a decoder, or masked-LM
+ * loss and accuracy (and ELECTRA's discriminator accuracy and AUC) of an
+ * encoder, on a split of prepared shards. */
+#include <math.h>
 #include <stdio.h>
 
 #include "cli.h"
+#include "selfsup/encoder_eval.h"
 #include "selfsup/train.h"
 
 static const char usage[] =
     "usage: selfsup eval --model RUN --data SHARDS [--split val|train] [--seq T] [--batch B]\n"
     "                    [--max-tokens N] [--threads N]\n"
     "\n"
-    "Evaluates a decoder on a split of prepared shards in non-overlapping windows\n"
-    "of T tokens (default: the model's max_seq) and prints loss (nats/token),\n"
-    "perplexity and bits per byte (loss over the UTF-8 bytes the tokens stand\n"
-    "for, so models with different tokenizers compare).\n";
+    "Decoder: loss (nats/token), perplexity and bits per byte (loss over the UTF-8\n"
+    "bytes the tokens stand for, so models with different tokenizers compare), in\n"
+    "non-overlapping windows of T tokens (default: the model's max_seq).\n"
+    "Encoder (mlm or rtd run): masked-LM loss and masked-token accuracy with masks\n"
+    "from a fixed seed (numbers compare across runs); for an rtd run also the\n"
+    "discriminator's accuracy and AUC on every real token. T defaults to 128.\n";
+
+typedef struct {
+    ss_model *m, *gen;
+    ss_token_split s;
+    ss_doc_index docs;
+    ss_mlm_config mlm;
+    ss_tokenizer *tok;
+} eval_ctx;
+
+static void free_ctx(eval_ctx *c) {
+    ss_model_free(c->gen);
+    ss_model_free(c->m);
+    ss_token_split_free(&c->s);
+    ss_doc_index_free(&c->docs);
+    ss_mlm_config_free(&c->mlm);
+    ss_tokenizer_free(c->tok);
+}
+
+static ss_status eval_encoder(eval_ctx *c, const char *run, const char *data, int B, int T, long long max_tokens,
+                              ss_eval_result *r, ss_error *err) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/tokenizer.json", data);
+    ss_status st = ss_tokenizer_load(&c->tok, path, err);
+    if (!st) st = ss_mlm_config_from_tokenizer(&c->mlm, c->tok, err);
+    if (!st) st = ss_doc_index_build(&c->docs, &c->s, err);
+    if (st) return st;
+    if (ss_model_config_of(c->m)->head == SS_HEAD_DISC) {
+        st = ss_model_load_generator(c->m, run, &c->gen, err);
+        if (st == SS_ERR_NOT_FOUND)
+            return ss_fail(err, SS_ERR_ARG, "%s is a discriminator without its generator: evaluate the rtd run "
+                           "directory that holds both", run);
+        if (st) return st;
+        return ss_evaluate_encoder(c->gen, c->m, &c->docs, &c->mlm, B, T, max_tokens, r, err);
+    }
+    if (ss_model_config_of(c->m)->head != SS_HEAD_MLM)
+        return ss_fail(err, SS_ERR_ARG, "%s is an encoder without a masked-LM head", run);
+    return ss_evaluate_encoder(c->m, NULL, &c->docs, &c->mlm, B, T, max_tokens, r, err);
+}
 
 int cmd_eval(int argc, char **argv) {
     cli_args a;
@@ -22,28 +66,32 @@ int cmd_eval(int argc, char **argv) {
     long long max_tokens = cli_opt_int(&a, "--max-tokens", 0);
     int threads = (int)cli_opt_int(&a, "--threads", 0);
     if (cli_args_done(&a)) return 2;
+    if (B < 1 || T < 0) cli_die(a.command, "--batch must be >= 1 and --seq >= 1");
     cli_setup_threads(threads);
     ss_error err = {0};
-    ss_model *m = NULL;
-    ss_token_split s = {0};
+    eval_ctx c = {0};
     ss_eval_result r;
-    ss_status st = ss_model_load(&m, run, &err);
-    if (!st) st = ss_token_split_load(&s, data, split ? split : "val", &err);
-    if (!st && s.vocab_size != (uint32_t)ss_model_config_of(m)->vocab_size)
+    split = split ? split : "val";
+    ss_status st = ss_model_load(&c.m, run, &err);
+    if (!st) st = ss_token_split_load(&c.s, data, split, &err);
+    const ss_model_config *cfg = st ? NULL : ss_model_config_of(c.m);
+    if (!st && c.s.vocab_size != (uint32_t)cfg->vocab_size)
         st = ss_fail(&err, SS_ERR_FORMAT, "%s: the shards' vocabulary (%u) does not match the model's (%d)",
-                     data, s.vocab_size, ss_model_config_of(m)->vocab_size);
-    if (!st && ss_model_config_of(m)->kind != SS_DECODER)
-        st = ss_fail(&err, SS_ERR_ARG, "%s is an encoder; eval of encoders reports masked-LM metrics "
-                     "(not available in this build)", run);
-    if (!st) {
-        if (T <= 0) T = ss_model_config_of(m)->max_seq;
-        st = ss_evaluate_clm(m, &s, B, T, max_tokens, &r, &err);
+                     data, c.s.vocab_size, cfg->vocab_size);
+    if (!st && cfg->kind == SS_DECODER) {
+        st = ss_evaluate_clm(c.m, &c.s, B, T > 0 ? T : cfg->max_seq, max_tokens, &r, &err);
+        if (!st)
+            printf("split %s: %lld tokens | loss %.4f | perplexity %.2f | bits per byte %.4f\n", split,
+                   (long long)r.tokens, r.loss, r.perplexity, r.bits_per_byte);
+    } else if (!st) {
+        st = eval_encoder(&c, run, data, B, T > 0 ? T : (cfg->max_seq < 128 ? cfg->max_seq : 128), max_tokens, &r, &err);
+        if (!st)
+            printf("split %s: %lld masked tokens | %sMLM loss %.4f | perplexity %.2f | masked accuracy %.4f\n", split,
+                   (long long)r.tokens, c.gen ? "generator " : "", r.loss, r.perplexity, r.mlm_acc);
+        if (!st && c.gen)
+            printf("discriminator: loss %.4f | accuracy %.4f | AUC %.4f\n", r.disc_loss, r.disc_acc, r.auc);
     }
-    if (!st)
-        printf("split %s: %lld tokens | loss %.4f | perplexity %.2f | bits per byte %.4f\n",
-               split ? split : "val", (long long)r.tokens, r.loss, r.perplexity, r.bits_per_byte);
-    ss_model_free(m);
-    ss_token_split_free(&s);
+    free_ctx(&c);
     cli_args_free(&a);
     return st ? cli_report("eval", &err) : 0;
 }

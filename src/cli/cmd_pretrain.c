@@ -8,12 +8,14 @@
 #include "selfsup/train.h"
 
 static const char usage[] =
-    "usage: selfsup pretrain --objective clm --data SHARDS --out RUN\n"
+    "usage: selfsup pretrain --objective clm|mlm|rtd --data SHARDS --out RUN\n"
     "         [--preset tiny|small|base | --layers L --d-model D --heads H [--d-ff F]]\n"
     "         --seq T --batch B [--grad-accum K] (--steps N | --tokens N | --time SECONDS)\n"
     "         [--lr LR --lr-min LR --warmup N --weight-decay W --clip C --dropout P]\n"
     "         [--seed S --threads N --eval-every N --eval-tokens N --save-every N --log-every N]\n"
     "         [--max-seq N --kind decoder|encoder] [--resume | --overwrite]\n"
+    "         [--mask-prob P --mask-replace P --mask-random P --whole-word]   (mlm, rtd)\n"
+    "         [--gen-size F --disc-weight W]                                  (rtd)\n"
     "\n"
     "Pretrains a transformer on shards made by 'selfsup data prepare'. Random\n"
     "windows of the train split (seeded); validation on the val split. RUN/ gets\n"
@@ -22,10 +24,21 @@ static const char usage[] =
     "--resume continues a run exactly (same seed and threads: bit-identical).\n"
     "Ctrl-C saves a checkpoint and stops.\n"
     "\n"
+    "Objectives: clm trains a decoder on next-token prediction; mlm an encoder on\n"
+    "BERT's masked LM ([CLS] doc [SEP] ... packing, 15%% of tokens chosen, of\n"
+    "those 80%% [MASK], 10%% random, 10%% kept); rtd ELECTRA's replaced-token\n"
+    "detection: a generator gen-size times as wide (sharing the embeddings)\n"
+    "fills the masks by sampling, the discriminator (the encoder to fine-tune,\n"
+    "also saved alone in RUN/discriminator/) spots the replaced tokens; loss =\n"
+    "generator MLM + disc-weight x discriminator BCE. mlm and rtd need the\n"
+    "tokenizer's [CLS] [SEP] [PAD] [MASK] (trained tokenizers have them).\n"
+    "\n"
     "defaults: --preset small, --seq 128, --batch 16, --lr 1e-3 (cosine to lr/10),\n"
     "--warmup 5%% of steps (max 1000), --weight-decay 0.1, --clip 1.0, --seed 1337,\n"
     "--eval-every 200, --eval-tokens 262144, --save-every 1000, --log-every 10,\n"
-    "--threads = physical cores, --kind decoder for clm.\n";
+    "--threads = physical cores, --kind decoder for clm and encoder for mlm/rtd,\n"
+    "--mask-prob 0.15, --mask-replace 0.8, --mask-random 0.1, --gen-size 0.25,\n"
+    "--disc-weight 50.\n";
 
 static volatile int stop_flag;
 static void on_sigint(int sig) {
@@ -89,6 +102,12 @@ static void parse(cli_args *a, ss_train_opts *o) {
     o->save_every = cli_opt_int(a, "--save-every", o->save_every);
     o->log_every = cli_opt_int(a, "--log-every", o->log_every);
     o->resume = cli_flag(a, "--resume");
+    o->mask_prob = (float)cli_opt_double(a, "--mask-prob", o->mask_prob);
+    o->mask_replace = (float)cli_opt_double(a, "--mask-replace", o->mask_replace);
+    o->mask_random = (float)cli_opt_double(a, "--mask-random", o->mask_random);
+    o->whole_word = cli_flag(a, "--whole-word");
+    o->gen_size = cli_opt_double(a, "--gen-size", o->gen_size);
+    o->disc_weight = cli_opt_double(a, "--disc-weight", o->disc_weight);
     parse_model(a, o);
     int n_len = (o->steps > 0) + (o->tokens > 0) + (o->time_limit > 0);
     if (!o->resume && n_len != 1) cli_die(a->command, "give exactly one of --steps, --tokens, --time");

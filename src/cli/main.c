@@ -16,9 +16,11 @@ static const char usage[] =
     "  data get           fetch a corpus from corpora/ into the cache\n"
     "  data prepare       encode a corpus into zstd token shards\n"
     "  data inspect       show and verify shards\n"
-    "  pretrain           pretrain a transformer on token shards\n"
+    "  pretrain           pretrain a transformer on token shards (clm, mlm, rtd)\n"
     "  eval               loss, perplexity and bits per byte of a model\n"
-    "  plot               draw a run's loss curves to a PNG (gnuplot)\n";
+    "  plot               draw a run's loss curves to a PNG (gnuplot)\n"
+    "  fill-mask          top-k fillers for each [MASK] in a text (masked LM)\n"
+    "  generate           text from a prompt (decoder, KV cache, samplers)\n";
 
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -31,6 +33,8 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "pretrain") == 0) return cmd_pretrain(argc - 2, argv + 2);
     if (strcmp(argv[1], "eval") == 0) return cmd_eval(argc - 2, argv + 2);
     if (strcmp(argv[1], "plot") == 0) return cmd_plot(argc - 2, argv + 2);
+    if (strcmp(argv[1], "fill-mask") == 0) return cmd_fill_mask(argc - 2, argv + 2);
+    if (strcmp(argv[1], "generate") == 0) return cmd_generate(argc - 2, argv + 2);
     fprintf(stderr, "selfsup: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;
 }

@@ -20,15 +20,23 @@ void cli_progress(void *ctx, const ss_train_progress *p) {
         printf("%s%s\n", s->line_open ? "\n" : "", p->message);
         s->line_open = 0;
     } else if (p->is_eval) {
-        printf("%sstep %lld | val loss %.4f | val bpb %.4f\n", s->line_open ? "\n" : "",
-               (long long)p->step, p->val_loss, p->val_bpb);
+        printf("%sstep %lld | val loss %.4f", s->line_open ? "\n" : "", (long long)p->step, p->val_loss);
+        if (p->objective == SS_OBJ_CLM) printf(" | val bpb %.4f\n", p->val_bpb);
+        else if (p->objective == SS_OBJ_MLM) printf(" | val masked acc %.4f\n", p->val_acc);
+        else printf(" (generator) | val gen acc %.4f | val disc acc %.4f | val AUC %.4f\n", p->val_acc,
+                    p->val_disc_acc, p->val_auc);
         s->line_open = 0;
     } else {
         char eta[32], total[32] = "";
         fmt_duration(eta, sizeof eta, p->eta);
         if (p->total_steps > 0) snprintf(total, sizeof total, "/%lld", (long long)p->total_steps);
-        printf("%sstep %lld%s | loss %.4f | lr %.2e | grad norm %.3f | %.0f tok/s | MFU %.1f%% | ETA %s%s",
-               tty ? "\r" : "", (long long)p->step, total, p->loss, p->lr, p->grad_norm, p->tokens_per_s,
+        char extra[160] = "";
+        if (p->objective == SS_OBJ_MLM) snprintf(extra, sizeof extra, " | acc %.3f", p->mlm_acc);
+        if (p->objective == SS_OBJ_RTD)
+            snprintf(extra, sizeof extra, " | gen %.3f acc %.3f | disc %.4f acc %.3f P %.2f R %.2f", p->gen_loss,
+                     p->mlm_acc, p->disc_loss, p->disc_acc, p->disc_precision, p->disc_recall);
+        printf("%sstep %lld%s | loss %.4f%s | lr %.2e | grad norm %.3f | %.0f tok/s | MFU %.1f%% | ETA %s%s",
+               tty ? "\r" : "", (long long)p->step, total, p->loss, extra, p->lr, p->grad_norm, p->tokens_per_s,
                100 * p->mfu, eta, tty ? "\033[K" : "\n");
         s->line_open = tty;
     }

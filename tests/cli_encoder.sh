@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Encoder pretraining through the CLI, printing TAP: mlm and rtd runs,
+# eval of both, fill-mask, the standalone discriminator, and the errors a
+# user meets (tokenizer without [MASK], fill-mask on a decoder, bad options).
+set -u
+SS=${SELFSUP:-build/selfsup}
+MIRROR=${SELFSUP_DATA_MIRROR:-}
+N=12
+echo "1..$N"
+k=0
+ok() { k=$((k + 1)); echo "ok $k - $1"; }
+notok() { k=$((k + 1)); echo "not ok $k - $1"; }
+check() { local name=$1; shift; if "$@"; then ok "$name"; else notok "$name"; fi; }
+bail() { for ((i = k + 1; i <= N; i++)); do echo "not ok $i - $1"; done; exit 1; }
+[ -x "$SS" ] || bail "$SS not built (run make)"
+[ -n "$MIRROR" ] && [ -f "$MIRROR/tinyshakespeare/input.txt" ] ||
+  bail "SELFSUP_DATA_MIRROR must point at the data mirror with tinyshakespeare/ (e.g. SELFSUP_DATA_MIRROR=../shared/data)"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/selfsup-cli-encoder.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+head -c 120000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
+"$SS" tokenizer train --vocab-size 400 --out "$TMP/tok.json" "$TMP/text.txt" >/dev/null 2>&1 &&
+  "$SS" data prepare --tokenizer "$TMP/tok.json" --out "$TMP/shards" --doc-boundary blank "$TMP/text.txt" >/dev/null 2>&1 ||
+  bail "could not make tokenizer and shards"
+ARGS=(--data "$TMP/shards" --layers 2 --d-model 32 --heads 2 --seq 32 --batch 4 --steps 12 --eval-every 12
+      --log-every 4 --threads 2 --eval-tokens 4096)
+
+"$SS" pretrain --objective mlm "${ARGS[@]}" --out "$TMP/mlm" >"$TMP/mlm.log" 2>&1
+check "mlm pretraining exits 0 and logs masked accuracy" bash -c "[ $? -eq 0 ] && grep -qE '^step 12/12 \| loss [0-9.]+ \| acc [0-9.]+' '$TMP/mlm.log'"
+check "mlm run is an encoder with an mlm head" grep -qE '"head":[[:space:]]*"mlm"' "$TMP/mlm/config.json"
+
+"$SS" pretrain --objective rtd "${ARGS[@]}" --out "$TMP/rtd" --whole-word >"$TMP/rtd.log" 2>&1
+check "rtd pretraining exits 0 and logs generator and discriminator metrics" \
+  bash -c "[ $? -eq 0 ] && grep -qE 'gen [0-9.]+ acc [0-9.]+ \| disc [0-9.]+ acc [0-9.]+ P [0-9.]+ R [0-9.]+' '$TMP/rtd.log'"
+check "rtd saves the discriminator alone" test -s "$TMP/rtd/discriminator/model.safetensors" -a -s "$TMP/rtd/discriminator/tokenizer.json"
+
+"$SS" eval --model "$TMP/mlm" --data "$TMP/shards" >"$TMP/e1" 2>&1
+check "eval of an mlm run prints MLM loss and masked accuracy" grep -qE 'MLM loss [0-9.]+ \| perplexity [0-9.]+ \| masked accuracy [0-9.]+' "$TMP/e1"
+"$SS" eval --model "$TMP/mlm" --data "$TMP/shards" >"$TMP/e1b" 2>&1
+check "encoder eval is reproducible (fixed masking seed)" cmp -s "$TMP/e1" "$TMP/e1b"
+"$SS" eval --model "$TMP/rtd" --data "$TMP/shards" >"$TMP/e2" 2>&1
+check "eval of an rtd run prints the discriminator's accuracy and AUC" grep -qE 'discriminator: loss [0-9.]+ \| accuracy [0-9.]+ \| AUC [0-9.]+' "$TMP/e2"
+
+"$SS" fill-mask --model "$TMP/mlm" --top-k 3 "To be or not to [MASK]" >"$TMP/f1" 2>&1
+check "fill-mask prints top-3 fillers with probabilities" bash -c "[ $(grep -cE '^ +[0-9.]+%  ' "$TMP/f1") -eq 3 ] && grep -q '^best: To be or not to' '$TMP/f1'"
+"$SS" fill-mask --model "$TMP/rtd" "the [MASK] of [MASK]" >"$TMP/f2" 2>&1
+check "fill-mask on an rtd run uses its generator, one block per [MASK]" bash -c "grep -q '\[MASK\] #2' '$TMP/f2'"
+"$SS" fill-mask --model "$TMP/mlm" "no mask here" >"$TMP/f3" 2>&1
+check "fill-mask without [MASK] is a clear error" bash -c "[ $? -ne 0 ] && grep -q 'no \[MASK\]' '$TMP/f3'"
+
+"$SS" tokenizer train --vocab-size 300 --special-tokens '<|endoftext|>' --out "$TMP/tok2.json" "$TMP/text.txt" >/dev/null 2>&1
+"$SS" data prepare --tokenizer "$TMP/tok2.json" --out "$TMP/sh2" "$TMP/text.txt" >/dev/null 2>&1
+"$SS" pretrain --objective mlm --data "$TMP/sh2" --out "$TMP/x" --layers 1 --d-model 16 --heads 1 --seq 16 --steps 2 >"$TMP/e3" 2>&1
+check "mlm with a tokenizer lacking [MASK] names the problem" bash -c "[ $? -ne 0 ] && grep -q 'MASK\|CLS' '$TMP/e3'"
+"$SS" pretrain --objective rtd "${ARGS[@]}" --out "$TMP/y" --gen-size 0 >"$TMP/e4" 2>&1
+check "--gen-size 0 is rejected" bash -c "[ $? -ne 0 ] && grep -q 'gen-size' '$TMP/e4'"
