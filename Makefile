@@ -30,12 +30,12 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(B)/obj/%.o)
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
-# The sanitizer build covers the tokenizer, data, io and nn kernel tests.
-ASAN_SRCS := $(wildcard tests/test_tok_*.c tests/test_data_*.c tests/test_io_*.c tests/test_nn_*.c)
+# The sanitizer build covers the tokenizer, data, io, kernel and inference tests.
+ASAN_SRCS := $(wildcard tests/test_tok_*.c tests/test_data_*.c tests/test_io_*.c tests/test_nn_*.c tests/test_infer_*.c)
 ASAN_BINS := $(ASAN_SRCS:tests/%.c=$(B)/asan/tests/%)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all deps check check-deps check-torch demo clean bench-tokenizer bench-train
+.PHONY: all deps check check-deps check-torch demo clean bench-tokenizer bench-train bench-generate
 all: deps $(B)/libselfsup.a $(B)/selfsup
 
 # ---- dependencies -------------------------------------------------------------
@@ -119,6 +119,11 @@ $(B)/bench_train: eval/bench_train.c $(B)/libselfsup.a
 bench-train: all $(B)/bench_train
 	$(call need_pkgs,$(BENCH_PKGS))
 	@eval/bench_train.sh
+	@eval/learn_tinyshakespeare.sh
+
+bench-generate: all
+	$(call need_pkgs,$(BENCH_PKGS))
+	@eval/bench_generate.sh
 
 clean:
 	rm -rf build

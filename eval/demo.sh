@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # make demo: the main job, end to end, printing what each step did.
-# Today: corpus -> tokenizer -> encode/decode -> token shards.
+# corpus -> tokenizer -> token shards -> pretrain a decoder -> generate ->
+# pretrain an encoder (masked LM) -> fill in masked words. About 6 minutes on
+# 2 cores; DEMO_SECONDS sets each pretraining budget (default 150).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SS=build/selfsup
@@ -34,5 +36,24 @@ echo "decoded: $BACK"
 step "4. token shards: one document per verse, 5% held out for validation"
 $SS data prepare --tokenizer "$OUT/tokenizer.json" --out "$OUT/shards" --doc-boundary line "$CORPUS"
 $SS data inspect "$OUT/shards"
+
+SECS=${DEMO_SECONDS:-150}
+step "5. pretrain a small decoder (GPT-style next-token prediction) for ${SECS}s"
+$SS pretrain --objective clm --data "$OUT/shards" --out "$OUT/decoder" --overwrite --preset tiny \
+  --seq 128 --batch 16 --lr 2e-3 --time "$SECS" --eval-every 200 --log-every 50 | grep -vE '^(threads|sgemm)'
+$SS eval --model "$OUT/decoder" --data "$OUT/shards" --seq 128 | grep -v '^threads'
+
+step "6. generate text from a prompt (KV cache, top-k sampling)"
+for p in "And God said" "The LORD is my shepherd"; do
+  echo "prompt: $p"
+  $SS generate --model "$OUT/decoder" --prompt "$p" --max-new-tokens 40 --temperature 0.8 --top-k 40 --seed 7
+done
+
+step "7. pretrain a small encoder (BERT-style masked LM) for ${SECS}s"
+$SS pretrain --objective mlm --data "$OUT/shards" --out "$OUT/encoder" --overwrite --preset tiny \
+  --seq 128 --batch 16 --lr 2e-3 --time "$SECS" --eval-every 200 --log-every 50 | grep -vE '^(threads|sgemm)'
+
+step "8. fill in masked words"
+$SS fill-mask --model "$OUT/encoder" --top-k 3 "In the beginning God created the [MASK] and the earth."
 
 printf '\ndemo finished in %ss; outputs in %s/\n' "$(( $(date +%s) - t0 ))" "$OUT"
