@@ -21,7 +21,7 @@ echo "$(wc -l < $CORPUS) verses, $(stat -c %s $CORPUS) bytes; first verse: $(hea
 
 step "2. tokenizer: byte-level BPE, vocab 8000, trained on the corpus"
 $SS tokenizer train --vocab-size 8000 --out "$OUT/tokenizer.json" "$CORPUS"
-$SS tokenizer info --tokenizer "$OUT/tokenizer.json" | head -12
+$SS tokenizer info --tokenizer "$OUT/tokenizer.json" | head -20
 
 step "3. encode and decode a sample"
 SAMPLE="In the beginning was the Word, and the Word was with God. (naïve café — 42!)"
