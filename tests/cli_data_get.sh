@@ -6,13 +6,8 @@
 set -u
 SELFSUP=${SELFSUP:-build/selfsup}
 MIRROR=${SELFSUP_DATA_MIRROR:-}
-N=13
-echo "1..$N"
-k=0
-ok() { k=$((k + 1)); echo "ok $k - $1"; }
-notok() { k=$((k + 1)); echo "not ok $k - $1"; shift; for l in "$@"; do echo "# $l"; done; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else notok "$name"; fi; }
-bail() { for ((i = k + 1; i <= N; i++)); do echo "not ok $i - $1"; done; exit 1; }
+source "$(dirname "$0")/tap.sh"
+tap_plan 13
 
 [ -x "$SELFSUP" ] || bail "$SELFSUP not built (run make)"
 [ -n "$MIRROR" ] && [ -d "$MIRROR" ] ||

@@ -6,13 +6,8 @@
 set -u
 SS=${SELFSUP:-build/selfsup}
 MIRROR=${SELFSUP_DATA_MIRROR:-}
-N=12
-echo "1..$N"
-k=0
-ok() { k=$((k + 1)); echo "ok $k - $1"; }
-notok() { k=$((k + 1)); echo "not ok $k - $1"; }
-check() { local name=$1; shift; if "$@"; then ok "$name"; else notok "$name"; fi; }
-bail() { for ((i = k + 1; i <= N; i++)); do echo "not ok $i - $1"; done; exit 1; }
+source "$(dirname "$0")/tap.sh"
+tap_plan 12
 [ -x "$SS" ] || bail "$SS not built (run make)"
 [ -n "$MIRROR" ] && [ -f "$MIRROR/tinyshakespeare/input.txt" ] ||
   bail "SELFSUP_DATA_MIRROR must point at the data mirror with tinyshakespeare/ (e.g. SELFSUP_DATA_MIRROR=../shared/data)"
