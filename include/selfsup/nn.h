@@ -20,6 +20,10 @@ void ss_linear_forward(float *out, const float *inp, const float *w,
                        const float *b, int N, int C, int OC);
 void ss_linear_backward(float *dinp, float *dw, float *db, const float *dout,
                         const float *inp, const float *w, int N, int C, int OC);
+/* The same, but dinp is overwritten (= dout @ w): for a fresh gradient
+ * buffer this saves zeroing it and reading it back. dw, db still accumulate. */
+void ss_linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
+                            const float *inp, const float *w, int N, int C, int OC);
 
 /* ---- layernorm (src/nn/layernorm.c), eps = 1e-5 -------------------------------
  * out = (x - mean) * rstd * w + b per row; mean[N], rstd[N] saved for backward. */
@@ -33,6 +37,11 @@ void ss_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
  * gelu(x) = 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))  (PyTorch approximate='tanh') */
 void ss_gelu_forward(float *out, const float *inp, size_t n);
 void ss_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
+/* x[n,:] += b; out = gelu(x): a linear layer's bias folded into its
+ * activation (the linear then runs without bias), saving a pass. */
+void ss_bias_gelu_forward(float *out, float *x, const float *b, int N, int F);
+/* dinp = dout * gelu'(inp), overwriting dinp. */
+void ss_gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t n);
 
 /* ---- tanh (pooler heads) --------------------------------------------------------- */
 void ss_tanh_forward(float *out, const float *inp, size_t n);

@@ -149,8 +149,8 @@ static void block_forward(ss_model *m, int l, const float *x) {
     ss_dropout_forward(a->tmp, a->tmp, (size_t)BT * C, drop, ss_dropout_site_seed(m->dropout_seed, 1 + 2 * l));
     ss_residual_forward(res2, x, a->tmp, (size_t)BT * C);
     ss_layernorm_forward(ln2, a->ln2_mean + lr, a->ln2_rstd + lr, res2, p->ln2w + l * C, p->ln2b + l * C, BT, C);
-    ss_linear_forward(fch, ln2, p->fcw + (size_t)l * F * C, p->fcb + (size_t)l * F, BT, C, F);
-    ss_gelu_forward(fchg, fch, (size_t)BT * F);
+    ss_linear_forward(fch, ln2, p->fcw + (size_t)l * F * C, NULL, BT, C, F);
+    ss_bias_gelu_forward(fchg, fch, p->fcb + (size_t)l * F, BT, F);
     ss_linear_forward(a->tmp, fchg, p->fcprojw + (size_t)l * C * F, p->fcprojb + l * C, BT, F, C);
     ss_dropout_forward(a->tmp, a->tmp, (size_t)BT * C, drop, ss_dropout_site_seed(m->dropout_seed, 2 + 2 * l));
     ss_residual_forward(res3, res2, a->tmp, (size_t)BT * C);
@@ -209,27 +209,22 @@ static void block_backward(ss_model *m, int l, const float *x) {
 
     /* MLP branch: res3 = res2 + drop(proj2(gelu(fc(ln2(res2))))) */
     const float *dout = branch_grad(m, a->dres, 2 + 2 * l);
-    memset(a->dfch_gelu, 0, (size_t)BT * F * sizeof(float));
-    ss_linear_backward(a->dfch_gelu, g->fcprojw + (size_t)l * C * F, g->fcprojb + l * C, dout,
+    ss_linear_backward_set(a->dfch_gelu, g->fcprojw + (size_t)l * C * F, g->fcprojb + l * C, dout,
                        a->fch_gelu + lf, p->fcprojw + (size_t)l * C * F, BT, F, C);
-    memset(a->dfch, 0, (size_t)BT * F * sizeof(float));
-    ss_gelu_backward(a->dfch, a->fch + lf, a->dfch_gelu, (size_t)BT * F);
-    memset(a->dbuf, 0, n * sizeof(float));
-    ss_linear_backward(a->dbuf, g->fcw + (size_t)l * F * C, g->fcb + (size_t)l * F, a->dfch,
+    ss_gelu_backward_set(a->dfch, a->fch + lf, a->dfch_gelu, (size_t)BT * F);
+    ss_linear_backward_set(a->dbuf, g->fcw + (size_t)l * F * C, g->fcb + (size_t)l * F, a->dfch,
                        a->ln2 + lc, p->fcw + (size_t)l * F * C, BT, C, F);
     ss_layernorm_backward(a->dres, g->ln2w + l * C, g->ln2b + l * C, a->dbuf, a->res2 + lc,
                           p->ln2w + l * C, a->ln2_mean + lr, a->ln2_rstd + lr, BT, C);
 
     /* attention branch: res2 = x + drop(proj(attn(ln1(x)))) */
     dout = branch_grad(m, a->dres, 1 + 2 * l);
-    memset(a->dbuf, 0, n * sizeof(float));
-    ss_linear_backward(a->dbuf, g->attprojw + (size_t)l * C * C, g->attprojb + l * C, dout,
+    ss_linear_backward_set(a->dbuf, g->attprojw + (size_t)l * C * C, g->attprojb + l * C, dout,
                        a->atty + lc, p->attprojw + (size_t)l * C * C, BT, C, C);
     memset(a->dqkv, 0, 3 * n * sizeof(float));
     ss_attention_backward(a->dqkv, a->dbuf, a->atty + lc, a->att_lse + (size_t)l * NH * BT,
                           a->qkv + 3 * lc, m->key_valid, c->kind == SS_DECODER, B, T, C, NH);
-    memset(a->dbuf, 0, n * sizeof(float));
-    ss_linear_backward(a->dbuf, g->qkvw + (size_t)l * 3 * C * C, g->qkvb + l * 3 * C, a->dqkv,
+    ss_linear_backward_set(a->dbuf, g->qkvw + (size_t)l * 3 * C * C, g->qkvb + l * 3 * C, a->dqkv,
                        a->ln1 + lc, p->qkvw + (size_t)l * 3 * C * C, BT, C, 3 * C);
     ss_layernorm_backward(a->dres, g->ln1w + l * C, g->ln1b + l * C, a->dbuf, x,
                           p->ln1w + l * C, a->ln1_mean + lr, a->ln1_rstd + lr, BT, C);
@@ -248,8 +243,7 @@ void ss_model_body_backward(ss_model *m) {
     int E = ss_model_embed_width(c);
     const float *dx = a->dres;
     if (E != C) { /* encoded = emb @ projw^T + projb */
-        memset(a->demb, 0, (size_t)BT * E * sizeof(float));
-        ss_linear_backward(a->demb, m->g.projw, m->g.projb, a->dres, a->emb, m->p.projw, BT, E, C);
+        ss_linear_backward_set(a->demb, m->g.projw, m->g.projb, a->dres, a->emb, m->p.projw, BT, E, C);
         dx = a->demb;
     }
     float p = m->train ? c->dropout : 0.0f;

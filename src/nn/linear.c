@@ -43,14 +43,25 @@ static void bias_grad(float *restrict db, const float *restrict dout, int N, int
     }
 }
 
-// dinp += dout @ w;  dw += dout^T @ inp;  db += sum_rows(dout)
-void ss_linear_backward(float *dinp, float *dw, float *db, const float *dout,
-                        const float *inp, const float *w, int N, int C, int OC) {
+static void linear_backward(float *dinp, float beta, float *dw, float *db, const float *dout,
+                            const float *inp, const float *w, int N, int C, int OC) {
     if (dinp)  // [N,OC] @ [OC,C]
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC,
-                    1.0f, dout, OC, w, C, 1.0f, dinp, C);
+                    1.0f, dout, OC, w, C, beta, dinp, C);
     if (dw)    // [OC,N] @ [N,C]
         cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N,
                     1.0f, dout, OC, inp, C, 1.0f, dw, C);
     if (db) bias_grad(db, dout, N, OC);
+}
+
+// dinp += dout @ w;  dw += dout^T @ inp;  db += sum_rows(dout)
+void ss_linear_backward(float *dinp, float *dw, float *db, const float *dout,
+                        const float *inp, const float *w, int N, int C, int OC) {
+    linear_backward(dinp, 1.0f, dw, db, dout, inp, w, N, C, OC);
+}
+
+// dinp = dout @ w (overwritten);  dw += dout^T @ inp;  db += sum_rows(dout)
+void ss_linear_backward_set(float *dinp, float *dw, float *db, const float *dout,
+                            const float *inp, const float *w, int N, int C, int OC) {
+    linear_backward(dinp, 0.0f, dw, db, dout, inp, w, N, C, OC);
 }
