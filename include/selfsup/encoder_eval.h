@@ -17,7 +17,7 @@ ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, const ss_doc_index 
                               ss_eval_result *r, ss_error *err);
 
 /* Area under the ROC curve of scores for binary labels (ties count half);
- * NaN when one class is absent. Sorts scores and labels in place. */
+ * NaN when one class is absent. The inputs are not modified. */
 double ss_auc(float *scores, uint8_t *labels, size_t n);
 
 #endif

@@ -23,14 +23,21 @@ typedef struct {
 void ss_repetition_penalty(float *logits, int V, const int32_t *history, size_t n, float penalty);
 /* logits /= t (t > 0). */
 void ss_temperature(float *logits, int V, float t);
-/* Keep exactly the k largest logits (ties broken by lower id), others -inf. Returns k kept. */
+/* Keep exactly the k largest logits (ties broken by lower id), others -inf.
+ * Returns the number kept: k, or V when k <= 0 or k >= V (nothing removed). */
 int ss_top_k(float *logits, int V, int k);
-/* Keep the smallest set of most likely tokens whose softmax mass reaches p (at least one); others -inf. Returns the count kept. */
+/* Keep the smallest set of most likely tokens whose softmax mass reaches p
+ * (at least one); others -inf. p >= 1 (or NaN) is off. Returns the count
+ * kept (V when off, or when no token has probability left). */
 int ss_top_p(float *logits, int V, float p);
 /* Draw from softmax(logits) with one uniform from rng. */
 int32_t ss_sample_softmax(const float *logits, int V, ss_rng *rng);
-/* The whole pipeline on a copy in scratch[V]: penalty, then greedy argmax if
- * temperature == 0, else temperature, top-k, top-p, draw. */
+/* The whole pipeline on a copy in scratch[V] (not NULL; may be logits
+ * itself): penalty, then greedy argmax if temperature <= 0 (ties to the lower
+ * id; no random number used), else temperature, top-k, top-p, draw. If no
+ * token keeps any probability, the argmax of the original logits.
+ * The top-k/top-p helpers use a per-thread buffer of about 8 V bytes that
+ * is allocated once and kept. */
 int32_t ss_sample_next(const float *logits, int V, const ss_sampler_config *c, const int32_t *history, size_t n,
                        ss_rng *rng, float *scratch);
 
@@ -43,8 +50,10 @@ void ss_decoder_state_free(ss_decoder_state *s);
 /* Forget the sequence (the cache is reused). */
 void ss_decoder_state_reset(ss_decoder_state *s);
 int ss_decoder_state_length(const ss_decoder_state *s);
-/* Process n tokens appended to the sequence in one batched forward pass
- * (sgemm), filling the cache; logits[V] receives the last position's logits. */
+/* Process n tokens appended to the sequence: on an empty state in one
+ * batched forward pass (sgemm) that fills the cache, otherwise token by
+ * token through ss_decoder_step; logits[V] receives the last position's
+ * logits. (The batched pass reuses the model's activation buffers.) */
 ss_status ss_decoder_prefill(ss_decoder_state *s, const int32_t *tokens, int n, float *logits, ss_error *err);
 /* Append one token: attention over the cached keys/values only. */
 ss_status ss_decoder_step(ss_decoder_state *s, int32_t token, float *logits, ss_error *err);

@@ -45,6 +45,9 @@ ss_status ss_config_validate(const ss_model_config *c, ss_error *err) {
     if (c->d_embed < 0) return ss_fail(err, SS_ERR_ARG, "d_embed %d must be >= 0", c->d_embed);
     if (c->head != SS_HEAD_LM && c->head != SS_HEAD_MLM && c->head != SS_HEAD_DISC)
         return ss_fail(err, SS_ERR_ARG, "unknown head kind %d", (int)c->head);
+    if (c->d_embed > 0 && c->d_embed != c->d_model && c->head != SS_HEAD_MLM)
+        return ss_fail(err, SS_ERR_ARG, "d_embed %d differs from d_model %d: only an mlm head (an ELECTRA "
+                       "generator) projects back to the embedding width", c->d_embed, c->d_model);
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
         return ss_fail(err, SS_ERR_ARG, "dropout %g must be in [0, 1)", (double)c->dropout);
     return SS_OK;
