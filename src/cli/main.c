@@ -17,7 +17,8 @@ static const char usage[] =
     "  data prepare       encode a corpus into zstd token shards\n"
     "  data inspect       show and verify shards\n"
     "  pretrain           pretrain a transformer on token shards (clm, mlm, rtd)\n"
-    "  eval               loss, perplexity and bits per byte of a model\n"
+    "  eval               loss/perplexity/bits per byte (decoder), masked-LM and\n"
+    "                     discriminator metrics (encoder) on a split\n"
     "  plot               draw a run's loss curves to a PNG (gnuplot)\n"
     "  fill-mask          top-k fillers for each [MASK] in a text (masked LM)\n"
     "  generate           text from a prompt (decoder, KV cache, samplers)\n";
