@@ -166,11 +166,15 @@ void ss_model_zero_grads(ss_model *m);
 /* Bytes of activation memory (forward + backward buffers) for a batch. */
 size_t ss_model_activation_bytes(const ss_model_config *c, int B, int T);
 /* Training FLOPs per token (forward + backward), the PaLM convention:
- * 6 * N + 12 * L * T * C, where N counts every weight used in a matmul:
- * all parameters except the position embeddings, with the token embeddings
- * counted once as the tied output projection; 12 L T C is attention's
- * QK^T and PV (forward 4 L T C, backward twice that). */
+ * 6 * N + 12 * L * T * C, where N counts every weight used in a matmul
+ * (biases, LayerNorm and the position embeddings do not count; the token
+ * embeddings count once, as the tied output projection); 12 L T C is
+ * attention's QK^T and PV (forward 4 L T C, backward twice that). */
 double ss_model_flops_per_token(const ss_model_config *c, int T);
+/* Its two parts: the body (blocks, attention, embedding projection) per
+ * token, and the head per position that has a target. */
+double ss_model_body_flops(const ss_model_config *c, int T);
+double ss_model_head_flops(const ss_model_config *c);
 
 /* ---- Model directories (src/model/model_io.c) ---------------------------------
  * DIR/config.json + DIR/model.safetensors (every tensor by its checkpoint

@@ -135,10 +135,20 @@ ss_status ss_config_from_json(ss_model_config *c, const char *json, const char *
     return st;
 }
 
+/* 6 x (matmul weights per token) + 12 L T C attention: the body of a model
+ * (blocks and, for a generator, the embedding projection). */
+double ss_model_body_flops(const ss_model_config *c, int T) {
+    double C = c->d_model, F = c->d_ff, L = c->n_layer, E = ss_model_embed_width(c);
+    return 6.0 * (L * (4 * C * C + 2 * C * F) + (E != C ? C * E : 0)) + 12.0 * L * T * C;
+}
+
+/* 6 x the head's matmul weights for one position with a target. */
+double ss_model_head_flops(const ss_model_config *c) {
+    double E = ss_model_embed_width(c), C = c->d_model, V = c->vocab_size;
+    if (c->head == SS_HEAD_DISC) return 6.0 * (C * C + C);
+    return 6.0 * (V * E + (c->head == SS_HEAD_MLM ? E * C : 0));
+}
+
 double ss_model_flops_per_token(const ss_model_config *c, int T) {
-    double C = c->d_model, F = c->d_ff, L = c->n_layer, V = c->vocab_size;
-    double E = ss_model_embed_width(c);
-    double per_layer = 3 * C * C + 3 * C + C * C + C + 2 * C * F + F + C + 4 * C;
-    double n = L * per_layer + V * E + 2 * C + (E != C ? C * E + C : 0);
-    return 6.0 * n + 12.0 * L * T * C;
+    return ss_model_body_flops(c, T) + ss_model_head_flops(c);
 }

@@ -175,25 +175,13 @@ ss_status obj_evaluate(trainer *t, ss_eval_result *r, ss_error *err) {
     return ss_evaluate_encoder(mlm, disc, &t->val_docs, &t->mlm, t->o.batch, t->o.seq, t->o.eval_tokens, r, err);
 }
 
-/* Training FLOPs per input token: 6 x (weights used per token) + attention.
- * The LM head runs only on the masked share of positions for mlm/rtd. */
-static double body_flops(const ss_model_config *c, int T) {
-    double C = c->d_model, F = c->d_ff, L = c->n_layer, E = ss_model_embed_width(c);
-    double per_layer = 4 * C * C + 2 * C * F;
-    return 6.0 * (L * per_layer + (E != C ? C * E : 0)) + 12.0 * L * T * C;
-}
-
-static double lm_head_flops(const ss_model_config *c) {
-    double E = ss_model_embed_width(c), C = c->d_model;
-    return 6.0 * ((double)c->vocab_size * E + (c->head == SS_HEAD_MLM ? E * C : 0));
-}
-
 double ss_train_flops_per_token(ss_objective o, const ss_model_config *c, const ss_model_config *g, int T,
                                 double mask_prob) {
+    /* the LM head runs on every position for clm, on the masked share otherwise */
     if (o == SS_OBJ_CLM) return ss_model_flops_per_token(c, T);
-    if (o == SS_OBJ_MLM) return body_flops(c, T) + mask_prob * lm_head_flops(c);
-    return body_flops(c, T) + 6.0 * ((double)c->d_model * c->d_model + c->d_model) + body_flops(g, T) +
-           mask_prob * lm_head_flops(g);
+    if (o == SS_OBJ_MLM) return ss_model_body_flops(c, T) + mask_prob * ss_model_head_flops(c);
+    return ss_model_body_flops(c, T) + ss_model_head_flops(c) + ss_model_body_flops(g, T) +
+           mask_prob * ss_model_head_flops(g);
 }
 
 double obj_flops_per_token(const trainer *t) {
