@@ -3,15 +3,9 @@
 # eval of both, fill-mask, the standalone discriminator, and the errors a
 # user meets (tokenizer without [MASK], fill-mask on a decoder, bad options).
 set -u
-SS=${SELFSUP:-build/selfsup}
-MIRROR=${SELFSUP_DATA_MIRROR:-}
 source "$(dirname "$0")/tap.sh"
 tap_plan 12
-[ -x "$SS" ] || bail "$SS not built (run make)"
-[ -n "$MIRROR" ] && [ -f "$MIRROR/tinyshakespeare/input.txt" ] ||
-  bail "SELFSUP_DATA_MIRROR must point at the data mirror with tinyshakespeare/ (e.g. SELFSUP_DATA_MIRROR=../shared/data)"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/selfsup-cli-encoder.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+tap_needs tinyshakespeare input.txt cli-encoder
 
 head -c 120000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
 "$SS" tokenizer train --vocab-size 400 --out "$TMP/tok.json" "$TMP/text.txt" >/dev/null 2>&1 &&

@@ -3,15 +3,9 @@
 # TAP: tokenizer -> shards -> a short run -> resume -> eval -> plot, plus the
 # error paths a user meets (existing run, corrupt checkpoint, bad options).
 set -u
-SS=${SELFSUP:-build/selfsup}
-MIRROR=${SELFSUP_DATA_MIRROR:-}
 source "$(dirname "$0")/tap.sh"
 tap_plan 14
-[ -x "$SS" ] || bail "$SS not built (run make)"
-[ -n "$MIRROR" ] && [ -f "$MIRROR/tinyshakespeare/input.txt" ] ||
-  bail "SELFSUP_DATA_MIRROR must point at the data mirror with tinyshakespeare/ (e.g. SELFSUP_DATA_MIRROR=../shared/data)"
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/selfsup-cli-pretrain.XXXXXX")
-trap 'rm -rf "$TMP"' EXIT
+tap_needs tinyshakespeare input.txt cli-pretrain
 
 head -c 200000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
 "$SS" tokenizer train --vocab-size 400 --out "$TMP/tok.json" "$TMP/text.txt" >/dev/null 2>&1 &&

@@ -8,3 +8,16 @@ ok() { k=$((k + 1)); echo "ok $k - $1"; }
 notok() { k=$((k + 1)); echo "not ok $k - $1"; shift; for l in "$@"; do echo "# $l"; done; }
 check() { local name=$1; shift; if "$@"; then ok "$name"; else notok "$name"; fi; }
 bail() { for ((i = k + 1; i <= N; i++)); do echo "not ok $i - $1"; done; exit 1; }
+
+# For the scripts that drive build/selfsup on a corpus of the mirror: check
+# both (failing every case with instructions otherwise), and make TMP, a
+# scratch directory removed on exit. Usage: tap_needs CORPUS FILE NAME
+tap_needs() {
+  SS=${SELFSUP:-build/selfsup}
+  MIRROR=${SELFSUP_DATA_MIRROR:-}
+  [ -x "$SS" ] || bail "$SS not built (run make)"
+  [ -n "$MIRROR" ] && [ -f "$MIRROR/$1/$2" ] ||
+    bail "SELFSUP_DATA_MIRROR must point at the data mirror with $1/ (e.g. SELFSUP_DATA_MIRROR=../shared/data)"
+  TMP=$(mktemp -d "${TMPDIR:-/tmp}/selfsup-$3.XXXXXX")
+  trap 'rm -rf "$TMP"' EXIT
+}

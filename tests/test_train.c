@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 
 #include "testutil.h"
+#include "train_helpers.h"
 
 #include "selfsup/io.h"
 #include "selfsup/safetensors.h"
@@ -94,16 +95,6 @@ static void test_overfit_one_batch(void **state) {
     ss_model_free(m);
 }
 
-typedef struct {
-    int64_t stop_at;
-    volatile int *stop;
-} stopper;
-
-static void stop_cb(void *ctx, const ss_train_progress *p) {
-    stopper *s = ctx;
-    if (s->stop_at > 0 && !p->message && !p->is_eval && p->step >= s->stop_at) *s->stop = 1;
-}
-
 static void read_params(const char *run, float **out, size_t *n) {
     ss_error err = {0};
     ss_model *m;
@@ -127,20 +118,8 @@ static void test_resume_is_bit_identical(void **state) {
     tiny_opts(&o, run_a);
     CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
     /* B: interrupted after step 12 (saved there), then resumed to the end. */
-    volatile int stop = 0;
-    stopper s = {12, &stop};
     tiny_opts(&o, run_b);
-    o.stop = &stop;
-    CHECK_OK(ss_pretrain(&o, stop_cb, &s, &err), &err);
-    ss_train_opts r;
-    ss_train_opts_defaults(&r);
-    r.data_dir = data_dir;
-    r.out_dir = run_b;
-    r.resume = 1;
-    r.log_every = 4;
-    r.eval_every = 12;
-    r.save_every = 8;
-    CHECK_OK(ss_pretrain(&r, NULL, NULL, &err), &err);
+    CHECK_OK(run_interrupted(o, 12, 12, 8, &err), &err);
     float *pa, *pb;
     size_t na, nb;
     read_params(run_a, &pa, &na);

@@ -7,6 +7,7 @@
 #include <omp.h>
 
 #include "testutil.h"
+#include "train_helpers.h"
 
 #include "selfsup/encoder_eval.h"
 #include "selfsup/io.h"
@@ -119,16 +120,6 @@ static void test_rtd_learns(void **state) {
     ss_model_free(m);
 }
 
-typedef struct {
-    int64_t stop_at;
-    volatile int *stop;
-} stopper;
-
-static void stop_cb(void *ctx, const ss_train_progress *p) {
-    stopper *s = ctx;
-    if (!p->message && !p->is_eval && p->step >= s->stop_at) *s->stop = 1;
-}
-
 static void params_of(const char *run, float **out, size_t *n) {
     ss_error err = {0};
     ss_train_models tm;
@@ -161,21 +152,10 @@ static void test_rtd_resume_is_bit_identical(void **state) {
     o.model.dropout = 0.1f;
     o.grad_accum = 2;
     CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
-    volatile int stop = 0;
-    stopper s = {7, &stop};
     opts_for(&o, SS_OBJ_RTD, b, 16);
     o.model.dropout = 0.1f;
     o.grad_accum = 2;
-    o.stop = &stop;
-    CHECK_OK(ss_pretrain(&o, stop_cb, &s, &err), &err);
-    ss_train_opts r;
-    ss_train_opts_defaults(&r);
-    r.data_dir = data_dir;
-    r.out_dir = b;
-    r.resume = 1;
-    r.eval_every = 16;
-    r.save_every = 0;
-    CHECK_OK(ss_pretrain(&r, NULL, NULL, &err), &err);
+    CHECK_OK(run_interrupted(o, 7, 16, 0, &err), &err);
     float *pa, *pb;
     size_t na, nb;
     params_of(a, &pa, &na);
