@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# CLI checks for `selfsup tokenizer encode|decode|info` with GPT-2's files.
+# CLI checks for `selfsup tokenizer encode|decode|info` with GPT-2's files,
+# and `train --lowercase`.
 # Prints TAP. Needs SELFSUP_DATA_MIRROR (the gpt2-tokenizer corpus).
 set -u
 BIN=${SELFSUP_BIN:-build/selfsup}
@@ -11,15 +12,15 @@ check() { # check NAME CONDITION-EXIT-STATUS DETAIL...
   if [ "$rc" -eq 0 ]; then ok "$name"; else not_ok "$name" "$@"; fi
 }
 
-echo "1..14"
+echo "1..19"
 if [ -z "${SELFSUP_DATA_MIRROR:-}" ]; then
-  for i in $(seq 1 14); do echo "not ok $i - SELFSUP_DATA_MIRROR is not set: this test needs the" \
+  for i in $(seq 1 19); do echo "not ok $i - SELFSUP_DATA_MIRROR is not set: this test needs the" \
     "gpt2-tokenizer corpus (run with SELFSUP_DATA_MIRROR=../shared/data or after 'selfsup data get gpt2-tokenizer')"; done
   exit 1
 fi
 G=$SELFSUP_DATA_MIRROR/gpt2-tokenizer
 if [ ! -r "$G/encoder.json" ] || [ ! -x "$BIN" ]; then
-  for i in $(seq 1 14); do echo "not ok $i - need $G/encoder.json and $BIN (run make first)"; done
+  for i in $(seq 1 19); do echo "not ok $i - need $G/encoder.json and $BIN (run make first)"; done
   exit 1
 fi
 T=$(mktemp -d "${TMPDIR:-/tmp}/cli_tokenizer.XXXXXX")
@@ -97,5 +98,35 @@ cat "$T/v.txt" "$T/v.txt" "$T/v.txt" "$T/v.txt" "$T/v.txt" > "$T/big.txt"
 a=$("$BIN" tokenizer encode --tokenizer "$G" --threads 1 "$T/big.txt" | md5sum)
 b=$("$BIN" tokenizer encode --tokenizer "$G" --threads 3 "$T/big.txt" | md5sum)
 check "--threads 3 gives the same ids as --threads 1" "$([ "$a" = "$b" ]; echo $?)"
+
+# --lowercase: trained, saved in tokenizer.json, shown by info, applied by encode
+for k in $(seq 1 50); do printf 'The QUICK Brown \xc3\x89cole, the quick brown \xc3\xa9cole!\n'; done > "$T/case.txt"
+"$BIN" tokenizer train --vocab-size 300 --special-tokens '' --threads 1 --lowercase \
+  --out "$T/lower.json" "$T/case.txt" > "$T/train.out" 2>&1; rc=$?
+check "train --lowercase writes a Lowercase normalizer" \
+  "$([ $rc -eq 0 ] && grep -q '"Lowercase"' "$T/lower.json"; echo $?)" "rc=$rc: $(cat "$T/train.out")"
+
+out=$("$BIN" tokenizer info --tokenizer "$T/lower.json" 2>&1)
+out2=$("$BIN" tokenizer info --tokenizer "$G" 2>&1)
+check "info shows 'normalization: Lowercase' (and 'none' for GPT-2)" \
+  "$([[ $out == *"normalization: Lowercase"* && $out2 == *"normalization: none"* ]]; echo $?)" "$out" "$out2"
+
+a=$("$BIN" tokenizer encode --tokenizer "$T/lower.json" --text $'THE Quick \xc3\x89COLE' 2>&1)
+b=$("$BIN" tokenizer encode --tokenizer "$T/lower.json" --text $'the quick \xc3\xa9cole' 2>&1)
+# shellcheck disable=SC2086
+back=$("$BIN" tokenizer decode --tokenizer "$T/lower.json" $a 2>&1)
+check "a --lowercase tokenizer encodes upper case as lower case; decode gives lower case" \
+  "$([ -n "$a" ] && [ "$a" = "$b" ] && [ "$back" = $'the quick \xc3\xa9cole' ]; echo $?)" "got: $a / $b / $back"
+
+"$BIN" tokenizer train --vocab-size 300 --special-tokens '' --threads 1 --normalize nfc --lowercase \
+  --out "$T/nfc_lower.json" "$T/case.txt" > "$T/train.out" 2>&1; rc=$?
+out=$("$BIN" tokenizer info --tokenizer "$T/nfc_lower.json" 2>&1)
+check "--normalize nfc --lowercase: a Sequence normalizer, info shows NFC+Lowercase" \
+  "$([ $rc -eq 0 ] && grep -q '"Sequence"' "$T/nfc_lower.json" && [[ $out == *"normalization: NFC+Lowercase"* ]]; echo $?)" \
+  "rc=$rc: $(cat "$T/train.out")" "$out"
+
+out=$("$BIN" tokenizer train --help 2>&1)
+check "train --help documents --lowercase as not reversible" \
+  "$([[ $out == *--lowercase* && $out == *"Not reversible"* ]]; echo $?)" "$out"
 
 exit $failed

@@ -39,7 +39,7 @@ static ss_tokenizer *build_tok(const char *const *specials, int n_special) {
         merges[r][1] = nb + 'a' + r;
     }
     ss_tokenizer_spec spec = {(size_t)(nb + 256 + 26), vocab, 26, (const int32_t(*)[2])merges,
-                              (size_t)n_special, added, SS_NORM_NONE};
+                              (size_t)n_special, added, SS_NORM_NONE, 0};
     ss_tokenizer *t = NULL;
     ss_error err = {0};
     CHECK_OK(ss_tokenizer_build(&t, &spec, &err), &err);

@@ -26,7 +26,7 @@ static ss_tokenizer *build_small(ss_normalization norm) {
     /* ids 0..255 are the bytes in order, so a byte's id is its value */
     const int32_t merges[3][2] = {{'t', 'h'}, {256, 'e'}, {' ', 257}};
     ss_added_token added[2] = {{"[MASK]", 259, 1}, {"<x y>", 260, 0}};
-    ss_tokenizer_spec spec = {261, vocab, 3, merges, 2, added, norm};
+    ss_tokenizer_spec spec = {261, vocab, 3, merges, 2, added, norm, 0};
     ss_tokenizer *t = NULL;
     ss_error err = {0};
     CHECK_OK(ss_tokenizer_build(&t, &spec, &err), &err);
@@ -172,9 +172,9 @@ static void wordpiece(cJSON *r) {
 static void sparse_ids(cJSON *r) {
     cJSON_ReplaceItemInObject(cJSON_GetObjectItem(model_of(r), "vocab"), "th", cJSON_CreateNumber(9999));
 }
-static void lowercase(cJSON *r) {
+static void strip_normalizer(cJSON *r) { /* HF's Strip: not supported */
     cJSON *p = cJSON_CreateObject();
-    cJSON_AddStringToObject(p, "type", "Lowercase");
+    cJSON_AddStringToObject(p, "type", "Strip");
     cJSON_ReplaceItemInObject(r, "normalizer", p);
 }
 static void merges_as_pairs(cJSON *r) {
@@ -200,7 +200,7 @@ static void test_bad_files(void **state) {
     expect_error(variant(prefix_space), SS_ERR_FORMAT, "add_prefix_space");
     expect_error(variant(wordpiece), SS_ERR_FORMAT, "WordPiece");
     expect_error(variant(sparse_ids), SS_ERR_FORMAT, "dense");
-    expect_error(variant(lowercase), SS_ERR_FORMAT, "normalizer");
+    expect_error(variant(strip_normalizer), SS_ERR_FORMAT, "normalizer: type 'Strip' is not supported");
 
     const char *dir = test_tmpdir();
     char path[512];
@@ -242,7 +242,7 @@ static void test_bad_gpt2_files(void **state) {
 static void test_build_rejects_bad_specs(void **state) {
     (void)state;
     const char *vocab[2] = {"a", "b"};
-    ss_tokenizer_spec spec = {2, vocab, 0, NULL, 0, NULL, SS_NORM_NONE};
+    ss_tokenizer_spec spec = {2, vocab, 0, NULL, 0, NULL, SS_NORM_NONE, 0};
     ss_tokenizer *t = NULL;
     ss_error err = {0};
     /* a byte-level vocab must hold all 256 bytes */

@@ -57,7 +57,7 @@ static ss_tokenizer *build_small(small_vocab *v, ss_normalization norm) {
     make_small(v);
     ss_added_token added[2] = {{"[MASK]", (int32_t)v->n - 2, 1}, {"<|endoftext|>", (int32_t)v->n - 1, 1}};
     ss_tokenizer_spec spec = {v->n, (const char *const *)v->vocab, N_MERGES,
-                              (const int32_t(*)[2])v->merges, 2, added, norm};
+                              (const int32_t(*)[2])v->merges, 2, added, norm, 0};
     ss_tokenizer *t = NULL;
     ss_error err = {0};
     CHECK_OK(ss_tokenizer_build(&t, &spec, &err), &err);

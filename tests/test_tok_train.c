@@ -251,9 +251,10 @@ static void test_shakespeare_matches_naive(void **state) {
 /* Streaming counts (any buffer size, any thread count) equal whole-text
  * counts: exercises the boundary logic with contractions, white-space runs,
  * multi-byte and invalid UTF-8 cut at every position. */
-static void compare_counts(const char *path, const ss_word_count *want, size_t nwant,
-                           size_t batch, int nthreads, ss_normalization norm) {
-    ss_bpe_train_opts o = {.vocab_size = 300, .nthreads = nthreads, .normalization = norm};
+static void compare_counts_lower(const char *path, const ss_word_count *want, size_t nwant,
+                                 size_t batch, int nthreads, ss_normalization norm, int lower) {
+    ss_bpe_train_opts o = {.vocab_size = 300, .nthreads = nthreads, .normalization = norm,
+                           .lowercase = lower};
     ss_bpe_counts got;
     ss_error err = {0};
     CHECK_OK(ss_bpe_count_files(&o, &path, 1, batch, &got, &err), &err);
@@ -268,6 +269,11 @@ static void compare_counts(const char *path, const ss_word_count *want, size_t n
                      (unsigned long long)got.words[i].count, (int)want[i].len, want[i].bytes,
                      (unsigned long long)want[i].count);
     ss_bpe_counts_free(&got);
+}
+
+static void compare_counts(const char *path, const ss_word_count *want, size_t nwant,
+                           size_t batch, int nthreads, ss_normalization norm) {
+    compare_counts_lower(path, want, nwant, batch, nthreads, norm, 0);
 }
 
 static char *tricky_text(uint64_t seed, size_t n, size_t *len) {
@@ -348,6 +354,149 @@ static void test_streaming_counts_normalized(void **state) {
         corpus_free(&want);
         free(norm);
     }
+    free(text);
+}
+
+/* Simple lowercase of every valid character, other bytes as they are,
+ * written independently of the library; out needs 2n bytes. */
+static size_t ref_lower(const char *s, size_t n, char *out) {
+    size_t i = 0, o = 0;
+    while (i < n) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t m = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
+                                              (utf8proc_ssize_t)(n - i), &cp);
+        if (m <= 0) { out[o++] = s[i++]; continue; }
+        o += (size_t)utf8proc_encode_char(utf8proc_tolower(cp), (utf8proc_uint8_t *)out + o);
+        i += (size_t)m;
+    }
+    return o;
+}
+
+/* Lowercase (alone and after NFC): the reference lowercases the text (after
+ * the line-by-line NFC of the test above), then pre-tokenizes it whole. The
+ * text adds characters whose lowercase is shorter (U+0130, KELVIN SIGN) or
+ * longer (U+023A) than they are, so buffer cuts land everywhere. */
+static void test_streaming_counts_lowercase(void **state) {
+    (void)state;
+    const char *dir = test_tmpdir();
+    char path[512];
+    snprintf(path, sizeof path, "%s/lower.txt", dir);
+    size_t tl, len = 0;
+    char *tricky = tricky_text(11, 3000, &tl);
+    static const char *const upper[] = {"HELLO", "\xc3\x89" "COLE", "\xc4\xb0", "\xe2\x84\xaa", "\xc8\xba",
+                                        "\xce\xa3\xce\x91", "E\xcc\x81", "'S", "'LL", "\n"};
+    char *text = malloc(tl * 2 + 1);
+    uint64_t seed = 5;
+    for (size_t i = 0; i < tl;) { /* interleave tricky pieces with upper-case ones */
+        size_t k = 1 + rng_next(&seed) % 8;
+        if (k > tl - i) k = tl - i;
+        memcpy(text + len, tricky + i, k);
+        len += k;
+        i += k;
+        const char *u = upper[rng_next(&seed) % (sizeof upper / sizeof *upper)];
+        memcpy(text + len, u, strlen(u));
+        len += strlen(u);
+    }
+    free(tricky);
+    write_file(path, text, len);
+    char *low = malloc(2 * len + 16);
+    size_t ll = ref_lower(text, len, low);
+    assert_true(ll != len || memcmp(low, text, len) != 0);
+    corpus want = pretoken_counts(low, ll);
+    size_t batches[] = {1, 3, 17, 50, 4097, 0};
+    for (size_t b = 0; b < sizeof batches / sizeof *batches; b++)
+        for (int nt = 1; nt <= 2; nt++)
+            compare_counts_lower(path, want.w, want.n, batches[b], nt, SS_NORM_NONE, 1);
+    corpus_free(&want);
+
+    /* NFC then lowercase */
+    char *norm = malloc(len * 4 + 16);
+    size_t nl = 0;
+    for (size_t a = 0; a < len;) {
+        const char *e = memchr(text + a, '\n', len - a);
+        size_t b = e ? (size_t)(e - text) + 1 : len;
+        utf8proc_uint8_t *o = NULL;
+        utf8proc_ssize_t m = utf8proc_map((const utf8proc_uint8_t *)text + a, (utf8proc_ssize_t)(b - a),
+                                          &o, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+        if (m >= 0) { memcpy(norm + nl, o, (size_t)m); nl += (size_t)m; }
+        else { memcpy(norm + nl, text + a, b - a); nl += b - a; }
+        free(o);
+        a = b;
+    }
+    low = realloc(low, 2 * nl + 16);
+    ll = ref_lower(norm, nl, low);
+    want = pretoken_counts(low, ll);
+    for (size_t b = 0; b < sizeof batches / sizeof *batches; b++)
+        compare_counts_lower(path, want.w, want.n, batches[b], 2, SS_NORM_NFC, 1);
+    corpus_free(&want);
+    free(norm);
+    free(low);
+    free(text);
+}
+
+/* Training with lowercase equals training on lowercased text, and no token
+ * holds an upper-case letter. */
+static void test_train_lowercase(void **state) {
+    (void)state;
+    const char *dir = test_tmpdir();
+    char path[512], lpath[512];
+    snprintf(path, sizeof path, "%s/s.txt", dir);
+    snprintf(lpath, sizeof lpath, "%s/s_lower.txt", dir);
+    size_t len;
+    char *text = shakespeare(&len);
+    static const char extra[] = "\n\xc3\x89" "COLE \xc3\x89" "COLE \xc3\x89" "COLE \xce\x91\xce\x92\xce\x93 "
+                                "\xce\x91\xce\x92\xce\x93 \xc3\x9cN\xc3\x8f \xc3\x9cN\xc3\x8f\n";
+    text = realloc(text, len + 300 * sizeof extra);
+    for (int k = 0; k < 300; k++) { /* often enough to be merged */
+        memcpy(text + len, extra, sizeof extra - 1);
+        len += sizeof extra - 1;
+    }
+    write_file(path, text, len);
+    char *low = malloc(2 * len);
+    size_t ll = ref_lower(text, len, low);
+    write_file(lpath, low, ll);
+    static const char *const sp[] = {"<|endoftext|>", "[MASK]"};
+    ss_bpe_train_opts o = {.vocab_size = 2 + 256 + 700, .special_tokens = sp, .n_special = 2,
+                           .nthreads = 2, .lowercase = 1};
+    ss_tokenizer *a = NULL, *b = NULL;
+    ss_error err = {0};
+    const char *pp = path, *lp = lpath;
+    CHECK_OK(ss_bpe_train_files(&o, &pp, 1, &a, &err), &err);
+    o.lowercase = 0;
+    CHECK_OK(ss_bpe_train_files(&o, &lp, 1, &b, &err), &err);
+    assert_int_equal(ss_tokenizer_lowercase(a), 1);
+    assert_int_equal(ss_tokenizer_lowercase(b), 0);
+    assert_int_equal(ss_tokenizer_num_merges(a), 700);
+    assert_int_equal(ss_tokenizer_num_merges(b), 700);
+    int non_ascii = 0;
+    for (int32_t id = 2 + 256; id < 2 + 256 + 700; id++) { /* every merge result */
+        assert_string_equal(ss_tokenizer_token(a, id), ss_tokenizer_token(b, id));
+        size_t n, i = 0;
+        const char *s = ss_tokenizer_token_bytes(a, id, &n);
+        while (i < n) { /* complete characters must be their own lowercase */
+            utf8proc_int32_t cp;
+            utf8proc_ssize_t m = utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
+            if (m <= 0) { i++; continue; }
+            non_ascii |= cp >= 0x80;
+            if (utf8proc_tolower(cp) != cp)
+                fail_msg("token %d '%s' holds upper-case U+%04X", id, ss_tokenizer_token(a, id), (unsigned)cp);
+            i += (size_t)m;
+        }
+    }
+    assert_true(non_ascii); /* "école" etc. made it into the merges */
+    assert_non_null(strstr(text, "MENENIUS")); /* the corpus does have upper case */
+    /* encoding the original text: the lowercase tokenizer on it equals the
+     * other on the lowercased text */
+    ss_ids x = {0}, y = {0};
+    CHECK_OK(ss_tokenizer_encode(a, text, len, 0, &x, &err), &err);
+    CHECK_OK(ss_tokenizer_encode(b, low, ll, 0, &y, &err), &err);
+    assert_int_equal(x.n, y.n);
+    assert_memory_equal(x.ids, y.ids, x.n * sizeof(int32_t));
+    ss_ids_free(&x);
+    ss_ids_free(&y);
+    ss_tokenizer_free(a);
+    ss_tokenizer_free(b);
+    free(low);
     free(text);
 }
 
@@ -504,6 +653,8 @@ int main(void) {
         cmocka_unit_test(test_shakespeare_matches_naive),
         cmocka_unit_test(test_streaming_counts_exact),
         cmocka_unit_test(test_streaming_counts_normalized),
+        cmocka_unit_test(test_streaming_counts_lowercase),
+        cmocka_unit_test(test_train_lowercase),
         cmocka_unit_test(test_zstd_equals_plain_and_round_trip),
         cmocka_unit_test(test_bad_options),
         cmocka_unit_test(test_missing_file),

@@ -1,4 +1,4 @@
-/* Encoding: (normalize) -> split out added tokens -> GPT-2 pre-tokens ->
+/* Encoding: split out added tokens -> (normalize, lowercase) -> GPT-2 pre-tokens ->
  * byte-level BPE per pre-token, with a per-thread cache of pre-token ids.
  *
  * BPE: start from one symbol per byte and repeatedly merge the adjacent pair
@@ -259,37 +259,38 @@ static int32_t match_added(const ss_tokenizer *t, const char *text, size_t len, 
     return -1;
 }
 
-static ss_status encode_split(const ss_tokenizer *t, ss_tok_ctx *c, const char *text, size_t len,
-                              int allow_special, ss_ids *out, ss_error *err) {
-    const uint8_t *first = allow_special ? t->first_any : t->first_plain;
-    if (!(allow_special ? t->n_added : (size_t)t->n_plain_added))
-        return encode_plain(t, c, text, len, out, err);
-    size_t start = 0;
-    for (size_t i = 0; i < len; i++) {
-        if (!first[(uint8_t)text[i]]) continue;
-        size_t mlen;
-        int32_t id = match_added(t, text, len, i, allow_special, &mlen);
-        if (id < 0) continue;
-        ss_status st = encode_plain(t, c, text + start, i - start, out, err);
-        if (!st) st = ss_ids_push(out, id, err);
-        if (st) return st;
-        i += mlen - 1;
-        start = i + 1;
-    }
-    return encode_plain(t, c, text + start, len - start, out, err);
-}
-
 /* ---- normalization ------------------------------------------------------------------ */
 
+/* Append the lowercase of s[0..n) to out, growing it when a character's
+ * lowercase is longer than the character (ASCII never is). */
+static ss_status append_lower(ss_buf *out, const char *s, size_t n, ss_error *err) {
+    size_t i = 0;
+    while (i < n) {
+        ss_status st = ss_buf_reserve(out, n - i + 8, err);
+        if (st) return st;
+        size_t used;
+        out->len += ss_tok_lowercase((const uint8_t *)s + i, n - i, (uint8_t *)out->data + out->len,
+                                     out->cap - out->len, &used);
+        i += used;
+    }
+    return SS_OK;
+}
+
+static ss_status append_text(ss_buf *out, const void *s, size_t n, int lower, ss_error *err) {
+    return lower ? append_lower(out, s, n, err) : ss_buf_append(out, s, n, err);
+}
+
 /* NFC/NFKC of each maximal valid UTF-8 run (without NUL); other bytes are
- * copied as they are, so invalid input still round-trips. */
-static ss_status normalize(ss_normalization norm, const char *text, size_t len, ss_buf *out,
-                           ss_error *err) {
+ * copied as they are, so invalid input still round-trips. With lower, each
+ * run is lowercased as it is copied to out (still one pass over the text). */
+static ss_status normalize(ss_normalization norm, int lower, const char *text, size_t len,
+                           ss_buf *out, ss_error *err) {
     const uint8_t *s = (const uint8_t *)text;
     utf8proc_option_t opts = UTF8PROC_STABLE | UTF8PROC_COMPOSE |
                              (norm == SS_NORM_NFKC ? UTF8PROC_COMPAT : 0);
     out->len = 0;
     ss_status st = ss_buf_reserve(out, len, err);
+    if (!st && norm == SS_NORM_NONE) return append_lower(out, text, len, err);
     size_t i = 0;
     while (!st && i < len) {
         size_t j = i;
@@ -298,20 +299,20 @@ static ss_status normalize(ss_normalization norm, const char *text, size_t len, 
             ascii &= s[j] < 0x80;
             j += (size_t)n;
         }
-        if (j == i) { /* an invalid byte or NUL */
+        if (j == i) { /* an invalid byte or NUL: lowercasing leaves it too */
             st = ss_buf_append(out, text + i, 1, err);
             i++;
             continue;
         }
         if (ascii) { /* ASCII is already NFC and NFKC */
-            st = ss_buf_append(out, text + i, j - i, err);
+            st = append_text(out, text + i, j - i, lower, err);
         } else {
             utf8proc_uint8_t *dst = NULL;
             utf8proc_ssize_t m = utf8proc_map(s + i, (utf8proc_ssize_t)(j - i), &dst, opts);
             if (m < 0)
                 return ss_fail(err, SS_ERR_FORMAT, "normalizing text at byte %zu: %s", i,
                                utf8proc_errmsg(m));
-            st = ss_buf_append(out, dst, (size_t)m, err);
+            st = append_text(out, dst, (size_t)m, lower, err);
             free(dst);
         }
         i = j;
@@ -319,15 +320,37 @@ static ss_status normalize(ss_normalization norm, const char *text, size_t len, 
     return st;
 }
 
+/* A segment between added tokens: normalized (when the tokenizer asks) then
+ * pre-tokenized and encoded. */
+static inline ss_status encode_segment(const ss_tokenizer *t, ss_tok_ctx *c, const char *text,
+                                       size_t len, ss_ids *out, ss_error *err) {
+    if (t->norm == SS_NORM_NONE && !t->lower) return encode_plain(t, c, text, len, out, err);
+    ss_status st = normalize(t->norm, t->lower, text, len, &c->norm, err);
+    if (st) return st;
+    return encode_plain(t, c, c->norm.data, c->norm.len, out, err);
+}
+
+/* Added tokens are matched on the raw text (Hugging Face's "normalized":
+ * false, which is what ss_tokenizer_save writes), so "[MASK]" still matches
+ * under lowercasing; the text between them is normalized segment by segment. */
 static ss_status encode_ctx(const ss_tokenizer *t, ss_tok_ctx *c, const char *text, size_t len,
                             int allow_special, ss_ids *out, ss_error *err) {
-    if (t->norm != SS_NORM_NONE) {
-        ss_status st = normalize(t->norm, text, len, &c->norm, err);
+    const uint8_t *first = allow_special ? t->first_any : t->first_plain;
+    if (!(allow_special ? t->n_added : (size_t)t->n_plain_added))
+        return encode_segment(t, c, text, len, out, err);
+    size_t start = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!first[(uint8_t)text[i]]) continue;
+        size_t mlen;
+        int32_t id = match_added(t, text, len, i, allow_special, &mlen);
+        if (id < 0) continue;
+        ss_status st = encode_segment(t, c, text + start, i - start, out, err);
+        if (!st) st = ss_ids_push(out, id, err);
         if (st) return st;
-        text = c->norm.data;
-        len = c->norm.len;
+        i += mlen - 1;
+        start = i + 1;
     }
-    return encode_split(t, c, text, len, allow_special, out, err);
+    return encode_segment(t, c, text + start, len - start, out, err);
 }
 
 ss_status ss_tokenizer_encode(ss_tokenizer *t, const char *text, size_t len, int allow_special,

@@ -40,6 +40,14 @@ static inline int32_t ss_tok_utf8_decode(const uint8_t *s, size_t len, size_t i,
     return -1;
 }
 
+/* Simple lowercase (utf8proc_tolower per code point) of s[0..n) into
+ * d[0..cap): bytes that are not valid UTF-8 are copied unchanged, ASCII takes
+ * an 8-bytes-at-a-time path. Stops early, at a character boundary, when the
+ * next character might not fit (a code point needs up to 4 bytes of room);
+ * returns the bytes written and sets *used to the input consumed. Output of
+ * ASCII is as long as its input; other characters may grow (at most 2x). */
+size_t ss_tok_lowercase(const uint8_t *s, size_t n, uint8_t *d, size_t cap, size_t *used);
+
 /* Open-addressing map from token string to id over a fixed array of keys. */
 typedef struct {
     int32_t *slot; /* -1 = empty, else index into keys */
@@ -92,6 +100,7 @@ struct ss_tokenizer {
     int added_newline;      /* some added token contains '\n' */
 
     ss_normalization norm;
+    int lower;              /* lowercase after norm */
     ss_tok_ctx **ctx;       /* ctx[0] serves ss_tokenizer_encode */
     int n_ctx;
 };

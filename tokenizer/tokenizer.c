@@ -279,6 +279,7 @@ ss_status ss_tokenizer_build(ss_tokenizer **out, const ss_tokenizer_spec *spec, 
     ss_tokenizer *t = calloc(1, sizeof *t);
     if (!t) return ss_fail(err, SS_ERR_NOMEM, "out of memory for a tokenizer");
     t->norm = spec->normalization;
+    t->lower = spec->lowercase ? 1 : 0;
     if (!(st = build_tokens(t, spec, err)) && !(st = build_bytes(t, err)) &&
         !(st = build_merges(t, spec, err)) && !(st = build_added(t, spec, err)))
         st = ss_tok_ensure_ctx(t, 1, err);
@@ -322,6 +323,7 @@ void ss_tokenizer_free(ss_tokenizer *t) {
 size_t ss_tokenizer_vocab_size(const ss_tokenizer *t) { return t->vocab_size; }
 size_t ss_tokenizer_num_merges(const ss_tokenizer *t) { return t->n_merges; }
 ss_normalization ss_tokenizer_normalization(const ss_tokenizer *t) { return t->norm; }
+int ss_tokenizer_lowercase(const ss_tokenizer *t) { return t->lower; }
 size_t ss_tokenizer_num_added(const ss_tokenizer *t) { return t->n_added; }
 
 const char *ss_tokenizer_token(const ss_tokenizer *t, int32_t id) {

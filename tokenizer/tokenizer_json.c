@@ -2,6 +2,7 @@
  * GPT-2's encoder.json + vocab.bpe (load). Everything selfsup cannot honour
  * exactly (other models, prefix spaces, dropout, templates, ...) is rejected
  * with a message naming the file and the field. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,6 +23,7 @@ typedef struct {
     ss_added_token *added;
     size_t n_added;
     ss_normalization norm;
+    int lower;
 } loader;
 
 static void loader_free(loader *L) {
@@ -194,19 +196,48 @@ static ss_status load_added(loader *L, const cJSON *arr, ss_error *err) {
     return SS_OK;
 }
 
+/* One normalizer (where names it in messages): NFC or NFKC, at most one,
+ * before any Lowercase, which may appear once. */
+static ss_status load_normalizer(loader *L, const cJSON *nz, const char *where, ss_error *err) {
+    const char *p = L->path, *t = type_of(nz);
+    if (strcmp(t, "NFC") == 0 || strcmp(t, "NFKC") == 0) {
+        if (L->norm != SS_NORM_NONE || L->lower)
+            return ss_fail(err, SS_ERR_FORMAT, "%s: %s: %s is only supported once, before Lowercase", p,
+                           where, t);
+        L->norm = t[2] == 'K' ? SS_NORM_NFKC : SS_NORM_NFC;
+    } else if (strcmp(t, "Lowercase") == 0) {
+        if (L->lower) return ss_fail(err, SS_ERR_FORMAT, "%s: %s: Lowercase appears twice", p, where);
+        L->lower = 1;
+    } else {
+        return ss_fail(err, SS_ERR_FORMAT, "%s: %s: type '%s' is not supported "
+                       "(null, NFC, NFKC, Lowercase, or a Sequence of NFC|NFKC then Lowercase)", p, where, t);
+    }
+    return SS_OK;
+}
+
+static ss_status load_normalizers(loader *L, const cJSON *nz, ss_error *err) {
+    if (!nz || cJSON_IsNull(nz)) return SS_OK;
+    if (strcmp(type_of(nz), "Sequence") != 0) return load_normalizer(L, nz, "normalizer", err);
+    const cJSON *list = cJSON_GetObjectItemCaseSensitive(nz, "normalizers");
+    if (!cJSON_IsArray(list))
+        return ss_fail(err, SS_ERR_FORMAT, "%s: normalizer.normalizers: missing or not an array", L->path);
+    size_t i = 0;
+    for (const cJSON *n = list->child; n; n = n->next, i++) {
+        char where[64];
+        snprintf(where, sizeof where, "normalizer.normalizers[%zu]", i);
+        ss_status st = load_normalizer(L, n, where, err);
+        if (st) return st;
+    }
+    return SS_OK;
+}
+
 /* The pipeline around the model must be exactly GPT-2's byte-level one. */
 static ss_status check_pipeline(loader *L, const cJSON *root, ss_error *err) {
     const char *p = L->path;
     if (!is_null_or_absent(root, "truncation") || !is_null_or_absent(root, "padding"))
         return ss_fail(err, SS_ERR_FORMAT, "%s: truncation/padding: must be null (not supported)", p);
-    const cJSON *nz = cJSON_GetObjectItemCaseSensitive(root, "normalizer");
-    if (nz && !cJSON_IsNull(nz)) {
-        const char *t = type_of(nz);
-        if (strcmp(t, "NFC") == 0) L->norm = SS_NORM_NFC;
-        else if (strcmp(t, "NFKC") == 0) L->norm = SS_NORM_NFKC;
-        else return ss_fail(err, SS_ERR_FORMAT, "%s: normalizer: type '%s' is not supported "
-                            "(null, NFC or NFKC)", p, t);
-    }
+    ss_status st = load_normalizers(L, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), err);
+    if (st) return st;
     const cJSON *pt = cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer");
     if (!cJSON_IsObject(pt) || strcmp(type_of(pt), "ByteLevel") != 0)
         return ss_fail(err, SS_ERR_FORMAT, "%s: pre_tokenizer: must be of type ByteLevel (got %s)", p,
@@ -251,7 +282,8 @@ static ss_status check_model(loader *L, const cJSON *model, ss_error *err) {
 
 static ss_status finish(loader *L, ss_tokenizer **out, ss_error *err) {
     ss_tokenizer_spec spec = {L->n_vocab, L->vocab, L->n_merges,
-                              (const int32_t(*)[2])L->merges, L->n_added, L->added, L->norm};
+                              (const int32_t(*)[2])L->merges, L->n_added, L->added, L->norm,
+                              L->lower};
     ss_status st = ss_tokenizer_build(out, &spec, err);
     if (st) ss_error_prefix(err, "%s: ", L->path);
     return st;
@@ -390,6 +422,26 @@ static cJSON *model_json(const ss_tokenizer *t) {
     return m;
 }
 
+/* null, one normalizer, or HF's Sequence of NFC|NFKC then Lowercase. */
+static cJSON *normalizer_json(const ss_tokenizer *t) {
+    cJSON *norm = NULL, *lower = NULL;
+    if (t->norm != SS_NORM_NONE) {
+        norm = cJSON_CreateObject();
+        cJSON_AddStringToObject(norm, "type", t->norm == SS_NORM_NFC ? "NFC" : "NFKC");
+    }
+    if (t->lower) {
+        lower = cJSON_CreateObject();
+        cJSON_AddStringToObject(lower, "type", "Lowercase");
+    }
+    if (!norm || !lower) return norm ? norm : lower ? lower : cJSON_CreateNull();
+    cJSON *seq = cJSON_CreateObject(), *list = cJSON_CreateArray();
+    cJSON_AddStringToObject(seq, "type", "Sequence");
+    cJSON_AddItemToArray(list, norm);
+    cJSON_AddItemToArray(list, lower);
+    cJSON_AddItemToObject(seq, "normalizers", list);
+    return seq;
+}
+
 ss_status ss_tokenizer_save(const ss_tokenizer *t, const char *path, ss_error *err) {
     cJSON *root = cJSON_CreateObject(), *added = cJSON_CreateArray();
     cJSON_AddStringToObject(root, "version", "1.0");
@@ -407,13 +459,7 @@ ss_status ss_tokenizer_save(const ss_tokenizer *t, const char *path, ss_error *e
         cJSON_AddItemToArray(added, a);
     }
     cJSON_AddItemToObject(root, "added_tokens", added);
-    if (t->norm == SS_NORM_NONE) {
-        cJSON_AddNullToObject(root, "normalizer");
-    } else {
-        cJSON *nz = cJSON_CreateObject();
-        cJSON_AddStringToObject(nz, "type", t->norm == SS_NORM_NFC ? "NFC" : "NFKC");
-        cJSON_AddItemToObject(root, "normalizer", nz);
-    }
+    cJSON_AddItemToObject(root, "normalizer", normalizer_json(t));
     cJSON_AddItemToObject(root, "pre_tokenizer", byte_level(0));
     cJSON_AddNullToObject(root, "post_processor");
     cJSON_AddItemToObject(root, "decoder", byte_level(1));

@@ -464,7 +464,8 @@ ss_status ss_tokenizer_from_merges(const ss_bpe_train_opts *opts, const int32_t 
     }
     ss_tokenizer_spec spec = {
         .vocab_size = nv, .vocab = vocab, .n_merges = n_merges, .merges = merges,
-        .n_added = ns, .added = added, .normalization = opts->normalization};
+        .n_added = ns, .added = added, .normalization = opts->normalization,
+        .lowercase = opts->lowercase};
     st = ss_tokenizer_build(out, &spec, err);
 done:
     free(off);

@@ -23,13 +23,19 @@
  * Normalization (NFC/NFKC via utf8proc_map) is applied per range; ranges
  * end after '\n' where no composition can cross. A range that is not valid
  * UTF-8 is normalized line by line, and lines that are not valid UTF-8 are
- * counted unnormalized, byte for byte (nothing is dropped). */
+ * counted unnormalized, byte for byte (nothing is dropped). Lowercasing
+ * (ss_tok_lowercase, after NFC/NFKC) is applied as the normalized text is
+ * copied into the scratch buffer; it works per code point and leaves invalid
+ * bytes alone, so per-range lowercasing equals lowercasing the whole text,
+ * and it keeps the boundary characters (ASCII, not white space) what they
+ * are. */
 #include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <utf8proc.h>
 
 #include "selfsup/textstream.h"
+#include "tok_internal.h"
 #include "train_internal.h"
 
 enum {
@@ -203,10 +209,29 @@ static int norm_reserve(cnt_table *t, size_t n) {
     return 0;
 }
 
-/* Append the normalization of s[0..n) to t->norm at *at; text that is not
- * valid UTF-8 is normalized line by line, invalid lines copied as they are. */
-static int normalize_append(cnt_table *t, const char *s, size_t n, int flags, size_t *at,
-                            int by_line) {
+/* Copy src[0..len) to t->norm at *at, lowercased when asked. */
+static int norm_copy(cnt_table *t, const char *src, size_t len, int lower, size_t *at) {
+    if (!lower) {
+        if (norm_reserve(t, *at + len + 1)) return -1;
+        memcpy(t->norm + *at, src, len);
+        *at += len;
+        return 0;
+    }
+    for (size_t i = 0; i < len;) { /* grows only when a lowercase is longer */
+        if (norm_reserve(t, *at + (len - i) + 8)) return -1;
+        size_t used;
+        *at += ss_tok_lowercase((const uint8_t *)src + i, len - i, (uint8_t *)t->norm + *at,
+                                t->norm_cap - PAD - *at, &used);
+        i += used;
+    }
+    return 0;
+}
+
+/* Append the normalization of s[0..n) to t->norm at *at (lowercased when
+ * asked); text that is not valid UTF-8 is normalized line by line, invalid
+ * lines copied as they are. */
+static int normalize_append(cnt_table *t, const char *s, size_t n, int flags, int lower,
+                            size_t *at, int by_line) {
     utf8proc_uint8_t *out = NULL;
     utf8proc_ssize_t m = n ? utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n,
                                           &out, (utf8proc_option_t)flags) : 0;
@@ -215,29 +240,31 @@ static int normalize_append(cnt_table *t, const char *s, size_t n, int flags, si
         for (size_t a = 0; a < n;) {
             const char *nl = memchr(s + a, '\n', n - a);
             size_t b = nl ? (size_t)(nl - s) + 1 : n;
-            if (normalize_append(t, s + a, b - a, flags, at, 1)) return -1;
+            if (normalize_append(t, s + a, b - a, flags, lower, at, 1)) return -1;
             a = b;
         }
         return 0;
     }
     const char *src = m < 0 ? s : (const char *)out;
     size_t len = m < 0 ? n : (size_t)m;
-    if (norm_reserve(t, *at + len + 1)) { free(out); return -1; }
-    memcpy(t->norm + *at, src, len);
-    *at += len;
+    int fail = norm_copy(t, src, len, lower, at);
     free(out);
-    return 0;
+    return fail;
 }
 
 /* Count a range text[0..end) followed by look bytes of lookahead (0 or the
- * one ASCII byte that starts the next range), normalizing when asked. */
-static int count_range(cnt_table *t, const char *text, size_t end, size_t look, int norm_flags) {
-    if (!norm_flags) return count_pieces(t, text, end, end + look);
+ * one ASCII byte that starts the next range), normalizing and lowercasing
+ * when asked. */
+static int count_range(cnt_table *t, const char *text, size_t end, size_t look, int norm_flags,
+                       int lower) {
+    if (!norm_flags && !lower) return count_pieces(t, text, end, end + look);
     size_t at = 0;
-    if (normalize_append(t, text, end, norm_flags, &at, 0)) return -1;
-    if (norm_reserve(t, at + look)) return -1;
-    memcpy(t->norm + at, text + end, look); /* ASCII: normalization leaves it alone */
-    return count_pieces(t, t->norm, at, at + look);
+    if (norm_flags ? normalize_append(t, text, end, norm_flags, lower, &at, 0)
+                   : norm_copy(t, text, end, lower, &at))
+        return -1;
+    size_t stop = at; /* ASCII: normalization leaves it alone, lowercase keeps its length */
+    if (norm_copy(t, text + end, look, lower, &stop)) return -1;
+    return count_pieces(t, t->norm, at, stop);
 }
 
 /* ---- splitting the buffer ------------------------------------------------------ */
@@ -275,7 +302,7 @@ static size_t last_boundary(const char *b, size_t len) {
 
 typedef struct {
     cnt_table *tab;
-    int nt, norm_flags;
+    int nt, norm_flags, lower;
     char *buf;
     size_t cap;
 } counter;
@@ -299,7 +326,7 @@ static int count_parallel(counter *c, size_t end, int more) {
         size_t a = cut[i], b = cut[i + 1];
         if (b > a)
             fail |= count_range(&c->tab[omp_get_thread_num()], c->buf + a, b - a,
-                                (b < end || more) ? 1 : 0, c->norm_flags);
+                                (b < end || more) ? 1 : 0, c->norm_flags, c->lower);
     }
     return fail ? -1 : 0;
 }
@@ -342,7 +369,7 @@ static ss_status count_stream(counter *c, ss_textstream *s, ss_error *err) {
             done = len;
         } else if ((done = last_boundary(c->buf, len)) > 0) {
             fail = count_parallel(c, done, 1);
-        } else if (!c->norm_flags && (done = count_margin(c, len, &fail)) > 0) {
+        } else if (!c->norm_flags && !c->lower && (done = count_margin(c, len, &fail)) > 0) {
         } else if (c->cap < MAX_BUFFER) {
             char *nb = realloc(c->buf, c->cap * 2 + PAD);
             if (!nb) return ss_fail(err, SS_ERR_NOMEM, "out of memory growing the text buffer");
@@ -417,6 +444,7 @@ ss_status ss_bpe_count_files(const ss_bpe_train_opts *opts, const char *const *p
     c.norm_flags = opts->normalization == SS_NORM_NFC ? UTF8PROC_STABLE | UTF8PROC_COMPOSE
                  : opts->normalization == SS_NORM_NFKC
                      ? UTF8PROC_STABLE | UTF8PROC_COMPOSE | UTF8PROC_COMPAT : 0;
+    c.lower = opts->lowercase ? 1 : 0;
     c.cap = batch;
     c.buf = malloc(c.cap + PAD);
     c.tab = calloc((size_t)nt, sizeof *c.tab);

@@ -1,11 +1,22 @@
 /* Byte-level BPE tokenizer, exactly as GPT-2 defines it.
  *
- * Text -> (optional NFC/NFKC) -> special-token split (only when allowed) ->
- * GPT-2 pre-tokenization -> bytes of each pre-token -> BPE merges by rank.
+ * Text -> added-token split (special ones only when allowed; matched on the
+ * raw text, as Hugging Face does for "normalized": false) -> per remaining
+ * segment: optional NFC/NFKC, then optional lowercasing -> GPT-2
+ * pre-tokenization -> bytes of each pre-token -> BPE merges by rank.
  * Token strings in the vocab use GPT-2's byte-to-printable-character map, so
  * files are interchangeable with Hugging Face `tokenizers` and GPT-2's own
  * encoder.json + vocab.bpe. decode(encode(x)) == x for every byte string when
- * normalization is off (the default). */
+ * normalization and lowercasing are off (the default).
+ *
+ * Lowercasing maps each code point of valid UTF-8 to its simple lowercase
+ * (utf8proc_tolower, one code point to one code point): special mappings to
+ * several code points are not expanded (U+0130 becomes plain "i", not
+ * "i" + U+0307), and capital sigma always becomes U+03C3 (no final-sigma
+ * rule); Hugging Face's Lowercase (Rust's full to_lowercase) differs on
+ * exactly those characters. Bytes that are not valid UTF-8 pass through
+ * unchanged. It is not reversible: decode returns
+ * the lowercased text. */
 #ifndef SELFSUP_TOKENIZER_H
 #define SELFSUP_TOKENIZER_H
 
@@ -56,6 +67,7 @@ typedef struct {
     size_t n_added;
     const ss_added_token *added;
     ss_normalization normalization;
+    int lowercase;              /* 1: lowercase after normalization (0 = off) */
 } ss_tokenizer_spec;
 
 ss_status ss_tokenizer_build(ss_tokenizer **out, const ss_tokenizer_spec *spec,
@@ -73,6 +85,7 @@ ss_status ss_tokenizer_save(const ss_tokenizer *t, const char *path, ss_error *e
 size_t ss_tokenizer_vocab_size(const ss_tokenizer *t);
 size_t ss_tokenizer_num_merges(const ss_tokenizer *t);
 ss_normalization ss_tokenizer_normalization(const ss_tokenizer *t);
+int ss_tokenizer_lowercase(const ss_tokenizer *t); /* 1 when it lowercases */
 /* Stored token string for id (byte-level form), NULL when out of range. */
 const char *ss_tokenizer_token(const ss_tokenizer *t, int32_t id);
 /* Id of a stored token string (byte-level form or added token), -1 if none. */
@@ -119,6 +132,8 @@ typedef struct {
     size_t n_special;
     ss_normalization normalization;
     int nthreads;               /* for counting; 0 = default */
+    int lowercase;              /* 1: lowercase the text (after normalization)
+                                   before counting, and in the tokenizer */
 } ss_bpe_train_opts;
 
 ss_status ss_bpe_train_files(const ss_bpe_train_opts *opts,

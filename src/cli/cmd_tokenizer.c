@@ -29,6 +29,10 @@ static const char usage_train[] =
     "  --special-tokens A,B   special tokens, given the first ids\n"
     "                         (default <|endoftext|>,[PAD],[CLS],[SEP],[MASK],[UNK]; '' for none)\n"
     "  --normalize nfc|nfkc   Unicode normalization before everything (default none)\n"
+    "  --lowercase            lowercase the text (after --normalize) when training and\n"
+    "                         in every later encode; per code point (simple case mapping),\n"
+    "                         invalid UTF-8 bytes are left alone. Not reversible: decode\n"
+    "                         gives the lowercased text. Saved in tokenizer.json.\n"
     "  --threads N            threads for counting (default: physical cores)\n"
     "  --out PATH             where to write tokenizer.json (atomically)\n";
 
@@ -58,7 +62,8 @@ static const char usage_decode[] =
 static const char usage_info[] =
     "usage: selfsup tokenizer info --tokenizer T\n"
     "\n"
-    "Prints the vocab size, merge count, normalization, added tokens and example tokens.\n";
+    "Prints the vocab size, merge count, normalization (none, NFC, NFKC, Lowercase or\n"
+    "NFC+Lowercase / NFKC+Lowercase), added tokens and example tokens.\n";
 
 /* ---- buffered output with hand-rolled integer formatting ------------------------ */
 typedef struct {
@@ -125,6 +130,7 @@ static int cmd_train(int argc, char **argv) {
     long long minf = cli_opt_int(&a, "--min-frequency", 2);
     const char *specials = cli_opt(&a, "--special-tokens");
     const char *norm = cli_opt(&a, "--normalize");
+    int lower = cli_flag(&a, "--lowercase");
     int threads = (int)cli_opt_int(&a, "--threads", cli_default_threads());
     const char *out = cli_require(&a, "--out");
     if (cli_args_done(&a)) return 2;
@@ -148,7 +154,9 @@ static int cmd_train(int argc, char **argv) {
         if (!comma) break;
         s = comma + 1;
     }
-    ss_bpe_train_opts opts = {(size_t)vocab, (uint64_t)minf, sp, nsp, nm, threads};
+    ss_bpe_train_opts opts = {.vocab_size = (size_t)vocab, .min_frequency = (uint64_t)minf,
+                              .special_tokens = sp, .n_special = nsp, .normalization = nm,
+                              .nthreads = threads, .lowercase = lower};
     ss_tokenizer *t = NULL;
     ss_error err = {0};
     double t0 = now_sec();
@@ -364,7 +372,10 @@ static int cmd_info(int argc, char **argv) {
     printf("tokenizer:     %s\n", path);
     printf("vocab size:    %zu\n", v);
     printf("merges:        %zu\n", ss_tokenizer_num_merges(t));
-    printf("normalization: %s\n", norms[ss_tokenizer_normalization(t)]);
+    ss_normalization nm = ss_tokenizer_normalization(t);
+    if (!ss_tokenizer_lowercase(t)) printf("normalization: %s\n", norms[nm]);
+    else if (nm == SS_NORM_NONE) printf("normalization: Lowercase\n");
+    else printf("normalization: %s+Lowercase\n", norms[nm]);
     printf("added tokens:  %zu\n", na);
     for (size_t i = 0; i < na; i++) {
         const ss_added_token *x = ss_tokenizer_added(t, i);
