@@ -36,7 +36,7 @@ static inline const char *test_data_path(const char *corpus, const char *file) {
     snprintf(path, sizeof path, "%s/%s/%s", mirror, corpus, file);
     if (access(path, R_OK) != 0)
         fail_msg("%s is missing: this test needs the '%s' corpus; get it with "
-                 "'build/selfsup data get %s' or set SELFSUP_DATA_MIRROR.",
+                 "'build/selfsup data get %s' or set SELFSUP_DATA_MIRROR=../shared/data.",
                  path, corpus, corpus);
     return path;
 }
