@@ -1,8 +1,9 @@
 /* Whole-model parity with the PyTorch reference (tests/torch_ref.py): for each
  * golden case, the loss and every parameter gradient on the same batch, and
  * the parameters after 10 AdamW steps (with clipping), must match to 1e-4
- * relative. Cases come from tests/golden/ (committed), or from the directory
- * in $SS_GOLDEN_DIR (make check-torch regenerates them there). */
+ * relative; ELECTRA cases (rtd/) and classification cases (cls/) compare
+ * the loss and gradients. Cases come from tests/golden/ (committed), or from
+ * the directory in $SS_GOLDEN_DIR (make check-torch regenerates them there). */
 #include <dirent.h>
 #include <math.h>
 
@@ -237,6 +238,55 @@ static void test_rtd(void **state) {
     ss_safetensors_close(f);
 }
 
+/* Sequence classification: pooled hidden state, optional pooler, classifier
+ * and the class-weighted mean cross-entropy (labels -1 ignored); the loss,
+ * the softmax probabilities and every gradient compare. */
+static void test_cls(void **state) {
+    ss_error err = {0};
+    ss_safetensors *f;
+    CHECK_OK(ss_safetensors_open(&f, *state, &err), &err);
+    ss_model_config c;
+    CHECK_OK(ss_config_from_json(&c, ss_safetensors_meta(f, "config"), *state, &err), &err);
+    assert_int_equal(c.head, SS_HEAD_CLS);
+    ss_model *m;
+    CHECK_OK(ss_model_create(&m, &c, &err), &err);
+    load_params(f, m, "");
+    const ss_st_info *tk = ss_safetensors_find(f, "input.tokens");
+    assert_non_null(tk);
+    int B = (int)tk->shape[0], T = (int)tk->shape[1], K = c.n_classes;
+    int64_t shp[2] = {B, T}, shb[1] = {B}, shk[1] = {K}, shp_probs[2] = {B, K};
+    const uint8_t *kv = input(f, "input.key_valid", SS_U8, shp);
+    const int32_t *labels;
+    const float *w = NULL;
+    const void *p;
+    CHECK_OK(ss_safetensors_get(f, "input.labels", SS_I32, 1, shb, &p, &err), &err);
+    labels = p;
+    if (ss_safetensors_find(f, "input.class_weights"))
+        CHECK_OK(ss_safetensors_get_f32(f, "input.class_weights", 1, shk, &w, &err), &err);
+    double wsum = 0;
+    for (int b = 0; b < B; b++)
+        if (labels[b] >= 0) wsum += w ? w[labels[b]] : 1.0;
+    CHECK_OK(ss_safetensors_get(f, "expected.probs", SS_F64, 2, shp_probs, &p, &err), &err);
+    const double *ref_probs = p;
+    float *probs = malloc((size_t)B * K * sizeof *probs);
+    assert_non_null(probs);
+    ss_cls_stats s;
+    ss_model_zero_grads(m);
+    CHECK_OK(ss_model_body_forward(m, tk->data, kv, B, T, 1, 0, NULL, &err), &err);
+    CHECK_OK(ss_cls_head(m, kv, labels, w, (float)(1.0 / wsum), 1, probs, &s, &err), &err);
+    ss_model_body_backward(m);
+    double loss = s.loss_sum / s.weight_sum, ref = expected(f, "expected.loss");
+    printf("# %s: loss %.8f vs torch %.8f\n", (const char *)*state, loss, ref);
+    assert_true(fabs(s.weight_sum - wsum) <= 1e-6 * wsum);
+    assert_true(fabs(loss - ref) <= TOL * fabs(ref));
+    for (int i = 0; i < B * K; i++)
+        if (fabs(probs[i] - ref_probs[i]) > TOL) fail_msg("probs[%d] %.8f vs torch %.8f", i, probs[i], ref_probs[i]);
+    compare_grads(f, m, "");
+    free(probs);
+    ss_model_free(m);
+    ss_safetensors_close(f);
+}
+
 static double meta_num(const cJSON *o, const char *k) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
     assert_true(cJSON_IsNumber(v));
@@ -271,8 +321,8 @@ static void test_adamw_steps(void **state) {
     close_case(&c);
 }
 
-/* Add one test per *.safetensors file of dir. */
-static size_t add_cases(const char *dir, int rtd, struct CMUnitTest *tests, size_t n, char (*paths)[512],
+/* Add one test per *.safetensors file of dir (kind: 0 LM/MLM, 1 rtd, 2 cls). */
+static size_t add_cases(const char *dir, int kind, struct CMUnitTest *tests, size_t n, char (*paths)[512],
                         char (*names)[300], size_t *nc) {
     DIR *d = opendir(dir);
     struct dirent *e;
@@ -280,9 +330,12 @@ static size_t add_cases(const char *dir, int rtd, struct CMUnitTest *tests, size
         size_t len = strlen(e->d_name);
         if (len < 12 || strcmp(e->d_name + len - 12, ".safetensors") != 0) continue;
         snprintf(paths[*nc], 512, "%s/%s", dir, e->d_name);
-        if (rtd) {
+        if (kind == 1) {
             snprintf(names[2 * *nc], 300, "rtd %s: losses and gradients", e->d_name);
             tests[n++] = (struct CMUnitTest){names[2 * *nc], test_rtd, NULL, NULL, paths[*nc]};
+        } else if (kind == 2) {
+            snprintf(names[2 * *nc], 300, "cls %s: loss, probabilities and gradients", e->d_name);
+            tests[n++] = (struct CMUnitTest){names[2 * *nc], test_cls, NULL, NULL, paths[*nc]};
         } else {
             snprintf(names[2 * *nc], 300, "%s: loss and gradients", e->d_name);
             snprintf(names[2 * *nc + 1], 300, "%s: 10 AdamW steps", e->d_name);
@@ -298,13 +351,16 @@ static size_t add_cases(const char *dir, int rtd, struct CMUnitTest *tests, size
 int main(void) {
     const char *dir = getenv("SS_GOLDEN_DIR");
     if (!dir || !*dir) dir = "tests/golden";
-    static char paths[64][512], names[128][300], rtd_dir[600];
+    static char paths[64][512], names[128][300], rtd_dir[600], cls_dir[600];
     struct CMUnitTest tests[128];
     size_t nc = 0, n = add_cases(dir, 0, tests, 0, paths, names, &nc), plain = nc;
     snprintf(rtd_dir, sizeof rtd_dir, "%s/rtd", dir);
+    snprintf(cls_dir, sizeof cls_dir, "%s/cls", dir);
     n = add_cases(rtd_dir, 1, tests, n, paths, names, &nc);
-    if (plain == 0 || nc == plain) {
-        fprintf(stderr, "golden cases missing: need *.safetensors in %s and in %s\n", dir, rtd_dir);
+    size_t rtd = nc - plain;
+    n = add_cases(cls_dir, 2, tests, n, paths, names, &nc);
+    if (plain == 0 || rtd == 0 || nc == plain + rtd) {
+        fprintf(stderr, "golden cases missing: need *.safetensors in %s, %s and %s\n", dir, rtd_dir, cls_dir);
         return 1;
     }
     return _cmocka_run_group_tests("model parity", tests, n, NULL, NULL);

@@ -49,7 +49,7 @@ static void tiny_opts(ss_train_opts *o, const char *out) {
     ss_train_opts_defaults(o);
     o->data_dir = data_dir;
     o->out_dir = out;
-    o->model = (ss_model_config){SS_DECODER, 0, 2, 48, 2, 96, 32, 0.1f, 0, SS_HEAD_LM};
+    o->model = (ss_model_config){.kind = SS_DECODER, .n_layer = 2, .d_model = 48, .n_head = 2, .d_ff = 96, .max_seq = 32, .dropout = 0.1f};
     o->seq = 32;
     o->batch = 4;
     o->grad_accum = 2;
@@ -66,7 +66,7 @@ static void tiny_opts(ss_train_opts *o, const char *out) {
 static void test_overfit_one_batch(void **state) {
     (void)state;
     ss_error err = {0};
-    ss_model_config c = {SS_DECODER, 50, 1, 32, 2, 64, 16, 0, 0, SS_HEAD_LM};
+    ss_model_config c = {.kind = SS_DECODER, .vocab_size = 50, .n_layer = 1, .d_model = 32, .n_head = 2, .d_ff = 64, .max_seq = 16};
     ss_model *m;
     CHECK_OK(ss_model_create(&m, &c, &err), &err);
     ss_model_init_weights(m, 1);
@@ -148,7 +148,7 @@ static void test_training_lowers_val_loss(void **state) {
     ss_model *m;
     ss_token_split vs;
     ss_eval_result r0;
-    ss_model_config c = {SS_DECODER, 512, 2, 48, 2, 96, 32, 0.1f, 0, SS_HEAD_LM};
+    ss_model_config c = {.kind = SS_DECODER, .vocab_size = 512, .n_layer = 2, .d_model = 48, .n_head = 2, .d_ff = 96, .max_seq = 32, .dropout = 0.1f};
     CHECK_OK(ss_model_create(&m, &c, &err), &err);
     ss_model_init_weights(m, 7);
     CHECK_OK(ss_token_split_load(&vs, data_dir, "val", &err), &err);

@@ -4,16 +4,21 @@ parity cases the C tests compare against.
 Run with Debian's interpreter (the one that has python3-torch):
 
     /usr/bin/python3 tests/torch_ref.py golden --out DIR   # DIR/<case>.safetensors,
-                                                           # DIR/rtd/<case>.safetensors
+                                                           # DIR/rtd/<case>.safetensors,
+                                                           # DIR/cls/<case>.safetensors
     /usr/bin/python3 tests/torch_ref.py selfcheck          # validate this reference
 
 The model (SelfsupModel) follows the model spec exactly: token + learned
 position embeddings, pre-LayerNorm blocks (eps 1e-5) with fused qkv attention
 (causal for kind "decoder"; bidirectional with a key padding mask for
-"encoder"), a tanh-GELU MLP, a final LayerNorm and one of three heads
-(config "head"): "lm", tied to the token embeddings; "mlm", BERT's transform
-(dense, GELU, LayerNorm) + tied projection + output bias, run on the target
-rows only; "disc", ELECTRA's per-position replaced/original logit. With
+"encoder"; a decoder given key_valid masks those keys too), a tanh-GELU MLP,
+a final LayerNorm and one of four heads (config "head"): "lm", tied to the
+token embeddings; "mlm", BERT's transform (dense, GELU, LayerNorm) + tied
+projection + output bias, run on the target rows only; "disc", ELECTRA's
+per-position replaced/original logit; "cls", sequence classification
+(config "n_classes", "pooling" cls|last|mean over key_valid, "pooler":
+optional dense + tanh, then dropout and a dense layer to n_classes logits,
+loss CrossEntropyLoss(weight=class weights, ignore_index=-1)). With
 "d_embed" E != d_model the embeddings (width E) are projected to d_model
 (embeddings.project). Electra pairs a discriminator with a generator that
 uses the discriminator's token/position embedding modules without
@@ -71,6 +76,18 @@ tensor (the shared embeddings carry both models' contributions).
          generator gen_size 0.25: C=16 NH=1 F=32; disc_weight 50
   rtd_b  disc L=1 C=48 NH=4 F=96 T=16 B=2 V=50 maxT=20, no padding;
          generator gen_size 0.5: C=24 NH=2 F=48; disc_weight 50
+Classification cases (tests/golden/cls/<case>.safetensors): metadata
+"config", "case"; params by name; input.tokens I32 [B,T], input.key_valid U8
+[B,T] (right padding, for decoders too), input.labels I32 [B] (-1 = no
+loss), input.class_weights F32 [K] (absent = unweighted); expected.loss F64
+[1] (the weighted mean cross-entropy), expected.probs F64 [B,K] (softmax of
+the logits, every row) and grad.<param> F32, all computed in float64.
+  cls_enc   encoder L=2 C=48 NH=4 F=96 T=20 B=6 V=70 maxT=24 K=4, pooling
+            cls, pooler, class weights, padding
+  cls_dec   decoder L=2 C=40 NH=2 F=80 T=18 B=5 V=60 maxT=20 K=3, pooling
+            last, no pooler, no weights, padding, last row unlabelled
+  cls_mean  encoder L=1 C=32 NH=2 F=64 T=16 B=4 V=50 maxT=16 K=5, pooling
+            mean, pooler, class weights, padding, last row unlabelled
 The masked inputs come from the same seeded BERT masking as the encoder
 cases; samples are drawn from the float64 generator's softmax with a seeded
 torch generator (seeds tried in order until the masked positions include
@@ -105,9 +122,11 @@ committed ones). To update the committed files, run the golden command with
 generation reproduces tests/golden/ (inputs and initial params bit for bit).
 
 selfcheck verifies: float32 and float64 losses (and gradients) agree to
-~1e-5 per case, RTD cases included; torch.autograd.gradcheck of tiny double
-decoder, padded encoder, padded MLM-head models and of a tiny double ELECTRA
-pair; that the shared embeddings' gradient is the sum of the generator's and
+~1e-5 per case, RTD and classification cases included; torch.autograd.gradcheck
+of tiny double decoder, padded encoder, padded MLM-head models, of a tiny
+double ELECTRA pair and of tiny double classifiers (each pooling, with and
+without pooler and class weights); the classification head and loss against
+the formulas written out by hand; that the shared embeddings' gradient is the sum of the generator's and
 the discriminator's separately computed contributions;
 the spec's AdamW formula written out by hand matches torch.optim.AdamW with
 our param groups; a case file written and read back gives identical tensors;
@@ -135,9 +154,11 @@ LN_EPS = 1e-5
 # ---------------------------------------------------------------------------
 # Configuration
 # ---------------------------------------------------------------------------
-def make_config(kind, V, L, C, NH, F_, maxT, dropout=0.0, head=None, d_embed=None):
+def make_config(kind, V, L, C, NH, F_, maxT, dropout=0.0, head=None, d_embed=None,
+                n_classes=None, pooling=None, pooler=None):
     """A config.json dict. head / d_embed are only written when given, so the
-    original (LM-head) cases keep their exact config text."""
+    original (LM-head) cases keep their exact config text; n_classes,
+    pooling and pooler belong to head "cls" only."""
     cfg = {"model_type": "selfsup", "kind": kind, "vocab_size": V, "n_layer": L,
            "d_model": C, "n_head": NH, "d_ff": F_, "max_seq": maxT,
            "dropout": dropout, "layer_norm_eps": LN_EPS,
@@ -146,10 +167,13 @@ def make_config(kind, V, L, C, NH, F_, maxT, dropout=0.0, head=None, d_embed=Non
         cfg["d_embed"] = d_embed
     if head is not None:
         cfg["head"] = head
+    if head == "cls":
+        cfg.update(n_classes=n_classes, pooling=pooling, pooler=pooler)
     return cfg
 
 
-HEADS = ("lm", "mlm", "disc")
+HEADS = ("lm", "mlm", "disc", "cls")
+POOLINGS = ("cls", "last", "mean")
 
 
 def head_of(cfg):
@@ -181,6 +205,14 @@ def check_config(cfg, source="config"):
     if head_of(cfg) != "mlm" and embed_width(cfg) != cfg["d_model"]:
         raise ValueError(f"{source}: d_embed {embed_width(cfg)} != d_model "
                          f"{cfg['d_model']} needs head \"mlm\"")
+    if head_of(cfg) == "cls":
+        k = cfg.get("n_classes")
+        if not isinstance(k, int) or isinstance(k, bool) or not 2 <= k <= 65536:
+            raise ValueError(f"{source}: n_classes must be an integer in [2, 65536]")
+        if cfg.get("pooling") not in POOLINGS:
+            raise ValueError(f"{source}: pooling must be one of {', '.join(POOLINGS)}")
+        if not isinstance(cfg.get("pooler"), bool):
+            raise ValueError(f"{source}: pooler must be true or false")
     return cfg
 
 
@@ -285,6 +317,39 @@ class DiscHead(nn.Module):
         return self.out(F.gelu(self.dense(h), approximate="tanh")).squeeze(-1)
 
 
+class ClsHead(nn.Module):
+    """Sequence classification on one pooled vector per sequence:
+    z = out(dropout(tanh(pooler(p)) if pooler else p))."""
+
+    def __init__(self, C, K, pooler, p):
+        super().__init__()
+        self.p = p
+        if pooler:
+            self.pooler = nn.Linear(C, C)
+        self.out = nn.Linear(C, K)
+
+    def forward(self, pooled):
+        u = torch.tanh(self.pooler(pooled)) if hasattr(self, "pooler") else pooled
+        return self.out(F.dropout(u, self.p, self.training))
+
+
+def pool(h, key_valid, how):
+    """One vector per sequence of h [B,T,C]: position 0 ("cls"), the last
+    position with key_valid != 0 ("last"), or the mean over those ("mean");
+    key_valid None = all valid."""
+    B, T, _ = h.shape
+    valid = (key_valid != 0) if key_valid is not None else torch.ones(B, T, dtype=torch.bool)
+    if not bool(valid.any(dim=1).all()):
+        raise ValueError("a sequence has no valid position to pool")
+    if how == "cls":
+        return h[:, 0]
+    if how == "last":
+        last = (torch.arange(T)[None, :] * valid).max(dim=1).values
+        return h[torch.arange(B), last]
+    m = valid.to(h.dtype)[..., None]
+    return (h * m).sum(dim=1) / m.sum(dim=1)
+
+
 class SelfsupModel(nn.Module):
     """The selfsup transformer; state_dict names are the safetensors names.
 
@@ -312,6 +377,9 @@ class SelfsupModel(nn.Module):
             self.mlm_head = MLMHead(C, E, V)
         elif head_of(self.cfg) == "disc":
             self.disc_head = DiscHead(C)
+        elif head_of(self.cfg) == "cls":
+            self.cls_head = ClsHead(C, cfg["n_classes"], cfg["pooler"],
+                                    float(cfg.get("dropout", 0.0)))
 
     def tables(self):
         """(token, position) nn.Embedding modules: own or shared."""
@@ -351,11 +419,21 @@ class SelfsupModel(nn.Module):
             return self.mlm_head(h, self.tables()[0].weight)
         if head == "disc":
             return self.disc_head(h)
+        if head == "cls":
+            raise ValueError("a classifier has no per-position head (use classify)")
         return h @ self.tables()[0].weight.t()
 
     def forward(self, tokens, key_valid=None):
-        """Head output at every position (see head_out)."""
+        """Head output at every position (see head_out); a classifier's
+        logits [B, n_classes] (see classify)."""
+        if head_of(self.cfg) == "cls":
+            return self.classify(tokens, key_valid)
         return self.head_out(self.hidden(tokens, key_valid))
+
+    def classify(self, tokens, key_valid=None):
+        """Head "cls": logits [B, n_classes] of the pooled hidden states."""
+        h = self.hidden(tokens, key_valid)
+        return self.cls_head(pool(h, key_valid, self.cfg["pooling"]))
 
     # ---- loading ----------------------------------------------------------
     @classmethod
@@ -468,6 +546,8 @@ def lm_loss(model, tokens, targets, key_valid=None):
         return F.cross_entropy(logits, tgt)
     if head_of(model.cfg) == "disc":
         raise ValueError("a discriminator has no LM head (use disc_loss)")
+    if head_of(model.cfg) == "cls":
+        raise ValueError("a classifier has no LM head (use cls_loss)")
     logits = model(tokens, key_valid)
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]),
                            targets.reshape(-1).long(), ignore_index=-1)
@@ -489,6 +569,14 @@ def clm_batch(windows):
 def masked_lm_loss(model, tokens, targets, key_valid):
     """Masked-position loss: targets are -1 except at the masked positions."""
     return lm_loss(model, tokens, targets, key_valid)
+
+
+def cls_loss(model, tokens, labels, key_valid=None, class_weights=None):
+    """Sequence classification: CrossEntropyLoss(weight=class_weights,
+    ignore_index=-1), i.e. sum over labelled rows of w[y] CE / sum of w[y]."""
+    logits = model.classify(tokens.long(), key_valid)
+    w = class_weights.to(logits.dtype) if class_weights is not None else None
+    return F.cross_entropy(logits, labels.long(), weight=w, ignore_index=-1)
 
 
 def disc_loss(model, tokens, replaced, key_valid=None):
@@ -571,6 +659,18 @@ RTD_CASES = {
                   gen_size=0.25, disc_weight=50.0, seed=2001),
     "rtd_b": dict(V=50, L=1, C=48, NH=4, F=96, T=16, B=2, maxT=20, pad=False,
                   gen_size=0.5, disc_weight=50.0, seed=2008),
+}
+# Sequence classification (head "cls"), written to <out>/cls/: right-padded
+# rows (row 0 full, the others random lengths in [T/3, T)), labels uniform
+# over the K classes, the last `ignored` rows labelled -1 (no loss), class
+# weights 0.25 + 1.5 U(0,1) when `weights`.
+CLS_CASES = {
+    "cls_enc": dict(kind="encoder", V=70, L=2, C=48, NH=4, F=96, T=20, B=6, maxT=24, K=4,
+                    pooling="cls", pooler=True, weights=True, ignored=0, seed=3001),
+    "cls_dec": dict(kind="decoder", V=60, L=2, C=40, NH=2, F=80, T=18, B=5, maxT=20, K=3,
+                    pooling="last", pooler=False, weights=False, ignored=1, seed=3002),
+    "cls_mean": dict(kind="encoder", V=50, L=1, C=32, NH=2, F=64, T=16, B=4, maxT=16, K=5,
+                     pooling="mean", pooler=True, weights=True, ignored=1, seed=3003),
 }
 ADAMW = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8,
          "weight_decay": 0.1, "steps": 10}
@@ -750,16 +850,81 @@ def build_rtd_case(name):
     return t, meta, summary, pair, inputs
 
 
+def cls_config(c):
+    return make_config(c["kind"], c["V"], c["L"], c["C"], c["NH"], c["F"], c["maxT"],
+                       head="cls", d_embed=c["C"], n_classes=c["K"], pooling=c["pooling"],
+                       pooler=c["pooler"])
+
+
+def cls_inputs(c, gen):
+    """(tokens int32 [B,T], key_valid uint8 [B,T], labels int32 [B],
+    class_weights float32 [K] or None) of a classification case."""
+    B, T, V, K = c["B"], c["T"], c["V"], c["K"]
+    lengths = torch.full((B,), T)
+    lengths[1:] = torch.randint(T // 3, T, (B - 1,), generator=gen)
+    kv = (torch.arange(T)[None, :] < lengths[:, None]).to(torch.uint8)
+    tokens = torch.randint(0, V, (B, T), generator=gen)
+    tokens[kv == 0] = 0  # padding id
+    labels = torch.randint(0, K, (B,), generator=gen)
+    if c["ignored"]:
+        labels[B - c["ignored"]:] = -1
+    weights = 0.25 + 1.5 * torch.rand(K, generator=gen) if c["weights"] else None
+    return tokens.int(), kv, labels.int(), weights
+
+
+def cls_loss_and_grads64(model32, inputs):
+    """Loss, softmax probabilities [B,K] and grads in float64 at model32's
+    float32 params."""
+    m64 = copy.deepcopy(model32).double()
+    m64.zero_grad(set_to_none=True)
+    tokens, kv, labels, w = inputs
+    loss = cls_loss(m64, tokens, labels, kv, w)
+    loss.backward()
+    with torch.no_grad():
+        probs = torch.softmax(m64.classify(tokens.long(), kv), dim=-1)
+    return loss.item(), probs, {n: p.grad.detach().clone() for n, p in m64.named_parameters()}
+
+
+def build_cls_case(name):
+    """All tensors and metadata of one golden classification case, plus a summary."""
+    c = CLS_CASES[name]
+    gen = torch.Generator().manual_seed(c["seed"])
+    cfg = cls_config(c)
+    model = SelfsupModel(cfg)
+    init_weights(model, gen, std=0.2, bias_std=0.1, ln_std=0.1)
+    inputs = cls_inputs(c, gen)
+    loss64, probs64, grads64 = cls_loss_and_grads64(model, inputs)
+    tokens, kv, labels, w = inputs
+    t = {n: p.detach().numpy().copy() for n, p in model.named_parameters()}
+    t["input.tokens"] = tokens.numpy().astype(np.int32)
+    t["input.key_valid"] = kv.numpy().astype(np.uint8)
+    t["input.labels"] = labels.numpy().astype(np.int32)
+    if w is not None:
+        t["input.class_weights"] = w.numpy().astype(np.float32)
+    t["expected.loss"] = np.array([loss64], dtype=np.float64)
+    t["expected.probs"] = probs64.numpy().astype(np.float64)
+    for n, g in grads64.items():
+        t["grad." + n] = g.numpy().astype(np.float32)
+    meta = {"config": json.dumps(cfg), "case": name}
+    summary = {"case": name, "loss": loss64, "grad_norm": global_norm(grads64.values()),
+               "labels": labels.tolist(), "lengths": kv.sum(dim=1).tolist()}
+    return t, meta, summary, model, inputs
+
+
+ALL_CASES = list(CASES) + list(RTD_CASES) + list(CLS_CASES)
+
+
 def cmd_golden(args):
-    names = args.cases.split(",") if args.cases else list(CASES) + list(RTD_CASES)
+    names = args.cases.split(",") if args.cases else ALL_CASES
     for name in names:
-        if name not in CASES and name not in RTD_CASES:
-            sys.exit(f"torch_ref.py golden: unknown case {name!r} "
-                     f"(have {', '.join(list(CASES) + list(RTD_CASES))})")
+        if name not in ALL_CASES:
+            sys.exit(f"torch_ref.py golden: unknown case {name!r} (have {', '.join(ALL_CASES)})")
     for name in names:
-        out = args.out if name in CASES else os.path.join(args.out, "rtd")
+        sub = "" if name in CASES else "rtd" if name in RTD_CASES else "cls"
+        out = os.path.join(args.out, sub) if sub else args.out
         os.makedirs(out, exist_ok=True)
-        t, meta, s, _, _ = (build_case if name in CASES else build_rtd_case)(name)
+        build = build_case if name in CASES else build_rtd_case if name in RTD_CASES else build_cls_case
+        t, meta, s, _, _ = build(name)
         path = os.path.join(out, name + ".safetensors")
         st_io.write(path, t, meta)
         s["bytes"] = os.path.getsize(path)
@@ -1059,12 +1224,109 @@ def _selfcheck_rtd_case(check, name, golden_dir):
     _check_committed(check, name, os.path.join(golden_dir, "rtd", name + ".safetensors"), t)
 
 
+def _cls_by_hand(model64, inputs):
+    """The classification head and loss written out with plain tensor ops on
+    the model's hidden states: pooling by loops, tanh pooler, logits, the
+    weighted mean cross-entropy. Returns the max abs difference (loss and
+    logits) from classify()/cls_loss()."""
+    tokens, kv, labels, w = inputs
+    cfg, hd = model64.cfg, model64.cls_head
+    h = model64.hidden(tokens.long(), kv)
+    rows = []
+    for b in range(h.shape[0]):
+        valid = [t for t in range(h.shape[1]) if kv is None or kv[b, t]]
+        if cfg["pooling"] == "cls":
+            rows.append(h[b, 0])
+        elif cfg["pooling"] == "last":
+            rows.append(h[b, valid[-1]])
+        else:
+            rows.append(sum(h[b, t] for t in valid) / len(valid))
+    p = torch.stack(rows)
+    if cfg["pooler"]:
+        p = torch.tanh(p @ hd.pooler.weight.t() + hd.pooler.bias)
+    z = p @ hd.out.weight.t() + hd.out.bias
+    num = den = 0.0
+    for b in range(z.shape[0]):
+        y = int(labels[b])
+        if y < 0:
+            continue
+        wy = float(w[y]) if w is not None else 1.0
+        num = num + wy * (torch.logsumexp(z[b], 0) - z[b, y])
+        den += wy
+    loss = num / den
+    return max(float((z - model64.classify(tokens.long(), kv)).abs().max()),
+               abs(float(loss - cls_loss(model64, tokens, labels, kv, w))))
+
+
+def _gradcheck_cls(kind, pooling, pooler, weights):
+    """torch.autograd.gradcheck of a tiny double classifier with padding, an
+    ignored row and (optionally) class weights."""
+    gen = torch.Generator().manual_seed(17)
+    cfg = make_config(kind, 11, 2, 8, 2, 12, 6, head="cls", d_embed=8, n_classes=3,
+                      pooling=pooling, pooler=pooler)
+    model = SelfsupModel(cfg)
+    init_weights(model, gen, std=0.3, bias_std=0.1, ln_std=0.1)
+    model = model.double()
+    tokens = torch.randint(0, 11, (3, 5), generator=gen)
+    kv = torch.ones(3, 5, dtype=torch.uint8)
+    kv[1, 3:] = 0
+    kv[2, 1:] = 0
+    labels = torch.tensor([2, 0, -1])
+    w = torch.tensor([0.5, 2.0, 1.25], dtype=torch.float64) if weights else None
+    names = [n for n, _ in model.named_parameters()]
+    params = tuple(p.detach().clone().requires_grad_(True) for p in model.parameters())
+
+    def f(*ps):
+        z = torch.nn.utils.stateless.functional_call(model, dict(zip(names, ps)), (tokens, kv))
+        return F.cross_entropy(z, labels, weight=w, ignore_index=-1)
+    return torch.autograd.gradcheck(f, params, eps=1e-6, atol=1e-7, rtol=1e-5)
+
+
+def _selfcheck_cls_case(check, name, golden_dir):
+    t, meta, s, model, inputs = build_cls_case(name)
+    tokens, kv, labels, w = inputs
+    loss32 = cls_loss(model, tokens, labels, kv, w).item()
+    rel = abs(loss32 - s["loss"]) / abs(s["loss"])
+    check(rel < 1e-5, f"{name}: loss fp32 {loss32:.8f} vs fp64 {s['loss']:.8f} (rel {rel:.1e}), "
+                      f"labels {s['labels']}, lengths {s['lengths']}")
+    model.zero_grad(set_to_none=True)
+    cls_loss(model, tokens, labels, kv, w).backward()
+    gerr = _grad_err(model.named_parameters(), t)
+    check(gerr < 1e-4, f"{name}: fp32 grads vs fp64 grads, max err / max|g| {gerr:.1e}")
+    small = [n for n, p in model.named_parameters() if np.abs(t["grad." + n]).max() < 1e-4]
+    check(not small, f"{name}: every parameter has a gradient > 1e-4 {small or ''}")
+    psum = float(np.abs(t["expected.probs"].sum(axis=1) - 1).max())
+    check(psum < 1e-12, f"{name}: probabilities sum to 1 (max dev {psum:.1e})")
+    diff = _cls_by_hand(copy.deepcopy(model).double(), inputs)
+    check(diff < 1e-12, f"{name}: head and loss match the formulas written out by hand "
+                        f"(max diff {diff:.1e})")
+
+    def reload_loss(path):
+        m2, tensors, _ = SelfsupModel.from_case_file(path)
+        w2 = torch.from_numpy(tensors["input.class_weights"]) if "input.class_weights" in tensors else None
+        return cls_loss(m2, torch.from_numpy(tensors["input.tokens"]),
+                        torch.from_numpy(tensors["input.labels"]),
+                        torch.from_numpy(tensors["input.key_valid"]), w2).item()
+    d, _ = _check_roundtrip(check, name, t, meta, reload_loss, loss32)
+    d.cleanup()
+    _check_committed(check, name, os.path.join(golden_dir, "cls", name + ".safetensors"), t)
+
+
 def cmd_selfcheck(args):
     check = Checks()
     for name in CASES:
         _selfcheck_case(check, name, args.golden)
     for name in RTD_CASES:
         _selfcheck_rtd_case(check, name, args.golden)
+    for name in CLS_CASES:
+        _selfcheck_cls_case(check, name, args.golden)
+    for kind, pooling, pooler, weights in (("encoder", "cls", True, True),
+                                           ("encoder", "mean", False, True),
+                                           ("decoder", "last", False, False),
+                                           ("decoder", "mean", True, True)):
+        check(_gradcheck_cls(kind, pooling, pooler, weights),
+              f"gradcheck tiny double {kind} classifier, pooling {pooling}, pooler {pooler}, "
+              f"class weights {weights}, padding and an ignored row")
     for kind, pad, head in (("decoder", False, None), ("encoder", True, None),
                             ("encoder", True, "mlm")):
         check(_gradcheck_model(kind, pad, head), f"gradcheck tiny double {kind}"
@@ -1082,8 +1344,7 @@ def main():
     sub = ap.add_subparsers(dest="cmd", required=True)
     g = sub.add_parser("golden", help="write the golden parity cases")
     g.add_argument("--out", required=True)
-    g.add_argument("--cases", help="comma-separated subset of: "
-                   + ", ".join(list(CASES) + list(RTD_CASES)))
+    g.add_argument("--cases", help="comma-separated subset of: " + ", ".join(ALL_CASES))
     s = sub.add_parser("selfcheck", help="validate the reference implementation")
     s.add_argument("--golden", default=os.path.join(os.path.dirname(
         os.path.abspath(__file__)), "golden"))

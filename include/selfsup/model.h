@@ -19,8 +19,17 @@ typedef enum { SS_DECODER = 0, SS_ENCODER = 1 } ss_model_kind;
 /* The output head a model carries in its own parameters:
  *   LM   tied projection onto the token embeddings (no extra parameters)
  *   MLM  BERT's transform (dense C->E, GELU, LayerNorm) + tied projection + output bias
- *   DISC ELECTRA's discriminator: dense C->C, GELU, dense C->1 (replaced or not) */
-typedef enum { SS_HEAD_LM = 0, SS_HEAD_MLM, SS_HEAD_DISC } ss_head_kind;
+ *   DISC ELECTRA's discriminator: dense C->C, GELU, dense C->1 (replaced or not)
+ *   CLS  sequence classification: pool one vector per sequence, optional
+ *        pooler (dense C->C + tanh), dropout, dense C->n_classes */
+typedef enum { SS_HEAD_LM = 0, SS_HEAD_MLM, SS_HEAD_DISC, SS_HEAD_CLS } ss_head_kind;
+
+/* Which vector of a sequence a CLS head reads: position 0 (an encoder's
+ * [CLS]), the last non-padding position (a decoder's summary of the whole
+ * text), or the mean over non-padding positions. */
+typedef enum { SS_POOL_CLS = 0, SS_POOL_LAST, SS_POOL_MEAN } ss_pooling;
+const char *ss_pooling_name(ss_pooling p);
+ss_status ss_pooling_parse(const char *s, ss_pooling *p, ss_error *err);
 
 typedef struct {
     ss_model_kind kind;
@@ -30,6 +39,10 @@ typedef struct {
                           ELECTRA generator is narrower than the embeddings it
                           shares, so it projects E -> d_model. */
     ss_head_kind head;
+    /* CLS head only (config.json "n_classes", "pooling", "pooler"): */
+    int n_classes;     /* >= 2 */
+    ss_pooling pooling;
+    int pooler;        /* 1: dense + tanh between pooling and the classifier */
 } ss_model_config;
 
 /* Presets "tiny", "small", "base" (architecture only: vocab_size is left as
@@ -60,6 +73,8 @@ typedef struct {
     float *mlm_bias;              /* [V] MLM output bias */
     float *disc_dw, *disc_db;     /* [C, C], [C] discriminator head */
     float *disc_ow, *disc_ob;     /* [1, C], [1] */
+    float *cls_pw, *cls_pb;       /* [C, C], [C] classification pooler */
+    float *cls_ow, *cls_ob;       /* [K, C], [K] classifier */
 } ss_params;
 
 /* One named tensor of the checkpoint: a slice of the flat parameter array. */
@@ -155,7 +170,33 @@ typedef struct {
 ss_status ss_disc_head(ss_model *m, const uint8_t *key_valid, const uint8_t *replaced, float grad_scale,
                        int want_grad, float *probs, ss_disc_stats *stats, ss_error *err);
 
-/* Convenience: body forward + LM head (+ backward when grad_scale != 0). */
+/* Classification head (SS_HEAD_CLS) on the last body forward: per sequence b
+ *   p_b = pool(hidden[b]) (cls | last | mean over key_valid, NULL = all valid)
+ *   u_b = pooler ? tanh(Wp p_b + bp) : p_b;  u_b = dropout(u_b) when training
+ *   z_b = Wo u_b + bo  [K logits];  loss_b = w[y_b] * CE(softmax(z_b), y_b)
+ * labels [B] (NULL: no loss; a label < 0 skips that row), class_weights [K]
+ * (NULL: all 1; PyTorch's CrossEntropyLoss(weight=) convention: the caller
+ * divides by the sum of the weights). probs [B, K] (optional) receives the
+ * softmax. With want_grad (needs a training body forward), accumulates
+ * d(loss_sum * grad_scale) into dhidden and the head's gradients. Dropout
+ * uses the model's dropout rate and the seed given to the body forward (its
+ * own site). SS_ERR_ARG: a sequence with no valid position (cls pooling:
+ * position 0 is padding), a negative class weight; SS_ERR_RANGE: a label
+ * >= n_classes. */
+typedef struct {
+    double loss_sum;   /* sum over labelled rows of w[y] * CE */
+    double weight_sum; /* sum over labelled rows of w[y] */
+    int64_t n, correct;
+} ss_cls_stats;
+ss_status ss_cls_head(ss_model *m, const uint8_t *key_valid, const int32_t *labels, const float *class_weights,
+                      float grad_scale, int want_grad, float *probs, ss_cls_stats *stats, ss_error *err);
+/* First float of the head's own parameters in the flat arrays (head tensors
+ * come last): a frozen body trains [offset, num_params) only. num_params
+ * when the head has no parameters of its own. */
+size_t ss_model_head_offset(const ss_model *m);
+
+/* Convenience: body forward + LM head (+ backward when grad_scale != 0).
+ * LM and MLM heads only: a DISC or CLS model is refused (SS_ERR_ARG). */
 ss_status ss_model_forward_backward(ss_model *m, const ss_batch *b,
                                     float grad_scale, uint64_t dropout_seed,
                                     ss_loss_stats *stats, ss_error *err);
@@ -172,7 +213,8 @@ size_t ss_model_activation_bytes(const ss_model_config *c, int B, int T);
  * attention's QK^T and PV (forward 4 L T C, backward twice that). */
 double ss_model_flops_per_token(const ss_model_config *c, int T);
 /* Its two parts: the body (blocks, attention, embedding projection) per
- * token, and the head per position that has a target. */
+ * token, and the head per position that has a target (CLS: per classified
+ * sequence). */
 double ss_model_body_flops(const ss_model_config *c, int T);
 double ss_model_head_flops(const ss_model_config *c);
 
@@ -196,6 +238,11 @@ ss_status ss_model_save_with(const ss_model *m, const ss_model *gen, const char 
                              size_t n_meta, ss_error *err);
 /* Load that generator, sharing owner's embeddings. SS_ERR_NOT_FOUND: none. */
 ss_status ss_model_load_generator(ss_model *owner, const char *dir, ss_model **gen, ss_error *err);
+/* Copy the body (embeddings, blocks, final LayerNorm) of the model saved in
+ * DIR into m: DIR's kind, vocabulary, depth, widths, heads and max_seq must
+ * equal m's (the error names the first field that differs); DIR's head (and
+ * an RTD run's generator) is ignored. Fine-tuning starts from this. */
+ss_status ss_model_load_body(ss_model *m, const char *dir, ss_error *err);
 /* Read DIR/config.json only. */
 ss_status ss_model_load_config(ss_model_config *c, const char *dir, ss_error *err);
 /* 1 when every parameter is finite. */

@@ -78,6 +78,9 @@ int cmd_eval(int argc, char **argv) {
     if (!st && c.s.vocab_size != (uint32_t)cfg->vocab_size)
         st = ss_fail(&err, SS_ERR_FORMAT, "%s: the shards' vocabulary (%u) does not match the model's (%d)",
                      data, c.s.vocab_size, cfg->vocab_size);
+    if (!st && cfg->head == SS_HEAD_CLS)
+        st = ss_fail(&err, SS_ERR_ARG, "%s is a fine-tuned classifier: its dev/test metrics are in %s/eval.json, "
+                     "and 'selfsup classify --model %s' labels texts", run, run, run);
     if (!st && cfg->kind == SS_DECODER) {
         st = ss_evaluate_clm(c.m, &c.s, B, T > 0 ? T : cfg->max_seq, max_tokens, &r, &err);
         if (!st)

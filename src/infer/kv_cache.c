@@ -62,8 +62,9 @@ static ss_status check_model(const ss_model *m, ss_error *err) {
     const ss_model_config *c = ss_model_config_of(m);
     if (c->kind != SS_DECODER)
         return ss_fail(err, SS_ERR_ARG, "generation needs a decoder; use fill-mask for an encoder");
-    if (c->head == SS_HEAD_DISC)
-        return ss_fail(err, SS_ERR_ARG, "generation needs an LM head; this model has a discriminator head");
+    if (c->head == SS_HEAD_DISC || c->head == SS_HEAD_CLS)
+        return ss_fail(err, SS_ERR_ARG, "generation needs an LM head; this model has a %s head",
+                       c->head == SS_HEAD_CLS ? "classification ('selfsup classify' runs it)" : "discriminator");
     return SS_OK;
 }
 

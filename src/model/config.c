@@ -43,20 +43,43 @@ ss_status ss_config_validate(const ss_model_config *c, ss_error *err) {
     if (c->d_ff < 1) return ss_fail(err, SS_ERR_ARG, "d_ff %d must be >= 1", c->d_ff);
     if (c->max_seq < 1) return ss_fail(err, SS_ERR_ARG, "max_seq %d must be >= 1", c->max_seq);
     if (c->d_embed < 0) return ss_fail(err, SS_ERR_ARG, "d_embed %d must be >= 0", c->d_embed);
-    if (c->head != SS_HEAD_LM && c->head != SS_HEAD_MLM && c->head != SS_HEAD_DISC)
+    if (c->head != SS_HEAD_LM && c->head != SS_HEAD_MLM && c->head != SS_HEAD_DISC && c->head != SS_HEAD_CLS)
         return ss_fail(err, SS_ERR_ARG, "unknown head kind %d", (int)c->head);
     if (c->d_embed > 0 && c->d_embed != c->d_model && c->head != SS_HEAD_MLM)
         return ss_fail(err, SS_ERR_ARG, "d_embed %d differs from d_model %d: only an mlm head (an ELECTRA "
                        "generator) projects back to the embedding width", c->d_embed, c->d_model);
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
         return ss_fail(err, SS_ERR_ARG, "dropout %g must be in [0, 1)", (double)c->dropout);
+    if (c->head == SS_HEAD_CLS) {
+        if (c->n_classes < 2 || c->n_classes > 65536)
+            return ss_fail(err, SS_ERR_ARG, "n_classes %d must be in [2, 65536]", c->n_classes);
+        if (c->pooling != SS_POOL_CLS && c->pooling != SS_POOL_LAST && c->pooling != SS_POOL_MEAN)
+            return ss_fail(err, SS_ERR_ARG, "unknown pooling %d", (int)c->pooling);
+        if (c->pooler != 0 && c->pooler != 1)
+            return ss_fail(err, SS_ERR_ARG, "pooler %d must be 0 or 1", c->pooler);
+    }
     return SS_OK;
 }
 
 const char *ss_model_kind_name(ss_model_kind k) { return k == SS_ENCODER ? "encoder" : "decoder"; }
 
 const char *ss_head_kind_name(ss_head_kind h) {
-    return h == SS_HEAD_MLM ? "mlm" : h == SS_HEAD_DISC ? "disc" : "lm";
+    return h == SS_HEAD_MLM ? "mlm" : h == SS_HEAD_DISC ? "disc" : h == SS_HEAD_CLS ? "cls" : "lm";
+}
+
+static const char *const POOLINGS[] = {"cls", "last", "mean"}; /* indexed by ss_pooling */
+
+const char *ss_pooling_name(ss_pooling p) {
+    return p >= SS_POOL_CLS && p <= SS_POOL_MEAN ? POOLINGS[p] : "?";
+}
+
+ss_status ss_pooling_parse(const char *s, ss_pooling *p, ss_error *err) {
+    for (int i = SS_POOL_CLS; i <= SS_POOL_MEAN; i++)
+        if (s && !strcmp(s, POOLINGS[i])) {
+            *p = (ss_pooling)i;
+            return SS_OK;
+        }
+    return ss_fail(err, SS_ERR_ARG, "unknown pooling '%s' (choices: cls, last, mean)", s ? s : "");
 }
 
 char *ss_config_to_json(const ss_model_config *c) {
@@ -72,6 +95,11 @@ char *ss_config_to_json(const ss_model_config *c) {
     cJSON_AddNumberToObject(o, "dropout", c->dropout);
     cJSON_AddNumberToObject(o, "d_embed", ss_model_embed_width(c));
     cJSON_AddStringToObject(o, "head", ss_head_kind_name(c->head));
+    if (c->head == SS_HEAD_CLS) {
+        cJSON_AddNumberToObject(o, "n_classes", c->n_classes);
+        cJSON_AddStringToObject(o, "pooling", ss_pooling_name(c->pooling));
+        cJSON_AddBoolToObject(o, "pooler", c->pooler);
+    }
     cJSON_AddNumberToObject(o, "layer_norm_eps", 1e-5);
     cJSON_AddBoolToObject(o, "tie_word_embeddings", 1);
     char *s = cJSON_Print(o);
@@ -87,6 +115,19 @@ static ss_status get_int(const cJSON *o, const char *key, int *out, const char *
     return SS_OK;
 }
 
+/* The classification head's fields (required when head is "cls"). */
+static ss_status cls_fields(const cJSON *o, ss_model_config *c, const char *src, ss_error *err) {
+    ss_status st = get_int(o, "n_classes", &c->n_classes, src, err);
+    if (st) return st;
+    const cJSON *pl = cJSON_GetObjectItemCaseSensitive(o, "pooling");
+    if (!cJSON_IsString(pl) || ss_pooling_parse(pl->valuestring, &c->pooling, err))
+        return ss_fail(err, SS_ERR_FORMAT, "%s: field 'pooling' must be \"cls\", \"last\" or \"mean\"", src);
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(o, "pooler");
+    if (!cJSON_IsBool(pr)) return ss_fail(err, SS_ERR_FORMAT, "%s: field 'pooler' must be true or false", src);
+    c->pooler = cJSON_IsTrue(pr);
+    return SS_OK;
+}
+
 /* Fields added after the first format: absent means the old default. */
 static ss_status optional_fields(const cJSON *o, ss_model_config *c, const char *src, ss_error *err) {
     const cJSON *de = cJSON_GetObjectItemCaseSensitive(o, "d_embed");
@@ -99,9 +140,10 @@ static ss_status optional_fields(const cJSON *o, ss_model_config *c, const char 
         if (!strcmp(h, "lm")) c->head = SS_HEAD_LM;
         else if (!strcmp(h, "mlm")) c->head = SS_HEAD_MLM;
         else if (!strcmp(h, "disc")) c->head = SS_HEAD_DISC;
-        else return ss_fail(err, SS_ERR_FORMAT, "%s: field 'head' must be \"lm\", \"mlm\" or \"disc\"", src);
+        else if (!strcmp(h, "cls")) c->head = SS_HEAD_CLS;
+        else return ss_fail(err, SS_ERR_FORMAT, "%s: field 'head' must be \"lm\", \"mlm\", \"disc\" or \"cls\"", src);
     }
-    return SS_OK;
+    return c->head == SS_HEAD_CLS ? cls_fields(o, c, src, err) : SS_OK;
 }
 
 ss_status ss_config_from_json(ss_model_config *c, const char *json, const char *src, ss_error *err) {
@@ -142,10 +184,12 @@ double ss_model_body_flops(const ss_model_config *c, int T) {
     return 6.0 * (L * (4 * C * C + 2 * C * F) + (E != C ? C * E : 0)) + 12.0 * L * T * C;
 }
 
-/* 6 x the head's matmul weights for one position with a target. */
+/* 6 x the head's matmul weights for one position with a target (CLS: for
+ * one pooled sequence). */
 double ss_model_head_flops(const ss_model_config *c) {
     double E = ss_model_embed_width(c), C = c->d_model, V = c->vocab_size;
     if (c->head == SS_HEAD_DISC) return 6.0 * (C * C + C);
+    if (c->head == SS_HEAD_CLS) return 6.0 * ((c->pooler ? C * C : 0) + (double)c->n_classes * C);
     return 6.0 * (V * E + (c->head == SS_HEAD_MLM ? E * C : 0));
 }
 

@@ -43,7 +43,7 @@ struct ss_model {
     const uint8_t *key_valid;
     int train;
     uint64_t dropout_seed;
-    /* head scratch (src/model/lm_head.c, disc_head.c): one block of floats
+    /* head scratch (src/model/lm_head.c, disc_head.c, cls_head.c): one block of floats
      * for gathered rows and a logits chunk, one of ints */
     size_t head_cap_floats, head_cap_ints;
     float *head_mem;
@@ -58,7 +58,8 @@ size_t ss_lm_head_bytes(const ss_model_config *c, size_t rows);
 void ss_params_views(ss_params *p, float *mem, const ss_model_config *c, int shared_emb);
 size_t ss_params_table(const ss_model_config *c, int shared_emb, ss_param_info **out);
 
-/* Seed of dropout site `site` (0: embeddings, 1+2l: attention, 2+2l: MLP). */
+/* Seed of dropout site `site` (0: embeddings, 1+2l: attention, 2+2l: MLP,
+ * 2L+1: the classification head's pooled vector). */
 static inline uint64_t ss_dropout_site_seed(uint64_t seed, int site) {
     return seed * 0x9E3779B97F4A7C15ull + (uint64_t)site * 0xD1B54A32D192ED03ull + 1;
 }

@@ -83,7 +83,8 @@ ss_status ss_model_load_config(ss_model_config *c, const char *dir, ss_error *er
 static int same_config(const ss_model_config *a, const ss_model_config *b) {
     return a->kind == b->kind && a->vocab_size == b->vocab_size && a->n_layer == b->n_layer &&
            a->d_model == b->d_model && a->n_head == b->n_head && a->d_ff == b->d_ff &&
-           a->max_seq == b->max_seq;
+           a->max_seq == b->max_seq && a->head == b->head && a->n_classes == b->n_classes &&
+           a->pooling == b->pooling && a->pooler == b->pooler;
 }
 
 /* Copy every body tensor from the file, checking shape and finiteness. */
@@ -167,6 +168,50 @@ ss_status ss_model_load_generator(ss_model *owner, const char *dir, ss_model **o
     }
     *out = m;
     return SS_OK;
+}
+
+/* The first body field where the pretrained config `a` differs from m's
+ * config `b`, named in the error. */
+static ss_status same_body(const ss_model_config *a, const ss_model_config *b, const char *dir, ss_error *err) {
+    if (a->kind != b->kind)
+        return ss_fail(err, SS_ERR_ARG, "%s: pretrained kind %s differs from this model's %s", dir,
+                       ss_model_kind_name(a->kind), ss_model_kind_name(b->kind));
+    const struct { const char *name; int pre, mine; } f[] = {
+        {"vocab_size", a->vocab_size, b->vocab_size}, {"n_layer", a->n_layer, b->n_layer},
+        {"d_model", a->d_model, b->d_model},          {"n_head", a->n_head, b->n_head},
+        {"d_ff", a->d_ff, b->d_ff},                   {"max_seq", a->max_seq, b->max_seq},
+        {"d_embed", ss_model_embed_width(a), ss_model_embed_width(b)},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
+        if (f[i].pre != f[i].mine)
+            return ss_fail(err, SS_ERR_ARG, "%s: pretrained %s %d differs from this model's %d", dir, f[i].name,
+                           f[i].pre, f[i].mine);
+    return SS_OK;
+}
+
+/* Every tensor in front of m's head is a body tensor; the loaded model has
+ * the same body, so each is found by name with the same shape. */
+ss_status ss_model_load_body(ss_model *m, const char *dir, ss_error *err) {
+    ss_model *src;
+    ss_status st = ss_model_load(&src, dir, err);
+    if (st) return st;
+    if (m->shared_emb) st = ss_fail(err, SS_ERR_ARG, "cannot load a body into a model with shared embeddings");
+    if (!st) st = same_body(&src->cfg, &m->cfg, dir, err);
+    size_t head = ss_model_head_offset(m);
+    for (size_t i = 0; !st && i < m->n_tensors; i++) {
+        const ss_param_info *t = &m->tensors[i];
+        if (t->offset >= head) continue;
+        const ss_param_info *s = NULL;
+        for (size_t k = 0; k < src->n_tensors && !s; k++)
+            if (!strcmp(src->tensors[k].name, t->name)) s = &src->tensors[k];
+        if (!s || s->numel != t->numel)
+            st = ss_fail(err, SS_ERR_FORMAT, "%s: pretrained model has no tensor '%s' of %zu values", dir,
+                         t->name, t->numel);
+        else
+            memcpy(m->params + t->offset, src->params + s->offset, t->numel * sizeof(float));
+    }
+    ss_model_free(src);
+    return st;
 }
 
 int ss_model_params_finite(const ss_model *m) {

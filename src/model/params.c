@@ -19,18 +19,21 @@ typedef struct {
     int decay;          /* AdamW weight decay: 2-D Linear weights only */
     init_kind init;
     size_t view;        /* offsetof(ss_params, field) */
+    int head;           /* belongs to the output head (these come last) */
 } array_desc;
 
 #define MAX_ARRAYS 32
 #define V_(f) offsetof(ss_params, f)
 
 /* The arrays of a model, in arena order. Embeddings are absent when shared
- * (an RTD generator uses the discriminator's). */
+ * (an RTD generator uses the discriminator's). The head's own arrays come
+ * last, so a frozen body is one prefix of the arena. */
 static int describe(const ss_model_config *c, int shared_emb, array_desc d[MAX_ARRAYS]) {
     int64_t V = c->vocab_size, C = c->d_model, F = c->d_ff, T = c->max_seq;
     int64_t E = c->d_embed > 0 ? c->d_embed : C;
     int n = 0;
-#define ADD(nm, pl, r, k, dec, in, f) d[n++] = (array_desc){nm, pl, r, k, dec, in, V_(f)}
+#define ADD(nm, pl, r, k, dec, in, f) d[n++] = (array_desc){nm, pl, r, k, dec, in, V_(f), 0}
+#define HEAD(nm, r, k, dec, in, f) d[n++] = (array_desc){nm, 0, r, k, dec, in, V_(f), 1}
     if (!shared_emb) {
         ADD("embeddings.token.weight", 0, V, E, 0, INIT_NORMAL, wte);
         ADD("embeddings.position.weight", 0, T, E, 0, INIT_NORMAL, wpe);
@@ -54,18 +57,27 @@ static int describe(const ss_model_config *c, int shared_emb, array_desc d[MAX_A
     ADD("ln_f.weight", 0, C, 0, 0, INIT_ONES, lnfw);
     ADD("ln_f.bias", 0, C, 0, 0, INIT_ZEROS, lnfb);
     if (c->head == SS_HEAD_MLM) {
-        ADD("mlm_head.dense.weight", 0, E, C, 1, INIT_NORMAL, mlm_dw);
-        ADD("mlm_head.dense.bias", 0, E, 0, 0, INIT_ZEROS, mlm_db);
-        ADD("mlm_head.ln.weight", 0, E, 0, 0, INIT_ONES, mlm_lnw);
-        ADD("mlm_head.ln.bias", 0, E, 0, 0, INIT_ZEROS, mlm_lnb);
-        ADD("mlm_head.bias", 0, V, 0, 0, INIT_ZEROS, mlm_bias);
+        HEAD("mlm_head.dense.weight", E, C, 1, INIT_NORMAL, mlm_dw);
+        HEAD("mlm_head.dense.bias", E, 0, 0, INIT_ZEROS, mlm_db);
+        HEAD("mlm_head.ln.weight", E, 0, 0, INIT_ONES, mlm_lnw);
+        HEAD("mlm_head.ln.bias", E, 0, 0, INIT_ZEROS, mlm_lnb);
+        HEAD("mlm_head.bias", V, 0, 0, INIT_ZEROS, mlm_bias);
     } else if (c->head == SS_HEAD_DISC) {
-        ADD("disc_head.dense.weight", 0, C, C, 1, INIT_NORMAL, disc_dw);
-        ADD("disc_head.dense.bias", 0, C, 0, 0, INIT_ZEROS, disc_db);
-        ADD("disc_head.out.weight", 0, 1, C, 1, INIT_NORMAL, disc_ow);
-        ADD("disc_head.out.bias", 0, 1, 0, 0, INIT_ZEROS, disc_ob);
+        HEAD("disc_head.dense.weight", C, C, 1, INIT_NORMAL, disc_dw);
+        HEAD("disc_head.dense.bias", C, 0, 0, INIT_ZEROS, disc_db);
+        HEAD("disc_head.out.weight", 1, C, 1, INIT_NORMAL, disc_ow);
+        HEAD("disc_head.out.bias", 1, 0, 0, INIT_ZEROS, disc_ob);
+    } else if (c->head == SS_HEAD_CLS) {
+        int64_t K = c->n_classes;
+        if (c->pooler) {
+            HEAD("cls_head.pooler.weight", C, C, 1, INIT_NORMAL, cls_pw);
+            HEAD("cls_head.pooler.bias", C, 0, 0, INIT_ZEROS, cls_pb);
+        }
+        HEAD("cls_head.out.weight", K, C, 1, INIT_NORMAL, cls_ow);
+        HEAD("cls_head.out.bias", K, 0, 0, INIT_ZEROS, cls_ob);
     }
 #undef ADD
+#undef HEAD
     return n;
 }
 
@@ -80,6 +92,14 @@ size_t ss_params_count(const ss_model_config *c, int shared_emb) {
     int na = describe(c, shared_emb, d);
     for (int i = 0; i < na; i++) n += numel(&d[i], c);
     return n;
+}
+
+size_t ss_model_head_offset(const ss_model *m) {
+    array_desc d[MAX_ARRAYS];
+    size_t off = 0;
+    int na = describe(&m->cfg, m->shared_emb, d);
+    for (int i = 0; i < na && !d[i].head; i++) off += numel(&d[i], &m->cfg);
+    return off;
 }
 
 void ss_params_views(ss_params *p, float *mem, const ss_model_config *c, int shared_emb) {
