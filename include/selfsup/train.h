@@ -33,7 +33,8 @@ typedef struct {
     ss_objective objective;
     ss_model_config model;     /* vocab_size is taken from the data */
     int seq, batch, grad_accum;
-    int64_t steps, tokens;     /* one of steps / tokens / time_limit */
+    int64_t steps, tokens;     /* one of steps / tokens / flops / time_limit */
+    double flops;              /* training FLOPs budget (ss_train_flops_per_token) */
     double time_limit;         /* seconds */
     double lr, lr_min, weight_decay, clip, beta1, beta2, eps;
     int64_t warmup;

@@ -10,7 +10,7 @@
 static const char usage[] =
     "usage: selfsup pretrain --objective clm|mlm|rtd --data SHARDS --out RUN\n"
     "         [--preset tiny|small|base | --layers L --d-model D --heads H [--d-ff F]]\n"
-    "         --seq T --batch B [--grad-accum K] (--steps N | --tokens N | --time SECONDS)\n"
+    "         --seq T --batch B [--grad-accum K] (--steps N | --tokens N | --flops F | --time SECONDS)\n"
     "         [--lr LR --lr-min LR --warmup N --weight-decay W --clip C --dropout P]\n"
     "         [--seed S --threads N --eval-every N --eval-tokens N --save-every N --log-every N]\n"
     "         [--max-seq N --kind decoder|encoder] [--resume | --overwrite]\n"
@@ -38,7 +38,9 @@ static const char usage[] =
     "--eval-every 200, --eval-tokens 262144, --save-every 1000, --log-every 10,\n"
     "--threads = physical cores, --kind decoder for clm and encoder for mlm/rtd,\n"
     "--mask-prob 0.15, --mask-replace 0.8, --mask-random 0.1, --gen-size 0.25,\n"
-    "--disc-weight 50.\n";
+    "--disc-weight 50.\n"
+    "--flops sets the steps from the objective's training FLOPs per token (the\n"
+    "PaLM count that MFU uses), for comparisons at equal compute.\n";
 
 static volatile int stop_flag;
 static void on_sigint(int sig) {
@@ -90,6 +92,7 @@ static void parse(cli_args *a, ss_train_opts *o) {
     o->steps = cli_opt_int(a, "--steps", 0);
     o->tokens = cli_opt_int(a, "--tokens", 0);
     o->time_limit = cli_opt_double(a, "--time", 0);
+    o->flops = cli_opt_double(a, "--flops", 0);
     o->lr = cli_opt_double(a, "--lr", o->lr);
     o->lr_min = cli_opt_double(a, "--lr-min", o->lr_min);
     o->warmup = cli_opt_int(a, "--warmup", o->warmup);
@@ -109,8 +112,8 @@ static void parse(cli_args *a, ss_train_opts *o) {
     o->gen_size = cli_opt_double(a, "--gen-size", o->gen_size);
     o->disc_weight = cli_opt_double(a, "--disc-weight", o->disc_weight);
     parse_model(a, o);
-    int n_len = (o->steps > 0) + (o->tokens > 0) + (o->time_limit > 0);
-    if (!o->resume && n_len != 1) cli_die(a->command, "give exactly one of --steps, --tokens, --time");
+    int n_len = (o->steps > 0) + (o->tokens > 0) + (o->flops > 0) + (o->time_limit > 0);
+    if (!o->resume && n_len != 1) cli_die(a->command, "give exactly one of --steps, --tokens, --flops, --time");
     if (o->seq < 1 || o->batch < 1 || o->grad_accum < 1 || o->log_every < 1)
         cli_die(a->command, "--seq, --batch, --grad-accum and --log-every must be >= 1");
     if (!(o->lr > 0) || o->clip < 0 || o->weight_decay < 0)

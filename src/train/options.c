@@ -57,6 +57,7 @@ char *ss_train_opts_to_json(const ss_train_opts *o, int64_t total_steps) {
     cJSON_AddNumberToObject(j, "grad_accum", o->grad_accum);
     cJSON_AddNumberToObject(j, "total_steps", (double)total_steps);
     cJSON_AddNumberToObject(j, "time_limit", o->time_limit);
+    cJSON_AddNumberToObject(j, "flops", o->flops);
     cJSON_AddNumberToObject(j, "lr", o->lr);
     cJSON_AddNumberToObject(j, "lr_min", o->lr_min);
     cJSON_AddNumberToObject(j, "warmup", (double)o->warmup);
@@ -102,6 +103,7 @@ ss_status ss_train_opts_from_json(ss_train_opts *o, int64_t *total_steps, const 
         o->grad_accum = (int)num(j, "grad_accum", o->grad_accum);
         *total_steps = (int64_t)num(j, "total_steps", 0);
         o->time_limit = num(j, "time_limit", 0);
+        o->flops = num(j, "flops", 0);
         o->lr = num(j, "lr", o->lr);
         o->lr_min = num(j, "lr_min", o->lr_min);
         o->warmup = (int64_t)num(j, "warmup", (double)o->warmup);

@@ -61,19 +61,23 @@ static int64_t plan_steps(const ss_train_opts *o) {
 }
 
 static ss_status setup_fresh(trainer *t, ss_error *err) {
-    t->total_steps = plan_steps(&t->o);
-    if (t->total_steps <= 0 && t->o.time_limit <= 0)
-        return ss_fail(err, SS_ERR_ARG, "give the run length with --steps, --tokens or --time");
-    if (t->o.warmup < 0) {
-        int64_t w = t->total_steps > 0 ? t->total_steps / 20 : 100;
-        t->o.warmup = w > 1000 ? 1000 : w;
-    }
-    if (t->o.lr_min < 0) t->o.lr_min = t->o.lr / 10;
     t->o.model.vocab_size = (int)t->train.vocab_size;
     if (t->o.seq > t->o.model.max_seq)
         return ss_fail(err, SS_ERR_ARG, "--seq %d exceeds the model's max_seq %d", t->o.seq, t->o.model.max_seq);
     ss_status st = obj_create_models(t, err);
     if (st) return st;
+    t->total_steps = plan_steps(&t->o);
+    if (t->o.flops > 0) { /* a compute budget: the objective's FLOPs per token decide the steps */
+        double per_step = obj_flops_per_token(t) * (double)t->o.batch * t->o.seq * t->o.grad_accum;
+        t->total_steps = (int64_t)ceil(t->o.flops / per_step);
+    }
+    if (t->total_steps <= 0 && t->o.time_limit <= 0)
+        return ss_fail(err, SS_ERR_ARG, "give the run length with --steps, --tokens, --flops or --time");
+    if (t->o.warmup < 0) {
+        int64_t w = t->total_steps > 0 ? t->total_steps / 20 : 100;
+        t->o.warmup = w > 1000 ? 1000 : w;
+    }
+    if (t->o.lr_min < 0) t->o.lr_min = t->o.lr / 10;
     ss_rng_seed(&t->data_rng, t->o.seed ^ 0x5DEECE66Dull);
     t->state.total_steps = t->total_steps;
     return SS_OK;
