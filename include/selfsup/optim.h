@@ -28,6 +28,11 @@ void ss_adamw_free(ss_adamw *o);
 void ss_adamw_step(ss_adamw *o, const ss_model *model, float *params, const float *grads,
                    const ss_adamw_hparams *h);
 
+/* The same over the tensors at or after float offset `first` only (a frozen
+ * body trains its head alone: first = ss_model_head_offset). */
+void ss_adamw_step_from(ss_adamw *o, const ss_model *model, float *params, const float *grads,
+                        const ss_adamw_hparams *h, size_t first);
+
 /* Global L2 norm of the gradients (double accumulation, deterministic). */
 double ss_grad_norm(const float *grads, size_t n);
 /* If norm > clip > 0, scale grads by clip / (norm + 1e-6) (torch semantics).
@@ -40,5 +45,8 @@ void ss_scale_grads(float *grads, size_t n, float s);
 /* lr at `step` (0-based) of `total`: linear warmup from lr/warmup to lr over
  * `warmup` steps, then cosine decay to lr_min at `total`. */
 double ss_lr_schedule(int64_t step, int64_t total, int64_t warmup, double lr, double lr_min);
+/* Linear warmup as above, then linear decay to 0 at `total` (BERT's
+ * fine-tuning schedule). */
+double ss_lr_linear(int64_t step, int64_t total, int64_t warmup, double lr);
 
 #endif

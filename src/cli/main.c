@@ -21,7 +21,10 @@ static const char usage[] =
     "                     discriminator metrics (encoder) on a split\n"
     "  plot               draw a run's loss curves to a PNG (gnuplot)\n"
     "  fill-mask          top-k fillers for each [MASK] in a text (masked LM)\n"
-    "  generate           text from a prompt (decoder, KV cache, samplers)\n";
+    "  generate           text from a prompt (decoder, KV cache, samplers)\n"
+    "  finetune           train a classifier on labelled text, from a pretrained\n"
+    "                     model or from scratch (the baseline)\n"
+    "  classify           label texts with a fine-tuned classifier\n";
 
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -36,6 +39,8 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "plot") == 0) return cmd_plot(argc - 2, argv + 2);
     if (strcmp(argv[1], "fill-mask") == 0) return cmd_fill_mask(argc - 2, argv + 2);
     if (strcmp(argv[1], "generate") == 0) return cmd_generate(argc - 2, argv + 2);
+    if (strcmp(argv[1], "finetune") == 0) return cmd_finetune(argc - 2, argv + 2);
+    if (strcmp(argv[1], "classify") == 0) return cmd_classify(argc - 2, argv + 2);
     fprintf(stderr, "selfsup: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;
 }

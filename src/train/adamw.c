@@ -37,6 +37,11 @@ static void update(float *p, const float *g, float *m, float *v, size_t n, const
 
 void ss_adamw_step(ss_adamw *o, const ss_model *model, float *params, const float *grads,
                    const ss_adamw_hparams *h) {
+    ss_adamw_step_from(o, model, params, grads, h, 0);
+}
+
+void ss_adamw_step_from(ss_adamw *o, const ss_model *model, float *params, const float *grads,
+                        const ss_adamw_hparams *h, size_t first) {
     o->t++;
     double bc1 = 1.0 - pow(h->beta1, (double)o->t);
     double bc2_sqrt = sqrt(1.0 - pow(h->beta2, (double)o->t));
@@ -44,6 +49,7 @@ void ss_adamw_step(ss_adamw *o, const ss_model *model, float *params, const floa
     for (size_t i = 0; i < nt; i++) {
         const ss_param_info *t = ss_model_tensor(model, i);
         size_t off = t->offset;
+        if (off < first) continue;
         update(params + off, grads + off, o->m + off, o->v + off, t->numel, h,
                t->decay ? h->weight_decay : 0.0f, bc1, bc2_sqrt);
     }
@@ -88,4 +94,11 @@ double ss_lr_schedule(int64_t step, int64_t total, int64_t warmup, double lr, do
     double progress = (double)(step - warmup) / (double)(total - warmup);
     if (progress > 1) progress = 1;
     return lr_min + 0.5 * (lr - lr_min) * (1.0 + cos(M_PI * progress));
+}
+
+double ss_lr_linear(int64_t step, int64_t total, int64_t warmup, double lr) {
+    if (warmup > 0 && step < warmup) return lr * (double)(step + 1) / (double)warmup;
+    if (total <= warmup) return lr;
+    double left = (double)(total - step) / (double)(total - warmup);
+    return lr * (left > 0 ? left : 0);
 }

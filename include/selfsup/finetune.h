@@ -1,0 +1,109 @@
+/* Fine-tuning for sequence classification, and the classifier it produces.
+ *
+ *   texts -> token sequences (ss_text_format: how a model of each kind reads
+ *   a text) -> length-bucketed, padded batches -> body + CLS head -> AdamW
+ *   -> dev metrics every epoch -> the best weights kept in OUT/.
+ *
+ * A fine-tuned model directory holds config.json (head "cls"),
+ * model.safetensors, tokenizer.json, labels.json (class names in id order),
+ * metrics.jsonl (one line per evaluation) and eval.json (final metrics). */
+#ifndef SELFSUP_FINETUNE_H
+#define SELFSUP_FINETUNE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "selfsup/classmetrics.h"
+#include "selfsup/labeled.h"
+#include "selfsup/model.h"
+#include "selfsup/tokenizer.h"
+
+/* ---- Texts as token sequences (src/train/textseq.c) -------------------------------
+ * An encoder reads "[CLS] text [SEP]", a decoder "text <|endoftext|>" (the
+ * separator it saw between documents in pretraining, so the last position
+ * has read the whole text). Texts longer than max_seq keep their start. */
+typedef struct {
+    ss_model_kind kind;
+    int32_t cls_id, sep_id, end_id, pad_id;
+    int max_seq;
+} ss_text_format;
+/* The ids come from the tokenizer (a missing one is SS_ERR_NOT_FOUND naming it). */
+ss_status ss_text_format_init(ss_text_format *f, const ss_tokenizer *tok, ss_model_kind kind, int max_seq,
+                              ss_error *err);
+
+/* n sequences in one array: sequence i is ids[off[i] .. off[i+1]). */
+typedef struct {
+    int32_t *ids;
+    size_t *off;
+    size_t n, n_truncated;
+} ss_seqs;
+ss_status ss_seqs_encode(ss_seqs *out, ss_tokenizer *tok, const ss_text_format *f, char *const *texts, size_t n,
+                         ss_error *err);
+void ss_seqs_free(ss_seqs *s);
+static inline size_t ss_seqs_len(const ss_seqs *s, size_t i) { return s->off[i + 1] - s->off[i]; }
+
+/* Gather sequences idx[0..B) into a right-padded batch: tokens [B, T] and
+ * key_valid [B, T] with T the longest of them. Returns T. */
+int ss_seqs_batch(const ss_seqs *s, const size_t *idx, int B, int32_t pad_id, int32_t *tokens, uint8_t *key_valid);
+
+/* Class probabilities [n, K] for every sequence (no dropout), in batches of
+ * up to `batch` sequences of similar length. */
+ss_status ss_classify_seqs(ss_model *m, const ss_seqs *s, int batch, int32_t pad_id, float *probs, ss_error *err);
+
+/* ---- A fine-tuned model directory (src/train/classifier.c) ------------------------ */
+typedef struct {
+    ss_model *model;
+    ss_tokenizer *tok;
+    ss_label_map labels;
+    ss_text_format fmt;
+} ss_classifier;
+ss_status ss_classifier_load(ss_classifier *c, const char *dir, ss_error *err);
+void ss_classifier_free(ss_classifier *c);
+
+/* ---- Fine-tuning (src/train/finetune.c) -------------------------------------------- */
+typedef enum { SS_SELECT_ACCURACY = 0, SS_SELECT_MACRO_F1, SS_SELECT_MCC } ss_select_metric;
+
+typedef struct {
+    const char *init;           /* pretrained model directory; NULL = from scratch */
+    const char *tokenizer;      /* from scratch: tokenizer.json (with init: init/tokenizer.json) */
+    ss_model_config scratch;    /* from scratch: kind and architecture (vocab from the tokenizer) */
+    const char *train_path, *dev_path, *test_path; /* test optional */
+    ss_labeled_opts table;      /* columns, format, skip_bad_rows */
+    size_t train_size;          /* > 0: a seeded random subset of this many training rows */
+    const char *out_dir;
+    int epochs, batch, max_seq;
+    double lr, warmup_ratio, weight_decay, clip, dropout;
+    uint64_t seed;
+    int64_t eval_every;         /* steps between dev evaluations; 0 = every epoch */
+    int patience;               /* evaluations without improvement before stopping; 0 = never stop early */
+    ss_select_metric select;    /* what "best" means on dev */
+    int freeze_encoder;         /* train the head only */
+    int pooling;                /* ss_pooling, or -1: cls for encoders, last for decoders */
+    int pooler;                 /* 1/0, or -1: on for cls pooling, off otherwise */
+    const char *class_weights;  /* NULL, "balanced" (n / (K count_k)) or "w0,w1,..." in label order */
+    volatile int *stop;         /* set asynchronously: finish with the best weights so far */
+} ss_finetune_opts;
+
+void ss_finetune_opts_defaults(ss_finetune_opts *o);
+
+typedef struct {
+    int is_eval, improved, epoch;
+    int64_t step, total_steps;
+    double loss, lr, elapsed, seqs_per_s;
+    const ss_class_metrics *dev; /* is_eval */
+    const char *message;         /* notes: data summary, early stopping, saves */
+} ss_finetune_progress;
+typedef void (*ss_finetune_progress_fn)(void *ctx, const ss_finetune_progress *p);
+
+typedef struct {
+    ss_class_metrics dev, test; /* of the best weights; test.n == 0 without a test file */
+    int64_t best_step, steps;
+    int best_epoch;
+    size_t train_rows, train_bad_rows;
+} ss_finetune_result;
+
+ss_status ss_finetune(const ss_finetune_opts *o, ss_finetune_result *r, ss_finetune_progress_fn fn, void *ctx,
+                      ss_error *err);
+void ss_finetune_result_free(ss_finetune_result *r);
+
+#endif

@@ -1,0 +1,118 @@
+/* selfsup classify: label each input line with a fine-tuned classifier. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cJSON.h>
+
+#include "cli.h"
+#include "selfsup/finetune.h"
+#include "selfsup/textstream.h"
+
+static const char usage[] =
+    "usage: selfsup classify --model DIR [--json] [--batch B] [--threads N] [FILE...]\n"
+    "\n"
+    "Reads one text per line (files, plain or .zst, or standard input; '-' is\n"
+    "standard input) and prints, for each line in order, the predicted label,\n"
+    "its probability and every class's probability:\n"
+    "  LABEL<TAB>P<TAB>label0=p0 label1=p1 ...\n"
+    "or with --json one object per line: {\"text\":..,\"label\":..,\"probs\":{..}}.\n"
+    "DIR is a directory written by 'selfsup finetune'. Lines are classified in\n"
+    "batches of B (default 64; 1 when reading from a terminal).\n";
+
+typedef struct {
+    ss_classifier c;
+    int json, batch;
+    char **texts;
+    size_t n;
+} classify_ctx;
+
+static void print_one(const classify_ctx *x, const char *text, const float *p) {
+    int K = x->c.labels.n, best = 0;
+    for (int k = 1; k < K; k++)
+        if (p[k] > p[best]) best = k;
+    if (!x->json) {
+        printf("%s\t%.4f\t", x->c.labels.names[best], p[best]);
+        for (int k = 0; k < K; k++) printf("%s%s=%.4f", k ? " " : "", x->c.labels.names[k], p[k]);
+        printf("\n");
+        return;
+    }
+    cJSON *o = cJSON_CreateObject(), *probs = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "text", text);
+    cJSON_AddStringToObject(o, "label", x->c.labels.names[best]);
+    for (int k = 0; k < K; k++) cJSON_AddNumberToObject(probs, x->c.labels.names[k], (double)p[k]);
+    cJSON_AddItemToObject(o, "probs", probs);
+    char *s = cJSON_PrintUnformatted(o);
+    printf("%s\n", s ? s : "{}");
+    free(s);
+    cJSON_Delete(o);
+}
+
+/* Classify the buffered lines and print them in input order. */
+static ss_status flush_batch(classify_ctx *x, ss_error *err) {
+    if (x->n == 0) return SS_OK;
+    ss_seqs s;
+    int K = x->c.labels.n;
+    float *probs = malloc(x->n * (size_t)K * sizeof(float));
+    ss_status st = probs ? ss_seqs_encode(&s, x->c.tok, &x->c.fmt, x->texts, x->n, err)
+                         : ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    if (!st) {
+        st = ss_classify_seqs(x->c.model, &s, x->batch, x->c.fmt.pad_id, probs, err);
+        ss_seqs_free(&s);
+    }
+    for (size_t i = 0; i < x->n && !st; i++) print_one(x, x->texts[i], probs + i * K);
+    fflush(stdout);
+    for (size_t i = 0; i < x->n; i++) free(x->texts[i]);
+    x->n = 0;
+    free(probs);
+    return st;
+}
+
+static ss_status classify_stream(classify_ctx *x, const char *path, ss_error *err) {
+    ss_textstream *ts;
+    ss_status st = ss_textstream_open(&ts, path, err);
+    if (st) return st;
+    int interactive = strcmp(path, "-") == 0 && isatty(0);
+    const char *line;
+    size_t len;
+    while (!(st = ss_textstream_next_line(ts, &line, &len, err)) && line) {
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+        if (memchr(line, 0, len)) {
+            st = ss_fail(err, SS_ERR_FORMAT, "%s:%zu: a NUL byte in the text", path, ss_textstream_line_no(ts));
+            break;
+        }
+        if (!(x->texts[x->n] = strndup(line, len))) {
+            st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
+            break;
+        }
+        if (++x->n == (size_t)x->batch || interactive) st = flush_batch(x, err);
+        if (st) break;
+    }
+    if (!st) st = flush_batch(x, err);
+    ss_textstream_close(ts);
+    return st;
+}
+
+int cmd_classify(int argc, char **argv) {
+    cli_args a;
+    classify_ctx x = {0};
+    cli_args_init(&a, argc, argv, "classify", usage);
+    const char *dir = cli_require(&a, "--model");
+    x.json = cli_flag(&a, "--json");
+    x.batch = (int)cli_opt_int(&a, "--batch", 64);
+    int threads = (int)cli_opt_int(&a, "--threads", 0);
+    if (cli_args_done(&a)) return 2;
+    if (x.batch < 1) cli_die(a.command, "--batch must be >= 1");
+    cli_threads_quiet(threads);
+    ss_error err = {0};
+    ss_status st = ss_classifier_load(&x.c, dir, &err);
+    if (!st && !(x.texts = calloc((size_t)x.batch, sizeof(char *)))) st = ss_fail(&err, SS_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < (a.n_positional ? a.n_positional : 1) && !st; i++)
+        st = classify_stream(&x, a.n_positional ? a.positional[i] : "-", &err);
+    for (size_t i = 0; i < x.n; i++) free(x.texts[i]);
+    free(x.texts);
+    ss_classifier_free(&x.c);
+    cli_args_free(&a);
+    return st ? cli_report("classify", &err) : 0;
+}

@@ -1,0 +1,60 @@
+/* State of one fine-tuning run, shared by src/train/finetune*.c. */
+#ifndef SELFSUP_FINETUNE_INTERNAL_H
+#define SELFSUP_FINETUNE_INTERNAL_H
+
+#include "selfsup/finetune.h"
+#include "selfsup/metrics.h"
+#include "selfsup/optim.h"
+#include "selfsup/rng.h"
+
+/* One labelled split, read and encoded. */
+typedef struct {
+    const char *path;
+    ss_labeled_set rows;
+    ss_seqs seqs;
+    int32_t *y;
+} ft_split;
+
+typedef struct {
+    ss_finetune_opts o;
+    ss_tokenizer *tok;
+    ss_text_format fmt;
+    ss_label_map labels;
+    ft_split train, dev, test;
+    float *class_w;             /* [K] or NULL */
+    ss_model *model;
+    ss_adamw opt;
+    size_t first_trained;       /* 0, or the head's offset with --freeze-encoder */
+    float *best;                /* parameters of the best evaluation so far */
+    double best_score;
+    int64_t best_step, step, total_steps, warmup;
+    int best_epoch, epoch, evals_since_best, have_best;
+    ss_metrics *metrics;
+    ss_rng rng;
+    /* batches of the current epoch: order[] holds sequence indices, batch b
+     * is order[batch_at[b] .. +batch_len[b]) */
+    size_t *order, *batch_at;
+    int *batch_len;
+    size_t n_batches;
+    int32_t *tokens, *batch_y;
+    uint8_t *valid;
+    double t0, loss_acc;
+    int64_t loss_n;
+    ss_finetune_progress_fn fn;
+    void *ctx;
+} ft_run;
+
+/* src/train/finetune_data.c */
+ss_status ft_load_data(ft_run *r, ss_error *err);
+ss_status ft_encode_data(ft_run *r, ss_error *err);
+void ft_free_data(ft_run *r);
+/* Length-bucketed shuffle of the training set into this epoch's batches. */
+void ft_plan_epoch(ft_run *r);
+
+/* src/train/finetune_eval.c */
+ss_status ft_eval_split(ft_run *r, const ft_split *s, ss_class_metrics *m, ss_error *err);
+ss_status ft_save_best(ft_run *r, ss_error *err);
+ss_status ft_write_eval_json(ft_run *r, const ss_finetune_result *res, ss_error *err);
+double ft_score(const ft_run *r, const ss_class_metrics *m);
+
+#endif

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Fine-tuning and classification through the CLI, printing TAP: a tiny
+# pretrain -> finetune -> classify on SST-2 that must beat chance clearly,
+# the scratch baseline, a frozen body, malformed rows (stop or skip), and the
+# errors a user meets.
+set -u
+source "$(dirname "$0")/tap.sh"
+tap_plan 16
+tap_needs sst2 train.tsv cli-finetune
+
+SST=$MIRROR/sst2
+# The unlabelled corpus: the SST-2 training sentences without their labels.
+tail -n +2 "$SST/train.tsv" | cut -f1 >"$TMP/text.txt"
+"$SS" tokenizer train --vocab-size 1200 --out "$TMP/tok.json" "$TMP/text.txt" >/dev/null 2>&1 &&
+  "$SS" data prepare --tokenizer "$TMP/tok.json" --out "$TMP/shards" --doc-boundary line "$TMP/text.txt" >/dev/null 2>&1 ||
+  bail "could not make tokenizer and shards"
+"$SS" pretrain --objective mlm --data "$TMP/shards" --out "$TMP/mlm" --layers 2 --d-model 64 --heads 2 --seq 64 \
+  --batch 16 --steps 150 --lr 2e-3 --eval-every 150 --eval-tokens 4096 --threads 1 >"$TMP/pre.log" 2>&1 ||
+  bail "pretraining failed: $(tail -3 "$TMP/pre.log")"
+
+# one thread: at d_model 64 the OpenMP barriers cost more than a second core gives
+FT=(--train "$SST/train.tsv" --dev "$SST/dev.tsv" --epochs 2 --batch 32 --max-seq 64 --lr 1e-3 --threads 1)
+"$SS" finetune --init "$TMP/mlm" "${FT[@]}" --out "$TMP/clf" >"$TMP/ft.log" 2>&1
+check "finetune from a pretrained mlm run exits 0 and prints dev metrics" \
+  bash -c "[ $? -eq 0 ] && grep -qE '^dev: accuracy 0\.[0-9]+  macro-F1 0\.[0-9]+  MCC -?[0-9.]+' '$TMP/ft.log'"
+acc=$(/usr/bin/python3 -c "import json; print(json.load(open('$TMP/clf/eval.json'))['dev']['accuracy'])" 2>/dev/null)
+echo "# pretrained tiny encoder, SST-2 dev accuracy: ${acc:-none}"
+check "the tiny classifier beats chance clearly on SST-2 dev (accuracy > 0.62)" \
+  /usr/bin/python3 -c "import sys; sys.exit(0 if float('${acc:-0}') > 0.62 else 1)"
+check "eval.json has accuracy, macro-F1, MCC and a 2x2 confusion matrix summing to 872" /usr/bin/python3 -c "
+import json; d = json.load(open('$TMP/clf/eval.json'))['dev']
+assert set(['accuracy', 'macro_f1', 'mcc', 'confusion']) <= set(d)
+assert sum(map(sum, d['confusion'])) == 872 and len(d['confusion']) == 2"
+check "the classifier directory holds config (head cls), labels, tokenizer, metrics" bash -c \
+  "grep -qE '\"head\":[[:space:]]*\"cls\"' '$TMP/clf/config.json' && grep -q '\"1\"' '$TMP/clf/labels.json' &&
+   test -s '$TMP/clf/tokenizer.json' && [ \$(wc -l < '$TMP/clf/metrics.jsonl') -eq 2 ]"
+
+printf 'a gorgeous , witty , moving film .\na dull , lifeless and boring mess .\n' >"$TMP/two.txt"
+"$SS" classify --model "$TMP/clf" "$TMP/two.txt" >"$TMP/c1" 2>&1
+check "classify prints label, probability and every class's probability per line" \
+  bash -c "[ \$(grep -cE '^[01]	0\.[0-9]{4}	0=0\.[0-9]{4} 1=0\.[0-9]{4}$' '$TMP/c1') -eq 2 ]"
+"$SS" classify --model "$TMP/clf" --json <"$TMP/two.txt" >"$TMP/c2" 2>&1
+check "classify --json reads stdin and writes one JSON object per line, probabilities summing to 1" /usr/bin/python3 -c "
+import json; rows = [json.loads(l) for l in open('$TMP/c2')]
+assert len(rows) == 2 and rows[0]['text'].startswith('a gorgeous')
+assert all(abs(sum(r['probs'].values()) - 1) < 1e-4 and r['label'] in r['probs'] for r in rows)"
+check "classify gives the same labels one text at a time as in a padded batch" bash -c \
+  "'$SS' classify --model '$TMP/clf' --batch 1 '$TMP/two.txt' | cut -f1 | cmp -s - <(cut -f1 '$TMP/c1')"
+
+"$SS" finetune --init none --tokenizer "$TMP/tok.json" --layers 2 --d-model 64 --heads 2 "${FT[@]}" \
+  --train-size 1000 --epochs 1 --out "$TMP/scratch" >"$TMP/sc.log" 2>&1
+check "finetune --init none trains the same architecture from scratch" \
+  bash -c "[ $? -eq 0 ] && grep -q '\"init\":[[:space:]]*\"none\"' '$TMP/scratch/eval.json'"
+
+"$SS" finetune --init "$TMP/mlm" "${FT[@]}" --epochs 1 --train-size 1000 --freeze-encoder --out "$TMP/frozen" >"$TMP/fr.log" 2>&1
+check "--freeze-encoder leaves the pretrained body unchanged" /usr/bin/python3 -c "
+import sys; sys.path.insert(0, 'tests'); import st_io, numpy as np
+a = st_io.read('$TMP/mlm/model.safetensors')[0]; b = st_io.read('$TMP/frozen/model.safetensors')[0]
+body = [k for k in b if not k.startswith('cls_head.')]
+assert body and all(np.array_equal(a[k], b[k]) for k in body), 'body changed'
+assert any(k.startswith('cls_head.') for k in b)"
+
+{ head -3 "$SST/train.tsv"; printf 'a row without a label\n'; sed -n 4,300p "$SST/train.tsv"; } >"$TMP/bad.tsv"
+"$SS" finetune --init "$TMP/mlm" --train "$TMP/bad.tsv" --dev "$SST/dev.tsv" --epochs 1 --out "$TMP/b1" >"$TMP/b1.log" 2>&1
+check "a malformed row stops the run naming file and line" bash -c "[ $? -ne 0 ] && grep -q 'bad.tsv:4' '$TMP/b1.log'"
+"$SS" finetune --init "$TMP/mlm" --train "$TMP/bad.tsv" --dev "$SST/dev.tsv" --epochs 1 --skip-bad-rows \
+  --out "$TMP/b2" >"$TMP/b2.log" 2>&1
+check "--skip-bad-rows skips and counts it" \
+  bash -c "[ $? -eq 0 ] && grep -q 'skipped 1 malformed row' '$TMP/b2.log' && grep -q '\"train_bad_rows\":[[:space:]]*1' '$TMP/b2/eval.json'"
+
+printf 'sentence\tlabel\ngreat\tpos\nawful\tneg\n' >"$TMP/tr.tsv"
+printf 'sentence\tlabel\nfine\tneutral\n' >"$TMP/dv.tsv"
+"$SS" finetune --init "$TMP/mlm" --train "$TMP/tr.tsv" --dev "$TMP/dv.tsv" --out "$TMP/b3" >"$TMP/b3.log" 2>&1
+check "a dev label unseen in training is an error naming it" bash -c "[ $? -ne 0 ] && grep -q \"dv.tsv:2.*neutral\" '$TMP/b3.log'"
+"$SS" finetune --init none "${FT[@]}" --out "$TMP/b4" >"$TMP/b4.log" 2>&1
+check "--init none without --tokenizer is a clear error" bash -c "[ $? -ne 0 ] && grep -q 'tokenizer' '$TMP/b4.log'"
+"$SS" classify --model "$TMP/mlm" "$TMP/two.txt" >"$TMP/b5" 2>&1
+check "classify on a pretrained (not fine-tuned) model says to fine-tune it" bash -c "[ $? -ne 0 ] && grep -q 'finetune' '$TMP/b5'"
+"$SS" finetune --init "$TMP/nope" "${FT[@]}" --out "$TMP/b6" >"$TMP/b6.log" 2>&1
+check "a missing --init run is an error naming it" bash -c "[ $? -ne 0 ] && grep -q 'nope' '$TMP/b6.log'"
+printf 'text,label\n"a, quoted ""comma"" text",yes\nplain,no\n' >"$TMP/t.csv"
+"$SS" finetune --init "$TMP/mlm" --train "$TMP/t.csv" --dev "$TMP/t.csv" --epochs 1 --out "$TMP/csv" \
+  --text-column text >"$TMP/csv.log" 2>&1
+check "CSV with quoting and string labels trains (labels saved by name)" \
+  bash -c "[ $? -eq 0 ] && grep -q '\"no\"' '$TMP/csv/labels.json' && grep -q '\"yes\"' '$TMP/csv/labels.json'"
