@@ -13,7 +13,7 @@ BLAS_INC := /usr/include/$(ARCH)/openblas-openmp
 # Debian packages the build needs. Found with dpkg-query; installed when root.
 BUILD_PKGS := pkg-config libutf8proc-dev libzstd-dev libopenblas-openmp-dev libcjson-dev libcmocka-dev
 CHECK_PKGS := python3 python3-numpy zstd curl bible-kjv gnuplot-nox
-DEMO_PKGS  := bible-kjv
+DEMO_PKGS  := bible-kjv curl
 BENCH_PKGS := sentencepiece nodejs zstd time bc python3-torch
 
 CFLAGS   ?= -O2 -g -march=native
@@ -35,7 +35,8 @@ ASAN_SRCS := $(wildcard tests/test_tok_*.c tests/test_data_*.c tests/test_io_*.c
 ASAN_BINS := $(ASAN_SRCS:tests/%.c=$(B)/asan/tests/%)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all deps check check-deps check-torch demo clean bench-tokenizer bench-train bench-generate
+.PHONY: all deps check check-deps check-torch demo clean bench-tokenizer bench-train bench-generate \
+        experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb
 all: deps $(B)/libselfsup.a $(B)/selfsup
 
 # ---- dependencies -------------------------------------------------------------
@@ -106,6 +107,22 @@ check-torch: check-deps all $(B)/tests/test_model_parity
 	@rm -rf $(B)/golden-fresh
 	/usr/bin/python3 tests/torch_ref.py golden --out $(B)/golden-fresh
 	SS_GOLDEN_DIR=$(B)/golden-fresh tests/run.sh $(B)/tests/test_model_parity
+
+# ---- experiments: does pretraining pay? (issue 5; results in eval/RESULTS.md) -------------
+# exp-pretrain: mlm, rtd and clm on IMDB unsup at equal FLOPs (FLOPS=1.5e14);
+# then fine-tuning on SST-2 (3 seeds), label efficiency, IMDB test.
+experiments: exp-pretrain exp-sst2 exp-label-efficiency exp-imdb
+exp-pretrain: all
+	$(call need_pkgs,zstd)
+	eval/exp_pretrain.sh
+exp-sst2: all
+	eval/exp_sst2.sh
+exp-label-efficiency: all
+	$(call need_pkgs,gnuplot-nox)
+	eval/exp_label_efficiency.sh
+exp-imdb: all
+	$(call need_pkgs,zstd)
+	eval/exp_imdb.sh
 
 # ---- benchmarks -----------------------------------------------------------------
 bench-tokenizer: all
