@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Experiment step 4 (make exp-imdb): fine-tune on IMDB train (25,000
+# reviews) and score on IMDB test (25,000), for a pretrained model (BEST,
+# default mlm) and the same architecture from scratch. Reviews are cut to
+# their first MAX_SEQ tokens (default 256). One epoch by default (EPOCHS);
+# IMDB has no dev split, so "dev" here is the last 2,500 training reviews
+# (held out of training), used to pick the epoch; test is scored once.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=${B:-build}; SS=$B/selfsup
+THREADS=${THREADS:-2}; BEST=${BEST:-mlm}; BASE=${BASE:-scratch-encoder}
+EPOCHS=${EPOCHS:-2}; MAX_SEQ=${MAX_SEQ:-256}; SEED=${SEED:-1}
+W=eval/work/exp
+DIR=$($SS data get imdb)
+source eval/exp_recipe.sh
+mkdir -p "$W/imdb"
+if [ ! -s "$W/imdb/dev.tsv" ]; then
+  zstd -dc "$DIR/train.tsv.zst" | head -n 22501 >"$W/imdb/train.tsv"
+  { zstd -dc "$DIR/train.tsv.zst" | head -1; zstd -dc "$DIR/train.tsv.zst" | tail -n +22502; } >"$W/imdb/dev.tsv"
+fi
+for m in $BEST $BASE; do
+  out=$W/imdb/$m
+  [ -s "$out/eval.json" ] && continue
+  echo "== $m on IMDB"
+  $SS finetune $(init_args "$m") --train "$W/imdb/train.tsv" --dev "$W/imdb/dev.tsv" --test "$DIR/test.tsv.zst" \
+    --out "$out" "${FT_RECIPE[@]}" --epochs "$EPOCHS" --max-seq "$MAX_SEQ" --seed "$SEED" --threads "$THREADS" |
+    grep -E '^(data|epoch|dev:|test:|best)'
+done
+/usr/bin/python3 eval/exp_summary.py imdb "$W/imdb"

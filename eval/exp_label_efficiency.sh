@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Experiment step 3 (make exp-label-efficiency): SST-2 dev accuracy against
+# the number of labelled training sentences (SIZES, default 100 300 1000 3000
+# 6920), for a pretrained model (BEST, default mlm) and the same architecture
+# from scratch (BASE, default scratch-encoder), SEEDS fine-tuning seeds each.
+# A size-n run trains on a seeded random n-sentence subset (--train-size, the
+# seed also picks the subset) for max(3 epochs, 300 steps), evaluated on dev
+# every epoch. Writes eval/work/exp/label_eff/, prints the table and draws
+# eval/label_efficiency.png (gnuplot).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=${B:-build}; SS=$B/selfsup
+THREADS=${THREADS:-2}; SEEDS=${SEEDS:-1 2 3}; SIZES=${SIZES:-100 300 1000 3000 6920}
+BEST=${BEST:-mlm}; BASE=${BASE:-scratch-encoder}
+W=eval/work/exp
+SST=$($SS data get sst2)
+source eval/exp_recipe.sh
+for m in $BEST $BASE; do
+  for n in $SIZES; do
+    per_epoch=$(( (n + 31) / 32 )); epochs=$(( (300 + per_epoch - 1) / per_epoch )); [ $epochs -lt 3 ] && epochs=3
+    for s in $SEEDS; do
+      out=$W/label_eff/${m}_n${n}_s$s
+      [ -s "$out/eval.json" ] && continue
+      echo "== $m, $n sentences, seed $s ($epochs epochs)"
+      $SS finetune $(init_args "$m") --train "$SST/train.tsv" --dev "$SST/dev.tsv" --out "$out" \
+        "${FT_RECIPE[@]}" --epochs "$epochs" --train-size "$n" --seed "$s" --threads "$THREADS" | grep -E '^(dev:|best)'
+    done
+  done
+done
+/usr/bin/python3 eval/exp_summary.py label_eff "$W/label_eff" eval/label_efficiency.png

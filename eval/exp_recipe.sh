@@ -1,0 +1,16 @@
+# The fine-tuning recipe shared by the experiments (sourced). Chosen on the
+# SST-2 dev split only; the held-out SST-2 test split is never used.
+FT_RECIPE=(--epochs 3 --batch 32 --lr 1e-4 --warmup-ratio 0.1 --weight-decay 0.01 --dropout 0.1 --max-seq 128)
+W=${W:-eval/work/exp}
+# --init arguments for a model name: a pretrained run, or the same
+# architecture from scratch with the same tokenizer.
+init_args() {
+  case $1 in
+    mlm) echo "--init $W/pre_mlm" ;;
+    rtd) echo "--init $W/pre_rtd" ;;
+    clm) echo "--init $W/pre_clm" ;;
+    scratch-encoder) echo "--init none --tokenizer $W/shards/tokenizer.json --kind encoder --preset small" ;;
+    scratch-decoder) echo "--init none --tokenizer $W/shards/tokenizer.json --kind decoder --preset small" ;;
+    *) echo "unknown model $1" >&2; return 1 ;;
+  esac
+}

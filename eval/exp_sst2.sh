@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Experiment step 2 (make exp-sst2): pretrained vs scratch on SST-2.
+# Every model is fine-tuned with the same recipe on the Kim split's train
+# (6,920 sentences) and scored on its dev (872), with SEEDS fine-tuning seeds:
+#   mlm, rtd (the discriminator), clm: the runs of eval/exp_pretrain.sh
+#   scratch-encoder, scratch-decoder: the same architectures, random init
+# Results: eval/work/exp/sst2/<model>_s<seed>/eval.json; the summary table
+# (mean, std, min, max of dev accuracy) is printed by eval/exp_summary.py.
+# A finished fine-tuning run (eval.json present) is not redone.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=${B:-build}; SS=$B/selfsup
+THREADS=${THREADS:-2}; SEEDS=${SEEDS:-1 2 3}
+MODELS=${MODELS:-mlm rtd clm scratch-encoder scratch-decoder}
+W=eval/work/exp
+SST=$($SS data get sst2)
+source eval/exp_recipe.sh
+for m in $MODELS; do
+  for s in $SEEDS; do
+    out=$W/sst2/${m}_s$s
+    [ -s "$out/eval.json" ] && continue
+    echo "== $m, seed $s"
+    $SS finetune $(init_args "$m") --train "$SST/train.tsv" --dev "$SST/dev.tsv" --out "$out" \
+      "${FT_RECIPE[@]}" --seed "$s" --threads "$THREADS" | grep -E '^(epoch|dev:|best)'
+  done
+done
+/usr/bin/python3 eval/exp_summary.py sst2 "$W/sst2"
