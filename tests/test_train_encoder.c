@@ -48,7 +48,7 @@ static void opts_for(ss_train_opts *o, ss_objective obj, const char *out, int64_
     o->objective = obj;
     o->data_dir = data_dir;
     o->out_dir = out;
-    o->model = (ss_model_config){SS_ENCODER, 0, 2, 64, 2, 128, 64, 0.0f, 0, SS_HEAD_LM};
+    o->model = (ss_model_config){.kind = SS_ENCODER, .n_layer = 2, .d_model = 64, .n_head = 2, .d_ff = 128, .max_seq = 64};
     o->seq = 64;
     o->batch = 8;
     o->steps = steps;
@@ -83,13 +83,21 @@ static void test_mlm_learns(void **state) {
     char run[600];
     snprintf(run, sizeof run, "%s/mlm", test_tmpdir());
     ss_train_opts o;
-    opts_for(&o, SS_OBJ_MLM, run, 800);
+    /* Masked LM sits on a unigram plateau (val ~5.1, acc ~0.047 here) until
+     * attention learns to use position; batches of 32 at lr 2e-3 with 30%
+     * masking get past it in a few hundred steps (eval/encoder_learning/:
+     * the same plateau in PyTorch, and an exact replay of these batches) */
+    opts_for(&o, SS_OBJ_MLM, run, 600);
+    o.batch = 32;
+    o.lr = 2e-3;
+    o.warmup = 50;
+    o.mask_prob = 0.3f;
     CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
     double val = last_metric(run, "val_loss"), acc = last_metric(run, "val_acc");
     printf("# mlm: val masked loss %.3f (uniform guess: %.3f), masked accuracy %.3f\n", val, log(512.0), acc);
-    /* measured at this size: about 5.1 and 0.05 (a broken model stays at ~6.2 and ~0.002) */
-    assert_true(val < log(512.0) - 0.9);
-    assert_true(acc > 0.04);
+    /* measured: 4.60 and 0.170 (seeds 11, 12); unigram predictor 5.23 and 0.047 */
+    assert_true(val < log(512.0) - 1.4);
+    assert_true(acc > 0.12);
 }
 
 static void test_rtd_learns(void **state) {
@@ -98,19 +106,26 @@ static void test_rtd_learns(void **state) {
     char run[600];
     snprintf(run, sizeof run, "%s/rtd", test_tmpdir());
     ss_train_opts o;
-    opts_for(&o, SS_OBJ_RTD, run, 800);
+    opts_for(&o, SS_OBJ_RTD, run, 1000);
+    o.batch = 32;
+    o.lr = 1e-3;
+    o.warmup = 100;
+    o.mask_prob = 0.3f;
     o.gen_size = 0.5;
     CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
     double auc = last_metric(run, "val_auc"), acc = last_metric(run, "val_disc_acc");
-    double gen = last_metric(run, "val_loss");
-    printf("# rtd: generator val loss %.3f, discriminator accuracy %.3f, AUC %.3f\n", gen, acc, auc);
-    assert_true(gen < log(512.0) - 0.9);
-    /* At this size the discriminator's accuracy stays near the not-replaced
-     * base rate (~0.86); its ranking of replaced tokens is what moves first:
-     * measured AUC 0.540 after 800 steps (deterministic for a given thread
-     * count), 0.5 for a discriminator that
-     * learned nothing (~2,000 replaced among ~16,000 tokens: std 0.007). */
-    assert_true(auc > 0.53);
+    double gen = last_metric(run, "val_loss"), gen_acc = last_metric(run, "val_acc");
+    printf("# rtd: generator val loss %.3f acc %.3f, discriminator accuracy %.3f, AUC %.3f\n", gen, gen_acc, acc,
+           auc);
+    /* generator measured 4.83 / 0.13 (seeds 11, 12) */
+    assert_true(gen < log(512.0) - 1.2);
+    assert_true(gen_acc > 0.09);
+    /* The generator's samples are near-unigram draws, so the discriminator
+     * needs the context model before it can spot them; at this size its
+     * accuracy stays at the not-replaced base rate and its ranking moves
+     * first: measured AUC 0.573-0.581, 0.5 for a discriminator that learned
+     * nothing (std about 0.007 on this val split). */
+    assert_true(auc > 0.555);
     /* the discriminator alone is a model directory */
     char disc[700];
     snprintf(disc, sizeof disc, "%s/discriminator", run);
