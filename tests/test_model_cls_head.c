@@ -670,6 +670,22 @@ static void test_load_body(void **state) {
             fail_msg("%s: error '%s' should say '%s' and name %s", bad[i].field, err.msg, bad[i].msg, mlm_dir);
         ss_model_free(o);
     }
+    /* a shorter classifier takes the first rows of the position table; a
+     * longer one is refused */
+    ss_model_config sc = cls_config(SS_ENCODER, SS_POOL_CLS, 1);
+    sc.max_seq = pc.max_seq - 3;
+    ss_model *shorter = new_model(sc, 7);
+    CHECK_OK(ss_model_load_body(shorter, mlm_dir, &err), &err);
+    const ss_param_info *pos = find_tensor(shorter, "embeddings.position.weight");
+    assert_memory_equal(ss_model_params(shorter) + pos->offset,
+                        ss_model_params(pre) + find_tensor(pre, "embeddings.position.weight")->offset,
+                        pos->numel * sizeof(float));
+    ss_model_free(shorter);
+    sc.max_seq = pc.max_seq + 1;
+    ss_model *longer = new_model(sc, 8);
+    assert_int_equal(ss_model_load_body(longer, mlm_dir, &err), SS_ERR_ARG);
+    assert_non_null(strstr(err.msg, "max_seq"));
+    ss_model_free(longer);
     /* a directory without a model */
     assert_int_not_equal(ss_model_load_body(clf, tmp, &err), SS_OK);
     free(head);

@@ -47,7 +47,8 @@ static inline size_t ss_seqs_len(const ss_seqs *s, size_t i) { return s->off[i +
 int ss_seqs_batch(const ss_seqs *s, const size_t *idx, int B, int32_t pad_id, int32_t *tokens, uint8_t *key_valid);
 
 /* Class probabilities [n, K] for every sequence (no dropout), in batches of
- * up to `batch` sequences of similar length. */
+ * up to `batch` sequences of similar length. SS_ERR_ARG for batch < 1 or a
+ * sequence longer than the model's max_seq. */
 ss_status ss_classify_seqs(ss_model *m, const ss_seqs *s, int batch, int32_t pad_id, float *probs, ss_error *err);
 
 /* ---- A fine-tuned model directory (src/train/classifier.c) ------------------------ */
@@ -71,7 +72,8 @@ typedef struct {
     ss_labeled_opts table;      /* columns, format, skip_bad_rows */
     size_t train_size;          /* > 0: a seeded random subset of this many training rows */
     const char *out_dir;
-    int epochs, batch, max_seq;
+    int epochs, batch, max_seq; /* max_seq also becomes the classifier's (a pretrained
+                                   body's position table is cut to it) */
     double lr, warmup_ratio, weight_decay, clip, dropout;
     uint64_t seed;
     int64_t eval_every;         /* steps between dev evaluations; 0 = every epoch */

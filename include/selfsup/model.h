@@ -239,9 +239,10 @@ ss_status ss_model_save_with(const ss_model *m, const ss_model *gen, const char 
 /* Load that generator, sharing owner's embeddings. SS_ERR_NOT_FOUND: none. */
 ss_status ss_model_load_generator(ss_model *owner, const char *dir, ss_model **gen, ss_error *err);
 /* Copy the body (embeddings, blocks, final LayerNorm) of the model saved in
- * DIR into m: DIR's kind, vocabulary, depth, widths, heads and max_seq must
- * equal m's (the error names the first field that differs); DIR's head (and
- * an RTD run's generator) is ignored. Fine-tuning starts from this. */
+ * DIR into m: DIR's kind, vocabulary, depth, widths and heads must equal m's
+ * (the error names the first field that differs) and m's max_seq may not
+ * exceed DIR's (m takes the first rows of the position table); DIR's head
+ * (and an RTD run's generator) is ignored. Fine-tuning starts from this. */
 ss_status ss_model_load_body(ss_model *m, const char *dir, ss_error *err);
 /* Read DIR/config.json only. */
 ss_status ss_model_load_config(ss_model_config *c, const char *dir, ss_error *err);

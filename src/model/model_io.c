@@ -179,18 +179,23 @@ static ss_status same_body(const ss_model_config *a, const ss_model_config *b, c
     const struct { const char *name; int pre, mine; } f[] = {
         {"vocab_size", a->vocab_size, b->vocab_size}, {"n_layer", a->n_layer, b->n_layer},
         {"d_model", a->d_model, b->d_model},          {"n_head", a->n_head, b->n_head},
-        {"d_ff", a->d_ff, b->d_ff},                   {"max_seq", a->max_seq, b->max_seq},
+        {"d_ff", a->d_ff, b->d_ff},
         {"d_embed", ss_model_embed_width(a), ss_model_embed_width(b)},
     };
     for (size_t i = 0; i < sizeof f / sizeof f[0]; i++)
         if (f[i].pre != f[i].mine)
             return ss_fail(err, SS_ERR_ARG, "%s: pretrained %s %d differs from this model's %d", dir, f[i].name,
                            f[i].pre, f[i].mine);
+    if (b->max_seq > a->max_seq)
+        return ss_fail(err, SS_ERR_ARG, "%s: this model's max_seq %d exceeds the pretrained %d", dir, b->max_seq,
+                       a->max_seq);
     return SS_OK;
 }
 
 /* Every tensor in front of m's head is a body tensor; the loaded model has
- * the same body, so each is found by name with the same shape. */
+ * the same body, so each is found by name with the same shape, except the
+ * position table, of which m (max_seq <= the pretrained one) takes the
+ * first rows. */
 ss_status ss_model_load_body(ss_model *m, const char *dir, ss_error *err) {
     ss_model *src;
     ss_status st = ss_model_load(&src, dir, err);
@@ -204,7 +209,8 @@ ss_status ss_model_load_body(ss_model *m, const char *dir, ss_error *err) {
         const ss_param_info *s = NULL;
         for (size_t k = 0; k < src->n_tensors && !s; k++)
             if (!strcmp(src->tensors[k].name, t->name)) s = &src->tensors[k];
-        if (!s || s->numel != t->numel)
+        int prefix = s && !strcmp(t->name, "embeddings.position.weight") && s->numel >= t->numel;
+        if (!s || (s->numel != t->numel && !prefix))
             st = ss_fail(err, SS_ERR_FORMAT, "%s: pretrained model has no tensor '%s' of %zu values", dir,
                          t->name, t->numel);
         else

@@ -43,6 +43,10 @@ static ss_status model_config(ft_run *r, ss_model_config *c, ss_error *err) {
     } else {
         *c = o->scratch;
     }
+    /* A classifier reads as many positions as its model has: give it the
+     * fine-tuning length (a pretrained body's position table is cut to it),
+     * so it classifies texts exactly as it was trained and evaluated. */
+    if (c->max_seq > o->max_seq) c->max_seq = o->max_seq;
     if (!o->init) c->vocab_size = (int)ss_tokenizer_vocab_size(r->tok);
     else if ((size_t)c->vocab_size != ss_tokenizer_vocab_size(r->tok))
         return ss_fail(err, SS_ERR_FORMAT, "%s: model vocabulary %d differs from its tokenizer's %zu", o->init,

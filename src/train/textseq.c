@@ -98,6 +98,12 @@ static int by_length(const void *a, const void *b, void *seqs) {
  * each row's probabilities land at its own index. */
 ss_status ss_classify_seqs(ss_model *m, const ss_seqs *s, int batch, int32_t pad_id, float *probs, ss_error *err) {
     int K = ss_model_config_of(m)->n_classes, T = ss_model_config_of(m)->max_seq;
+    /* the batch buffers hold batch x max_seq tokens: refuse what would overflow them */
+    if (batch < 1) return ss_fail(err, SS_ERR_ARG, "classification batch %d must be >= 1", batch);
+    for (size_t i = 0; i < s->n; i++)
+        if (ss_seqs_len(s, i) > (size_t)T)
+            return ss_fail(err, SS_ERR_ARG, "sequence %zu has %zu tokens, more than the model's max_seq %d", i,
+                           ss_seqs_len(s, i), T);
     size_t *order = malloc((s->n ? s->n : 1) * sizeof(size_t));
     int32_t *tokens = malloc((size_t)batch * T * sizeof(int32_t));
     uint8_t *valid = malloc((size_t)batch * T);

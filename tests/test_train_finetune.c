@@ -1,0 +1,958 @@
+/* Fine-tuning building blocks, tested directly (tests/cli_finetune.sh runs
+ * the CLI on SST-2): texts as token sequences for an encoder and a decoder
+ * (specials, truncation, the error for a missing special), padded batches,
+ * batched classification that does not depend on batching or order (and
+ * refuses input that would overflow it), the linear learning-rate schedule,
+ * AdamW over a suffix of the parameters, and ss_finetune end to end on a
+ * synthetic keyword task written here ("good" / "bad" among filler words):
+ * an encoder and a decoder learn it from scratch, the output directory
+ * reloads into a classifier that reproduces eval.json (also when --max-seq
+ * cuts the texts), the best evaluation's weights are what is kept, patience
+ * stops a run that does not improve, a frozen body stays bit-identical to
+ * the pretrained one, a training subset keeps every class, and malformed
+ * options are refused before anything is written. Runs in about a second. */
+#include <math.h>
+#include <omp.h>
+
+#include <cJSON.h>
+
+#include "testutil.h"
+
+#include "selfsup/finetune.h"
+#include "selfsup/io.h"
+#include "selfsup/labeled.h"
+#include "selfsup/model.h"
+#include "selfsup/optim.h"
+#include "selfsup/tokenizer.h"
+
+/* ---- data and tokenizers shared by every test ---------------------------------------- */
+
+enum { N_TRAIN = 320, N_DEV = 100, BATCH = 16, SEQ = 32 };
+
+static char g_dir[256], g_tok_path[512], g_train[512], g_dev[512];
+static ss_tokenizer *g_tok; /* <|endoftext|> [PAD] [CLS] [SEP] [MASK] */
+
+static const char *const FILLER[] = {"the",   "movie", "was",    "plot",   "actors",   "really", "quite",
+                                     "story", "film",  "music",  "and",    "scenes",   "ending", "very",
+                                     "this",  "felt",  "though", "overall", "somewhat", "cast"};
+enum { N_FILLER = sizeof FILLER / sizeof FILLER[0] };
+
+/* |a - b| <= tol in double (cmocka's assert_float_equal compares floats). */
+#define NEAR(a, b, tol)                                                                 \
+    do {                                                                                \
+        double a_ = (a), b_ = (b);                                                      \
+        if (!(fabs(a_ - b_) <= (tol)))                                                  \
+            fail_msg("%s = %.17g, expected %.17g (+- %g)", #a, a_, b_, (double)(tol));  \
+    } while (0)
+
+static uint64_t lcg_state;
+static uint32_t lcg_below(uint32_t n) {
+    lcg_state = lcg_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)((lcg_state >> 33) % n);
+}
+
+/* 2..8 filler words, `key` inserted among them at a random position. */
+static void make_text(char *buf, size_t cap, const char *key) {
+    int n = 2 + (int)lcg_below(7), at = (int)lcg_below((uint32_t)n + 1);
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i <= n; i++) {
+        if (i == at) k += (size_t)snprintf(buf + k, cap - k, "%s%s", k ? " " : "", key);
+        if (i < n) k += (size_t)snprintf(buf + k, cap - k, "%s%s", k ? " " : "", FILLER[lcg_below(N_FILLER)]);
+    }
+}
+
+static void write_file(const char *path, const char *text) {
+    ss_error err = {0};
+    CHECK_OK(ss_write_file_atomic(path, text, strlen(text), &err), &err);
+}
+
+/* A TSV of n keyword rows: "good" -> pos, "bad" -> neg, alternating (the
+ * other way round with flip). */
+static void write_keyword_tsv(const char *path, int n, ss_buf *corpus, int flip) {
+    ss_buf b = {0};
+    ss_error err = {0};
+    char text[256], row[300];
+    CHECK_OK(ss_buf_append(&b, "sentence\tlabel\n", 15, &err), &err);
+    for (int i = 0; i < n; i++) {
+        make_text(text, sizeof text, i % 2 ? "good" : "bad");
+        int m = snprintf(row, sizeof row, "%s\t%s\n", text, (i % 2) ^ flip ? "pos" : "neg");
+        CHECK_OK(ss_buf_append(&b, row, (size_t)m, &err), &err);
+        if (corpus) CHECK_OK(ss_buf_append(corpus, row, strlen(text) + 1, &err), &err);
+    }
+    CHECK_OK(ss_buf_append(&b, "", 1, &err), &err);
+    write_file(path, b.data);
+    ss_buf_free(&b);
+}
+
+static ss_tokenizer *train_tok(const char *corpus, const char *const *specials, size_t n_special) {
+    ss_bpe_train_opts o = {.vocab_size = n_special + 256 + 120, .special_tokens = specials,
+                           .n_special = n_special, .nthreads = 1};
+    ss_tokenizer *t = NULL;
+    ss_error err = {0};
+    CHECK_OK(ss_bpe_train_files(&o, &corpus, 1, &t, &err), &err);
+    return t;
+}
+
+static char g_corpus[512];
+
+static int setup(void **state) {
+    (void)state;
+    ss_error err = {0};
+    snprintf(g_dir, sizeof g_dir, "%s", test_tmpdir());
+    snprintf(g_tok_path, sizeof g_tok_path, "%s/tok.json", g_dir);
+    snprintf(g_train, sizeof g_train, "%s/train.tsv", g_dir);
+    snprintf(g_dev, sizeof g_dev, "%s/dev.tsv", g_dir);
+    snprintf(g_corpus, sizeof g_corpus, "%s/corpus.txt", g_dir);
+    lcg_state = 42;
+    ss_buf corpus = {0};
+    write_keyword_tsv(g_train, N_TRAIN, &corpus, 0);
+    write_keyword_tsv(g_dev, N_DEV, NULL, 0);
+    CHECK_OK(ss_write_file_atomic(g_corpus, corpus.data, corpus.len, &err), &err);
+    ss_buf_free(&corpus);
+    static const char *const specials[] = {"<|endoftext|>", "[PAD]", "[CLS]", "[SEP]", "[MASK]"};
+    g_tok = train_tok(g_corpus, specials, 5);
+    CHECK_OK(ss_tokenizer_save(g_tok, g_tok_path, &err), &err);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    ss_tokenizer_free(g_tok);
+    return 0;
+}
+
+static void tok_ids(ss_tokenizer *tok, const char *text, ss_ids *out) {
+    ss_error err = {0};
+    out->n = 0;
+    CHECK_OK(ss_tokenizer_encode(tok, text, strlen(text), 0, out, &err), &err);
+}
+
+/* ---- 1. texts as sequences ------------------------------------------------------------ */
+
+/* Sequence i of s is the format's reading of text: [CLS] ids [SEP] or ids
+ * <|endoftext|>, ids the tokenizer's own encoding cut to fit. Returns 1 when
+ * it had to be cut. */
+static int check_seq(const ss_seqs *s, size_t i, const ss_text_format *f, const char *text) {
+    ss_ids ref = {0};
+    tok_ids(g_tok, text, &ref);
+    int enc = f->kind == SS_ENCODER;
+    size_t room = (size_t)f->max_seq - (enc ? 2 : 1), n = ref.n < room ? ref.n : room;
+    const int32_t *ids = s->ids + s->off[i];
+    assert_int_equal(ss_seqs_len(s, i), n + (enc ? 2 : 1));
+    if (enc) {
+        assert_int_equal(ids[0], f->cls_id);
+        assert_int_equal(ids[n + 1], f->sep_id);
+        assert_memory_equal(ids + 1, ref.ids, n * sizeof(int32_t));
+    } else {
+        assert_int_equal(ids[n], f->end_id);
+        assert_memory_equal(ids, ref.ids, n * sizeof(int32_t));
+    }
+    /* the text's own tokens never include a special id, even when it spells one */
+    for (size_t k = enc; k < n + enc; k++)
+        assert_true(ids[k] != f->cls_id && ids[k] != f->sep_id && ids[k] != f->pad_id && ids[k] != f->end_id);
+    int cut = ref.n > room;
+    ss_ids_free(&ref);
+    return cut;
+}
+
+static const char *const TEXTS[] = {
+    "good",
+    "the movie was really quite good and the music very bad",
+    "x",
+    "this film [SEP] spells [CLS] and <|endoftext|> and [PAD] as text",
+    "the plot was somewhat very quite really overall bad though the cast and the scenes and the ending and "
+    "the music felt good, the story was the film and this movie was the actors",
+    "  leading spaces, tabs\tand punctuation!!",
+};
+enum { N_TEXTS = sizeof TEXTS / sizeof TEXTS[0] };
+
+static void test_encode_formats(void **state) {
+    (void)state;
+    ss_error err = {0};
+    for (int kind = 0; kind < 2; kind++) {
+        ss_text_format f;
+        CHECK_OK(ss_text_format_init(&f, g_tok, (ss_model_kind)kind, 12, &err), &err);
+        assert_int_equal(f.kind, kind);
+        assert_int_equal(f.max_seq, 12);
+        if (kind == SS_ENCODER) {
+            assert_int_equal(f.cls_id, ss_tokenizer_token_id(g_tok, "[CLS]"));
+            assert_int_equal(f.sep_id, ss_tokenizer_token_id(g_tok, "[SEP]"));
+            assert_int_equal(f.pad_id, ss_tokenizer_token_id(g_tok, "[PAD]"));
+            assert_true(f.cls_id >= 0 && f.sep_id >= 0 && f.pad_id >= 0);
+        } else {
+            assert_int_equal(f.end_id, ss_tokenizer_token_id(g_tok, "<|endoftext|>"));
+            assert_true(f.end_id >= 0);
+            assert_int_equal(f.pad_id, f.end_id);
+        }
+        ss_seqs s;
+        CHECK_OK(ss_seqs_encode(&s, g_tok, &f, (char *const *)TEXTS, N_TEXTS, &err), &err);
+        assert_int_equal(s.n, N_TEXTS);
+        assert_int_equal(s.off[0], 0);
+        size_t cut = 0;
+        for (size_t i = 0; i < N_TEXTS; i++) cut += (size_t)check_seq(&s, i, &f, TEXTS[i]);
+        assert_true(cut >= 2); /* the long texts */
+        assert_int_equal(s.n_truncated, cut);
+        ss_seqs_free(&s);
+    }
+}
+
+/* A text that fills max_seq exactly is kept whole; one token less room cuts it. */
+static void test_encode_truncation_boundary(void **state) {
+    (void)state;
+    ss_error err = {0};
+    const char *text = TEXTS[1];
+    ss_ids ref = {0};
+    tok_ids(g_tok, text, &ref);
+    assert_true(ref.n > 4);
+    for (int kind = 0; kind < 2; kind++) {
+        int extra = kind == SS_ENCODER ? 2 : 1;
+        for (int less = 0; less <= 1; less++) {
+            ss_text_format f;
+            CHECK_OK(ss_text_format_init(&f, g_tok, (ss_model_kind)kind, (int)ref.n + extra - less, &err), &err);
+            ss_seqs s;
+            CHECK_OK(ss_seqs_encode(&s, g_tok, &f, (char *const *)&text, 1, &err), &err);
+            assert_int_equal(s.n_truncated, (size_t)less);
+            assert_int_equal(ss_seqs_len(&s, 0), (size_t)f.max_seq);
+            assert_int_equal(check_seq(&s, 0, &f, text), less);
+            ss_seqs_free(&s);
+        }
+    }
+    ss_ids_free(&ref);
+    ss_seqs s;
+    CHECK_OK(ss_seqs_encode(&s, g_tok, &(ss_text_format){0}, NULL, 0, &err), &err); /* no texts */
+    assert_int_equal(s.n, 0);
+    assert_int_equal(s.off[0], 0);
+    ss_seqs_free(&s);
+}
+
+static void expect_missing(ss_tokenizer *t, ss_model_kind kind, const char *name) {
+    ss_error err = {0};
+    ss_text_format f;
+    assert_int_equal(ss_text_format_init(&f, t, kind, 16, &err), SS_ERR_NOT_FOUND);
+    if (!strstr(err.msg, name)) fail_msg("expected '%s' in: %s", name, err.msg);
+}
+
+static void test_format_missing_specials(void **state) {
+    (void)state;
+    ss_error err = {0};
+    static const char *const eot_only[] = {"<|endoftext|>"};
+    static const char *const cls_sep[] = {"[CLS]", "[SEP]"};
+    ss_tokenizer *a = train_tok(g_corpus, eot_only, 1), *b = train_tok(g_corpus, cls_sep, 2);
+    expect_missing(a, SS_ENCODER, "[CLS]");
+    ss_text_format f;
+    CHECK_OK(ss_text_format_init(&f, a, SS_DECODER, 16, &err), &err); /* a decoder needs only <|endoftext|> */
+    assert_int_equal(f.end_id, 0);
+    assert_int_equal(f.pad_id, 0);
+    expect_missing(b, SS_ENCODER, "[PAD]");
+    expect_missing(b, SS_DECODER, "<|endoftext|>");
+    assert_int_equal(ss_text_format_init(&f, g_tok, SS_ENCODER, 2, &err), SS_ERR_ARG);
+    assert_non_null(strstr(err.msg, "max_seq"));
+    ss_tokenizer_free(a);
+    ss_tokenizer_free(b);
+}
+
+/* ---- 2. padded batches ---------------------------------------------------------------- */
+
+static void test_seqs_batch(void **state) {
+    (void)state;
+    ss_error err = {0};
+    ss_text_format f;
+    CHECK_OK(ss_text_format_init(&f, g_tok, SS_ENCODER, 64, &err), &err);
+    ss_seqs s;
+    CHECK_OK(ss_seqs_encode(&s, g_tok, &f, (char *const *)TEXTS, N_TEXTS, &err), &err);
+    const int32_t PADV = 9999; /* any id: the batch must use the one it is given */
+    const size_t sets[][3] = {{3, 0, 2}, {1, 4, 5}, {2, 2, 0}};
+    for (size_t q = 0; q < 3; q++) {
+        const size_t *idx = sets[q];
+        int B = 3, want_T = 0;
+        for (int b = 0; b < B; b++)
+            if ((int)ss_seqs_len(&s, idx[b]) > want_T) want_T = (int)ss_seqs_len(&s, idx[b]);
+        int32_t tokens[3 * 64 + 1];
+        uint8_t valid[3 * 64 + 1];
+        memset(tokens, 0x5A, sizeof tokens);
+        memset(valid, 0x5A, sizeof valid);
+        int T = ss_seqs_batch(&s, idx, B, PADV, tokens, valid);
+        assert_int_equal(T, want_T);
+        for (int b = 0; b < B; b++) {
+            size_t len = ss_seqs_len(&s, idx[b]);
+            for (int t = 0; t < T; t++) {
+                int real = (size_t)t < len;
+                assert_int_equal(valid[b * T + t], real);
+                assert_int_equal(tokens[b * T + t], real ? s.ids[s.off[idx[b]] + t] : PADV);
+            }
+        }
+        assert_int_equal(tokens[B * T], 0x5A5A5A5A); /* nothing written past [B, T] */
+        assert_int_equal(valid[B * T], 0x5A);
+    }
+    size_t one = 2; /* a single sequence: no padding at all */
+    int32_t tokens[64];
+    uint8_t valid[64];
+    int T = ss_seqs_batch(&s, &one, 1, PADV, tokens, valid);
+    assert_int_equal(T, (int)ss_seqs_len(&s, 2));
+    for (int t = 0; t < T; t++) assert_true(valid[t] == 1 && tokens[t] != PADV);
+    ss_seqs_free(&s);
+}
+
+/* ---- 3. batched classification ---------------------------------------------------------- */
+
+static uint64_t fill_state;
+static float urand(void) { /* uniform in [-1, 1) */
+    fill_state = fill_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (float)(fill_state >> 40) * 0x1p-23f - 1.0f;
+}
+
+/* Weights large enough that the outputs depend clearly on the input (GPT-2's
+ * N(0, 0.02) gives near-uniform probabilities that would hide a padding leak). */
+static void fill_params(ss_model *m, uint64_t seed) {
+    fill_state = seed;
+    for (size_t i = 0; i < ss_model_num_tensors(m); i++) {
+        const ss_param_info *t = ss_model_tensor(m, i);
+        float *w = ss_model_params(m) + t->offset;
+        int ln = strstr(t->name, "ln") != NULL, bias = strstr(t->name, "bias") != NULL;
+        for (size_t k = 0; k < t->numel; k++)
+            w[k] = ln && !bias ? 1.0f + 0.1f * urand() : bias ? 0.1f * urand() : 0.5f * urand();
+    }
+}
+
+static const char *const CLS_TEXTS[] = {
+    "good", "bad film", "the movie was really quite good", "x", "the plot was bad though the cast was good",
+    "music and scenes", "overall the ending felt somewhat very bad and the story was quite good",
+    "cast", "this film was good",
+};
+enum { N_CLS = sizeof CLS_TEXTS / sizeof CLS_TEXTS[0], NK = 3 };
+
+static void classify_invariance(ss_model_kind kind, ss_pooling pool, int pooler) {
+    ss_error err = {0};
+    ss_model_config c = {kind, (int)ss_tokenizer_vocab_size(g_tok), 2, 16, 2, 32, 24, 0.1f, 0, SS_HEAD_CLS, NK,
+                         pool, pooler};
+    ss_model *m;
+    CHECK_OK(ss_model_create(&m, &c, &err), &err);
+    fill_params(m, 11 + (uint64_t)kind);
+    ss_text_format f;
+    CHECK_OK(ss_text_format_init(&f, g_tok, kind, c.max_seq, &err), &err);
+    ss_seqs s, sp;
+    CHECK_OK(ss_seqs_encode(&s, g_tok, &f, (char *const *)CLS_TEXTS, N_CLS, &err), &err);
+    /* the same texts in another order */
+    const size_t perm[N_CLS] = {4, 8, 0, 6, 2, 7, 1, 5, 3};
+    const char *ptexts[N_CLS];
+    for (int i = 0; i < N_CLS; i++) ptexts[i] = CLS_TEXTS[perm[i]];
+    CHECK_OK(ss_seqs_encode(&sp, g_tok, &f, (char *const *)ptexts, N_CLS, &err), &err);
+
+    float all[N_CLS * NK], ones[N_CLS * NK], threes[N_CLS * NK], permuted[N_CLS * NK];
+    CHECK_OK(ss_classify_seqs(m, &s, N_CLS, f.pad_id, all, &err), &err);
+    CHECK_OK(ss_classify_seqs(m, &s, 1, f.pad_id, ones, &err), &err);
+    CHECK_OK(ss_classify_seqs(m, &s, 3, f.pad_id, threes, &err), &err);
+    CHECK_OK(ss_classify_seqs(m, &sp, 4, f.pad_id, permuted, &err), &err);
+    float spread = 0;
+    for (int i = 0; i < N_CLS; i++) {
+        double sum = 0;
+        for (int k = 0; k < NK; k++) {
+            float p = all[i * NK + k];
+            assert_true(p >= 0.0f && p <= 1.0f);
+            sum += p;
+            NEAR(ones[i * NK + k], p, 1e-5);
+            NEAR(threes[i * NK + k], p, 1e-5);
+            NEAR(permuted[i * NK + k], all[perm[i] * NK + k], 1e-5);
+            spread = fmaxf(spread, fabsf(p - all[k])); /* against sequence 0 */
+        }
+        NEAR(sum, 1.0, 1e-5);
+    }
+    assert_true(spread > 0.05f); /* the outputs depend on the text */
+
+    /* The comparisons above can fail: read the padding as if it were text and
+     * the padded sequences' probabilities move well beyond 1e-5. */
+    size_t idx[N_CLS];
+    for (int i = 0; i < N_CLS; i++) idx[i] = (size_t)i;
+    int32_t tokens[N_CLS * 24];
+    uint8_t valid[N_CLS * 24];
+    int T = ss_seqs_batch(&s, idx, N_CLS, f.pad_id, tokens, valid);
+    memset(valid, 1, sizeof valid);
+    float leak[N_CLS * NK];
+    ss_cls_stats cs;
+    CHECK_OK(ss_model_body_forward(m, tokens, valid, N_CLS, T, 0, 0, NULL, &err), &err);
+    CHECK_OK(ss_cls_head(m, valid, NULL, NULL, 0.0f, 0, leak, &cs, &err), &err);
+    float moved = 0;
+    for (int i = 0; i < N_CLS; i++)
+        for (int k = 0; k < NK; k++) moved = fmaxf(moved, fabsf(leak[i * NK + k] - all[i * NK + k]));
+    assert_true(moved > 1e-3f);
+
+    ss_seqs_free(&s);
+    ss_seqs_free(&sp);
+    ss_model_free(m);
+}
+
+static void test_classify_encoder(void **state) {
+    (void)state;
+    classify_invariance(SS_ENCODER, SS_POOL_CLS, 1);
+    classify_invariance(SS_ENCODER, SS_POOL_MEAN, 0);
+}
+
+/* Sequences longer than the model reads, or an empty batch size, are refused
+ * (they would overflow the batch buffers or never finish). */
+static void test_classify_bad_input(void **state) {
+    (void)state;
+    ss_error err = {0};
+    ss_model_config c = {SS_ENCODER, (int)ss_tokenizer_vocab_size(g_tok), 1, 16, 2, 32, 8, 0.0f, 0, SS_HEAD_CLS, 2,
+                         SS_POOL_CLS, 0};
+    ss_model *m;
+    CHECK_OK(ss_model_create(&m, &c, &err), &err);
+    ss_text_format f;
+    CHECK_OK(ss_text_format_init(&f, g_tok, SS_ENCODER, 64, &err), &err);
+    ss_seqs s;
+    CHECK_OK(ss_seqs_encode(&s, g_tok, &f, (char *const *)CLS_TEXTS, N_CLS, &err), &err);
+    float probs[N_CLS * 2];
+    assert_int_equal(ss_classify_seqs(m, &s, 4, f.pad_id, probs, &err), SS_ERR_ARG);
+    assert_non_null(strstr(err.msg, "max_seq 8"));
+    assert_int_equal(ss_classify_seqs(m, &s, 0, f.pad_id, probs, &err), SS_ERR_ARG);
+    ss_seqs_free(&s);
+    ss_model_free(m);
+}
+
+static void test_classify_decoder(void **state) {
+    (void)state;
+    classify_invariance(SS_DECODER, SS_POOL_LAST, 0);
+}
+
+/* ---- 4. the linear schedule ----------------------------------------------------------- */
+
+static void test_lr_linear(void **state) {
+    (void)state;
+    const double lr = 3e-4;
+    const int64_t total = 100, warmup = 10;
+    for (int64_t s = 0; s < warmup; s++) NEAR(ss_lr_linear(s, total, warmup, lr), lr * (s + 1) / 10.0, 1e-15);
+    NEAR(ss_lr_linear(9, total, warmup, lr), lr, 1e-15);   /* peak at the end of warmup */
+    NEAR(ss_lr_linear(10, total, warmup, lr), lr, 1e-15);  /* decay starts from the peak */
+    NEAR(ss_lr_linear(55, total, warmup, lr), lr * 0.5, 1e-15);
+    NEAR(ss_lr_linear(99, total, warmup, lr), lr / 90.0, 1e-15);
+    NEAR(ss_lr_linear(100, total, warmup, lr), 0.0, 0.0);
+    NEAR(ss_lr_linear(101, total, warmup, lr), 0.0, 0.0);
+    NEAR(ss_lr_linear(1000, total, warmup, lr), 0.0, 0.0);
+    for (int64_t s = 10; s < total; s++) {
+        double a = ss_lr_linear(s, total, warmup, lr), b = ss_lr_linear(s + 1, total, warmup, lr);
+        assert_true(b < a && b >= 0);
+        NEAR(a - b, lr / 90.0, 1e-15); /* a straight line */
+    }
+    /* no warmup: the peak at step 0 */
+    NEAR(ss_lr_linear(0, 50, 0, lr), lr, 1e-15);
+    NEAR(ss_lr_linear(25, 50, 0, lr), lr * 0.5, 1e-15);
+    NEAR(ss_lr_linear(50, 50, 0, lr), 0.0, 0.0);
+}
+
+/* ---- 5. AdamW over a suffix of the parameters ------------------------------------------ */
+
+static void test_adamw_step_from(void **state) {
+    (void)state;
+    ss_error err = {0};
+    ss_model_config c = {SS_ENCODER, 40, 1, 8, 2, 16, 8, 0.0f, 0, SS_HEAD_CLS, 2, SS_POOL_CLS, 1};
+    ss_model *m;
+    CHECK_OK(ss_model_create(&m, &c, &err), &err);
+    size_t n = ss_model_num_params(m), nt = ss_model_num_tensors(m);
+    assert_true(nt > 4);
+    float *p0 = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float));
+    float *pa = malloc(n * sizeof(float)), *pb = malloc(n * sizeof(float));
+    assert_true(p0 && g && pa && pb);
+    fill_state = 5;
+    for (size_t i = 0; i < n; i++) p0[i] = urand(), g[i] = 0.1f * urand();
+    const size_t firsts[] = {ss_model_head_offset(m), ss_model_tensor(m, 3)->offset, 0, n};
+    ss_adamw_hparams h = {1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f};
+    for (size_t q = 0; q < sizeof firsts / sizeof firsts[0]; q++) {
+        size_t first = firsts[q];
+        ss_adamw a, b;
+        CHECK_OK(ss_adamw_init(&a, n, &err), &err);
+        CHECK_OK(ss_adamw_init(&b, n, &err), &err);
+        /* moments from earlier steps, the same in both */
+        fill_state = 77;
+        for (size_t i = 0; i < n; i++) {
+            a.m[i] = b.m[i] = 0.01f * urand();
+            a.v[i] = b.v[i] = 1e-4f * (1.0f + urand());
+        }
+        a.t = b.t = 3;
+        float *m0 = malloc(2 * n * sizeof(float));
+        memcpy(m0, a.m, 2 * n * sizeof(float));
+        memcpy(pa, p0, n * sizeof(float));
+        memcpy(pb, p0, n * sizeof(float));
+        ss_adamw_step(&a, m, pa, g, &h);
+        ss_adamw_step_from(&b, m, pb, g, &h, first);
+        assert_int_equal(a.t, 4);
+        assert_int_equal(b.t, 4);
+        /* before first: untouched, bit for bit */
+        assert_memory_equal(pb, p0, first * sizeof(float));
+        assert_memory_equal(b.m, m0, first * sizeof(float));
+        assert_memory_equal(b.v, m0 + n, first * sizeof(float));
+        /* from first on: exactly what a full step does */
+        assert_memory_equal(pb + first, pa + first, (n - first) * sizeof(float));
+        assert_memory_equal(b.m + first, a.m + first, (n - first) * sizeof(float));
+        assert_memory_equal(b.v + first, a.v + first, (n - first) * sizeof(float));
+        size_t changed = 0;
+        for (size_t i = first; i < n; i++) changed += pb[i] != p0[i];
+        assert_true(first == n || changed > (n - first) / 2); /* the step did something */
+        free(m0);
+        ss_adamw_free(&a);
+        ss_adamw_free(&b);
+    }
+    free(p0);
+    free(g);
+    free(pa);
+    free(pb);
+    ss_model_free(m);
+}
+
+/* ---- 6. ss_finetune end to end ---------------------------------------------------------- */
+
+static void ft_opts(ss_finetune_opts *o, const char *out) {
+    ss_finetune_opts_defaults(o);
+    o->init = NULL;
+    o->tokenizer = g_tok_path;
+    o->scratch.kind = SS_ENCODER;
+    o->scratch.n_layer = 1;
+    o->scratch.d_model = 32;
+    o->scratch.n_head = 2;
+    o->scratch.d_ff = 64;
+    o->scratch.max_seq = SEQ;
+    o->train_path = g_train;
+    o->dev_path = g_dev;
+    o->out_dir = out;
+    o->epochs = 4;
+    o->batch = BATCH;
+    o->max_seq = SEQ;
+    o->lr = 2e-3;
+    o->dropout = 0.0;
+    o->seed = 3;
+}
+
+typedef struct {
+    int evals, early_note, improved_at_best;
+    double first_dev_acc, best_acc, last_acc;
+    int64_t last_eval_step, best_step;
+} watch;
+
+/* Counts the evaluations, remembers the first, the last and the best (the
+ * first one of the highest accuracy) and the early-stopping note. */
+static void watch_cb(void *ctx, const ss_finetune_progress *p) {
+    watch *w = ctx;
+    if (p->message && strstr(p->message, "early stop")) w->early_note = 1;
+    if (!p->is_eval) return;
+    if (w->evals++ == 0) w->first_dev_acc = p->dev->accuracy;
+    if (w->evals == 1 || p->dev->accuracy > w->best_acc) {
+        w->best_acc = p->dev->accuracy;
+        w->best_step = p->step;
+        w->improved_at_best = p->improved;
+    }
+    w->last_eval_step = p->step;
+    w->last_acc = p->dev->accuracy;
+}
+
+static char *path_in(const char *dir, const char *name) {
+    static char p[4][600];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+    return p[k];
+}
+
+static cJSON *read_json(const char *path) {
+    ss_error err = {0};
+    ss_buf b = {0};
+    CHECK_OK(ss_read_file(path, &b, &err), &err);
+    CHECK_OK(ss_buf_append(&b, "", 1, &err), &err);
+    cJSON *j = cJSON_Parse(b.data);
+    ss_buf_free(&b);
+    if (!j) fail_msg("%s is not JSON", path);
+    return j;
+}
+
+static double json_num(const cJSON *o, const char *key) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v)) fail_msg("no number '%s'", key);
+    return v->valuedouble;
+}
+
+/* Dev accuracy of the classifier saved in dir, computed here from its files. */
+static double reload_accuracy(const char *dir, int batch) {
+    ss_error err = {0};
+    ss_classifier c;
+    CHECK_OK(ss_classifier_load(&c, dir, &err), &err);
+    ss_labeled_set dev;
+    CHECK_OK(ss_labeled_read(&dev, g_dev, NULL, &err), &err);
+    ss_seqs s;
+    CHECK_OK(ss_seqs_encode(&s, c.tok, &c.fmt, dev.texts, dev.n, &err), &err);
+    int K = c.labels.n;
+    float *probs = malloc(dev.n * (size_t)K * sizeof(float));
+    CHECK_OK(ss_classify_seqs(c.model, &s, batch, c.fmt.pad_id, probs, &err), &err);
+    size_t right = 0;
+    for (size_t i = 0; i < dev.n; i++) {
+        int best = 0;
+        for (int k = 1; k < K; k++)
+            if (probs[i * K + k] > probs[i * K + best]) best = k;
+        int truth = ss_label_map_find(&c.labels, dev.labels[i]);
+        assert_true(truth >= 0);
+        right += best == truth;
+    }
+    free(probs);
+    ss_seqs_free(&s);
+    ss_labeled_free(&dev);
+    ss_classifier_free(&c);
+    return (double)right / (double)N_DEV;
+}
+
+static void finetune_learns(ss_model_kind kind) {
+    ss_error err = {0};
+    char out[512];
+    snprintf(out, sizeof out, "%s/learn-%s", g_dir, ss_model_kind_name(kind));
+    ss_finetune_opts o;
+    ft_opts(&o, out);
+    o.scratch.kind = kind;
+    ss_finetune_result r;
+    watch w = {0};
+    CHECK_OK(ss_finetune(&o, &r, watch_cb, &w, &err), &err);
+    print_message("%s from scratch: dev accuracy %.3f (best epoch %d)\n", ss_model_kind_name(kind), r.dev.accuracy,
+                  r.best_epoch);
+    assert_true(r.dev.accuracy > 0.9);
+    assert_int_equal(r.dev.n, N_DEV);
+    assert_int_equal(r.dev.k, 2);
+    assert_int_equal(r.test.n, 0);
+    assert_int_equal(r.train_rows, N_TRAIN);
+    assert_int_equal(r.steps, 4 * (N_TRAIN / BATCH)); /* no patience: every epoch runs */
+    assert_int_equal(w.evals, 4);
+    assert_true(r.best_epoch >= 1 && r.best_epoch <= 4);
+    assert_int_equal(r.best_step, r.best_epoch * (N_TRAIN / BATCH));
+    const char *files[] = {"eval.json", "labels.json", "config.json", "model.safetensors", "tokenizer.json",
+                           "metrics.jsonl"};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++)
+        if (!ss_file_exists(path_in(out, files[i]))) fail_msg("%s missing", path_in(out, files[i]));
+
+    cJSON *ev = read_json(path_in(out, "eval.json"));
+    const cJSON *dev = cJSON_GetObjectItemCaseSensitive(ev, "dev");
+    double acc = json_num(dev, "accuracy");
+    assert_true(acc == r.dev.accuracy);
+    assert_int_equal((int)json_num(ev, "best_epoch"), r.best_epoch);
+    assert_int_equal((int64_t)json_num(ev, "steps"), r.steps);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(ev, "init")->valuestring, "none");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(ev, "kind")->valuestring, ss_model_kind_name(kind));
+    cJSON_Delete(ev);
+
+    /* the directory alone reproduces the dev accuracy, in any batch size */
+    ss_classifier c;
+    CHECK_OK(ss_classifier_load(&c, out, &err), &err);
+    assert_int_equal(c.labels.n, 2);
+    assert_string_equal(c.labels.names[0], "neg");
+    assert_string_equal(c.labels.names[1], "pos");
+    assert_int_equal(c.fmt.kind, kind);
+    assert_int_equal(c.fmt.max_seq, SEQ);
+    assert_int_equal(ss_model_config_of(c.model)->pooling, kind == SS_ENCODER ? SS_POOL_CLS : SS_POOL_LAST);
+    ss_classifier_free(&c);
+    assert_true(reload_accuracy(out, 7) == acc);
+    assert_true(reload_accuracy(out, 1) == acc);
+    ss_finetune_result_free(&r);
+}
+
+static void test_finetune_encoder_learns(void **state) {
+    (void)state;
+    finetune_learns(SS_ENCODER);
+}
+
+static void test_finetune_decoder_learns(void **state) {
+    (void)state;
+    finetune_learns(SS_DECODER);
+}
+
+/* From scratch with --max-seq shorter than the architecture's: the model has
+ * only the positions fine-tuning trains, so the reloaded classifier reads
+ * texts exactly as they were read on dev (cut to the same length), and
+ * reproduces eval.json. Dev texts here are cut (6 tokens: 4 of text). */
+static void test_finetune_scratch_max_seq(void **state) {
+    (void)state;
+    ss_error err = {0};
+    char out[512];
+    snprintf(out, sizeof out, "%s/short", g_dir);
+    ss_finetune_opts o;
+    ft_opts(&o, out);
+    o.max_seq = 6;
+    o.epochs = 2;
+    ss_finetune_result r;
+    CHECK_OK(ss_finetune(&o, &r, NULL, NULL, &err), &err);
+    ss_classifier c;
+    CHECK_OK(ss_classifier_load(&c, out, &err), &err);
+    assert_int_equal(c.fmt.max_seq, 6);
+    assert_int_equal(ss_model_config_of(c.model)->max_seq, 6);
+    ss_classifier_free(&c);
+    cJSON *ev = read_json(path_in(out, "eval.json"));
+    assert_true(json_num(ev, "train_truncated") > N_TRAIN / 4);
+    cJSON_Delete(ev);
+    assert_true(reload_accuracy(out, 16) == r.dev.accuracy);
+    ss_finetune_result_free(&r);
+}
+
+/* lr 1e-7 changes nothing that shows on dev: epoch 1 is the best, epoch 2
+ * does not beat it, patience 1 stops there. */
+static void test_finetune_early_stop(void **state) {
+    (void)state;
+    ss_error err = {0};
+    char out[512];
+    snprintf(out, sizeof out, "%s/early", g_dir);
+    ss_finetune_opts o;
+    ft_opts(&o, out);
+    o.lr = 1e-7;
+    o.patience = 1;
+    ss_finetune_result r;
+    watch w = {0};
+    CHECK_OK(ss_finetune(&o, &r, watch_cb, &w, &err), &err);
+    const int64_t per_epoch = N_TRAIN / BATCH;
+    assert_int_equal(r.best_epoch, 1);
+    assert_int_equal(r.best_step, per_epoch);
+    assert_int_equal(r.steps, 2 * per_epoch);
+    assert_true(r.steps < (int64_t)o.epochs * per_epoch);
+    assert_int_equal(w.evals, 2);
+    assert_int_equal(w.last_eval_step, 2 * per_epoch);
+    assert_true(w.early_note);
+    assert_true(r.dev.accuracy == w.first_dev_acc); /* the best (epoch 1) weights are what is measured */
+    cJSON *ev = read_json(path_in(out, "eval.json"));
+    assert_int_equal((int)json_num(ev, "best_epoch"), 1);
+    assert_int_equal((int64_t)json_num(ev, "steps"), 2 * per_epoch);
+    assert_int_equal((int64_t)json_num(ev, "best_step"), per_epoch);
+    cJSON_Delete(ev);
+    ss_finetune_result_free(&r);
+}
+
+/* Training labels the reverse of dev's: dev accuracy is best early and then
+ * falls, so the result (and the saved model) must be the best evaluation's
+ * weights, not the last ones. Evaluates every 4 steps. */
+static void test_finetune_keeps_best(void **state) {
+    (void)state;
+    ss_error err = {0};
+    char tr[512], out[512];
+    snprintf(tr, sizeof tr, "%s/flipped.tsv", g_dir);
+    snprintf(out, sizeof out, "%s/best", g_dir);
+    lcg_state = 1234;
+    write_keyword_tsv(tr, N_TRAIN, NULL, 1);
+    ss_finetune_opts o;
+    ft_opts(&o, out);
+    o.train_path = tr;
+    o.epochs = 2;
+    o.eval_every = 4;
+    ss_finetune_result r;
+    watch w = {0};
+    CHECK_OK(ss_finetune(&o, &r, watch_cb, &w, &err), &err);
+    print_message("flipped training labels: best dev accuracy %.3f at step %lld, last %.3f\n", w.best_acc,
+                  (long long)w.best_step, w.last_acc);
+    assert_int_equal(w.evals, 2 * N_TRAIN / BATCH / 4);
+    assert_int_equal(w.last_eval_step, 2 * N_TRAIN / BATCH);
+    assert_true(w.best_acc - w.last_acc > 0.2); /* the last weights are clearly worse */
+    assert_true(w.improved_at_best);
+    assert_int_equal(r.best_step, w.best_step);
+    assert_int_equal(r.best_epoch, w.best_step <= N_TRAIN / BATCH ? 1 : 2);
+    assert_true(r.dev.accuracy == w.best_acc);
+    assert_true(reload_accuracy(out, 16) == w.best_acc);
+    ss_finetune_result_free(&r);
+}
+
+/* A pretrained-like directory: an encoder with an MLM head and a tokenizer. */
+static void save_pretrained(const char *dir) {
+    ss_error err = {0};
+    ss_model_config c = {SS_ENCODER, (int)ss_tokenizer_vocab_size(g_tok), 1, 32, 2, 64, SEQ, 0.0f, 0, SS_HEAD_MLM,
+                         0, SS_POOL_CLS, 0};
+    ss_model *m;
+    CHECK_OK(ss_model_create(&m, &c, &err), &err);
+    ss_model_init_weights(m, 99);
+    CHECK_OK(ss_mkdir_p(dir, &err), &err);
+    CHECK_OK(ss_model_save(m, dir, NULL, 0, &err), &err);
+    CHECK_OK(ss_tokenizer_save(g_tok, path_in(dir, "tokenizer.json"), &err), &err);
+    ss_model_free(m);
+}
+
+/* Tensors of the fine-tuned body equal (bit for bit) to the pretrained ones,
+ * out of how many body tensors; *head_moved: a head tensor is not at its init. */
+static size_t body_unchanged(const char *pre_dir, const char *ft_dir, size_t *n_body, int *head_trained) {
+    ss_error err = {0};
+    ss_model *pre, *ft;
+    CHECK_OK(ss_model_load(&pre, pre_dir, &err), &err);
+    CHECK_OK(ss_model_load(&ft, ft_dir, &err), &err);
+    assert_int_equal(ss_model_config_of(ft)->head, SS_HEAD_CLS);
+    size_t head = ss_model_head_offset(ft), same = 0;
+    *n_body = 0;
+    *head_trained = 0;
+    for (size_t i = 0; i < ss_model_num_tensors(ft); i++) {
+        const ss_param_info *t = ss_model_tensor(ft, i);
+        const float *w = ss_model_params(ft) + t->offset;
+        if (t->offset >= head) {
+            if (strstr(t->name, "bias")) /* biases start at zero */
+                for (size_t k = 0; k < t->numel; k++) *head_trained |= w[k] != 0.0f;
+            continue;
+        }
+        (*n_body)++;
+        const ss_param_info *u = NULL;
+        for (size_t j = 0; j < ss_model_num_tensors(pre) && !u; j++)
+            if (strcmp(ss_model_tensor(pre, j)->name, t->name) == 0) u = ss_model_tensor(pre, j);
+        if (!u) fail_msg("pretrained model has no tensor %s", t->name);
+        assert_int_equal(u->numel, t->numel);
+        same += memcmp(ss_model_params(pre) + u->offset, w, t->numel * sizeof(float)) == 0;
+    }
+    ss_model_free(pre);
+    ss_model_free(ft);
+    return same;
+}
+
+static void test_finetune_freeze_encoder(void **state) {
+    (void)state;
+    ss_error err = {0};
+    char pre[512], frozen[512], free_[512];
+    snprintf(pre, sizeof pre, "%s/pretrained", g_dir);
+    snprintf(frozen, sizeof frozen, "%s/frozen", g_dir);
+    snprintf(free_, sizeof free_, "%s/unfrozen", g_dir);
+    save_pretrained(pre);
+    for (int freeze = 1; freeze >= 0; freeze--) {
+        ss_finetune_opts o;
+        ft_opts(&o, freeze ? frozen : free_);
+        o.init = pre;
+        o.tokenizer = NULL;
+        o.freeze_encoder = freeze;
+        o.epochs = 1;
+        o.lr = 1e-2;
+        o.dropout = 0.1;
+        ss_finetune_result r;
+        CHECK_OK(ss_finetune(&o, &r, NULL, NULL, &err), &err);
+        ss_finetune_result_free(&r);
+        size_t n_body;
+        int head_trained;
+        size_t same = body_unchanged(pre, freeze ? frozen : free_, &n_body, &head_trained);
+        assert_true(n_body >= 10); /* embeddings, the block's tensors, final LayerNorm */
+        assert_true(head_trained);
+        if (freeze) assert_int_equal(same, n_body);
+        else assert_true(same < n_body); /* the same run unfrozen does move the body */
+    }
+    cJSON *ev = read_json(path_in(frozen, "eval.json"));
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(ev, "init")->valuestring, pre);
+    cJSON_Delete(ev);
+}
+
+/* Class "c" appears once in training; the subset drawn lacks it, yet the
+ * label map (and so the head) still has all three classes. */
+static void test_finetune_train_size_keeps_classes(void **state) {
+    (void)state;
+    ss_error err = {0};
+    char tr[512], dv[512], out[512];
+    snprintf(tr, sizeof tr, "%s/abc_train.tsv", g_dir);
+    snprintf(dv, sizeof dv, "%s/abc_dev.tsv", g_dir);
+    snprintf(out, sizeof out, "%s/abc", g_dir);
+    ss_buf b = {0};
+    char text[256], row[300];
+    lcg_state = 7;
+    CHECK_OK(ss_buf_append(&b, "sentence\tlabel\n", 15, &err), &err);
+    for (int i = 0; i < 40; i++) {
+        const char *label = i == 17 ? "c" : i % 2 ? "a" : "b";
+        make_text(text, sizeof text, label[0] == 'a' ? "good" : "bad");
+        int m = snprintf(row, sizeof row, "%s\t%s\n", text, label);
+        CHECK_OK(ss_buf_append(&b, row, (size_t)m, &err), &err);
+    }
+    CHECK_OK(ss_buf_append(&b, "", 1, &err), &err);
+    write_file(tr, b.data);
+    ss_buf_free(&b);
+    write_file(dv, "sentence\tlabel\nthe film was good\ta\nthe film was bad\tb\nthe film\tc\n");
+
+    enum { SUB = 6 };
+    uint64_t seed = 1; /* the first seed whose subset lacks "c" */
+    for (;; seed++) {
+        ss_labeled_set s;
+        CHECK_OK(ss_labeled_read(&s, tr, NULL, &err), &err);
+        ss_labeled_subsample(&s, SUB, seed);
+        int has_c = 0;
+        for (size_t i = 0; i < s.n; i++) has_c |= strcmp(s.labels[i], "c") == 0;
+        ss_labeled_free(&s);
+        if (!has_c) break;
+    }
+    ss_finetune_opts o;
+    ft_opts(&o, out);
+    o.train_path = tr;
+    o.dev_path = dv;
+    o.train_size = SUB;
+    o.seed = seed;
+    o.epochs = 1;
+    o.batch = 4;
+    ss_finetune_result r;
+    CHECK_OK(ss_finetune(&o, &r, NULL, NULL, &err), &err);
+    assert_int_equal(r.train_rows, SUB);
+    assert_int_equal(r.steps, (SUB + 3) / 4);
+    assert_int_equal(r.dev.k, 3);
+    assert_int_equal(r.dev.n, 3);
+    ss_finetune_result_free(&r);
+    ss_classifier c;
+    CHECK_OK(ss_classifier_load(&c, out, &err), &err);
+    assert_int_equal(c.labels.n, 3);
+    assert_string_equal(c.labels.names[0], "a");
+    assert_string_equal(c.labels.names[1], "b");
+    assert_string_equal(c.labels.names[2], "c");
+    assert_int_equal(ss_model_config_of(c.model)->n_classes, 3);
+    ss_classifier_free(&c);
+    cJSON *ev = read_json(path_in(out, "eval.json"));
+    assert_int_equal((int)json_num(ev, "train_rows"), SUB);
+    cJSON_Delete(ev);
+}
+
+/* ---- 7. option errors, before anything is written ------------------------------------- */
+
+static void expect_arg_error(ss_finetune_opts *o, const char *needle) {
+    ss_error err = {0};
+    ss_finetune_result r;
+    assert_int_equal(ss_finetune(o, &r, NULL, NULL, &err), SS_ERR_ARG);
+    if (!strstr(err.msg, needle)) fail_msg("expected '%s' in: %s", needle, err.msg);
+    assert_false(ss_file_exists(o->out_dir));
+}
+
+static void test_finetune_errors(void **state) {
+    (void)state;
+    char out[512];
+    snprintf(out, sizeof out, "%s/never", g_dir);
+    ss_finetune_opts o;
+    const char *bad_weights[] = {"1,x", "1", "1,2,3", "1,-2", "x", "1,2,", ",1", "1,,2", "1,nan", "Balanced"};
+    for (size_t i = 0; i < sizeof bad_weights / sizeof bad_weights[0]; i++) {
+        ft_opts(&o, out);
+        o.class_weights = bad_weights[i];
+        expect_arg_error(&o, "--class-weights");
+    }
+    /* well-formed ones are accepted (one short epoch each) */
+    const char *good_weights[] = {"0.5,2", "balanced"};
+    for (size_t i = 0; i < 2; i++) {
+        ss_error err = {0};
+        char ok_out[512];
+        snprintf(ok_out, sizeof ok_out, "%s/weights%zu", g_dir, i);
+        ft_opts(&o, ok_out);
+        o.class_weights = good_weights[i];
+        o.train_size = 32;
+        o.epochs = 1;
+        ss_finetune_result r;
+        CHECK_OK(ss_finetune(&o, &r, NULL, NULL, &err), &err);
+        assert_int_equal(r.steps, 2);
+        ss_finetune_result_free(&r);
+    }
+    ft_opts(&o, out);
+    o.train_size = N_TRAIN + 1;
+    expect_arg_error(&o, "--train-size");
+    ft_opts(&o, out);
+    o.tokenizer = NULL;
+    expect_arg_error(&o, "tokenizer");
+}
+
+int main(void) {
+    omp_set_num_threads(1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_encode_formats),
+        cmocka_unit_test(test_encode_truncation_boundary),
+        cmocka_unit_test(test_format_missing_specials),
+        cmocka_unit_test(test_seqs_batch),
+        cmocka_unit_test(test_classify_encoder),
+        cmocka_unit_test(test_classify_decoder),
+        cmocka_unit_test(test_classify_bad_input),
+        cmocka_unit_test(test_lr_linear),
+        cmocka_unit_test(test_adamw_step_from),
+        cmocka_unit_test(test_finetune_encoder_learns),
+        cmocka_unit_test(test_finetune_decoder_learns),
+        cmocka_unit_test(test_finetune_scratch_max_seq),
+        cmocka_unit_test(test_finetune_early_stop),
+        cmocka_unit_test(test_finetune_keeps_best),
+        cmocka_unit_test(test_finetune_freeze_encoder),
+        cmocka_unit_test(test_finetune_train_size_keeps_classes),
+        cmocka_unit_test(test_finetune_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
