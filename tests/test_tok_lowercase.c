@@ -7,26 +7,12 @@
 #include <cjson/cJSON.h>
 #include <utf8proc.h>
 
+#include "ref_lower.h"
 #include "testutil.h"
 
 #include "selfsup/tokenizer.h"
 
 /* ---- reference ------------------------------------------------------------------- */
-
-/* Simple lowercase of every valid character; other bytes as they are. out
- * needs 2n bytes (a character never more than doubles). */
-static size_t ref_lower(const char *s, size_t n, char *out) {
-    size_t i = 0, o = 0;
-    while (i < n) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t m = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
-                                              (utf8proc_ssize_t)(n - i), &cp);
-        if (m <= 0) { out[o++] = s[i++]; continue; }
-        o += (size_t)utf8proc_encode_char(utf8proc_tolower(cp), (utf8proc_uint8_t *)out + o);
-        i += (size_t)m;
-    }
-    return o;
-}
 
 static uint64_t rng_next(uint64_t *s) {
     uint64_t z = (*s += 0x9E3779B97F4A7C15ull);

@@ -1,6 +1,7 @@
 /* BPE training: the incremental trainer against a naive reference (recount
  * every pair each step), streaming pre-token counts against whole-text
  * counts, plain vs zstd input, round trips, and option errors. */
+#include "ref_lower.h"
 #include "testutil.h"
 
 #include <zstd.h>
@@ -355,21 +356,6 @@ static void test_streaming_counts_normalized(void **state) {
         free(norm);
     }
     free(text);
-}
-
-/* Simple lowercase of every valid character, other bytes as they are,
- * written independently of the library; out needs 2n bytes. */
-static size_t ref_lower(const char *s, size_t n, char *out) {
-    size_t i = 0, o = 0;
-    while (i < n) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t m = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
-                                              (utf8proc_ssize_t)(n - i), &cp);
-        if (m <= 0) { out[o++] = s[i++]; continue; }
-        o += (size_t)utf8proc_encode_char(utf8proc_tolower(cp), (utf8proc_uint8_t *)out + o);
-        i += (size_t)m;
-    }
-    return o;
 }
 
 /* Lowercase (alone and after NFC): the reference lowercases the text (after

@@ -36,6 +36,8 @@ ss_status ss_write_file_atomic(const char *path, const void *data, size_t len,
 
 /* mkdir -p */
 ss_status ss_mkdir_p(const char *path, ss_error *err);
+/* 1 when data[0..n) is strict UTF-8 (no overlongs, surrogates, > U+10FFFF). */
+int ss_utf8_valid(const void *data, size_t n);
 int ss_file_exists(const char *path);
 
 /* SHA-256 (FIPS 180-4). */

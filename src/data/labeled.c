@@ -44,27 +44,10 @@ typedef struct {
 
 static const char *noun(const reader *r) { return r->fmt == SS_FMT_JSONL ? "field" : "column"; }
 
-/* Strict UTF-8 (no overlongs, surrogates or code points above U+10FFFF). */
-static int utf8_valid(const unsigned char *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        if (c < 0x80) { i++; continue; }
-        size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-        if (!len || c > 0xF4 || i + len > n) return 0;
-        unsigned c1 = s[i + 1];
-        if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) ||
-            (c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F)) return 0;
-        for (size_t k = 1; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return 0;
-        i += len;
-    }
-    return 1;
-}
-
 /* NULL when s[0..n) can be a text or label (C strings: no NUL), else why not. */
 static const char *bad_bytes(const char *s, size_t n) {
     if (memchr(s, '\0', n)) return "a NUL byte";
-    if (!utf8_valid((const unsigned char *)s, n)) return "invalid UTF-8";
+    if (!ss_utf8_valid(s, n)) return "invalid UTF-8";
     return NULL;
 }
 

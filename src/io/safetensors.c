@@ -92,23 +92,6 @@ static long strtab_find(const strtab *t, const char *const *names, size_t stride
     }
 }
 
-/* Strict UTF-8 check (no overlongs, surrogates or code points > U+10FFFF). */
-static int utf8_valid(const unsigned char *s, size_t n) {
-    for (size_t i = 0; i < n;) {
-        unsigned c = s[i];
-        if (c < 0x80) { i++; continue; }
-        size_t len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-        if (!len || c > 0xF4 || i + len > n) return 0;
-        unsigned c1 = s[i + 1];
-        if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) ||
-            (c == 0xF0 && c1 < 0x90) || (c == 0xF4 && c1 > 0x8F)) return 0;
-        for (size_t k = 1; k < len; k++)
-            if ((s[i + k] & 0xC0) != 0x80) return 0;
-        i += len;
-    }
-    return 1;
-}
-
 /* numel * dtype size with overflow detection; -1 on overflow. */
 static int tensor_bytes(const int64_t *shape, int ndim, ss_dtype dt, uint64_t *numel,
                         uint64_t *nbytes) {
@@ -151,7 +134,7 @@ static ss_status append_json_string(ss_buf *b, const char *s, ss_error *err) {
 
 static ss_status check_string(const char *path, const char *what, const char *s, ss_error *err) {
     if (!s) return ss_fail(err, SS_ERR_ARG, "%s: %s is NULL", path, what);
-    if (!utf8_valid((const unsigned char *)s, strlen(s)))
+    if (!ss_utf8_valid(s, strlen(s)))
         return ss_fail(err, SS_ERR_ARG, "%s: %s '%s' is not valid UTF-8", path, what, s);
     return SS_OK;
 }
@@ -482,7 +465,7 @@ static ss_status parse_header(ss_safetensors *f, ss_error *err) {
         return fmt_err(err, f, NULL, "header size %" PRIu64 " exceeds the 100 MB limit", hn);
     const char *h = (const char *)f->map + 8;
     if (hn == 0 || h[0] != '{') return fmt_err(err, f, NULL, "header does not start with '{'");
-    if (memchr(h, '\0', hn) || !utf8_valid((const unsigned char *)h, hn))
+    if (memchr(h, '\0', hn) || !ss_utf8_valid(h, hn))
         return fmt_err(err, f, NULL, "header is not valid UTF-8 text");
     char *text = malloc(hn + 1);
     if (!text) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
