@@ -2,7 +2,9 @@
 """Tables (and the label-efficiency plot) from the experiments' eval.json files.
 
   exp_summary.py sst2 DIR                 DIR/<model>_s<seed>/eval.json
-  exp_summary.py label_eff DIR [PNG]      DIR/<model>_n<size>_s<seed>/eval.json
+  exp_summary.py label_eff DIR [PNG [FULLDIR N]]
+                                          DIR/<model>_n<size>_s<seed>/eval.json, and
+                                          FULLDIR/<model>_s<seed> as size N (all rows)
   exp_summary.py imdb DIR                 DIR/<model>/eval.json
 
 Prints Markdown tables: mean, sample standard deviation, min and max of the
@@ -44,10 +46,13 @@ def sst2(directory):
         print(f"| {model} | {len(devs)} | **{mean:.2f}** | {sd:.2f} | {lo:.2f} | {hi:.2f} | {f1:.4f} | {mcc:.4f} |")
 
 
-def label_eff(directory, png=None):
+def label_eff(directory, png=None, full_dir=None, full_n=None):
     table = {}
     for key, ev in runs(directory, r"(?P<model>.+)_n(?P<n>\d+)_s(?P<seed>\d+)"):
         table.setdefault(key["model"], {}).setdefault(int(key["n"]), []).append(100 * ev["dev"]["accuracy"])
+    for key, ev in runs(full_dir, r"(?P<model>.+)_s(?P<seed>\d+)") if full_dir else []:
+        if key["model"] in table:
+            table[key["model"]].setdefault(int(full_n), []).append(100 * ev["dev"]["accuracy"])
     sizes = sorted({n for per in table.values() for n in per})
     models = sorted(table)
     print("| labelled sentences | " + " | ".join(models) + " | difference |")
@@ -104,6 +109,6 @@ if __name__ == "__main__":
     if sys.argv[1] == "sst2":
         sst2(sys.argv[2])
     elif sys.argv[1] == "label_eff":
-        label_eff(sys.argv[2], sys.argv[3] if len(sys.argv) > 3 else None)
+        label_eff(*sys.argv[2:6])
     else:
         imdb(sys.argv[2])
