@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Experiment step 4 (make exp-imdb): fine-tune on IMDB train (25,000
-# reviews) and score on IMDB test (25,000), for a pretrained model (BEST,
-# default mlm) and the same architecture from scratch (BASE). Reviews are cut
+# reviews) and score on IMDB test (25,000), for the best pretrained model
+# on SST-2 (BEST) and the same architecture from scratch (BASE). Reviews are cut
 # to their first MAX_SEQ tokens (default 128, the pretraining length; about
 # 45% of a median review). EPOCHS (default 1) over 22,500 reviews; IMDB has no
 # dev split, so "dev" is the last 2,500 training reviews (held out of
@@ -9,11 +9,16 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build}; SS=$B/selfsup
-THREADS=${THREADS:-2}; BEST=${BEST:-mlm}; BASE=${BASE:-scratch-encoder}
-EPOCHS=${EPOCHS:-1}; MAX_SEQ=${MAX_SEQ:-128}; SEED=${SEED:-1}
+THREADS=${THREADS:-2}; EPOCHS=${EPOCHS:-1}; MAX_SEQ=${MAX_SEQ:-128}; SEED=${SEED:-1}
 W=eval/work/exp
 DIR=$($SS data get imdb)
 source eval/exp_recipe.sh
+# BEST: by default the pretrained model with the highest mean SST-2 dev
+# accuracy in eval/exp_sst2.sh's runs; BASE: the same kind from scratch
+BEST=${BEST:-$(/usr/bin/python3 eval/exp_summary.py best "$W/sst2" mlm rtd clm)}
+[ "$BEST" = clm ] && base_kind=decoder || base_kind=encoder
+BASE=${BASE:-scratch-$base_kind}
+echo "IMDB: $BEST against $BASE"
 mkdir -p "$W/imdb"
 if [ ! -s "$W/imdb/dev.tsv" ]; then
   zstd -dc "$DIR/train.tsv.zst" | head -n 22501 >"$W/imdb/train.tsv"

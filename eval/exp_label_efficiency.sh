@@ -2,8 +2,9 @@
 # Experiment step 3 (make exp-label-efficiency): SST-2 dev accuracy against
 # the number of labelled training sentences (SIZES, default 100 300 1000
 # 3000; all 6,920 are the runs of eval/exp_sst2.sh, same recipe and seeds),
-# for a pretrained model (BEST, default mlm) and the same architecture from
-# scratch (BASE, default scratch-encoder), SEEDS fine-tuning seeds each.
+# for the better pretrained encoder (BEST, default: mlm or rtd, whichever has
+# the higher mean SST-2 dev accuracy) and the same architecture from scratch
+# (BASE, default scratch-encoder), SEEDS fine-tuning seeds each.
 # A size-n run trains on a seeded random n-sentence subset (--train-size, the
 # seed also picks the subset) for max(3 epochs, 300 steps), evaluated on dev
 # every epoch. Writes eval/work/exp/label_eff/, prints the table and draws
@@ -12,10 +13,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build}; SS=$B/selfsup
 THREADS=${THREADS:-2}; SEEDS=${SEEDS:-1 2 3}; SIZES=${SIZES:-100 300 1000 3000}
-BEST=${BEST:-mlm}; BASE=${BASE:-scratch-encoder}
 W=eval/work/exp
 SST=$($SS data get sst2)
 source eval/exp_recipe.sh
+# BEST: by default the pretrained encoder (mlm or rtd) with the higher mean
+# SST-2 dev accuracy in eval/exp_sst2.sh's runs
+BEST=${BEST:-$(/usr/bin/python3 eval/exp_summary.py best "$W/sst2" mlm rtd)}; BASE=${BASE:-scratch-encoder}
+echo "label efficiency: $BEST against $BASE"
 for m in $BEST $BASE; do
   for n in $SIZES; do
     per_epoch=$(( (n + 31) / 32 )); epochs=$(( (300 + per_epoch - 1) / per_epoch )); [ $epochs -lt 3 ] && epochs=3

@@ -6,6 +6,7 @@
                                           DIR/<model>_n<size>_s<seed>/eval.json, and
                                           FULLDIR/<model>_s<seed> as size N (all rows)
   exp_summary.py imdb DIR                 DIR/<model>/eval.json
+  exp_summary.py best DIR MODEL...        the MODEL with the highest mean dev accuracy in DIR
 
 Prints Markdown tables: mean, sample standard deviation, min and max of the
 dev accuracy over fine-tuning seeds (and macro-F1, MCC means)."""
@@ -103,9 +104,22 @@ def imdb(directory):
               f"| {t.get('macro_f1', float('nan')):.4f} | {t.get('mcc', float('nan')):.4f} |")
 
 
+def best(directory, models):
+    means = {}
+    for key, ev in runs(directory, r"(?P<model>.+)_s(?P<seed>\d+)"):
+        if key["model"] in models:
+            means.setdefault(key["model"], []).append(ev["dev"]["accuracy"])
+    if not means:
+        sys.exit(f"no fine-tuning results for {', '.join(models)} in {directory}")
+    print(max(means, key=lambda m: statistics.mean(means[m])))
+
+
 if __name__ == "__main__":
-    if len(sys.argv) < 3 or sys.argv[1] not in ("sst2", "label_eff", "imdb"):
+    if len(sys.argv) < 3 or sys.argv[1] not in ("sst2", "label_eff", "imdb", "best"):
         sys.exit(__doc__)
+    if sys.argv[1] == "best":
+        best(sys.argv[2], sys.argv[3:])
+        sys.exit(0)
     if sys.argv[1] == "sst2":
         sst2(sys.argv[2])
     elif sys.argv[1] == "label_eff":
