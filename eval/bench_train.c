@@ -82,11 +82,15 @@ static double step(bench *b, uint64_t seed) {
         ss_model_body_backward(b->m);
         ls.loss_sum += 50.0 * ds.loss_sum / (double)ds.n * (double)nt;
     }
-    ss_clip_grad_norm(ss_model_grads(b->m), ss_model_num_params(b->m), 1.0);
-    if (b->g) ss_clip_grad_norm(ss_model_grads(b->g), ss_model_num_params(b->g), 1.0);
+    /* clipping folded into the update, as the trainer does (per model here) */
     ss_adamw_hparams h = {3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f};
-    ss_adamw_step(&b->o, b->m, ss_model_params(b->m), ss_model_grads(b->m), &h);
-    if (b->g) ss_adamw_step(&b->go, b->g, ss_model_params(b->g), ss_model_grads(b->g), &h);
+    double nm = ss_grad_norm(ss_model_grads(b->m), ss_model_num_params(b->m));
+    ss_adamw_step_scaled(&b->o, b->m, ss_model_params(b->m), ss_model_grads(b->m), &h, 0, ss_clip_factor(nm, 1.0));
+    if (b->g) {
+        double ng = ss_grad_norm(ss_model_grads(b->g), ss_model_num_params(b->g));
+        ss_adamw_step_scaled(&b->go, b->g, ss_model_params(b->g), ss_model_grads(b->g), &h, 0,
+                             ss_clip_factor(ng, 1.0));
+    }
     return ls.loss_sum / (double)nt;
 }
 
@@ -136,7 +140,8 @@ int main(int argc, char **argv) {
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
     double peak = ss_sgemm_peak_gflops();
-    ss_model_config cfg = {SS_DECODER, V, L, C, H, F, T, 0.0f, 0, SS_HEAD_LM};
+    ss_model_config cfg = {.kind = SS_DECODER, .vocab_size = V, .n_layer = L, .d_model = C, .n_head = H, .d_ff = F,
+                           .max_seq = T, .head = SS_HEAD_LM};
     b.B = B; b.T = T; b.V = V;
     setup(&b, &cfg);
     double *dt = malloc(sizeof(double) * (size_t)steps), loss = 0;

@@ -134,6 +134,14 @@ static double gelu_L(const fd_ctx *k) {
     return L;
 }
 
+/* L = sum r[n,f] gelu(a[n,f] + b[f]): the bias-folded GELU of the MLP. */
+static double bias_gelu_L(const fd_ctx *k) {
+    double L = 0;
+    for (int n = 0; n < k->N; n++)
+        for (int f = 0; f < k->C; f++) L += k->r[n * k->C + f] * gelu_d(k->a[n * k->C + f] + k->b[f]);
+    return L;
+}
+
 static double tanh_L(const fd_ctx *k) {
     double L = 0;
     for (int i = 0; i < k->N; i++) L += k->r[i] * tanh(k->a[i]);
@@ -225,6 +233,25 @@ static void test_gelu_tanh(void **state) {
     ss_tanh_backward(dx, out, r, N * C);
     expect_grad("tanh dinp", dx, x_d, N * C, tanh_L, &k);
     free(x); free(r); free(dx); free(x_d); free(r_d);
+}
+
+/* The training pair: the forward stores gelu'(x + b) in place of x, the
+ * backward multiplies by it and sums the bias gradient in the same pass. */
+static void test_bias_gelu_grad(void **state) {
+    (void)state;
+    double *x_d, *b_d, *r_d;
+    float *x = rand_pair(&x_d, N * C, 4.0f, 31), *b = rand_pair(&b_d, C, 1.0f, 32);
+    float *r = rand_pair(&r_d, N * C, 1.0f, 33);
+    float out[N * C], *dx = zeros(N * C), *db = zeros(C), *grad = malloc(N * C * sizeof *grad);
+    assert_non_null(grad);
+    memcpy(grad, x, N * C * sizeof *grad);
+    ss_bias_gelu_forward_grad(out, grad, b, N, C);
+    ss_gelu_backward_grad_bias(dx, db, grad, r, N, C);
+    fd_ctx k = {.a = x_d, .b = b_d, .r = r_d, .N = N, .C = C};
+    expect_grad("bias-gelu dinp", dx, x_d, N * C, bias_gelu_L, &k);
+    expect_grad("bias-gelu db", db, b_d, C, bias_gelu_L, &k);
+    free(x); free(b); free(r); free(dx); free(db); free(grad);
+    free(x_d); free(b_d); free(r_d);
 }
 
 static void test_residual(void **state) {
@@ -357,6 +384,7 @@ int main(void) {
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_layernorm),
         cmocka_unit_test(test_gelu_tanh),
+        cmocka_unit_test(test_bias_gelu_grad),
         cmocka_unit_test(test_residual),
         cmocka_unit_test(test_dropout),
         cmocka_unit_test(test_embedding),

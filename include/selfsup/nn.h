@@ -42,6 +42,15 @@ void ss_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n
 void ss_bias_gelu_forward(float *out, float *x, const float *b, int N, int F);
 /* dinp = dout * gelu'(inp), overwriting dinp. */
 void ss_gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t n);
+/* Training pair, the derivative computed once in the forward (where exp is
+ * already at hand) instead of again in the backward:
+ * forward: x[n,:] += b; out = gelu(x); then x is OVERWRITTEN with gelu'(x)
+ *          (out is bit-identical to ss_bias_gelu_forward's);
+ * backward: dinp = dout * grad (overwriting dinp), db += sum_rows(dinp),
+ *          grad being the forward's x. db's column sums run in row order, as
+ *          in ss_linear_backward, so its bits do not depend on thread count. */
+void ss_bias_gelu_forward_grad(float *out, float *x, const float *b, int N, int F);
+void ss_gelu_backward_grad_bias(float *dinp, float *db, const float *grad, const float *dout, int N, int F);
 
 /* ---- tanh (pooler heads) --------------------------------------------------------- */
 void ss_tanh_forward(float *out, const float *inp, size_t n);

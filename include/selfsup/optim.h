@@ -33,6 +33,17 @@ void ss_adamw_step(ss_adamw *o, const ss_model *model, float *params, const floa
 void ss_adamw_step_from(ss_adamw *o, const ss_model *model, float *params, const float *grads,
                         const ss_adamw_hparams *h, size_t first);
 
+/* The same with the gradients read as grads * grad_scale, the factor that
+ * clipping would have multiplied them by (ss_clip_factor): clipping folded
+ * into the update, same bits as ss_scale_grads then ss_adamw_step_from,
+ * without the pass over the gradients (grads themselves are not changed). */
+void ss_adamw_step_scaled(ss_adamw *o, const ss_model *model, float *params, const float *grads,
+                          const ss_adamw_hparams *h, size_t first, float grad_scale);
+
+/* torch's clip_grad_norm_ factor: clip / (norm + 1e-6) as a float if
+ * norm > clip > 0, else 1. */
+float ss_clip_factor(double norm, double clip);
+
 /* Global L2 norm of the gradients (double accumulation, deterministic). */
 double ss_grad_norm(const float *grads, size_t n);
 /* If norm > clip > 0, scale grads by clip / (norm + 1e-6) (torch semantics).

@@ -150,7 +150,9 @@ static void block_forward(ss_model *m, int l, const float *x) {
     ss_residual_forward(res2, x, a->tmp, (size_t)BT * C);
     ss_layernorm_forward(ln2, a->ln2_mean + lr, a->ln2_rstd + lr, res2, p->ln2w + l * C, p->ln2b + l * C, BT, C);
     ss_linear_forward(fch, ln2, p->fcw + (size_t)l * F * C, NULL, BT, C, F);
-    ss_bias_gelu_forward(fchg, fch, p->fcb + (size_t)l * F, BT, F);
+    /* training keeps gelu'(fc) in fch instead of fc itself: all the backward needs */
+    if (m->train) ss_bias_gelu_forward_grad(fchg, fch, p->fcb + (size_t)l * F, BT, F);
+    else ss_bias_gelu_forward(fchg, fch, p->fcb + (size_t)l * F, BT, F);
     ss_linear_forward(a->tmp, fchg, p->fcprojw + (size_t)l * C * F, p->fcprojb + l * C, BT, F, C);
     ss_dropout_forward(a->tmp, a->tmp, (size_t)BT * C, drop, ss_dropout_site_seed(m->dropout_seed, 2 + 2 * l));
     ss_residual_forward(res3, res2, a->tmp, (size_t)BT * C);
@@ -211,8 +213,9 @@ static void block_backward(ss_model *m, int l, const float *x) {
     const float *dout = branch_grad(m, a->dres, 2 + 2 * l);
     ss_linear_backward_set(a->dfch_gelu, g->fcprojw + (size_t)l * C * F, g->fcprojb + l * C, dout,
                        a->fch_gelu + lf, p->fcprojw + (size_t)l * C * F, BT, F, C);
-    ss_gelu_backward_set(a->dfch, a->fch + lf, a->dfch_gelu, (size_t)BT * F);
-    ss_linear_backward_set(a->dbuf, g->fcw + (size_t)l * F * C, g->fcb + (size_t)l * F, a->dfch,
+    /* fch holds gelu'(fc) after a training forward; fc's bias gradient is summed in the same pass */
+    ss_gelu_backward_grad_bias(a->dfch, g->fcb + (size_t)l * F, a->fch + lf, a->dfch_gelu, BT, F);
+    ss_linear_backward_set(a->dbuf, g->fcw + (size_t)l * F * C, NULL, a->dfch,
                        a->ln2 + lc, p->fcw + (size_t)l * F * C, BT, C, F);
     ss_layernorm_backward(a->dres, g->ln2w + l * C, g->ln2b + l * C, a->dbuf, a->res2 + lc,
                           p->ln2w + l * C, a->ln2_mean + lr, a->ln2_rstd + lr, BT, C);

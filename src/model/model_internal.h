@@ -15,7 +15,8 @@ typedef struct {
     float *att_lse;                       /* [L,B,NH,T] */
     float *res2;                          /* [L,BT,C] residual after attention */
     float *ln2, *ln2_mean, *ln2_rstd;     /* [L,BT,C], [L,BT], [L,BT] */
-    float *fch, *fch_gelu;                /* [L,BT,F] */
+    float *fch, *fch_gelu;                /* [L,BT,F]; after a training forward fch holds
+                                             gelu'(pre-activation), all the backward needs */
     float *res3;                          /* [L,BT,C] block output */
     float *lnf, *lnf_mean, *lnf_rstd;     /* [BT,C], [BT], [BT] hidden states */
     float *tmp;                           /* [BT,C] projection output before dropout */

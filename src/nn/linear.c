@@ -7,10 +7,6 @@
 
 #include "nn_internal.h"
 
-/* Channel block of the bias-gradient reduction: one thread owns a block and
- * walks all rows, so each column sum runs in row order on any thread count. */
-#define DB_BLOCK 64
-
 // out[N,OC] = inp[N,C] @ w[OC,C]^T + b[OC]
 void ss_linear_forward(float *out, const float *inp, const float *w,
                        const float *b, int N, int C, int OC) {
@@ -26,14 +22,15 @@ void ss_linear_forward(float *out, const float *inp, const float *w,
                 1.0f, inp, C, w, C, beta, out, OC);
 }
 
-// db[o] += sum_n dout[n,o]   (parallel over column blocks, rows in order)
+// db[o] += sum_n dout[n,o]: parallel over column blocks, each walking the
+// rows in order, so every column sum has the same order on any thread count
 static void bias_grad(float *restrict db, const float *restrict dout, int N, int OC) {
-    int nblocks = (OC + DB_BLOCK - 1) / DB_BLOCK;
+    int width = ss_colsum_width(N, OC), nblocks = (OC + width - 1) / width;
     #pragma omp parallel for schedule(static) if ((size_t)N * OC >= SS_NN_PAR_MIN)
     for (int blk = 0; blk < nblocks; blk++) {
-        int o0 = blk * DB_BLOCK;
-        int len = OC - o0 < DB_BLOCK ? OC - o0 : DB_BLOCK;
-        float acc[DB_BLOCK] = {0};
+        int o0 = blk * width;
+        int len = OC - o0 < width ? OC - o0 : width;
+        float acc[SS_COLSUM_MAX] = {0};
         for (int n = 0; n < N; n++) {
             const float *row = dout + (size_t)n * OC + o0;
             #pragma omp simd

@@ -2,12 +2,31 @@
 #ifndef SELFSUP_NN_INTERNAL_H
 #define SELFSUP_NN_INTERNAL_H
 
+#include <omp.h>
 #include <stdint.h>
 #include <string.h>
 
 /* Below this many elements a kernel runs on one thread: forking a team costs
  * a few microseconds, more than the work itself. */
 #define SS_NN_PAR_MIN 32768
+
+/* Column sums (bias gradients) run over column blocks of at most this many
+ * channels: one thread owns a block and walks all rows in order, so each
+ * column is summed in row order whatever the blocking or thread count, and
+ * the block's accumulators (on the stack) stay in L1. */
+#define SS_COLSUM_MAX 512
+
+/* The column-block width for F columns of N rows: one block per thread
+ * (so each thread's row segments are long, which the prefetcher likes), but
+ * none wider than SS_COLSUM_MAX; a multiple of 16 columns when split. */
+static inline int ss_colsum_width(int N, int F) {
+    int nb = (size_t)N * F >= SS_NN_PAR_MIN ? omp_get_max_threads() : 1;
+    if (nb > F / 16) nb = F / 16;
+    if (nb < 1) nb = 1;
+    int width = (F + nb - 1) / nb;
+    if (nb > 1) width = (width + 15) / 16 * 16;
+    return width < SS_COLSUM_MAX ? width : SS_COLSUM_MAX;
+}
 
 /* exp(x) in fp32, written so that `#pragma omp simd` loops vectorize it
  * (glibc's expf only vectorizes under -ffast-math):

@@ -114,14 +114,14 @@ static ss_status train_step(ft_run *r, size_t b, ss_error *err) {
     if (st) return st;
     if (!r->o.freeze_encoder) ss_model_body_backward(m);
     size_t n = ss_model_num_params(m), f = r->first_trained;
-    double norm = ss_clip_grad_norm(ss_model_grads(m) + f, n - f, r->o.clip);
+    double norm = ss_grad_norm(ss_model_grads(m) + f, n - f);
     double loss = wsum > 0 ? cs.loss_sum / wsum : 0;
     if (!isfinite(loss) || !isfinite(norm))
         return ss_fail(err, SS_ERR_RANGE, "the loss or gradient became non-finite at step %lld; lower --lr",
                        (long long)r->step + 1);
     double lr = ss_lr_linear(r->step, r->total_steps, r->warmup, r->o.lr);
     ss_adamw_hparams h = {(float)lr, 0.9f, 0.999f, 1e-8f, (float)r->o.weight_decay};
-    ss_adamw_step_from(&r->opt, m, ss_model_params(m), ss_model_grads(m), &h, f);
+    ss_adamw_step_scaled(&r->opt, m, ss_model_params(m), ss_model_grads(m), &h, f, ss_clip_factor(norm, r->o.clip));
     r->step++;
     r->loss_acc += loss;
     r->loss_n++;

@@ -121,9 +121,8 @@ static double current_lr(const trainer *t) {
     return ss_lr_schedule(pos < res ? pos : res, res, 0, o->lr, o->lr_min);
 }
 
-/* Clip the gradients of every trained model by their joint global norm
- * (torch semantics); returns the norm before clipping. */
-static double clip_all(trainer *t) {
+/* The joint global gradient norm of every trained model (before clipping). */
+static double grad_norm_all(trainer *t) {
     ss_model *ms[2] = {t->tm.model, t->tm.gen};
     double sq = 0;
     for (int i = 0; i < 2; i++)
@@ -131,17 +130,18 @@ static double clip_all(trainer *t) {
             double n = ss_grad_norm(ss_model_grads(ms[i]), ss_model_num_params(ms[i]));
             sq += n * n;
         }
-    double norm = sqrt(sq);
-    for (int i = 0; i < 2 && t->o.clip > 0 && norm > t->o.clip; i++)
-        if (ms[i]) ss_scale_grads(ss_model_grads(ms[i]), ss_model_num_params(ms[i]), (float)(t->o.clip / (norm + 1e-6)));
-    return norm;
+    return sqrt(sq);
 }
 
-static void adamw_all(trainer *t) {
+/* AdamW on every trained model, with clipping by the joint norm (torch
+ * semantics) folded into the update as a factor on the gradients. */
+static void adamw_all(trainer *t, double norm) {
     const ss_train_opts *o = &t->o;
     ss_adamw_hparams h = {(float)current_lr(t), (float)o->beta1, (float)o->beta2, (float)o->eps, (float)o->weight_decay};
-    ss_adamw_step(&t->tm.opt, t->tm.model, ss_model_params(t->tm.model), ss_model_grads(t->tm.model), &h);
-    if (t->tm.gen) ss_adamw_step(&t->tm.gen_opt, t->tm.gen, ss_model_params(t->tm.gen), ss_model_grads(t->tm.gen), &h);
+    float gs = ss_clip_factor(norm, o->clip);
+    ss_adamw_step_scaled(&t->tm.opt, t->tm.model, ss_model_params(t->tm.model), ss_model_grads(t->tm.model), &h, 0, gs);
+    if (t->tm.gen)
+        ss_adamw_step_scaled(&t->tm.gen_opt, t->tm.gen, ss_model_params(t->tm.gen), ss_model_grads(t->tm.gen), &h, 0, gs);
 }
 
 /* One optimizer step over grad_accum micro-batches. Returns the step's
@@ -157,7 +157,7 @@ static ss_status train_step(trainer *t, step_stats *s, double *gnorm, int *skipp
         ss_status st = obj_micro_step(t, k, 1.0f / (float)K, s, err);
         if (st) return st;
     }
-    *gnorm = clip_all(t);
+    *gnorm = grad_norm_all(t);
     *skipped = !isfinite(s->loss) || !isfinite(*gnorm);
     if (*skipped) {
         t->state.bad_steps++;
@@ -168,7 +168,7 @@ static ss_status train_step(trainer *t, step_stats *s, double *gnorm, int *skipp
                            t->state.step + 1, o->out_dir);
     } else {
         t->state.bad_steps = 0;
-        adamw_all(t);
+        adamw_all(t, *gnorm);
     }
     t->state.step++;
     t->state.tokens_seen += s->tokens;
