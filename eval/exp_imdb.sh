@@ -6,10 +6,12 @@
 # 45% of a median review). EPOCHS (default 1) over 22,500 reviews; IMDB has no
 # dev split, so "dev" is the last 2,500 training reviews (held out of
 # training, balanced), used to pick the epoch; test is scored once.
+# IMDB_MODELS runs only some of "$BEST $BASE" (two processes can share the work).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build}; SS=$B/selfsup
 THREADS=${THREADS:-2}; EPOCHS=${EPOCHS:-1}; MAX_SEQ=${MAX_SEQ:-128}; SEED=${SEED:-1}
+TRAIN_SIZE=${TRAIN_SIZE:-0}   # > 0: a seeded random subset of the 22,500 training reviews
 W=eval/work/exp
 DIR=$($SS data get imdb)
 source eval/exp_recipe.sh
@@ -24,12 +26,13 @@ if [ ! -s "$W/imdb/dev.tsv" ]; then
   zstd -dc "$DIR/train.tsv.zst" | head -n 22501 >"$W/imdb/train.tsv"
   { zstd -dc "$DIR/train.tsv.zst" | head -1; zstd -dc "$DIR/train.tsv.zst" | tail -n +22502; } >"$W/imdb/dev.tsv"
 fi
-for m in $BEST $BASE; do
+for m in ${IMDB_MODELS:-$BEST $BASE}; do
   out=$W/imdb/$m
   [ -s "$out/eval.json" ] && continue
   echo "== $m on IMDB"
   $SS finetune $(init_args "$m") --train "$W/imdb/train.tsv" --dev "$W/imdb/dev.tsv" --test "$DIR/test.tsv.zst" \
-    --out "$out" "${FT_RECIPE[@]}" --epochs "$EPOCHS" --max-seq "$MAX_SEQ" --seed "$SEED" --threads "$THREADS" |
+    --out "$out" "${FT_RECIPE[@]}" --epochs "$EPOCHS" --max-seq "$MAX_SEQ" --seed "$SEED" --threads "$THREADS" \
+    --train-size "$TRAIN_SIZE" |
     grep -E '^(data|epoch|dev:|test:|best)'
 done
 /usr/bin/python3 eval/exp_summary.py imdb "$W/imdb"
