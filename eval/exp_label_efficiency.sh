@@ -7,7 +7,8 @@
 # (BASE, default scratch-encoder), SEEDS fine-tuning seeds each.
 # A size-n run trains on a seeded random n-sentence subset (--train-size, the
 # seed also picks the subset) for max(3 epochs, 300 steps), evaluated on dev
-# every epoch. Writes eval/work/exp/label_eff/, prints the table and draws
+# six times in the run (the best evaluation is kept). LE_MODELS runs only
+# some of "$BEST $BASE". Writes eval/work/exp/label_eff/, prints the table and draws
 # eval/label_efficiency.png (gnuplot).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,15 +21,17 @@ source eval/exp_recipe.sh
 # SST-2 dev accuracy in eval/exp_sst2.sh's runs
 BEST=${BEST:-$(/usr/bin/python3 eval/exp_summary.py best "$W/sst2" mlm rtd)}; BASE=${BASE:-scratch-encoder}
 echo "label efficiency: $BEST against $BASE"
-for m in $BEST $BASE; do
+for m in ${LE_MODELS:-$BEST $BASE}; do
   for n in $SIZES; do
     per_epoch=$(( (n + 31) / 32 )); epochs=$(( (300 + per_epoch - 1) / per_epoch )); [ $epochs -lt 3 ] && epochs=3
+    every=$(( per_epoch * epochs / 6 ))  # six dev evaluations per run, whatever the epochs
     for s in $SEEDS; do
       out=$W/label_eff/${m}_n${n}_s$s
       [ -s "$out/eval.json" ] && continue
       echo "== $m, $n sentences, seed $s ($epochs epochs)"
       $SS finetune $(init_args "$m") --train "$SST/train.tsv" --dev "$SST/dev.tsv" --out "$out" \
-        "${FT_RECIPE[@]}" --epochs "$epochs" --train-size "$n" --seed "$s" --threads "$THREADS" | grep -E '^(dev:|best)'
+        "${FT_RECIPE[@]}" --epochs "$epochs" --eval-every "$every" --train-size "$n" --seed "$s" --threads "$THREADS" |
+        grep -E '^(dev:|best)'
     done
   done
 done
