@@ -60,9 +60,10 @@ $SS fill-mask --model "$OUT/encoder" --top-k 3 "In the beginning God created the
 
 step "9. fine-tune the encoder on SST-2 sentiment (6,920 labelled sentences), and the same model from scratch"
 SST=$($SS data get sst2)
-FT=(--train "$SST/train.tsv" --dev "$SST/dev.tsv" --epochs 3 --lr 3e-4 --batch 32 --max-seq 64 --seed 1)
+FT=(--train "$SST/train.tsv" --dev "$SST/dev.tsv" --epochs 3 --lr 3e-4 --batch 32 --max-seq 128 --seed 1)
 $SS finetune --init "$OUT/encoder" "${FT[@]}" --out "$OUT/sentiment" | grep -E '^(data|epoch|dev:|best)'
-echo "-- the same architecture from random weights (the baseline):"
+echo "-- the same architecture from random weights (the baseline; an encoder pretrained for a few minutes"
+echo "   on the Bible knows little about movie reviews: 'make experiments' pretrains on IMDB reviews):"
 $SS finetune --init none --tokenizer "$OUT/tokenizer.json" --preset tiny "${FT[@]}" --out "$OUT/sentiment-scratch" |
   grep -E '^dev:'
 
