@@ -22,9 +22,11 @@ BEST=${BEST:-$(/usr/bin/python3 eval/exp_summary.py best "$W/sst2" mlm rtd clm)}
 BASE=${BASE:-scratch-$base_kind}
 echo "IMDB: $BEST against $BASE"
 mkdir -p "$W/imdb"
-if [ ! -s "$W/imdb/dev.tsv" ]; then
-  zstd -dc "$DIR/train.tsv.zst" | head -n 22501 >"$W/imdb/train.tsv"
-  { zstd -dc "$DIR/train.tsv.zst" | head -1; zstd -dc "$DIR/train.tsv.zst" | tail -n +22502; } >"$W/imdb/dev.tsv"
+if [ ! -s "$W/imdb/dev.tsv" ]; then  # (no zstd | head: under pipefail its SIGPIPE would stop the script)
+  zstd -q -dc "$DIR/train.tsv.zst" >"$W/imdb/all.tsv"
+  head -n 22501 "$W/imdb/all.tsv" >"$W/imdb/train.tsv"
+  { head -n 1 "$W/imdb/all.tsv"; tail -n +22502 "$W/imdb/all.tsv"; } >"$W/imdb/dev.tsv"
+  rm "$W/imdb/all.tsv"
 fi
 for m in ${IMDB_MODELS:-$BEST $BASE}; do
   out=$W/imdb/$m
