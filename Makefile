@@ -73,7 +73,7 @@ $(B)/selfsup: $(CLI_OBJS) $(B)/libselfsup.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(B)/libselfsup.a $(LDLIBS)
 
 # ---- tests ----------------------------------------------------------------------
-$(B)/tests/%: tests/%.c tests/testutil.h tests/train_helpers.h tests/ref_lower.h $(B)/libselfsup.a
+$(B)/tests/%: tests/%.c tests/testutil.h tests/train_helpers.h tests/ref_lower.h tests/fill_params.h $(B)/libselfsup.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(B)/libselfsup.a $(TEST_LIBS) $(LDLIBS)
 

@@ -15,6 +15,7 @@
  * the fp32 noise (up to ~7e-5 here) a margin of 3 and are far below what a
  * wrong formula gives, which the sanity test shows with a 1% scaled gradient
  * and with the gradient of the wrong pooling. */
+#include "fill_params.h"
 #include "testutil.h"
 
 #include <math.h>
@@ -36,23 +37,7 @@ static ss_model_config cls_config(ss_model_kind kind, ss_pooling pool, int poole
 }
 
 static uint64_t rng_state;
-static float urand(void) { /* uniform in [-1, 1) */
-    rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)(rng_state >> 40) * 0x1p-23f - 1.0f;
-}
-
-/* Parameters large enough that every tensor gets a sizeable gradient:
- * weights U(-0.5, 0.5), biases U(-0.1, 0.1), LayerNorm weights 1 +- 0.1. */
-static void fill_params(ss_model *m, uint64_t seed) {
-    rng_state = seed;
-    for (size_t i = 0; i < ss_model_num_tensors(m); i++) {
-        const ss_param_info *t = ss_model_tensor(m, i);
-        float *w = ss_model_params(m) + t->offset;
-        int ln = strstr(t->name, "ln") != NULL, bias = strstr(t->name, ".bias") != NULL;
-        for (size_t k = 0; k < t->numel; k++)
-            w[k] = ln && !bias ? 1.0f + 0.1f * urand() : bias ? 0.1f * urand() : 0.5f * urand();
-    }
-}
+static float urand(void) { return fill_urand(&rng_state); } /* uniform in [-1, 1) */
 
 static ss_model *new_model(ss_model_config c, uint64_t seed) {
     ss_error err = {0};

@@ -16,6 +16,7 @@
 
 #include <cJSON.h>
 
+#include "fill_params.h"
 #include "testutil.h"
 
 #include "selfsup/finetune.h"
@@ -296,25 +297,6 @@ static void test_seqs_batch(void **state) {
 
 /* ---- 3. batched classification ---------------------------------------------------------- */
 
-static uint64_t fill_state;
-static float urand(void) { /* uniform in [-1, 1) */
-    fill_state = fill_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (float)(fill_state >> 40) * 0x1p-23f - 1.0f;
-}
-
-/* Weights large enough that the outputs depend clearly on the input (GPT-2's
- * N(0, 0.02) gives near-uniform probabilities that would hide a padding leak). */
-static void fill_params(ss_model *m, uint64_t seed) {
-    fill_state = seed;
-    for (size_t i = 0; i < ss_model_num_tensors(m); i++) {
-        const ss_param_info *t = ss_model_tensor(m, i);
-        float *w = ss_model_params(m) + t->offset;
-        int ln = strstr(t->name, "ln") != NULL, bias = strstr(t->name, "bias") != NULL;
-        for (size_t k = 0; k < t->numel; k++)
-            w[k] = ln && !bias ? 1.0f + 0.1f * urand() : bias ? 0.1f * urand() : 0.5f * urand();
-    }
-}
-
 static const char *const CLS_TEXTS[] = {
     "good", "bad film", "the movie was really quite good", "x", "the plot was bad though the cast was good",
     "music and scenes", "overall the ending felt somewhat very bad and the story was quite good",
@@ -452,8 +434,8 @@ static void test_adamw_step_from(void **state) {
     float *p0 = malloc(n * sizeof(float)), *g = malloc(n * sizeof(float));
     float *pa = malloc(n * sizeof(float)), *pb = malloc(n * sizeof(float));
     assert_true(p0 && g && pa && pb);
-    fill_state = 5;
-    for (size_t i = 0; i < n; i++) p0[i] = urand(), g[i] = 0.1f * urand();
+    uint64_t fill_state = 5;
+    for (size_t i = 0; i < n; i++) p0[i] = fill_urand(&fill_state), g[i] = 0.1f * fill_urand(&fill_state);
     const size_t firsts[] = {ss_model_head_offset(m), ss_model_tensor(m, 3)->offset, 0, n};
     ss_adamw_hparams h = {1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f};
     for (size_t q = 0; q < sizeof firsts / sizeof firsts[0]; q++) {
@@ -464,8 +446,8 @@ static void test_adamw_step_from(void **state) {
         /* moments from earlier steps, the same in both */
         fill_state = 77;
         for (size_t i = 0; i < n; i++) {
-            a.m[i] = b.m[i] = 0.01f * urand();
-            a.v[i] = b.v[i] = 1e-4f * (1.0f + urand());
+            a.m[i] = b.m[i] = 0.01f * fill_urand(&fill_state);
+            a.v[i] = b.v[i] = 1e-4f * (1.0f + fill_urand(&fill_state));
         }
         a.t = b.t = 3;
         float *m0 = malloc(2 * n * sizeof(float));
