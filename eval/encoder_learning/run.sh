@@ -50,6 +50,11 @@ $PY "$EL/replay_rtd_torch.py" h_rtd --exact --steps 800 --lr 3e-3 --warmup 10 --
 ./dump_mlm shards dump_rtd 800 11 8 64 2 64 2 128 rtd 0.5
 $PY "$EL/replay_rtd_torch.py" dump_rtd --steps 800 --lr 3e-3 --warmup 10 --eval-every 200
 
+# (1c) an independent PyTorch ELECTRA (own model, masking and sampling) at the rtd test's settings
+$PY "$EL/torch_rtd.py" dump --steps 1000
+$PY "$EL/torch_rtd.py" dump --steps 3000 --eval-every 750
+run rtd_b32_3000 rtd 3000 --batch 32 --lr 1e-3 --warmup 100 --gen-size 0.5 --mask-prob 0.3 --eval-every 750
+
 # (2) an independent PyTorch MLM (nn.TransformerEncoder, own sampling and masking), same size
 $PY "$EL/torch_mlm.py" dump --steps 800 --lr 3e-3
 $PY "$EL/torch_mlm.py" dump --steps 2000 --lr 3e-3 --eval-every 500
