@@ -19,27 +19,15 @@ void ss_gelu_forward(float *out, const float *inp, size_t n) {
 }
 
 // x[n,f] += b[f]; out[n,f] = gelu(x[n,f]): the bias of the preceding linear
-// layer folded into the activation pass (one pass over x instead of two)
-void ss_bias_gelu_forward(float *out, float *x, const float *b, int N, int F) {
-    #pragma omp parallel for schedule(static) if ((size_t)N * F >= SS_NN_PAR_MIN)
-    for (int n = 0; n < N; n++) {
-        float *xr = x + (size_t)n * F, *o = out + (size_t)n * F;
-        #pragma omp simd
-        for (int f = 0; f < F; f++) {
-            float v = xr[f] + b[f];
-            float u = GELU_K * (v + GELU_A * v * v * v);
-            xr[f] = v;
-            o[f] = v / (1.0f + ss_vexpf(-2.0f * u));
-        }
-    }
-}
-
-// The same, for training: x[n,f] is overwritten with gelu'(x[n,f] + b[f]),
-// the only thing the backward needs, so the backward is one multiply instead
-// of recomputing exp. The derivative reuses this pass's e = exp(-2u):
-// gelu'(v) = s + 2 v u'(v) s (e s), s = 1/(1+e) (see gelu_grad below).
-// The output is computed exactly as in ss_bias_gelu_forward (bit-identical).
-void ss_bias_gelu_forward_grad(float *out, float *x, const float *b, int N, int F) {
+// layer folded into the activation pass (one pass over x instead of two).
+// For training (store_grad) x[n,f] is overwritten with gelu'(x[n,f] + b[f])
+// instead, the only thing the backward needs, so the backward is one
+// multiply instead of recomputing exp. The derivative reuses this pass's
+// e = exp(-2u): gelu'(v) = s + 2 v u'(v) s (e s), s = 1/(1+e) (gelu_grad
+// below). The output is the same bits either way. The loop vectorizes with
+// the flag as a select, so inference pays the derivative's few flops too,
+// which the GEMMs around it dwarf; one kernel keeps the two outputs in step.
+static inline void bias_gelu(float *out, float *x, const float *b, int N, int F, const int store_grad) {
     #pragma omp parallel for schedule(static) if ((size_t)N * F >= SS_NN_PAR_MIN)
     for (int n = 0; n < N; n++) {
         float *xr = x + (size_t)n * F, *o = out + (size_t)n * F;
@@ -48,13 +36,20 @@ void ss_bias_gelu_forward_grad(float *out, float *x, const float *b, int N, int 
             float v = xr[f] + b[f];
             float u = GELU_K * (v + GELU_A * v * v * v);
             float e = ss_vexpf(-2.0f * u);
-            float s = 1.0f / (1.0f + e);
-            float du = GELU_K * (1.0f + 3.0f * GELU_A * v * v);
             o[f] = v / (1.0f + e);
-            xr[f] = s + 2.0f * v * du * s * (e * s);
+            if (store_grad) {
+                float s = 1.0f / (1.0f + e);
+                float du = GELU_K * (1.0f + 3.0f * GELU_A * v * v);
+                xr[f] = s + 2.0f * v * du * s * (e * s);
+            } else {
+                xr[f] = v;
+            }
         }
     }
 }
+
+void ss_bias_gelu_forward(float *out, float *x, const float *b, int N, int F) { bias_gelu(out, x, b, N, F, 0); }
+void ss_bias_gelu_forward_grad(float *out, float *x, const float *b, int N, int F) { bias_gelu(out, x, b, N, F, 1); }
 
 // gelu'(x) = s + 2 x s (1-s) du/dx,  s = sigmoid(2u), 1-s = e s with e = exp(-2u),
 // du/dx = sqrt(2/pi) (1 + 3 * 0.044715 x^2);  dinp += gelu'(x) * dout
