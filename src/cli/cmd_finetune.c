@@ -35,7 +35,7 @@ static const char usage[] =
     "(dense + tanh); a decoder reads 'text <|endoftext|>' and pools the last\n"
     "position. Texts longer than --max-seq keep their start.\n"
     "\n"
-    "defaults: --epochs 3, --lr 1e-4 (linear warmup over 10%% of the steps, then\n"
+    "defaults: --epochs 3, --lr 1e-4 (linear warmup over 10% of the steps, then\n"
     "linear decay to 0), --batch 32, --max-seq 128, --weight-decay 0.01,\n"
     "--clip 1.0, --dropout 0.1, --seed 1337, --select accuracy, --patience 0\n"
     "(off); from scratch: --kind encoder --preset small.\n";
