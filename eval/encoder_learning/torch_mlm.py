@@ -65,55 +65,82 @@ def windows(ids, starts, T):
     return torch.stack([ids[s:s + T] for s in starts])
 
 
+def common_args(ap, lr, warmup, B, mask_prob):
+    """Size, batch and schedule flags shared with torch_rtd.py."""
+    ap.add_argument("--lr", type=float, default=lr)
+    ap.add_argument("--warmup", type=int, default=warmup)
+    ap.add_argument("--B", type=int, default=B)
+    for flag, default in (("--T", 64), ("--C", 64), ("--L", 2), ("--NH", 2), ("--F", 128), ("--V", 512)):
+        ap.add_argument(flag, type=int, default=default)
+    ap.add_argument("--mask-prob", type=float, default=mask_prob)
+
+
+def adamw(m, lr):
+    """selfsup's AdamW groups: weight decay on matrices except the embeddings."""
+    decayed = lambda n, p: p.dim() == 2 and not n.startswith(("tok", "pos"))
+    decay = [p for n, p in m.named_parameters() if decayed(n, p)]
+    other = [p for n, p in m.named_parameters() if not decayed(n, p)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": other, "weight_decay": 0.0}],
+                             lr=lr, betas=(0.9, 0.95), eps=1e-8)
+
+
+def set_lr(opt, a, s):
+    """Linear warmup, then cosine from lr to lr/10 (selfsup's schedule)."""
+    lr = a.lr * (s + 1) / a.warmup if s < a.warmup else \
+        a.lr / 10 + 0.45 * a.lr * (1 + math.cos(math.pi * (s - a.warmup) / (a.steps - a.warmup)))
+    for pg in opt.param_groups:
+        pg["lr"] = lr
+
+
+def load_data(a):
+    """The dump's train ids, and a fixed val set: non-overlapping windows,
+    masks from a fixed generator."""
+    load = lambda n: torch.from_numpy(np.fromfile(os.path.join(a.dump, n), dtype=np.int32).astype(np.int64))
+    tr, va = load("train.ids"), load("val.ids")
+    vg = torch.Generator().manual_seed(1234)
+    vx, vt = mask_batch(windows(va, range(0, len(va) - a.T, a.T), a.T), vg, a.V, a.mask_prob)
+    return tr, vx, vt
+
+
+def train_batch(tr, a, g):
+    """B random windows of the train ids, masked."""
+    starts = torch.randint(0, len(tr) - a.T, (a.B,), generator=g).tolist()
+    return mask_batch(windows(tr, starts, a.T), g, a.V, a.mask_prob)
+
+
+def update(opt, m, loss):
+    """One AdamW step with clipping at 1.0 (selfsup's default)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
+    opt.step()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dump")
     ap.add_argument("--steps", type=int, default=800)
-    ap.add_argument("--lr", type=float, default=3e-3)
-    ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--B", type=int, default=8)
-    ap.add_argument("--T", type=int, default=64)
-    ap.add_argument("--C", type=int, default=64)
-    ap.add_argument("--L", type=int, default=2)
-    ap.add_argument("--NH", type=int, default=2)
-    ap.add_argument("--F", type=int, default=128)
-    ap.add_argument("--V", type=int, default=512)
-    ap.add_argument("--mask-prob", type=float, default=0.15)
+    common_args(ap, lr=3e-3, warmup=10, B=8, mask_prob=0.15)
     ap.add_argument("--init", default="gpt2", choices=["gpt2", "pytorch"])
     ap.add_argument("--eval-every", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     a = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(a.seed)
-    tr = torch.from_numpy(np.fromfile(os.path.join(a.dump, "train.ids"), dtype=np.int32).astype(np.int64))
-    va = torch.from_numpy(np.fromfile(os.path.join(a.dump, "val.ids"), dtype=np.int64 if False else np.int32)
-                          .astype(np.int64))
-    # fixed val set: non-overlapping windows, masks from a fixed generator
-    vg = torch.Generator().manual_seed(1234)
-    vx, vt = mask_batch(windows(va, range(0, len(va) - a.T, a.T), a.T), vg, a.V, a.mask_prob)
+    tr, vx, vt = load_data(a)
     cnt = torch.bincount(tr[tr >= SPECIAL], minlength=a.V).double() + 0.5
     logp = (cnt / cnt.sum()).log()
     sel = vt >= 0
     print(f"val: {int(sel.sum())} masked targets, unigram CE {float(-logp[vt[sel]].mean()):.4f}, "
           f"unigram-argmax acc {float((vt[sel] == logp.argmax()).double().mean()):.4f}")
     m = MLM(a.V, a.C, a.L, a.NH, a.F, a.T, a.init == "gpt2")
-    decay = [p for n, p in m.named_parameters() if p.dim() == 2 and not n.startswith(("tok", "pos"))]
-    other = [p for n, p in m.named_parameters() if not (p.dim() == 2 and not n.startswith(("tok", "pos")))]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": other, "weight_decay": 0.0}],
-                            lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
+    opt = adamw(m, a.lr)
     g = torch.Generator().manual_seed(a.seed + 1)
     for s in range(a.steps):
-        lr = a.lr * (s + 1) / a.warmup if s < a.warmup else \
-            a.lr / 10 + 0.45 * a.lr * (1 + math.cos(math.pi * (s - a.warmup) / (a.steps - a.warmup)))
-        for pg in opt.param_groups:
-            pg["lr"] = lr
-        starts = torch.randint(0, len(tr) - a.T, (a.B,), generator=g).tolist()
-        x, t = mask_batch(windows(tr, starts, a.T), g, a.V, a.mask_prob)
+        set_lr(opt, a, s)
+        x, t = train_batch(tr, a, g)
         loss = F.cross_entropy(m(x).reshape(-1, a.V), t.reshape(-1), ignore_index=-1)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
-        opt.step()
+        update(opt, m, loss)
         if (s + 1) % a.eval_every == 0 or s + 1 == a.steps:
             with torch.no_grad():
                 lg = m(vx)[sel]

@@ -13,15 +13,13 @@ evaluation, the generator's val masked loss/accuracy and the discriminator's
 val accuracy, base rate (share of tokens not replaced) and AUC.
 """
 import argparse
-import math
-import os
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from torch_mlm import SPECIAL, mask_batch, windows
+from torch_mlm import adamw, common_args, load_data, set_lr, train_batch, update
 
 
 def encoder(C, NH, Fd, L):
@@ -83,16 +81,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("dump")
     ap.add_argument("--steps", type=int, default=1000)
-    ap.add_argument("--lr", type=float, default=1e-3)
-    ap.add_argument("--warmup", type=int, default=100)
-    ap.add_argument("--B", type=int, default=32)
-    ap.add_argument("--T", type=int, default=64)
-    ap.add_argument("--C", type=int, default=64)
-    ap.add_argument("--L", type=int, default=2)
-    ap.add_argument("--NH", type=int, default=2)
-    ap.add_argument("--F", type=int, default=128)
-    ap.add_argument("--V", type=int, default=512)
-    ap.add_argument("--mask-prob", type=float, default=0.3)
+    common_args(ap, lr=1e-3, warmup=100, B=32, mask_prob=0.3)
     ap.add_argument("--gen-size", type=float, default=0.5)
     ap.add_argument("--disc-weight", type=float, default=50.0)
     ap.add_argument("--eval-every", type=int, default=250)
@@ -100,30 +89,15 @@ def main():
     a = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(a.seed)
-    load = lambda n: torch.from_numpy(np.fromfile(os.path.join(a.dump, n), dtype=np.int32).astype(np.int64))
-    tr, va = load("train.ids"), load("val.ids")
-    vg = torch.Generator().manual_seed(1234)
-    vx, vt = mask_batch(windows(va, range(0, len(va) - a.T, a.T), a.T), vg, a.V, a.mask_prob)
+    tr, vx, vt = load_data(a)
     m = Electra(a.V, a.C, a.L, a.NH, a.F, a.T, a.gen_size)
-    decay = [p for n, p in m.named_parameters() if p.dim() == 2 and not n.startswith(("tok", "pos"))]
-    other = [p for n, p in m.named_parameters() if not (p.dim() == 2 and not n.startswith(("tok", "pos")))]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": other, "weight_decay": 0.0}],
-                            lr=a.lr, betas=(0.9, 0.95), eps=1e-8)
+    opt = adamw(m, a.lr)
     g = torch.Generator().manual_seed(a.seed + 1)
     for s in range(a.steps):
-        lr = a.lr * (s + 1) / a.warmup if s < a.warmup else \
-            a.lr / 10 + 0.45 * a.lr * (1 + math.cos(math.pi * (s - a.warmup) / (a.steps - a.warmup)))
-        for pg in opt.param_groups:
-            pg["lr"] = lr
-        starts = torch.randint(0, len(tr) - a.T, (a.B,), generator=g).tolist()
-        x, t = mask_batch(windows(tr, starts, a.T), g, a.V, a.mask_prob)
+        set_lr(opt, a, s)
+        x, t = train_batch(tr, a, g)
         gl, _, d, lab = corrupt(m, x, t, g)
-        dl = F.binary_cross_entropy_with_logits(m.disc_logits(d), lab)
-        loss = gl + a.disc_weight * dl
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(m.parameters(), 1.0)
-        opt.step()
+        update(opt, m, gl + a.disc_weight * F.binary_cross_entropy_with_logits(m.disc_logits(d), lab))
         if (s + 1) % a.eval_every == 0 or s + 1 == a.steps:
             with torch.no_grad():
                 vgl, vacc, vd, vlab = corrupt(m, vx, vt, torch.Generator().manual_seed(99))
