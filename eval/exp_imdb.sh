@@ -12,14 +12,14 @@ cd "$(dirname "$0")/.."
 B=${B:-build}; SS=$B/selfsup
 THREADS=${THREADS:-2}; EPOCHS=${EPOCHS:-1}; MAX_SEQ=${MAX_SEQ:-128}; SEED=${SEED:-1}
 TRAIN_SIZE=${TRAIN_SIZE:-0}   # > 0: a seeded random subset of the 22,500 training reviews
+# Results: eval/work/exp/imdb/all/<model>/ (or imdb/n<TRAIN_SIZE>/<model>/).
 W=eval/work/exp
 DIR=$($SS data get imdb)
 source eval/exp_recipe.sh
 # BEST: by default the pretrained model with the highest mean SST-2 dev
 # accuracy in eval/exp_sst2.sh's runs; BASE: the same kind from scratch
 BEST=${BEST:-$(/usr/bin/python3 eval/exp_summary.py best "$W/sst2" mlm rtd clm)}
-[ "$BEST" = clm ] && base_kind=decoder || base_kind=encoder
-BASE=${BASE:-scratch-$base_kind}
+BASE=${BASE:-$(scratch_for "$BEST")}
 echo "IMDB: $BEST against $BASE"
 mkdir -p "$W/imdb"
 if [ ! -s "$W/imdb/dev.tsv" ]; then  # (no zstd | head: under pipefail its SIGPIPE would stop the script)
@@ -28,8 +28,9 @@ if [ ! -s "$W/imdb/dev.tsv" ]; then  # (no zstd | head: under pipefail its SIGPI
   { head -n 1 "$W/imdb/all.tsv"; tail -n +22502 "$W/imdb/all.tsv"; } >"$W/imdb/dev.tsv"
   rm "$W/imdb/all.tsv"
 fi
+R=$W/imdb/n$TRAIN_SIZE; [ "$TRAIN_SIZE" = 0 ] && R=$W/imdb/all   # runs per training-set size
 for m in ${IMDB_MODELS:-$BEST $BASE}; do
-  out=$W/imdb/$m
+  out=$R/$m
   [ -s "$out/eval.json" ] && continue
   echo "== $m on IMDB"
   $SS finetune $(init_args "$m") --train "$W/imdb/train.tsv" --dev "$W/imdb/dev.tsv" --test "$DIR/test.tsv.zst" \
@@ -37,4 +38,4 @@ for m in ${IMDB_MODELS:-$BEST $BASE}; do
     --train-size "$TRAIN_SIZE" |
     grep -E '^(data|epoch|dev:|test:|best)'
 done
-/usr/bin/python3 eval/exp_summary.py imdb "$W/imdb"
+/usr/bin/python3 eval/exp_summary.py imdb "$R"

@@ -2,14 +2,14 @@
 # Experiment step 3 (make exp-label-efficiency): SST-2 dev accuracy against
 # the number of labelled training sentences (SIZES, default 100 300 1000
 # 3000; all 6,920 are the runs of eval/exp_sst2.sh, same recipe and seeds),
-# for the better pretrained encoder (BEST, default: mlm or rtd, whichever has
-# the higher mean SST-2 dev accuracy) and the same architecture from scratch
-# (BASE, default scratch-encoder), SEEDS fine-tuning seeds each.
+# for the best pretrained model (BEST, default: mlm, rtd or clm, whichever has
+# the highest mean SST-2 dev accuracy) and the same architecture from scratch
+# (BASE), SEEDS fine-tuning seeds each.
 # A size-n run trains on a seeded random n-sentence subset (--train-size, the
 # seed also picks the subset) for max(3 epochs, 300 steps), evaluated on dev
 # six times in the run (the best evaluation is kept). LE_MODELS runs only
 # some of "$BEST $BASE". Writes eval/work/exp/label_eff/, prints the table and draws
-# eval/label_efficiency.png (gnuplot).
+# eval/label_efficiency.png (gnuplot) for LE_PAIRS (see below).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build}; SS=$B/selfsup
@@ -17,9 +17,9 @@ THREADS=${THREADS:-2}; SEEDS=${SEEDS:-1 2 3}; SIZES=${SIZES:-100 300 1000 3000}
 W=eval/work/exp
 SST=$($SS data get sst2)
 source eval/exp_recipe.sh
-# BEST: by default the pretrained encoder (mlm or rtd) with the higher mean
-# SST-2 dev accuracy in eval/exp_sst2.sh's runs
-BEST=${BEST:-$(/usr/bin/python3 eval/exp_summary.py best "$W/sst2" mlm rtd)}; BASE=${BASE:-scratch-encoder}
+# BEST: by default the pretrained model (mlm, rtd or clm) with the highest
+# mean SST-2 dev accuracy in eval/exp_sst2.sh's runs; BASE: it from scratch
+BEST=${BEST:-$(/usr/bin/python3 eval/exp_summary.py best "$W/sst2" mlm rtd clm)}; BASE=${BASE:-$(scratch_for "$BEST")}
 echo "label efficiency: $BEST against $BASE"
 for m in ${LE_MODELS:-$BEST $BASE}; do
   for n in $SIZES; do
@@ -35,4 +35,6 @@ for m in ${LE_MODELS:-$BEST $BASE}; do
     done
   done
 done
-/usr/bin/python3 eval/exp_summary.py label_eff "$W/label_eff" eval/label_efficiency.png "$W/sst2" 6920
+# the table and plot: LE_PAIRS "pretrained scratch ..." (default "$BEST $BASE")
+/usr/bin/python3 eval/exp_summary.py label_eff "$W/label_eff" eval/label_efficiency.png "$W/sst2" 6920 \
+  ${LE_PAIRS:-$BEST $BASE}

@@ -6,11 +6,11 @@ W=${W:-eval/work/exp}
 # architecture from scratch with the same tokenizer.
 init_args() {
   case $1 in
-    mlm) echo "--init $W/pre_mlm" ;;
-    rtd) echo "--init $W/pre_rtd" ;;
-    clm) echo "--init $W/pre_clm" ;;
+    mlm|mlm-*|rtd|rtd-*|clm|clm-*) echo "--init $W/pre_$1" ;;  # clm-long: eval/exp_pretrain.sh TAG=-long
     scratch-encoder) echo "--init none --tokenizer $W/shards/tokenizer.json --kind encoder --preset small" ;;
     scratch-decoder) echo "--init none --tokenizer $W/shards/tokenizer.json --kind decoder --preset small" ;;
     *) echo "unknown model $1" >&2; return 1 ;;
   esac
 }
+# The from-scratch baseline of a model: the same architecture, random init.
+scratch_for() { case $1 in clm*) echo scratch-decoder ;; *) echo scratch-encoder ;; esac; }

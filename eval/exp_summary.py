@@ -2,9 +2,11 @@
 """Tables (and the label-efficiency plot) from the experiments' eval.json files.
 
   exp_summary.py sst2 DIR                 DIR/<model>_s<seed>/eval.json
-  exp_summary.py label_eff DIR [PNG [FULLDIR N]]
+  exp_summary.py label_eff DIR [PNG [FULLDIR N [PRETRAINED SCRATCH]...]]
                                           DIR/<model>_n<size>_s<seed>/eval.json, and
-                                          FULLDIR/<model>_s<seed> as size N (all rows)
+                                          FULLDIR/<model>_s<seed> as size N (all rows);
+                                          the PRETRAINED SCRATCH pairs choose the
+                                          models (default: all) and their differences
   exp_summary.py imdb DIR                 DIR/<model>/eval.json
   exp_summary.py best DIR MODEL...        the MODEL with the highest mean dev accuracy in DIR
 
@@ -47,17 +49,23 @@ def sst2(directory):
         print(f"| {model} | {len(devs)} | **{mean:.2f}** | {sd:.2f} | {lo:.2f} | {hi:.2f} | {f1:.4f} | {mcc:.4f} |")
 
 
-def label_eff(directory, png=None, full_dir=None, full_n=None):
+def label_eff(directory, png=None, full_dir=None, full_n=None, *pairs):
     table = {}
     for key, ev in runs(directory, r"(?P<model>.+)_n(?P<n>\d+)_s(?P<seed>\d+)"):
         table.setdefault(key["model"], {}).setdefault(int(key["n"]), []).append(100 * ev["dev"]["accuracy"])
     for key, ev in runs(full_dir, r"(?P<model>.+)_s(?P<seed>\d+)") if full_dir else []:
         if key["model"] in table:
             table[key["model"]].setdefault(int(full_n), []).append(100 * ev["dev"]["accuracy"])
+    if pairs:
+        table = {m: table.get(m, {}) for m in pairs}
+    else:
+        pairs = sorted(table) if len(table) == 2 else ()
     sizes = sorted({n for per in table.values() for n in per})
-    models = sorted(table)
-    print("| labelled sentences | " + " | ".join(models) + " | difference |")
-    print("|---|" + "---|" * (len(models) + 1))
+    models = list(table) if pairs else sorted(table)
+    diffs = [(pairs[i], pairs[i + 1]) for i in range(0, len(pairs) - 1, 2)]
+    heads = [f"{a} - {b}" for a, b in diffs] or ["difference"]
+    print("| labelled sentences | " + " | ".join(models + heads) + " |")
+    print("|---|" + "---|" * (len(models) + len(heads)))
     data_lines = []
     for n in sizes:
         cells, means = [], []
@@ -70,8 +78,10 @@ def label_eff(directory, png=None, full_dir=None, full_n=None):
             else:
                 means.append(None)
                 cells.append("–")
-        diff = f"{means[0] - means[1]:+.2f}" if len(means) == 2 and None not in means else "–"
-        print(f"| {n} | " + " | ".join(cells) + f" | {diff} |")
+        mean_of = dict(zip(models, means))
+        dcells = [f"{mean_of[a] - mean_of[b]:+.2f}" if None not in (mean_of[a], mean_of[b]) else "–"
+                  for a, b in diffs] or ["–"]
+        print(f"| {n} | " + " | ".join(cells + dcells) + " |")
         data_lines.append(f"{n} " + " ".join("nan" if x is None else f"{x:.3f}" for x in means))
     if png and len(models) >= 1:
         plot(models, data_lines, png)
@@ -123,6 +133,6 @@ if __name__ == "__main__":
     if sys.argv[1] == "sst2":
         sst2(sys.argv[2])
     elif sys.argv[1] == "label_eff":
-        label_eff(*sys.argv[2:6])
+        label_eff(*sys.argv[2:])
     else:
         imdb(sys.argv[2])
