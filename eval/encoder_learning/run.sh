@@ -24,9 +24,9 @@ $S tokenizer train --vocab-size 512 --threads 1 --out tok.json slice.txt
 $S data prepare --tokenizer tok.json --out shards --doc-boundary blank --val-fraction 0.1 --threads 1 slice.txt
 
 model="--layers 2 --d-model 64 --heads 2 --d-ff 128 --max-seq 64 --seq 64"
-run() { # NAME OBJ STEPS ARGS...: a selfsup run, val metrics printed
+run() { # NAME OBJ STEPS ARGS...: a selfsup run (on $DATA, default shards), val metrics printed
   local name=$1 obj=$2 steps=$3; shift 3
-  $S pretrain --objective "$obj" --data shards --out "sw/$name" $model --steps "$steps" --eval-tokens 16384 \
+  $S pretrain --objective "$obj" --data "${DATA:-shards}" --out "sw/$name" $model --steps "$steps" --eval-tokens 16384 \
      --save-every 0 --seed 11 --threads 1 --overwrite "$@" > "sw/$name.log" 2>&1
   echo "$name: $(grep val_ "sw/$name/metrics.jsonl" | tr '\n' ' ')"
 }
@@ -66,3 +66,37 @@ run lr1e-3 mlm 2000 --batch 8 --lr 1e-3 --warmup 10 --eval-every 500
 run lr1e-2 mlm 2000 --batch 8 --lr 1e-2 --warmup 50 --eval-every 500
 run b32_lr2e-3_mp3 mlm 600 --batch 32 --lr 2e-3 --warmup 50 --mask-prob 0.3 --eval-every 200
 run rtd_b32_lr1e-3_mp3 rtd 1000 --batch 32 --lr 1e-3 --warmup 100 --gen-size 0.5 --mask-prob 0.3 --eval-every 500
+
+# (4) ELECTRA variants (README section 4): rtd test settings with one change each
+rtd_test=(--batch 32 --lr 1e-3 --warmup 100 --gen-size 0.5 --mask-prob 0.3 --eval-every 250)
+run rtd_lr3e-3 rtd 1000 "${rtd_test[@]}" --lr 3e-3
+run rtd_dw10 rtd 1000 "${rtd_test[@]}" --disc-weight 10
+run rtd_g25 rtd 1000 "${rtd_test[@]}" --gen-size 0.25
+run rtd_m15 rtd 1000 "${rtd_test[@]}" --mask-prob 0.15
+# ... on the whole of tinyshakespeare (5.7x the text)
+$S tokenizer train --vocab-size 512 --threads 1 --out full_tok.json "${SELFSUP_DATA_MIRROR:-$ROOT/../shared/data}/tinyshakespeare/input.txt"
+$S data prepare --tokenizer full_tok.json --out full_shards --doc-boundary blank --val-fraction 0.1 --threads 1 \
+  "${SELFSUP_DATA_MIRROR:-$ROOT/../shared/data}/tinyshakespeare/input.txt"
+DATA=full_shards run rtd_full rtd 1000 "${rtd_test[@]}"
+DATA=full_shards run rtd_full_m15 rtd 1000 "${rtd_test[@]}" --mask-prob 0.15
+
+# (5) a synthetic text whose masked words are fixed by their neighbours: 3,000
+# documents counting cyclically through the NATO alphabet from a random start
+$PY - <<'PY'
+import random
+r = random.Random(5)
+w = ("alfa bravo charlie delta echo foxtrot golf hotel india juliett kilo lima mike november oscar papa "
+     "quebec romeo sierra tango uniform victor whiskey xray yankee zulu").split()
+with open("syn.txt", "w") as f:
+    for _ in range(3000):
+        s, n = r.randrange(26), r.randrange(20, 50)
+        f.write(" ".join(w[(s + i) % 26] for i in range(n)) + "\n\n")
+PY
+$S tokenizer train --vocab-size 512 --threads 1 --out syn_tok.json syn.txt
+$S data prepare --tokenizer syn_tok.json --out syn_shards --doc-boundary blank --val-fraction 0.1 --threads 1 syn.txt
+syn=(--batch 32 --lr 1e-3 --warmup 100 --mask-prob 0.15 --eval-every 300)
+DATA=syn_shards run syn_mlm mlm 1500 "${syn[@]}"
+DATA=syn_shards run syn_rtd rtd 1500 "${syn[@]}" --gen-size 0.5
+DATA=syn_shards run syn_rtd_dw1 rtd 1500 "${syn[@]}" --gen-size 0.5 --disc-weight 1
+./dump_mlm syn_shards dump_syn 10 11 8 64 2 64 2 128
+$PY "$EL/torch_rtd.py" dump_syn --steps 1500 --eval-every 300 --mask-prob 0.15
