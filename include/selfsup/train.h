@@ -122,8 +122,8 @@ double ss_train_flops_per_token(ss_objective o, const ss_model_config *model, co
  * and MLP, same depth, embeddings shared (d_embed = the discriminator's width). */
 ss_model_config ss_electra_generator_config(const ss_model_config *disc, double gen_size);
 
-/* sgemm GFLOP/s on this machine with the current thread count (best of a
- * few 1024^3 products), the denominator of MFU. */
+/* sgemm GFLOP/s on this machine with the current thread count (best of
+ * 1024^3 products over at least 0.3 s), the denominator of MFU. */
 double ss_sgemm_peak_gflops(void);
 
 #endif
