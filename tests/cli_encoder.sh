@@ -28,7 +28,7 @@ check "eval of an mlm run prints MLM loss and masked accuracy" grep -qE 'MLM los
 "$SS" eval --model "$TMP/mlm" --data "$TMP/shards" >"$TMP/e1b" 2>&1
 check "encoder eval is reproducible (fixed masking seed)" cmp -s "$TMP/e1" "$TMP/e1b"
 "$SS" eval --model "$TMP/rtd" --data "$TMP/shards" >"$TMP/e2" 2>&1
-check "eval of an rtd run prints the discriminator's accuracy and AUC" grep -qE 'discriminator: loss [0-9.]+ \| accuracy [0-9.]+ \| AUC [0-9.]+' "$TMP/e2"
+check "eval of an rtd run prints the discriminator's accuracy, its base rate and AUC" grep -qE 'discriminator: loss [0-9.]+ \| accuracy [0-9.]+ \(base rate, share not replaced: [0-9.]+\) \| AUC [0-9.]+' "$TMP/e2"
 
 "$SS" fill-mask --model "$TMP/mlm" --top-k 3 "To be or not to [MASK]" >"$TMP/f1" 2>&1
 check "fill-mask prints top-3 fillers with probabilities" bash -c "[ $(grep -cE '^ +[0-9.]+%  ' "$TMP/f1") -eq 3 ] && grep -q '^best: To be or not to' '$TMP/f1'"

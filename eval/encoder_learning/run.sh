@@ -100,3 +100,11 @@ DATA=syn_shards run syn_rtd rtd 1500 "${syn[@]}" --gen-size 0.5
 DATA=syn_shards run syn_rtd_dw1 rtd 1500 "${syn[@]}" --gen-size 0.5 --disc-weight 1
 ./dump_mlm syn_shards dump_syn 10 11 8 64 2 64 2 128
 $PY "$EL/torch_rtd.py" dump_syn --steps 1500 --eval-every 300 --mask-prob 0.15
+
+# (6) the counting text with 30% masking, the rest as in the rtd test: the
+# discriminator's accuracy clears its base rate (val_disc_base in metrics.jsonl);
+# tests/test_train_encoder.c (test_rtd_beats_base_rate) runs the 1,500-step case
+syn30=(--batch 32 --lr 1e-3 --warmup 100 --mask-prob 0.3 --gen-size 0.5 --eval-every 250)
+for seed in 11 12 13; do DATA=syn_shards run syn_rtd_m30_s$seed rtd 1500 "${syn30[@]}" --seed $seed; done
+DATA=syn_shards run syn_rtd_m30_1000 rtd 1000 "${syn30[@]}"
+DATA=syn_shards run syn_rtd_m30_6000 rtd 6000 "${syn30[@]}" --eval-every 500

@@ -66,7 +66,7 @@ typedef struct {
     ss_objective objective;
     double mlm_acc;            /* mlm: masked-token accuracy; rtd: the generator's */
     double gen_loss, disc_loss, disc_acc, disc_precision, disc_recall; /* rtd */
-    double val_loss, val_bpb, val_acc, val_disc_acc, val_auc;
+    double val_loss, val_bpb, val_acc, val_disc_acc, val_disc_base, val_auc;
     const char *message;       /* warnings and notes (NaN skips, saves) */
 } ss_train_progress;
 typedef void (*ss_train_progress_fn)(void *ctx, const ss_train_progress *p);
@@ -79,6 +79,7 @@ typedef struct {
     int64_t tokens;            /* predicted tokens (mlm: masked positions) */
     double mlm_acc;            /* mlm/rtd: masked-token accuracy (rtd: the generator's) */
     double disc_loss, disc_acc, auc; /* rtd: the discriminator on every real token */
+    double disc_base;          /* rtd: share of real tokens not replaced = accuracy of "never replaced" */
 } ss_eval_result;
 /* Loss on the split in non-overlapping windows of T (max_tokens 0 = all).
  * bits/byte = loss_sum / ln 2 / (split text bytes * evaluated share). */

@@ -92,7 +92,8 @@ int cmd_eval(int argc, char **argv) {
             printf("split %s: %lld masked tokens | %sMLM loss %.4f | perplexity %.2f | masked accuracy %.4f\n", split,
                    (long long)r.tokens, c.gen ? "generator " : "", r.loss, r.perplexity, r.mlm_acc);
         if (!st && c.gen)
-            printf("discriminator: loss %.4f | accuracy %.4f | AUC %.4f\n", r.disc_loss, r.disc_acc, r.auc);
+            printf("discriminator: loss %.4f | accuracy %.4f (base rate, share not replaced: %.4f) | AUC %.4f\n",
+                   r.disc_loss, r.disc_acc, r.disc_base, r.auc);
     }
     free_ctx(&c);
     cli_args_free(&a);

@@ -96,7 +96,7 @@ ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, const ss_doc_index 
     ss_rng rng;
     ss_rng_seed(&rng, SS_EVAL_MASK_SEED);
     uint64_t cursor = 0;
-    int64_t seen = 0, masked = 0, correct = 0, dn = 0, dcorrect = 0;
+    int64_t seen = 0, masked = 0, correct = 0, dn = 0, dcorrect = 0, dpos = 0;
     double loss = 0, dloss = 0;
     memset(r, 0, sizeof *r);
     int rows;
@@ -120,6 +120,7 @@ ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, const ss_doc_index 
         dloss += ds.loss_sum;
         dn += ds.n;
         dcorrect += ds.correct;
+        dpos += ds.positives;
     }
     if (!st && masked == 0) st = ss_fail(err, SS_ERR_ARG, "the split has no tokens to evaluate");
     if (!st) {
@@ -131,6 +132,7 @@ ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, const ss_doc_index 
         if (disc && dn > 0) {
             r->disc_loss = dloss / (double)dn;
             r->disc_acc = (double)dcorrect / (double)dn;
+            r->disc_base = 1.0 - (double)dpos / (double)dn;
             r->auc = ss_auc(b.all_scores, b.all_labels, b.n_all);
         }
     }
