@@ -93,6 +93,18 @@ static void opts_for(ss_train_opts *o, ss_objective obj, const char *out, int64_
     o->seed = 11;
 }
 
+/* The ELECTRA learning tests' settings (eval/encoder_learning/ section 5):
+ * batch 32, lr 1e-3, warmup 100, 30% masking, generator at half width. */
+static void rtd_learning_opts(ss_train_opts *o, const char *data, const char *out, int64_t steps) {
+    opts_for(o, SS_OBJ_RTD, out, steps);
+    o->data_dir = data;
+    o->batch = 32;
+    o->lr = 1e-3;
+    o->warmup = 100;
+    o->mask_prob = 0.3f;
+    o->gen_size = 0.5;
+}
+
 /* The last "key" value in RUN/metrics.jsonl. */
 static double last_metric(const char *run, const char *key) {
     char path[700], line[4096], pat[64];
@@ -138,12 +150,7 @@ static void test_rtd_learns(void **state) {
     char run[600];
     snprintf(run, sizeof run, "%s/rtd", test_tmpdir());
     ss_train_opts o;
-    opts_for(&o, SS_OBJ_RTD, run, 1000);
-    o.batch = 32;
-    o.lr = 1e-3;
-    o.warmup = 100;
-    o.mask_prob = 0.3f;
-    o.gen_size = 0.5;
+    rtd_learning_opts(&o, data_dir, run, 1000);
     CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
     double auc = last_metric(run, "val_auc"), acc = last_metric(run, "val_disc_acc");
     double gen = last_metric(run, "val_loss"), gen_acc = last_metric(run, "val_acc");
@@ -183,13 +190,7 @@ static void test_rtd_beats_base_rate(void **state) {
     char run[600];
     snprintf(run, sizeof run, "%s/rtd_counting", test_tmpdir());
     ss_train_opts o;
-    opts_for(&o, SS_OBJ_RTD, run, 1500);
-    o.data_dir = syn_dir;
-    o.batch = 32;
-    o.lr = 1e-3;
-    o.warmup = 100;
-    o.mask_prob = 0.3f;
-    o.gen_size = 0.5;
+    rtd_learning_opts(&o, syn_dir, run, 1500);
     CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
     double acc = last_metric(run, "val_disc_acc"), base = last_metric(run, "val_disc_base");
     double auc = last_metric(run, "val_auc"), gen_acc = last_metric(run, "val_acc");
