@@ -3,6 +3,12 @@
 #   make check    every test (unit, CLI, ASan+UBSan build), ending "N passed, N failed"
 #   make demo     the main job, end to end
 #   make bench-*  side-by-side benchmarks (results go to eval/RESULTS.md by hand)
+#   make check-fresh  the README's two commands on a fresh Debian 12 root (debootstrap; minutes, downloads packages)
+#
+# Builds are quiet: one line per stage (V=1 prints every command). The build
+# itself runs in a second make, started after the dependency step has
+# installed the Debian packages, so the pkg-config flags it reads are those of
+# the installed packages (a fresh machine builds on the first try).
 
 CC       ?= gcc
 B        ?= build
@@ -13,15 +19,28 @@ BLAS_INC := /usr/include/$(ARCH)/openblas-openmp
 # Debian packages the build needs. Found with dpkg-query; installed when root.
 BUILD_PKGS := pkg-config libutf8proc-dev libzstd-dev libopenblas-openmp-dev libcjson-dev libcmocka-dev
 CHECK_PKGS := python3 python3-numpy zstd curl bible-kjv gnuplot-nox
-DEMO_PKGS  := bible-kjv curl
+DEMO_PKGS  := curl gnuplot-nox
 BENCH_PKGS := sentencepiece nodejs zstd time bc python3-torch
 
+# pkg-config is asked when a recipe needs the flags (deferred '=' expansion),
+# never while make reads this file: on a fresh machine the packages (and
+# pkg-config itself) are installed by the dependency step that runs first.
 CFLAGS   ?= -O2 -g -march=native
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -Iinclude -I$(BLAS_INC) \
             $(shell pkg-config --cflags libutf8proc libzstd libcjson 2>/dev/null)
-LDLIBS   := $(shell pkg-config --libs libutf8proc libzstd libcjson 2>/dev/null) \
+LDLIBS    = $(shell pkg-config --libs libutf8proc libzstd libcjson 2>/dev/null) \
             -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lm -fopenmp
-TEST_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null)
+TEST_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
+
+# Quiet build: V=1 shows the commands. Q prefixes the compile/link commands.
+V ?=
+Q := $(if $(V),,@)
+# The build runs in a sub-make (after 'deps'), in parallel on every core
+# unless the caller chose -j.
+SUBMAKE = $(MAKE) --no-print-directory $(if $(V),,-s) $(if $(findstring jobserver,$(MAKEFLAGS)),,-j$(shell nproc))
+# $(call stage,DESCRIPTION,TARGETS): build TARGETS in the sub-make; say
+# DESCRIPTION (one line) only when something is out of date.
+stage = @$(MAKE) --no-print-directory -q $(2) 2>/dev/null || echo "$(1)"; $(SUBMAKE) $(2)
 
 LIB_SRCS := $(wildcard tokenizer/*.c corpora/*.c) \
             $(filter-out src/cli/%,$(wildcard src/*/*.c))
@@ -35,9 +54,10 @@ ASAN_SRCS := $(wildcard tests/test_tok_*.c tests/test_data_*.c tests/test_io_*.c
 ASAN_BINS := $(ASAN_SRCS:tests/%.c=$(B)/asan/tests/%)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all deps check check-deps check-torch demo clean bench-tokenizer bench-train bench-generate \
-        experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb
-all: deps $(B)/libselfsup.a $(B)/selfsup
+.PHONY: all deps check check-deps check-torch check-fresh demo clean bench-tokenizer \
+        bench-train bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb
+all: deps
+	$(call stage,build: libselfsup and the selfsup CLI into $(B)/ (V=1 shows the commands),$(B)/libselfsup.a $(B)/selfsup)
 
 # ---- dependencies -------------------------------------------------------------
 define need_pkgs
@@ -47,7 +67,10 @@ define need_pkgs
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing Debian packages:$$missing"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null || exit 1; \
+	    log=$$(mktemp); \
+	    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; } >$$log 2>&1; then \
+	      cat $$log; rm -f $$log; echo "apt-get install failed for:$$missing"; exit 1; \
+	    fi; rm -f $$log; \
 	  else \
 	    echo "missing Debian packages; install them with:"; \
 	    echo "  sudo apt-get install -y$$missing"; exit 1; \
@@ -63,37 +86,53 @@ $(B)/.deps-ok: Makefile
 # ---- library and CLI --------------------------------------------------------
 $(B)/obj/%.o: %.c $(B)/.deps-ok
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(B)/libselfsup.a: $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(B)/selfsup: $(CLI_OBJS) $(B)/libselfsup.a
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(B)/libselfsup.a $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(B)/libselfsup.a $(LDLIBS)
+
+# `selfsup --version`: the version (include/selfsup/version.h) and, in a git
+# clone, `git describe --always --dirty`, rewritten when a source changes
+# (only main.c includes it). From a tarball without .git: the version alone.
+$(B)/gen/selfsup_git.h: $(LIB_SRCS) $(CLI_SRCS) $(wildcard include/selfsup/*.h .git/HEAD .git/index)
+	@mkdir -p $(dir $@)
+	@d=$$([ -e .git ] && git describe --always --dirty 2>/dev/null); \
+	  printf '#define SELFSUP_GIT "%s"\n' "$$d" >$@
+$(B)/obj/src/cli/main.o: $(B)/gen/selfsup_git.h
+$(B)/obj/src/cli/main.o: CFLAGS += -I$(B)/gen
 
 # ---- tests ----------------------------------------------------------------------
 $(B)/tests/%: tests/%.c tests/testutil.h tests/train_helpers.h tests/ref_lower.h tests/fill_params.h $(B)/libselfsup.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -o $@ $< $(B)/libselfsup.a $(TEST_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -Itests -o $@ $< $(B)/libselfsup.a $(TEST_LIBS) $(LDLIBS)
 
 $(B)/asan/obj/%.o: %.c $(B)/.deps-ok
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) -MMD -MP -c $< -o $@
 
 $(B)/asan/libselfsup.a: $(LIB_SRCS:%.c=$(B)/asan/obj/%.o)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(B)/asan/tests/%: tests/%.c tests/testutil.h $(B)/asan/libselfsup.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(ASAN_FLAGS) -Itests -o $@ $< $(B)/asan/libselfsup.a $(TEST_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) -Itests -o $@ $< $(B)/asan/libselfsup.a $(TEST_LIBS) $(LDLIBS)
 
 check-deps:
 	$(call need_pkgs,$(BUILD_PKGS) $(CHECK_PKGS))
 
-check: check-deps all $(TEST_BINS) $(ASAN_BINS)
+check: check-deps all
+	$(call stage,build: $(words $(TEST_BINS)) test programs and $(words $(ASAN_BINS)) under ASan+UBSan,$(TEST_BINS) $(ASAN_BINS))
 	@SELFSUP=$(B)/selfsup SELFSUP_BIN=$(B)/selfsup tests/run.sh $(TEST_BINS) $(wildcard tests/cli_*.sh) $(ASAN_BINS)
+
+# The README's two commands on a fresh Debian 12 root (debootstrap --variant=minbase,
+# cached in .cache/fresh/), with this working tree and the data mirror; see tests/check_fresh.sh.
+check-fresh:
+	@tests/check_fresh.sh
 
 # ---- demo -------------------------------------------------------------------------
 demo: all
@@ -102,7 +141,8 @@ demo: all
 
 # PyTorch parity: regenerate the golden cases with Debian's torch (always
 # /usr/bin/python3: another python3 on PATH may lack torch) and compare.
-check-torch: check-deps all $(B)/tests/test_model_parity
+check-torch: check-deps all
+	$(call stage,build: $(B)/tests/test_model_parity,$(B)/tests/test_model_parity)
 	$(call need_pkgs,python3-torch)
 	@rm -rf $(B)/golden-fresh
 	/usr/bin/python3 tests/torch_ref.py golden --out $(B)/golden-fresh
@@ -131,10 +171,11 @@ bench-tokenizer: all
 	@eval/bench_tokenizer_encode.sh
 
 $(B)/bench_train: eval/bench_train.c $(B)/libselfsup.a
-	$(CC) $(CFLAGS) -o $@ $< $(B)/libselfsup.a $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(B)/libselfsup.a $(LDLIBS)
 
-bench-train: all $(B)/bench_train
+bench-train: all
 	$(call need_pkgs,$(BENCH_PKGS))
+	$(call stage,build: $(B)/bench_train,$(B)/bench_train)
 	@eval/bench_train.sh
 	@eval/learn_tinyshakespeare.sh
 
@@ -142,7 +183,9 @@ bench-generate: all
 	$(call need_pkgs,$(BENCH_PKGS))
 	@eval/bench_generate.sh
 
+# clean removes build products only: what a user trained (make demo's runs
+# in runs/demo/, experiments in eval/work/) is never deleted by make.
 clean:
-	rm -rf build
+	rm -rf $(B)
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
