@@ -16,8 +16,18 @@
 static const char *const manifest_keys[] = {"name", "description", "license", "homepage",
                                             "citation", "files", NULL};
 static const char *const file_keys[] = {"name", "size", "sha256", "url", "origin",
-                                        "generate", "transform", "note", NULL};
+                                        "generate", "transform", "note", "source",
+                                        "content_sha256", "content_size", NULL};
+static const char *const source_keys[] = {"url", "size", "sha256", "git_blob", "archive",
+                                          "member", "convert", "patches", NULL};
+static const char *const patch_keys[] = {"line", "from", "to", NULL};
 static const char *const transforms[] = {"kjv-text", "kjv-refs", NULL};
+/* Conversions of a source (corpora/convert.c); the aclimdb ones read a
+ * directory of an archive, the others one file. */
+static const char *const conversions[] = {"copy", "crlf-to-lf", "sst-label-sentence", "tsv-strip",
+                                          "tsv-swap-strip", "aclimdb-labelled", "aclimdb-unsup",
+                                          NULL};
+static const char *const archives[] = {"tar.gz", NULL};
 
 static int in_list(const char *s, const char *const *list) {
     for (; *list; list++)
@@ -33,18 +43,40 @@ static int safe_name(const char *s) {
     return 1;
 }
 
-static int is_sha256_hex(const char *s) {
+static int is_hex(const char *s, size_t len) {
     size_t i = 0;
     for (; s[i]; i++)
         if (!isdigit((unsigned char)s[i]) && !(s[i] >= 'a' && s[i] <= 'f')) return 0;
-    return i == 64;
+    return i == len;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && strcmp(s + n - k, suffix) == 0;
+}
+
+/* A member path inside an archive: relative, '/'-separated plain names. */
+static int safe_member(const char *s) {
+    if (!*s || s[0] == '/') return 0;
+    for (const char *p = s; *p;) {
+        const char *slash = strchr(p, '/');
+        size_t n = slash ? (size_t)(slash - p) : strlen(p);
+        char part[256];
+        if (n == 0 || n >= sizeof part) return 0;
+        memcpy(part, p, n);
+        part[n] = '\0';
+        if (!safe_name(part)) return 0;
+        p += n + (slash != NULL);
+        if (slash && !*p) return 0;
+    }
+    return 1;
 }
 
 /* Context for error messages: the manifest path and the object being read
  * ("" for the top level, "files[3]" for a file entry). */
 typedef struct {
     const char *path;
-    char where[32];
+    char where[64];
     ss_error *err;
 } ctx;
 
@@ -70,6 +102,27 @@ static ss_status get_str(ctx *c, const cJSON *obj, const char *field, int requir
     return SS_OK;
 }
 
+/* A non-negative integer field (a byte count or a line number), at most 2^53,
+ * the largest integer a JSON number (a double) holds exactly. */
+static ss_status get_uint(ctx *c, const cJSON *obj, const char *field, int required,
+                          const char *what, uint64_t *out) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, field);
+    if (!v) {
+        if (!required) return SS_OK;
+        char msg[128];
+        snprintf(msg, sizeof msg, "missing (%s is required)", what);
+        return bad(c, field, msg);
+    }
+    if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 9007199254740992.0 ||
+        v->valuedouble != (double)(uint64_t)v->valuedouble) {
+        char msg[128];
+        snprintf(msg, sizeof msg, "must be a non-negative integer (%s)", what);
+        return bad(c, field, msg);
+    }
+    *out = (uint64_t)v->valuedouble;
+    return SS_OK;
+}
+
 static ss_status get_generate(ctx *c, const cJSON *obj, char ***out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "generate");
     if (!v) return SS_OK;
@@ -88,6 +141,70 @@ static ss_status get_generate(ctx *c, const cJSON *obj, char ***out) {
     return SS_OK;
 }
 
+static ss_status parse_patches(ctx *c, const cJSON *obj, ss_corpus_source *s) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, "patches");
+    if (!v) return SS_OK;
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0)
+        return bad(c, "patches", "must be a non-empty array of {line, from, to}");
+    size_t n = (size_t)cJSON_GetArraySize(v);
+    if (!(s->patches = calloc(n, sizeof *s->patches)))
+        return ss_fail(c->err, SS_ERR_NOMEM, "out of memory");
+    s->n_patches = n;
+    size_t len = strlen(c->where), i = 0;
+    ss_status st = SS_OK;
+    for (const cJSON *it = v->child; it && !st; it = it->next, i++) {
+        ss_corpus_patch *p = &s->patches[i];
+        snprintf(c->where + len, sizeof c->where - len, ".patches[%zu]", i);
+        if (!cJSON_IsObject(it)) st = bad(c, "", "must be an object {line, from, to}");
+        if (!st) st = check_keys(c, it, patch_keys);
+        if (!st) st = get_uint(c, it, "line", 1, "a 1-based line number", &p->line);
+        if (!st && (p->line == 0 || (i && p->line <= s->patches[i - 1].line)))
+            st = bad(c, "line", "must be >= 1 and greater than the previous patch's line");
+        if (!st) st = get_str(c, it, "from", 1, &p->from);
+        if (!st) st = get_str(c, it, "to", 1, &p->to);
+        if (!st && (strchr(p->from, '\n') || strchr(p->to, '\n')))
+            st = bad(c, strchr(p->from, '\n') ? "from" : "to", "must be one line (no '\\n')");
+    }
+    if (!st) c->where[len] = '\0';
+    return st;
+}
+
+static ss_status parse_source(ctx *c, const cJSON *obj, ss_corpus_source *s) {
+    ss_status st;
+    if (!cJSON_IsObject(obj)) return bad(c, "", "must be an object");
+    if ((st = check_keys(c, obj, source_keys)) || (st = get_str(c, obj, "url", 1, &s->url)) ||
+        (st = get_uint(c, obj, "size", 1, "the original's size in bytes", &s->size)) ||
+        (st = get_str(c, obj, "sha256", 1, &s->sha256)) ||
+        (st = get_str(c, obj, "git_blob", 0, &s->git_blob)) ||
+        (st = get_str(c, obj, "archive", 0, &s->archive)) ||
+        (st = get_str(c, obj, "member", 0, &s->member)) ||
+        (st = get_str(c, obj, "convert", 1, &s->convert)))
+        return st;
+    if (strncmp(s->url, "https://", 8) != 0 && strncmp(s->url, "http://", 7) != 0)
+        return bad(c, "url", "must start with https:// or http://");
+    const char *base = strrchr(s->url, '/') + 1;
+    if (!safe_name(base))
+        return bad(c, "url", "must end in a plain file name of letters, digits, '.', '_' or '-'");
+    if (!is_hex(s->sha256, 64)) return bad(c, "sha256", "must be 64 lowercase hex digits");
+    if (s->git_blob && !is_hex(s->git_blob, 40))
+        return bad(c, "git_blob", "must be 40 lowercase hex digits");
+    if (s->archive && !in_list(s->archive, archives))
+        return bad(c, "archive", "unknown archive format (known: tar.gz)");
+    if (!s->archive != !s->member)
+        return bad(c, s->archive ? "member" : "archive",
+                   "\"archive\" and \"member\" go together (the path inside the archive)");
+    if (s->member && !safe_member(s->member))
+        return bad(c, "member", "must be a relative path of plain names ([A-Za-z0-9._-]) "
+                                "separated by '/'");
+    if (!in_list(s->convert, conversions))
+        return bad(c, "convert", "unknown conversion (known: copy, crlf-to-lf, sst-label-sentence, "
+                                 "tsv-strip, tsv-swap-strip, aclimdb-labelled, aclimdb-unsup)");
+    if (strncmp(s->convert, "aclimdb-", 8) == 0 && !s->archive)
+        return bad(c, "convert", "aclimdb conversions read a directory of an archive: "
+                                 "\"archive\" and \"member\" are required");
+    return parse_patches(c, obj, s);
+}
+
 static ss_status parse_file(ctx *c, const cJSON *obj, ss_corpus_file *f) {
     ss_status st;
     if (!cJSON_IsObject(obj)) return bad(c, "", "must be an object");
@@ -95,15 +212,9 @@ static ss_status parse_file(ctx *c, const cJSON *obj, ss_corpus_file *f) {
     if ((st = get_str(c, obj, "name", 1, &f->name))) return st;
     if (!safe_name(f->name))
         return bad(c, "name", "must be a plain file name of letters, digits, '.', '_' or '-'");
-    const cJSON *size = cJSON_GetObjectItemCaseSensitive(obj, "size");
-    if (!size) return bad(c, "size", "missing (the file size in bytes is required)");
-    /* 2^53: the largest integer a JSON number (a double) holds exactly. */
-    if (!cJSON_IsNumber(size) || size->valuedouble < 0 || size->valuedouble > 9007199254740992.0 ||
-        size->valuedouble != (double)(uint64_t)size->valuedouble)
-        return bad(c, "size", "must be a non-negative integer (bytes)");
-    f->size = (uint64_t)size->valuedouble;
+    if ((st = get_uint(c, obj, "size", 1, "the file size in bytes", &f->size))) return st;
     if ((st = get_str(c, obj, "sha256", 1, &f->sha256))) return st;
-    if (!is_sha256_hex(f->sha256)) return bad(c, "sha256", "must be 64 lowercase hex digits");
+    if (!is_hex(f->sha256, 64)) return bad(c, "sha256", "must be 64 lowercase hex digits");
     if ((st = get_str(c, obj, "url", 0, &f->url)) || (st = get_str(c, obj, "origin", 0, &f->origin)) ||
         (st = get_str(c, obj, "note", 0, &f->note)) || (st = get_generate(c, obj, &f->generate)) ||
         (st = get_str(c, obj, "transform", 0, &f->transform)))
@@ -113,6 +224,29 @@ static ss_status parse_file(ctx *c, const cJSON *obj, ss_corpus_file *f) {
     if (f->transform && !f->generate) return bad(c, "transform", "only allowed with \"generate\"");
     if (f->transform && !in_list(f->transform, transforms))
         return bad(c, "transform", "unknown transform (known: kjv-text, kjv-refs)");
+    if ((st = get_str(c, obj, "content_sha256", 0, &f->content_sha256)) ||
+        (st = get_uint(c, obj, "content_size", 0, "bytes", &f->content_size)))
+        return st;
+    if (f->content_sha256 && !is_hex(f->content_sha256, 64))
+        return bad(c, "content_sha256", "must be 64 lowercase hex digits");
+    if (!f->content_sha256 != !cJSON_GetObjectItemCaseSensitive(obj, "content_size"))
+        return bad(c, f->content_sha256 ? "content_size" : "content_sha256",
+                   "content_sha256 and content_size go together");
+    if (f->content_sha256 && !ends_with(f->name, ".zst"))
+        return bad(c, "content_sha256", "only allowed for zstd-compressed files (NAME.zst)");
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(obj, "source");
+    if (!src) return SS_OK;
+    if (f->url || f->generate)
+        return bad(c, "source", "not allowed with \"url\" or \"generate\" (one way to get a file)");
+    if (ends_with(f->name, ".zst") && !f->content_sha256)
+        return bad(c, "source", "a converted NAME.zst file needs content_sha256 and content_size "
+                                "(its compressed bytes depend on the zstd version)");
+    if (!(f->source = calloc(1, sizeof *f->source)))
+        return ss_fail(c->err, SS_ERR_NOMEM, "out of memory");
+    size_t len = strlen(c->where);
+    snprintf(c->where + len, sizeof c->where - len, ".source");
+    if ((st = parse_source(c, src, f->source))) return st;
+    c->where[len] = '\0';
     return SS_OK;
 }
 
@@ -201,7 +335,18 @@ void ss_corpus_free(ss_corpus_manifest *m) {
     for (size_t i = 0; i < m->n_files; i++) {
         ss_corpus_file *f = &m->files[i];
         free(f->name); free(f->url); free(f->origin); free(f->sha256);
-        free(f->transform); free(f->note);
+        free(f->transform); free(f->note); free(f->content_sha256);
+        if (f->source) {
+            ss_corpus_source *src = f->source;
+            free(src->url); free(src->sha256); free(src->git_blob); free(src->archive);
+            free(src->member); free(src->convert);
+            for (size_t k = 0; k < src->n_patches; k++) {
+                free(src->patches[k].from);
+                free(src->patches[k].to);
+            }
+            free(src->patches);
+            free(src);
+        }
         for (char **a = f->generate; a && *a; a++) free(*a);
         free(f->generate);
     }

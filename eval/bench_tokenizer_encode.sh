@@ -7,7 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-5}
 MIRROR=${SELFSUP_DATA_MIRROR:-}
-[ -n "$MIRROR" ] || { echo "set SELFSUP_DATA_MIRROR (e.g. ../shared/data) or run 'build/selfsup data get imdb gpt2-tokenizer'"; exit 1; }
+[ -n "$MIRROR" ] || { echo "set SELFSUP_DATA_MIRROR (e.g. ../shared/data) or run 'build/selfsup data get imdb' and 'build/selfsup data get gpt2-tokenizer'"; exit 1; }
 mkdir -p eval/work
 TEXT=eval/work/imdb_unsup_20MB.txt
 if [ ! -s "$TEXT" ]; then

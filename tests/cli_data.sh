@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `selfsup data prepare` and `selfsup data inspect` end to end, printing TAP.
-# Uses GPT-2's tokenizer files from $SELFSUP_DATA_MIRROR/gpt2-tokenizer.
+# Uses GPT-2's tokenizer files from $SELFSUP_DATA_MIRROR/gpt2-tokenizer, or
+# fetched into corpora/cache/ without a mirror.
 # Run from the repository root after `make`.
 set -u
 SELFSUP=${SELFSUP:-build/selfsup}
@@ -9,9 +10,12 @@ source "$(dirname "$0")/tap.sh"
 tap_plan 14
 
 [ -x "$SELFSUP" ] || bail "$SELFSUP not built (run make)"
-[ -n "$MIRROR" ] && [ -f "$MIRROR/gpt2-tokenizer/encoder.json" ] ||
-  bail "SELFSUP_DATA_MIRROR must point at the data mirror with gpt2-tokenizer/ (e.g. SELFSUP_DATA_MIRROR=../shared/data)"
-TOK="$MIRROR/gpt2-tokenizer"
+if [ -n "$MIRROR" ] && [ -f "$MIRROR/gpt2-tokenizer/encoder.json" ]; then
+  TOK="$MIRROR/gpt2-tokenizer"
+else # no mirror: fetch the two published files (not vectors.tsv, which only a mirror has)
+  TOK=$("$SELFSUP" data get gpt2-tokenizer encoder.json vocab.bpe) ||
+    bail "cannot get GPT-2's encoder.json and vocab.bpe: set SELFSUP_DATA_MIRROR to the data mirror (a directory of the data sets laid out NAME/FILE, e.g. ../shared/data) or let 'selfsup data get gpt2-tokenizer encoder.json vocab.bpe' download them"
+fi
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/selfsup-cli-data.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 

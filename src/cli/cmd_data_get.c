@@ -13,17 +13,21 @@
 #include "selfsup/corpus.h"
 
 static const char usage[] =
-    "usage: selfsup data get NAME [--dest DIR] [--corpora DIR]\n"
+    "usage: selfsup data get NAME [FILE...] [--dest DIR] [--corpora DIR]\n"
     "       selfsup data get --list [--corpora DIR]\n"
     "\n"
-    "Fetch the corpus NAME (described by the manifest CORPORA/NAME.json) into\n"
-    "DIR/NAME/, verifying each file's size and sha256 before it is put in place.\n"
-    "Files already present with the right sha256 are kept. Each file comes from,\n"
-    "in order: $SELFSUP_DATA_MIRROR/NAME/FILE if that variable is set; else the\n"
-    "manifest's generator program (kjv: 'bible' from the Debian package bible-kjv);\n"
-    "else $SELFSUP_DATA_BASE_URL/NAME/FILE if set; else the file's original URL\n"
-    "(with curl). Converted files have no original URL and need a mirror.\n"
-    "Prints one line per file on stderr, then the directory holding the files on\n"
+    "Fetch the corpus NAME (described by the manifest CORPORA/NAME.json), or only\n"
+    "the named FILEs of it, into DIR/NAME/, verifying each file's size and sha256\n"
+    "before it is put in place. Files already present and verified are kept. Each\n"
+    "file comes from, in order: $SELFSUP_DATA_MIRROR/NAME/FILE if that variable is\n"
+    "set; else the manifest's generator program (kjv: 'bible' from the Debian\n"
+    "package bible-kjv); else $SELFSUP_DATA_BASE_URL/NAME/FILE if set; else the\n"
+    "file's URL; else its published original (pinned URL, checked by sha256 and\n"
+    "git blob id), downloaded once into DIR/NAME/.download/ and converted\n"
+    "(imdb: the 84 MB aclImdb_v1.tar.gz). Before a download its size is shown; on\n"
+    "a terminal curl shows a progress bar. A file only a data mirror has\n"
+    "(gpt2-tokenizer's vectors.tsv) is reported before anything is downloaded.\n"
+    "Prints what it does on stderr, then the directory holding the files on\n"
     "stdout.\n"
     "\n"
     "  --dest DIR      cache directory (default corpora/cache)\n"
@@ -32,8 +36,13 @@ static const char usage[] =
     "  --list          list the available corpora and exit\n"
     "\n"
     "environment:\n"
-    "  SELFSUP_DATA_MIRROR     directory laid out as NAME/FILE to copy files from\n"
-    "  SELFSUP_DATA_BASE_URL   download NAME/FILE from this URL instead\n";
+    "  SELFSUP_DATA_MIRROR     a directory laid out as NAME/FILE holding copies of\n"
+    "                          the data sets (filled by 'selfsup data get NAME\n"
+    "                          --dest DIR' elsewhere); every file is copied from it\n"
+    "  SELFSUP_DATA_BASE_URL   download NAME/FILE from this URL instead (a mirror\n"
+    "                          served over HTTP)\n"
+    "  SELFSUP_DATA_SOURCE_BASE_URL  download an original https://HOST/PATH from\n"
+    "                          BASE/HOST/PATH instead (tests)\n";
 
 static const char command[] = "data get";
 
@@ -78,7 +87,9 @@ static int list_corpora(const char *corpora_dir) {
     return rc;
 }
 
-static int get_corpus(const char *name, const char *corpora_dir, const char *dest) {
+/* files: the FILE arguments, NULL-terminated, or NULL for all. */
+static int get_corpus(const char *name, const char *const *files, const char *corpora_dir,
+                      const char *dest) {
     ss_corpus_manifest m;
     ss_error err = {0};
     if (ss_corpus_load(&m, corpora_dir, name, &err)) return cli_report(command, &err);
@@ -86,6 +97,9 @@ static int get_corpus(const char *name, const char *corpora_dir, const char *des
         .dest_dir = dest,
         .mirror_dir = getenv("SELFSUP_DATA_MIRROR"),
         .base_url = getenv("SELFSUP_DATA_BASE_URL"),
+        .source_base_url = getenv("SELFSUP_DATA_SOURCE_BASE_URL"),
+        .only = files,
+        .progress = isatty(2),
     };
     ss_status st = ss_corpus_fetch(&m, &o, log_line, NULL, &err);
     ss_corpus_free(&m);
@@ -111,12 +125,17 @@ int cmd_data_get(int argc, char **argv) {
     if (list) {
         rc = a.n_positional ? (fprintf(stderr, "selfsup %s: --list takes no NAME\n", command), 2)
                             : list_corpora(corpora);
-    } else if (a.n_positional != 1) {
-        fprintf(stderr, "selfsup %s: expected one corpus NAME, got %d (see --help; "
-                        "--list shows the corpora)\n", command, a.n_positional);
+    } else if (a.n_positional < 1) {
+        fprintf(stderr, "selfsup %s: expected a corpus NAME (see --help; "
+                        "--list shows the corpora)\n", command);
         rc = 2;
     } else {
-        rc = get_corpus(a.positional[0], corpora, dest ? dest : "corpora/cache");
+        const char **files = NULL;
+        if (a.n_positional > 1 && !(files = calloc((size_t)a.n_positional, sizeof *files)))
+            cli_die(command, "out of memory");
+        for (int i = 1; i < a.n_positional; i++) files[i - 1] = a.positional[i];
+        rc = get_corpus(a.positional[0], files, corpora, dest ? dest : "corpora/cache");
+        free(files);
     }
     cli_args_free(&a);
     return rc;
