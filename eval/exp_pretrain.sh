@@ -37,5 +37,5 @@ for obj in $OBJECTIVES; do
   run=$W/pre_$obj$TAG
   echo "== pretrain $obj for ${BUDGET[*]}"
   resume=--overwrite; [ -s "$run/trainer_state.json" ] && resume=--resume  # a finished run returns at once
-  $SS pretrain --objective "$obj" "${COMMON[@]}" "${BUDGET[@]}" --out "$run" $resume | grep -vE '^(threads|sgemm)'
+  $SS pretrain --objective "$obj" "${COMMON[@]}" "${BUDGET[@]}" --out "$run" $resume | grep -v '^sgemm'
 done

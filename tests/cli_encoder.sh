@@ -4,7 +4,7 @@
 # user meets (tokenizer without [MASK], fill-mask on a decoder, bad options).
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 12
+tap_plan 15
 tap_needs tinyshakespeare input.txt cli-encoder
 
 head -c 120000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
@@ -43,3 +43,17 @@ check "fill-mask without [MASK] is a clear error" bash -c "[ $? -ne 0 ] && grep 
 check "mlm with a tokenizer lacking [MASK] names the problem" bash -c "[ $? -ne 0 ] && grep -q 'MASK\|CLS' '$TMP/e3'"
 "$SS" pretrain --objective rtd "${ARGS[@]}" --out "$TMP/y" --gen-size 0 >"$TMP/e4" 2>&1
 check "--gen-size 0 is rejected" bash -c "[ $? -ne 0 ] && grep -q 'gen-size' '$TMP/e4'"
+
+# plot: what each kind of encoder run logged, two panels, and no gnuplot warning
+png_height() { /usr/bin/python3 -c "import struct,sys; d=open(sys.argv[1],'rb').read(24); print(struct.unpack('>I', d[20:24])[0] if d[:4]==b'\x89PNG' else 0)" "$1"; }
+"$SS" plot "$TMP/mlm" >"$TMP/p1" 2>"$TMP/p1.err"
+check "plot of an mlm run: loss and masked-accuracy panels, no gnuplot warning" \
+  bash -c "[ $? -eq 0 ] && grep -q 'mlm pretraining' '$TMP/p1' && [ $(png_height "$TMP/mlm/loss.png") -eq 900 ] && ! test -s '$TMP/p1.err'"
+"$SS" plot "$TMP/rtd" --out "$TMP/rtd.png" >"$TMP/p2" 2>"$TMP/p2.err"
+check "plot of an rtd run: generator/discriminator losses, accuracy vs base rate and AUC, no gnuplot warning" \
+  bash -c "[ $? -eq 0 ] && grep -q 'rtd (ELECTRA) pretraining' '$TMP/p2' && [ $(png_height "$TMP/rtd.png") -eq 900 ] && ! test -s '$TMP/p2.err'"
+
+# eval on a terminal (script gives it one): a live progress line on stderr
+script -qec "'$SS' eval --model '$TMP/rtd' --data '$TMP/shards' --split train --batch 2 --threads 2" /dev/null >"$TMP/tty" 2>&1
+check "eval on a terminal shows a live progress line (batches, elapsed, ETA)" \
+  grep -qE $'\reval train: 100% \\| batch [0-9]+/~[0-9]+ \\| [0-9]+ tokens \\| [0-9]+s elapsed \\| ETA 0s' "$TMP/tty"

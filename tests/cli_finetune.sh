@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Fine-tuning and classification through the CLI, printing TAP: a tiny
 # pretrain -> finetune -> classify on SST-2 that must beat chance clearly,
-# the scratch baseline, a frozen body, malformed rows (stop or skip), and the
-# errors a user meets.
+# the scratch baseline, a frozen body, malformed rows (stop or skip), the
+# default text column ('text' or 'sentence'), Ctrl-C (exit 130 with the best
+# weights saved), and the errors a user meets.
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 16
+tap_plan 23
 tap_needs sst2 train.tsv cli-finetune
 
 SST=$MIRROR/sst2
@@ -33,7 +34,7 @@ assert set(['accuracy', 'macro_f1', 'mcc', 'confusion']) <= set(d)
 assert sum(map(sum, d['confusion'])) == 872 and len(d['confusion']) == 2"
 check "the classifier directory holds config (head cls), labels, tokenizer, metrics" bash -c \
   "grep -qE '\"head\":[[:space:]]*\"cls\"' '$TMP/clf/config.json' && grep -q '\"1\"' '$TMP/clf/labels.json' &&
-   test -s '$TMP/clf/tokenizer.json' && [ \$(wc -l < '$TMP/clf/metrics.jsonl') -eq 2 ]"
+   test -s '$TMP/clf/tokenizer.json' && [ \$(grep -c dev_accuracy '$TMP/clf/metrics.jsonl') -eq 2 ]"
 
 printf 'a gorgeous , witty , moving film .\na dull , lifeless and boring mess .\n' >"$TMP/two.txt"
 "$SS" classify --model "$TMP/clf" "$TMP/two.txt" >"$TMP/c1" 2>&1
@@ -44,6 +45,14 @@ check "classify --json reads stdin and writes one JSON object per line, probabil
 import json; rows = [json.loads(l) for l in open('$TMP/c2')]
 assert len(rows) == 2 and rows[0]['text'].startswith('a gorgeous')
 assert all(abs(sum(r['probs'].values()) - 1) < 1e-4 and r['label'] in r['probs'] for r in rows)"
+check "classify --json rounds probabilities to 4 significant digits" /usr/bin/python3 -c "
+import re
+for l in open('$TMP/c2'):
+    nums = re.findall(r'[:,]([-+0-9.eE]+)', l[l.index('\"probs\"'):])
+    assert len(nums) == 2, l
+    for n in nums:
+        digits = n.lower().split('e')[0].replace('-', '').replace('.', '').lstrip('0')
+        assert 1 <= len(digits) <= 4 or float(n) == 0, n"
 check "classify gives the same labels one text at a time as in a padded batch" bash -c \
   "'$SS' classify --model '$TMP/clf' --batch 1 '$TMP/two.txt' | cut -f1 | cmp -s - <(cut -f1 '$TMP/c1')"
 
@@ -85,3 +94,35 @@ printf 'text,label\n"a, quoted ""comma"" text",yes\nplain,no\n' >"$TMP/t.csv"
   --text-column text >"$TMP/csv.log" 2>&1
 check "CSV with quoting and string labels trains (labels saved by name)" \
   bash -c "[ $? -eq 0 ] && grep -q '\"no\"' '$TMP/csv/labels.json' && grep -q '\"yes\"' '$TMP/csv/labels.json'"
+
+# No --text-column: a Hugging Face style file with a 'text' column (or key) is read.
+printf '{"text":"a gorgeous film","label":1}\n{"label":0,"text":"a dull mess"}\n' >"$TMP/hf.jsonl"
+"$SS" finetune --init "$TMP/mlm" --train "$TMP/hf.jsonl" --dev "$TMP/hf.jsonl" --epochs 1 -o "$TMP/hf" >"$TMP/hf.log" 2>&1
+check "without --text-column the 'text' field (Hugging Face datasets) is the text" \
+  bash -c "[ $? -eq 0 ] && grep -q '\"1\"' '$TMP/hf/labels.json' && grep -q 'train 2 rows' '$TMP/hf.log'"
+
+# Ctrl-C: the best weights so far are evaluated and saved, exit status 130.
+"$SS" finetune --init "$TMP/mlm" "${FT[@]}" --train-size 3000 --epochs 5 -o "$TMP/int" >"$TMP/int.out" 2>"$TMP/int.err" &
+pid=$!
+for _ in $(seq 600); do grep -qs '^step ' "$TMP/int.out" "$TMP/int.err" && break; sleep 0.05; done
+kill -INT $pid
+wait $pid
+rc=$?
+check "Ctrl-C stops finetune with exit status 130 and a usable classifier in DIR" \
+  bash -c "[ $rc -eq 130 ] && grep -q 'interrupted: the best weights so far are in' '$TMP/int.err' &&
+           test -s '$TMP/int/eval.json' && '$SS' classify -m '$TMP/int' -t 1 '$TMP/two.txt' | [ \$(wc -l) -eq 2 ]"
+check "finetune prints the thread setup to stderr, not stdout" \
+  bash -c "grep -q '^threads: ' '$TMP/int.err' && ! grep -q '^threads' '$TMP/int.out'"
+
+# Progress and plot: step lines with the epoch and an ETA; metrics.jsonl
+# holds the mean train loss of every 20 steps besides the evaluations;
+# plot draws train loss and dev metrics (two panels) without a gnuplot warning.
+check "finetune shows progress lines with step/total, epoch, loss and ETA" \
+  grep -qE '^step [0-9]+/[0-9]+  epoch [12]  loss [0-9.]+  lr .*  ETA [0-9]+[smh]' "$TMP/ft.log"
+check "metrics.jsonl has a train line every 20 steps (step, epoch, loss, lr)" \
+  bash -c "grep -q '\"step\":20,\"epoch\":1,\"loss\":' '$TMP/clf/metrics.jsonl' &&
+           [ \$(grep -c '\"lr\"' '$TMP/clf/metrics.jsonl') -eq \$(( \$(grep -c dev_accuracy '$TMP/clf/metrics.jsonl') * 217 / 20 )) ]"
+"$SS" plot "$TMP/clf" >"$TMP/plot" 2>"$TMP/plot.err"
+check "plot of a fine-tuning run: train loss and dev metrics, no gnuplot warning" \
+  bash -c "[ $? -eq 0 ] && grep -q 'fine-tuning: .* 2 evaluations' '$TMP/plot' && head -c 8 '$TMP/clf/loss.png' | grep -q PNG &&
+           ! test -s '$TMP/plot.err'"

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # `selfsup generate` through the CLI, printing TAP: greedy is deterministic and
 # the KV cache gives the same text as full recomputation; seeds reproduce;
-# --stop, --num-samples, --interactive, the max-length message, --sliding;
-# an encoder is pointed to fill-mask; bad options are rejected.
+# the sampling defaults (temperature 0.8, top-k 40); --stop, --echo,
+# --num-samples and its separators, --interactive (a prompt marker on a
+# terminal only), the max-length message, --sliding; short options and
+# --version; an encoder is pointed to fill-mask; bad options are rejected.
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 12
+tap_plan 19
 tap_needs tinyshakespeare input.txt cli-generate
 
 head -c 150000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
@@ -35,10 +37,25 @@ stop=$(tr -d '\n' <"$TMP/s1" | head -c 12 | tail -c 3)
 "${G[@]}" --prompt "ROMEO:" --seed 5 --top-k 20 --top-p 0.9 --max-new-tokens 30 --stop "$stop" >"$TMP/g4" 2>&1
 stop_ok() { [ -n "$stop" ] && ! grep -qF -- "$stop" "$TMP/g4" && [ "$(wc -c <"$TMP/g4")" -lt "$(wc -c <"$TMP/s1")" ]; }
 check "--stop ends the text before the stop string" stop_ok
-"${G[@]}" --prompt "ROMEO:" --num-samples 3 --max-new-tokens 10 >"$TMP/n3" 2>&1
-check "--num-samples 3 prints three samples" bash -c "[ \$(wc -l <'$TMP/n3') -ge 3 ]"
-printf 'ROMEO:\nJULIET:\n' | "${G[@]}" --interactive --temperature 0 --max-new-tokens 8 >"$TMP/int" 2>&1
-check "--interactive answers each stdin line" bash -c "[ \$(wc -l <'$TMP/int') -ge 2 ]"
+"${G[@]}" --prompt "ROMEO:" --seed 9 --max-new-tokens 30 >"$TMP/d1" 2>/dev/null
+"${G[@]}" --prompt "ROMEO:" --seed 9 --max-new-tokens 30 --temperature 0.8 --top-k 40 >"$TMP/d2" 2>/dev/null
+check "the sampling defaults are temperature 0.8 and top-k 40 (not greedy), as --help says" bash -c \
+  "cmp -s '$TMP/d1' '$TMP/d2' && ! cmp -s '$TMP/d1' '$TMP/g1' &&
+   '$SS' generate --help | grep -q 'temperature 0.8, top-k 40'"
+"${G[@]}" --prompt "ROMEO:" --temperature 0 --max-new-tokens 30 --echo >"$TMP/echo" 2>&1
+check "--echo prints the prompt, then the same continuation" cmp -s "$TMP/echo" <(printf 'ROMEO:'; cat "$TMP/g1")
+"${G[@]}" --prompt "ROMEO:" --num-samples 3 --max-new-tokens 10 >"$TMP/n3" 2>/dev/null
+check "--num-samples 3 prints three samples, each after a separator line" bash -c \
+  "[ \"\$(grep -- '^---------- sample' '$TMP/n3')\" = \"\$(printf -- '---------- sample %d/3 ----------\n' 1 2 3)\" ] &&
+   [ \$(grep -vc -- '^---------- sample' '$TMP/n3') -ge 3 ]"
+printf 'ROMEO:\nJULIET:\n' | "${G[@]}" --interactive --temperature 0 --max-new-tokens 8 >"$TMP/int" 2>"$TMP/int.err"
+{ "${G[@]}" -p "ROMEO:" --temperature 0 -n 8 && "${G[@]}" -p "JULIET:" --temperature 0 -n 8; } >"$TMP/int.ref" 2>/dev/null
+check "--interactive answers each stdin line; stdout holds only the answers (no prompt marker)" \
+  bash -c "cmp -s '$TMP/int' '$TMP/int.ref' && ! grep -q '> ' '$TMP/int' '$TMP/int.err'"
+printf 'ROMEO:\n' | script -qec "'$SS' generate --model '$TMP/run' --threads 2 --interactive --temperature 0 -n 8" \
+  /dev/null >"$TMP/tty" 2>&1
+check "--interactive on a terminal shows a '> ' prompt marker" bash -c \
+  "[ \$(grep -o '> ' '$TMP/tty' | wc -l) -ge 2 ] && grep -qF -- \"\$(awk 'NF { print; exit }' '$TMP/int.ref')\" '$TMP/tty'"
 "${G[@]}" --prompt "ROMEO:" --temperature 0 --max-new-tokens 200 >"$TMP/long" 2>&1
 check "reaching the model's maximum length is said" grep -q "maximum length" "$TMP/long"
 "${G[@]}" --prompt "ROMEO:" --temperature 0 --max-new-tokens 100 --sliding >"$TMP/sl" 2>&1
@@ -51,3 +68,16 @@ check "generate on an encoder points to fill-mask" bash -c "[ $? -ne 0 ] && grep
 check "an invalid --top-p is rejected" bash -c "[ $? -ne 0 ] && grep -q 'top-p' '$TMP/e2'"
 "${G[@]}" >"$TMP/e3" 2>&1
 check "no prompt is a clear error" bash -c "[ $? -ne 0 ] && grep -q 'prompt' '$TMP/e3'"
+
+"$SS" generate -m "$TMP/run" -t 2 -p "ROMEO:" -n 30 --temperature 0 >"$TMP/sh1" 2>&1
+"$SS" generate -m="$TMP/run" -t=2 -p="ROMEO:" -n=30 --temperature 0 >"$TMP/sh2" 2>&1
+check "short options -m -p -n -t (and -x=VALUE) mean --model --prompt --max-new-tokens --threads" \
+  bash -c "cmp -s '$TMP/sh1' '$TMP/g1' && cmp -s '$TMP/sh2' '$TMP/g1'"
+"${G[@]}" -p "x" -q >"$TMP/e4" 2>&1
+check "an unknown short option is reported like an unknown long one" \
+  bash -c "[ $? -eq 2 ] && grep -q 'unknown option -q' '$TMP/e4'"
+"${G[@]}" -p "-ROMEO" --seed -1 -n 5 >"$TMP/neg" 2>&1
+check "a prompt starting with '-' and a negative --seed are values, not options" \
+  bash -c "[ $? -eq 0 ] && ! grep -q 'unknown option' '$TMP/neg'"
+"$SS" --version >"$TMP/ver" 2>&1
+check "--version prints the version" bash -c "[ $? -eq 0 ] && grep -qE '^selfsup [0-9]+\.[0-9]+\.[0-9]+' '$TMP/ver'"

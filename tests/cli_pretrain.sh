@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # `selfsup pretrain`, `eval` and `plot` end to end through the CLI, printing
-# TAP: tokenizer -> shards -> a short run -> resume -> eval -> plot, plus the
-# error paths a user meets (existing run, corrupt checkpoint, bad options).
+# TAP: tokenizer -> shards -> a short run -> resume -> eval -> plot, Ctrl-C
+# (save, exit 130, resume), plus the error paths a user meets (existing run,
+# corrupt checkpoint, bad options).
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 14
+tap_plan 20
 tap_needs tinyshakespeare input.txt cli-pretrain
 
 head -c 200000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
@@ -35,6 +36,39 @@ check "--resume of a finished run exits 0 and says where it resumed" \
 "$SS" eval --model "$TMP/run" --data "$TMP/shards" --seq 32 --threads 2 >"$TMP/eval" 2>&1
 check "eval prints loss, perplexity and bits per byte" grep -qE 'loss [0-9.]+ \| perplexity [0-9.]+ \| bits per byte [0-9.]+' "$TMP/eval"
 
+# Ctrl-C: the run saves a checkpoint and exits with 130; --resume finishes it.
+# (-o is --out.) The signal is sent once the first log line is out.
+"$SS" pretrain "${ARGS[@]}" --steps 200 --eval-every 0 --save-every 0 -o "$TMP/int" >"$TMP/int.out" 2>"$TMP/int.err" &
+pid=$!
+for _ in $(seq 400); do grep -qs '^step ' "$TMP/int.out" "$TMP/int.err" && break; sleep 0.05; done
+kill -INT $pid
+wait $pid
+rc=$?
+check "Ctrl-C saves a checkpoint and exits with status 130" \
+  bash -c "[ $rc -eq 130 ] && grep -q 'interrupted: checkpoint saved' '$TMP/int.err' && test -s '$TMP/int/model.safetensors' &&
+           ! grep -qE '\"step\":[[:space:]]*200,' '$TMP/int/trainer_state.json'"
+check "the thread setup line goes to stderr (stdout holds results only)" \
+  bash -c "grep -q '^threads: ' '$TMP/int.err' && ! grep -q '^threads' '$TMP/int.out'"
+"$SS" pretrain --data "$TMP/shards" --out "$TMP/int" --resume --threads 2 >"$TMP/int2" 2>&1
+check "--resume after Ctrl-C continues from the saved step to the end" \
+  bash -c "[ $? -eq 0 ] && grep -qE 'resumed .* at step [1-9][0-9]*' '$TMP/int2' &&
+           grep -qE '\"step\":[[:space:]]*200,' '$TMP/int/trainer_state.json'"
+
+# A second Ctrl-C quits at once, without saving: it is sent as soon as the
+# first one's message is out, in the middle of a step of a bigger model.
+"$SS" pretrain "${ARGS[@]}" --layers 4 --d-model 256 --heads 4 --seq 64 --batch 16 --steps 50 --eval-every 0 \
+  --log-every 1 --out "$TMP/int3" >"$TMP/int3.out" 2>"$TMP/int3.err" &
+pid=$!
+for _ in $(seq 600); do grep -qs '^step ' "$TMP/int3.out" "$TMP/int3.err" && break; sleep 0.05; done
+kill -INT $pid
+for _ in $(seq 500); do grep -qs 'Ctrl-C again' "$TMP/int3.err" && break; sleep 0.01; done
+kill -INT $pid
+wait $pid
+rc=$?
+check "a second Ctrl-C quits at once without saving" \
+  bash -c "[ $rc -eq 130 ] && grep -q 'Ctrl-C again' '$TMP/int3.err' && ! grep -q 'checkpoint saved' '$TMP/int3.err' &&
+           ! test -e '$TMP/int3/trainer_state.json'"
+
 "$SS" plot "$TMP/run" >/dev/null 2>&1
 check "plot writes a PNG" bash -c "head -c 8 '$TMP/run/loss.png' | grep -q PNG"
 
@@ -56,3 +90,15 @@ check "missing shards directory names it" bash -c "[ $? -ne 0 ] && grep -q '$TMP
 
 "$SS" pretrain "${ARGS[@]}" --out "$TMP/z" --steps 3 --tokens 100 >"$TMP/e6" 2>&1
 check "two run lengths at once is an error" bash -c "[ $? -eq 2 ] && grep -q 'exactly one of' '$TMP/e6'"
+
+# plot: a clm run's loss and bits-per-byte panels; a run without evaluations
+# gets the train-loss panel alone (no empty series), and gnuplot never warns
+png_height() { /usr/bin/python3 -c "import struct,sys; d=open(sys.argv[1],'rb').read(24); print(struct.unpack('>I', d[20:24])[0] if d[:4]==b'\x89PNG' else 0)" "$1"; }
+"$SS" plot "$TMP/run" --out "$TMP/clm.png" >"$TMP/p1" 2>"$TMP/p1.err"
+check "plot of a clm run: train/val loss and val bits per byte, no gnuplot warning" \
+  bash -c "[ $? -eq 0 ] && grep -q 'clm pretraining' '$TMP/p1' && [ $(png_height "$TMP/clm.png") -eq 900 ] && ! test -s '$TMP/p1.err'"
+"$SS" pretrain "${ARGS[@]}" --steps 10 --eval-every 0 --out "$TMP/noeval" >/dev/null 2>&1
+"$SS" plot "$TMP/noeval" >"$TMP/p2" 2>"$TMP/p2.err"
+check "plot of a run without evaluations: the train-loss panel alone, no gnuplot warning" \
+  bash -c "[ $? -eq 0 ] && grep -q '0 evaluations' '$TMP/p2' && [ $(png_height "$TMP/noeval/loss.png") -eq 520 ] &&
+           ! test -s '$TMP/p2.err'"

@@ -124,7 +124,10 @@ static const bad_case bad_cases[] = {
         "invalid JSON (at byte 14 of the line)", 2), /* cJSON points just inside the open string */
     BAD("f.jsonl", "[1, 2]\n{\"sentence\":\"ok\",\"label\":1}\n", 1, "not a JSON object", 1),
     BAD("f.jsonl", "{\"sentence\":\"ok\",\"label\":1}\n\"a string\"\n", 2, "not a JSON object", 1),
-    BAD("f.jsonl", "{\"text\":\"x\",\"label\":1}\n", 1, "no text field 'sentence' in the object", 0),
+    BAD("f.jsonl", "{\"review\":\"x\",\"label\":1}\n", 1, "no text field 'text' or 'sentence' in the object", 0),
+    /* the first object fixes the text key for the file */
+    BAD("f.jsonl", "{\"sentence\":\"ok\",\"label\":1}\n{\"text\":\"x\",\"label\":0}\n", 2,
+        "no text field 'sentence' in the object", 1),
     BAD("f.jsonl", "{\"sentence\":5,\"label\":1}\n", 1, "field 'sentence' (the text) is not a string", 0),
     BAD("f.jsonl", "{\"sentence\":null,\"label\":1}\n", 1, "field 'sentence' (the text) is not a string", 0),
     BAD("f.jsonl", "{\"sentence\":\"x\",\"label\":[1]}\n", 1,
@@ -295,7 +298,8 @@ static void test_columns_by_name(void **state) {
     expect_message(err.msg, path, 3, "empty label in column 'source'");
 
     /* missing columns are named with the ones that exist */
-    assert_int_equal(ss_labeled_read(&s, path, NULL, &err), SS_ERR_FORMAT);
+    o = (ss_labeled_opts){.text_column = "sentence"};
+    assert_int_equal(ss_labeled_read(&s, path, &o, &err), SS_ERR_FORMAT);
     expect_message(err.msg, path, 1,
                    "no text column 'sentence' in the header; its columns are: 'id', 'text', 'polarity', 'source'");
     o = (ss_labeled_opts){.text_column = "text", .label_column = "stars", .need_label = 1};
@@ -314,6 +318,67 @@ static void test_columns_by_name(void **state) {
     read_ok(&s, path, &o);
     assert_int_equal(s.n, 1);
     expect_row(&s, 0, "good film", "5", 1);
+    ss_labeled_free(&s);
+}
+
+/* No text column named: 'text' (Hugging Face datasets) or 'sentence'
+ * (GLUE), whichever the file has, in every format; both is an error. */
+static void test_default_text_column(void **state) {
+    (void)state;
+    static const struct {
+        const char *name, *data, *first; /* the first row's text */
+        int line;                         /* the first row's line */
+    } files[] = {
+        {"hf.tsv", "label\ttext\n1\tgood film\n0\tbad film\n", "good film", 2},
+        {"hf.csv", "text,label\n\"good, film\",1\nbad film,0\n", "good, film", 2},
+        {"hf.jsonl", "{\"text\":\"good film\",\"label\":1}\n{\"label\":0,\"text\":\"bad film\"}\n", "good film", 1},
+        {"glue.tsv", "sentence\tlabel\ngood film\t1\nbad film\t0\n", "good film", 2},
+        {"glue.jsonl", "{\"sentence\":\"good film\",\"label\":1}\n{\"sentence\":\"bad film\",\"label\":0}\n",
+         "good film", 1},
+    };
+    ss_labeled_opts o = {.need_label = 1};
+    ss_labeled_set s;
+    for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
+        print_message("%s\n", files[i].name);
+        read_ok(&s, write_named(files[i].name, files[i].data, strlen(files[i].data)), &o);
+        assert_int_equal(s.n, 2);
+        expect_row(&s, 0, files[i].first, "1", files[i].line);
+        expect_row(&s, 1, "bad film", "0", files[i].line + 1);
+        ss_labeled_free(&s);
+    }
+
+    /* both: the caller must choose (even with skip_bad_rows: the whole file is concerned) */
+    ss_error err = {0};
+    const char both[] = "text,sentence,label\na,b,1\n";
+    const char *path = write_named("both.csv", both, sizeof both - 1);
+    assert_int_equal(ss_labeled_read(&s, path, &o, &err), SS_ERR_FORMAT);
+    expect_message(err.msg, path, 1,
+                   "the header has both a 'text' and a 'sentence' column: name the text column (--text-column)");
+    o.text_column = "sentence";
+    read_ok(&s, path, &o);
+    expect_row(&s, 0, "b", "1", 2);
+    ss_labeled_free(&s);
+    o = (ss_labeled_opts){.need_label = 1, .skip_bad_rows = 1};
+    const char both_json[] = "\n{\"text\":\"a\",\"sentence\":\"b\",\"label\":1}\n";
+    path = write_named("both.jsonl", both_json, sizeof both_json - 1);
+    assert_int_equal(ss_labeled_read(&s, path, &o, &err), SS_ERR_FORMAT);
+    expect_message(err.msg, path, 2,
+                   "the object has both a 'text' and a 'sentence' field: name the text field (--text-column)");
+
+    /* neither: the header's columns are listed */
+    const char neither[] = "id\treview\tlabel\n1\tx\t0\n";
+    path = write_named("neither.tsv", neither, sizeof neither - 1);
+    assert_int_equal(ss_labeled_read(&s, path, &o, &err), SS_ERR_FORMAT);
+    expect_message(err.msg, path, 1,
+                   "no text column 'text' or 'sentence' in the header (or name it: --text-column); its columns "
+                   "are: 'id', 'review', 'label'");
+    /* a JSONL row with neither is a bad row (skipped here); the next one fixes the key */
+    const char skip[] = "{\"review\":\"x\",\"label\":1}\n{\"text\":\"y\",\"label\":0}\n";
+    path = write_named("skip.jsonl", skip, sizeof skip - 1);
+    read_ok(&s, path, &o);
+    assert_int_equal(s.n, 1);
+    assert_int_equal(s.n_bad, 1);
+    expect_row(&s, 0, "y", "0", 2);
     ss_labeled_free(&s);
 }
 
@@ -378,7 +443,8 @@ static void test_zstd_and_formats(void **state) {
     ss_labeled_free(&a);
     o.format = SS_FMT_TSV; /* the same bytes as TSV: one column "sentence,label" */
     assert_int_equal(ss_labeled_read(&a, path, &o, &err), SS_ERR_FORMAT);
-    expect_message(err.msg, path, 1, "no text column 'sentence' in the header; its columns are: 'sentence,label'");
+    expect_message(err.msg, path, 1, "no text column 'text' or 'sentence' in the header (or name it: --text-column); "
+                   "its columns are: 'sentence,label'");
 
     /* empty files, missing files */
     path = write_named("empty.tsv", "\xEF\xBB\xBF\n\n", 5);
@@ -719,6 +785,7 @@ int main(void) {
         cmocka_unit_test(test_tsv),
         cmocka_unit_test(test_csv_quoting),
         cmocka_unit_test(test_columns_by_name),
+        cmocka_unit_test(test_default_text_column),
         cmocka_unit_test(test_jsonl_labels),
         cmocka_unit_test(test_zstd_and_formats),
         cmocka_unit_test(test_big_inputs),

@@ -19,6 +19,7 @@
 #include "testutil.h"
 
 #include <math.h>
+#include <omp.h>
 
 #include <cJSON.h>
 
@@ -679,6 +680,11 @@ static void test_load_body(void **state) {
 }
 
 int main(void) {
+    /* One thread: the gradient checks run some 100,000 forward passes of a model
+     * with 8-wide layers, where OpenMP's barriers cost far more than a
+     * second core gives (measured: 5 s on one thread, 3.5 minutes and more
+     * on two). The kernels' threading is tested by tests/test_nn_*. */
+    omp_set_num_threads(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_params_and_head_offset),

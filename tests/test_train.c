@@ -152,7 +152,7 @@ static void test_training_lowers_val_loss(void **state) {
     CHECK_OK(ss_model_create(&m, &c, &err), &err);
     ss_model_init_weights(m, 7);
     CHECK_OK(ss_token_split_load(&vs, data_dir, "val", &err), &err);
-    CHECK_OK(ss_evaluate_clm(m, &vs, 4, 32, 2048, &r0, &err), &err);
+    CHECK_OK(ss_evaluate_clm(m, &vs, 4, 32, 2048, NULL, NULL, &r0, &err), &err);
     printf("# val loss untrained %.4f, after 24 steps %.4f (first train loss %.4f)\n", r0.loss, val, first_loss);
     assert_true(val > 0 && val < r0.loss - 0.5);
     ss_token_split_free(&vs);
@@ -254,6 +254,74 @@ static void test_nonfinite_training_stops(void **state) {
     }
 }
 
+/* Steps reported by a run with --log-every 1: the lr each used and the
+ * training time elapsed after it. */
+typedef struct {
+    int64_t n;
+    double lr[20000], elapsed[20000];
+} lr_trace;
+
+static void trace_cb(void *ctx, const ss_train_progress *p) {
+    lr_trace *t = ctx;
+    if (p->message || p->is_eval || t->n >= 20000) return;
+    assert_int_equal(p->step, t->n + 1);
+    t->lr[t->n] = p->lr;
+    t->elapsed[t->n++] = p->elapsed;
+}
+
+/* A --time run warms up over the first 5% of its time budget, so over ~5%
+ * of its steps however fast they run (not a fixed 100 steps), then follows
+ * the cosine over the rest of the budget down to lr_min. The lr of every
+ * step is checked against the elapsed time before it. */
+static void test_time_budget_warmup(void **state) {
+    (void)state;
+    ss_error err = {0};
+    char run[600];
+    snprintf(run, sizeof run, "%s/timed", test_tmpdir());
+    ss_train_opts o;
+    tiny_opts(&o, run);
+    o.steps = 0;
+    o.time_limit = 2.0;
+    o.warmup = -1;
+    o.grad_accum = 1;
+    o.eval_every = 0;
+    o.save_every = 0;
+    o.log_every = 1;
+    static lr_trace t;
+    t.n = 0;
+    /* one thread: steps of even length on a loaded machine (two threads
+     * spinning at barriers on shared cores make some steps 20x longer) */
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    ss_status st = ss_pretrain(&o, trace_cb, &t, &err);
+    omp_set_num_threads(threads);
+    CHECK_OK(st, &err);
+    if (t.n < 20 || t.n >= 20000) fail_msg("%lld steps in %.0f s: too few (or too many) to check", (long long)t.n,
+                                           o.time_limit);
+    int64_t warm = 0;
+    for (int64_t i = 0; i < t.n; i++) {
+        double before = i ? t.elapsed[i - 1] : 0, share = before / o.time_limit;
+        double w = fmax((double)(i + 1) / 1000, share / 0.05), want;
+        if (w < 1) {
+            want = o.lr * w;
+            warm = i + 1;
+        } else {
+            double p = fmin(1, fmax(0, (share - 0.05) / 0.95));
+            want = o.lr / 10 + 0.5 * (o.lr - o.lr / 10) * (1 + cos(M_PI * p));
+        }
+        if (fabs(t.lr[i] - want) > 1e-5 * o.lr) /* the cosine position is quantized to 1e-6 */
+            fail_msg("step %lld: lr %.9g, expected %.9g (elapsed before it %.4f s of %.1f)", (long long)i + 1,
+                     t.lr[i], want, before, o.time_limit);
+    }
+    double share = (double)warm / (double)t.n;
+    printf("# --time %.0f s: %lld steps, %lld of them warmup (%.1f%%); last lr %.3g\n", o.time_limit,
+           (long long)t.n, (long long)warm, 100 * share, t.lr[t.n - 1]);
+    /* 5% of the time: ~5% of the steps when they take equally long (a
+     * fixed 100 steps of warmup, as before, would be most of this run) */
+    assert_true(warm >= 1 && share < 0.2);
+    assert_true(t.lr[t.n - 1] < 0.15 * o.lr);  /* the cosine reached (nearly) lr_min = lr / 10 */
+}
+
 int main(void) {
     omp_set_num_threads(2);
     const struct CMUnitTest tests[] = {
@@ -263,6 +331,7 @@ int main(void) {
         cmocka_unit_test(test_corrupt_checkpoint_falls_back),
         cmocka_unit_test(test_config_and_tokenizer_mismatch),
         cmocka_unit_test(test_nonfinite_training_stops),
+        cmocka_unit_test(test_time_budget_warmup),
     };
     return cmocka_run_group_tests(tests, setup_data, NULL);
 }

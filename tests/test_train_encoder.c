@@ -136,7 +136,8 @@ static void test_mlm_learns(void **state) {
     o.lr = 2e-3;
     o.warmup = 50;
     o.mask_prob = 0.3f;
-    CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
+    test_progress tp = {"mlm, 600 steps", 0};
+    CHECK_OK(ss_pretrain(&o, test_progress_cb, &tp, &err), &err);
     double val = last_metric(run, "val_loss"), acc = last_metric(run, "val_acc");
     printf("# mlm: val masked loss %.3f (uniform guess: %.3f), masked accuracy %.3f\n", val, log(512.0), acc);
     /* measured: 4.60 and 0.170 (seeds 11, 12); unigram predictor 5.23 and 0.047 */
@@ -151,7 +152,8 @@ static void test_rtd_learns(void **state) {
     snprintf(run, sizeof run, "%s/rtd", test_tmpdir());
     ss_train_opts o;
     rtd_learning_opts(&o, data_dir, run, 1000);
-    CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
+    test_progress tp = {"rtd, 1000 steps", 0};
+    CHECK_OK(ss_pretrain(&o, test_progress_cb, &tp, &err), &err);
     double auc = last_metric(run, "val_auc"), acc = last_metric(run, "val_disc_acc");
     double gen = last_metric(run, "val_loss"), gen_acc = last_metric(run, "val_acc");
     printf("# rtd: generator val loss %.3f acc %.3f, discriminator accuracy %.3f, AUC %.3f\n", gen, gen_acc, acc,
@@ -191,7 +193,8 @@ static void test_rtd_beats_base_rate(void **state) {
     snprintf(run, sizeof run, "%s/rtd_counting", test_tmpdir());
     ss_train_opts o;
     rtd_learning_opts(&o, syn_dir, run, 1500);
-    CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
+    test_progress tp = {"rtd on counting text, 1500 steps", 0};
+    CHECK_OK(ss_pretrain(&o, test_progress_cb, &tp, &err), &err);
     double acc = last_metric(run, "val_disc_acc"), base = last_metric(run, "val_disc_base");
     double auc = last_metric(run, "val_auc"), gen_acc = last_metric(run, "val_acc");
     double gen = last_metric(run, "val_loss");

@@ -11,10 +11,11 @@
 
 /* mlm: the masked LM (head "mlm"); for RTD pass the generator as mlm and the
  * discriminator as disc (else NULL). Walks the split's documents in order
- * (packed as in training) until max_tokens input tokens (0 = all). */
+ * (packed as in training) until max_tokens input tokens (0 = all),
+ * reporting each batch to fn (may be NULL). */
 ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, const ss_doc_index *docs,
                               const ss_mlm_config *cfg, int B, int T, int64_t max_tokens,
-                              ss_eval_result *r, ss_error *err);
+                              ss_eval_progress_fn fn, void *ctx, ss_eval_result *r, ss_error *err);
 
 /* Area under the ROC curve of scores for binary labels (ties count half);
  * NaN when one class is absent. The inputs are not modified. */

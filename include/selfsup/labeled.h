@@ -12,7 +12,9 @@
 typedef enum { SS_FMT_AUTO = 0, SS_FMT_TSV, SS_FMT_CSV, SS_FMT_JSONL } ss_table_format;
 
 typedef struct {
-    const char *text_column, *label_column; /* NULL: "sentence", "label" (JSONL: the keys) */
+    const char *text_column, *label_column; /* the columns (JSONL: keys); NULL: "label", and for the
+                                               text "text" or "sentence", whichever the header (the
+                                               first JSONL object) has: both is SS_ERR_FORMAT */
     ss_table_format format;                 /* AUTO: .tsv .csv .jsonl/.ndjson (+ .zst), any case */
     int skip_bad_rows;                      /* 0: the first malformed row is an error */
     int need_label;                         /* 0: the label column may be absent, a label empty */

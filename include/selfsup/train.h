@@ -37,7 +37,7 @@ typedef struct {
     double flops;              /* training FLOPs budget (ss_train_flops_per_token) */
     double time_limit;         /* seconds */
     double lr, lr_min, weight_decay, clip, beta1, beta2, eps;
-    int64_t warmup;
+    int64_t warmup;            /* steps; -1: 5% of the run (with --time: of its time), at most 1000 */
     uint64_t seed;
     int threads;
     int64_t eval_every, save_every, log_every;
@@ -81,10 +81,19 @@ typedef struct {
     double disc_loss, disc_acc, auc; /* rtd: the discriminator on every real token */
     double disc_base;          /* rtd: share of real tokens not replaced = accuracy of "never replaced" */
 } ss_eval_result;
+/* What an evaluation reports after each batch (fn may be NULL). */
+typedef struct {
+    int64_t batches, total_batches; /* done, and all (an estimate for encoders) */
+    int64_t tokens;                 /* input tokens evaluated so far */
+    double fraction;                /* share of the evaluation done, 0..1 */
+    double elapsed;                 /* seconds since the evaluation began */
+} ss_eval_progress;
+typedef void (*ss_eval_progress_fn)(void *ctx, const ss_eval_progress *p);
+
 /* Loss on the split in non-overlapping windows of T (max_tokens 0 = all).
  * bits/byte = loss_sum / ln 2 / (split text bytes * evaluated share). */
 ss_status ss_evaluate_clm(ss_model *m, const ss_token_split *s, int B, int T, int64_t max_tokens,
-                          ss_eval_result *r, ss_error *err);
+                          ss_eval_progress_fn fn, void *ctx, ss_eval_result *r, ss_error *err);
 
 /* ---- Checkpoints (src/train/checkpoint.c) -------------------------------------- */
 typedef struct {

@@ -1,4 +1,6 @@
+#include <ctype.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,18 +28,39 @@ void cli_args_init(cli_args *a, int argc, char **argv, const char *command,
     }
 }
 
-/* Index of the last occurrence of option NAME ("--x" or "--x=..."), -1 if
- * absent; earlier occurrences (and their values) are marked used, so a
- * repeated option simply overrides (as in most command-line tools). */
-static int find_opt(cli_args *a, const char *name) {
+/* Short forms of the common options, one table for every command: a
+ * command that takes --model also takes -m, and so on. */
+static const struct {
+    const char *short_name, *long_name;
+} aliases[] = {
+    {"-m", "--model"}, {"-p", "--prompt"}, {"-n", "--max-new-tokens"}, {"-t", "--threads"}, {"-o", "--out"},
+};
+
+static const char *short_form(const char *name) {
+    for (size_t i = 0; i < sizeof aliases / sizeof *aliases; i++)
+        if (strcmp(aliases[i].long_name, name) == 0) return aliases[i].short_name;
+    return NULL;
+}
+
+/* Whether argument s is option NAME: "NAME" or "NAME=...". */
+static int is_opt(const char *s, const char *name) {
     size_t n = strlen(name);
+    return strncmp(s, name, n) == 0 && (s[n] == '\0' || s[n] == '=');
+}
+
+/* Index of the last occurrence of option NAME ("--x", "--x=...", or its
+ * short form "-x", "-x=..."), -1 if absent; earlier occurrences (and, for
+ * options with a value, their values) are marked used, so a repeated option
+ * simply overrides (as in most command-line tools). */
+static int find_opt(cli_args *a, const char *name, int takes_value) {
+    const char *shrt = short_form(name);
     int found = -1;
     for (int i = 0; i < a->argc; i++) {
         if (strcmp(a->argv[i], "--") == 0) break;
-        if (strncmp(a->argv[i], name, n) == 0 && (a->argv[i][n] == '\0' || a->argv[i][n] == '=')) {
+        if (is_opt(a->argv[i], name) || (shrt && is_opt(a->argv[i], shrt))) {
             if (found >= 0) {
                 a->used[found] = 1;
-                if (a->argv[found][n] == '\0' && found + 1 < a->argc) a->used[found + 1] = 1;
+                if (takes_value && !strchr(a->argv[found], '=') && found + 1 < a->argc) a->used[found + 1] = 1;
             }
             found = i;
         }
@@ -46,18 +69,18 @@ static int find_opt(cli_args *a, const char *name) {
 }
 
 const char *cli_opt(cli_args *a, const char *name) {
-    int i = find_opt(a, name);
+    int i = find_opt(a, name, 1);
     if (i < 0) return NULL;
     a->used[i] = 1;
     const char *eq = strchr(a->argv[i], '=');
     if (eq) return eq + 1;
-    if (i + 1 >= a->argc) cli_die(a->command, "option %s needs a value (see --help)", name);
+    if (i + 1 >= a->argc) cli_die(a->command, "option %s needs a value (see --help)", a->argv[i]);
     a->used[i + 1] = 1;
     return a->argv[i + 1];
 }
 
 int cli_flag(cli_args *a, const char *name) {
-    int i = find_opt(a, name);
+    int i = find_opt(a, name, 0);
     if (i < 0) return 0;
     if (strchr(a->argv[i], '=')) cli_die(a->command, "option %s takes no value", name);
     a->used[i] = 1;
@@ -91,13 +114,20 @@ const char *cli_require(cli_args *a, const char *name) {
     return v;
 }
 
+/* "--x" and "-x" are options; "-" (standard input) and negative numbers
+ * ("-1", "-.5") are not. Anything else starting with '-' goes after "--". */
+static int looks_like_option(const char *s) {
+    if (s[0] != '-' || s[1] == '\0') return 0;
+    return s[1] == '-' || !(isdigit((unsigned char)s[1]) || s[1] == '.');
+}
+
 int cli_args_done(cli_args *a) {
     int after_dashes = 0;
     for (int i = 0; i < a->argc; i++) {
         if (a->used[i]) continue;
         const char *s = a->argv[i];
         if (!after_dashes && strcmp(s, "--") == 0) { after_dashes = 1; continue; }
-        if (!after_dashes && s[0] == '-' && s[1] == '-') {
+        if (!after_dashes && looks_like_option(s)) {
             fprintf(stderr, "selfsup %s: unknown option %s (see --help)\n", a->command, s);
             return 1;
         }
@@ -161,8 +191,31 @@ int cli_threads_quiet(int n) {
 int cli_setup_threads(int n) {
     n = cli_threads_quiet(n);
     int par = openblas_get_parallel();
-    printf("threads: %d (OpenMP %d; OpenBLAS %s, %s)\n", n, omp_get_max_threads(), openblas_get_config(),
-           par == 2 ? "OpenMP build: one shared thread pool" : par == 1 ? "pthread build: WARNING, its threads "
-           "compete with OpenMP's" : "single-threaded build");
+    fprintf(stderr, "threads: %d (OpenMP %d; OpenBLAS %s, %s)\n", n, omp_get_max_threads(), openblas_get_config(),
+            par == 2 ? "OpenMP build: one shared thread pool" : par == 1 ? "pthread build: WARNING, its threads "
+            "compete with OpenMP's" : "single-threaded build");
     return n;
+}
+
+/* Ctrl-C: the first sets the flag (the run finishes its step, saves and
+ * stops), and SA_RESETHAND restores the default action, so a second one
+ * kills at once. write() is async-signal-safe, printf is not. */
+static volatile int interrupted;
+
+static void on_sigint(int sig) {
+    (void)sig;
+    static const char msg[] = "\nselfsup: interrupted: finishing the step and saving (Ctrl-C again quits at once)\n";
+    interrupted = 1;
+    ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
+    (void)w;
+}
+
+volatile int *cli_catch_interrupt(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    return &interrupted;
 }

@@ -9,7 +9,11 @@
 #include "selfsup/error.h"
 
 /* Option parsing: options are "--name VALUE", "--name=VALUE" or flags;
- * everything else is a positional argument. Usage:
+ * the common ones also have a short form, "-m VALUE" or "-m=VALUE" (-m
+ * --model, -p --prompt, -n --max-new-tokens, -t --threads, -o --out; one
+ * table in args.c). Everything else is a positional argument ("-" and
+ * negative numbers included; other arguments starting with '-' go after
+ * "--"). A value may start with '-' ("--seed -1"). Usage:
  *   cli_args a; cli_args_init(&a, argc, argv, "tokenizer encode", usage_text);
  *   const char *tok = cli_opt(&a, "--tokenizer");   // NULL if absent
  *   int lines = cli_flag(&a, "--lines");
@@ -34,7 +38,7 @@ long long cli_opt_int(cli_args *a, const char *name, long long def);
 double cli_opt_double(cli_args *a, const char *name, double def);
 /* Required option: print an error naming it and exit(2) when absent. */
 const char *cli_require(cli_args *a, const char *name);
-/* Collect positionals; report unknown --options. Returns nonzero on error. */
+/* Collect positionals; report unknown options (long or short). Returns nonzero on error. */
 int cli_args_done(cli_args *a);
 void cli_args_free(cli_args *a);
 
@@ -47,10 +51,18 @@ void cli_die(const char *command, const char *fmt, ...)
 int cli_default_threads(void);
 
 /* One thread count for OpenMP and OpenBLAS (both use the OpenMP pool);
- * prints the setup line. n <= 0: the number of physical cores. Returns n. */
+ * prints the setup line to stderr (a diagnostic: stdout holds only
+ * results). n <= 0: the number of physical cores. Returns n. */
 int cli_setup_threads(int n);
-/* The same without printing (for commands whose stdout is the product). */
+/* The same without the line (generate, classify: it would only be noise). */
 int cli_threads_quiet(int n);
+
+/* Install the Ctrl-C handler of the training commands and return the flag
+ * it sets (pass it as the run's `stop`): the first Ctrl-C lets the run save
+ * and stop, a second one kills. The command then exits with
+ * CLI_EXIT_INTERRUPTED (128 + SIGINT, what a shell reports for Ctrl-C). */
+volatile int *cli_catch_interrupt(void);
+#define CLI_EXIT_INTERRUPTED 130
 
 /* Progress callback for ss_pretrain (src/cli/progress.c). */
 typedef struct {
@@ -58,6 +70,19 @@ typedef struct {
 } cli_progress_state;
 #include "selfsup/train.h"
 void cli_progress(void *ctx, const ss_train_progress *p);
+
+/* Progress callback for ss_evaluate_clm / ss_evaluate_encoder (on stderr);
+ * call cli_eval_progress_end after the evaluation to close a live line. */
+typedef struct {
+    const char *what;    /* line prefix, "eval" when NULL */
+    int estimated;       /* total_batches is an estimate (printed "~N") */
+    double last_print;
+    int line_open;
+} cli_eval_state;
+void cli_eval_progress(void *ctx, const ss_eval_progress *p);
+void cli_eval_progress_end(cli_eval_state *s);
+/* A duration as "42s", "3m07s" or "1h05m". */
+void cli_fmt_duration(char *out, size_t cap, double seconds);
 
 int cmd_tokenizer(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);

@@ -17,9 +17,11 @@ static const char usage[] =
     "standard input) and prints, for each line in order, the predicted label,\n"
     "its probability and every class's probability:\n"
     "  LABEL<TAB>P<TAB>label0=p0 label1=p1 ...\n"
-    "or with --json one object per line: {\"text\":..,\"label\":..,\"probs\":{..}}.\n"
+    "or with --json one object per line: {\"text\":..,\"label\":..,\"probs\":{..}},\n"
+    "probabilities rounded to 4 significant digits (0.9731, 2.48e-05).\n"
     "DIR is a directory written by 'selfsup finetune'. Lines are classified in\n"
-    "batches of B (default 64; 1 when reading from a terminal).\n";
+    "batches of B (default 64; 1 when reading from a terminal).\n"
+    "Short forms: -m DIR (--model), -t N (--threads).\n";
 
 typedef struct {
     ss_classifier c;
@@ -27,6 +29,14 @@ typedef struct {
     char **texts;
     size_t n;
 } classify_ctx;
+
+/* A probability for JSON: 4 significant digits, not the 17 that print a
+ * float's double exactly (0.99999999403953552). */
+static double json_prob(float p) {
+    char b[32];
+    snprintf(b, sizeof b, "%.4g", (double)p);
+    return strtod(b, NULL);
+}
 
 static void print_one(const classify_ctx *x, const char *text, const float *p) {
     int K = x->c.labels.n, best = 0;
@@ -41,7 +51,7 @@ static void print_one(const classify_ctx *x, const char *text, const float *p) {
     cJSON *o = cJSON_CreateObject(), *probs = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "text", text);
     cJSON_AddStringToObject(o, "label", x->c.labels.names[best]);
-    for (int k = 0; k < K; k++) cJSON_AddNumberToObject(probs, x->c.labels.names[k], (double)p[k]);
+    for (int k = 0; k < K; k++) cJSON_AddNumberToObject(probs, x->c.labels.names[k], json_prob(p[k]));
     cJSON_AddItemToObject(o, "probs", probs);
     char *s = cJSON_PrintUnformatted(o);
     printf("%s\n", s ? s : "{}");

@@ -17,7 +17,9 @@ static const char usage[] =
     "non-overlapping windows of T tokens (default: the model's max_seq).\n"
     "Encoder (mlm or rtd run): masked-LM loss and masked-token accuracy with masks\n"
     "from a fixed seed (numbers compare across runs); for an rtd run also the\n"
-    "discriminator's accuracy and AUC on every real token. T defaults to 128.\n";
+    "discriminator's accuracy and AUC on every real token. T defaults to 128.\n"
+    "\n"
+    "Progress goes to stderr: a live line on a terminal, else a line every 10 s.\n";
 
 typedef struct {
     ss_model *m, *gen;
@@ -25,6 +27,7 @@ typedef struct {
     ss_doc_index docs;
     ss_mlm_config mlm;
     ss_tokenizer *tok;
+    cli_eval_state progress;
 } eval_ctx;
 
 static void free_ctx(eval_ctx *c) {
@@ -50,11 +53,13 @@ static ss_status eval_encoder(eval_ctx *c, const char *run, const char *data, in
             return ss_fail(err, SS_ERR_ARG, "%s is a discriminator without its generator: evaluate the rtd run "
                            "directory that holds both", run);
         if (st) return st;
-        return ss_evaluate_encoder(c->gen, c->m, &c->docs, &c->mlm, B, T, max_tokens, r, err);
+        return ss_evaluate_encoder(c->gen, c->m, &c->docs, &c->mlm, B, T, max_tokens, cli_eval_progress,
+                                   &c->progress, r, err);
     }
     if (ss_model_config_of(c->m)->head != SS_HEAD_MLM)
         return ss_fail(err, SS_ERR_ARG, "%s is an encoder without a masked-LM head", run);
-    return ss_evaluate_encoder(c->m, NULL, &c->docs, &c->mlm, B, T, max_tokens, r, err);
+    return ss_evaluate_encoder(c->m, NULL, &c->docs, &c->mlm, B, T, max_tokens, cli_eval_progress, &c->progress, r,
+                               err);
 }
 
 int cmd_eval(int argc, char **argv) {
@@ -72,6 +77,9 @@ int cmd_eval(int argc, char **argv) {
     eval_ctx c = {0};
     ss_eval_result r;
     split = split ? split : "val";
+    char what[64];
+    snprintf(what, sizeof what, "eval %s", split);
+    c.progress.what = what;
     ss_status st = ss_model_load(&c.m, run, &err);
     if (!st) st = ss_token_split_load(&c.s, data, split, &err);
     const ss_model_config *cfg = st ? NULL : ss_model_config_of(c.m);
@@ -82,12 +90,16 @@ int cmd_eval(int argc, char **argv) {
         st = ss_fail(&err, SS_ERR_ARG, "%s is a fine-tuned classifier: its dev/test metrics are in %s/eval.json, "
                      "and 'selfsup classify --model %s' labels texts", run, run, run);
     if (!st && cfg->kind == SS_DECODER) {
-        st = ss_evaluate_clm(c.m, &c.s, B, T > 0 ? T : cfg->max_seq, max_tokens, &r, &err);
+        st = ss_evaluate_clm(c.m, &c.s, B, T > 0 ? T : cfg->max_seq, max_tokens, cli_eval_progress, &c.progress, &r,
+                             &err);
+        cli_eval_progress_end(&c.progress);
         if (!st)
             printf("split %s: %lld tokens | loss %.4f | perplexity %.2f | bits per byte %.4f\n", split,
                    (long long)r.tokens, r.loss, r.perplexity, r.bits_per_byte);
     } else if (!st) {
+        c.progress.estimated = 1;
         st = eval_encoder(&c, run, data, B, T > 0 ? T : (cfg->max_seq < 128 ? cfg->max_seq : 128), max_tokens, &r, &err);
+        cli_eval_progress_end(&c.progress);
         if (!st)
             printf("split %s: %lld masked tokens | %sMLM loss %.4f | perplexity %.2f | masked accuracy %.4f\n", split,
                    (long long)r.tokens, c.gen ? "generator " : "", r.loss, r.perplexity, r.mlm_acc);

@@ -14,7 +14,8 @@ static const char usage[] =
     "Encodes TEXT (where [MASK] is the mask token), runs the masked LM of RUN (an\n"
     "mlm run, or the generator of an rtd run) over [CLS] TEXT [SEP], and prints\n"
     "the K most probable tokens (default 5) with their probabilities for each\n"
-    "[MASK], then TEXT with the best fillers.\n";
+    "[MASK], then TEXT with the best fillers.\n"
+    "Short forms: -m RUN (--model), -t N (--threads).\n";
 
 typedef struct {
     ss_model *owner, *mlm;

@@ -1,7 +1,6 @@
 /* selfsup finetune: a classification head on a pretrained model (or on a
  * fresh one, the baseline), trained on labelled text. */
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -10,7 +9,7 @@
 
 static const char usage[] =
     "usage: selfsup finetune --init RUN|none --train FILE --dev FILE [--test FILE] --out DIR\n"
-    "         [--text-column sentence --label-column label --skip-bad-rows --format tsv|csv|jsonl]\n"
+    "         [--text-column NAME --label-column label --skip-bad-rows --format tsv|csv|jsonl]\n"
     "         [--epochs N --lr LR --batch B --max-seq T --warmup-ratio R --weight-decay W\n"
     "          --clip C --dropout P --seed S --threads N]\n"
     "         [--eval-every N --patience N --select accuracy|macro_f1|mcc --train-size N]\n"
@@ -24,7 +23,9 @@ static const char usage[] =
     "the same kind of model (the baseline to compare with). Files are TSV, CSV\n"
     "(header row naming the columns) or JSONL, by extension, optionally .zst;\n"
     "labels may be any strings (class ids follow their sorted order, saved in\n"
-    "DIR/labels.json). A malformed row stops the run naming FILE:LINE, unless\n"
+    "DIR/labels.json). The text is the column (JSONL: key) named by --text-column,\n"
+    "else the one named 'text' or 'sentence' (Hugging Face datasets use 'text',\n"
+    "GLUE 'sentence'; a file with both must choose). A malformed row stops the run naming FILE:LINE, unless\n"
     "--skip-bad-rows (they are counted). The whole model is trained unless\n"
     "--freeze-encoder. Dev is evaluated every epoch (or every N steps) and the\n"
     "best weights are kept in DIR; --patience N stops after N evaluations\n"
@@ -38,14 +39,10 @@ static const char usage[] =
     "defaults: --epochs 3, --lr 1e-4 (linear warmup over 10% of the steps, then\n"
     "linear decay to 0), --batch 32, --max-seq 128, --weight-decay 0.01,\n"
     "--clip 1.0, --dropout 0.1, --seed 1337, --select accuracy, --patience 0\n"
-    "(off); from scratch: --kind encoder --preset small.\n";
-
-static volatile int stop_flag;
-static void on_sigint(int sig) {
-    (void)sig;
-    if (stop_flag) signal(SIGINT, SIG_DFL);
-    stop_flag = 1;
-}
+    "(off); from scratch: --kind encoder --preset small.\n"
+    "Ctrl-C stops after the current step with the best weights so far in DIR\n"
+    "(evaluated and written as at the end) and exit status 130; a second Ctrl-C\n"
+    "quits at once. Short forms: -o DIR (--out), -t N (--threads).\n";
 
 static void parse_scratch(cli_args *a, ss_finetune_opts *o) {
     ss_error err = {0};
@@ -134,8 +131,10 @@ static void progress(void *ctx, const ss_finetune_progress *p) {
                (long long)p->step, (long long)p->total_steps, p->loss, p->dev->accuracy, p->dev->macro_f1,
                p->dev->mcc, p->improved ? "  (best, saved)" : "");
     } else {
-        printf("step %lld/%lld  loss %.4f  lr %.2e  %.0f texts/s\n", (long long)p->step, (long long)p->total_steps,
-               p->loss, p->lr, p->seqs_per_s);
+        char eta[32];
+        cli_fmt_duration(eta, sizeof eta, p->elapsed / (double)p->step * (double)(p->total_steps - p->step));
+        printf("step %lld/%lld  epoch %d  loss %.4f  lr %.2e  %.0f texts/s  ETA %s\n", (long long)p->step,
+               (long long)p->total_steps, p->epoch, p->loss, p->lr, p->seqs_per_s, eta);
     }
     fflush(stdout);
 }
@@ -157,8 +156,7 @@ int cmd_finetune(int argc, char **argv) {
     if (cli_args_done(&a)) return 2;
     if (a.n_positional) cli_die(a.command, "unexpected argument '%s'", a.positional[0]);
     cli_setup_threads(threads);
-    o.stop = &stop_flag;
-    signal(SIGINT, on_sigint);
+    o.stop = cli_catch_interrupt();
     ss_finetune_result r;
     ss_error err = {0};
     ss_status st = ss_finetune(&o, &r, progress, NULL, &err);
@@ -170,5 +168,9 @@ int cmd_finetune(int argc, char **argv) {
     if (r.test.n) print_metrics("test", &r.test);
     printf("done: %s (eval.json, model, labels.json)\n", o.out_dir);
     ss_finetune_result_free(&r);
+    if (*o.stop) {
+        fprintf(stderr, "interrupted: the best weights so far are in %s\n", o.out_dir);
+        return CLI_EXIT_INTERRUPTED;
+    }
     return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "selfsup/generate.h"
@@ -15,7 +16,7 @@ static const char usage[] =
     "usage: selfsup generate --model RUN (--prompt TEXT | --prompt-file F | --interactive)\n"
     "         [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
     "         [--repetition-penalty R] [--seed S] [--stop STRING] [--num-samples N]\n"
-    "         [--sliding] [--no-cache] [--stats] [--threads N]\n"
+    "         [--echo] [--sliding] [--no-cache] [--stats] [--threads N]\n"
     "\n"
     "Generates text from a decoder (a clm run). The prompt is processed in one\n"
     "batched forward pass, then tokens are produced one at a time with a KV cache\n"
@@ -23,11 +24,20 @@ static const char usage[] =
     "characters). Generation stops at <|endoftext|>, at the --stop string (not\n"
     "printed), after --max-new-tokens (default 128), or at the model's maximum\n"
     "length: then it says so, or with --sliding keeps going on the last half of\n"
-    "the window. --temperature 0 is greedy and deterministic; the same --seed\n"
-    "gives the same text. Defaults: temperature 1, top-k 0 (off), top-p 1 (off),\n"
-    "repetition penalty 1 (off; CTRL's rule otherwise), 1 sample, seed 1337.\n"
-    "--interactive reads one prompt per line from stdin and answers each.\n"
-    "--stats prints prompt and generation speed to stderr.\n";
+    "the window.\n"
+    "\n"
+    "Sampling defaults as in llama.cpp and nanoGPT: temperature 0.8, top-k 40\n"
+    "(--top-k 0 turns it off), top-p 1 (off). --temperature 0 is greedy and\n"
+    "deterministic. Repetition penalty 1 (off; CTRL's rule otherwise), seed 1337:\n"
+    "the same --seed gives the same text.\n"
+    "\n"
+    "--echo prints the prompt before the continuation. With --num-samples N > 1\n"
+    "each sample starts with a line '---------- sample I/N ----------'.\n"
+    "--interactive reads one prompt per line from stdin and answers each (on a\n"
+    "terminal it shows a '> ' prompt on stderr; stdout holds only the text).\n"
+    "--stats prints prompt and generation speed to stderr.\n"
+    "Short forms: -m RUN (--model), -p TEXT (--prompt), -n N (--max-new-tokens),\n"
+    "-t N (--threads).\n";
 
 typedef struct {
     ss_model *m;
@@ -35,7 +45,7 @@ typedef struct {
     ss_decoder_state *st;
     ss_sampler_config sc;
     ss_rng rng;
-    int max_new, no_cache, sliding, stats, eot;
+    int max_new, no_cache, sliding, stats, echo, eot;
     const char *stop;
     float *logits, *scratch;
     ss_ids seq;     /* prompt + generated ids */
@@ -124,6 +134,7 @@ static ss_status generate_one(gen_ctx *g, const char *text, size_t len, ss_error
     ss_status st = prompt_ids(g, text, len, err);
     if (st) return st;
     size_t n_prompt = g->seq.n;
+    if (g->echo) fwrite(text, 1, len, stdout);
     double t0 = omp_get_wtime();
     ss_decoder_state_reset(g->st);
     st = g->no_cache ? ss_decoder_full_logits(g->m, g->seq.ids, (int)g->seq.n, g->logits, err)
@@ -160,6 +171,25 @@ static ss_status generate_one(gen_ctx *g, const char *text, size_t len, ss_error
         fprintf(stderr, "prompt: %zu tokens in %.4f s (%.1f tokens/s); generated: %d tokens in %.4f s (%.1f tokens/s)\n",
                 n_prompt, t1 - t0, (double)n_prompt / (t1 - t0), made, t2 - t1, made / (t2 - t1));
     return st;
+}
+
+/* N samples of one prompt; more than one: each after a separator line. */
+static ss_status generate_samples(gen_ctx *g, const char *text, size_t len, int samples, ss_error *err) {
+    ss_status st = SS_OK;
+    for (int s = 0; !st && s < samples; s++) {
+        if (samples > 1) printf("---------- sample %d/%d ----------\n", s + 1, samples);
+        st = generate_one(g, text, len, err);
+    }
+    return st;
+}
+
+/* --interactive: the next line of stdin without its '\n' (-1 at the end),
+ * after a "> " prompt on stderr when stdin is a terminal. */
+static ssize_t read_line(char **line, size_t *cap, int tty) {
+    if (tty) fputs("> ", stderr);
+    ssize_t got = getline(line, cap, stdin);
+    if (got > 0 && (*line)[got - 1] == '\n') (*line)[--got] = '\0';
+    return got;
 }
 
 static ss_status read_prompt(cli_args *a, const char **text, ss_buf *b, ss_error *err) {
@@ -203,14 +233,15 @@ static void teardown(gen_ctx *g) {
 
 static void parse(cli_args *a, gen_ctx *g, int *samples, int *interactive, int *threads, long long *seed) {
     g->max_new = (int)cli_opt_int(a, "--max-new-tokens", 128);
-    g->sc.temperature = (float)cli_opt_double(a, "--temperature", 1.0);
-    g->sc.top_k = (int)cli_opt_int(a, "--top-k", 0);
+    g->sc.temperature = (float)cli_opt_double(a, "--temperature", 0.8);
+    g->sc.top_k = (int)cli_opt_int(a, "--top-k", 40);
     g->sc.top_p = (float)cli_opt_double(a, "--top-p", 1.0);
     g->sc.repetition_penalty = (float)cli_opt_double(a, "--repetition-penalty", 1.0);
     g->stop = cli_opt(a, "--stop");
     g->no_cache = cli_flag(a, "--no-cache");
     g->sliding = cli_flag(a, "--sliding");
     g->stats = cli_flag(a, "--stats");
+    g->echo = cli_flag(a, "--echo");
     *samples = (int)cli_opt_int(a, "--num-samples", 1);
     *interactive = cli_flag(a, "--interactive");
     *threads = (int)cli_opt_int(a, "--threads", 0);
@@ -239,14 +270,14 @@ int cmd_generate(int argc, char **argv) {
     if (g.stats) fprintf(stderr, "threads: %d (OpenMP + OpenBLAS, one pool)\n", nth);
     ss_rng_seed(&g.rng, (uint64_t)seed);
     if (!st) st = setup(&g, run, &err);
-    for (int s = 0; !st && text && s < samples; s++) st = generate_one(&g, text, strlen(text), &err);
+    if (!st && text) st = generate_samples(&g, text, strlen(text), samples, &err);
     char *line = NULL;
     size_t cap = 0;
     ssize_t got;
-    while (!st && interactive && (got = getline(&line, &cap, stdin)) > 0) {
-        if (line[got - 1] == '\n') line[--got] = '\0';
-        for (int s = 0; !st && s < samples; s++) st = generate_one(&g, line, (size_t)got, &err);
-    }
+    int tty = isatty(STDIN_FILENO);
+    while (!st && interactive && (got = read_line(&line, &cap, tty)) >= 0)
+        st = generate_samples(&g, line, (size_t)got, samples, &err);
+    if (!st && interactive && tty) fputc('\n', stderr); /* end of input: leave the terminal on a new line */
     free(line);
     ss_buf_free(&file);
     teardown(&g);

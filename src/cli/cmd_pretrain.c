@@ -1,5 +1,4 @@
 /* selfsup pretrain: train a model from scratch (or resume) on token shards. */
-#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -22,7 +21,8 @@ static const char usage[] =
     "config.json, model.safetensors, tokenizer.json, optimizer.safetensors,\n"
     "trainer_state.json and metrics.jsonl; checkpoints are written atomically.\n"
     "--resume continues a run exactly (same seed and threads: bit-identical).\n"
-    "Ctrl-C saves a checkpoint and stops.\n"
+    "Ctrl-C saves a checkpoint and stops with exit status 130 (--resume\n"
+    "continues); a second Ctrl-C quits at once without saving.\n"
     "\n"
     "Objectives: clm trains a decoder on next-token prediction; mlm an encoder on\n"
     "BERT's masked LM ([CLS] doc [SEP] ... packing, 15% of tokens chosen, of\n"
@@ -40,14 +40,8 @@ static const char usage[] =
     "--mask-prob 0.15, --mask-replace 0.8, --mask-random 0.1, --gen-size 0.25,\n"
     "--disc-weight 50.\n"
     "--flops sets the steps from the objective's training FLOPs per token (the\n"
-    "PaLM count that MFU uses), for comparisons at equal compute.\n";
-
-static volatile int stop_flag;
-static void on_sigint(int sig) {
-    (void)sig;
-    if (stop_flag) signal(SIGINT, SIG_DFL); /* a second Ctrl-C kills */
-    stop_flag = 1;
-}
+    "PaLM count that MFU uses), for comparisons at equal compute.\n"
+    "Short forms: -o RUN (--out), -t N (--threads).\n";
 
 static void parse_model(cli_args *a, ss_train_opts *o) {
     ss_error err = {0};
@@ -134,14 +128,17 @@ int cmd_pretrain(int argc, char **argv) {
         cli_die(a.command, "%s already holds a training run; use --resume to continue it or --overwrite "
                 "to start again", o.out_dir);
     o.threads = cli_setup_threads(o.threads);
-    o.stop = &stop_flag;
-    signal(SIGINT, on_sigint);
+    o.stop = cli_catch_interrupt();
     cli_progress_state ps = {0};
     ss_error err = {0};
     ss_status st = ss_pretrain(&o, cli_progress, &ps, &err);
     cli_args_free(&a);
     if (ps.line_open) putchar('\n');
     if (st) return cli_report("pretrain", &err);
+    if (*o.stop) {
+        fprintf(stderr, "interrupted: checkpoint saved in %s (--resume continues it)\n", o.out_dir);
+        return CLI_EXIT_INTERRUPTED;
+    }
     printf("done: %s\n", o.out_dir);
     return 0;
 }

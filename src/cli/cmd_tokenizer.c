@@ -33,8 +33,8 @@ static const char usage_train[] =
     "                         in every later encode; per code point (simple case mapping),\n"
     "                         invalid UTF-8 bytes are left alone. Not reversible: decode\n"
     "                         gives the lowercased text. Saved in tokenizer.json.\n"
-    "  --threads N            threads for counting (default: physical cores)\n"
-    "  --out PATH             where to write tokenizer.json (atomically)\n";
+    "  -t, --threads N        threads for counting (default: physical cores)\n"
+    "  -o, --out PATH         where to write tokenizer.json (atomically)\n";
 
 static const char usage_encode[] =
     "usage: selfsup tokenizer encode --tokenizer T [--text S | --lines] [OPTIONS] [FILE...]\n"
@@ -46,7 +46,7 @@ static const char usage_encode[] =
     "  --text S           encode S instead of files or stdin\n"
     "  --lines            each input line (without its '\\n') is one text -> one output line\n"
     "  --allow-special    match special tokens such as <|endoftext|> as single ids\n"
-    "  --threads N        threads for large inputs (default: physical cores)\n"
+    "  -t, --threads N    threads for large inputs (default: physical cores)\n"
     "  --stats            print the encoding time and throughput to stderr\n"
     "  --repeat N         encode the input N times (with --stats: one line each;\n"
     "                     later runs see warm pre-token caches), print the ids once\n";

@@ -3,11 +3,24 @@
 #include <string.h>
 
 #include "cli.h"
+#include "selfsup/version.h"
+
+/* SELFSUP_GIT: `git describe --always --dirty` of the source, written by the
+ * Makefile; empty when built without git (from a tarball). */
+#if defined(__has_include)
+#if __has_include("selfsup_git.h")
+#include "selfsup_git.h"
+#endif
+#endif
+#ifndef SELFSUP_GIT
+#define SELFSUP_GIT ""
+#endif
 
 static const char usage[] =
     "selfsup — self-supervised language-model pretraining on CPUs\n"
     "\n"
     "usage: selfsup COMMAND [SUBCOMMAND] [OPTIONS]   (every command has --help)\n"
+    "       selfsup --version\n"
     "\n"
     "  tokenizer train    train a byte-level BPE tokenizer on raw text\n"
     "  tokenizer encode   text -> token ids\n"
@@ -24,7 +37,17 @@ static const char usage[] =
     "  generate           text from a prompt (decoder, KV cache, samplers)\n"
     "  finetune           train a classifier on labelled text, from a pretrained\n"
     "                     model or from scratch (the baseline)\n"
-    "  classify           label texts with a fine-tuned classifier\n";
+    "  classify           label texts with a fine-tuned classifier\n"
+    "\n"
+    "Short forms of the common options, for every command that takes them:\n"
+    "-m --model, -p --prompt, -n --max-new-tokens, -t --threads, -o --out.\n";
+
+static int version(void) {
+    printf("selfsup %s", SELFSUP_VERSION);
+    if (SELFSUP_GIT[0]) printf(" (git %s)", SELFSUP_GIT);
+    printf("\n");
+    return 0;
+}
 
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -32,6 +55,7 @@ int main(int argc, char **argv) {
         fputs(usage, argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;
     }
+    if (strcmp(argv[1], "--version") == 0) return version();
     if (strcmp(argv[1], "tokenizer") == 0) return cmd_tokenizer(argc - 2, argv + 2);
     if (strcmp(argv[1], "data") == 0) return cmd_data(argc - 2, argv + 2);
     if (strcmp(argv[1], "pretrain") == 0) return cmd_pretrain(argc - 2, argv + 2);

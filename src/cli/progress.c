@@ -1,11 +1,12 @@
 /* Training progress: a live line on a terminal (step/total, loss, tokens/s,
- * ETA), plain log lines otherwise. */
+ * ETA), plain log lines otherwise. Evaluation progress: a live line on
+ * stderr when it is a terminal, else a line every ~10 s. */
 #include <stdio.h>
 #include <unistd.h>
 
 #include "cli.h"
 
-static void fmt_duration(char *out, size_t cap, double s) {
+void cli_fmt_duration(char *out, size_t cap, double s) {
     if (s < 0) s = 0;
     long t = (long)(s + 0.5);
     if (t >= 3600) snprintf(out, cap, "%ldh%02ldm", t / 3600, t / 60 % 60);
@@ -28,7 +29,7 @@ void cli_progress(void *ctx, const ss_train_progress *p) {
         s->line_open = 0;
     } else {
         char eta[32], total[32] = "";
-        fmt_duration(eta, sizeof eta, p->eta);
+        cli_fmt_duration(eta, sizeof eta, p->eta);
         if (p->total_steps > 0) snprintf(total, sizeof total, "/%lld", (long long)p->total_steps);
         char extra[160] = "";
         if (p->objective == SS_OBJ_MLM) snprintf(extra, sizeof extra, " | acc %.3f", p->mlm_acc);
@@ -41,4 +42,29 @@ void cli_progress(void *ctx, const ss_train_progress *p) {
         s->line_open = tty;
     }
     fflush(stdout);
+}
+
+/* Evaluation: on a terminal a live line (redrawn at most 5 times a second),
+ * otherwise a plain line every CLI_EVAL_EVERY seconds, so a quick
+ * evaluation prints nothing. All on stderr: stdout holds the results. */
+#define CLI_EVAL_EVERY 10.0
+
+void cli_eval_progress(void *ctx, const ss_eval_progress *p) {
+    cli_eval_state *s = ctx;
+    int tty = isatty(fileno(stderr)), last = p->fraction >= 1;
+    if (p->elapsed - s->last_print < (tty ? 0.2 : CLI_EVAL_EVERY) && !(tty && last && s->line_open)) return;
+    s->last_print = p->elapsed;
+    char el[32], eta[32];
+    cli_fmt_duration(el, sizeof el, p->elapsed);
+    cli_fmt_duration(eta, sizeof eta, p->fraction > 0 ? p->elapsed * (1 - p->fraction) / p->fraction : 0);
+    fprintf(stderr, "%s%s: %3.0f%% | batch %lld/%s%lld | %lld tokens | %s elapsed | ETA %s%s", tty ? "\r" : "",
+            s->what ? s->what : "eval", 100 * p->fraction, (long long)p->batches, s->estimated ? "~" : "",
+            (long long)p->total_batches, (long long)p->tokens, el, eta, tty ? "\033[K" : "\n");
+    s->line_open = tty;
+    fflush(stderr);
+}
+
+void cli_eval_progress_end(cli_eval_state *s) {
+    if (s->line_open) fprintf(stderr, "\n");
+    s->line_open = 0;
 }

@@ -29,7 +29,7 @@ typedef struct {
 typedef struct {
     const char *name;          /* the file as messages name it */
     const ss_labeled_opts *o;
-    const char *text_key, *label_key;
+    const char *text_key, *label_key; /* text_key NULL until picked (TEXT_KEY_A/B) */
     ss_table_format fmt;
     ss_textstream *ts;
     ss_labeled_set *out;
@@ -41,6 +41,11 @@ typedef struct {
     char **cols;               /* header names (TSV/CSV) */
     int n_cols, text_col, label_col;
 } reader;
+
+/* The text column (JSONL: key) when none is named: Hugging Face datasets
+ * call it "text", GLUE's SST-2 "sentence". */
+#define TEXT_KEY_A "text"
+#define TEXT_KEY_B "sentence"
 
 static const char *noun(const reader *r) { return r->fmt == SS_FMT_JSONL ? "field" : "column"; }
 
@@ -283,6 +288,24 @@ static int find_column(const reader *r, const char *name) {
     return at;
 }
 
+/* No text column named: the header's 'text' or 'sentence' column; both
+ * there is ambiguous, so an error (the caller must choose). */
+static ss_status pick_text_column(reader *r, ss_error *err) {
+    int a = find_column(r, TEXT_KEY_A), b = find_column(r, TEXT_KEY_B);
+    if (a != -1 && b != -1)
+        return ss_fail(err, SS_ERR_FORMAT, "%s:%lld: the header has both a '" TEXT_KEY_A "' and a '" TEXT_KEY_B
+                       "' column: name the text column (--text-column)", r->name, (long long)r->rec_line);
+    if (a == -1 && b == -1) {
+        char list[512];
+        list_columns(r, list, sizeof list);
+        return ss_fail(err, SS_ERR_FORMAT, "%s:%lld: no text column '" TEXT_KEY_A "' or '" TEXT_KEY_B "' in the "
+                       "header (or name it: --text-column); its columns are: %s", r->name, (long long)r->rec_line,
+                       list);
+    }
+    r->text_key = a != -1 ? TEXT_KEY_A : TEXT_KEY_B;
+    return SS_OK;
+}
+
 static ss_status read_header(reader *r, ss_error *err) {
     int eof = 0;
     ss_status st = table_record(r, &eof, err);
@@ -300,6 +323,7 @@ static ss_status read_header(reader *r, ss_error *err) {
         if (!(r->cols[i] = copy_str(c, len))) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
         r->n_cols++;
     }
+    if (!r->text_key && (st = pick_text_column(r, err))) return st;
     const char *keys[2] = {r->text_key, r->label_key};
     int *at[2] = {&r->text_col, &r->label_col};
     for (int k = 0; k < 2; k++) {
@@ -358,6 +382,15 @@ static void number_text(double x, char *buf, size_t cap) {
 
 static ss_status json_row(reader *r, const cJSON *o, ss_error *err) {
     if (!cJSON_IsObject(o)) return bad_row(r, err, "not a JSON object");
+    if (!r->text_key) { /* no key named: the first object's 'text' or 'sentence' fixes it for the file */
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, TEXT_KEY_A);
+        const cJSON *b = cJSON_GetObjectItemCaseSensitive(o, TEXT_KEY_B);
+        if (a && b)
+            return ss_fail(err, SS_ERR_FORMAT, "%s:%lld: the object has both a '" TEXT_KEY_A "' and a '" TEXT_KEY_B
+                           "' field: name the text field (--text-column)", r->name, (long long)r->rec_line);
+        if (!a && !b) return bad_row(r, err, "no text field '" TEXT_KEY_A "' or '" TEXT_KEY_B "' in the object");
+        r->text_key = a ? TEXT_KEY_A : TEXT_KEY_B;
+    }
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, r->text_key);
     if (!t) return bad_row(r, err, "no text field '%s' in the object", r->text_key);
     if (!cJSON_IsString(t)) return bad_row(r, err, "field '%s' (the text) is not a string", r->text_key);
@@ -424,7 +457,7 @@ ss_status ss_labeled_read(ss_labeled_set *out, const char *path, const ss_labele
     memset(out, 0, sizeof *out);
     if (!o) o = &defaults;
     reader r = {.name = path, .o = o, .out = out, .fmt = o->format, .label_col = -1};
-    r.text_key = o->text_column ? o->text_column : "sentence";
+    r.text_key = o->text_column; /* NULL: picked from the header or the first object */
     r.label_key = o->label_column ? o->label_column : "label";
     if (r.fmt == SS_FMT_AUTO && (r.fmt = format_from_name(path)) == SS_FMT_AUTO)
         return ss_fail(err, SS_ERR_ARG, "%s: cannot tell the format from the name: expected .tsv, .csv, .jsonl "

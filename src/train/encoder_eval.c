@@ -1,6 +1,7 @@
 /* Encoder evaluation: masked-LM loss/accuracy and ELECTRA's discriminator
  * accuracy and AUC, on the split's documents in order with fixed masks. */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,17 +88,31 @@ static void substitute(eval_bufs *b, size_t n) {
     }
 }
 
+/* Progress after a batch: the share of the split's document tokens passed
+ * (the cursor's document), or of max_tokens when that comes first. */
+static void report(ss_eval_progress_fn fn, void *ctx, const ss_doc_index *docs, uint64_t cursor, int64_t batches,
+                   int64_t seen, int64_t max_tokens, double t0) {
+    if (!fn) return;
+    size_t doc = (size_t)(cursor >> 32);
+    double f = docs->cum[docs->n_docs] ? (double)docs->cum[doc < docs->n_docs ? doc : docs->n_docs] /
+                                             (double)docs->cum[docs->n_docs] : 1.0;
+    if (max_tokens > 0 && (double)seen / (double)max_tokens > f) f = (double)seen / (double)max_tokens;
+    if (f > 1) f = 1;
+    ss_eval_progress p = {batches, f > 0 ? (int64_t)ceil((double)batches / f) : 0, seen, f, omp_get_wtime() - t0};
+    fn(ctx, &p);
+}
+
 ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, const ss_doc_index *docs,
                               const ss_mlm_config *cfg, int B, int T, int64_t max_tokens,
-                              ss_eval_result *r, ss_error *err) {
+                              ss_eval_progress_fn fn, void *ctx, ss_eval_result *r, ss_error *err) {
     size_t n = (size_t)B * T;
     eval_bufs b;
     ss_status st = alloc_bufs(&b, n, err);
     ss_rng rng;
     ss_rng_seed(&rng, SS_EVAL_MASK_SEED);
     uint64_t cursor = 0;
-    int64_t seen = 0, masked = 0, correct = 0, dn = 0, dcorrect = 0, dpos = 0;
-    double loss = 0, dloss = 0;
+    int64_t seen = 0, masked = 0, correct = 0, dn = 0, dcorrect = 0, dpos = 0, batches = 0;
+    double loss = 0, dloss = 0, t0 = omp_get_wtime();
     memset(r, 0, sizeof *r);
     int rows;
     while (!st && (max_tokens <= 0 || seen < max_tokens) &&
@@ -111,6 +126,7 @@ ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, const ss_doc_index 
         loss += ls.loss_sum;
         masked += ls.n_targets;
         correct += ls.n_correct;
+        if (!st && !disc) report(fn, ctx, docs, cursor, ++batches, seen, max_tokens, t0);
         if (st || !disc) continue;
         substitute(&b, (size_t)rows * T);
         ss_disc_stats ds;
@@ -121,6 +137,7 @@ ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, const ss_doc_index 
         dn += ds.n;
         dcorrect += ds.correct;
         dpos += ds.positives;
+        if (!st) report(fn, ctx, docs, cursor, ++batches, seen, max_tokens, t0);
     }
     if (!st && masked == 0) st = ss_fail(err, SS_ERR_ARG, "the split has no tokens to evaluate");
     if (!st) {

@@ -1,11 +1,12 @@
 /* Validation loss, perplexity and bits per byte of a decoder (CLM). */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 
 #include "selfsup/train.h"
 
 ss_status ss_evaluate_clm(ss_model *m, const ss_token_split *s, int B, int T, int64_t max_tokens,
-                          ss_eval_result *r, ss_error *err) {
+                          ss_eval_progress_fn fn, void *ctx, ss_eval_result *r, ss_error *err) {
     if (s->n < (size_t)T + 1)
         return ss_fail(err, SS_ERR_ARG, "the val split has %zu tokens, fewer than one window of %d + 1; "
                        "use a smaller --seq or a larger --val-fraction when preparing", s->n, T);
@@ -18,8 +19,8 @@ ss_status ss_evaluate_clm(ss_model *m, const ss_token_split *s, int B, int T, in
         free(tok); free(tgt);
         return ss_fail(err, SS_ERR_NOMEM, "out of memory");
     }
-    double loss = 0;
-    int64_t count = 0;
+    double loss = 0, t0 = omp_get_wtime();
+    int64_t count = 0, done = 0, total = (int64_t)((n_windows + (size_t)B - 1) / (size_t)B);
     ss_status st = SS_OK;
     for (size_t w0 = 0; !st && w0 < n_windows; w0 += (size_t)B) {
         int nb = (int)(n_windows - w0 < (size_t)B ? n_windows - w0 : (size_t)B);
@@ -34,6 +35,8 @@ ss_status ss_evaluate_clm(ss_model *m, const ss_token_split *s, int B, int T, in
         st = ss_model_eval_loss(m, &batch, &ls, err);
         loss += ls.loss_sum;
         count += ls.n_targets;
+        ss_eval_progress p = {++done, total, count, (double)done / (double)total, omp_get_wtime() - t0};
+        if (!st && fn) fn(ctx, &p);
     }
     free(tok); free(tgt);
     if (st) return st;

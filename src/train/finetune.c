@@ -125,6 +125,10 @@ static ss_status train_step(ft_run *r, size_t b, ss_error *err) {
     r->step++;
     r->loss_acc += loss;
     r->loss_n++;
+    r->log_loss += loss;
+    r->log_n++;
+    r->shown_loss += loss;
+    r->shown_n++;
     return SS_OK;
 }
 
@@ -153,6 +157,7 @@ static ss_status evaluate(ft_run *r, ss_error *err) {
     ss_finetune_progress p = {.is_eval = 1, .improved = improved, .epoch = r->epoch, .step = r->step,
                               .total_steps = r->total_steps, .loss = train_loss, .dev = &m,
                               .elapsed = omp_get_wtime() - r->t0};
+    r->last_shown = p.elapsed;
     if (!st && r->fn) r->fn(r->ctx, &p);
     r->loss_acc = 0;
     r->loss_n = 0;
@@ -164,12 +169,33 @@ static int should_stop(const ft_run *r) {
     return (r->o.stop && *r->o.stop) || (r->o.patience > 0 && r->evals_since_best >= r->o.patience);
 }
 
+/* Every FT_LOG_EVERY steps a metrics line (the mean loss of those steps);
+ * a progress report at most every FT_SHOW_MIN seconds at those steps, and
+ * at the first step end FT_SHOW_MAX seconds after the previous report, so
+ * a run shows a line every few seconds whatever its speed. */
+#define FT_LOG_EVERY 20
+#define FT_SHOW_MIN 2.0
+#define FT_SHOW_MAX 10.0
+
 static void report_step(ft_run *r) {
-    double el = omp_get_wtime() - r->t0;
+    double el = omp_get_wtime() - r->t0, lr = ss_lr_linear(r->step - 1, r->total_steps, r->warmup, r->o.lr);
+    if (r->step % FT_LOG_EVERY == 0) {
+        ss_metric_field f[] = {SS_MF_I("step", r->step), SS_MF_I("epoch", r->epoch),
+                               SS_MF_D("loss", r->log_loss / (double)r->log_n), SS_MF_D("lr", lr),
+                               SS_MF_D("elapsed_s", el)};
+        ss_error ignore;
+        ss_metrics_write(r->metrics, f, sizeof f / sizeof f[0], &ignore);
+        r->log_loss = 0;
+        r->log_n = 0;
+    }
+    double since = el - r->last_shown;
+    if (!((r->step % FT_LOG_EVERY == 0 && since >= FT_SHOW_MIN) || since >= FT_SHOW_MAX)) return;
     ss_finetune_progress p = {.epoch = r->epoch, .step = r->step, .total_steps = r->total_steps,
-                              .loss = r->loss_n ? r->loss_acc / (double)r->loss_n : NAN,
-                              .lr = ss_lr_linear(r->step, r->total_steps, r->warmup, r->o.lr), .elapsed = el,
+                              .loss = r->shown_loss / (double)r->shown_n, .lr = lr, .elapsed = el,
                               .seqs_per_s = el > 0 ? (double)r->step * r->o.batch / el : 0};
+    r->last_shown = el;
+    r->shown_loss = 0;
+    r->shown_n = 0;
     if (r->fn) r->fn(r->ctx, &p);
 }
 
@@ -197,7 +223,7 @@ static ss_status train_loop(ft_run *r, ss_error *err) {
         ft_plan_epoch(r);
         for (size_t b = 0; b < r->n_batches && !st && !should_stop(r); b++) {
             if ((st = train_step(r, b, err))) break;
-            if (r->step % 20 == 0) report_step(r);
+            report_step(r);
             if (r->o.eval_every > 0 && r->step % r->o.eval_every == 0) st = evaluate(r, err);
         }
         if (!st && r->o.eval_every <= 0 && !(r->o.stop && *r->o.stop)) st = evaluate(r, err);

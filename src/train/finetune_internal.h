@@ -38,8 +38,10 @@ typedef struct {
     size_t n_batches;
     int32_t *tokens, *batch_y;
     uint8_t *valid;
-    double t0, loss_acc;
+    double t0, loss_acc;        /* train loss summed since the last evaluation */
     int64_t loss_n;
+    double log_loss, shown_loss, last_shown; /* since the last metrics line / progress report */
+    int64_t log_n, shown_n;
     ss_finetune_progress_fn fn;
     void *ctx;
 } ft_run;

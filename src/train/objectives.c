@@ -169,10 +169,11 @@ ss_status obj_micro_step(trainer *t, int micro, float scale, step_stats *s, ss_e
 
 ss_status obj_evaluate(trainer *t, ss_eval_result *r, ss_error *err) {
     if (t->o.objective == SS_OBJ_CLM)
-        return ss_evaluate_clm(t->tm.model, &t->val, t->o.batch, t->o.seq, t->o.eval_tokens, r, err);
+        return ss_evaluate_clm(t->tm.model, &t->val, t->o.batch, t->o.seq, t->o.eval_tokens, NULL, NULL, r, err);
     ss_model *mlm = t->o.objective == SS_OBJ_RTD ? t->tm.gen : t->tm.model;
     ss_model *disc = t->o.objective == SS_OBJ_RTD ? t->tm.model : NULL;
-    return ss_evaluate_encoder(mlm, disc, &t->val_docs, &t->mlm, t->o.batch, t->o.seq, t->o.eval_tokens, r, err);
+    return ss_evaluate_encoder(mlm, disc, &t->val_docs, &t->mlm, t->o.batch, t->o.seq, t->o.eval_tokens, NULL, NULL,
+                               r, err);
 }
 
 double ss_train_flops_per_token(ss_objective o, const ss_model_config *c, const ss_model_config *g, int T,

@@ -16,6 +16,11 @@
 #include "selfsup/tokenizer.h"
 #include "trainer_internal.h"
 
+/* Default warmup: this share of the run (of its steps, or with --time of its
+ * time budget), at most WARMUP_MAX steps. */
+#define WARMUP_SHARE 0.05
+#define WARMUP_MAX 1000
+
 static void note(trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(trainer *t, const char *fmt, ...) {
     char msg[1024];
@@ -73,9 +78,9 @@ static ss_status setup_fresh(trainer *t, ss_error *err) {
     }
     if (t->total_steps <= 0 && t->o.time_limit <= 0)
         return ss_fail(err, SS_ERR_ARG, "give the run length with --steps, --tokens, --flops or --time");
-    if (t->o.warmup < 0) {
-        int64_t w = t->total_steps > 0 ? t->total_steps / 20 : 100;
-        t->o.warmup = w > 1000 ? 1000 : w;
+    if (t->o.warmup < 0 && t->total_steps > 0) { /* with --time it stays -1: warmup by time (current_lr) */
+        int64_t w = t->total_steps / 20; /* WARMUP_SHARE */
+        t->o.warmup = w > WARMUP_MAX ? WARMUP_MAX : w;
     }
     if (t->o.lr_min < 0) t->o.lr_min = t->o.lr / 10;
     ss_rng_seed(&t->data_rng, t->o.seed ^ 0x5DEECE66Dull);
@@ -110,14 +115,27 @@ static ss_status setup_resume(trainer *t, ss_error *err) {
     return SS_OK;
 }
 
-/* lr for the coming step. With --time the cosine follows the elapsed share
- * of the time budget instead of the step count. */
+/* lr for the coming step. With --time the schedule follows the elapsed
+ * share of the time budget instead of the step count: by default a linear
+ * warmup over the first WARMUP_SHARE of the budget (ending sooner if
+ * WARMUP_MAX steps come first), then the cosine over the rest, so warmup is
+ * 5% of the steps however fast they run; with an explicit --warmup N, N
+ * steps of warmup, then the cosine by the elapsed share. The elapsed time
+ * is in the checkpoint, so a resumed run continues the schedule. */
 static double current_lr(const trainer *t) {
     const ss_train_opts *o = &t->o;
     if (t->total_steps > 0) return ss_lr_schedule(t->state.step, t->total_steps, o->warmup, o->lr, o->lr_min);
-    if (t->state.step < o->warmup) return ss_lr_schedule(t->state.step, 1, o->warmup, o->lr, o->lr_min);
+    double share = t->state.elapsed / o->time_limit, start = 0;
+    if (o->warmup >= 0 && t->state.step < o->warmup)
+        return ss_lr_schedule(t->state.step, 1, o->warmup, o->lr, o->lr_min);
+    if (o->warmup < 0) {
+        double w = fmax((double)(t->state.step + 1) / WARMUP_MAX, share / WARMUP_SHARE);
+        if (w < 1) return o->lr * w;
+        start = WARMUP_SHARE;
+    }
     const int64_t res = 1000000;
-    int64_t pos = (int64_t)(t->state.elapsed / o->time_limit * (double)res);
+    double p = share > start ? (share - start) / (1 - start) : 0;
+    int64_t pos = (int64_t)(p * (double)res);
     return ss_lr_schedule(pos < res ? pos : res, res, 0, o->lr, o->lr_min);
 }
 
@@ -302,6 +320,13 @@ static void describe(trainer *t) {
     note(t, "memory need: %.1f MB (params+grads+AdamW %.1f, activations %.1f, token data %.1f)", need / 1e6,
          (double)np * 16 / 1e6, act / 1e6, (double)(t->train.n + t->val.n) * 4 / 1e6);
     note(t, "sgemm peak here: %.1f GFLOP/s; training: %.1f MFLOP per token", t->peak_gflops, t->flops_per_token / 1e6);
+    const ss_train_opts *o = &t->o;
+    if (t->total_steps <= 0 && o->warmup < 0)
+        note(t, "lr: warmup over the first %.0f%% of the %.0f s budget (at most %d steps), then cosine from %.2e to "
+             "%.2e by the elapsed share", 100 * WARMUP_SHARE, o->time_limit, WARMUP_MAX, o->lr, o->lr_min);
+    else
+        note(t, "lr: warmup %" PRId64 " steps, then cosine from %.2e to %.2e %s", o->warmup, o->lr, o->lr_min,
+             t->total_steps > 0 ? "over the steps" : "by the elapsed share of the time budget");
 }
 
 static void cleanup(trainer *t) {
