@@ -1,76 +1,105 @@
 #!/usr/bin/env bash
-# make demo: the main job, end to end, printing what each step did.
-# corpus -> tokenizer -> token shards -> pretrain a decoder -> generate ->
-# pretrain an encoder (masked LM) -> fill in masked words -> fine-tune it on
-# SST-2 sentiment (and the same model from scratch, for comparison) ->
-# classify sentences. About 9 minutes on 2 cores (549 s measured); DEMO_SECONDS sets each
-# pretraining budget (default 150).
+# make demo: the main job, end to end, printing what each step did, and what
+# pretraining on unlabelled text buys when labels are few:
+#   50,000 unlabelled IMDB movie reviews -> byte-level BPE tokenizer -> token
+#   shards -> pretrain a decoder (next-token prediction) -> generate text ->
+#   fine-tune it on LABELS labelled SST-2 sentences, and the same model from
+#   random weights on the same sentences -> compare on SST-2 dev -> classify
+#   sentences -> plots.
+# About 10 minutes on 2 cores. Outputs go to runs/demo/ (never removed by
+# `make clean`); a second run starts over. Settings: DEMO_SECONDS (decoder
+# pretraining budget, default 360), DEMO_LABELS (labelled sentences for the
+# comparison, default 500), DEMO_THREADS (default: physical cores).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SS=build/selfsup
-OUT=build/demo
-mkdir -p "$OUT"
+SS=${SS:-build/selfsup}
+OUT=${DEMO_OUT:-runs/demo}
+SECS=${DEMO_SECONDS:-360}
+LABELS=${DEMO_LABELS:-500}
+THREADS=(); [ -n "${DEMO_THREADS:-}" ] && THREADS=(--threads "$DEMO_THREADS")
 step() { printf '\n== %s\n' "$*"; }
 t0=$(date +%s)
+rm -rf "$OUT"
+mkdir -p "$OUT"
 
-step "1. corpus: King James Bible (kjv) into corpora/cache/"
-if [ -z "${SELFSUP_DATA_MIRROR:-}" ]; then
-  echo "(no SELFSUP_DATA_MIRROR: generating it with Debian's bible-kjv, no network needed)"
+step "1. data: IMDB reviews (unlabelled) to pretrain on, SST-2 sentences (labelled) to fine-tune on"
+echo "Both are fetched first, so a missing data set stops the demo now, not after ten minutes."
+if [ -n "${SELFSUP_DATA_MIRROR:-}" ]; then
+  echo "(copying from the data mirror SELFSUP_DATA_MIRROR=$SELFSUP_DATA_MIRROR)"
+else
+  echo "(no SELFSUP_DATA_MIRROR: downloading from the original sources and converting, checksums verified;"
+  echo " IMDB is an 84 MB archive from ai.stanford.edu, SST-2 two small files from GitHub; cached in corpora/cache/)"
 fi
-$SS data get kjv
-CORPUS=corpora/cache/kjv/kjv.txt
-echo "$(wc -l < $CORPUS) verses, $(stat -c %s $CORPUS) bytes; first verse: $(head -1 $CORPUS)"
+IMDB=$($SS data get imdb)
+SST=$($SS data get sst2 train.tsv dev.tsv)
+echo "pretraining text: $IMDB/unsup.txt.zst, 50,000 movie reviews ($(stat -c %s "$IMDB/unsup.txt.zst") bytes, zstd)"
+echo "labelled text:    $SST/train.tsv ($(($(wc -l <"$SST/train.tsv") - 1)) sentences), $SST/dev.tsv ($(($(wc -l <"$SST/dev.tsv") - 1)))"
+echo "                  (SST-2 comes from Rotten Tomatoes reviews: a different site, never pretrained on)"
 
-step "2. tokenizer: byte-level BPE, vocab 8000, trained on the corpus"
-$SS tokenizer train --vocab-size 8000 --out "$OUT/tokenizer.json" "$CORPUS"
-$SS tokenizer info --tokenizer "$OUT/tokenizer.json" | head -20
-
-step "3. encode and decode a sample"
-SAMPLE="In the beginning was the Word, and the Word was with God. (naïve café — 42!)"
-echo "text:    $SAMPLE"
+step "2. tokenizer: byte-level BPE, 8,192 tokens, lower-cased (SST-2 is lower-case), trained on the reviews"
+$SS tokenizer train --vocab-size 8192 --lowercase --out "$OUT/tokenizer.json" "$IMDB/unsup.txt.zst"
+SAMPLE="I didn't expect much, but this film is a small masterpiece — 10/10!"
 IDS=$($SS tokenizer encode --tokenizer "$OUT/tokenizer.json" --text "$SAMPLE")
-echo "ids:     $IDS"
-echo "tokens:  $(echo $IDS | wc -w) for $(printf %s "$SAMPLE" | wc -c) bytes"
-BACK=$($SS tokenizer decode --tokenizer "$OUT/tokenizer.json" $IDS)
-echo "decoded: $BACK"
-[ "$BACK" = "$SAMPLE" ] && echo "round trip: identical" || { echo "round trip FAILED"; exit 1; }
+echo "text:    $SAMPLE"
+echo "ids:     $IDS   ($(echo $IDS | wc -w) tokens for $(printf %s "$SAMPLE" | wc -c) bytes)"
+echo "decoded: $($SS tokenizer decode --tokenizer "$OUT/tokenizer.json" $IDS)   (lower-cased, otherwise exact)"
 
-step "4. token shards: one document per verse, 5% held out for validation"
-$SS data prepare --tokenizer "$OUT/tokenizer.json" --out "$OUT/shards" --doc-boundary line "$CORPUS"
-$SS data inspect "$OUT/shards"
+step "3. token shards: one document per review, 2% held out for validation"
+$SS data prepare --tokenizer "$OUT/tokenizer.json" --out "$OUT/shards" --doc-boundary line --val-fraction 0.02 \
+  "$IMDB/unsup.txt.zst"
 
-SECS=${DEMO_SECONDS:-150}
-step "5. pretrain a small decoder (GPT-style next-token prediction) for ${SECS}s"
-$SS pretrain --objective clm --data "$OUT/shards" --out "$OUT/decoder" --overwrite --preset tiny \
-  --seq 128 --batch 16 --lr 2e-3 --time "$SECS" --eval-every 200 --log-every 50 | grep -vE '^(threads|sgemm)'
-$SS eval --model "$OUT/decoder" --data "$OUT/shards" --seq 128 | grep -v '^threads'
+step "4. pretrain a decoder (GPT-style next-token prediction; 4 layers, d_model 256) for ${SECS}s"
+$SS pretrain --objective clm --data "$OUT/shards" --out "$OUT/pretrained" --overwrite --preset small \
+  --seq 128 --batch 32 --lr 1e-3 --weight-decay 0.01 --time "$SECS" --eval-every 250 --eval-tokens 65536 \
+  --log-every 50 "${THREADS[@]}"
 
-step "6. generate text from a prompt (KV cache, top-k sampling)"
-for p in "And God said" "The LORD is my shepherd"; do
-  echo "prompt: $p"
-  $SS generate --model "$OUT/decoder" --prompt "$p" --max-new-tokens 40 --temperature 0.8 --top-k 40 --seed 7
+step "5. generate text from a prompt (KV cache; temperature 0.8, top-k 40)"
+for p in "this movie was" "the acting in this film"; do
+  $SS generate --model "$OUT/pretrained" --prompt "$p" --echo --max-new-tokens 40 --seed 7 "${THREADS[@]}"
+  echo
 done
 
-step "7. pretrain a small encoder (BERT-style masked LM) for ${SECS}s"
-$SS pretrain --objective mlm --data "$OUT/shards" --out "$OUT/encoder" --overwrite --preset tiny \
-  --seq 128 --batch 32 --lr 1e-3 --time "$SECS" --eval-every 200 --log-every 50 | grep -vE '^(threads|sgemm)'
+step "6. fine-tune on $LABELS labelled SST-2 sentences: the pretrained decoder, then the same model from random weights"
+echo "Same architecture, tokenizer, sentences, recipe and seed; the only difference is the pretraining."
+# The label-efficiency recipe of eval/exp_label_efficiency.sh, shortened: max(3 epochs, 150 steps)
+# (with 500 labels the train loss is near 0 by step 100), six dev evaluations, the best one kept.
+per_epoch=$(( (LABELS + 31) / 32 )); epochs=$(( (150 + per_epoch - 1) / per_epoch )); [ $epochs -lt 3 ] && epochs=3
+FT=(--train "$SST/train.tsv" --dev "$SST/dev.tsv" --train-size "$LABELS" --epochs "$epochs"
+    --eval-every $(( per_epoch * epochs / 6 )) --batch 32 --lr 2e-4 --warmup-ratio 0.1 --weight-decay 0.01
+    --max-seq 128 --seed 1 "${THREADS[@]}")
+echo "-- pretrained:"
+$SS finetune --init "$OUT/pretrained" "${FT[@]}" --out "$OUT/sentiment" | tee "$OUT/sentiment.log"
+echo "-- from scratch (random weights):"
+$SS finetune --init none --tokenizer "$OUT/tokenizer.json" --kind decoder --preset small "${FT[@]}" \
+  --out "$OUT/sentiment-scratch" | tee "$OUT/sentiment-scratch.log"
 
-step "8. fill in masked words"
-$SS fill-mask --model "$OUT/encoder" --top-k 3 "In the beginning God created the [MASK] and the earth."
+# the best dev evaluation's accuracy, from finetune's closing "dev: accuracy A ..." line
+acc() { awk '/^dev: accuracy/ {printf "%.2f", 100 * $3}' "$1"; }
+A=$(acc "$OUT/sentiment.log"); S=$(acc "$OUT/sentiment-scratch.log")
+step "7. what pretraining bought: SST-2 dev accuracy (872 sentences) with $LABELS labels"
+D=$(awk -v a="$A" -v s="$S" 'BEGIN {printf "%+.2f", a - s}')
+TOKENS=$(grep -o '"tokens_seen":[[:space:]]*[0-9]*' "$OUT/pretrained/trainer_state.json" 2>/dev/null | grep -o '[0-9]*$' || true)
+printf '  pretrained on unlabelled reviews (%ss, %s tokens): %s%%\n  from scratch:                               %s%%\n  difference:                                 %s points (one seed)\n' \
+  "$SECS" "${TOKENS:-?}" "$A" "$S" "$D"
+if awk -v d="$D" 'BEGIN {exit !(d >= 2)}'; then
+  echo "Pretraining paid: the same $LABELS labels went further from the pretrained weights."
+else
+  echo "Pretraining did not pay at this budget: ${TOKENS:-too few} tokens are too few for the decoder to learn"
+  echo "features the classifier can use (a warning above says when this CPU's matrix products run below"
+  echo "its peak). It pays with more: eval/RESULTS.md measures +5.9 points at 300 labels after 32 minutes"
+  echo "(1.5e14 FLOPs) and +14 after 2 hours, 3 seeds each. Try DEMO_SECONDS=1800 make demo."
+fi
+echo "(The masked-LM and ELECTRA encoders do not pay yet at these budgets: see eval/RESULTS.md.)"
 
-step "9. fine-tune the encoder on SST-2 sentiment (6,920 labelled sentences), and the same model from scratch"
-SST=$($SS data get sst2)
-FT=(--train "$SST/train.tsv" --dev "$SST/dev.tsv" --epochs 3 --lr 3e-4 --batch 32 --max-seq 128 --seed 1)
-$SS finetune --init "$OUT/encoder" "${FT[@]}" --out "$OUT/sentiment" | grep -E '^(data|epoch|dev:|best)'
-echo "-- the same architecture from random weights (the baseline; an encoder pretrained for a few minutes"
-echo "   on the Bible knows little about movie reviews: 'make experiments' pretrains on IMDB reviews):"
-$SS finetune --init none --tokenizer "$OUT/tokenizer.json" --preset tiny "${FT[@]}" --out "$OUT/sentiment-scratch" |
-  grep -E '^dev:'
-
-step "10. classify a few sentences with the fine-tuned model"
+step "8. classify a few sentences with the fine-tuned model"
 printf '%s\n' "a gorgeous , witty and deeply moving film ." "the plot is thin and the acting is wooden ." \
   "i laughed , i cried , i loved every minute ." "two hours of my life i will never get back ." >"$OUT/sentences.txt"
-$SS classify --model "$OUT/sentiment" "$OUT/sentences.txt" | paste - "$OUT/sentences.txt" |
+$SS classify --model "$OUT/sentiment" "${THREADS[@]}" "$OUT/sentences.txt" | paste - "$OUT/sentences.txt" |
   awk -F'\t' '{printf "%-8s p=%s  %s\n", ($1 == "1" ? "positive" : "negative"), $2, $4}'
 
-printf '\ndemo finished in %ss; outputs in %s/\n' "$(( $(date +%s) - t0 ))" "$OUT"
+step "9. plots"
+for run in pretrained sentiment sentiment-scratch; do
+  $SS plot "$OUT/$run" --out "$OUT/$run.png" && echo "$OUT/$run.png"
+done
+
+printf '\ndemo finished in %ss; everything is in %s/\n' "$(( $(date +%s) - t0 ))" "$OUT"

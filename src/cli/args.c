@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -188,12 +189,35 @@ int cli_threads_quiet(int n) {
     return n;
 }
 
+/* OpenBLAS built with DYNAMIC_ARCH picks its kernels from the CPU model; a
+ * model it does not know (a newer CPU, or a virtual CPU's generic name) gets
+ * its SSE3 "Prescott" kernels, several times below what an AVX2 CPU does.
+ * Say so: the user may choose OPENBLAS_CORETYPE (selfsup never sets it: an
+ * OpenBLAS build may compute wrongly on a CPU it was not written for). */
+static void warn_generic_blas_kernels(void) {
+    const char *core = openblas_get_corename();
+    if (!core || (strcasecmp(core, "prescott") != 0 && strcasecmp(core, "core2") != 0 &&
+                  strcasecmp(core, "nehalem") != 0))
+        return;
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx2")) return;
+    const char *env = getenv("OPENBLAS_CORETYPE");
+    fprintf(stderr,
+            "warning: OpenBLAS runs its generic %s kernels on this AVX2%s CPU%s: matrix products run "
+            "several times below its peak (OPENBLAS_CORETYPE=Haswell%s selects faster kernels where this "
+            "OpenBLAS computes correctly on this CPU)\n",
+            core, __builtin_cpu_supports("avx512f") ? "/AVX-512" : "",
+            env && *env ? " (OPENBLAS_CORETYPE is set)" : " (OpenBLAS does not recognise it)",
+            __builtin_cpu_supports("avx512f") ? " or SkylakeX" : "");
+}
+
 int cli_setup_threads(int n) {
     n = cli_threads_quiet(n);
     int par = openblas_get_parallel();
     fprintf(stderr, "threads: %d (OpenMP %d; OpenBLAS %s, %s)\n", n, omp_get_max_threads(), openblas_get_config(),
             par == 2 ? "OpenMP build: one shared thread pool" : par == 1 ? "pthread build: WARNING, its threads "
             "compete with OpenMP's" : "single-threaded build");
+    warn_generic_blas_kernels();
     return n;
 }
 
