@@ -1,9 +1,11 @@
 /* Incremental decoding with a KV cache (src/infer/kv_cache.c) against the
  * no-cache reference: a full forward pass over the whole prefix (itself
- * checked against PyTorch by test_model_parity). At every position of a
- * 64-token sequence the cached path must give the same logits to 1e-5 of
- * the largest |logit|, whether the prompt was prefilled in one batch or fed
- * one token at a time. Odd sizes (C = 72, 3 heads of 24, V = 101) and
+ * checked against PyTorch by test_model_parity). A prompt prefilled on an
+ * empty state runs the very kernels of the full pass: the same logits bit
+ * for bit. After that, at every position of a 64-token sequence, the cached
+ * path (one-row steps, or rows appended in a batch) must give the same
+ * logits to 5e-6 of the largest |logit| (float rounding of sgemv against
+ * sgemm; measured 2e-6). Odd sizes (C = 72, 3 heads of 24, V = 101) and
  * weights scaled up so the logits are far from uniform. */
 #include <math.h>
 
@@ -12,7 +14,7 @@
 #include "selfsup/generate.h"
 #include "selfsup/model.h"
 
-#define TOL 1e-5
+#define TOL 5e-6
 #define T_MAX 64
 #define V_SIZE 101
 
@@ -67,7 +69,9 @@ static void run_split(ss_model *m, ss_decoder_state *s, const int32_t *tok, int 
     ss_decoder_state_reset(s);
     CHECK_OK(ss_decoder_prefill(s, tok, k, logits, &err), &err);
     assert_int_equal(ss_decoder_state_length(s), k);
-    expect_match(m, tok, k, logits);
+    float ref[V_SIZE];
+    CHECK_OK(ss_decoder_full_logits(m, tok, k, ref, &err), &err);
+    assert_memory_equal(logits, ref, sizeof ref);
     for (int t = k; t < T_MAX; t++) {
         CHECK_OK(ss_decoder_step(s, tok[t], logits, &err), &err);
         assert_int_equal(ss_decoder_state_length(s), t + 1);
@@ -106,8 +110,8 @@ static void test_cached_equals_full_projected_mlm_head(void **state) {
     ss_model_free(m);
 }
 
-/* Prefill on a non-empty state appends (step by step): 5 + 20 tokens in two
- * prefills equal one pass over all 25. */
+/* Prefill on a non-empty state appends 20 rows in one batch after 5 cached
+ * ones: the same logits as one pass over all 25. */
 static void test_prefill_appends(void **state) {
     (void)state;
     ss_error err = {0};

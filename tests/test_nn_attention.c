@@ -1,8 +1,9 @@
 /* Tiled attention (src/nn/attention.c) against the naive [T,T] reference
  * (src/nn/attention_ref.c): forward, lse and backward on random inputs,
  * causal and bidirectional, with and without key padding; determinism;
- * gradient accumulation; and a long sequence that would need gigabytes if a
- * [T,T] matrix were materialized. */
+ * gradient accumulation; the appended rows of a KV-cached decoder; and a
+ * long sequence that would need gigabytes if a [T,T] matrix were
+ * materialized. */
 #include "testutil.h"
 
 #include <math.h>
@@ -155,6 +156,31 @@ static void test_shape_odd_head_size(void **state) {
     rng_state = 4242;
     run_all_modes(2, 67, 21, 3); /* hs = 7, T not a tile multiple */
     run_all_modes(1, 200, 48, 2); /* hs = 24, 4 tiles, last partial */
+}
+
+/* Appended rows (a KV-cached decoder): the query rows t0..T-1 against keys
+ * 0..T-1 are the causal forward's rows t0.. (one row, several, all; T
+ * across key tiles; hs = 7 and 24). */
+static void check_rows(int T, int C, int NH) {
+    float *qkv = rand_buf((size_t)T * 3 * C, 2.0f), *ref = malloc((size_t)T * C * sizeof(float));
+    float *lse = malloc((size_t)NH * T * sizeof(float)), *got = malloc((size_t)T * C * sizeof(float));
+    assert_true(ref && lse && got);
+    ss_attention_forward(ref, lse, qkv, NULL, 1, 1, T, C, NH);
+    int t0s[] = {0, 1, T / 2, T - 3, T - 1};
+    for (size_t i = 0; i < sizeof t0s / sizeof t0s[0]; i++) {
+        int t0 = t0s[i];
+        ss_attention_forward_rows(got, qkv, t0, T, C, NH);
+        double e = rel_err(got, ref + (size_t)t0 * C, (size_t)(T - t0) * C);
+        if (!(e < 1e-5)) fail_msg("T %d, rows %d..: relative error %g", T, t0, e);
+    }
+    free(qkv); free(ref); free(lse); free(got);
+}
+
+static void test_appended_rows(void **state) {
+    (void)state;
+    rng_state = 99;
+    check_rows(5, 21, 3);
+    check_rows(150, 48, 2);
 }
 
 /* Left padding + causal: the first rows of sequence 0 see no key at all. */
@@ -313,6 +339,7 @@ int main(void) {
         cmocka_unit_test(test_shape_single_token),
         cmocka_unit_test(test_shape_several_tiles),
         cmocka_unit_test(test_shape_odd_head_size),
+        cmocka_unit_test(test_appended_rows),
         cmocka_unit_test(test_blind_rows),
         cmocka_unit_test(test_fully_padded_sequence),
         cmocka_unit_test(test_bit_identical_repeats),

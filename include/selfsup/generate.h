@@ -50,12 +50,14 @@ void ss_decoder_state_free(ss_decoder_state *s);
 /* Forget the sequence (the cache is reused). */
 void ss_decoder_state_reset(ss_decoder_state *s);
 int ss_decoder_state_length(const ss_decoder_state *s);
-/* Process n tokens appended to the sequence: on an empty state in one
- * batched forward pass (sgemm) that fills the cache, otherwise token by
- * token through ss_decoder_step; logits[V] receives the last position's
- * logits. (The batched pass reuses the model's activation buffers.) */
+/* Process n tokens appended to the sequence in one batched pass of the
+ * model's blocks (sgemm over the n rows) that appends them to the cache;
+ * logits[V] receives the last position's logits. On an empty state they
+ * equal ss_decoder_full_logits' bit for bit. (The pass uses the model's
+ * activation buffers: it overwrites those of any earlier forward.) */
 ss_status ss_decoder_prefill(ss_decoder_state *s, const int32_t *tokens, int n, float *logits, ss_error *err);
-/* Append one token: attention over the cached keys/values only. */
+/* Append one token: the same blocks on one row (matrix-vector products),
+ * attention over the cached keys/values. */
 ss_status ss_decoder_step(ss_decoder_state *s, int32_t token, float *logits, ss_error *err);
 
 /* The reference without a cache: a full forward pass over tokens[0..n),

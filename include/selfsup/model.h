@@ -134,9 +134,16 @@ ss_status ss_model_body_forward(ss_model *m, const int32_t *tokens,
                                 const uint8_t *key_valid, int B, int T,
                                 int train, uint64_t dropout_seed,
                                 const float **hidden, ss_error *err);
-/* The q|k|v activations [B*T, 3C] of layer l from the last body forward
- * (an inference KV cache is filled from them after a batched prompt pass). */
-const float *ss_model_layer_qkv(const ss_model *m, int layer);
+/* The same body on T new positions t0..t0+T-1 of one sequence of a decoder,
+ * the earlier ones cached: kv [L, max_seq, 3C] holds every layer's q|k|v
+ * rows by position (rows < t0 are read, rows t0..t0+T-1 written), the
+ * attention of the new rows reads rows 0..t0+T-1. No dropout, and no
+ * backward afterwards (the activations lack q|k|v). With t0 = 0 the hidden
+ * states are bit-identical to ss_model_body_forward's for B = 1. SS_ERR_ARG
+ * for an encoder, SS_ERR_RANGE past max_seq. */
+size_t ss_model_kv_floats(const ss_model_config *c);
+ss_status ss_model_body_forward_kv(ss_model *m, float *kv, int t0, const int32_t *tokens, int T,
+                                   const float **hidden, ss_error *err);
 
 /* Gradient buffer for the hidden states of the last forward [B,T,C]: heads
  * accumulate into it (it is zeroed by body_forward when train != 0). */

@@ -4,8 +4,9 @@
  * forward functions overwrite their outputs; backward functions ACCUMULATE
  * (+=) into every gradient they produce (dinp, dweight, dbias), so callers
  * zero gradients once per step and residual branches add up naturally.
- * Every matrix product goes through OpenBLAS cblas_sgemm; element-wise
- * kernels are OpenMP-parallel over rows. Shapes are in the signatures. */
+ * Every matrix product goes through OpenBLAS cblas_sgemm (cblas_sgemv for a
+ * single row); element-wise kernels are OpenMP-parallel over rows. Shapes are
+ * in the signatures. */
 #ifndef SELFSUP_NN_H
 #define SELFSUP_NN_H
 
@@ -109,5 +110,11 @@ void ss_attention_backward(float *dqkv, const float *dout, const float *out,
                            const float *lse, const float *qkv,
                            const uint8_t *key_valid, int causal,
                            int B, int T, int C, int NH);
+/* Inference only: causal attention of the query rows t0..T-1 of one
+ * sequence whose q|k|v rows 0..T-1 are in qkv[T,3C] (rows before t0 are a
+ * KV cache: a decoder appending T - t0 positions). out[T-t0, C], as the
+ * rows t0.. of ss_attention_forward's out (up to rounding). No lse, no
+ * backward. One row (a decoding step) runs on the calling thread. */
+void ss_attention_forward_rows(float *out, const float *qkv, int t0, int T, int C, int NH);
 
 #endif

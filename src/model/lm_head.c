@@ -85,7 +85,7 @@ static head_bufs views(ss_model *m, size_t nv) {
 
 /* Only LM and MLM heads predict tokens (a DISC or CLS model's wte is an
  * input table, not an output projection). */
-static ss_status need_lm_head(const ss_model *m, ss_error *err) {
+ss_status ss_need_lm_head(const ss_model *m, ss_error *err) {
     if (m->cfg.head == SS_HEAD_DISC)
         return ss_fail(err, SS_ERR_ARG, "this model has a discriminator head, not an LM head");
     if (m->cfg.head == SS_HEAD_CLS)
@@ -130,7 +130,7 @@ ss_status ss_lm_head_sample(ss_model *m, const int32_t *targets, float grad_scal
     int V = m->cfg.vocab_size, E = ss_model_embed_width(&m->cfg), mlm = m->cfg.head == SS_HEAD_MLM;
     size_t nv = 0;
     memset(stats, 0, sizeof *stats);
-    ss_status st = need_lm_head(m, err);
+    ss_status st = ss_need_lm_head(m, err);
     if (st) return st;
     for (size_t i = 0; i < BT; i++) {
         if (targets[i] >= V)
@@ -184,7 +184,7 @@ ss_status ss_lm_head_sample(ss_model *m, const int32_t *targets, float grad_scal
 ss_status ss_lm_head_logits(ss_model *m, const int32_t *positions, int n, float *logits, ss_error *err) {
     size_t C = (size_t)m->cfg.d_model, BT = (size_t)m->B * m->T;
     int V = m->cfg.vocab_size, E = ss_model_embed_width(&m->cfg), mlm = m->cfg.head == SS_HEAD_MLM;
-    ss_status st = need_lm_head(m, err);
+    ss_status st = ss_need_lm_head(m, err);
     if (!st) st = ensure_head(m, (size_t)n, err);
     if (st) return st;
     head_bufs b = views(m, (size_t)n);
@@ -201,18 +201,4 @@ ss_status ss_lm_head_logits(ss_model *m, const int32_t *positions, int n, float 
 ss_status ss_lm_head(ss_model *m, const int32_t *targets, float grad_scale, int want_grad,
                      ss_loss_stats *stats, ss_error *err) {
     return ss_lm_head_sample(m, targets, grad_scale, want_grad, NULL, NULL, stats, err);
-}
-
-ss_status ss_model_forward_backward(ss_model *m, const ss_batch *b, float grad_scale,
-                                    uint64_t dropout_seed, ss_loss_stats *stats, ss_error *err) {
-    int train = grad_scale != 0.0f;
-    ss_status st = need_lm_head(m, err);
-    if (!st) st = ss_model_body_forward(m, b->tokens, b->key_valid, b->B, b->T, train, dropout_seed, NULL, err);
-    if (!st) st = ss_lm_head(m, b->targets, grad_scale, train, stats, err);
-    if (!st && train) ss_model_body_backward(m);
-    return st;
-}
-
-ss_status ss_model_eval_loss(ss_model *m, const ss_batch *b, ss_loss_stats *stats, ss_error *err) {
-    return ss_model_forward_backward(m, b, 0.0f, 0, stats, err);
 }

@@ -2,7 +2,10 @@
  * The forward pass reads top to bottom like the math:
  *   x = drop(wte[tok] + wpe[t])
  *   per block: x = x + drop(proj(attn(ln1(x))));  x = x + drop(proj2(gelu(fc(ln2(x)))))
- *   hidden = ln_f(x)                                                       */
+ *   hidden = ln_f(x)
+ * One forward serves training (B sequences of T rows, attention over the
+ * batch's own q|k|v) and a KV-cached decoder (T new rows at positions
+ * t0.. of one sequence, attention over the q|k|v rows of the cache).       */
 #include <stdlib.h>
 #include <string.h>
 
@@ -68,9 +71,6 @@ size_t ss_model_num_tensors(const ss_model *m) { return m->n_tensors; }
 const ss_param_info *ss_model_tensor(const ss_model *m, size_t i) { return i < m->n_tensors ? &m->tensors[i] : NULL; }
 void ss_model_zero_grads(ss_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 float *ss_model_dhidden(ss_model *m) { return m->a.dhidden; }
-const float *ss_model_layer_qkv(const ss_model *m, int l) {
-    return m->a.qkv + (size_t)l * m->B * m->T * 3 * m->cfg.d_model;
-}
 
 /* Activation sizes in floats, in arena order (must match acts_views). */
 #define N_ACTS 26
@@ -89,11 +89,16 @@ static void act_sizes(const ss_model_config *c, int B, int T, size_t s[N_ACTS]) 
     memcpy(s, v, sizeof v);
 }
 
-size_t ss_model_activation_bytes(const ss_model_config *c, int B, int T) {
+/* Bytes of the activation arena (the LM head's scratch is separate). */
+static size_t arena_bytes(const ss_model_config *c, int B, int T) {
     size_t s[N_ACTS], n = 0;
     act_sizes(c, B, T, s);
     for (int i = 0; i < N_ACTS; i++) n += s[i];
-    return n * sizeof(float) + ss_lm_head_bytes(c, (size_t)B * T);
+    return n * sizeof(float);
+}
+
+size_t ss_model_activation_bytes(const ss_model_config *c, int B, int T) {
+    return arena_bytes(c, B, T) + ss_lm_head_bytes(c, (size_t)B * T);
 }
 
 static void acts_views(ss_acts *a, float *mem, const ss_model_config *c, int B, int T) {
@@ -114,11 +119,11 @@ static ss_status ensure_acts(ss_model *m, int B, int T, ss_error *err) {
     if (B < 1 || T < 1) return ss_fail(err, SS_ERR_ARG, "empty batch (B=%d, T=%d)", B, T);
     if ((size_t)B * T > (size_t)m->acts_cap_B * m->acts_cap_T) {
         free(m->acts_mem);
-        m->acts_mem = malloc(ss_model_activation_bytes(&m->cfg, B, T));
+        m->acts_mem = malloc(arena_bytes(&m->cfg, B, T));
         if (!m->acts_mem) {
             m->acts_cap_B = m->acts_cap_T = 0;
             return ss_fail(err, SS_ERR_NOMEM, "out of memory for activations (%zu MB)",
-                           ss_model_activation_bytes(&m->cfg, B, T) >> 20);
+                           arena_bytes(&m->cfg, B, T) >> 20);
         }
         m->acts_cap_B = B;
         m->acts_cap_T = T;
@@ -129,22 +134,30 @@ static ss_status ensure_acts(ss_model *m, int B, int T, ss_error *err) {
     return SS_OK;
 }
 
-/* One block forward: x (input residual) -> res2 -> res3 of layer l. */
-static void block_forward(ss_model *m, int l, const float *x) {
+/* One block forward: x (input residual) -> res2 -> res3 of layer l, on the
+ * B*T rows of the current shape. qkv is where the layer's q|k|v rows live:
+ * the activations (t0 = 0), or a KV cache of one sequence (B = 1) whose rows
+ * 0..t0-1 are earlier positions; the block writes rows t0..t0+T-1 and its
+ * attention reads rows 0..t0+T-1. */
+static void block_forward(ss_model *m, int l, const float *x, float *qkv, int t0) {
     const ss_model_config *c = &m->cfg;
     const ss_params *p = &m->p;
     ss_acts *a = &m->a;
     int B = m->B, T = m->T, C = c->d_model, F = c->d_ff, NH = c->n_head, BT = B * T;
     size_t lc = (size_t)l * BT * C, lr = (size_t)l * BT, lf = (size_t)l * BT * F;
     float drop = m->train ? c->dropout : 0.0f;
-    float *ln1 = a->ln1 + lc, *qkv = a->qkv + 3 * lc, *atty = a->atty + lc;
+    float *ln1 = a->ln1 + lc, *atty = a->atty + lc;
     float *res2 = a->res2 + lc, *ln2 = a->ln2 + lc, *res3 = a->res3 + lc;
     float *fch = a->fch + lf, *fchg = a->fch_gelu + lf;
 
     ss_layernorm_forward(ln1, a->ln1_mean + lr, a->ln1_rstd + lr, x, p->ln1w + l * C, p->ln1b + l * C, BT, C);
-    ss_linear_forward(qkv, ln1, p->qkvw + (size_t)l * 3 * C * C, p->qkvb + l * 3 * C, BT, C, 3 * C);
-    ss_attention_forward(atty, a->att_lse + (size_t)l * NH * BT, qkv, m->key_valid,
-                         c->kind == SS_DECODER, B, T, C, NH);
+    ss_linear_forward(qkv + (size_t)t0 * 3 * C, ln1, p->qkvw + (size_t)l * 3 * C * C, p->qkvb + l * 3 * C, BT, C,
+                      3 * C);
+    if (t0 == 0)
+        ss_attention_forward(atty, a->att_lse + (size_t)l * NH * BT, qkv, m->key_valid,
+                             c->kind == SS_DECODER, B, T, C, NH);
+    else
+        ss_attention_forward_rows(atty, qkv, t0, t0 + T, C, NH);
     ss_linear_forward(a->tmp, atty, p->attprojw + (size_t)l * C * C, p->attprojb + l * C, BT, C, C);
     ss_dropout_forward(a->tmp, a->tmp, (size_t)BT * C, drop, ss_dropout_site_seed(m->dropout_seed, 1 + 2 * l));
     ss_residual_forward(res2, x, a->tmp, (size_t)BT * C);
@@ -158,9 +171,11 @@ static void block_forward(ss_model *m, int l, const float *x) {
     ss_residual_forward(res3, res2, a->tmp, (size_t)BT * C);
 }
 
-ss_status ss_model_body_forward(ss_model *m, const int32_t *tokens, const uint8_t *key_valid,
-                                int B, int T, int train, uint64_t dropout_seed,
-                                const float **hidden, ss_error *err) {
+/* The forward on B sequences of T rows at positions t0..t0+T-1: kv NULL
+ * keeps q|k|v in the activations (t0 = 0), else kv [L, max_seq, 3C] is the
+ * KV cache of one sequence (B = 1). */
+static ss_status body_forward(ss_model *m, const int32_t *tokens, const uint8_t *key_valid, int B, int T,
+                              int train, uint64_t dropout_seed, float *kv, int t0, ss_error *err) {
     const ss_model_config *c = &m->cfg;
     ss_status st = ensure_acts(m, B, T, err);
     if (st) return st;
@@ -176,18 +191,40 @@ ss_status ss_model_body_forward(ss_model *m, const int32_t *tokens, const uint8_
     ss_acts *a = &m->a;
     int E = ss_model_embed_width(c);
     float *emb = E != C ? a->emb : a->encoded;
-    ss_embedding_forward(emb, tokens, m->p.wte, m->p.wpe, B, T, E);
+    ss_embedding_forward(emb, tokens, m->p.wte, m->p.wpe + (size_t)t0 * E, B, T, E);
     ss_dropout_forward(emb, emb, (size_t)BT * E, train ? c->dropout : 0.0f, ss_dropout_site_seed(dropout_seed, 0));
     if (E != C) ss_linear_forward(a->encoded, emb, m->p.projw, m->p.projb, BT, E, C);
     const float *x = a->encoded;
     for (int l = 0; l < c->n_layer; l++) {
-        block_forward(m, l, x);
+        float *qkv = kv ? kv + (size_t)l * c->max_seq * 3 * C : a->qkv + (size_t)l * BT * 3 * C;
+        block_forward(m, l, x, qkv, t0);
         x = a->res3 + (size_t)l * BT * C;
     }
     ss_layernorm_forward(a->lnf, a->lnf_mean, a->lnf_rstd, x, m->p.lnfw, m->p.lnfb, BT, C);
     if (train) memset(a->dhidden, 0, (size_t)BT * C * sizeof(float));
-    if (hidden) *hidden = a->lnf;
     return SS_OK;
+}
+
+ss_status ss_model_body_forward(ss_model *m, const int32_t *tokens, const uint8_t *key_valid,
+                                int B, int T, int train, uint64_t dropout_seed,
+                                const float **hidden, ss_error *err) {
+    ss_status st = body_forward(m, tokens, key_valid, B, T, train, dropout_seed, NULL, 0, err);
+    if (!st && hidden) *hidden = m->a.lnf;
+    return st;
+}
+
+size_t ss_model_kv_floats(const ss_model_config *c) { return (size_t)c->n_layer * c->max_seq * 3 * c->d_model; }
+
+ss_status ss_model_body_forward_kv(ss_model *m, float *kv, int t0, const int32_t *tokens, int T,
+                                   const float **hidden, ss_error *err) {
+    if (m->cfg.kind != SS_DECODER)
+        return ss_fail(err, SS_ERR_ARG, "a KV cache needs a decoder (causal attention)");
+    if (t0 < 0 || T < 1 || T > m->cfg.max_seq - t0)
+        return ss_fail(err, SS_ERR_RANGE, "positions %d..%d are outside the model's max_seq %d", t0, t0 + T - 1,
+                       m->cfg.max_seq);
+    ss_status st = body_forward(m, tokens, NULL, 1, T, 0, 0, kv, t0, err);
+    if (!st && hidden) *hidden = m->a.lnf;
+    return st;
 }
 
 /* d(drop(v)) for a residual branch: without dropout the gradient passes
@@ -259,4 +296,19 @@ void ss_model_body_backward(ss_model *m) {
         dx = d;
     }
     ss_embedding_backward(m->g.wte, m->g.wpe, dx, m->tokens, m->B, m->T, E);
+}
+
+/* The whole model on a batch: body, LM head, and the backward when training. */
+ss_status ss_model_forward_backward(ss_model *m, const ss_batch *b, float grad_scale,
+                                    uint64_t dropout_seed, ss_loss_stats *stats, ss_error *err) {
+    int train = grad_scale != 0.0f;
+    ss_status st = ss_need_lm_head(m, err);
+    if (!st) st = ss_model_body_forward(m, b->tokens, b->key_valid, b->B, b->T, train, dropout_seed, NULL, err);
+    if (!st) st = ss_lm_head(m, b->targets, grad_scale, train, stats, err);
+    if (!st && train) ss_model_body_backward(m);
+    return st;
+}
+
+ss_status ss_model_eval_loss(ss_model *m, const ss_batch *b, ss_loss_stats *stats, ss_error *err) {
+    return ss_model_forward_backward(m, b, 0.0f, 0, stats, err);
 }

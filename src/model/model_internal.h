@@ -54,6 +54,8 @@ struct ss_model {
 size_t ss_params_count(const ss_model_config *c, int shared_emb);
 /* Grow the head scratch to at least nf floats and ni ints. */
 ss_status ss_head_scratch(ss_model *m, size_t nf, size_t ni, ss_error *err);
+/* SS_ERR_ARG unless the model has an LM or MLM head (src/model/lm_head.c). */
+ss_status ss_need_lm_head(const ss_model *m, ss_error *err);
 /* Scratch of the LM head for `rows` target positions (src/model/lm_head.c). */
 size_t ss_lm_head_bytes(const ss_model_config *c, size_t rows);
 void ss_params_views(ss_params *p, float *mem, const ss_model_config *c, int shared_emb);

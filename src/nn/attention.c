@@ -246,6 +246,51 @@ void ss_attention_forward(float *out, float *lse, const float *qkv,
     }
 }
 
+/* ---- appended rows (a KV-cached decoder) ---------------------------------- */
+
+/* o[0..n) += a x[0..n) on strided (unaligned) rows. */
+static void axpy_row(float *o, const float *x, int n, float a) {
+    int d = 0;
+    for (; d + VL <= n; d += VL) *(vfu *)(o + d) = *(vfu *)(o + d) + *(const vfu *)(x + d) * a;
+    for (; d < n; d++) o[d] += a * x[d];
+}
+
+/* One query row of one head against keys 0..n-1 (all visible): the online
+ * softmax of forward_tile with a single row, the scores of BC keys at a
+ * time on the stack, dot products instead of sgemm (a GEMV-sized problem). */
+static void attend_row(float *o, const head_view *hv, int i, int n) {
+    float s[BC], m = -INFINITY, l = 0.0f;
+    const float *q = hv->q + (size_t)i * hv->ld;
+    memset(o, 0, (size_t)hv->hs * sizeof *o);
+    for (int j0 = 0; j0 < n; j0 += BC) {
+        int bc = min_int(BC, n - j0);
+        float mx = m;
+        for (int c = 0; c < bc; c++) {
+            s[c] = dot_row(q, hv->k + (size_t)(j0 + c) * hv->ld, hv->hs) * hv->scale;
+            mx = s[c] > mx ? s[c] : mx;
+        }
+        float alpha = expf(m - mx), sum = 0.0f; /* m = -inf at first: alpha 0, o and l still 0 */
+        for (int c = 0; c < bc; c++) sum += (s[c] = expf(s[c] - mx));
+        if (alpha != 1.0f) scale_row(o, hv->hs, alpha);
+        for (int c = 0; c < bc; c++) axpy_row(o, hv->v + (size_t)(j0 + c) * hv->ld, hv->hs, s[c]);
+        l = alpha * l + sum;
+        m = mx;
+    }
+    scale_row(o, hv->hs, 1.0f / l);
+}
+
+void ss_attention_forward_rows(float *out, const float *qkv, int t0, int T, int C, int NH) {
+    int R = T - t0, hs = C / NH;
+    /* a decoding step (one row) is O(T C) work, less than an OpenMP fork per
+     * layer costs (far less when the cores are shared): one thread */
+#pragma omp parallel for schedule(static) if (R > 1)
+    for (long t = 0; t < (long)R * NH; t++) {
+        int r = (int)(t / NH), h = (int)(t % NH);
+        head_view hv = head_of(qkv, NULL, 1, 0, h, T, C, NH);
+        attend_row(out + (size_t)r * C + (size_t)h * hs, &hv, t0 + r, t0 + r + 1);
+    }
+}
+
 /* ---- backward ------------------------------------------------------------ */
 
 /* Per-task scratch of the backward (see the memory note at the top). */
