@@ -20,6 +20,7 @@
 #include "testutil.h"
 
 #include "selfsup/finetune.h"
+#include "selfsup/infer.h"
 #include "selfsup/io.h"
 #include "selfsup/labeled.h"
 #include "selfsup/model.h"

@@ -51,16 +51,6 @@ int ss_seqs_batch(const ss_seqs *s, const size_t *idx, int B, int32_t pad_id, in
  * sequence longer than the model's max_seq. */
 ss_status ss_classify_seqs(ss_model *m, const ss_seqs *s, int batch, int32_t pad_id, float *probs, ss_error *err);
 
-/* ---- A fine-tuned model directory (src/train/classifier.c) ------------------------ */
-typedef struct {
-    ss_model *model;
-    ss_tokenizer *tok;
-    ss_label_map labels;
-    ss_text_format fmt;
-} ss_classifier;
-ss_status ss_classifier_load(ss_classifier *c, const char *dir, ss_error *err);
-void ss_classifier_free(ss_classifier *c);
-
 /* ---- Fine-tuning (src/train/finetune.c) -------------------------------------------- */
 typedef enum { SS_SELECT_ACCURACY = 0, SS_SELECT_MACRO_F1, SS_SELECT_MCC } ss_select_metric;
 

@@ -1,4 +1,4 @@
-/* selfsup classify: label each input line with a fine-tuned classifier. */
+/* selfsup classify: label each input line with a fine-tuned classifier (ss_classify). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,7 +7,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
-#include "selfsup/finetune.h"
+#include "selfsup/infer.h"
 #include "selfsup/textstream.h"
 
 static const char usage[] =
@@ -62,15 +62,10 @@ static void print_one(const classify_ctx *x, const char *text, const float *p) {
 /* Classify the buffered lines and print them in input order. */
 static ss_status flush_batch(classify_ctx *x, ss_error *err) {
     if (x->n == 0) return SS_OK;
-    ss_seqs s;
     int K = x->c.labels.n;
     float *probs = malloc(x->n * (size_t)K * sizeof(float));
-    ss_status st = probs ? ss_seqs_encode(&s, x->c.tok, &x->c.fmt, x->texts, x->n, err)
+    ss_status st = probs ? ss_classify(&x->c, x->texts, x->n, x->batch, probs, err)
                          : ss_fail(err, SS_ERR_NOMEM, "out of memory");
-    if (!st) {
-        st = ss_classify_seqs(x->c.model, &s, x->batch, x->c.fmt.pad_id, probs, err);
-        ss_seqs_free(&s);
-    }
     for (size_t i = 0; i < x->n && !st; i++) print_one(x, x->texts[i], probs + i * K);
     fflush(stdout);
     for (size_t i = 0; i < x->n; i++) free(x->texts[i]);

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "selfsup/finetune.h"
+#include "selfsup/infer.h"
 #include "selfsup/io.h"
 
 void ss_classifier_free(ss_classifier *c) {
@@ -43,5 +43,14 @@ ss_status ss_classifier_load(ss_classifier *c, const char *dir, ss_error *err) {
                      cfg->n_classes);
     if (!st) st = ss_text_format_init(&c->fmt, c->tok, cfg->kind, cfg->max_seq, err);
     if (st) ss_classifier_free(c);
+    return st;
+}
+
+ss_status ss_classify(ss_classifier *c, char *const *texts, size_t n, int batch, float *probs, ss_error *err) {
+    ss_seqs s;
+    ss_status st = ss_seqs_encode(&s, c->tok, &c->fmt, texts, n, err);
+    if (st) return st;
+    st = ss_classify_seqs(c->model, &s, batch, c->fmt.pad_id, probs, err);
+    ss_seqs_free(&s);
     return st;
 }
