@@ -113,9 +113,11 @@ static int flush_text(ss_generator *g, const char *stop, int final, ss_text_fn e
         }
     }
     if (!final && !stopped) n -= incomplete_utf8_tail(p->data, n);
-    if (n) emit(ctx, p->data, n);
-    memmove(p->data, p->data + n, p->len - n);
-    p->len -= n;
+    if (n) {
+        emit(ctx, p->data, n);
+        memmove(p->data, p->data + n, p->len - n);
+        p->len -= n;
+    }
     return stopped;
 }
 

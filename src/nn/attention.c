@@ -279,16 +279,23 @@ static void attend_row(float *o, const head_view *hv, int i, int n) {
     scale_row(o, hv->hs, 1.0f / l);
 }
 
+/* Task t of the appended rows: row t / NH, head t % NH. */
+static void rows_task(float *out, const float *qkv, int t0, int T, int C, int NH, long t) {
+    int r = (int)(t / NH), h = (int)(t % NH);
+    head_view hv = head_of(qkv, NULL, 1, 0, h, T, C, NH);
+    attend_row(out + (size_t)r * C + (size_t)h * (C / NH), &hv, t0 + r, t0 + r + 1);
+}
+
 void ss_attention_forward_rows(float *out, const float *qkv, int t0, int T, int C, int NH) {
-    int R = T - t0, hs = C / NH;
-    /* a decoding step (one row) is O(T C) work, less than an OpenMP fork per
-     * layer costs (far less when the cores are shared): one thread */
-#pragma omp parallel for schedule(static) if (R > 1)
-    for (long t = 0; t < (long)R * NH; t++) {
-        int r = (int)(t / NH), h = (int)(t % NH);
-        head_view hv = head_of(qkv, NULL, 1, 0, h, T, C, NH);
-        attend_row(out + (size_t)r * C + (size_t)h * hs, &hv, t0 + r, t0 + r + 1);
+    long n = (long)(T - t0) * NH;
+    if (T - t0 == 1) {
+        /* a decoding step is O(T C) work, less than an OpenMP fork per layer
+         * costs (far less when the cores are shared): no OpenMP region */
+        for (long t = 0; t < n; t++) rows_task(out, qkv, t0, T, C, NH, t);
+        return;
     }
+#pragma omp parallel for schedule(static)
+    for (long t = 0; t < n; t++) rows_task(out, qkv, t0, T, C, NH, t);
 }
 
 /* ---- backward ------------------------------------------------------------ */
