@@ -113,6 +113,10 @@ ss_status ss_opt_parse(const ss_opt *r, void *o, const char *text, ss_error *err
                 *FIELD(r, o, int) = k;
                 return SS_OK;
             }
+        if (r->def < 0 && strcmp(text, "auto") == 0) { /* an enum whose default is decided later */
+            *FIELD(r, o, int) = -1;
+            return SS_OK;
+        }
         return ss_fail(err, SS_ERR_ARG, "%s: '%s' is not one of %s", r->flag, text, r->metavar);
     case SS_OPT_U64: {
         unsigned long long v = strtoull(text, &end, 10);

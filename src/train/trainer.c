@@ -104,8 +104,9 @@ static ss_status resume_length(trainer *t, const ss_train_opts *saved, int64_t t
                        total > 0 ? "in steps" : "a time budget", total > 0 ? "--steps, --tokens or --flops" : "--time");
     int64_t want = plan_steps(t, o);
     if (total > 0 ? want < total : o->time_limit < saved->time_limit)
-        return ss_fail(err, SS_ERR_ARG, "%s: shorter than the run's length (%" PRId64 " steps, %g s): a run can be "
-                       "extended on --resume, not shortened (Ctrl-C stops it early)", flag, total, saved->time_limit);
+        return ss_fail(err, SS_ERR_ARG, "%s: shorter than the run's length (%.0f %s): a run can be extended on "
+                       "--resume, not shortened (Ctrl-C stops it early)", flag,
+                       total > 0 ? (double)total : saved->time_limit, total > 0 ? "steps" : "s");
     if (total > 0 ? want > total : o->time_limit > saved->time_limit)
         note(t, "extending the run to %s %s: the schedule keeps its length, the added part runs at lr %.2e", flag,
              total > 0 ? "steps" : "seconds", o->lr_min);
