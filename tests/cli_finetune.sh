@@ -6,7 +6,7 @@
 # weights saved), and the errors a user meets.
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 23
+tap_plan 25
 tap_needs sst2 train.tsv cli-finetune
 
 SST=$MIRROR/sst2
@@ -113,15 +113,21 @@ check "Ctrl-C stops finetune with exit status 130 and a usable classifier in DIR
            test -s '$TMP/int/eval.json' && '$SS' classify -m '$TMP/int' -t 1 '$TMP/two.txt' | [ \$(wc -l) -eq 2 ]"
 check "finetune prints the thread setup to stderr, not stdout" \
   bash -c "grep -q '^threads: ' '$TMP/int.err' && ! grep -q '^threads' '$TMP/int.out'"
+"$SS" finetune --resume -o "$TMP/int" --lr 1 -t 1 >"$TMP/int2" 2>&1
+check "--resume with another --lr is an error naming it" bash -c "[ $? -ne 0 ] && grep -q -- '--lr 1 differs from the run' '$TMP/int2'"
+"$SS" finetune --resume -o "$TMP/int" -t 1 >"$TMP/int3" 2>&1
+check "--resume after Ctrl-C continues the run to its end and removes the checkpoint" \
+  bash -c "[ $? -eq 0 ] && grep -qE '^resumed .* at step [1-9]' '$TMP/int3' && grep -qE '^best: epoch [1-5], step [0-9]+ of 470' '$TMP/int3' &&
+           ! test -e '$TMP/int/checkpoint'"
 
 # Progress and plot: step lines with the epoch and an ETA; metrics.jsonl
 # holds the mean train loss of every 20 steps besides the evaluations;
 # plot draws train loss and dev metrics (two panels) without a gnuplot warning.
 check "finetune shows progress lines with step/total, epoch, loss and ETA" \
   grep -qE '^step [0-9]+/[0-9]+  epoch [12]  loss [0-9.]+  lr .*  ETA [0-9]+[smh]' "$TMP/ft.log"
-check "metrics.jsonl has a train line every 20 steps (step, epoch, loss, lr)" \
+check "metrics.jsonl has a train line every 20 steps and at the last (step, epoch, loss, lr)" \
   bash -c "grep -q '\"step\":20,\"epoch\":1,\"loss\":' '$TMP/clf/metrics.jsonl' &&
-           [ \$(grep -c '\"lr\"' '$TMP/clf/metrics.jsonl') -eq \$(( \$(grep -c dev_accuracy '$TMP/clf/metrics.jsonl') * 217 / 20 )) ]"
+           [ \$(grep -c '\"lr\"' '$TMP/clf/metrics.jsonl') -eq \$(( \$(grep -c dev_accuracy '$TMP/clf/metrics.jsonl') * 217 / 20 + 1 )) ]"
 "$SS" plot "$TMP/clf" >"$TMP/plot" 2>"$TMP/plot.err"
 check "plot of a fine-tuning run: train loss and dev metrics, no gnuplot warning" \
   bash -c "[ $? -eq 0 ] && grep -q 'fine-tuning: .* 2 evaluations' '$TMP/plot' && head -c 8 '$TMP/clf/loss.png' | grep -q PNG &&

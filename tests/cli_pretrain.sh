@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # `selfsup pretrain`, `eval` and `plot` end to end through the CLI, printing
 # TAP: tokenizer -> shards -> a short run -> resume -> eval -> plot, Ctrl-C
-# (save, exit 130, resume), plus the error paths a user meets (existing run,
-# corrupt checkpoint, bad options).
+# (save, exit 130, resume), the resume rules (an option that defines the run
+# cannot change; a longer run extends it), plus the error paths a user meets
+# (existing run, corrupt checkpoint, bad options).
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 20
+tap_plan 24
 tap_needs tinyshakespeare input.txt cli-pretrain
 
 head -c 200000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
@@ -102,3 +103,19 @@ check "plot of a clm run: train/val loss and val bits per byte, no gnuplot warni
 check "plot of a run without evaluations: the train-loss panel alone, no gnuplot warning" \
   bash -c "[ $? -eq 0 ] && grep -q '0 evaluations' '$TMP/p2' && [ $(png_height "$TMP/noeval/loss.png") -eq 520 ] &&
            ! test -s '$TMP/p2.err'"
+
+# --resume of a finished run: other data, another lr or a shorter length are
+# errors naming the option; a longer --steps extends it (the added steps at lr-min)
+cp -r "$TMP/run" "$TMP/ext"
+"$SS" pretrain --resume --out "$TMP/ext" --data "$TMP" --time 30 --threads 2 >"$TMP/r1" 2>&1
+check "--resume with other --data is an error naming --data" \
+  bash -c "[ $? -ne 0 ] && grep -q -- '--data .* differs from the run' '$TMP/r1' && ! grep -q '^done' '$TMP/r1'"
+"$SS" pretrain --resume --out "$TMP/ext" --data "$TMP/shards" --lr 1e-3 --threads 2 >"$TMP/r2" 2>&1
+check "--resume with another --lr (even the default) is an error naming --lr" \
+  bash -c "[ $? -ne 0 ] && grep -q -- '--lr 0.001 differs from the run' '$TMP/r2'"
+"$SS" pretrain --resume --out "$TMP/ext" --steps 10 --threads 2 >"$TMP/r3" 2>&1
+check "--resume with a shorter --steps is an error" bash -c "[ $? -ne 0 ] && grep -q -- '--steps: shorter' '$TMP/r3'"
+"$SS" pretrain --resume --out "$TMP/ext" --steps 24 --threads 2 >"$TMP/r4" 2>&1
+check "--resume with a longer --steps (no --data: the saved one) extends the run to it" \
+  bash -c "[ $? -eq 0 ] && grep -q 'extending the run' '$TMP/r4' && grep -qE '^step 24/24 ' '$TMP/r4' &&
+           grep -qE '\"step\":[[:space:]]*24,' '$TMP/ext/trainer_state.json'"

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <omp.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "testutil.h"
 #include "train_helpers.h"
@@ -261,10 +262,12 @@ typedef struct {
     double lr[20000], elapsed[20000];
 } lr_trace;
 
+static int64_t trace_from = 1; /* the first step reported */
+
 static void trace_cb(void *ctx, const ss_train_progress *p) {
     lr_trace *t = ctx;
     if (p->message || p->is_eval || t->n >= 20000) return;
-    assert_int_equal(p->step, t->n + 1);
+    assert_int_equal(p->step, t->n + trace_from);
     t->lr[t->n] = p->lr;
     t->elapsed[t->n++] = p->elapsed;
 }
@@ -322,6 +325,147 @@ static void test_time_budget_warmup(void **state) {
     assert_true(t.lr[t.n - 1] < 0.15 * o.lr);  /* the cosine reached (nearly) lr_min = lr / 10 */
 }
 
+
+/* Every saved option survives to_json -> from_json; the JSON a run saved
+ * before the options table (key "data", no steps/tokens) still reads. */
+static void test_opts_json_roundtrip(void **state) {
+    (void)state;
+    ss_error err = {0};
+    ss_train_opts a, b;
+    tiny_opts(&a, "/tmp/x");
+    a.objective = SS_OBJ_RTD;
+    a.seed = 18446744073709551557ull; /* needs all 64 bits */
+    a.mask_prob = 0.2f;
+    a.whole_word = 1;
+    a.lr_min = 1.0 / 3;
+    char *json = ss_train_opts_to_json(&a, 24), *keep;
+    ss_train_opts_defaults(&b);
+    int64_t total = 0;
+    CHECK_OK(ss_train_opts_from_json(&b, &total, json, "test", &keep, &err), &err);
+    assert_int_equal(total, 24);
+    const ss_opt_table *t = &ss_train_opt_table;
+    for (size_t i = 0; i < t->n; i++) {
+        if (t->rows[i].resume != SS_RESUME_FIXED && t->rows[i].resume != SS_RESUME_LENGTH) continue;
+        char va[512], vb[512];
+        ss_opt_format(&t->rows[i], &a, va, sizeof va);
+        ss_opt_format(&t->rows[i], &b, vb, sizeof vb);
+        if (strcmp(va, vb)) fail_msg("option %s: %s saved, %s read back", t->rows[i].name, va, vb);
+    }
+    free(json);
+    free(keep);
+    const char *old = "{\"objective\":\"clm\",\"data\":\"/d\",\"seq\":32,\"batch\":4,\"grad_accum\":2,"
+        "\"total_steps\":24,\"time_limit\":0,\"flops\":0,\"lr\":0.003,\"lr_min\":0.0003,\"warmup\":4,"
+        "\"weight_decay\":0.1,\"clip\":1,\"beta1\":0.9,\"beta2\":0.95,\"eps\":1e-08,\"seed\":\"7\","
+        "\"eval_tokens\":2048,\"mask_prob\":0.15,\"mask_replace\":0.8,\"mask_random\":0.1,\"whole_word\":0,"
+        "\"gen_size\":0.25,\"disc_weight\":50}";
+    ss_train_opts_defaults(&b);
+    CHECK_OK(ss_train_opts_from_json(&b, &total, old, "old", &keep, &err), &err);
+    assert_string_equal(b.data_dir, "/d");
+    assert_true(b.lr == 0.003 && b.seed == 7 && b.steps == 0 && total == 24);
+    free(keep);
+    /* a saved option missing is an error naming it */
+    char *cut = strdup(old);
+    memcpy(strstr(cut, "\"clip\""), "\"clap\"", 6);
+    assert_int_equal(ss_train_opts_from_json(&b, &total, cut, "cut", &keep, &err), SS_ERR_FORMAT);
+    printf("# %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "'clip'"));
+    free(keep);
+    free(cut);
+}
+
+/* The library rejects what the CLI rejects, before writing anything. */
+static void test_opts_checked_by_library(void **state) {
+    (void)state;
+    char run[600];
+    snprintf(run, sizeof run, "%s/never", test_tmpdir());
+    ss_train_opts o;
+    ss_error err = {0};
+    tiny_opts(&o, run);
+    o.log_every = 0;
+    assert_int_equal(ss_pretrain(&o, NULL, NULL, &err), SS_ERR_ARG);
+    assert_string_equal(err.msg, "--log-every 0: must be >= 1");
+    tiny_opts(&o, run);
+    o.beta2 = 1;
+    assert_int_equal(ss_pretrain(&o, NULL, NULL, &err), SS_ERR_ARG);
+    assert_string_equal(err.msg, "--beta2 1: must be in [0, 1)");
+    tiny_opts(&o, run);
+    o.tokens = 1000;
+    assert_int_equal(ss_pretrain(&o, NULL, NULL, &err), SS_ERR_ARG);
+    assert_non_null(strstr(err.msg, "exactly one of --steps, --tokens, --flops, --time"));
+    assert_false(ss_file_exists(run));
+}
+
+/* Resuming a finished 24-step run: an option that defines the run given
+ * with another value is an error naming it; a longer --steps extends the
+ * run, whose added steps run at lr_min; a shorter one is an error. */
+static void test_resume_rules(void **state) {
+    (void)state;
+    ss_error err = {0};
+    char run[600], other[600];
+    snprintf(run, sizeof run, "%s/rules", test_tmpdir());
+    snprintf(other, sizeof other, "%s/rules-data", test_tmpdir());
+    ss_train_opts o;
+    tiny_opts(&o, run);
+    o.eval_every = 0;
+    CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
+    assert_int_equal(symlink(data_dir, other), 0); /* the same data by another name is the same data */
+    ss_train_opts r;
+    ss_train_opts_defaults(&r);
+    r.out_dir = run;
+    r.data_dir = other;
+    r.resume = 1;
+    r.eval_every = 0;
+    CHECK_OK(ss_pretrain(&r, NULL, NULL, &err), &err);
+    /* other data */
+    r.data_dir = test_tmpdir();
+    assert_int_equal(ss_pretrain(&r, NULL, NULL, &err), SS_ERR_ARG);
+    printf("# %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "--data"));
+    r.data_dir = data_dir;
+    /* another lr, even the default one when the user gave it */
+    r.lr = 1e-2;
+    assert_int_equal(ss_pretrain(&r, NULL, NULL, &err), SS_ERR_ARG);
+    printf("# %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "--lr 0.01 differs from the run's 0.003"));
+    r.lr = 1e-3;
+    r.given = SS_OPT_BIT(SS_TRAIN_OPT_lr);
+    assert_int_equal(ss_pretrain(&r, NULL, NULL, &err), SS_ERR_ARG);
+    assert_non_null(strstr(err.msg, "--lr"));
+    r.given = 0;
+    /* shorter, or a time budget for a run in steps */
+    r.steps = 10;
+    assert_int_equal(ss_pretrain(&r, NULL, NULL, &err), SS_ERR_ARG);
+    printf("# %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "--steps: shorter than the run's length"));
+    r.steps = 0;
+    r.time_limit = 30;
+    assert_int_equal(ss_pretrain(&r, NULL, NULL, &err), SS_ERR_ARG);
+    printf("# %s\n", err.msg);
+    assert_non_null(strstr(err.msg, "--time"));
+    r.time_limit = 0;
+    /* longer: 8 more steps at lr_min, the schedule unchanged */
+    static lr_trace t;
+    t.n = 0;
+    r.steps = 32;
+    r.log_every = 1;
+    trace_from = 25;
+    CHECK_OK(ss_pretrain(&r, trace_cb, &t, &err), &err);
+    trace_from = 1;
+    assert_int_equal(t.n, 8);
+    for (int i = 0; i < 8; i++) assert_true(fabs(t.lr[i] - 3e-4) < 1e-12);
+    ss_train_models tm;
+    ss_train_state st;
+    char *json;
+    int prev;
+    CHECK_OK(ss_checkpoint_load(run, &tm, &st, &json, &prev, &err), &err);
+    assert_int_equal(st.step, 32);
+    assert_int_equal(st.total_steps, 32);
+    assert_int_equal(st.sched_steps, 24);
+    ss_model_free(tm.model);
+    ss_adamw_free(&tm.opt);
+    free(json);
+}
+
 int main(void) {
     omp_set_num_threads(2);
     const struct CMUnitTest tests[] = {
@@ -332,6 +476,9 @@ int main(void) {
         cmocka_unit_test(test_config_and_tokenizer_mismatch),
         cmocka_unit_test(test_nonfinite_training_stops),
         cmocka_unit_test(test_time_budget_warmup),
+        cmocka_unit_test(test_opts_json_roundtrip),
+        cmocka_unit_test(test_opts_checked_by_library),
+        cmocka_unit_test(test_resume_rules),
     };
     return cmocka_run_group_tests(tests, setup_data, NULL);
 }

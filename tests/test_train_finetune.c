@@ -21,6 +21,7 @@
 
 #include "selfsup/finetune.h"
 #include "selfsup/infer.h"
+#include "selfsup/train.h"
 #include "selfsup/io.h"
 #include "selfsup/labeled.h"
 #include "selfsup/model.h"
@@ -916,6 +917,140 @@ static void test_finetune_errors(void **state) {
     expect_arg_error(&o, "tokenizer");
 }
 
+
+/* ---- 8. exact resume ------------------------------------------------------------------- */
+
+typedef struct {
+    int64_t stop_at;
+    volatile int *stop;
+} ft_stopper;
+
+/* Raise the stop flag at the first evaluation at or after stop_at. */
+static void ft_stop_cb(void *ctx, const ss_finetune_progress *p) {
+    ft_stopper *s = ctx;
+    if (p->is_eval && p->step >= s->stop_at) *s->stop = 1;
+}
+
+static void ft_run_until(ss_finetune_opts *o, int64_t stop_at) {
+    ss_error err = {0};
+    volatile int stop = 0;
+    ft_stopper s = {stop_at, &stop};
+    o->stop = &stop;
+    ss_finetune_result r;
+    CHECK_OK(ss_finetune(o, &r, ft_stop_cb, &s, &err), &err);
+    ss_finetune_result_free(&r);
+    o->stop = NULL;
+    assert_true(stop);
+}
+
+/* A resumed run: only its directory and --resume, the rest from the checkpoint. */
+static ss_finetune_opts resume_opts(const char *out) {
+    ss_finetune_opts o;
+    ss_finetune_opts_defaults(&o);
+    o.out_dir = out;
+    o.resume = 1;
+    return o;
+}
+
+static void same_checkpoints(const char *a, const char *b) {
+    ss_error err = {0};
+    ss_train_models ta, tb;
+    ss_train_state sa, sb;
+    char *ja, *jb;
+    int prev;
+    CHECK_OK(ss_checkpoint_load(path_in(a, "checkpoint"), &ta, &sa, &ja, &prev, &err), &err);
+    CHECK_OK(ss_checkpoint_load(path_in(b, "checkpoint"), &tb, &sb, &jb, &prev, &err), &err);
+    size_t n = ss_model_num_params(ta.model);
+    assert_int_equal(n, ss_model_num_params(tb.model));
+    assert_int_equal(sa.step, sb.step);
+    assert_int_equal(sa.epoch_batch, sb.epoch_batch);
+    assert_memory_equal(ss_model_params(ta.model), ss_model_params(tb.model), n * sizeof(float));
+    assert_memory_equal(ta.opt.m, tb.opt.m, n * sizeof(float));
+    assert_memory_equal(ta.opt.v, tb.opt.v, n * sizeof(float));
+    print_message("checkpoints at step %lld (epoch %lld, batch %lld): %zu weights and moments identical\n",
+                  (long long)sa.step, (long long)sa.epoch, (long long)sa.epoch_batch, n);
+    ss_model_free(ta.model);
+    ss_model_free(tb.model);
+    ss_adamw_free(&ta.opt);
+    ss_adamw_free(&tb.opt);
+    free(ja);
+    free(jb);
+}
+
+/* With gradient accumulation and dropout: run A stopped at step 28; run B
+ * stopped at step 12 (mid-epoch), resumed and stopped at 28: the same
+ * weights and AdamW moments, bit for bit; both resumed to the end: the same
+ * best model and metrics. Then the checkpoint is gone, and resuming again,
+ * or with another --lr, is an error. */
+static void test_finetune_resume_is_bit_identical(void **state) {
+    (void)state;
+    ss_error err = {0};
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/resume-a", g_dir);
+    snprintf(b, sizeof b, "%s/resume-b", g_dir);
+    ss_finetune_opts o;
+    ft_opts(&o, a);
+    o.grad_accum = 2;
+    o.dropout = 0.1;
+    o.eval_every = 4;
+    o.lr = 5e-4;
+    ft_run_until(&o, 28);
+    o.out_dir = b;
+    ft_run_until(&o, 12);
+    ss_finetune_opts r = resume_opts(b);
+    ft_run_until(&r, 28);
+    same_checkpoints(a, b);
+    /* another lr: an error naming it */
+    r = resume_opts(b);
+    r.lr = 1e-3;
+    ss_finetune_result res;
+    assert_int_equal(ss_finetune(&r, &res, NULL, NULL, &err), SS_ERR_ARG);
+    print_message("%s\n", err.msg);
+    assert_non_null(strstr(err.msg, "--lr"));
+    ss_finetune_result ra, rb;
+    r = resume_opts(a);
+    CHECK_OK(ss_finetune(&r, &ra, NULL, NULL, &err), &err);
+    r = resume_opts(b);
+    CHECK_OK(ss_finetune(&r, &rb, NULL, NULL, &err), &err);
+    assert_int_equal(ra.steps, 4 * (N_TRAIN / BATCH / 2));
+    assert_int_equal(ra.steps, rb.steps);
+    assert_int_equal(ra.best_step, rb.best_step);
+    assert_true(ra.dev.accuracy == rb.dev.accuracy);
+    ss_finetune_result_free(&ra);
+    ss_finetune_result_free(&rb);
+    float *pa, *pb;
+    ss_model *ma, *mb;
+    CHECK_OK(ss_model_load(&ma, a, &err), &err);
+    CHECK_OK(ss_model_load(&mb, b, &err), &err);
+    pa = ss_model_params(ma);
+    pb = ss_model_params(mb);
+    assert_memory_equal(pa, pb, ss_model_num_params(ma) * sizeof(float));
+    ss_model_free(ma);
+    ss_model_free(mb);
+    assert_false(ss_file_exists(path_in(b, "checkpoint")));
+    r = resume_opts(b);
+    assert_int_equal(ss_finetune(&r, &res, NULL, NULL, &err), SS_ERR_NOT_FOUND);
+    print_message("%s\n", err.msg);
+    assert_non_null(strstr(err.msg, "no checkpoint"));
+}
+
+/* Options are checked by the library as by the CLI. */
+static void test_finetune_opts_checked(void **state) {
+    (void)state;
+    char out[512];
+    snprintf(out, sizeof out, "%s/never2", g_dir);
+    ss_finetune_opts o;
+    ft_opts(&o, out);
+    o.log_every = 0;
+    expect_arg_error(&o, "--log-every 0: must be >= 1");
+    ft_opts(&o, out);
+    o.grad_accum = 0;
+    expect_arg_error(&o, "--grad-accum 0: must be >= 1");
+    ft_opts(&o, out);
+    o.warmup_ratio = 1;
+    expect_arg_error(&o, "--warmup-ratio 1: must be in [0, 1)");
+}
+
 int main(void) {
     omp_set_num_threads(1);
     const struct CMUnitTest tests[] = {
@@ -936,6 +1071,8 @@ int main(void) {
         cmocka_unit_test(test_finetune_freeze_encoder),
         cmocka_unit_test(test_finetune_train_size_keeps_classes),
         cmocka_unit_test(test_finetune_errors),
+        cmocka_unit_test(test_finetune_resume_is_bit_identical),
+        cmocka_unit_test(test_finetune_opts_checked),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -16,6 +16,7 @@
 #include "selfsup/classmetrics.h"
 #include "selfsup/labeled.h"
 #include "selfsup/model.h"
+#include "selfsup/options.h"
 #include "selfsup/tokenizer.h"
 
 /* ---- Texts as token sequences (src/train/textseq.c) -------------------------------
@@ -54,29 +55,34 @@ ss_status ss_classify_seqs(ss_model *m, const ss_seqs *s, int batch, int32_t pad
 /* ---- Fine-tuning (src/train/finetune.c) -------------------------------------------- */
 typedef enum { SS_SELECT_ACCURACY = 0, SS_SELECT_MACRO_F1, SS_SELECT_MCC } ss_select_metric;
 
+/* The fields come from selfsup/finetune_opts.def, one row per option. */
 typedef struct {
-    const char *init;           /* pretrained model directory; NULL = from scratch */
-    const char *tokenizer;      /* from scratch: tokenizer.json (with init: init/tokenizer.json) */
+#define SS_OPT(type, ctype, field, ...) ctype field;
+#include "selfsup/finetune_opts.def"
+#undef SS_OPT
     ss_model_config scratch;    /* from scratch: kind and architecture (vocab from the tokenizer) */
-    const char *train_path, *dev_path, *test_path; /* test optional */
-    ss_labeled_opts table;      /* columns, format, skip_bad_rows */
-    size_t train_size;          /* > 0: a seeded random subset of this many training rows */
-    const char *out_dir;
-    int epochs, batch, max_seq; /* max_seq also becomes the classifier's (a pretrained
-                                   body's position table is cut to it) */
-    double lr, warmup_ratio, weight_decay, clip, dropout;
-    uint64_t seed;
-    int64_t eval_every;         /* steps between dev evaluations; 0 = every epoch */
-    int patience;               /* evaluations without improvement before stopping; 0 = never stop early */
-    ss_select_metric select;    /* what "best" means on dev */
-    int freeze_encoder;         /* train the head only */
-    int pooling;                /* ss_pooling, or -1: cls for encoders, last for decoders */
-    int pooler;                 /* 1/0, or -1: on for cls pooling, off otherwise */
-    const char *class_weights;  /* NULL, "balanced" (n / (K count_k)) or "w0,w1,..." in label order */
-    volatile int *stop;         /* set asynchronously: finish with the best weights so far */
+    uint64_t given;             /* SS_OPT_BIT(SS_FINETUNE_OPT_x): given by the user (see selfsup/options.h) */
+    volatile int *stop;         /* set asynchronously: save a checkpoint, finish with the best weights so far */
 } ss_finetune_opts;
 
+/* SS_FINETUNE_OPT_lr ...: row indices of ss_finetune_opt_table. */
+enum {
+#define SS_OPT(type, ctype, field, ...) SS_FINETUNE_OPT_##field,
+#include "selfsup/finetune_opts.def"
+#undef SS_OPT
+    SS_FINETUNE_OPT_COUNT
+};
+extern const ss_opt_table ss_finetune_opt_table;
+
 void ss_finetune_opts_defaults(ss_finetune_opts *o);
+/* Ranges of every option and the files a run needs (with resume, from the
+ * checkpoint): what ss_finetune checks first, and the CLI before it. */
+ss_status ss_finetune_opts_check(const ss_finetune_opts *o, ss_error *err);
+/* The options that define a run as JSON (stored with its checkpoint), and
+ * back (strings point into *keep, freed by the caller with free()). */
+char *ss_finetune_opts_to_json(const ss_finetune_opts *o);
+ss_status ss_finetune_opts_from_json(ss_finetune_opts *o, const char *json, const char *src, char **keep,
+                                     ss_error *err);
 
 typedef struct {
     int is_eval, improved, epoch;

@@ -8,6 +8,7 @@
 
 #include "selfsup/model.h"
 #include "selfsup/optim.h"
+#include "selfsup/options.h"
 #include "selfsup/rng.h"
 
 typedef enum { SS_OBJ_CLM = 0, SS_OBJ_MLM, SS_OBJ_RTD } ss_objective;
@@ -28,35 +29,38 @@ void ss_token_split_free(ss_token_split *s);
 void ss_clm_sample(const ss_token_split *s, ss_rng *rng, int B, int T, int32_t *tokens, int32_t *targets);
 
 /* ---- Options ------------------------------------------------------------------ */
+extern const char *const ss_objective_names[]; /* "clm", "mlm", "rtd", NULL */
+
+/* The fields come from selfsup/train_opts.def, one row per option. */
 typedef struct {
-    const char *data_dir, *out_dir;
-    ss_objective objective;
-    ss_model_config model;     /* vocab_size is taken from the data */
-    int seq, batch, grad_accum;
-    int64_t steps, tokens;     /* one of steps / tokens / flops / time_limit */
-    double flops;              /* training FLOPs budget (ss_train_flops_per_token) */
-    double time_limit;         /* seconds */
-    double lr, lr_min, weight_decay, clip, beta1, beta2, eps;
-    int64_t warmup;            /* steps; -1: 5% of the run (with --time: of its time), at most 1000 */
-    uint64_t seed;
-    int threads;
-    int64_t eval_every, save_every, log_every;
-    int64_t eval_tokens;       /* val tokens per evaluation, 0 = the whole split */
-    int max_bad_steps;         /* consecutive non-finite steps before stopping */
-    int resume;
-    /* masked LM and replaced-token detection */
-    float mask_prob, mask_replace, mask_random; /* 0.15, 0.8, 0.1 */
-    int whole_word;
-    double gen_size;           /* generator width / discriminator width, 0.25 */
-    double disc_weight;        /* weight of the discriminator loss, 50 */
+#define SS_OPT(type, ctype, field, ...) ctype field;
+#include "selfsup/train_opts.def"
+#undef SS_OPT
+    ss_model_config model;     /* vocab_size is taken from the data; on resume, from the checkpoint */
+    uint64_t given;            /* SS_OPT_BIT(SS_TRAIN_OPT_x): given by the user (see selfsup/options.h) */
     volatile int *stop;        /* set asynchronously (SIGINT): save and return */
 } ss_train_opts;
 
+/* SS_TRAIN_OPT_lr ...: row indices of ss_train_opt_table. */
+enum {
+#define SS_OPT(type, ctype, field, ...) SS_TRAIN_OPT_##field,
+#include "selfsup/train_opts.def"
+#undef SS_OPT
+    SS_TRAIN_OPT_COUNT
+};
+extern const ss_opt_table ss_train_opt_table;
+
 void ss_train_opts_defaults(ss_train_opts *o);
+/* Ranges of every option, and exactly one run length (at most one with
+ * resume): what ss_pretrain checks first, and the CLI before it. */
+ss_status ss_train_opts_check(const ss_train_opts *o, ss_error *err);
 /* JSON of the options that define a run, stored with each checkpoint. */
 char *ss_train_opts_to_json(const ss_train_opts *o, int64_t total_steps);
+/* Read them back (a saved option missing is SS_ERR_FORMAT naming it; the
+ * run length may be absent in runs saved before it was stored). String
+ * fields point into *keep, which the caller frees with free(). */
 ss_status ss_train_opts_from_json(ss_train_opts *o, int64_t *total_steps, const char *json,
-                                  const char *src, ss_error *err);
+                                  const char *src, char **keep, ss_error *err);
 
 /* What the loop reports after each step (and after each evaluation). */
 typedef struct {
@@ -99,7 +103,15 @@ ss_status ss_evaluate_clm(ss_model *m, const ss_token_split *s, int B, int T, in
 typedef struct {
     int64_t step, total_steps, tokens_seen, bad_steps;
     double elapsed;
-    uint64_t data_rng[4];
+    uint64_t data_rng[4];      /* fine-tuning: the generator at the start of the current epoch */
+    /* The lr schedule's length in steps, or (0) seconds: a run extended on
+     * resume keeps it. -1 when loaded from a run saved before it was stored. */
+    int64_t sched_steps;
+    double sched_time;
+    /* Fine-tuning: the epoch and the batches of it done, the best evaluation
+     * so far, the train loss summed since the last evaluation. */
+    int64_t epoch, epoch_batch, best_step, best_epoch, evals_since_best, have_best, loss_n;
+    double best_score, loss_sum;
 } ss_train_state;
 
 /* What a run trains: the model (for RTD the discriminator) and, for RTD,

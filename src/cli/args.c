@@ -115,6 +115,36 @@ const char *cli_require(cli_args *a, const char *name) {
     return v;
 }
 
+void cli_parse_table(cli_args *a, const ss_opt_table *t, void *opts, uint64_t *given) {
+    for (size_t i = 0; i < t->n; i++) {
+        const ss_opt *r = &t->rows[i];
+        const char *v = "";
+        if (!r->flag) continue;
+        if (r->type == SS_OPT_BOOL ? !cli_flag(a, r->flag) : !(v = cli_opt(a, r->flag))) continue;
+        ss_error err = {0};
+        if (ss_opt_parse(r, opts, v, &err)) cli_die(a->command, "%s", err.msg);
+        *given |= SS_OPT_BIT(i);
+    }
+}
+
+size_t cli_table_usage(char *out, size_t cap, const ss_opt_table *t, const void *defaults) {
+    size_t n = 0;
+    for (size_t i = 0; i < t->n && n < cap; i++) {
+        const ss_opt *r = &t->rows[i];
+        if (!r->flag) continue;
+        char head[64], def[64] = "";
+        snprintf(head, sizeof head, "%s%s%s", r->flag, r->metavar[0] ? " " : "", r->metavar);
+        if (r->type != SS_OPT_STR && r->type != SS_OPT_BOOL && r->resume != SS_RESUME_LENGTH) {
+            char v[48];
+            ss_opt_format(r, defaults, v, sizeof v);
+            snprintf(def, sizeof def, " (%s)", v);
+        }
+        int w = snprintf(out + n, cap - n, "  %-24s %s%s\n", head, r->help, def);
+        n += w > 0 ? (size_t)w : 0;
+    }
+    return n < cap ? n : cap - 1;
+}
+
 /* "--x" and "-x" are options; "-" (standard input) and negative numbers
  * ("-1", "-.5") are not. Anything else starting with '-' goes after "--". */
 static int looks_like_option(const char *s) {

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "selfsup/error.h"
+#include "selfsup/options.h"
 
 /* Option parsing: options are "--name VALUE", "--name=VALUE" or flags;
  * the common ones also have a short form, "-m VALUE" or "-m=VALUE" (-m
@@ -38,6 +39,13 @@ long long cli_opt_int(cli_args *a, const char *name, long long def);
 double cli_opt_double(cli_args *a, const char *name, double def);
 /* Required option: print an error naming it and exit(2) when absent. */
 const char *cli_require(cli_args *a, const char *name);
+/* Every row of an options table that has a flag: its value parsed into
+ * opts (a malformed one: an error naming the flag, exit 2) and its bit set
+ * in *given. */
+void cli_parse_table(cli_args *a, const ss_opt_table *t, void *opts, uint64_t *given);
+/* The table's options for a usage text, one per line: flag, value, help and
+ * the default (from `defaults`, a struct holding them). Returns the length. */
+size_t cli_table_usage(char *out, size_t cap, const ss_opt_table *t, const void *defaults);
 /* Collect positionals; report unknown options (long or short). Returns nonzero on error. */
 int cli_args_done(cli_args *a);
 void cli_args_free(cli_args *a);

@@ -7,14 +7,14 @@
 #include "cli.h"
 #include "selfsup/finetune.h"
 
-static const char usage[] =
+static const char usage_head[] =
     "usage: selfsup finetune --init RUN|none --train FILE --dev FILE [--test FILE] --out DIR\n"
     "         [--text-column NAME --label-column label --skip-bad-rows --format tsv|csv|jsonl]\n"
-    "         [--epochs N --lr LR --batch B --max-seq T --warmup-ratio R --weight-decay W\n"
+    "         [--epochs N --lr LR --batch B --grad-accum K --max-seq T --warmup-ratio R --weight-decay W\n"
     "          --clip C --dropout P --seed S --threads N]\n"
     "         [--eval-every N --patience N --select accuracy|macro_f1|mcc --train-size N]\n"
     "         [--pooling cls|last|mean --pooler|--no-pooler --freeze-encoder\n"
-    "          --class-weights balanced|w0,w1,...]\n"
+    "          --class-weights balanced|w0,w1,...] [--save-every N] [--resume]\n"
     "         with --init none: --tokenizer FILE [--kind encoder|decoder]\n"
     "                           [--preset tiny|small|base | --layers L --d-model D --heads H [--d-ff F]]\n"
     "\n"
@@ -36,13 +36,32 @@ static const char usage[] =
     "(dense + tanh); a decoder reads 'text <|endoftext|>' and pools the last\n"
     "position. Texts longer than --max-seq keep their start.\n"
     "\n"
-    "defaults: --epochs 3, --lr 1e-4 (linear warmup over 10% of the steps, then\n"
-    "linear decay to 0), --batch 32, --max-seq 128, --weight-decay 0.01,\n"
-    "--clip 1.0, --dropout 0.1, --seed 1337, --select accuracy, --patience 0\n"
-    "(off); from scratch: --kind encoder --preset small.\n"
     "Ctrl-C stops after the current step with the best weights so far in DIR\n"
-    "(evaluated and written as at the end) and exit status 130; a second Ctrl-C\n"
-    "quits at once. Short forms: -o DIR (--out), -t N (--threads).\n";
+    "(evaluated and written as at the end), saves a checkpoint in\n"
+    "DIR/checkpoint/ and exits with status 130; a second Ctrl-C quits at once.\n"
+    "--resume --out DIR continues exactly (same seed and threads: bit-identical\n"
+    "to a run never stopped) with the saved options: an option given with\n"
+    "another value is an error naming it (--threads, --log-every, --save-every\n"
+    "and --max-bad-steps may change). A finished run removes its checkpoint.\n"
+    "\n"
+    "options (defaults in parentheses):\n";
+
+static const char usage_tail[] =
+    "  --pooler / --no-pooler   a pooler (dense + tanh) before the head (on for cls pooling)\n"
+    "  --kind encoder|decoder   --init none: the kind of model (encoder)\n"
+    "  --preset NAME            --init none: tiny, small or base (small)\n"
+    "  --layers L --d-model D --heads H [--d-ff F]   --init none: the architecture instead\n"
+    "Short forms: -o DIR (--out), -t N (--threads).\n";
+
+static char usage[16384];
+
+static void make_usage(void) {
+    ss_finetune_opts d;
+    ss_finetune_opts_defaults(&d);
+    size_t n = (size_t)snprintf(usage, sizeof usage, "%s", usage_head);
+    n += cli_table_usage(usage + n, sizeof usage - n, &ss_finetune_opt_table, &d);
+    snprintf(usage + n, sizeof usage - n, "%s", usage_tail);
+}
 
 static void parse_scratch(cli_args *a, ss_finetune_opts *o) {
     ss_error err = {0};
@@ -67,54 +86,31 @@ static void parse_scratch(cli_args *a, ss_finetune_opts *o) {
     }
 }
 
-static void parse_head(cli_args *a, ss_finetune_opts *o) {
-    ss_error err = {0};
-    const char *pool = cli_opt(a, "--pooling"), *sel = cli_opt(a, "--select"), *fmt = cli_opt(a, "--format");
-    ss_pooling p;
-    if (pool && ss_pooling_parse(pool, &p, &err)) cli_die(a->command, "%s", err.msg);
-    if (pool) o->pooling = (int)p;
+static void parse_pooler(cli_args *a, ss_finetune_opts *o) {
     int on = cli_flag(a, "--pooler"), off = cli_flag(a, "--no-pooler");
     if (on && off) cli_die(a->command, "--pooler and --no-pooler exclude each other");
-    if (on || off) o->pooler = on;
-    o->freeze_encoder = cli_flag(a, "--freeze-encoder");
-    o->class_weights = cli_opt(a, "--class-weights");
-    if (sel && strcmp(sel, "accuracy") && strcmp(sel, "macro_f1") && strcmp(sel, "mcc"))
-        cli_die(a->command, "--select must be accuracy, macro_f1 or mcc");
-    if (sel) o->select = !strcmp(sel, "mcc") ? SS_SELECT_MCC : !strcmp(sel, "macro_f1") ? SS_SELECT_MACRO_F1
-                                                                                       : SS_SELECT_ACCURACY;
-    if (fmt && strcmp(fmt, "tsv") && strcmp(fmt, "csv") && strcmp(fmt, "jsonl"))
-        cli_die(a->command, "--format must be tsv, csv or jsonl");
-    if (fmt) o->table.format = !strcmp(fmt, "tsv") ? SS_FMT_TSV : !strcmp(fmt, "csv") ? SS_FMT_CSV : SS_FMT_JSONL;
+    if (on || off) {
+        o->pooler = on;
+        o->given |= SS_OPT_BIT(SS_FINETUNE_OPT_pooler);
+    }
 }
 
 static void parse(cli_args *a, ss_finetune_opts *o) {
+    ss_error err = {0};
     ss_finetune_opts_defaults(o);
-    const char *init = cli_require(a, "--init");
-    o->init = strcmp(init, "none") == 0 ? NULL : init;
-    o->train_path = cli_require(a, "--train");
-    o->dev_path = cli_require(a, "--dev");
-    o->test_path = cli_opt(a, "--test");
-    o->out_dir = cli_require(a, "--out");
-    o->table.text_column = cli_opt(a, "--text-column");
-    o->table.label_column = cli_opt(a, "--label-column");
-    o->table.skip_bad_rows = cli_flag(a, "--skip-bad-rows");
-    o->epochs = (int)cli_opt_int(a, "--epochs", o->epochs);
-    o->lr = cli_opt_double(a, "--lr", o->lr);
-    o->batch = (int)cli_opt_int(a, "--batch", o->batch);
-    o->max_seq = (int)cli_opt_int(a, "--max-seq", o->max_seq);
-    o->warmup_ratio = cli_opt_double(a, "--warmup-ratio", o->warmup_ratio);
-    o->weight_decay = cli_opt_double(a, "--weight-decay", o->weight_decay);
-    o->clip = cli_opt_double(a, "--clip", o->clip);
-    o->dropout = cli_opt_double(a, "--dropout", o->dropout);
-    o->seed = (uint64_t)cli_opt_int(a, "--seed", (long long)o->seed);
-    o->eval_every = cli_opt_int(a, "--eval-every", 0);
-    o->patience = (int)cli_opt_int(a, "--patience", 0);
-    long long ts = cli_opt_int(a, "--train-size", 0);
-    if (ts < 0 || o->eval_every < 0 || o->patience < 0)
-        cli_die(a->command, "--train-size, --eval-every and --patience must be >= 0");
-    o->train_size = (size_t)ts;
-    parse_scratch(a, o);
-    parse_head(a, o);
+    cli_parse_table(a, &ss_finetune_opt_table, o, &o->given);
+    if (o->init && strcmp(o->init, "none") == 0) o->init = NULL;
+    parse_pooler(a, o);
+    if (o->resume) {
+        static const char *const flags[] = {"--kind", "--preset", "--layers", "--d-model", "--heads", "--d-ff"};
+        for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+            if (cli_opt(a, flags[i]))
+                cli_die(a->command, "%s: a resumed run's model comes from its checkpoint (leave it out)", flags[i]);
+    } else {
+        if (!(o->given & SS_OPT_BIT(SS_FINETUNE_OPT_init))) cli_die(a->command, "missing required option --init (see --help)");
+        parse_scratch(a, o);
+    }
+    if (ss_finetune_opts_check(o, &err)) cli_die(a->command, "%s", err.msg);
 }
 
 static void print_metrics(const char *split, const ss_class_metrics *m) {
@@ -150,12 +146,12 @@ static void print_confusion(const ss_class_metrics *m) {
 int cmd_finetune(int argc, char **argv) {
     cli_args a;
     ss_finetune_opts o;
+    make_usage();
     cli_args_init(&a, argc, argv, "finetune", usage);
     parse(&a, &o);
-    int threads = (int)cli_opt_int(&a, "--threads", 0);
     if (cli_args_done(&a)) return 2;
     if (a.n_positional) cli_die(a.command, "unexpected argument '%s'", a.positional[0]);
-    cli_setup_threads(threads);
+    o.threads = cli_setup_threads(o.threads);
     o.stop = cli_catch_interrupt();
     ss_finetune_result r;
     ss_error err = {0};
@@ -169,7 +165,7 @@ int cmd_finetune(int argc, char **argv) {
     printf("done: %s (eval.json, model, labels.json)\n", o.out_dir);
     ss_finetune_result_free(&r);
     if (*o.stop) {
-        fprintf(stderr, "interrupted: the best weights so far are in %s\n", o.out_dir);
+        fprintf(stderr, "interrupted: the best weights so far are in %s (--resume continues the run)\n", o.out_dir);
         return CLI_EXIT_INTERRUPTED;
     }
     return 0;

@@ -6,7 +6,7 @@
 #include "selfsup/io.h"
 #include "selfsup/train.h"
 
-static const char usage[] =
+static const char usage_head[] =
     "usage: selfsup pretrain --objective clm|mlm|rtd --data SHARDS --out RUN\n"
     "         [--preset tiny|small|base | --layers L --d-model D --heads H [--d-ff F]]\n"
     "         --seq T --batch B [--grad-accum K] (--steps N | --tokens N | --flops F | --time SECONDS)\n"
@@ -20,9 +20,16 @@ static const char usage[] =
     "windows of the train split (seeded); validation on the val split. RUN/ gets\n"
     "config.json, model.safetensors, tokenizer.json, optimizer.safetensors,\n"
     "trainer_state.json and metrics.jsonl; checkpoints are written atomically.\n"
-    "--resume continues a run exactly (same seed and threads: bit-identical).\n"
     "Ctrl-C saves a checkpoint and stops with exit status 130 (--resume\n"
     "continues); a second Ctrl-C quits at once without saving.\n"
+    "\n"
+    "--resume continues a run exactly (same seed and threads: bit-identical)\n"
+    "with its saved options; --data may be left out. An option that defines the\n"
+    "run, given with another value, is an error naming it; --threads,\n"
+    "--eval-every, --save-every, --log-every and --max-bad-steps may change. A\n"
+    "longer --steps/--tokens/--flops (a step run) or --time (a timed run)\n"
+    "extends it: the lr schedule keeps its length and the added part runs at\n"
+    "--lr-min; a shorter one is an error. The model options do not apply.\n"
     "\n"
     "Objectives: clm trains a decoder on next-token prediction; mlm an encoder on\n"
     "BERT's masked LM ([CLS] doc [SEP] ... packing, 15% of tokens chosen, of\n"
@@ -33,15 +40,28 @@ static const char usage[] =
     "generator MLM + disc-weight x discriminator BCE. mlm and rtd need the\n"
     "tokenizer's [CLS] [SEP] [PAD] [MASK] (trained tokenizers have them).\n"
     "\n"
-    "defaults: --preset small, --seq 128, --batch 16, --lr 1e-3 (cosine to lr/10),\n"
-    "--warmup 5% of steps (max 1000), --weight-decay 0.1, --clip 1.0, --seed 1337,\n"
-    "--eval-every 200, --eval-tokens 262144, --save-every 1000, --log-every 10,\n"
-    "--threads = physical cores, --kind decoder for clm and encoder for mlm/rtd,\n"
-    "--mask-prob 0.15, --mask-replace 0.8, --mask-random 0.1, --gen-size 0.25,\n"
-    "--disc-weight 50.\n"
+    "options (defaults in parentheses):\n";
+
+static const char usage_model[] =
+    "  --preset NAME            tiny, small or base (small)\n"
+    "  --layers L --d-model D --heads H [--d-ff F]   the architecture instead (d-ff: 4 D)\n"
+    "  --max-seq N              the model's positions (the preset's, at least --seq)\n"
+    "  --kind decoder|encoder   (decoder for clm, encoder for mlm and rtd)\n"
+    "  --dropout P              (0)\n"
+    "  --overwrite              replace the run in --out\n"
     "--flops sets the steps from the objective's training FLOPs per token (the\n"
     "PaLM count that MFU uses), for comparisons at equal compute.\n"
     "Short forms: -o RUN (--out), -t N (--threads).\n";
+
+static char usage[16384];
+
+static void make_usage(void) {
+    ss_train_opts d;
+    ss_train_opts_defaults(&d);
+    size_t n = (size_t)snprintf(usage, sizeof usage, "%s", usage_head);
+    n += cli_table_usage(usage + n, sizeof usage - n, &ss_train_opt_table, &d);
+    snprintf(usage + n, sizeof usage - n, "%s", usage_model);
+}
 
 static void parse_model(cli_args *a, ss_train_opts *o) {
     ss_error err = {0};
@@ -73,50 +93,28 @@ static void parse_model(cli_args *a, ss_train_opts *o) {
                          : (o->objective == SS_OBJ_CLM ? SS_DECODER : SS_ENCODER);
 }
 
+/* With --resume the model comes from the checkpoint: its options are an error. */
+static void refuse_model_options(cli_args *a) {
+    static const char *const flags[] = {"--preset", "--layers", "--d-model", "--heads", "--d-ff", "--max-seq",
+                                        "--dropout", "--kind"};
+    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
+        if (cli_opt(a, flags[i]))
+            cli_die(a->command, "%s: a resumed run's model comes from its checkpoint (leave it out)", flags[i]);
+}
+
 static void parse(cli_args *a, ss_train_opts *o) {
     ss_error err = {0};
     ss_train_opts_defaults(o);
-    const char *obj = cli_opt(a, "--objective");
-    if (obj && ss_objective_parse(obj, &o->objective, &err)) cli_die(a->command, "%s", err.msg);
-    o->data_dir = cli_require(a, "--data");
-    o->out_dir = cli_require(a, "--out");
-    o->seq = (int)cli_opt_int(a, "--seq", o->seq);
-    o->batch = (int)cli_opt_int(a, "--batch", o->batch);
-    o->grad_accum = (int)cli_opt_int(a, "--grad-accum", o->grad_accum);
-    o->steps = cli_opt_int(a, "--steps", 0);
-    o->tokens = cli_opt_int(a, "--tokens", 0);
-    o->time_limit = cli_opt_double(a, "--time", 0);
-    o->flops = cli_opt_double(a, "--flops", 0);
-    o->lr = cli_opt_double(a, "--lr", o->lr);
-    o->lr_min = cli_opt_double(a, "--lr-min", o->lr_min);
-    o->warmup = cli_opt_int(a, "--warmup", o->warmup);
-    o->weight_decay = cli_opt_double(a, "--weight-decay", o->weight_decay);
-    o->clip = cli_opt_double(a, "--clip", o->clip);
-    o->seed = (uint64_t)cli_opt_int(a, "--seed", (long long)o->seed);
-    o->threads = (int)cli_opt_int(a, "--threads", 0);
-    o->eval_every = cli_opt_int(a, "--eval-every", o->eval_every);
-    o->eval_tokens = cli_opt_int(a, "--eval-tokens", o->eval_tokens);
-    o->save_every = cli_opt_int(a, "--save-every", o->save_every);
-    o->log_every = cli_opt_int(a, "--log-every", o->log_every);
-    o->resume = cli_flag(a, "--resume");
-    o->mask_prob = (float)cli_opt_double(a, "--mask-prob", o->mask_prob);
-    o->mask_replace = (float)cli_opt_double(a, "--mask-replace", o->mask_replace);
-    o->mask_random = (float)cli_opt_double(a, "--mask-random", o->mask_random);
-    o->whole_word = cli_flag(a, "--whole-word");
-    o->gen_size = cli_opt_double(a, "--gen-size", o->gen_size);
-    o->disc_weight = cli_opt_double(a, "--disc-weight", o->disc_weight);
-    parse_model(a, o);
-    int n_len = (o->steps > 0) + (o->tokens > 0) + (o->flops > 0) + (o->time_limit > 0);
-    if (!o->resume && n_len != 1) cli_die(a->command, "give exactly one of --steps, --tokens, --flops, --time");
-    if (o->seq < 1 || o->batch < 1 || o->grad_accum < 1 || o->log_every < 1)
-        cli_die(a->command, "--seq, --batch, --grad-accum and --log-every must be >= 1");
-    if (!(o->lr > 0) || o->clip < 0 || o->weight_decay < 0)
-        cli_die(a->command, "--lr must be > 0; --clip and --weight-decay >= 0");
+    cli_parse_table(a, &ss_train_opt_table, o, &o->given);
+    if (o->resume) refuse_model_options(a);
+    else parse_model(a, o);
+    if (ss_train_opts_check(o, &err)) cli_die(a->command, "%s", err.msg);
 }
 
 int cmd_pretrain(int argc, char **argv) {
     cli_args a;
     ss_train_opts o;
+    make_usage();
     cli_args_init(&a, argc, argv, "pretrain", usage);
     parse(&a, &o);
     int overwrite = cli_flag(&a, "--overwrite");

@@ -89,6 +89,17 @@ static char *state_json(const ss_train_state *s, const char *opts_json) {
         snprintf(buf, sizeof buf, "%" PRIu64, s->data_rng[i]);
         cJSON_AddItemToArray(rng, cJSON_CreateString(buf));
     }
+    cJSON_AddNumberToObject(o, "schedule_steps", (double)s->sched_steps);
+    cJSON_AddNumberToObject(o, "schedule_time_s", s->sched_time);
+    if (s->epoch > 0) { /* fine-tuning */
+        cJSON *f = cJSON_AddObjectToObject(o, "finetune");
+        const char *k[] = {"epoch", "epoch_batch", "best_step", "best_epoch", "evals_since_best", "have_best", "loss_n"};
+        const int64_t v[] = {s->epoch, s->epoch_batch, s->best_step, s->best_epoch, s->evals_since_best, s->have_best,
+                             s->loss_n};
+        for (int i = 0; i < 7; i++) cJSON_AddNumberToObject(f, k[i], (double)v[i]);
+        cJSON_AddNumberToObject(f, "best_score", s->best_score);
+        cJSON_AddNumberToObject(f, "loss_sum", s->loss_sum);
+    }
     cJSON *opts = opts_json ? cJSON_Parse(opts_json) : NULL;
     if (opts) cJSON_AddItemToObject(o, "options", opts);
     char *txt = cJSON_Print(o);
@@ -117,6 +128,36 @@ ss_status ss_checkpoint_save(const char *run, const ss_train_models *tm, const s
     return st;
 }
 
+static double num_or(const cJSON *o, const char *k, double def) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : def;
+}
+
+/* The schedule's length (absent in runs saved before it was stored: -1)
+ * and the fine-tuning position (absent for pretraining: 0). The JSON
+ * numbers hold these exactly (doubles: integers below 2^53; the scores
+ * printed with 17 digits). */
+static ss_status parse_extras(const cJSON *o, const char *path, ss_train_state *s, ss_error *err) {
+    s->sched_steps = (int64_t)num_or(o, "schedule_steps", -1);
+    s->sched_time = num_or(o, "schedule_time_s", -1);
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "finetune");
+    s->epoch = s->epoch_batch = s->best_step = s->best_epoch = s->evals_since_best = s->have_best = s->loss_n = 0;
+    s->best_score = s->loss_sum = 0;
+    if (!f) return SS_OK;
+    if (!cJSON_IsObject(f) || !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(f, "epoch")))
+        return ss_fail(err, SS_ERR_FORMAT, "%s: field 'finetune' is not a fine-tuning position", path);
+    s->epoch = (int64_t)num_or(f, "epoch", 0);
+    s->epoch_batch = (int64_t)num_or(f, "epoch_batch", 0);
+    s->best_step = (int64_t)num_or(f, "best_step", 0);
+    s->best_epoch = (int64_t)num_or(f, "best_epoch", 0);
+    s->evals_since_best = (int64_t)num_or(f, "evals_since_best", 0);
+    s->have_best = (int64_t)num_or(f, "have_best", 0);
+    s->loss_n = (int64_t)num_or(f, "loss_n", 0);
+    s->best_score = num_or(f, "best_score", 0);
+    s->loss_sum = num_or(f, "loss_sum", 0);
+    return SS_OK;
+}
+
 static ss_status parse_state(const char *path, ss_train_state *s, char **opts_json, ss_error *err) {
     ss_buf b = {0};
     ss_status st = ss_read_file(path, &b, err);
@@ -143,6 +184,7 @@ static ss_status parse_state(const char *path, ss_train_state *s, char **opts_js
     if (!st) {
         s->step = (int64_t)v[0]; s->total_steps = (int64_t)v[1]; s->tokens_seen = (int64_t)v[2];
         s->bad_steps = (int64_t)v[3]; s->elapsed = v[4];
+        st = parse_extras(o, path, s, err);
         const cJSON *opts = cJSON_GetObjectItemCaseSensitive(o, "options");
         *opts_json = opts ? cJSON_PrintUnformatted(opts) : NULL;
     }

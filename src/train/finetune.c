@@ -1,36 +1,26 @@
-/* Fine-tuning loop: a pretrained body (or a fresh one) + a CLS head,
- * cross-entropy on length-bucketed batches, AdamW with linear warmup and
- * decay, dev evaluation every epoch (or every N steps), the best weights
- * saved as they appear, early stopping with patience. */
+/* Fine-tuning on the step engine (engine.c): a pretrained body (or a fresh
+ * one) + a CLS head, cross-entropy on length-bucketed batches (x grad_accum),
+ * AdamW with linear warmup and decay, dev evaluation every epoch (or every N
+ * steps), the best weights saved as they appear, early stopping with
+ * patience. A checkpoint (DIR/checkpoint/: the current weights, AdamW
+ * moments, the epoch's order and position, the best so far) is written on
+ * Ctrl-C and every --save-every steps, and removed when the run ends:
+ * --resume continues exactly, as if the run had not stopped. */
+#include <inttypes.h>
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "finetune_internal.h"
+#include "optable.h"
 #include "selfsup/io.h"
-
-void ss_finetune_opts_defaults(ss_finetune_opts *o) {
-    memset(o, 0, sizeof *o);
-    ss_config_preset(&o->scratch, "small", NULL);
-    o->scratch.kind = SS_ENCODER;
-    o->epochs = 3;
-    o->batch = 32;
-    o->max_seq = 128;
-    o->lr = 1e-4;
-    o->warmup_ratio = 0.1;
-    o->weight_decay = 0.01;
-    o->clip = 1.0;
-    o->dropout = 0.1;
-    o->seed = 1337;
-    o->patience = 0;
-    o->pooling = -1;
-    o->pooler = -1;
-}
+#include "selfsup/safetensors.h"
 
 static void note(ft_run *r, const char *msg) {
-    ss_finetune_progress p = {.step = r->step, .total_steps = r->total_steps, .message = msg};
+    ss_finetune_progress p = {.step = r->state.step, .total_steps = r->total_steps, .message = msg};
     if (r->fn) r->fn(r->ctx, &p);
 }
 
@@ -60,22 +50,64 @@ static ss_status model_config(ft_run *r, ss_model_config *c, ss_error *err) {
     return ss_config_validate(c, err);
 }
 
+/* A fresh model, or (resumed) the checkpoint's, which must fit the data. */
+static ss_status create_model(ft_run *r, ss_error *err) {
+    ss_model_config c;
+    ss_status st = model_config(r, &c, err);
+    if (st) return st;
+    if (r->tm.model) {
+        const ss_model_config *k = ss_model_config_of(r->tm.model);
+        if (k->n_classes != c.n_classes || k->vocab_size != c.vocab_size || k->kind != c.kind)
+            return ss_fail(err, SS_ERR_FORMAT, "%s/checkpoint: the checkpoint's model (%d classes, vocabulary %d) "
+                           "does not fit this data and tokenizer (%d, %d)", r->o.out_dir, k->n_classes,
+                           k->vocab_size, c.n_classes, c.vocab_size);
+        r->model = r->tm.model;
+        return SS_OK;
+    }
+    if ((st = ss_model_create(&r->tm.model, &c, err))) return st;
+    r->model = r->tm.model;
+    ss_model_init_weights(r->model, r->o.seed);
+    if (r->o.init && (st = ss_model_load_body(r->model, r->o.init, err))) return st;
+    return ss_adamw_init(&r->tm.opt, ss_model_num_params(r->model), err);
+}
+
 static ss_status setup_model(ft_run *r, ss_error *err) {
     char path[4096];
     snprintf(path, sizeof path, "%s/tokenizer.json", r->o.init ? r->o.init : "");
     ss_status st = ss_tokenizer_load(&r->tok, r->o.init ? path : r->o.tokenizer, err);
-    ss_model_config c;
-    if (!st) st = model_config(r, &c, err);
-    if (!st) st = ss_model_create(&r->model, &c, err);
+    if (!st) st = create_model(r, err);
     if (st) return st;
-    ss_model_init_weights(r->model, r->o.seed);
-    if (r->o.init && (st = ss_model_load_body(r->model, r->o.init, err))) return st;
-    int T = r->o.max_seq < c.max_seq ? r->o.max_seq : c.max_seq;
-    if ((st = ss_text_format_init(&r->fmt, r->tok, c.kind, T, err))) return st;
+    const ss_model_config *c = ss_model_config_of(r->model);
+    int T = r->o.max_seq < c->max_seq ? r->o.max_seq : c->max_seq;
+    if ((st = ss_text_format_init(&r->fmt, r->tok, c->kind, T, err))) return st;
     size_t n = ss_model_num_params(r->model);
     r->first_trained = r->o.freeze_encoder ? ss_model_head_offset(r->model) : 0;
     if (!(r->best = malloc(n * sizeof(float)))) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
-    return ss_adamw_init(&r->opt, n, err);
+    return SS_OK;
+}
+
+/* Resumed: the best weights so far are DIR/model.safetensors, saved at the
+ * checkpoint's best step. */
+static ss_status load_best(ft_run *r, ss_error *err) {
+    if (!r->state.have_best) return SS_OK;
+    char path[4096];
+    snprintf(path, sizeof path, "%s/model.safetensors", r->o.out_dir);
+    ss_safetensors *f;
+    ss_status st = ss_safetensors_open(&f, path, err);
+    if (st) return st;
+    const char *ms = ss_safetensors_meta(f, "finetune_step");
+    int same = ms && strtoll(ms, NULL, 10) == r->state.best_step;
+    ss_safetensors_close(f);
+    if (!same)
+        return ss_fail(err, SS_ERR_FORMAT, "%s: saved at step %s, not at the checkpoint's best step %" PRId64
+                       " (interrupted between saves?): cannot resume", path, ms ? ms : "(unknown)", r->state.best_step);
+    ss_model *m;
+    if ((st = ss_model_load(&m, r->o.out_dir, err))) return st;
+    if (ss_model_num_params(m) != ss_model_num_params(r->model))
+        st = ss_fail(err, SS_ERR_FORMAT, "%s: not the checkpoint's model", path);
+    else memcpy(r->best, ss_model_params(m), ss_model_num_params(m) * sizeof(float));
+    ss_model_free(m);
+    return st;
 }
 
 /* OUT/ gets the tokenizer and the class names now, the model at each new best. */
@@ -90,13 +122,90 @@ static ss_status setup_output(ft_run *r, ss_error *err) {
                          : ss_fail(err, SS_ERR_NOMEM, "out of memory");
     free(labels);
     snprintf(path, sizeof path, "%s/metrics.jsonl", r->o.out_dir);
-    if (!st) st = ss_metrics_open(&r->metrics, path, 0, err);
+    if (!st && r->o.resume) st = ss_metrics_truncate_after_step(path, r->state.step, err);
+    if (!st) st = ss_metrics_open(&r->metrics, path, r->o.resume, err);
     return st;
 }
 
-/* One optimizer step on batch b of the epoch. */
-static ss_status train_step(ft_run *r, size_t b, ss_error *err) {
+static void checkpoint_dir(const ft_run *r, char *out, size_t cap) {
+    snprintf(out, cap, "%s/checkpoint", r->o.out_dir);
+}
+
+static ss_status save_checkpoint(ft_run *r, ss_error *err) {
+    char dir[4096];
+    checkpoint_dir(r, dir, sizeof dir);
+    r->state.total_steps = r->total_steps;
+    ss_status st = ss_checkpoint_save(dir, &r->tm, &r->state, r->opts_json, r->keep_previous, err);
+    if (!st) r->keep_previous = 0;
+    return st;
+}
+
+/* A finished run needs no checkpoint: its result is DIR. */
+static void remove_checkpoint(const ft_run *r) {
+    static const char *const files[] = {"config.json", "model.safetensors", "optimizer.safetensors",
+                                        "trainer_state.json"};
+    char dir[4096], path[4400];
+    checkpoint_dir(r, dir, sizeof dir);
+    for (int prev = 1; prev >= 0; prev--) {
+        for (int i = 0; i < 4; i++) {
+            snprintf(path, sizeof path, "%s%s/%s", dir, prev ? "/.previous" : "", files[i]);
+            unlink(path);
+        }
+        snprintf(path, sizeof path, "%s%s", dir, prev ? "/.previous" : "");
+        rmdir(path);
+    }
+}
+
+/* Resume: the checkpoint, and the run's options from it (an option given
+ * now that differs is an error naming it). */
+static ss_status load_checkpoint(ft_run *r, ss_error *err) {
+    char dir[4096], *json = NULL;
+    checkpoint_dir(r, dir, sizeof dir);
+    if (!ss_file_exists(dir))
+        return ss_fail(err, SS_ERR_NOT_FOUND, "cannot resume: %s has no checkpoint (one is saved on Ctrl-C and "
+                       "every --save-every steps, and removed when a run finishes)", r->o.out_dir);
+    ss_error warn = {0};
+    ss_status st = ss_checkpoint_load(dir, &r->tm, &r->state, &json, &r->keep_previous, &warn);
+    if (st) {
+        *err = warn;
+        return ss_error_prefix(err, "cannot resume: ");
+    }
+    if (warn.msg[0]) note(r, warn.msg);
+    ss_finetune_opts saved = r->o;
+    if (!json) st = ss_fail(err, SS_ERR_FORMAT, "%s/trainer_state.json: no 'options'", dir);
+    else st = ss_finetune_opts_from_json(&saved, json, dir, &r->saved_strings, err);
+    free(json);
+    if (!st) st = opts_resume(&ss_finetune_opt_table, &r->o, &saved, r->o.given, err);
+    if (!st) {
+        ss_finetune_opts c = r->o;
+        c.resume = 0;
+        st = ss_finetune_opts_check(&c, err);
+    }
+    return st;
+}
+
+/* The next epoch's order, from the generator's state now (kept in the
+ * checkpoint: a resumed run plans the same epoch again). */
+static void next_epoch(ft_run *r) {
+    ss_rng_state_get(&r->rng, r->state.data_rng);
+    r->state.epoch++;
+    r->state.epoch_batch = 0;
+    ft_plan_epoch(r);
+}
+
+/* Engine hooks. A step takes up to grad_accum batches of the epoch. */
+static int micro_count(void *ctx) {
+    ft_run *r = ctx;
+    if (r->state.epoch == 0 || (size_t)r->state.epoch_batch >= r->n_batches) next_epoch(r);
+    size_t left = r->n_batches - (size_t)r->state.epoch_batch;
+    return left < (size_t)r->o.grad_accum ? (int)left : r->o.grad_accum;
+}
+
+/* One batch: loss = sum_i w_i CE_i / sum_i w_i, gradients added times scale. */
+static ss_status micro(void *ctx, int k, float scale, double *loss, int64_t *tokens, ss_error *err) {
+    ft_run *r = ctx;
     ss_model *m = r->model;
+    size_t b = (size_t)r->state.epoch_batch++;
     int B = r->batch_len[b];
     const size_t *idx = r->order + r->batch_at[b];
     int T = ss_seqs_batch(&r->train.seqs, idx, B, r->fmt.pad_id, r->tokens, r->valid);
@@ -105,83 +214,74 @@ static ss_status train_step(ft_run *r, size_t b, ss_error *err) {
         r->batch_y[i] = r->train.y[idx[i]];
         wsum += r->class_w ? r->class_w[r->batch_y[i]] : 1.0;
     }
-    ss_model_zero_grads(m);
+    for (int i = 0; i < B * T; i++) *tokens += r->valid[i];
     ss_cls_stats cs;
-    uint64_t seed = r->o.seed * 0x9E3779B97F4A7C15ull + (uint64_t)r->step + 1;
+    uint64_t seed = (r->o.seed * 0x9E3779B97F4A7C15ull + (uint64_t)r->state.step + 1) ^ ((uint64_t)k << 48);
     ss_status st = ss_model_body_forward(m, r->tokens, r->valid, B, T, 1, seed, NULL, err);
-    if (!st) st = ss_cls_head(m, r->valid, r->batch_y, r->class_w, wsum > 0 ? (float)(1.0 / wsum) : 0.0f, 1, NULL,
-                              &cs, err);
+    if (!st) st = ss_cls_head(m, r->valid, r->batch_y, r->class_w, wsum > 0 ? (float)(1.0 / wsum) * scale : 0.0f,
+                              1, NULL, &cs, err);
     if (st) return st;
     if (!r->o.freeze_encoder) ss_model_body_backward(m);
-    size_t n = ss_model_num_params(m), f = r->first_trained;
-    double norm = ss_grad_norm(ss_model_grads(m) + f, n - f);
-    double loss = wsum > 0 ? cs.loss_sum / wsum : 0;
-    if (!isfinite(loss) || !isfinite(norm))
-        return ss_fail(err, SS_ERR_RANGE, "the loss or gradient became non-finite at step %lld; lower --lr",
-                       (long long)r->step + 1);
-    double lr = ss_lr_linear(r->step, r->total_steps, r->warmup, r->o.lr);
-    ss_adamw_hparams h = {(float)lr, 0.9f, 0.999f, 1e-8f, (float)r->o.weight_decay};
-    ss_adamw_step_scaled(&r->opt, m, ss_model_params(m), ss_model_grads(m), &h, f, ss_clip_factor(norm, r->o.clip));
-    r->step++;
-    r->loss_acc += loss;
-    r->loss_n++;
-    r->log_loss += loss;
-    r->log_n++;
-    r->shown_loss += loss;
-    r->shown_n++;
+    *loss += (wsum > 0 ? cs.loss_sum / wsum : 0) * scale;
     return SS_OK;
 }
 
 /* Evaluate on dev; keep and save the weights when they are the best so far. */
 static ss_status evaluate(ft_run *r, ss_error *err) {
+    ss_train_state *s = &r->state;
     ss_class_metrics m = {0};
     ss_status st = ft_eval_split(r, &r->dev, &m, err);
     if (st) return st;
-    double score = ft_score(r, &m), train_loss = r->loss_n ? r->loss_acc / (double)r->loss_n : NAN;
-    int improved = !r->have_best || score > r->best_score;
+    double score = ft_score(r, &m), train_loss = s->loss_n ? s->loss_sum / (double)s->loss_n : NAN;
+    int improved = !s->have_best || score > s->best_score;
     if (improved) {
-        r->have_best = 1;
-        r->best_score = score;
-        r->best_step = r->step;
-        r->best_epoch = r->epoch;
-        r->evals_since_best = 0;
+        s->have_best = 1;
+        s->best_score = score;
+        s->best_step = s->step;
+        s->best_epoch = s->epoch;
+        s->evals_since_best = 0;
         memcpy(r->best, ss_model_params(r->model), ss_model_num_params(r->model) * sizeof(float));
         st = ft_save_best(r, err);
     } else {
-        r->evals_since_best++;
+        s->evals_since_best++;
     }
-    ss_metric_field f[] = {SS_MF_I("step", r->step), SS_MF_I("epoch", r->epoch), SS_MF_D("train_loss", train_loss),
+    ss_metric_field f[] = {SS_MF_I("step", s->step), SS_MF_I("epoch", s->epoch), SS_MF_D("train_loss", train_loss),
                            SS_MF_D("dev_accuracy", m.accuracy), SS_MF_D("dev_macro_f1", m.macro_f1),
                            SS_MF_D("dev_mcc", m.mcc)};
     if (!st) st = ss_metrics_write(r->metrics, f, sizeof f / sizeof f[0], err);
-    ss_finetune_progress p = {.is_eval = 1, .improved = improved, .epoch = r->epoch, .step = r->step,
+    ss_finetune_progress p = {.is_eval = 1, .improved = improved, .epoch = (int)s->epoch, .step = s->step,
                               .total_steps = r->total_steps, .loss = train_loss, .dev = &m,
                               .elapsed = omp_get_wtime() - r->t0};
     r->last_shown = p.elapsed;
     if (!st && r->fn) r->fn(r->ctx, &p);
-    r->loss_acc = 0;
-    r->loss_n = 0;
+    s->loss_sum = 0;
+    s->loss_n = 0;
     ss_class_metrics_free(&m);
     return st;
 }
 
-static int should_stop(const ft_run *r) {
-    return (r->o.stop && *r->o.stop) || (r->o.patience > 0 && r->evals_since_best >= r->o.patience);
+static int stopped(const ft_run *r) { return r->o.stop && *r->o.stop; }
+
+static int patience_out(const ft_run *r) {
+    return r->o.patience > 0 && r->state.evals_since_best >= r->o.patience;
 }
 
-/* Every FT_LOG_EVERY steps a metrics line (the mean loss of those steps);
- * a progress report at most every FT_SHOW_MIN seconds at those steps, and
- * at the first step end FT_SHOW_MAX seconds after the previous report, so
- * a run shows a line every few seconds whatever its speed. */
-#define FT_LOG_EVERY 20
+static int done(void *ctx) { return patience_out(ctx); }
+
+/* A metrics line (the mean loss of the steps since the last one) at the
+ * engine's log cadence; a progress report at most every FT_SHOW_MIN seconds
+ * at those steps, and at the first step FT_SHOW_MAX seconds after the
+ * previous report, so a run shows a line every few seconds whatever its
+ * speed. */
 #define FT_SHOW_MIN 2.0
 #define FT_SHOW_MAX 10.0
 
-static void report_step(ft_run *r) {
-    double el = omp_get_wtime() - r->t0, lr = ss_lr_linear(r->step - 1, r->total_steps, r->warmup, r->o.lr);
-    if (r->step % FT_LOG_EVERY == 0) {
-        ss_metric_field f[] = {SS_MF_I("step", r->step), SS_MF_I("epoch", r->epoch),
-                               SS_MF_D("loss", r->log_loss / (double)r->log_n), SS_MF_D("lr", lr),
+static void report_step(ft_run *r, const ss_engine_step *s) {
+    double el = omp_get_wtime() - r->t0;
+    if (s->skipped) note(r, "warning: non-finite loss or gradient; step skipped");
+    if (s->log_due && r->log_n > 0) {
+        ss_metric_field f[] = {SS_MF_I("step", r->state.step), SS_MF_I("epoch", r->state.epoch),
+                               SS_MF_D("loss", r->log_loss / (double)r->log_n), SS_MF_D("lr", s->lr),
                                SS_MF_D("elapsed_s", el)};
         ss_error ignore;
         ss_metrics_write(r->metrics, f, sizeof f / sizeof f[0], &ignore);
@@ -189,15 +289,35 @@ static void report_step(ft_run *r) {
         r->log_n = 0;
     }
     double since = el - r->last_shown;
-    if (!((r->step % FT_LOG_EVERY == 0 && since >= FT_SHOW_MIN) || since >= FT_SHOW_MAX)) return;
-    ss_finetune_progress p = {.epoch = r->epoch, .step = r->step, .total_steps = r->total_steps,
-                              .loss = r->shown_loss / (double)r->shown_n, .lr = lr, .elapsed = el,
-                              .seqs_per_s = el > 0 ? (double)r->step * r->o.batch / el : 0};
+    if (r->shown_n == 0 || !((s->log_due && since >= FT_SHOW_MIN) || since >= FT_SHOW_MAX)) return;
+    ss_finetune_progress p = {.epoch = (int)r->state.epoch, .step = r->state.step, .total_steps = r->total_steps,
+                              .loss = r->shown_loss / (double)r->shown_n, .lr = s->lr, .elapsed = el,
+                              .seqs_per_s = el > 0 ? (double)r->state.step * r->o.batch * r->o.grad_accum / el : 0};
     r->last_shown = el;
     r->shown_loss = 0;
     r->shown_n = 0;
     if (r->fn) r->fn(r->ctx, &p);
 }
+
+static ss_status after_step(void *ctx, const ss_engine_step *s, ss_error *err) {
+    ft_run *r = ctx;
+    if (!s->skipped) {
+        r->state.loss_sum += s->loss;
+        r->state.loss_n++;
+        r->log_loss += s->loss;
+        r->log_n++;
+        r->shown_loss += s->loss;
+        r->shown_n++;
+    }
+    report_step(r, s);
+    int epoch_end = (size_t)r->state.epoch_batch >= r->n_batches;
+    int due = r->o.eval_every > 0 ? s->eval_due : epoch_end && !stopped(r);
+    ss_status st = due ? evaluate(r, err) : SS_OK;
+    if (!st && s->save_due) st = save_checkpoint(r, err);
+    return st;
+}
+
+static ss_status on_stop(void *ctx, ss_error *err) { return save_checkpoint(ctx, err); }
 
 /* What was read: rows per split, skipped rows, classes, truncation. */
 static void data_note(ft_run *r) {
@@ -217,29 +337,53 @@ static void data_note(ft_run *r) {
     }
 }
 
+/* Steps: ceil(batches per epoch / grad_accum) per epoch (the last step of
+ * an epoch may take fewer batches); warmup: a share of them. A resumed run
+ * replans the epoch it was in and continues at its batch. */
+static ss_status plan(ft_run *r, ss_error *err) {
+    const ss_finetune_opts *o = &r->o;
+    int64_t batches = (int64_t)((r->train.rows.n + (size_t)o->batch - 1) / (size_t)o->batch);
+    r->total_steps = (batches + o->grad_accum - 1) / o->grad_accum * o->epochs;
+    r->warmup = (int64_t)llround(o->warmup_ratio * (double)r->total_steps);
+    ss_rng_seed(&r->rng, o->seed ^ 0xF17E7u);
+    if (!o->resume || r->state.epoch == 0) return SS_OK;
+    ss_status st = ss_rng_state_set(&r->rng, r->state.data_rng, err);
+    if (st) return st;
+    ft_plan_epoch(r);
+    if (r->state.epoch_batch > (int64_t)r->n_batches || r->state.step > r->total_steps)
+        return ss_fail(err, SS_ERR_FORMAT, "%s/checkpoint: its position (step %" PRId64 ", batch %" PRId64
+                       ") does not fit this data", o->out_dir, r->state.step, r->state.epoch_batch);
+    char msg[256];
+    snprintf(msg, sizeof msg, "resumed %s at step %" PRId64 " (epoch %" PRId64 ")", o->out_dir, r->state.step,
+             r->state.epoch);
+    note(r, msg);
+    return SS_OK;
+}
+
 static ss_status train_loop(ft_run *r, ss_error *err) {
-    ss_status st = SS_OK;
-    for (r->epoch = 1; r->epoch <= r->o.epochs && !st && !should_stop(r); r->epoch++) {
-        ft_plan_epoch(r);
-        for (size_t b = 0; b < r->n_batches && !st && !should_stop(r); b++) {
-            if ((st = train_step(r, b, err))) break;
-            report_step(r);
-            if (r->o.eval_every > 0 && r->step % r->o.eval_every == 0) st = evaluate(r, err);
-        }
-        if (!st && r->o.eval_every <= 0 && !(r->o.stop && *r->o.stop)) st = evaluate(r, err);
-    }
-    if (r->epoch > r->o.epochs) r->epoch = r->o.epochs;
-    if (!st && r->o.patience > 0 && r->evals_since_best >= r->o.patience) note(r, "early stop: no dev improvement");
-    if (!st && !r->have_best) st = evaluate(r, err); /* stopped before the first evaluation */
+    const ss_finetune_opts *o = &r->o;
+    r->eng = (ss_engine){
+        .c = {.lr = o->lr, .weight_decay = o->weight_decay, .clip = o->clip, .beta1 = o->beta1, .beta2 = o->beta2,
+              .eps = o->eps, .schedule = SS_SCHED_LINEAR, .warmup = r->warmup, .sched_steps = r->total_steps,
+              .total_steps = r->total_steps, .grad_accum = o->grad_accum, .max_bad_steps = o->max_bad_steps,
+              .log_every = o->log_every, .eval_every = o->eval_every, .save_every = o->save_every,
+              .first = r->first_trained, .fail_note = "The best weights so far are in the output directory.",
+              .stop = o->stop},
+        .tm = &r->tm, .st = &r->state,
+        .h = {.ctx = r, .micro = micro, .micro_count = micro_count, .after_step = after_step, .done = done,
+              .on_stop = on_stop}};
+    ss_status st = ss_engine_run(&r->eng, err);
+    if (!st && patience_out(r)) note(r, "early stop: no dev improvement");
+    if (!st && !r->state.have_best) st = evaluate(r, err); /* stopped before the first evaluation */
     return st;
 }
 
 /* The best weights back in the model, measured on dev (and test). */
 static ss_status finish(ft_run *r, ss_finetune_result *res, ss_error *err) {
     memcpy(ss_model_params(r->model), r->best, ss_model_num_params(r->model) * sizeof(float));
-    res->best_step = r->best_step;
-    res->best_epoch = r->best_epoch;
-    res->steps = r->step;
+    res->best_step = r->state.best_step;
+    res->best_epoch = (int)r->state.best_epoch;
+    res->steps = r->state.step;
     res->train_rows = r->train.rows.n;
     res->train_bad_rows = r->train.rows.n_bad;
     ss_status st = ft_eval_split(r, &r->dev, &res->dev, err);
@@ -248,25 +392,14 @@ static ss_status finish(ft_run *r, ss_finetune_result *res, ss_error *err) {
     return st;
 }
 
-static ss_status check_opts(const ss_finetune_opts *o, ss_error *err) {
-    if (!o->train_path || !o->dev_path || !o->out_dir)
-        return ss_fail(err, SS_ERR_ARG, "fine-tuning needs a train file, a dev file and an output directory");
-    if (!o->init && !o->tokenizer)
-        return ss_fail(err, SS_ERR_ARG, "a model from scratch (--init none) needs --tokenizer");
-    if (o->epochs < 1 || o->batch < 1 || o->max_seq < 3)
-        return ss_fail(err, SS_ERR_ARG, "--epochs and --batch must be >= 1 and --max-seq >= 3");
-    if (!(o->lr > 0) || !(o->warmup_ratio >= 0 && o->warmup_ratio < 1) || o->weight_decay < 0 || o->clip < 0)
-        return ss_fail(err, SS_ERR_ARG, "--lr must be > 0, --warmup-ratio in [0, 1), --weight-decay and --clip >= 0");
-    if (!(o->dropout >= 0 && o->dropout < 1)) return ss_fail(err, SS_ERR_ARG, "--dropout must be in [0, 1)");
-    return SS_OK;
-}
-
 static void free_run(ft_run *r) {
     ft_free_data(r);
-    ss_model_free(r->model);
+    ss_model_free(r->tm.model);
     ss_tokenizer_free(r->tok);
-    ss_adamw_free(&r->opt);
+    ss_adamw_free(&r->tm.opt);
     free(r->best);
+    free(r->saved_strings);
+    free(r->opts_json);
     ss_error ignore;
     ss_metrics_close(r->metrics, &ignore);
 }
@@ -274,23 +407,24 @@ static void free_run(ft_run *r) {
 ss_status ss_finetune(const ss_finetune_opts *o, ss_finetune_result *res, ss_finetune_progress_fn fn, void *ctx,
                       ss_error *err) {
     memset(res, 0, sizeof *res);
-    ss_status st = check_opts(o, err);
+    ss_status st = ss_finetune_opts_check(o, err);
     if (st) return st;
     ft_run r = {.o = *o, .fn = fn, .ctx = ctx};
-    ss_rng_seed(&r.rng, o->seed ^ 0xF17E7u);
-    st = ft_load_data(&r, err);
+    if (o->resume) st = load_checkpoint(&r, err);
+    if (!st) st = ft_load_data(&r, err);
     if (!st) st = setup_model(&r, err);
     if (!st) st = ft_encode_data(&r, err);
+    if (!st && o->resume) st = load_best(&r, err);
     if (!st) st = setup_output(&r, err);
+    if (!st && !(r.opts_json = ss_finetune_opts_to_json(&r.o))) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    if (!st) st = plan(&r, err);
     if (!st) {
-        int64_t per_epoch = (int64_t)((r.train.rows.n + (size_t)o->batch - 1) / (size_t)o->batch);
-        r.total_steps = per_epoch * o->epochs;
-        r.warmup = (int64_t)llround(o->warmup_ratio * (double)r.total_steps);
-        r.t0 = omp_get_wtime();
+        r.t0 = omp_get_wtime() - r.state.elapsed;
         data_note(&r);
         st = train_loop(&r, err);
     }
     if (!st) st = finish(&r, res, err);
+    if (!st && !stopped(&r)) remove_checkpoint(&r);
     free_run(&r);
     if (st) ss_finetune_result_free(res);
     return st;

@@ -50,17 +50,19 @@ static ss_status class_weights(ft_run *r, ss_error *err) {
 
 ss_status ft_load_data(ft_run *r, ss_error *err) {
     const ss_finetune_opts *o = &r->o;
-    ss_status st = read_split(&r->train, o->train_path, &o->table, err);
-    if (!st) st = read_split(&r->dev, o->dev_path, &o->table, err);
-    if (!st && o->test_path) st = read_split(&r->test, o->test_path, &o->table, err);
+    ss_labeled_opts table = {.text_column = o->text_column, .label_column = o->label_column, .format = o->format,
+                             .skip_bad_rows = o->skip_bad_rows};
+    ss_status st = read_split(&r->train, o->train_path, &table, err);
+    if (!st) st = read_split(&r->dev, o->dev_path, &table, err);
+    if (!st && o->test_path) st = read_split(&r->test, o->test_path, &table, err);
     if (st) return st;
     /* classes from every training row, so a small subset cannot lose one */
     if ((st = ss_label_map_build(&r->labels, &r->train.rows, o->train_path, err))) return st;
     if (o->train_size > 0) {
-        if (o->train_size > r->train.rows.n)
-            return ss_fail(err, SS_ERR_ARG, "--train-size %zu exceeds the %zu rows of %s", o->train_size,
+        if ((size_t)o->train_size > r->train.rows.n)
+            return ss_fail(err, SS_ERR_ARG, "--train-size %zu exceeds the %zu rows of %s", (size_t)o->train_size,
                            r->train.rows.n, o->train_path);
-        ss_labeled_subsample(&r->train.rows, o->train_size, o->seed);
+        ss_labeled_subsample(&r->train.rows, (size_t)o->train_size, o->seed);
     }
     st = apply_labels(r, &r->train, err);
     if (!st) st = apply_labels(r, &r->dev, err);

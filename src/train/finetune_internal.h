@@ -2,6 +2,7 @@
 #ifndef SELFSUP_FINETUNE_INTERNAL_H
 #define SELFSUP_FINETUNE_INTERNAL_H
 
+#include "selfsup/engine.h"
 #include "selfsup/finetune.h"
 #include "selfsup/metrics.h"
 #include "selfsup/optim.h"
@@ -17,20 +18,22 @@ typedef struct {
 
 typedef struct {
     ss_finetune_opts o;
+    char *saved_strings, *opts_json; /* resumed: the saved options' strings; the options to save */
     ss_tokenizer *tok;
     ss_text_format fmt;
     ss_label_map labels;
     ft_split train, dev, test;
     float *class_w;             /* [K] or NULL */
-    ss_model *model;
-    ss_adamw opt;
+    ss_model *model;            /* = tm.model */
+    ss_train_models tm;         /* the model and its AdamW state */
+    ss_train_state state;       /* step, epoch and position in it, the best so far: in the checkpoint */
+    ss_engine eng;
+    int keep_previous;          /* resumed from checkpoint/.previous */
     size_t first_trained;       /* 0, or the head's offset with --freeze-encoder */
     float *best;                /* parameters of the best evaluation so far */
-    double best_score;
-    int64_t best_step, step, total_steps, warmup;
-    int best_epoch, epoch, evals_since_best, have_best;
+    int64_t total_steps, warmup;
     ss_metrics *metrics;
-    ss_rng rng;
+    ss_rng rng;                 /* epoch order (its state at the epoch's start is state.data_rng) */
     /* batches of the current epoch: order[] holds sequence indices, batch b
      * is order[batch_at[b] .. +batch_len[b]) */
     size_t *order, *batch_at;
@@ -38,8 +41,7 @@ typedef struct {
     size_t n_batches;
     int32_t *tokens, *batch_y;
     uint8_t *valid;
-    double t0, loss_acc;        /* train loss summed since the last evaluation */
-    int64_t loss_n;
+    double t0;
     double log_loss, shown_loss, last_shown; /* since the last metrics line / progress report */
     int64_t log_n, shown_n;
     ss_finetune_progress_fn fn;

@@ -1,5 +1,6 @@
-/* The pretraining loop: sample -> forward/backward (x grad_accum) -> clip ->
- * AdamW, with periodic evaluation, metrics and atomic checkpoints.
+/* Pretraining on the step engine (engine.c): sample -> forward/backward
+ * (x grad_accum) -> clip -> AdamW, with periodic evaluation, metrics and
+ * atomic checkpoints.
  * Same seed and thread count give bit-identical runs, and a run resumed from
  * a checkpoint continues exactly as if it had not stopped: the model, AdamW
  * moments, step and data RNG are all in the checkpoint, and dropout masks
@@ -12,14 +13,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "optable.h"
 #include "selfsup/io.h"
 #include "selfsup/tokenizer.h"
 #include "trainer_internal.h"
-
-/* Default warmup: this share of the run (of its steps, or with --time of its
- * time budget), at most WARMUP_MAX steps. */
-#define WARMUP_SHARE 0.05
-#define WARMUP_MAX 1000
 
 static void note(trainer *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void note(trainer *t, const char *fmt, ...) {
@@ -57,11 +54,13 @@ static ss_status load_data(trainer *t, ss_error *err) {
     return SS_OK;
 }
 
-/* Total steps from --steps, --tokens, or (for --time) 0 = schedule by time. */
-static int64_t plan_steps(const ss_train_opts *o) {
+/* Total steps from --steps, --tokens or --flops (the objective's FLOPs per
+ * token decide the steps), or 0 for --time (schedule by time). */
+static int64_t plan_steps(const trainer *t, const ss_train_opts *o) {
     if (o->steps > 0) return o->steps;
     int64_t per_step = (int64_t)o->batch * o->seq * o->grad_accum;
     if (o->tokens > 0) return (o->tokens + per_step - 1) / per_step;
+    if (o->flops > 0) return (int64_t)ceil(o->flops / (obj_flops_per_token(t) * (double)per_step));
     return 0;
 }
 
@@ -71,23 +70,53 @@ static ss_status setup_fresh(trainer *t, ss_error *err) {
         return ss_fail(err, SS_ERR_ARG, "--seq %d exceeds the model's max_seq %d", t->o.seq, t->o.model.max_seq);
     ss_status st = obj_create_models(t, err);
     if (st) return st;
-    t->total_steps = plan_steps(&t->o);
-    if (t->o.flops > 0) { /* a compute budget: the objective's FLOPs per token decide the steps */
-        double per_step = obj_flops_per_token(t) * (double)t->o.batch * t->o.seq * t->o.grad_accum;
-        t->total_steps = (int64_t)ceil(t->o.flops / per_step);
-    }
-    if (t->total_steps <= 0 && t->o.time_limit <= 0)
-        return ss_fail(err, SS_ERR_ARG, "give the run length with --steps, --tokens, --flops or --time");
-    if (t->o.warmup < 0 && t->total_steps > 0) { /* with --time it stays -1: warmup by time (current_lr) */
-        int64_t w = t->total_steps / 20; /* WARMUP_SHARE */
-        t->o.warmup = w > WARMUP_MAX ? WARMUP_MAX : w;
+    t->total_steps = plan_steps(t, &t->o);
+    if (t->o.warmup < 0 && t->total_steps > 0) { /* with --time it stays -1: warmup by time (ss_engine_lr) */
+        int64_t w = t->total_steps / 20; /* SS_WARMUP_SHARE */
+        t->o.warmup = w > SS_WARMUP_MAX ? SS_WARMUP_MAX : w;
     }
     if (t->o.lr_min < 0) t->o.lr_min = t->o.lr / 10;
     ss_rng_seed(&t->data_rng, t->o.seed ^ 0x5DEECE66Dull);
     t->state.total_steps = t->total_steps;
+    t->state.sched_steps = t->total_steps;
+    t->state.sched_time = t->o.time_limit;
     return SS_OK;
 }
 
+static const char *length_flag(const ss_train_opts *o) {
+    return o->steps > 0 ? "--steps" : o->tokens > 0 ? "--tokens" : o->flops > 0 ? "--flops" : "--time";
+}
+
+/* The run length on resume: the saved one, or a longer one given now (the
+ * schedule keeps its length; the added steps run at its final lr). */
+static ss_status resume_length(trainer *t, const ss_train_opts *saved, int64_t total, ss_error *err) {
+    ss_train_opts *o = &t->o;
+    t->total_steps = total;
+    if (t->state.sched_steps < 0) t->state.sched_steps = total; /* saved before the schedule was stored */
+    if (t->state.sched_time < 0) t->state.sched_time = saved->time_limit;
+    if (!(o->steps > 0 || o->tokens > 0 || o->flops > 0 || o->time_limit > 0)) {
+        o->steps = saved->steps, o->tokens = saved->tokens, o->flops = saved->flops, o->time_limit = saved->time_limit;
+        return SS_OK;
+    }
+    const char *flag = length_flag(o);
+    if ((total > 0) != (o->time_limit <= 0))
+        return ss_fail(err, SS_ERR_ARG, "%s: the run's length is %s; give its length as %s to extend it", flag,
+                       total > 0 ? "in steps" : "a time budget", total > 0 ? "--steps, --tokens or --flops" : "--time");
+    int64_t want = plan_steps(t, o);
+    if (total > 0 ? want < total : o->time_limit < saved->time_limit)
+        return ss_fail(err, SS_ERR_ARG, "%s: shorter than the run's length (%.0f %s): a run can be extended on "
+                       "--resume, not shortened (Ctrl-C stops it early)", flag,
+                       total > 0 ? (double)total : saved->time_limit, total > 0 ? "steps" : "s");
+    if (total > 0 ? want > total : o->time_limit > saved->time_limit)
+        note(t, "extending the run to %s %s: the schedule keeps its length, the added part runs at lr %.2e", flag,
+             total > 0 ? "steps" : "seconds", o->lr_min);
+    t->total_steps = total > 0 ? want : 0;
+    t->state.total_steps = t->total_steps;
+    return SS_OK;
+}
+
+/* Load the checkpoint and take the run's options from it: an option given
+ * now that differs is an error naming it (optable.c), the length may grow. */
 static ss_status setup_resume(trainer *t, ss_error *err) {
     char *opts_json = NULL;
     ss_error warn = {0};
@@ -97,99 +126,26 @@ static ss_status setup_resume(trainer *t, ss_error *err) {
         return ss_error_prefix(err, "cannot resume: ");
     }
     if (warn.msg[0]) note(t, "warning: %s", warn.msg);
+    ss_train_opts saved = t->o;
     int64_t total = 0;
     if (!opts_json) st = ss_fail(err, SS_ERR_FORMAT, "%s/trainer_state.json: no 'options'", t->o.out_dir);
-    else st = ss_train_opts_from_json(&t->o, &total, opts_json, t->o.out_dir, err);
+    else st = ss_train_opts_from_json(&saved, &total, opts_json, t->o.out_dir, &t->saved_strings, err);
     free(opts_json);
+    if (!st) st = opts_resume(&ss_train_opt_table, &t->o, &saved, t->o.given, err);
     if (st) return st;
-    t->total_steps = total;
     t->o.model = *ss_model_config_of(t->tm.model);
     if ((t->o.objective == SS_OBJ_RTD) != (t->tm.gen != NULL))
         return ss_fail(err, SS_ERR_FORMAT, "%s: the checkpoint does not fit objective %s", t->o.out_dir,
                        ss_objective_name(t->o.objective));
+    if ((st = resume_length(t, &saved, total, err))) return st;
+    return ss_rng_state_set(&t->data_rng, t->state.data_rng, err);
+}
+
+static ss_status check_resumed_data(trainer *t, ss_error *err) {
     if ((uint32_t)t->o.model.vocab_size != t->train.vocab_size)
         return ss_fail(err, SS_ERR_FORMAT, "%s: the data's vocabulary (%u) does not match the checkpoint's (%d)",
                        t->o.data_dir, t->train.vocab_size, t->o.model.vocab_size);
-    if ((st = ss_rng_state_set(&t->data_rng, t->state.data_rng, err))) return st;
     note(t, "resumed %s at step %" PRId64, t->o.out_dir, t->state.step);
-    return SS_OK;
-}
-
-/* lr for the coming step. With --time the schedule follows the elapsed
- * share of the time budget instead of the step count: by default a linear
- * warmup over the first WARMUP_SHARE of the budget (ending sooner if
- * WARMUP_MAX steps come first), then the cosine over the rest, so warmup is
- * 5% of the steps however fast they run; with an explicit --warmup N, N
- * steps of warmup, then the cosine by the elapsed share. The elapsed time
- * is in the checkpoint, so a resumed run continues the schedule. */
-static double current_lr(const trainer *t) {
-    const ss_train_opts *o = &t->o;
-    if (t->total_steps > 0) return ss_lr_schedule(t->state.step, t->total_steps, o->warmup, o->lr, o->lr_min);
-    double share = t->state.elapsed / o->time_limit, start = 0;
-    if (o->warmup >= 0 && t->state.step < o->warmup)
-        return ss_lr_schedule(t->state.step, 1, o->warmup, o->lr, o->lr_min);
-    if (o->warmup < 0) {
-        double w = fmax((double)(t->state.step + 1) / WARMUP_MAX, share / WARMUP_SHARE);
-        if (w < 1) return o->lr * w;
-        start = WARMUP_SHARE;
-    }
-    const int64_t res = 1000000;
-    double p = share > start ? (share - start) / (1 - start) : 0;
-    int64_t pos = (int64_t)(p * (double)res);
-    return ss_lr_schedule(pos < res ? pos : res, res, 0, o->lr, o->lr_min);
-}
-
-/* The joint global gradient norm of every trained model (before clipping). */
-static double grad_norm_all(trainer *t) {
-    ss_model *ms[2] = {t->tm.model, t->tm.gen};
-    double sq = 0;
-    for (int i = 0; i < 2; i++)
-        if (ms[i]) {
-            double n = ss_grad_norm(ss_model_grads(ms[i]), ss_model_num_params(ms[i]));
-            sq += n * n;
-        }
-    return sqrt(sq);
-}
-
-/* AdamW on every trained model, with clipping by the joint norm (torch
- * semantics) folded into the update as a factor on the gradients. */
-static void adamw_all(trainer *t, double norm) {
-    const ss_train_opts *o = &t->o;
-    ss_adamw_hparams h = {(float)current_lr(t), (float)o->beta1, (float)o->beta2, (float)o->eps, (float)o->weight_decay};
-    float gs = ss_clip_factor(norm, o->clip);
-    ss_adamw_step_scaled(&t->tm.opt, t->tm.model, ss_model_params(t->tm.model), ss_model_grads(t->tm.model), &h, 0, gs);
-    if (t->tm.gen)
-        ss_adamw_step_scaled(&t->tm.gen_opt, t->tm.gen, ss_model_params(t->tm.gen), ss_model_grads(t->tm.gen), &h, 0, gs);
-}
-
-/* One optimizer step over grad_accum micro-batches. Returns the step's
- * measurements and the gradient norm (before clipping); a non-finite loss or
- * norm skips the update and counts as a bad step. */
-static ss_status train_step(trainer *t, step_stats *s, double *gnorm, int *skipped, ss_error *err) {
-    const ss_train_opts *o = &t->o;
-    int K = o->grad_accum;
-    ss_model_zero_grads(t->tm.model);
-    if (t->tm.gen) ss_model_zero_grads(t->tm.gen);
-    memset(s, 0, sizeof *s);
-    for (int k = 0; k < K; k++) {
-        ss_status st = obj_micro_step(t, k, 1.0f / (float)K, s, err);
-        if (st) return st;
-    }
-    *gnorm = grad_norm_all(t);
-    *skipped = !isfinite(s->loss) || !isfinite(*gnorm);
-    if (*skipped) {
-        t->state.bad_steps++;
-        if (t->state.bad_steps >= o->max_bad_steps)
-            return ss_fail(err, SS_ERR_RANGE, "stopping: the loss or gradient was not finite for %" PRId64
-                           " consecutive steps (last at step %" PRId64 "); lower --lr or check the data. "
-                           "The last checkpoint in %s holds finite weights.", t->state.bad_steps,
-                           t->state.step + 1, o->out_dir);
-    } else {
-        t->state.bad_steps = 0;
-        adamw_all(t, *gnorm);
-    }
-    t->state.step++;
-    t->state.tokens_seen += s->tokens;
     return SS_OK;
 }
 
@@ -234,11 +190,6 @@ static ss_status save(trainer *t, ss_error *err) {
     return st;
 }
 
-static int finished(const trainer *t) {
-    if (t->total_steps > 0) return t->state.step >= t->total_steps;
-    return t->state.elapsed >= t->o.time_limit;
-}
-
 static void report_step(trainer *t, const step_stats *s, double gnorm, double lr, int skipped, double dt_tokens,
                         double dt) {
     double tps = dt > 0 ? dt_tokens / dt : 0;
@@ -270,33 +221,53 @@ static void report_step(trainer *t, const step_stats *s, double gnorm, double lr
     ss_metrics_write(t->metrics, f, n, &ignore);
 }
 
+/* Engine hooks: a micro-batch of the objective; log, evaluate and save
+ * after a step; save when stopped. */
+static ss_status micro(void *ctx, int k, float scale, double *loss, int64_t *tokens, ss_error *err) {
+    trainer *t = ctx;
+    if (k == 0) memset(&t->stats, 0, sizeof t->stats);
+    ss_status st = obj_micro_step(t, k, scale, &t->stats, err);
+    *loss = t->stats.loss;
+    *tokens = t->stats.tokens;
+    return st;
+}
+
+static ss_status after_step(void *ctx, const ss_engine_step *s, ss_error *err) {
+    trainer *t = ctx;
+    double now = omp_get_wtime();
+    t->window_tokens += (double)s->tokens;
+    if (s->log_due) {
+        report_step(t, &t->stats, s->grad_norm, s->lr, s->skipped, t->window_tokens, now - t->window_t0);
+        t->window_t0 = omp_get_wtime();
+        t->window_tokens = 0;
+    }
+    ss_status st = SS_OK;
+    if (s->eval_due) st = evaluate(t, err);
+    if (!st && (s->last || s->save_due)) st = save(t, err);
+    if (!st && s->log_due) t->window_t0 = omp_get_wtime();
+    return st;
+}
+
+static ss_status on_stop(void *ctx, ss_error *err) {
+    trainer *t = ctx;
+    note(t, "interrupted at step %" PRId64 ": saving", t->state.step);
+    return save(t, err);
+}
+
 static ss_status loop(trainer *t, ss_error *err) {
     const ss_train_opts *o = &t->o;
-    double window_t0 = omp_get_wtime(), window_tokens = 0;
-    ss_status st = SS_OK;
-    while (!st && !finished(t) && !(o->stop && *o->stop)) {
-        double lr = current_lr(t), gnorm, t0 = omp_get_wtime();
-        step_stats ss;
-        int skipped;
-        if ((st = train_step(t, &ss, &gnorm, &skipped, err))) break;
-        double now = omp_get_wtime();
-        t->state.elapsed += now - t0;
-        window_tokens += (double)ss.tokens;
-        int last = finished(t);
-        if (t->state.step % o->log_every == 0 || last || skipped) {
-            report_step(t, &ss, gnorm, lr, skipped, window_tokens, now - window_t0);
-            window_t0 = omp_get_wtime();
-            window_tokens = 0;
-        }
-        if (o->eval_every > 0 && (t->state.step % o->eval_every == 0 || last)) st = evaluate(t, err);
-        if (!st && (last || (o->save_every > 0 && t->state.step % o->save_every == 0))) st = save(t, err);
-        if (!st && (t->state.step % o->log_every == 0 || last)) window_t0 = omp_get_wtime();
-    }
-    if (!st && o->stop && *o->stop) {
-        note(t, "interrupted at step %" PRId64 ": saving", t->state.step);
-        st = save(t, err);
-    }
-    return st;
+    snprintf(t->fail_note, sizeof t->fail_note, "The last checkpoint in %s holds finite weights.", o->out_dir);
+    t->eng = (ss_engine){
+        .c = {.lr = o->lr, .lr_min = o->lr_min, .weight_decay = o->weight_decay, .clip = o->clip, .beta1 = o->beta1,
+              .beta2 = o->beta2, .eps = o->eps, .schedule = SS_SCHED_COSINE, .warmup = o->warmup,
+              .sched_steps = t->state.sched_steps, .sched_time = t->state.sched_time, .total_steps = t->total_steps,
+              .time_limit = o->time_limit, .grad_accum = o->grad_accum, .max_bad_steps = o->max_bad_steps,
+              .log_every = o->log_every, .eval_every = o->eval_every, .save_every = o->save_every,
+              .fail_note = t->fail_note, .stop = o->stop},
+        .tm = &t->tm, .st = &t->state, .h = {.ctx = t, .micro = micro, .after_step = after_step, .on_stop = on_stop}};
+    t->window_t0 = omp_get_wtime();
+    t->window_tokens = 0;
+    return ss_engine_run(&t->eng, err);
 }
 
 static void describe_model(trainer *t, const char *what, const ss_model *m) {
@@ -323,7 +294,7 @@ static void describe(trainer *t) {
     const ss_train_opts *o = &t->o;
     if (t->total_steps <= 0 && o->warmup < 0)
         note(t, "lr: warmup over the first %.0f%% of the %.0f s budget (at most %d steps), then cosine from %.2e to "
-             "%.2e by the elapsed share", 100 * WARMUP_SHARE, o->time_limit, WARMUP_MAX, o->lr, o->lr_min);
+             "%.2e by the elapsed share", 100 * SS_WARMUP_SHARE, t->state.sched_time, SS_WARMUP_MAX, o->lr, o->lr_min);
     else
         note(t, "lr: warmup %" PRId64 " steps, then cosine from %.2e to %.2e %s", o->warmup, o->lr, o->lr_min,
              t->total_steps > 0 ? "over the steps" : "by the elapsed share of the time budget");
@@ -338,15 +309,18 @@ static void cleanup(trainer *t) {
     ss_token_split_free(&t->train);
     ss_token_split_free(&t->val);
     free(t->opts_json);
+    free(t->saved_strings);
     ss_error ignore;
     ss_metrics_close(t->metrics, &ignore);
 }
 
 ss_status ss_pretrain(const ss_train_opts *opts, ss_train_progress_fn fn, void *ctx, ss_error *err) {
     trainer t = {.o = *opts, .fn = fn, .ctx = ctx};
-    ss_status st = ss_mkdir_p(opts->out_dir, err);
+    ss_status st = ss_train_opts_check(opts, err);
+    if (!st) st = ss_mkdir_p(opts->out_dir, err);
+    if (!st && opts->resume) st = setup_resume(&t, err);
     if (!st) st = load_data(&t, err);
-    if (!st) st = opts->resume ? setup_resume(&t, err) : setup_fresh(&t, err);
+    if (!st) st = opts->resume ? check_resumed_data(&t, err) : setup_fresh(&t, err);
     char mpath[4096];
     snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", opts->out_dir);
     if (!st && opts->resume) st = ss_metrics_truncate_after_step(mpath, t.state.step, err);

@@ -3,12 +3,20 @@
 #ifndef SELFSUP_TRAINER_INTERNAL_H
 #define SELFSUP_TRAINER_INTERNAL_H
 
+#include "selfsup/engine.h"
 #include "selfsup/metrics.h"
 #include "selfsup/mlm.h"
 #include "selfsup/train.h"
 
+/* What one optimizer step measured (means over its micro-batches). */
+typedef struct {
+    double loss, mlm_acc, gen_loss, disc_loss, disc_acc, disc_precision, disc_recall;
+    int64_t tokens;            /* input tokens processed (non-padding) */
+} step_stats;
+
 typedef struct {
     ss_train_opts o;
+    char *saved_strings;       /* resumed: the saved options' strings */
     int64_t total_steps;
     char *opts_json;
     ss_train_models tm;        /* model (rtd: discriminator) + generator */
@@ -22,15 +30,13 @@ typedef struct {
     uint8_t *key_valid, *replaced;
     ss_metrics *metrics;
     double peak_gflops, flops_per_token;
+    ss_engine eng;
+    step_stats stats;          /* of the current step */
+    double window_t0, window_tokens; /* since the last log line: tokens/s */
+    char fail_note[4200];
     ss_train_progress_fn fn;
     void *ctx;
 } trainer;
-
-/* What one optimizer step measured (means over its micro-batches). */
-typedef struct {
-    double loss, mlm_acc, gen_loss, disc_loss, disc_acc, disc_precision, disc_recall;
-    int64_t tokens;            /* input tokens processed (non-padding) */
-} step_stats;
 
 /* Objectives (objectives.c) */
 ss_status obj_setup(trainer *t, ss_error *err);                 /* data indices, mlm config, buffers */
