@@ -100,8 +100,11 @@ void ss_gemm_weights_changed(void);
  * freed: its memory may hold another model's weights next). */
 void ss_gemm_weights_forget(const float *base, size_t n);
 
-/* Products with M*N*K below this go to OpenBLAS in every mode. */
+/* Products with M*N*K below this go to OpenBLAS in every mode (the
+ * default; tests set 0 to send even tiny products through the backend).
+ * Returns the previous threshold. */
 #define SS_GEMM_SMALL 262144.0
+double ss_gemm_set_small(double mnk);
 
 /* fp32 -> bf16 (round to nearest even; NaN stays NaN) and back, the rounding
  * the bf16 backend applies to its inputs (tests and reference paths). */

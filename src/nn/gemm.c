@@ -102,7 +102,8 @@ static struct {
     weight_entry weights[MAX_WEIGHTS];
     int n_weights;
     unsigned long epoch;
-} G;
+    double small;               /* M*N*K below which OpenBLAS computes (SS_GEMM_SMALL) */
+} G = {.small = SS_GEMM_SMALL};
 
 static int dnnl_ready(void) {
     if (G.dnnl_state) return G.dnnl_state > 0;
@@ -332,7 +333,13 @@ ss_status ss_gemm_on(ss_gemm_backend be, int ta, int tb, int M, int N, int K, fl
  * (the module's buffers and primitives serve one caller at a time), or too
  * small for a primitive call to pay. */
 static int use_openblas(int M, int N, int K) {
-    return G.backend == SS_GEMM_OPENBLAS || K <= 0 || omp_in_parallel() || (double)M * N * K < SS_GEMM_SMALL;
+    return G.backend == SS_GEMM_OPENBLAS || K <= 0 || omp_in_parallel() || (double)M * N * K < G.small;
+}
+
+double ss_gemm_set_small(double mnk) {
+    double old = G.small;
+    G.small = mnk;
+    return old;
 }
 
 void ss_gemm_ex(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
