@@ -184,11 +184,11 @@ int main(int argc, char **argv) {
            "\"T\":%d,\"tokens_per_s\":%.1f,\"step_ms_median\":%.2f,\"sgemm_peak_gflops\":%.1f,"
            "\"model_gflop_per_token\":%.5f,\"mfu\":%.4f,\"peak_rss_mb\":%.1f,\"analytic_need_mb\":%.1f,"
            "\"rss_over_need\":%.3f,\"last_loss\":%.4f,\"precision\":\"%s\",\"gemm\":\"%s\","
-           "\"f32_gemm\":\"%s\",\"f32_peak_gflops\":%.1f,\"mfu_f32\":%.4f}\n",
+           "\"f32_gemm\":\"%s\",\"f32_peak_gflops\":%.1f,\"mfu_f32\":%.4f,\"gemm_forced\":%s}\n",
            ss_objective_name(b.obj), name, threads, np, B, T, tps, med * 1e3, peak, fpt / 1e9, mfu,
            ru.ru_maxrss / 1024.0, need / 1048576.0, ru.ru_maxrss * 1024.0 / need, loss,
            ss_precision_name(gc_.precision), ss_gemm_backend_name(chosen), ss_gemm_backend_name(gc_.f32_backend),
-           peak_f32, mfu_f32);
+           peak_f32, mfu_f32, force ? "true" : "false");
     free(dt);
     return 0;
 }
