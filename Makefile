@@ -17,7 +17,7 @@ BLAS_DIR := /usr/lib/$(ARCH)/openblas-openmp
 BLAS_INC := /usr/include/$(ARCH)/openblas-openmp
 
 # Debian packages the build needs. Found with dpkg-query; installed when root.
-BUILD_PKGS := pkg-config libutf8proc-dev libzstd-dev libopenblas-openmp-dev libcjson-dev libcmocka-dev
+BUILD_PKGS := pkg-config libutf8proc-dev libzstd-dev libopenblas-openmp-dev libcjson-dev libcmocka-dev libdnnl-dev
 CHECK_PKGS := python3 python3-numpy zstd curl bible-kjv gnuplot-nox
 DEMO_PKGS  := curl gnuplot-nox
 BENCH_PKGS := sentencepiece nodejs zstd time bc python3-torch
@@ -29,7 +29,7 @@ CFLAGS   ?= -O2 -g -march=native
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -Iinclude -I$(BLAS_INC) \
             $(shell pkg-config --cflags libutf8proc libzstd libcjson 2>/dev/null)
 LDLIBS    = $(shell pkg-config --libs libutf8proc libzstd libcjson 2>/dev/null) \
-            -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -lm -fopenmp
+            -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -ldnnl -lm -fopenmp
 TEST_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
 
 # Quiet build: V=1 shows the commands. Q prefixes the compile/link commands.

@@ -5,7 +5,12 @@
  * the embeddings samples the masked positions, the discriminator classifies
  * every token), with MFU against the sgemm peak measured in the same
  * process, and peak RSS against the analytic memory need.
- * usage: bench_train S|M|custom [--objective clm|mlm|rtd] [--steps N] [--warmup N] [--threads N]
+ * With --precision (fp32|bf16|auto, default fp32) the GEMM layer's choice;
+ * MFU is reported against the selected backend's 1024^3 peak (mfu) and
+ * against the faster f32 backend's (mfu_f32).
+ * --gemm NAME forces one backend (e.g. openblas-f32: the reference path).
+ * usage: bench_train S|M|custom [--objective clm|mlm|rtd] [--steps N] [--warmup N] [--threads N] [--precision P]
+ *        [--gemm NAME]
  *        [--layers L --d-model C --heads H --d-ff F --seq T --batch B --vocab V]
  * Prints one JSON line. */
 #include <math.h>
@@ -17,6 +22,7 @@
 
 #include <cblas.h>
 
+#include "selfsup/gemm.h"
 #include "selfsup/model.h"
 #include "selfsup/optim.h"
 #include "selfsup/rng.h"
@@ -120,11 +126,15 @@ int main(int argc, char **argv) {
     const char *name = argv[1];
     int L = 4, C = 256, H = 4, F = 1024, T = 128, B = 16, V = 8192, steps = 20, warm = 3, threads = 2;
     bench b = {.obj = SS_OBJ_CLM};
+    ss_precision prec = SS_PRECISION_FP32;
+    const char *force = NULL;
     if (strcmp(name, "M") == 0) { L = 6; C = 384; H = 6; F = 1536; T = 256; B = 8; }
     for (int i = 2; i + 1 < argc; i += 2) {
         int v = atoi(argv[i + 1]);
         ss_error err = {0};
         if (!strcmp(argv[i], "--objective")) { if (ss_objective_parse(argv[i + 1], &b.obj, &err)) die(&err); }
+        else if (!strcmp(argv[i], "--gemm")) force = argv[i + 1];
+        else if (!strcmp(argv[i], "--precision")) { if (ss_precision_parse(argv[i + 1], &prec, &err)) die(&err); }
         else if (!strcmp(argv[i], "--steps")) steps = v;
         else if (!strcmp(argv[i], "--warmup")) warm = v;
         else if (!strcmp(argv[i], "--threads")) threads = v;
@@ -139,7 +149,16 @@ int main(int argc, char **argv) {
     }
     omp_set_num_threads(threads);
     openblas_set_num_threads(threads);
+    ss_gemm_choice gc_;
+    ss_error perr = {0};
+    if (ss_gemm_select(prec, &gc_, &perr)) die(&perr);
+    if (force) { /* one backend, whatever the probe preferred */
+        ss_gemm_backend be;
+        if (ss_gemm_backend_parse(force, &be, &perr) || ss_gemm_use(be, &perr)) die(&perr);
+    }
     double peak = ss_sgemm_peak_gflops();
+    ss_gemm_backend chosen = ss_gemm_current();
+    double peak_f32 = ss_gemm_peak(gc_.f32_backend, 1024, 1024, 1024, 0.3);
     ss_model_config cfg = {.kind = SS_DECODER, .vocab_size = V, .n_layer = L, .d_model = C, .n_head = H, .d_ff = F,
                            .max_seq = T, .head = SS_HEAD_LM};
     b.B = B; b.T = T; b.V = V;
@@ -155,6 +174,7 @@ int main(int argc, char **argv) {
     double med = dt[steps / 2], tps = (double)B * T / med;
     const ss_model_config *mc = ss_model_config_of(b.m), *gc = b.g ? ss_model_config_of(b.g) : NULL;
     double fpt = ss_train_flops_per_token(b.obj, mc, gc, T, 0.15), mfu = fpt * tps / (peak * 1e9);
+    double mfu_f32 = fpt * tps / (peak_f32 * 1e9);
     size_t np = ss_model_num_params(b.m) + (b.g ? ss_model_num_params(b.g) : 0);
     double need = (double)np * 16 + (double)ss_model_activation_bytes(mc, B, T) +
                   (gc ? (double)ss_model_activation_bytes(gc, B, T) : 0);
@@ -163,9 +183,12 @@ int main(int argc, char **argv) {
     printf("{\"impl\":\"selfsup\",\"objective\":\"%s\",\"config\":\"%s\",\"threads\":%d,\"params\":%zu,\"B\":%d,"
            "\"T\":%d,\"tokens_per_s\":%.1f,\"step_ms_median\":%.2f,\"sgemm_peak_gflops\":%.1f,"
            "\"model_gflop_per_token\":%.5f,\"mfu\":%.4f,\"peak_rss_mb\":%.1f,\"analytic_need_mb\":%.1f,"
-           "\"rss_over_need\":%.3f,\"last_loss\":%.4f}\n",
+           "\"rss_over_need\":%.3f,\"last_loss\":%.4f,\"precision\":\"%s\",\"gemm\":\"%s\","
+           "\"f32_gemm\":\"%s\",\"f32_peak_gflops\":%.1f,\"mfu_f32\":%.4f,\"gemm_forced\":%s}\n",
            ss_objective_name(b.obj), name, threads, np, B, T, tps, med * 1e3, peak, fpt / 1e9, mfu,
-           ru.ru_maxrss / 1024.0, need / 1048576.0, ru.ru_maxrss * 1024.0 / need, loss);
+           ru.ru_maxrss / 1024.0, need / 1048576.0, ru.ru_maxrss * 1024.0 / need, loss,
+           ss_precision_name(gc_.precision), ss_gemm_backend_name(chosen), ss_gemm_backend_name(gc_.f32_backend),
+           peak_f32, mfu_f32, force ? "true" : "false");
     free(dt);
     return 0;
 }

@@ -6,6 +6,8 @@ random token windows.
         /usr/bin/python3 eval/torch_train_bench.py --threads 2 [--configs S,M]
 
     ... --objective clm|mlm|rtd   (default clm)
+    ... --bf16     forward and loss under torch.autocast("cpu", dtype=torch.bfloat16)
+                   (oneDNN bf16 matmuls, fp32 master weights), PyTorch's mixed precision
 
 Objectives (V = 8192, fp32, dropout 0, AdamW with the spec's decay rule, grad
 clip 1.0, all on padding-free random token batches):
@@ -110,7 +112,7 @@ def loss_of(objective, model, tokens, targets, rng):
     return R.lm_loss(model, tokens, targets)
 
 
-def bench(name, objective, threads, steps, warmup, seed):
+def bench(name, objective, threads, steps, warmup, seed, bf16=False):
     c = CONFIGS[name]
     torch.manual_seed(seed)
     model = build(objective, c, seed)
@@ -124,7 +126,8 @@ def bench(name, objective, threads, steps, warmup, seed):
         tokens, targets = make_batch(objective, c, gen)
         t0, c0 = time.perf_counter(), time.process_time()
         opt.zero_grad(set_to_none=True)
-        loss = loss_of(objective, model, tokens, targets, rng)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = loss_of(objective, model, tokens, targets, rng)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
         opt.step()
@@ -134,6 +137,7 @@ def bench(name, objective, threads, steps, warmup, seed):
             cpu.append(time.process_time() - c0)
     med = statistics.median(times)
     return {"impl": "torch", "objective": objective, "config": name, "threads": threads,
+            "precision": "bf16-autocast" if bf16 else "fp32",
             "tokens_per_s": round(c["B"] * c["T"] / med, 1),
             "step_ms_median": round(med * 1e3, 2),
             "step_ms_min": round(min(times) * 1e3, 2),
@@ -156,6 +160,7 @@ def main():
     ap.add_argument("--steps", type=int, default=20)
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--bf16", action="store_true", help="torch.autocast to bfloat16 (mixed precision)")
     args = ap.parse_args()
     names = args.configs.split(",")
     for n in names:
@@ -171,7 +176,7 @@ def main():
           f"LD_LIBRARY_PATH={os.environ.get('LD_LIBRARY_PATH', '')}", flush=True)
     for n in names:
         print(json.dumps(bench(n, args.objective, args.threads, args.steps, args.warmup,
-                               args.seed)),
+                               args.seed, args.bf16)),
               flush=True)
 
 

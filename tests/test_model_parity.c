@@ -11,6 +11,7 @@
 
 #include "testutil.h"
 
+#include "selfsup/gemm.h"
 #include "selfsup/model.h"
 #include "selfsup/optim.h"
 #include "selfsup/safetensors.h"
@@ -146,6 +147,51 @@ static void test_loss_and_grads(void **state) {
     printf("# %s: loss %.8f vs torch %.8f\n", (const char *)*state, loss, ref);
     assert_true(fabs(loss - ref) <= TOL * fabs(ref));
     compare_tensors(&c, "grad.", ss_model_grads(c.m), 0);
+    close_case(&c);
+}
+
+/* Mixed precision: the same batch's loss and gradients with every matrix
+ * product on bf16-rounded inputs (fp32 accumulation; LayerNorm, softmax,
+ * GELU, losses in fp32) against the fp32 ones. Each rounded product adds a
+ * relative error of order u = 2^-8 (8 significant bits) to what flows
+ * through it; a weight's gradient passes through at most 2(4L + 2) products
+ * (4 per layer and the head, forward and backward), so every tensor's
+ * gradient must agree to 2(4L + 2) u in L2 norm, the loss to u. oneDNN's
+ * f32 backend must agree to fp32 tolerance (1e-4, as PyTorch). */
+static void test_bf16_grads(void **state) {
+    gcase c;
+    open_case(&c, *state);
+    ss_error err = {0};
+    size_t n = ss_model_num_params(c.m);
+    float *g32 = malloc(n * sizeof *g32);
+    assert_non_null(g32);
+    CHECK_OK(ss_gemm_use(SS_GEMM_OPENBLAS, &err), &err);
+    double loss32 = step(&c);
+    memcpy(g32, ss_model_grads(c.m), n * sizeof *g32);
+    double old_small = ss_gemm_set_small(0); /* the test's products are small: route them all */
+    int L = ss_model_config_of(c.m)->n_layer;
+    double tol = 2.0 * (4 * L + 2) * 0x1p-8;
+    ss_gemm_backend bes[2] = {SS_GEMM_DNNL_F32, ss_gemm_available(SS_GEMM_DNNL_BF16) ? SS_GEMM_DNNL_BF16 : SS_GEMM_REF_BF16};
+    for (int k = 0; k < 2; k++) {
+        if (!ss_gemm_available(bes[k])) continue;
+        CHECK_OK(ss_gemm_use(bes[k], &err), &err);
+        ss_gemm_weights_changed();
+        double loss = step(&c), t = k == 0 ? TOL : tol, worst = 0;
+        assert_true(fabs(loss - loss32) <= (k == 0 ? TOL : 0x1p-8) * fabs(loss32));
+        for (size_t i = 0; i < ss_model_num_tensors(c.m); i++) {
+            const ss_param_info *p = ss_model_tensor(c.m, i);
+            double e = rel_err_l2(ss_model_grads(c.m) + p->offset, g32 + p->offset, p->numel);
+            if (e > t) fail_msg("%s: %s gradient differs from fp32 by %.3g (L2) > %.3g", p->name,
+                                ss_gemm_backend_name(bes[k]), e, t);
+            worst = fmax(worst, e);
+        }
+        if (k == 1) assert_true(worst > 0); /* the rounding did happen */
+        printf("# %s: loss %.6f vs fp32 %.6f; worst gradient L2 difference %.3g (bound %.3g)\n",
+               ss_gemm_backend_name(bes[k]), loss, loss32, worst, t);
+    }
+    ss_gemm_set_small(old_small);
+    CHECK_OK(ss_gemm_use(SS_GEMM_OPENBLAS, &err), &err);
+    free(g32);
     close_case(&c);
 }
 
@@ -331,16 +377,18 @@ static size_t add_cases(const char *dir, int kind, struct CMUnitTest *tests, siz
         if (len < 12 || strcmp(e->d_name + len - 12, ".safetensors") != 0) continue;
         snprintf(paths[*nc], 512, "%s/%s", dir, e->d_name);
         if (kind == 1) {
-            snprintf(names[2 * *nc], 300, "rtd %s: losses and gradients", e->d_name);
-            tests[n++] = (struct CMUnitTest){names[2 * *nc], test_rtd, NULL, NULL, paths[*nc]};
+            snprintf(names[3 * *nc], 300, "rtd %s: losses and gradients", e->d_name);
+            tests[n++] = (struct CMUnitTest){names[3 * *nc], test_rtd, NULL, NULL, paths[*nc]};
         } else if (kind == 2) {
-            snprintf(names[2 * *nc], 300, "cls %s: loss, probabilities and gradients", e->d_name);
-            tests[n++] = (struct CMUnitTest){names[2 * *nc], test_cls, NULL, NULL, paths[*nc]};
+            snprintf(names[3 * *nc], 300, "cls %s: loss, probabilities and gradients", e->d_name);
+            tests[n++] = (struct CMUnitTest){names[3 * *nc], test_cls, NULL, NULL, paths[*nc]};
         } else {
-            snprintf(names[2 * *nc], 300, "%s: loss and gradients", e->d_name);
-            snprintf(names[2 * *nc + 1], 300, "%s: 10 AdamW steps", e->d_name);
-            tests[n++] = (struct CMUnitTest){names[2 * *nc], test_loss_and_grads, NULL, NULL, paths[*nc]};
-            tests[n++] = (struct CMUnitTest){names[2 * *nc + 1], test_adamw_steps, NULL, NULL, paths[*nc]};
+            snprintf(names[3 * *nc], 300, "%s: loss and gradients", e->d_name);
+            snprintf(names[3 * *nc + 1], 300, "%s: 10 AdamW steps", e->d_name);
+            tests[n++] = (struct CMUnitTest){names[3 * *nc], test_loss_and_grads, NULL, NULL, paths[*nc]};
+            tests[n++] = (struct CMUnitTest){names[3 * *nc + 1], test_adamw_steps, NULL, NULL, paths[*nc]};
+            snprintf(names[3 * *nc + 2], 300, "%s: bf16 and oneDNN f32 gradients against fp32", e->d_name);
+            tests[n++] = (struct CMUnitTest){names[3 * *nc + 2], test_bf16_grads, NULL, NULL, paths[*nc]};
         }
         (*nc)++;
     }
@@ -351,8 +399,8 @@ static size_t add_cases(const char *dir, int kind, struct CMUnitTest *tests, siz
 int main(void) {
     const char *dir = getenv("SS_GOLDEN_DIR");
     if (!dir || !*dir) dir = "tests/golden";
-    static char paths[64][512], names[128][300], rtd_dir[600], cls_dir[600];
-    struct CMUnitTest tests[128];
+    static char paths[64][512], names[192][300], rtd_dir[600], cls_dir[600];
+    struct CMUnitTest tests[192];
     size_t nc = 0, n = add_cases(dir, 0, tests, 0, paths, names, &nc), plain = nc;
     snprintf(rtd_dir, sizeof rtd_dir, "%s/rtd", dir);
     snprintf(cls_dir, sizeof cls_dir, "%s/cls", dir);

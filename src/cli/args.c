@@ -211,6 +211,7 @@ int cli_default_threads(void) {
 
 #include <cblas.h>
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
 
 int cli_threads_quiet(int n) {
     if (n <= 0) n = cli_default_threads();
@@ -244,11 +245,29 @@ static void warn_generic_blas_kernels(void) {
 int cli_setup_threads(int n) {
     n = cli_threads_quiet(n);
     int par = openblas_get_parallel();
-    fprintf(stderr, "threads: %d (OpenMP %d; OpenBLAS %s, %s)\n", n, omp_get_max_threads(), openblas_get_config(),
-            par == 2 ? "OpenMP build: one shared thread pool" : par == 1 ? "pthread build: WARNING, its threads "
-            "compete with OpenMP's" : "single-threaded build");
-    warn_generic_blas_kernels();
+    const dnnl_version_t *dv = dnnl_version();
+    fprintf(stderr, "threads: %d (OpenMP %d; OpenBLAS %s, %s; oneDNN %d.%d.%d on %s)\n", n, omp_get_max_threads(),
+            openblas_get_config(), par == 2 ? "OpenMP build: one shared thread pool" : par == 1 ? "pthread build: "
+            "WARNING, its threads compete with OpenMP's" : "single-threaded build", dv->major, dv->minor, dv->patch,
+            dv->cpu_runtime == DNNL_RUNTIME_OMP ? "the same OpenMP pool" : "its own threads");
     return n;
+}
+
+ss_gemm_choice cli_setup_precision(const char *command, const char *precision, int verbose) {
+    ss_precision want = SS_PRECISION_AUTO;
+    ss_gemm_choice c;
+    ss_error err = {0};
+    if ((precision && ss_precision_parse(precision, &want, &err)) || ss_gemm_select(want, &c, &err))
+        cli_die(command, "--precision: %s", err.msg);
+    if (!verbose) return c;
+    fprintf(stderr, "precision: %s matrix products through %s (%s)\n", ss_precision_name(c.precision),
+            ss_gemm_backend_name(c.backend), c.reason);
+    fprintf(stderr, "GEMM peaks measured here (2048x1024x256):");
+    for (int be = 0; be < SS_GEMM_N_BACKENDS; be++)
+        if (c.peak[be] > 0) fprintf(stderr, " %s %.0f", ss_gemm_backend_name((ss_gemm_backend)be), c.peak[be]);
+    fprintf(stderr, " GFLOP/s; oneDNN ISA %s\n", c.isa);
+    if (c.backend == SS_GEMM_OPENBLAS) warn_generic_blas_kernels();
+    return c;
 }
 
 /* Ctrl-C: the first sets the flag (the run finishes its step, saves and

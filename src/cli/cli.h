@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "selfsup/error.h"
+#include "selfsup/gemm.h"
 #include "selfsup/options.h"
 
 /* Option parsing: options are "--name VALUE", "--name=VALUE" or flags;
@@ -64,6 +65,18 @@ int cli_default_threads(void);
 int cli_setup_threads(int n);
 /* The same without the line (generate, classify: it would only be noise). */
 int cli_threads_quiet(int n);
+
+/* --precision fp32|bf16|auto (NULL: auto): choose the GEMM backend
+ * (selfsup/gemm.h, after the threads are set: the probe measures with them)
+ * and, when verbose, print the choice, why, and the measured peaks to
+ * stderr. A bad value or an impossible choice exits 2. */
+ss_gemm_choice cli_setup_precision(const char *command, const char *precision, int verbose);
+/* The --precision line of the usage texts. */
+#define CLI_PRECISION_HELP                                                                               \
+    "--precision fp32|bf16|auto: matrix products in fp32, or with bf16 inputs and fp32 accumulation\n"  \
+    "  (auto, the default: bf16 where the CPU has native bf16 dot products, else fp32 through the\n"    \
+    "  faster of OpenBLAS and oneDNN on a short measured probe)\n"
+
 
 /* Install the Ctrl-C handler of the training commands and return the flag
  * it sets (pass it as the run's `stop`): the first Ctrl-C lets the run save

@@ -10,7 +10,7 @@
 
 static const char usage[] =
     "usage: selfsup eval --model RUN --data SHARDS [--split val|train] [--seq T] [--batch B]\n"
-    "                    [--max-tokens N] [--threads N]\n"
+    "                    [--max-tokens N] [--threads N] [--precision fp32|bf16|auto]\n"
     "\n"
     "Decoder: loss (nats/token), perplexity and bits per byte (loss over the UTF-8\n"
     "bytes the tokens stand for, so models with different tokenizers compare), in\n"
@@ -19,7 +19,8 @@ static const char usage[] =
     "from a fixed seed (numbers compare across runs); for an rtd run also the\n"
     "discriminator's accuracy and AUC on every real token. T defaults to 128.\n"
     "\n"
-    "Progress goes to stderr: a live line on a terminal, else a line every 10 s.\n";
+    "Progress goes to stderr: a live line on a terminal, else a line every 10 s.\n"
+    "\n" CLI_PRECISION_HELP;
 
 typedef struct {
     ss_model *m, *gen;
@@ -70,9 +71,11 @@ int cmd_eval(int argc, char **argv) {
     int T = (int)cli_opt_int(&a, "--seq", 0), B = (int)cli_opt_int(&a, "--batch", 8);
     long long max_tokens = cli_opt_int(&a, "--max-tokens", 0);
     int threads = (int)cli_opt_int(&a, "--threads", 0);
+    const char *precision = cli_opt(&a, "--precision");
     if (cli_args_done(&a)) return 2;
     if (B < 1 || T < 0) cli_die(a.command, "--batch must be >= 1 and --seq >= 1");
     cli_setup_threads(threads);
+    cli_setup_precision(a.command, precision, 1);
     ss_error err = {0};
     eval_ctx c = {0};
     ss_eval_result r;

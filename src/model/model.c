@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "model_internal.h"
+#include "selfsup/gemm.h"
 #include "selfsup/nn.h"
 
 int ss_model_embed_width(const ss_model_config *c) { return c->d_embed > 0 ? c->d_embed : c->d_model; }
@@ -56,6 +57,7 @@ ss_status ss_model_create_shared(ss_model **out, const ss_model_config *c, ss_mo
 
 void ss_model_free(ss_model *m) {
     if (!m) return;
+    ss_gemm_weights_forget(m->params, m->n_params);
     free(m->params); free(m->grads); free(m->tensors); free(m->acts_mem);
     free(m->head_mem); free(m->head_ints);
     free(m);

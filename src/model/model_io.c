@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "model_internal.h"
+#include "selfsup/gemm.h"
 #include "selfsup/io.h"
 #include "selfsup/safetensors.h"
 #include "selfsup/tokenizer.h"
@@ -106,6 +107,7 @@ static ss_status read_tensors(ss_model *m, const ss_safetensors *f, const char *
                                path, p->name, k);
         memcpy(m->params + p->offset, data, p->numel * sizeof(float));
     }
+    ss_gemm_weights_changed();
     return SS_OK;
 }
 

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "model_internal.h"
+#include "selfsup/gemm.h"
 #include "selfsup/rng.h"
 
 typedef enum { INIT_NORMAL, INIT_RESID, INIT_ONES, INIT_ZEROS } init_kind;
@@ -156,4 +157,5 @@ void ss_model_init_weights(ss_model *m, uint64_t seed) {
             }
         }
     }
+    ss_gemm_weights_changed();
 }

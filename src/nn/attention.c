@@ -17,7 +17,7 @@
  * types over tile rows padded to a multiple of VL lanes, with a polynomial
  * exp, so it vectorizes at -O2 without -ffast-math.
  *
- * All products are cblas_sgemm calls on strided views of qkv / out / dout /
+ * All products are ss_gemm calls (selfsup/gemm.h) on strided views of qkv / out / dout /
  * dqkv (leading dimension 3C or C), so no operand is copied. Each backward
  * task owns one (b, h) and so the dq/dk/dv channels of that head: no two
  * threads write the same element and the accumulation order does not depend
@@ -31,8 +31,8 @@
  * saved state is lse[B,NH,T]. Key tiles past the causal diagonal are never
  * visited. */
 #include "selfsup/nn.h"
+#include "selfsup/gemm.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -150,9 +150,7 @@ static int min_int(int a, int b) { return a < b ? a : b; }
 static void score_tile(float *S, const head_view *hv, int i0, int br, int j0, int bc) {
     _Alignas(64) float kmask[BC];
     int W = round_up(bc);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, hv->hs,
-                hv->scale, hv->q + (size_t)i0 * hv->ld, hv->ld,
-                hv->k + (size_t)j0 * hv->ld, hv->ld, 0.0f, S, BC);
+    ss_gemm(0, 1, br, bc, hv->hs, hv->scale, hv->q + (size_t)i0 * hv->ld, hv->ld, hv->k + (size_t)j0 * hv->ld, hv->ld, 0.0f, S, BC);
     for (int c = 0; c < W; c++)
         kmask[c] = c < bc && (!hv->valid || hv->valid[j0 + c]) ? 0.0f : -INFINITY;
     for (int r = 0; r < br; r++) {
@@ -216,8 +214,7 @@ static void forward_tile(float *o, int ldo, float *lse, const head_view *hv, int
         if (!online_softmax(S, br, round_up(bc), m, l, alpha)) continue;
         for (int r = 0; r < br; r++)
             if (alpha[r] != 1.0f) scale_row(o + (size_t)r * ldo, hs, alpha[r]);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, hs, bc, 1.0f,
-                    S, BC, hv->v + (size_t)j0 * hv->ld, hv->ld, 1.0f, o, ldo);
+        ss_gemm(0, 0, br, hs, bc, 1.0f, S, BC, hv->v + (size_t)j0 * hv->ld, hv->ld, 1.0f, o, ldo);
     }
     for (int r = 0; r < br; r++) {
         if (l[r] == 0.0f) { /* no visible key: zero output, lse = -inf */
@@ -354,15 +351,11 @@ static void backward_head(float *dq, float *dk, float *dv, const float *dO,
             int br = min_int(BR, T - i0);
             const float *Q = hv->q + (size_t)i0 * l3, *dOi = dO + (size_t)i0 * ld;
             if (!recompute_probs(w->P, hv, lse, i0, br, j0, bc)) continue;
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, hs, br, 1.0f,
-                        w->P, BC, dOi, ld, 1.0f, dv + (size_t)j0 * l3, l3);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, br, bc, hs, 1.0f,
-                        dOi, ld, V, l3, 0.0f, w->dS, BC);
+            ss_gemm(1, 0, bc, hs, br, 1.0f, w->P, BC, dOi, ld, 1.0f, dv + (size_t)j0 * l3, l3);
+            ss_gemm(0, 1, br, bc, hs, 1.0f, dOi, ld, V, l3, 0.0f, w->dS, BC);
             softmax_grad(w->dS, w->P, dOi, O + (size_t)i0 * ld, ld, br, bc, hs);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, br, hs, bc, hv->scale,
-                        w->dS, BC, K, l3, 1.0f, dq + (size_t)i0 * l3, l3);
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, bc, hs, br, hv->scale,
-                        w->dS, BC, Q, l3, 1.0f, dk + (size_t)j0 * l3, l3);
+            ss_gemm(0, 0, br, hs, bc, hv->scale, w->dS, BC, K, l3, 1.0f, dq + (size_t)i0 * l3, l3);
+            ss_gemm(1, 0, bc, hs, br, hv->scale, w->dS, BC, Q, l3, 1.0f, dk + (size_t)j0 * l3, l3);
         }
     }
 }

@@ -1,9 +1,12 @@
-/* Fully connected layer through OpenBLAS sgemm. Weights are [OC, C] (PyTorch
- * nn.Linear layout), so the forward multiplies by w transposed. */
+/* Fully connected layer through the GEMM layer (selfsup/gemm.h). Weights are
+ * [OC, C] (PyTorch nn.Linear layout), so the forward multiplies by w
+ * transposed; w is marked as a weight, so the bf16 backend reuses its bf16
+ * copy until the optimizer changes it. */
 #include "selfsup/nn.h"
 
-#include <cblas.h>
 #include <string.h>
+
+#include "selfsup/gemm.h"
 
 #include "nn_internal.h"
 
@@ -29,8 +32,7 @@ void ss_linear_forward(float *out, const float *inp, const float *w,
             memcpy(out + (size_t)n * OC, b, (size_t)OC * sizeof *out);
         beta = 1.0f;
     }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, N, OC, C,
-                1.0f, inp, C, w, C, beta, out, OC);
+    ss_gemm_ex(0, 1, N, OC, C, 1.0f, inp, C, w, C, beta, out, OC, SS_GEMM_B_WEIGHT);
 }
 
 // db[o] += sum_n dout[n,o]: parallel over column blocks, each walking the
@@ -54,11 +56,9 @@ static void bias_grad(float *restrict db, const float *restrict dout, int N, int
 static void linear_backward(float *dinp, float beta, float *dw, float *db, const float *dout,
                             const float *inp, const float *w, int N, int C, int OC) {
     if (dinp)  // [N,OC] @ [OC,C]
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, N, C, OC,
-                    1.0f, dout, OC, w, C, beta, dinp, C);
+        ss_gemm_ex(0, 0, N, C, OC, 1.0f, dout, OC, w, C, beta, dinp, C, SS_GEMM_B_WEIGHT);
     if (dw)    // [OC,N] @ [N,C]
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, OC, C, N,
-                    1.0f, dout, OC, inp, C, 1.0f, dw, C);
+        ss_gemm(1, 0, OC, C, N, 1.0f, dout, OC, inp, C, 1.0f, dw, C);
     if (db) bias_grad(db, dout, N, OC);
 }
 

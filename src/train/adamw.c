@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "selfsup/gemm.h"
 #include "selfsup/optim.h"
 
 /* The update loop is written with x86 vector types: gcc will not vectorize
@@ -121,6 +122,7 @@ void ss_adamw_step_scaled(ss_adamw *o, const ss_model *model, float *params, con
         update(params + off, grads + off, o->m + off, o->v + off, t->numel, h,
                t->decay ? h->weight_decay : 0.0f, bc1, bc2_sqrt, grad_scale);
     }
+    ss_gemm_weights_changed(); /* bf16 weight copies follow the fp32 masters */
 }
 
 float ss_clip_factor(double norm, double clip) {

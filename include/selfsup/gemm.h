@@ -1,0 +1,118 @@
+/* The GEMM layer: every matrix product of selfsup goes through ss_gemm.
+ *
+ *   C[M,N] = alpha * op(A)[M,K] @ op(B)[K,N] + beta * C     (row-major)
+ *
+ * op(X) = X, or X^T when the trans flag is set (A then is stored [K,M] with
+ * leading dimension lda, B [N,K] with ldb), exactly as cblas_sgemm with
+ * CblasRowMajor. Operands and result are always fp32 in memory.
+ *
+ * Backends (chosen once per process with ss_gemm_select, never assumed):
+ *   SS_GEMM_OPENBLAS   OpenBLAS cblas_sgemm: always available, the reference.
+ *   SS_GEMM_DNNL_F32   oneDNN matmul in f32.
+ *   SS_GEMM_DNNL_BF16  oneDNN matmul with both inputs rounded to bfloat16
+ *                      (round to nearest even), products accumulated and
+ *                      written in fp32 (mixed precision: the result differs
+ *                      from fp32 only by the rounding of the inputs).
+ *   SS_GEMM_REF_BF16   the same rounding of the inputs, then OpenBLAS sgemm:
+ *                      bf16 numerics on any CPU (slow; for CPUs without
+ *                      AVX-512, where oneDNN has no bf16 matmul, and tests).
+ * oneDNN primitives are created once per shape and cached. Products issued
+ * from inside an OpenMP parallel region (the attention tiles) and products
+ * too small to amortise a primitive call run through OpenBLAS in every mode:
+ * they are a few percent of a step's FLOPs (see ss_gemm_small).
+ *
+ * Weights: when the caller marks B as a weight (SS_GEMM_B_WEIGHT), the bf16
+ * backend keeps its bf16 copy between calls and refreshes it only after
+ * ss_gemm_weights_changed() (the optimizer calls it once per step; loading
+ * a model calls it too), as mixed-precision training keeps bf16 weight
+ * copies beside fp32 master weights.
+ *
+ * The selection is process-wide state of this module (like OpenBLAS's thread
+ * count): set it before computing, from one thread. */
+#ifndef SELFSUP_GEMM_H
+#define SELFSUP_GEMM_H
+
+#include <stddef.h>
+
+#include "selfsup/error.h"
+
+typedef enum { SS_GEMM_OPENBLAS = 0, SS_GEMM_DNNL_F32, SS_GEMM_DNNL_BF16, SS_GEMM_REF_BF16, SS_GEMM_N_BACKENDS } ss_gemm_backend;
+typedef enum { SS_PRECISION_AUTO = 0, SS_PRECISION_FP32, SS_PRECISION_BF16 } ss_precision;
+
+enum { SS_GEMM_B_WEIGHT = 1 }; /* flags of ss_gemm_ex */
+
+void ss_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc);
+void ss_gemm_ex(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                const float *B, int ldb, float beta, float *C, int ldc, unsigned flags);
+
+/* The same product through one named backend (tests and the probe). Returns
+ * SS_OK, or an error when the backend is unavailable or failed. */
+ss_status ss_gemm_on(ss_gemm_backend be, int trans_a, int trans_b, int M, int N, int K, float alpha,
+                     const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc,
+                     ss_error *err);
+
+/* Whether a backend can run on this machine (oneDNN f32 needs AVX2 or
+ * better; bf16 runs natively with AVX512_BF16 or AMX, and emulated on plain
+ * AVX-512). native_bf16: the CPU has bf16 dot-product instructions. */
+int ss_gemm_available(ss_gemm_backend be);
+int ss_gemm_native_bf16(void);
+
+/* What ss_gemm_select decided, and why. */
+typedef struct {
+    ss_precision precision;     /* fp32 or bf16 (never auto) */
+    ss_gemm_backend backend;    /* the large-product backend */
+    ss_gemm_backend f32_backend;/* the faster f32 backend (the probe's winner) */
+    double peak[SS_GEMM_N_BACKENDS]; /* GFLOP/s measured by the probe, 0 = not measured/unavailable */
+    char isa[64];               /* oneDNN's instruction set, e.g. "avx512_core_bf16" */
+    char reason[160];           /* one line: why this precision and backend */
+} ss_gemm_choice;
+
+/* Choose the backend for the precision asked: fp32 -> the faster of
+ * OpenBLAS and oneDNN f32 on a short measured probe (FFTW-style); bf16 ->
+ * oneDNN bf16 (without AVX-512: the rounding reference path); auto -> bf16
+ * when the CPU has native bf16 dot products (AVX512_BF16 or AMX) and the
+ * probe measured bf16 products at least 1.15x faster than the faster f32
+ * backend, else as fp32 (native bf16 is not always faster: Intel cores
+ * without AMX tiles run it no faster than fp32 FMAs). The probe runs a
+ * transformer-sized product (2048 x 1024 x 256) a few times per backend on
+ * the current thread count: about 0.1 s. */
+ss_status ss_gemm_select(ss_precision want, ss_gemm_choice *out, ss_error *err);
+/* Use one backend without probing (tests, and --resume of a run's recorded precision). */
+ss_status ss_gemm_use(ss_gemm_backend be, ss_error *err);
+ss_gemm_backend ss_gemm_current(void);
+const char *ss_gemm_backend_name(ss_gemm_backend be);
+/* A backend from its name (openblas-f32, onednn-f32, onednn-bf16, openblas-bf16-rounded). */
+ss_status ss_gemm_backend_parse(const char *s, ss_gemm_backend *be, ss_error *err);
+const char *ss_precision_name(ss_precision p);
+ss_status ss_precision_parse(const char *s, ss_precision *p, ss_error *err);
+
+/* GFLOP/s of one backend on a product of M x N x K (best of reps >= 3 over
+ * at least min_seconds), with the current thread count; 0 if unavailable. */
+double ss_gemm_peak(ss_gemm_backend be, int M, int N, int K, double min_seconds);
+
+/* bf16 copies of weights are stale: refresh them at their next use. Called
+ * by whatever writes weights: the optimizer step, model creation and
+ * loading (code that writes a model's parameters directly, as finite-
+ * difference tests do, calls it too). */
+void ss_gemm_weights_changed(void);
+/* Drop the bf16 copies of weights inside [base, base + n) (a model being
+ * freed: its memory may hold another model's weights next). */
+void ss_gemm_weights_forget(const float *base, size_t n);
+
+/* Products with M*N*K below this go to OpenBLAS in every mode (the
+ * default; tests set 0 to send even tiny products through the backend).
+ * Returns the previous threshold. */
+#define SS_GEMM_SMALL 262144.0
+double ss_gemm_set_small(double mnk);
+
+/* fp32 -> bf16 (round to nearest even; NaN stays NaN) and back, the rounding
+ * the bf16 backend applies to its inputs (tests and reference paths). */
+unsigned short ss_bf16_from_f32(float x);
+float ss_f32_from_bf16(unsigned short h);
+
+/* Free the cached primitives and buffers (at exit; tests use it to check
+ * for leaks). The selection is kept. */
+void ss_gemm_release(void);
+
+#endif
