@@ -75,6 +75,13 @@ typedef struct {
 } ss_engine;
 
 /* The lr of the coming step (st->step, st->elapsed). */
+/* Choose the GEMM backend of a run (gemm.h) and record it in st->gemm: a
+ * resumed run whose checkpoint names an available backend keeps it (the
+ * same numbers as an uninterrupted run); otherwise ss_gemm_select(want).
+ * msg receives one line for the run's log: the choice, why, the peaks. */
+ss_status ss_engine_precision(ss_precision want, int resumed, ss_train_state *st, char *msg, size_t cap,
+                              ss_error *err);
+
 double ss_engine_lr(const ss_engine *e);
 /* Whether the run has reached its length. */
 int ss_engine_finished(const ss_engine *e);

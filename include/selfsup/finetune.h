@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "selfsup/classmetrics.h"
+#include "selfsup/gemm.h"
 #include "selfsup/labeled.h"
 #include "selfsup/model.h"
 #include "selfsup/options.h"

@@ -17,9 +17,11 @@
  *                      bf16 numerics on any CPU (slow; for CPUs without
  *                      AVX-512, where oneDNN has no bf16 matmul, and tests).
  * oneDNN primitives are created once per shape and cached. Products issued
- * from inside an OpenMP parallel region (the attention tiles) and products
- * too small to amortise a primitive call run through OpenBLAS in every mode:
- * they are a few percent of a step's FLOPs (see ss_gemm_small).
+ * from inside an OpenMP parallel region (the attention tiles), single rows
+ * (M = 1: a decoding step's matrix-vector products, through sgemv) and
+ * products too small to amortise a primitive call run through OpenBLAS in
+ * fp32 in every mode: they are a few percent of a training step's FLOPs
+ * (see SS_GEMM_SMALL).
  *
  * Weights: when the caller marks B as a weight (SS_GEMM_B_WEIGHT), the bf16
  * backend keeps its bf16 copy between calls and refreshes it only after
@@ -85,6 +87,7 @@ const char *ss_gemm_backend_name(ss_gemm_backend be);
 /* A backend from its name (openblas-f32, onednn-f32, onednn-bf16, openblas-bf16-rounded). */
 ss_status ss_gemm_backend_parse(const char *s, ss_gemm_backend *be, ss_error *err);
 const char *ss_precision_name(ss_precision p);
+extern const char *const ss_precision_names[]; /* "auto", "fp32", "bf16", NULL: by ss_precision */
 ss_status ss_precision_parse(const char *s, ss_precision *p, ss_error *err);
 
 /* GFLOP/s of one backend on a product of M x N x K (best of reps >= 3 over

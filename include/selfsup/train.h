@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "selfsup/gemm.h"
 #include "selfsup/model.h"
 #include "selfsup/optim.h"
 #include "selfsup/options.h"
@@ -108,6 +109,9 @@ typedef struct {
      * resume keeps it. -1 when loaded from a run saved before it was stored. */
     int64_t sched_steps;
     double sched_time;
+    /* The GEMM backend the run computes with (gemm.h names; "" in runs saved
+     * before it was stored): a resumed run keeps it, so it stays bit-identical. */
+    char gemm[32];
     /* Fine-tuning: the epoch and the batches of it done, the best evaluation
      * so far, the train loss summed since the last evaluation. */
     int64_t epoch, epoch_batch, best_step, best_epoch, evals_since_best, have_best, loss_n;

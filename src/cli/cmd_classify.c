@@ -11,7 +11,7 @@
 #include "selfsup/textstream.h"
 
 static const char usage[] =
-    "usage: selfsup classify --model DIR [--json] [--batch B] [--threads N] [FILE...]\n"
+    "usage: selfsup classify --model DIR [--json] [--batch B] [--threads N] [--precision fp32|bf16|auto] [FILE...]\n"
     "\n"
     "Reads one text per line (files, plain or .zst, or standard input; '-' is\n"
     "standard input) and prints, for each line in order, the predicted label,\n"
@@ -21,7 +21,8 @@ static const char usage[] =
     "probabilities rounded to 4 significant digits (0.9731, 2.48e-05).\n"
     "DIR is a directory written by 'selfsup finetune'. Lines are classified in\n"
     "batches of B (default 64; 1 when reading from a terminal).\n"
-    "Short forms: -m DIR (--model), -t N (--threads).\n";
+    "Short forms: -m DIR (--model), -t N (--threads).\n"
+    "\n" CLI_PRECISION_HELP;
 
 typedef struct {
     ss_classifier c;
@@ -107,9 +108,11 @@ int cmd_classify(int argc, char **argv) {
     x.json = cli_flag(&a, "--json");
     x.batch = (int)cli_opt_int(&a, "--batch", 64);
     int threads = (int)cli_opt_int(&a, "--threads", 0);
+    const char *precision = cli_opt(&a, "--precision");
     if (cli_args_done(&a)) return 2;
     if (x.batch < 1) cli_die(a.command, "--batch must be >= 1");
     cli_threads_quiet(threads);
+    cli_setup_precision(a.command, precision, 0);
     ss_error err = {0};
     ss_status st = ss_classifier_load(&x.c, dir, &err);
     if (!st && !(x.texts = calloc((size_t)x.batch, sizeof(char *)))) st = ss_fail(&err, SS_ERR_NOMEM, "out of memory");

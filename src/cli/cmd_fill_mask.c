@@ -7,13 +7,14 @@
 #include "selfsup/infer.h"
 
 static const char usage[] =
-    "usage: selfsup fill-mask --model RUN [--top-k K] [--threads N] TEXT\n"
+    "usage: selfsup fill-mask --model RUN [--top-k K] [--threads N] [--precision fp32|bf16|auto] TEXT\n"
     "\n"
     "Encodes TEXT (where [MASK] is the mask token), runs the masked LM of RUN (an\n"
     "mlm run, or the generator of an rtd run) over [CLS] TEXT [SEP], and prints\n"
     "the K most probable tokens (default 5) with their probabilities for each\n"
     "[MASK], then TEXT with the best fillers.\n"
-    "Short forms: -m RUN (--model), -t N (--threads).\n";
+    "Short forms: -m RUN (--model), -t N (--threads).\n"
+    "\n" CLI_PRECISION_HELP;
 
 /* A token's bytes, quoted, with control characters escaped. */
 static void print_token(const char *b, size_t len) {
@@ -49,10 +50,13 @@ int cmd_fill_mask(int argc, char **argv) {
     cli_args_init(&a, argc, argv, "fill-mask", usage);
     const char *run = cli_require(&a, "--model");
     int k = (int)cli_opt_int(&a, "--top-k", 5), threads = (int)cli_opt_int(&a, "--threads", 0);
+    const char *precision = cli_opt(&a, "--precision");
     if (cli_args_done(&a)) return 2;
     if (a.n_positional != 1) cli_die(a.command, "give the text as one argument, e.g. 'The [MASK] sat on the mat.'");
     if (k < 1) cli_die(a.command, "--top-k must be at least 1");
     if (threads > 0) cli_setup_threads(threads);
+    else cli_threads_quiet(0);
+    cli_setup_precision(a.command, precision, threads > 0);
     const char *text = a.positional[0];
     ss_masked_lm *f = NULL;
     ss_fill_result r = {0};

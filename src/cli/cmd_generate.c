@@ -14,7 +14,7 @@ static const char usage[] =
     "usage: selfsup generate --model RUN (--prompt TEXT | --prompt-file F | --interactive)\n"
     "         [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
     "         [--repetition-penalty R] [--seed S] [--stop STRING] [--num-samples N]\n"
-    "         [--echo] [--sliding] [--no-cache] [--stats] [--threads N]\n"
+    "         [--echo] [--sliding] [--no-cache] [--stats] [--threads N] [--precision fp32|bf16|auto]\n"
     "\n"
     "Generates text from a decoder (a clm run). The prompt is processed in one\n"
     "batched forward pass, then tokens are produced one at a time with a KV cache\n"
@@ -35,7 +35,9 @@ static const char usage[] =
     "terminal it shows a '> ' prompt on stderr; stdout holds only the text).\n"
     "--stats prints prompt and generation speed to stderr.\n"
     "Short forms: -m RUN (--model), -p TEXT (--prompt), -n N (--max-new-tokens),\n"
-    "-t N (--threads).\n";
+    "-t N (--threads).\n"
+    "\n" CLI_PRECISION_HELP
+    "  A decoding step's one-row products always run in fp32 (sgemv); the prompt's use the choice.\n";
 
 /* Text pieces go to stdout as they come. */
 static void print_text(void *ctx, const char *text, size_t len) {
@@ -124,7 +126,7 @@ int cmd_generate(int argc, char **argv) {
     ss_generate_opts o;
     int stats, samples, interactive, threads;
     long long seed;
-    const char *run = cli_require(&a, "--model");
+    const char *run = cli_require(&a, "--model"), *precision = cli_opt(&a, "--precision");
     parse(&a, &o, &stats, &samples, &interactive, &threads, &seed);
     const char *text = NULL;
     ss_buf file = {0};
@@ -134,6 +136,7 @@ int cmd_generate(int argc, char **argv) {
     if (!st && !text && !interactive) cli_die(a.command, "give --prompt TEXT, --prompt-file F or --interactive");
     int nth = cli_threads_quiet(threads);
     if (stats) fprintf(stderr, "threads: %d (OpenMP + OpenBLAS, one pool)\n", nth);
+    cli_setup_precision(a.command, precision, stats);
     ss_rng rng;
     ss_rng_seed(&rng, (uint64_t)seed);
     ss_generator *g = NULL;

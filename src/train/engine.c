@@ -5,6 +5,7 @@
 #include <inttypes.h>
 #include <math.h>
 #include <omp.h>
+#include <stdio.h>
 
 #include "selfsup/engine.h"
 
@@ -114,4 +115,29 @@ ss_status ss_engine_run(ss_engine *e, ss_error *err) {
     }
     if (!st && stopped(e) && e->h.on_stop) st = e->h.on_stop(e->h.ctx, err);
     return st;
+}
+
+ss_status ss_engine_precision(ss_precision want, int resumed, ss_train_state *st, char *msg, size_t cap,
+                              ss_error *err) {
+    ss_gemm_backend saved;
+    ss_error ignore;
+    if (resumed && st->gemm[0] && ss_gemm_backend_parse(st->gemm, &saved, &ignore) == SS_OK &&
+        ss_gemm_available(saved)) {
+        ss_status s = ss_gemm_use(saved, err);
+        if (!s) snprintf(msg, cap, "precision: matrix products through %s, as the run computed them before", st->gemm);
+        return s;
+    }
+    ss_gemm_choice c;
+    ss_status s = ss_gemm_select(want, &c, err);
+    if (s) return s;
+    int n = snprintf(msg, cap, "precision: %s matrix products through %s (%s%s); GEMM peaks here (2048x1024x256):",
+                     ss_precision_name(c.precision), ss_gemm_backend_name(c.backend), c.reason,
+                     resumed && st->gemm[0] ? "; the run's backend is not available here: numbers will differ"
+                                            : "");
+    for (int be = 0; be < SS_GEMM_N_BACKENDS && n > 0 && (size_t)n < cap; be++)
+        if (c.peak[be] > 0)
+            n += snprintf(msg + n, cap - (size_t)n, " %s %.0f", ss_gemm_backend_name((ss_gemm_backend)be), c.peak[be]);
+    if (n > 0 && (size_t)n < cap) snprintf(msg + n, cap - (size_t)n, " GFLOP/s; oneDNN ISA %s", c.isa);
+    snprintf(st->gemm, sizeof st->gemm, "%s", ss_gemm_backend_name(c.backend));
+    return SS_OK;
 }

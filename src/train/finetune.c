@@ -411,6 +411,9 @@ ss_status ss_finetune(const ss_finetune_opts *o, ss_finetune_result *res, ss_fin
     if (st) return st;
     ft_run r = {.o = *o, .fn = fn, .ctx = ctx};
     if (o->resume) st = load_checkpoint(&r, err);
+    char pmsg[512];
+    if (!st) st = ss_engine_precision(r.o.precision, o->resume, &r.state, pmsg, sizeof pmsg, err);
+    if (!st) note(&r, pmsg);
     if (!st) st = ft_load_data(&r, err);
     if (!st) st = setup_model(&r, err);
     if (!st) st = ft_encode_data(&r, err);

@@ -290,7 +290,7 @@ static void describe(trainer *t) {
          t->train.n, t->val.n, t->o.batch, t->o.seq, t->o.grad_accum, t->o.batch * t->o.seq * t->o.grad_accum);
     note(t, "memory need: %.1f MB (params+grads+AdamW %.1f, activations %.1f, token data %.1f)", need / 1e6,
          (double)np * 16 / 1e6, act / 1e6, (double)(t->train.n + t->val.n) * 4 / 1e6);
-    note(t, "sgemm peak here: %.1f GFLOP/s; training: %.1f MFLOP per token", t->peak_gflops, t->flops_per_token / 1e6);
+    note(t, "GEMM peak here (%s, 1024^3, the MFU denominator): %.1f GFLOP/s; training: %.1f MFLOP per token", t->state.gemm, t->peak_gflops, t->flops_per_token / 1e6);
     const ss_train_opts *o = &t->o;
     if (t->total_steps <= 0 && o->warmup < 0)
         note(t, "lr: warmup over the first %.0f%% of the %.0f s budget (at most %d steps), then cosine from %.2e to "
@@ -321,6 +321,9 @@ ss_status ss_pretrain(const ss_train_opts *opts, ss_train_progress_fn fn, void *
     if (!st && opts->resume) st = setup_resume(&t, err);
     if (!st) st = load_data(&t, err);
     if (!st) st = opts->resume ? check_resumed_data(&t, err) : setup_fresh(&t, err);
+    char pmsg[512];
+    if (!st) st = ss_engine_precision(t.o.precision, opts->resume, &t.state, pmsg, sizeof pmsg, err);
+    if (!st) note(&t, "%s", pmsg);
     char mpath[4096];
     snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", opts->out_dir);
     if (!st && opts->resume) st = ss_metrics_truncate_after_step(mpath, t.state.step, err);
