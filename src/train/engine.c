@@ -127,6 +127,12 @@ ss_status ss_engine_precision(ss_precision want, int resumed, ss_train_state *st
         if (!s) snprintf(msg, cap, "precision: matrix products through %s, as the run computed them before", st->gemm);
         return s;
     }
+    if (resumed && !st->gemm[0]) { /* saved before the backend was recorded: it computed with OpenBLAS */
+        snprintf(st->gemm, sizeof st->gemm, "%s", ss_gemm_backend_name(SS_GEMM_OPENBLAS));
+        snprintf(msg, cap, "precision: fp32 matrix products through %s, as the run (saved before selfsup recorded "
+                 "its GEMM backend) computed them", st->gemm);
+        return ss_gemm_use(SS_GEMM_OPENBLAS, err);
+    }
     ss_gemm_choice c;
     ss_status s = ss_gemm_select(want, &c, err);
     if (s) return s;

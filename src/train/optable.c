@@ -189,6 +189,18 @@ static ss_status read_row(const ss_opt *r, void *o, const cJSON *v, const char *
     return SS_OK;
 }
 
+/* Options added after runs were saved, with the value those runs had: a run
+ * saved before --precision existed computed in fp32 (OpenBLAS). */
+static const struct {
+    const char *name, *value;
+} added_later[] = {{"precision", "fp32"}};
+
+static const char *old_runs_value(const char *name) {
+    for (size_t i = 0; i < sizeof added_later / sizeof added_later[0]; i++)
+        if (!strcmp(added_later[i].name, name)) return added_later[i].value;
+    return NULL;
+}
+
 ss_status opts_from_json(const ss_opt_table *t, void *o, const cJSON *j, const char *src, char **keep,
                          ss_error *err) {
     size_t bytes = 1;
@@ -203,6 +215,12 @@ ss_status opts_from_json(const ss_opt_table *t, void *o, const cJSON *j, const c
         if (!saved(r)) continue;
         const cJSON *v = lookup(j, r->name);
         if (!v && r->resume == SS_RESUME_LENGTH) continue;
+        const char *old = v ? NULL : old_runs_value(r->name);
+        if (old) {
+            ss_error e = {0};
+            if (ss_opt_parse(r, o, old, &e)) return ss_fail(err, SS_ERR_FORMAT, "%s: %s", src, e.msg);
+            continue;
+        }
         if (!v) return ss_fail(err, SS_ERR_FORMAT, "%s: the saved options lack '%s' (a run saved by another "
                                "version of selfsup?)", src, r->name);
         ss_status st = read_row(r, o, v, src, &pool, err);
