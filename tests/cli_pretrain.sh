@@ -6,7 +6,7 @@
 # (existing run, corrupt checkpoint, bad options).
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 24
+tap_plan 25
 tap_needs tinyshakespeare input.txt cli-pretrain
 
 head -c 200000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
@@ -33,6 +33,8 @@ check "refuses to overwrite an existing run without --resume/--overwrite" \
 "$SS" pretrain --data "$TMP/shards" --out "$TMP/run" --resume --threads 2 >"$TMP/log3" 2>&1
 check "--resume of a finished run exits 0 and says where it resumed" \
   bash -c "[ $? -eq 0 ] && grep -q 'resumed .* at step 20' '$TMP/log3'"
+check "a clm run resumes without a warning (no spurious 'holds no ELECTRA generator') and keeps its GEMM backend" \
+  bash -c "! grep -q 'warning' '$TMP/log3' && grep -q 'as the run computed them before' '$TMP/log3'"
 
 "$SS" eval --model "$TMP/run" --data "$TMP/shards" --seq 32 --threads 2 >"$TMP/eval" 2>&1
 check "eval prints loss, perplexity and bits per byte" grep -qE 'loss [0-9.]+ \| perplexity [0-9.]+ \| bits per byte [0-9.]+' "$TMP/eval"

@@ -262,7 +262,11 @@ static ss_status load_from(const char *dir, ss_train_models *tm, ss_train_state 
     if (!st) st = check_step(dir, s->step, err);
     if (!st) {
         st = ss_model_load_generator(tm->model, dir, &tm->gen, err);
-        if (st == SS_ERR_NOT_FOUND) st = SS_OK;
+        if (st == SS_ERR_NOT_FOUND) { /* not an rtd run: no generator, and no message to pass on */
+            st = SS_OK;
+            err->code = SS_OK;
+            err->msg[0] = 0;
+        }
     }
     if (!st) st = load_optimizer(dir, tm, s->step, err);
     if (st) {
