@@ -4,9 +4,11 @@
  * forward functions overwrite their outputs; backward functions ACCUMULATE
  * (+=) into every gradient they produce (dinp, dweight, dbias), so callers
  * zero gradients once per step and residual branches add up naturally.
- * Every matrix product goes through OpenBLAS cblas_sgemm (cblas_sgemv for a
- * single row); element-wise kernels are OpenMP-parallel over rows. Shapes are
- * in the signatures. */
+ * Every matrix product goes through the GEMM layer (selfsup/gemm.h: OpenBLAS,
+ * oneDNN f32 or oneDNN bf16 products with fp32 accumulation, chosen at run
+ * time; sgemv for a single row); everything else (LayerNorm, softmax, GELU,
+ * losses, reductions) is fp32, and element-wise kernels are OpenMP-parallel
+ * over rows. Shapes are in the signatures. */
 #ifndef SELFSUP_NN_H
 #define SELFSUP_NN_H
 
