@@ -1,5 +1,7 @@
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -94,9 +96,16 @@ long long cli_opt_int(cli_args *a, const char *name, long long def) {
     char *end;
     errno = 0;
     double d = strtod(v, &end); /* accepts 1e6 as well as 1000000 */
-    if (errno || end == v || *end || d != (double)(long long)d)
+    /* the range test comes first: casting a double outside long long's range is undefined */
+    if (errno || end == v || *end || !isfinite(d) || fabs(d) >= 9.2e18 || d != (double)(long long)d)
         cli_die(a->command, "option %s: '%s' is not an integer", name, v);
     return (long long)d;
+}
+
+int cli_opt_i32(cli_args *a, const char *name, int def) {
+    long long v = cli_opt_int(a, name, def);
+    if (v < INT_MIN || v > INT_MAX) cli_die(a->command, "option %s: %lld is out of range", name, v);
+    return (int)v;
 }
 
 double cli_opt_double(cli_args *a, const char *name, double def) {
@@ -105,7 +114,8 @@ double cli_opt_double(cli_args *a, const char *name, double def) {
     char *end;
     errno = 0;
     double d = strtod(v, &end);
-    if (errno || end == v || *end) cli_die(a->command, "option %s: '%s' is not a number", name, v);
+    if (errno || end == v || *end || !isfinite(d))
+        cli_die(a->command, "option %s: '%s' is not a finite number", name, v);
     return d;
 }
 

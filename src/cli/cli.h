@@ -37,6 +37,8 @@ const char *cli_opt(cli_args *a, const char *name);
 int cli_flag(cli_args *a, const char *name);
 /* Numeric options: on a malformed value print an error and exit(2). */
 long long cli_opt_int(cli_args *a, const char *name, long long def);
+/* The same for an int option: a value outside int's range is an error (never wrapped). */
+int cli_opt_i32(cli_args *a, const char *name, int def);
 double cli_opt_double(cli_args *a, const char *name, double def);
 /* Required option: print an error naming it and exit(2) when absent. */
 const char *cli_require(cli_args *a, const char *name);

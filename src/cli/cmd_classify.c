@@ -106,8 +106,8 @@ int cmd_classify(int argc, char **argv) {
     cli_args_init(&a, argc, argv, "classify", usage);
     const char *dir = cli_require(&a, "--model");
     x.json = cli_flag(&a, "--json");
-    x.batch = (int)cli_opt_int(&a, "--batch", 64);
-    int threads = (int)cli_opt_int(&a, "--threads", 0);
+    x.batch = cli_opt_i32(&a, "--batch", 64);
+    int threads = cli_opt_i32(&a, "--threads", 0);
     const char *precision = cli_opt(&a, "--precision");
     if (cli_args_done(&a)) return 2;
     if (x.batch < 1) cli_die(a.command, "--batch must be >= 1");

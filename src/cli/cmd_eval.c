@@ -68,9 +68,9 @@ int cmd_eval(int argc, char **argv) {
     cli_args_init(&a, argc, argv, "eval", usage);
     const char *run = cli_require(&a, "--model"), *data = cli_require(&a, "--data");
     const char *split = cli_opt(&a, "--split");
-    int T = (int)cli_opt_int(&a, "--seq", 0), B = (int)cli_opt_int(&a, "--batch", 8);
+    int T = cli_opt_i32(&a, "--seq", 0), B = cli_opt_i32(&a, "--batch", 8);
     long long max_tokens = cli_opt_int(&a, "--max-tokens", 0);
-    int threads = (int)cli_opt_int(&a, "--threads", 0);
+    int threads = cli_opt_i32(&a, "--threads", 0);
     const char *precision = cli_opt(&a, "--precision");
     if (cli_args_done(&a)) return 2;
     if (B < 1 || T < 0) cli_die(a.command, "--batch must be >= 1 and --seq >= 1");

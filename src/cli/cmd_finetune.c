@@ -1,6 +1,7 @@
 /* selfsup finetune: a classification head on a pretrained model (or on a
  * fresh one, the baseline), trained on labelled text. */
 #include <math.h>
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,8 +67,8 @@ static void make_usage(void) {
 static void parse_scratch(cli_args *a, ss_finetune_opts *o) {
     ss_error err = {0};
     const char *kind = cli_opt(a, "--kind"), *preset = cli_opt(a, "--preset");
-    long long L = cli_opt_int(a, "--layers", 0), D = cli_opt_int(a, "--d-model", 0);
-    long long H = cli_opt_int(a, "--heads", 0), F = cli_opt_int(a, "--d-ff", 0);
+    int L = cli_opt_i32(a, "--layers", 0), D = cli_opt_i32(a, "--d-model", 0);
+    int H = cli_opt_i32(a, "--heads", 0), F = cli_opt_i32(a, "--d-ff", 0);
     o->tokenizer = cli_opt(a, "--tokenizer");
     if (o->init && (kind || preset || L || D || H || F || o->tokenizer))
         cli_die(a->command, "--kind, --preset, --layers/--d-model/--heads/--d-ff and --tokenizer are for "
@@ -82,7 +83,7 @@ static void parse_scratch(cli_args *a, ss_finetune_opts *o) {
         o->scratch.n_layer = (int)L;
         o->scratch.d_model = (int)D;
         o->scratch.n_head = (int)H;
-        o->scratch.d_ff = (int)(F ? F : 4 * D);
+        o->scratch.d_ff = F ? F : (D <= INT_MAX / 4 ? 4 * D : INT_MAX);
     }
 }
 

@@ -99,9 +99,9 @@ static ss_status read_prompt(cli_args *a, const char **text, ss_buf *b, ss_error
 static void parse(cli_args *a, ss_generate_opts *o, int *stats, int *samples, int *interactive, int *threads,
                   long long *seed) {
     ss_generate_opts_defaults(o);
-    o->max_new_tokens = (int)cli_opt_int(a, "--max-new-tokens", o->max_new_tokens);
+    o->max_new_tokens = cli_opt_i32(a, "--max-new-tokens", o->max_new_tokens);
     o->sampler.temperature = (float)cli_opt_double(a, "--temperature", o->sampler.temperature);
-    o->sampler.top_k = (int)cli_opt_int(a, "--top-k", o->sampler.top_k);
+    o->sampler.top_k = cli_opt_i32(a, "--top-k", o->sampler.top_k);
     o->sampler.top_p = (float)cli_opt_double(a, "--top-p", o->sampler.top_p);
     o->sampler.repetition_penalty = (float)cli_opt_double(a, "--repetition-penalty", o->sampler.repetition_penalty);
     o->stop = cli_opt(a, "--stop");
@@ -109,9 +109,9 @@ static void parse(cli_args *a, ss_generate_opts *o, int *stats, int *samples, in
     o->sliding = cli_flag(a, "--sliding");
     o->echo = cli_flag(a, "--echo");
     *stats = cli_flag(a, "--stats");
-    *samples = (int)cli_opt_int(a, "--num-samples", 1);
+    *samples = cli_opt_i32(a, "--num-samples", 1);
     *interactive = cli_flag(a, "--interactive");
-    *threads = (int)cli_opt_int(a, "--threads", 0);
+    *threads = cli_opt_i32(a, "--threads", 0);
     *seed = cli_opt_int(a, "--seed", 1337);
     if (o->max_new_tokens < 0 || *samples < 1)
         cli_die(a->command, "--max-new-tokens must be >= 0 and --num-samples >= 1");

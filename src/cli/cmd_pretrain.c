@@ -1,4 +1,5 @@
 /* selfsup pretrain: train a model from scratch (or resume) on token shards. */
+#include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,8 +67,8 @@ static void make_usage(void) {
 static void parse_model(cli_args *a, ss_train_opts *o) {
     ss_error err = {0};
     const char *preset = cli_opt(a, "--preset");
-    long long L = cli_opt_int(a, "--layers", 0), D = cli_opt_int(a, "--d-model", 0);
-    long long H = cli_opt_int(a, "--heads", 0), F = cli_opt_int(a, "--d-ff", 0);
+    int L = cli_opt_i32(a, "--layers", 0), D = cli_opt_i32(a, "--d-model", 0);
+    int H = cli_opt_i32(a, "--heads", 0), F = cli_opt_i32(a, "--d-ff", 0);
     if (preset && (L || D || H))
         cli_die(a->command, "give either --preset or --layers/--d-model/--heads, not both");
     if (L || D || H) {
@@ -75,14 +76,14 @@ static void parse_model(cli_args *a, ss_train_opts *o) {
         o->model.n_layer = (int)L;
         o->model.d_model = (int)D;
         o->model.n_head = (int)H;
-        o->model.d_ff = F ? (int)F : (int)(4 * D);
+        o->model.d_ff = F ? F : (D <= INT_MAX / 4 ? 4 * D : INT_MAX);
         o->model.max_seq = 512;
     } else if (ss_config_preset(&o->model, preset ? preset : "small", &err)) {
         cli_die(a->command, "%s", err.msg);
     } else if (F) {
         o->model.d_ff = (int)F;
     }
-    long long maxT = cli_opt_int(a, "--max-seq", 0);
+    int maxT = cli_opt_i32(a, "--max-seq", 0);
     if (maxT) o->model.max_seq = (int)maxT;
     else if (o->model.max_seq < o->seq) o->model.max_seq = o->seq;
     o->model.dropout = (float)cli_opt_double(a, "--dropout", 0.0);

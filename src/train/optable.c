@@ -126,9 +126,11 @@ ss_status ss_opt_parse(const ss_opt *r, void *o, const char *text, ss_error *err
     }
     default: {
         double d = strtod(text, &end); /* accepts 1e6 as well as 1000000 */
-        if (errno || end == text || *end) return ss_fail(err, SS_ERR_ARG, "option %s: '%s' is not a number", r->flag, text);
+        if (errno || end == text || *end || !isfinite(d))
+            return ss_fail(err, SS_ERR_ARG, "option %s: '%s' is not a finite number", r->flag, text);
         int integral = r->type == SS_OPT_INT || r->type == SS_OPT_I64;
-        if (integral && (d != (double)(long long)d || (r->type == SS_OPT_INT && (d > 2147483647.0 || d < -2147483648.0))))
+        /* the range test comes first: casting a double outside long long's range is undefined */
+        if (integral && (fabs(d) >= 9.2e18 || d != (double)(long long)d || (r->type == SS_OPT_INT && (d > 2147483647.0 || d < -2147483648.0))))
             return ss_fail(err, SS_ERR_ARG, "option %s: '%s' is not an integer", r->flag, text);
         set_num(r, o, d);
         return SS_OK;
