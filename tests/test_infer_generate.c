@@ -176,6 +176,12 @@ static void test_prompts(void **state) {
     o.sliding = 1; /* keeps the last half */
     o.max_new_tokens = 1;
     assert_int_equal(expect_gen(m, long_prompt, &o, NULL, 1, SS_GEN_MAX_NEW_TOKENS, &s).prompt_tokens, MAX_SEQ / 2);
+    /* a special token written in the prompt is text (13 byte tokens) unless allowed (issue 18, item 7) */
+    o = greedy();
+    o.max_new_tokens = 1;
+    assert_int_equal(expect_gen(m, "<|endoftext|>", &o, NULL, 1, SS_GEN_MAX_NEW_TOKENS, &s).prompt_tokens, 13);
+    o.allow_special = 1;
+    assert_int_equal(expect_gen(m, "<|endoftext|>", &o, NULL, 1, SS_GEN_MAX_NEW_TOKENS, &s).prompt_tokens, 1);
     ss_model_free(m);
 }
 

@@ -89,6 +89,8 @@ typedef struct {
                                   last half of a prompt that long) instead of stopping */
     int no_cache;              /* recompute the full forward per token (the reference) */
     int echo;                  /* emit the prompt text first */
+    int allow_special;         /* match special tokens written in the prompt (<|endoftext|>, [MASK]) as
+                                  their ids; 0 (default): they encode as ordinary text, as everywhere */
 } ss_generate_opts;
 void ss_generate_opts_defaults(ss_generate_opts *o);
 

@@ -14,7 +14,8 @@ static const char usage[] =
     "usage: selfsup generate --model RUN (--prompt TEXT | --prompt-file F | --interactive)\n"
     "         [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
     "         [--repetition-penalty R] [--seed S] [--stop STRING] [--num-samples N]\n"
-    "         [--echo] [--sliding] [--no-cache] [--stats] [--threads N] [--precision fp32|bf16|auto]\n"
+    "         [--echo] [--sliding] [--no-cache] [--allow-special] [--stats] [--threads N]\n"
+    "         [--precision fp32|bf16|auto]\n"
     "\n"
     "Generates text from a decoder (a clm run). The prompt is processed in one\n"
     "batched forward pass, then tokens are produced one at a time with a KV cache\n"
@@ -34,6 +35,8 @@ static const char usage[] =
     "--interactive reads one prompt per line from stdin and answers each (on a\n"
     "terminal it shows a '> ' prompt on stderr; stdout holds only the text).\n"
     "--stats prints prompt and generation speed to stderr.\n"
+    "Special tokens written in the prompt (<|endoftext|>, [MASK]) are ordinary\n"
+    "text, as in every command; --allow-special matches them as their ids.\n"
     "Short forms: -m RUN (--model), -p TEXT (--prompt), -n N (--max-new-tokens),\n"
     "-t N (--threads).\n"
     "\n" CLI_PRECISION_HELP
@@ -108,6 +111,7 @@ static void parse(cli_args *a, ss_generate_opts *o, int *stats, int *samples, in
     o->no_cache = cli_flag(a, "--no-cache");
     o->sliding = cli_flag(a, "--sliding");
     o->echo = cli_flag(a, "--echo");
+    o->allow_special = cli_flag(a, "--allow-special");
     *stats = cli_flag(a, "--stats");
     *samples = cli_opt_i32(a, "--num-samples", 1);
     *interactive = cli_flag(a, "--interactive");

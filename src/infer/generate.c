@@ -146,7 +146,7 @@ static ss_status prompt_ids(ss_generator *g, const ss_generate_opts *o, const ch
                             ss_error *err) {
     int maxT = ss_model_config_of(g->m)->max_seq;
     g->seq.n = 0;
-    ss_status st = ss_tokenizer_encode(g->tok, text, len, 1, &g->seq, err);
+    ss_status st = ss_tokenizer_encode(g->tok, text, len, o->allow_special, &g->seq, err);
     if (!st && g->seq.n == 0 && g->eot >= 0) st = ss_ids_push(&g->seq, g->eot, err);
     if (!st && g->seq.n == 0) st = ss_fail(err, SS_ERR_ARG, "empty prompt and no <|endoftext|> token to start from");
     if (!st && g->seq.n >= (size_t)maxT) {
