@@ -30,10 +30,11 @@ ss_status ss_classifier_load(ss_classifier *c, const char *dir, ss_error *err) {
     ss_status st = ss_model_load(&c->model, dir, err);
     if (st) return st;
     const ss_model_config *cfg = ss_model_config_of(c->model);
-    if (cfg->head != SS_HEAD_CLS) {
+    if (cfg->head != SS_HEAD_CLS) { /* the message first: cfg lives in the model */
+        st = ss_fail(err, SS_ERR_ARG, "%s holds a pretrained model (head '%s'), not a classifier: fine-tune it "
+                     "first with 'selfsup finetune --init %s ...'", dir, ss_head_kind_name(cfg->head), dir);
         ss_classifier_free(c);
-        return ss_fail(err, SS_ERR_ARG, "%s holds a pretrained model (head '%s'), not a classifier: fine-tune it "
-                       "first with 'selfsup finetune --init %s ...'", dir, ss_head_kind_name(cfg->head), dir);
+        return st;
     }
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     st = ss_tokenizer_load(&c->tok, path, err);
