@@ -237,6 +237,20 @@ static void test_bad_gpt2_files(void **state) {
     CHECK_OK(ss_write_file_atomic(bpe, merges, strlen(merges), &err), &err);
     expect_error(dir, SS_ERR_FORMAT, "line 3: 'not_a_token x' has part 'not_a_token' not in vocab");
     ss_buf_free(&buf);
+    /* a NUL inside a merge's part: no read past a shorter token's end (issue 18, item 2: ASan saw a heap
+       over-read in the token table's lookup) */
+    const char *tiny = "{\"a\":0,\"b\":1,\"ab\":2}";
+    CHECK_OK(ss_write_file_atomic(enc, tiny, strlen(tiny), &err), &err);
+    char nul_merge[64] = "#version: 0.2\na";
+    size_t n = strlen(nul_merge) + 1; /* the NUL after "a" */
+    memset(nul_merge + n, 'z', 23);
+    n += 23;
+    memcpy(nul_merge + n, " b\n", 3);
+    n += 3;
+    CHECK_OK(ss_write_file_atomic(bpe, nul_merge, n, &err), &err);
+    ss_tokenizer *t = NULL;
+    assert_int_not_equal(ss_tokenizer_load(&t, dir, &err), SS_OK);
+    assert_null(t);
 }
 
 static void test_build_rejects_bad_specs(void **state) {

@@ -59,7 +59,9 @@ int32_t ss_tok_strtab_find(const ss_tok_strtab *tab, const char *s, size_t len) 
         int32_t k = tab->slot[i];
         if (k < 0) return -1;
         const char *key = tab->keys[k];
-        if (strncmp(key, s, len) == 0 && key[len] == '\0') return k;
+        /* strnlen first: s may hold a NUL (a merge line of vocab.bpe), where
+         * strncmp would stop and key[len] lie past a shorter key's end */
+        if (strnlen(key, len + 1) == len && memcmp(key, s, len) == 0) return k;
     }
 }
 
