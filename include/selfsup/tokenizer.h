@@ -86,6 +86,9 @@ size_t ss_tokenizer_vocab_size(const ss_tokenizer *t);
 size_t ss_tokenizer_num_merges(const ss_tokenizer *t);
 ss_normalization ss_tokenizer_normalization(const ss_tokenizer *t);
 int ss_tokenizer_lowercase(const ss_tokenizer *t); /* 1 when it lowercases */
+/* Merge of the given rank (0 = applied first): pair = {left id, right id};
+ * -1 when rank >= ss_tokenizer_num_merges. */
+int ss_tokenizer_merge(const ss_tokenizer *t, size_t rank, int32_t pair[2]);
 /* Stored token string for id (byte-level form), NULL when out of range. */
 const char *ss_tokenizer_token(const ss_tokenizer *t, int32_t id);
 /* Id of a stored token string (byte-level form or added token), -1 if none. */
