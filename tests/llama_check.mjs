@@ -9,7 +9,9 @@
 //       as two lines "prompt: ..." and "generated: ..."
 //   node tests/llama_check.mjs bench GGUF PROMPT_FILE N THREADS RUNS
 //       greedy generation of N tokens RUNS times after a warm-up; one JSON
-//       line per run with new tokens/s (generation only, after the prompt)
+//       line per run with new tokens/s as `selfsup generate --stats` counts
+//       them: N tokens over the time from the first generated token (which
+//       comes with the prompt's pass) to the N-th, i.e. N-1 decoding steps
 //
 // The package directory comes from NODE_LLAMA_CPP_DIR (default
 // .cache/npm/node_modules/node-llama-cpp). KV_TYPE is the KV cache element
@@ -70,7 +72,7 @@ if (mode === "tokenize") {
       const { ids, seconds } = await greedy();
       console.log(JSON.stringify({
         impl: "llama.cpp", threads, prompt_tokens: prompt.length, new_tokens: ids.length,
-        generate_s: seconds, new_tokens_per_s: (ids.length - 1) / seconds,
+        generate_s: seconds, new_tokens_per_s: ids.length / seconds,
       }));
     }
   }
