@@ -12,6 +12,12 @@
 # cached run generates twice in one process and the second (warm) is timed;
 # PyTorch times its KV cache after one warm-up generation in the process.
 # Targets: selfsup cache >= 10x selfsup --no-cache, and >= 2x PyTorch KV cache.
+# Beside them llama.cpp on the same model (`selfsup export --format gguf`, f32
+# and bf16 files), through the npm package node-llama-cpp (pinned, installed
+# into .cache/npm by tests/llama_setup.sh; its per-token JavaScript overhead
+# included), same prompt ids, same threads, greedy, KV cache in f32 as
+# selfsup's; tokens/s counted as selfsup's --stats does (tests/llama_check.mjs).
+# Goal: selfsup (f32) at least as fast as llama.cpp in f32 and in bf16.
 # Also checked: cache and --no-cache print the same text, and PyTorch's greedy
 # tokens decode to the same text (informational: a near-tie can flip in fp32).
 set -euo pipefail
@@ -44,6 +50,17 @@ DIR=$("$SS" data get tinyshakespeare)
   --log-every "$PRETRAIN_STEPS" >/dev/null
 RUN=$W/run
 echo "# model: $RUN: $(tr -d '\n\t' <"$RUN/config.json")"
+
+# ---- llama.cpp: the same model as GGUF files ----
+source tests/llama_setup.sh
+have_llama=0
+if [ "$have_generate" = 1 ] && llama_setup; then
+  for dt in f32 bf16; do "$SS" export --format gguf "$RUN" "$W/model_$dt.gguf" --dtype "$dt" >/dev/null; done
+  have_llama=1
+  echo "# llama.cpp: node-llama-cpp $LLAMA_NPM_VERSION ($NODE_LLAMA_CPP_DIR)"
+else
+  echo "# llama.cpp side skipped: ${LLAMA_SETUP_ERROR:-no selfsup export}"
+fi
 
 # ---- the prompt: the first 16 tokens of tinyshakespeare, as text ----
 TOK=$RUN/tokenizer.json
@@ -82,6 +99,13 @@ for r in $(seq "$RUNS"); do
       --runs 1 >"$W/torch_$th.out" || { cat "$W/torch_$th.out"; exit 1; }
     grep -E '^\{' "$W/torch_$th.out" | tee -a "$OUT"
     if [ "$r" = 1 ]; then grep -E '^# (torch|BLAS|check)' "$W/torch_$th.out"; fi
+    if [ "$have_llama" = 1 ]; then
+      for dt in f32 bf16; do
+        node tests/llama_check.mjs bench "$W/model_$dt.gguf" "$W/prompt.txt" "$NEW_TOKENS" "$th" 1 2>"$W/llama_err.txt" |
+          sed 's/^{"impl":"llama.cpp",/{"impl":"llama.cpp","mode":"'"$dt"'",/' | tee -a "$OUT" ||
+          echo "# llama.cpp ($dt, $th threads) failed: $(tail -1 "$W/llama_err.txt")"
+      done
+    fi
   done
 done
 
@@ -129,7 +153,17 @@ for th in threads:
     sp, tp = med("selfsup", "kv_cache", th, "prompt_tokens_per_s"), med("torch", "kv_cache", th, "prompt_tokens_per_s")
     print(f"| {th} | {f(sc)} | {f(sf)} | {ratio(sc, sf, '.1f')} | {f(tc)} | {ratio(sc, tc, '.2f')} | {f(tf)} "
           f"| {f(sp)} / {f(tp)} |")
-for impl, mode in (("selfsup", "kv_cache"), ("torch", "kv_cache")):
+if any(r["impl"] == "llama.cpp" for r in rows):
+    print()
+    print("selfsup against llama.cpp (node-llama-cpp), same model, new tokens/s (medians; goal: selfsup >= llama.cpp):")
+    print("| threads | selfsup f32 (KV cache) | llama.cpp f32 | selfsup / llama.cpp f32 | llama.cpp bf16 "
+          "| selfsup / llama.cpp bf16 |")
+    print("|---|---|---|---|---|---|")
+    for th in threads:
+        sc = med("selfsup", "kv_cache", th, "new_tokens_per_s")
+        lf, lb = med("llama.cpp", "f32", th, "new_tokens_per_s"), med("llama.cpp", "bf16", th, "new_tokens_per_s")
+        print(f"| {th} | {f(sc)} | {f(lf)} | {ratio(sc, lf, '.2f')} | {f(lb)} | {ratio(sc, lb, '.2f')} |")
+for impl, mode in (("selfsup", "kv_cache"), ("torch", "kv_cache"), ("llama.cpp", "f32"), ("llama.cpp", "bf16")):
     got = [(med(impl, mode, th, "new_tokens_per_s"), th) for th in threads]
     got = [g for g in got if g[0] == g[0]]
     if got:

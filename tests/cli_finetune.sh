@@ -6,7 +6,7 @@
 # weights saved), and the errors a user meets.
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 25
+tap_plan 26
 tap_needs sst2 train.tsv cli-finetune
 
 SST=$MIRROR/sst2
@@ -35,6 +35,18 @@ assert sum(map(sum, d['confusion'])) == 872 and len(d['confusion']) == 2"
 check "the classifier directory holds config (head cls), labels, tokenizer, metrics" bash -c \
   "grep -qE '\"head\":[[:space:]]*\"cls\"' '$TMP/clf/config.json' && grep -q '\"1\"' '$TMP/clf/labels.json' &&
    test -s '$TMP/clf/tokenizer.json' && [ \$(grep -c dev_accuracy '$TMP/clf/metrics.jsonl') -eq 2 ]"
+
+check "Hugging Face files: config.json has id2label/label2id and dropout 0.1 as written, the weights' metadata \
+'step', tokenizer_config.json (GPT2Tokenizer, no space cleanup, model max length)" /usr/bin/python3 -c "
+import json, struct
+c = json.load(open('$TMP/clf/config.json'))
+assert c['id2label'] == {'0': '0', '1': '1'} and c['label2id'] == {'0': 0, '1': 1} and c['dropout'] == 0.1, c
+f = open('$TMP/clf/model.safetensors', 'rb'); n = struct.unpack('<Q', f.read(8))[0]
+m = json.loads(f.read(n))['__metadata__']
+assert int(m['step']) > 0 and 'finetune_step' not in m and json.loads(m['labels']) == ['0', '1'], m
+t = json.load(open('$TMP/clf/tokenizer_config.json'))
+assert t['tokenizer_class'] == 'GPT2Tokenizer' and t['clean_up_tokenization_spaces'] is False, t
+assert t['model_max_length'] == c['max_seq'] and t['mask_token'] == '[MASK]' and t['bos_token'] == '<|endoftext|>', t"
 
 printf 'a gorgeous , witty , moving film .\na dull , lifeless and boring mess .\n' >"$TMP/two.txt"
 "$SS" classify --model "$TMP/clf" "$TMP/two.txt" >"$TMP/c1" 2>&1

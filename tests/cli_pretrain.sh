@@ -6,7 +6,7 @@
 # (existing run, corrupt checkpoint, bad options).
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 25
+tap_plan 26
 tap_needs tinyshakespeare input.txt cli-pretrain
 
 head -c 200000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
@@ -23,6 +23,11 @@ check "plain log lines when not a terminal (step/total, loss, tok/s, ETA)" \
 check "prints the thread setup (one OpenMP pool shared with OpenBLAS)" grep -q 'OpenMP build: one shared thread pool' "$TMP/log"
 check "run directory has the Hugging Face layout" test -s "$TMP/run/config.json" -a -s "$TMP/run/model.safetensors" \
   -a -s "$TMP/run/tokenizer.json" -a -s "$TMP/run/optimizer.safetensors" -a -s "$TMP/run/trainer_state.json"
+check "tokenizer_config.json beside every tokenizer.json (shards; run: with the model's max_seq)" /usr/bin/python3 -c "
+import json
+s, r = (json.load(open(d + '/tokenizer_config.json')) for d in ('$TMP/shards', '$TMP/run'))
+assert s['tokenizer_class'] == 'GPT2Tokenizer' and s['clean_up_tokenization_spaces'] is False and 'model_max_length' not in s
+assert r['model_max_length'] == json.load(open('$TMP/run/config.json'))['max_seq'] and r['eos_token'] == '<|endoftext|>'"
 check "metrics.jsonl has step, loss, lr, grad_norm, tokens_per_s, mfu and val_bpb" \
   bash -c "grep -q '\"mfu\"' '$TMP/run/metrics.jsonl' && grep -q '\"grad_norm\"' '$TMP/run/metrics.jsonl' && grep -q '\"val_bpb\"' '$TMP/run/metrics.jsonl'"
 

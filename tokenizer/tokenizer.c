@@ -328,6 +328,13 @@ ss_normalization ss_tokenizer_normalization(const ss_tokenizer *t) { return t->n
 int ss_tokenizer_lowercase(const ss_tokenizer *t) { return t->lower; }
 size_t ss_tokenizer_num_added(const ss_tokenizer *t) { return t->n_added; }
 
+int ss_tokenizer_merge(const ss_tokenizer *t, size_t rank, int32_t pair[2]) {
+    if (rank >= t->n_merges) return -1;
+    pair[0] = t->merges[rank][0];
+    pair[1] = t->merges[rank][1];
+    return 0;
+}
+
 const char *ss_tokenizer_token(const ss_tokenizer *t, int32_t id) {
     return id >= 0 && (size_t)id < t->vocab_size ? t->str[id] : NULL;
 }

@@ -442,22 +442,26 @@ static cJSON *normalizer_json(const ss_tokenizer *t) {
     return seq;
 }
 
+/* An added token as Hugging Face writes it (tokenizer.json's added_tokens
+ * with its id; tokenizer_config.json's added_tokens_decoder keys it by id). */
+static cJSON *added_token_json(const ss_added_token *t, int with_id) {
+    cJSON *a = cJSON_CreateObject();
+    if (with_id) cJSON_AddNumberToObject(a, "id", t->id);
+    cJSON_AddStringToObject(a, "content", t->content);
+    cJSON_AddBoolToObject(a, "single_word", 0);
+    cJSON_AddBoolToObject(a, "lstrip", 0);
+    cJSON_AddBoolToObject(a, "rstrip", 0);
+    cJSON_AddBoolToObject(a, "normalized", 0);
+    cJSON_AddBoolToObject(a, "special", t->special);
+    return a;
+}
+
 ss_status ss_tokenizer_save(const ss_tokenizer *t, const char *path, ss_error *err) {
     cJSON *root = cJSON_CreateObject(), *added = cJSON_CreateArray();
     cJSON_AddStringToObject(root, "version", "1.0");
     cJSON_AddNullToObject(root, "truncation");
     cJSON_AddNullToObject(root, "padding");
-    for (size_t i = 0; i < t->n_added; i++) {
-        cJSON *a = cJSON_CreateObject();
-        cJSON_AddNumberToObject(a, "id", t->added[i].id);
-        cJSON_AddStringToObject(a, "content", t->added[i].content);
-        cJSON_AddBoolToObject(a, "single_word", 0);
-        cJSON_AddBoolToObject(a, "lstrip", 0);
-        cJSON_AddBoolToObject(a, "rstrip", 0);
-        cJSON_AddBoolToObject(a, "normalized", 0);
-        cJSON_AddBoolToObject(a, "special", t->added[i].special);
-        cJSON_AddItemToArray(added, a);
-    }
+    for (size_t i = 0; i < t->n_added; i++) cJSON_AddItemToArray(added, added_token_json(&t->added[i], 1));
     cJSON_AddItemToObject(root, "added_tokens", added);
     cJSON_AddItemToObject(root, "normalizer", normalizer_json(t));
     cJSON_AddItemToObject(root, "pre_tokenizer", byte_level(0));
@@ -471,6 +475,58 @@ ss_status ss_tokenizer_save(const ss_tokenizer *t, const char *path, ss_error *e
     }
     cJSON_Delete(root);
     if (!text) return ss_fail(err, SS_ERR_NOMEM, "%s: out of memory writing the tokenizer", path);
+    ss_status st = ss_write_file_atomic(path, text, strlen(text), err);
+    cJSON_free(text);
+    const char *base = strrchr(path, '/');
+    if (!st && !strcmp(base ? base + 1 : path, "tokenizer.json")) {
+        char dir[4096];
+        snprintf(dir, sizeof dir, "%.*s", base ? (int)(base - path) : 1, base ? path : ".");
+        st = ss_tokenizer_save_config(t, dir, 0, err);
+    }
+    return st;
+}
+
+/* ---- tokenizer_config.json --------------------------------------------------------
+ * What Hugging Face's AutoTokenizer (transformers, transformers.js) reads
+ * beside tokenizer.json: the class (GPT-2's byte-level BPE), the special
+ * tokens by role (null when absent, so GPT-2's defaults are not invented),
+ * no cleanup of spaces on decode (it would break the byte-exact round trip),
+ * and the model's maximum length when known. */
+static void add_role(cJSON *o, const ss_tokenizer *t, const char *role, const char *token) {
+    int32_t id = ss_tokenizer_token_id(t, token);
+    if (id >= 0 && ss_tokenizer_is_special(t, id)) cJSON_AddStringToObject(o, role, token);
+    else if (!strcmp(role, "bos_token") || !strcmp(role, "eos_token") || !strcmp(role, "unk_token"))
+        cJSON_AddNullToObject(o, role);
+}
+
+char *ss_tokenizer_config_json(const ss_tokenizer *t, int model_max_length) {
+    static const char *const ROLES[][2] = {
+        {"bos_token", "<|endoftext|>"}, {"eos_token", "<|endoftext|>"}, {"unk_token", "[UNK]"},
+        {"pad_token", "[PAD]"},         {"cls_token", "[CLS]"},         {"sep_token", "[SEP]"},
+        {"mask_token", "[MASK]"},
+    };
+    cJSON *o = cJSON_CreateObject(), *dec = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "tokenizer_class", "GPT2Tokenizer");
+    cJSON_AddBoolToObject(o, "clean_up_tokenization_spaces", 0);
+    cJSON_AddBoolToObject(o, "add_prefix_space", 0);
+    cJSON_AddBoolToObject(o, "add_bos_token", 0);
+    for (size_t i = 0; i < sizeof ROLES / sizeof ROLES[0]; i++) add_role(o, t, ROLES[i][0], ROLES[i][1]);
+    if (model_max_length > 0) cJSON_AddNumberToObject(o, "model_max_length", model_max_length);
+    for (size_t i = 0; i < t->n_added; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "%d", t->added[i].id);
+        cJSON_AddItemToObject(dec, id, added_token_json(&t->added[i], 0));
+    }
+    cJSON_AddItemToObject(o, "added_tokens_decoder", dec);
+    char *text = cJSON_Print(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+ss_status ss_tokenizer_save_config(const ss_tokenizer *t, const char *dir, int model_max_length, ss_error *err) {
+    char path[4200], *text = ss_tokenizer_config_json(t, model_max_length);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    if (!text) return ss_fail(err, SS_ERR_NOMEM, "%s: out of memory", path);
     ss_status st = ss_write_file_atomic(path, text, strlen(text), err);
     cJSON_free(text);
     return st;

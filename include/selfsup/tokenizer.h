@@ -80,12 +80,24 @@ void ss_tokenizer_free(ss_tokenizer *t);
  * save: writes tokenizer.json atomically. */
 ss_status ss_tokenizer_load(ss_tokenizer **out, const char *path, ss_error *err);
 ss_status ss_tokenizer_save(const ss_tokenizer *t, const char *path, ss_error *err);
+/* Hugging Face's tokenizer_config.json for t (malloc'd text; free with
+ * free()): tokenizer_class GPT2Tokenizer, the special tokens by role,
+ * clean_up_tokenization_spaces false (decoding round-trips), the added
+ * tokens, and model_max_length when > 0. save_config writes it to
+ * DIR/tokenizer_config.json atomically; ss_tokenizer_save calls it (without
+ * a maximum length) whenever it writes a file named tokenizer.json, and run
+ * directories write it again with their model's max_seq. */
+char *ss_tokenizer_config_json(const ss_tokenizer *t, int model_max_length);
+ss_status ss_tokenizer_save_config(const ss_tokenizer *t, const char *dir, int model_max_length, ss_error *err);
 
 /* ---- Queries ----------------------------------------------------------------- */
 size_t ss_tokenizer_vocab_size(const ss_tokenizer *t);
 size_t ss_tokenizer_num_merges(const ss_tokenizer *t);
 ss_normalization ss_tokenizer_normalization(const ss_tokenizer *t);
 int ss_tokenizer_lowercase(const ss_tokenizer *t); /* 1 when it lowercases */
+/* Merge of the given rank (0 = applied first): pair = {left id, right id};
+ * -1 when rank >= ss_tokenizer_num_merges. */
+int ss_tokenizer_merge(const ss_tokenizer *t, size_t rank, int32_t pair[2]);
 /* Stored token string for id (byte-level form), NULL when out of range. */
 const char *ss_tokenizer_token(const ss_tokenizer *t, int32_t id);
 /* Id of a stored token string (byte-level form or added token), -1 if none. */

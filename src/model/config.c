@@ -1,5 +1,6 @@
 /* Model configuration: presets, validation and config.json. */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -82,6 +83,17 @@ ss_status ss_pooling_parse(const char *s, ss_pooling *p, ss_error *err) {
     return ss_fail(err, SS_ERR_ARG, "unknown pooling '%s' (choices: cls, last, mean)", s ? s : "");
 }
 
+/* The double whose shortest decimal form is the float's shortest form, so
+ * JSON shows a float as it was written (0.1, not 0.10000000149011612). */
+static double float_as_written(float f) {
+    char s[32];
+    for (int p = 6; p <= 9; p++) {
+        snprintf(s, sizeof s, "%.*g", p, (double)f);
+        if (strtof(s, NULL) == f) break;
+    }
+    return strtod(s, NULL);
+}
+
 char *ss_config_to_json(const ss_model_config *c) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "model_type", "selfsup");
@@ -92,7 +104,7 @@ char *ss_config_to_json(const ss_model_config *c) {
     cJSON_AddNumberToObject(o, "n_head", c->n_head);
     cJSON_AddNumberToObject(o, "d_ff", c->d_ff);
     cJSON_AddNumberToObject(o, "max_seq", c->max_seq);
-    cJSON_AddNumberToObject(o, "dropout", c->dropout);
+    cJSON_AddNumberToObject(o, "dropout", float_as_written(c->dropout));
     cJSON_AddNumberToObject(o, "d_embed", ss_model_embed_width(c));
     cJSON_AddStringToObject(o, "head", ss_head_kind_name(c->head));
     if (c->head == SS_HEAD_CLS) {

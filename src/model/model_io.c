@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
 #include "model_internal.h"
 #include "selfsup/gemm.h"
 #include "selfsup/io.h"
@@ -25,13 +27,41 @@ static void add_tensors(const ss_model *m, const char *prefix, ss_st_tensor *t, 
     }
 }
 
-static ss_status write_config_json(const char *dir, const char *cfg, ss_error *err) {
-    char path[4096];
+/* config.json's text: the config, and when the metadata names the classes
+ * ("labels", a JSON array of strings: a classifier) also Hugging Face's
+ * id2label {"0": name, ...} and label2id {name: 0, ...}. */
+static char *config_file_text(const char *cfg, const ss_meta_kv *meta, size_t n_meta) {
+    const char *labels = NULL;
+    for (size_t i = 0; i < n_meta; i++)
+        if (!strcmp(meta[i].key, "labels")) labels = meta[i].value;
+    cJSON *o = cJSON_Parse(cfg), *l = labels ? cJSON_Parse(labels) : NULL;
+    if (o && cJSON_IsArray(l)) {
+        cJSON *id2label = cJSON_AddObjectToObject(o, "id2label"), *label2id = cJSON_AddObjectToObject(o, "label2id");
+        int i = 0;
+        for (const cJSON *e = l->child; e; e = e->next, i++) {
+            char id[16];
+            snprintf(id, sizeof id, "%d", i);
+            if (!cJSON_IsString(e)) continue;
+            cJSON_AddStringToObject(id2label, id, e->valuestring);
+            cJSON_AddNumberToObject(label2id, e->valuestring, i);
+        }
+    }
+    char *text = o ? cJSON_Print(o) : NULL;
+    cJSON_Delete(o);
+    cJSON_Delete(l);
+    return text;
+}
+
+static ss_status write_config_json(const char *dir, const char *cfg, const ss_meta_kv *meta, size_t n_meta,
+                                   ss_error *err) {
+    char path[4096], *text = config_file_text(cfg, meta, n_meta);
     join(path, sizeof path, dir, "config.json");
-    size_t n = strlen(cfg);
-    char *with_nl = malloc(n + 2);
-    if (!with_nl) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
-    memcpy(with_nl, cfg, n);
+    size_t n = text ? strlen(text) : 0;
+    char *with_nl = text ? realloc(text, n + 2) : NULL;
+    if (!with_nl) {
+        free(text);
+        return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    }
     with_nl[n] = '\n';
     ss_status st = ss_write_file_atomic(path, with_nl, n + 1, err);
     free(with_nl);
@@ -60,7 +90,7 @@ ss_status ss_model_save_with(const ss_model *m, const ss_model *gen, const char 
         for (size_t i = 0; i < n_meta; i++) md[k++] = (ss_st_meta){meta[i].key, meta[i].value};
         join(path, sizeof path, dir, "model.safetensors");
         st = ss_safetensors_write(path, t, nt, md, k, err);
-        if (!st) st = write_config_json(dir, cfg, err);
+        if (!st) st = write_config_json(dir, cfg, meta, n_meta, err);
     }
     free(cfg); free(gcfg); free(t); free(names); free(md);
     return st;

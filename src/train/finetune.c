@@ -116,6 +116,7 @@ static ss_status setup_output(ft_run *r, ss_error *err) {
     ss_status st = ss_mkdir_p(r->o.out_dir, err);
     snprintf(path, sizeof path, "%s/tokenizer.json", r->o.out_dir);
     if (!st) st = ss_tokenizer_save(r->tok, path, err);
+    if (!st) st = ss_tokenizer_save_config(r->tok, r->o.out_dir, ss_model_config_of(r->model)->max_seq, err);
     char *labels = st ? NULL : ss_label_map_to_json(&r->labels);
     snprintf(path, sizeof path, "%s/labels.json", r->o.out_dir);
     if (!st) st = labels ? ss_write_file_atomic(path, labels, strlen(labels), err)

@@ -45,7 +45,7 @@ ss_status ft_save_best(ft_run *r, ss_error *err) {
     char *labels = ss_label_map_to_json(&r->labels), step[32];
     if (!labels) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
     snprintf(step, sizeof step, "%lld", (long long)r->state.step);
-    ss_meta_kv meta[] = {{"labels", labels}, {"finetune_step", step}, {"init", r->o.init ? r->o.init : "none"}};
+    ss_meta_kv meta[] = {{"labels", labels}, {"step", step}, {"init", r->o.init ? r->o.init : "none"}};
     ss_status st = ss_model_save(r->model, r->o.out_dir, meta, sizeof meta / sizeof meta[0], err);
     free(labels);
     return st;

@@ -37,6 +37,10 @@ static ss_status copy_tokenizer_to(const trainer *t, const char *dir, ss_error *
     ss_status st = ss_read_file(src, &b, err);
     if (!st) st = ss_write_file_atomic(dst, b.data, b.len, err);
     ss_buf_free(&b);
+    ss_tokenizer *tok = NULL; /* and Hugging Face's tokenizer_config.json beside it */
+    if (!st) st = ss_tokenizer_load(&tok, dst, err);
+    if (!st) st = ss_tokenizer_save_config(tok, dir, t->o.model.max_seq, err);
+    ss_tokenizer_free(tok);
     return st;
 }
 
