@@ -18,7 +18,7 @@ BLAS_INC := /usr/include/$(ARCH)/openblas-openmp
 
 # Debian packages the build needs. Found with dpkg-query; installed when root.
 BUILD_PKGS := pkg-config libutf8proc-dev libzstd-dev libopenblas-openmp-dev libcjson-dev libcmocka-dev libdnnl-dev
-CHECK_PKGS := python3 python3-numpy zstd curl bible-kjv gnuplot-nox
+CHECK_PKGS := python3 python3-numpy zstd curl bible-kjv gnuplot-nox nodejs npm
 DEMO_PKGS  := curl gnuplot-nox
 BENCH_PKGS := sentencepiece nodejs zstd time bc python3-torch
 
