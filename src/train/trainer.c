@@ -333,7 +333,7 @@ ss_status ss_pretrain(const ss_train_opts *opts, ss_train_progress_fn fn, void *
     if (!st && !(t.opts_json = ss_train_opts_to_json(&t.o, t.total_steps)))
         st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
     if (!st) {
-        t.peak_gflops = ss_sgemm_peak_gflops();
+        t.peak_gflops = ss_gemm_peak_gflops();
         t.flops_per_token = obj_flops_per_token(&t);
         describe(&t);
         st = loop(&t, err);
