@@ -7,12 +7,9 @@
 #include "model_internal.h"
 #include "selfsup/gemm.h"
 #include "selfsup/io.h"
+#include "selfsup/path.h"
 #include "selfsup/safetensors.h"
 #include "selfsup/tokenizer.h"
-
-static void join(char *out, size_t cap, const char *dir, const char *file) {
-    snprintf(out, cap, "%s/%s", dir, file);
-}
 
 /* Tensor list of a model, names prefixed (the generator of an RTD run is
  * stored beside its discriminator as "generator.<name>"). */
@@ -26,21 +23,22 @@ static void add_tensors(const ss_model *m, const char *prefix, ss_st_tensor *t, 
 }
 
 static ss_status write_config_json(const char *dir, const char *cfg, ss_error *err) {
-    char path[4096];
-    join(path, sizeof path, dir, "config.json");
+    char path[SS_PATH_MAX];
+    ss_status st = ss_path_join(path, sizeof path, dir, SS_RUN_CONFIG, err);
+    if (st) return st;
     size_t n = strlen(cfg);
     char *with_nl = malloc(n + 2);
     if (!with_nl) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
     memcpy(with_nl, cfg, n);
     with_nl[n] = '\n';
-    ss_status st = ss_write_file_atomic(path, with_nl, n + 1, err);
+    st = ss_write_file_atomic(path, with_nl, n + 1, err);
     free(with_nl);
     return st;
 }
 
 ss_status ss_model_save_with(const ss_model *m, const ss_model *gen, const char *dir, const ss_meta_kv *meta,
                              size_t n_meta, ss_error *err) {
-    char path[4096];
+    char path[SS_PATH_MAX];
     ss_status st = ss_mkdir_p(dir, err);
     if (st) return st;
     size_t nt = m->n_tensors + (gen ? gen->n_tensors : 0);
@@ -58,8 +56,8 @@ ss_status ss_model_save_with(const ss_model *m, const ss_model *gen, const char 
         md[k++] = (ss_st_meta){"config", cfg};
         if (gen) md[k++] = (ss_st_meta){"generator_config", gcfg};
         for (size_t i = 0; i < n_meta; i++) md[k++] = (ss_st_meta){meta[i].key, meta[i].value};
-        join(path, sizeof path, dir, "model.safetensors");
-        st = ss_safetensors_write(path, t, nt, md, k, err);
+        st = ss_path_join(path, sizeof path, dir, SS_RUN_MODEL, err);
+        if (!st) st = ss_safetensors_write(path, t, nt, md, k, err);
         if (!st) st = write_config_json(dir, cfg, err);
     }
     free(cfg); free(gcfg); free(t); free(names); free(md);
@@ -72,10 +70,10 @@ ss_status ss_model_save(const ss_model *m, const char *dir, const ss_meta_kv *me
 }
 
 ss_status ss_model_load_config(ss_model_config *c, const char *dir, ss_error *err) {
-    char path[4096];
+    char path[SS_PATH_MAX];
     ss_buf b = {0};
-    join(path, sizeof path, dir, "config.json");
-    ss_status st = ss_read_file(path, &b, err);
+    ss_status st = ss_path_join(path, sizeof path, dir, SS_RUN_CONFIG, err);
+    if (!st) st = ss_read_file(path, &b, err);
     if (!st) st = ss_config_from_json(c, b.data, path, err);
     ss_buf_free(&b);
     return st;
@@ -112,11 +110,12 @@ static ss_status read_tensors(ss_model *m, const ss_safetensors *f, const char *
 }
 
 static ss_status check_tokenizer(const ss_model *m, const char *dir, ss_error *err) {
-    char path[4096];
-    join(path, sizeof path, dir, "tokenizer.json");
+    char path[SS_PATH_MAX];
+    ss_status st = ss_path_join(path, sizeof path, dir, SS_RUN_TOKENIZER, err);
+    if (st) return st;
     if (!ss_file_exists(path)) return SS_OK;
     ss_tokenizer *tok;
-    ss_status st = ss_tokenizer_load(&tok, path, err);
+    st = ss_tokenizer_load(&tok, path, err);
     if (st) return st;
     size_t v = ss_tokenizer_vocab_size(tok);
     ss_tokenizer_free(tok);
@@ -128,10 +127,10 @@ static ss_status check_tokenizer(const ss_model *m, const char *dir, ss_error *e
 
 ss_status ss_model_load(ss_model **out, const char *dir, ss_error *err) {
     ss_model_config c, c2;
-    char path[4096];
+    char path[SS_PATH_MAX];
     ss_status st = ss_model_load_config(&c, dir, err);
     if (st) return st;
-    join(path, sizeof path, dir, "model.safetensors");
+    if ((st = ss_path_join(path, sizeof path, dir, SS_RUN_MODEL, err))) return st;
     ss_safetensors *f;
     if ((st = ss_safetensors_open(&f, path, err))) return st;
     const char *meta_cfg = ss_safetensors_meta(f, "config");
@@ -151,11 +150,11 @@ ss_status ss_model_load(ss_model **out, const char *dir, ss_error *err) {
 }
 
 ss_status ss_model_load_generator(ss_model *owner, const char *dir, ss_model **out, ss_error *err) {
-    char path[4096];
+    char path[SS_PATH_MAX];
     ss_model_config c;
-    join(path, sizeof path, dir, "model.safetensors");
     ss_safetensors *f;
-    ss_status st = ss_safetensors_open(&f, path, err);
+    ss_status st = ss_path_join(path, sizeof path, dir, SS_RUN_MODEL, err);
+    if (!st) st = ss_safetensors_open(&f, path, err);
     if (st) return st;
     const char *gc = ss_safetensors_meta(f, "generator_config");
     ss_model *m = NULL;
