@@ -127,7 +127,7 @@ check-deps:
 
 check: check-deps all
 	$(call stage,build: $(words $(TEST_BINS)) test programs and $(words $(ASAN_BINS)) under ASan+UBSan,$(TEST_BINS) $(ASAN_BINS))
-	@SELFSUP=$(B)/selfsup SELFSUP_BIN=$(B)/selfsup tests/run.sh $(TEST_BINS) $(wildcard tests/cli_*.sh) $(ASAN_BINS)
+	@SELFSUP=$(B)/selfsup SELFSUP_BIN=$(B)/selfsup tests/run.sh tests/layers.sh $(TEST_BINS) $(wildcard tests/cli_*.sh) $(ASAN_BINS)
 
 # The README's two commands on a fresh Debian 12 root (debootstrap --variant=minbase,
 # cached in .cache/fresh/), with this working tree and the data mirror; see tests/check_fresh.sh.

@@ -12,6 +12,7 @@
 
 #include "convert.h"
 #include "selfsup/io.h"
+#include "selfsup/path.h"
 
 /* ---- output lines, with patches ---------------------------------------------------- */
 
@@ -284,11 +285,10 @@ static ss_status list_reviews(const char *dir, review **out, size_t *n_out, ss_e
 /* Append the cleaned review dir/name to the emitter's line. */
 static ss_status add_review(emitter *e, const char *dir, const char *name, ss_buf *raw,
                             ss_error *err) {
-    char path[4096];
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, name) >= sizeof path)
-        return ss_fail(err, SS_ERR_ARG, "path too long: %s", dir);
+    char path[SS_PATH_MAX];
     ss_buf_free(raw);
-    ss_status st = ss_read_file(path, raw, err);
+    ss_status st = ss_path_join(path, sizeof path, dir, name, err);
+    if (!st) st = ss_read_file(path, raw, err);
     if (st) return st;
     if (!ss_utf8_valid(raw->data, raw->len))
         return ss_fail(err, SS_ERR_FORMAT, "%s: not valid UTF-8", path);
@@ -297,10 +297,9 @@ static ss_status add_review(emitter *e, const char *dir, const char *name, ss_bu
 
 /* "sentence\tlabel", then rows alternating pos (1) and neg (0) by ascending id. */
 static ss_status aclimdb_labelled(const char *dir, emitter *e, ss_error *err) {
-    char pdir[4096], ndir[4096];
-    if ((size_t)snprintf(pdir, sizeof pdir, "%s/pos", dir) >= sizeof pdir ||
-        (size_t)snprintf(ndir, sizeof ndir, "%s/neg", dir) >= sizeof ndir)
-        return ss_fail(err, SS_ERR_ARG, "path too long: %s", dir);
+    char pdir[SS_PATH_MAX], ndir[SS_PATH_MAX];
+    if (ss_path_join(pdir, sizeof pdir, dir, "pos", err) || ss_path_join(ndir, sizeof ndir, dir, "neg", err))
+        return err->code;
     review *pos = NULL, *neg = NULL;
     size_t np = 0, nn = 0;
     ss_buf raw = {0};

@@ -156,7 +156,7 @@ int main(int argc, char **argv) {
         ss_gemm_backend be;
         if (ss_gemm_backend_parse(force, &be, &perr) || ss_gemm_use(be, &perr)) die(&perr);
     }
-    double peak = ss_sgemm_peak_gflops();
+    double peak = ss_gemm_peak_gflops();
     ss_gemm_backend chosen = ss_gemm_current();
     double peak_f32 = ss_gemm_peak(gc_.f32_backend, 1024, 1024, 1024, 0.3);
     ss_model_config cfg = {.kind = SS_DECODER, .vocab_size = V, .n_layer = L, .d_model = C, .n_head = H, .d_ff = F,

@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 
 #include "selfsup/tokenizer.h"
+#include "selfsup/path.h"
 #include "tok_internal.h"
 
 /* What a loader gathers before ss_tokenizer_build; strings point into JSON. */
@@ -359,17 +360,13 @@ ss_status ss_tokenizer_load(ss_tokenizer **out, const char *path, ss_error *err)
     ss_status st;
     if (!a || !b) {
         st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
-    } else {
-        snprintf(a, n, "%s/tokenizer.json", path);
-        if (ss_file_exists(a)) {
-            st = load_hf(out, a, err);
-        } else {
-            snprintf(a, n, "%s/encoder.json", path);
-            snprintf(b, n, "%s/vocab.bpe", path);
-            if (ss_file_exists(a) && ss_file_exists(b)) st = load_gpt2(out, a, b, err);
-            else st = ss_fail(err, SS_ERR_IO, "%s: directory has neither tokenizer.json nor "
-                              "encoder.json + vocab.bpe", path);
-        }
+    } else if (!(st = ss_path_join(a, n, path, SS_RUN_TOKENIZER, err)) && ss_file_exists(a)) {
+        st = load_hf(out, a, err);
+    } else if (!st && !(st = ss_path_join(a, n, path, "encoder.json", err)) &&
+               !(st = ss_path_join(b, n, path, "vocab.bpe", err))) {
+        if (ss_file_exists(a) && ss_file_exists(b)) st = load_gpt2(out, a, b, err);
+        else st = ss_fail(err, SS_ERR_IO, "%s: directory has neither tokenizer.json nor "
+                          "encoder.json + vocab.bpe", path);
     }
     free(a);
     free(b);
@@ -475,7 +472,7 @@ ss_status ss_tokenizer_save(const ss_tokenizer *t, const char *path, ss_error *e
     }
     cJSON_Delete(root);
     if (!text) return ss_fail(err, SS_ERR_NOMEM, "%s: out of memory writing the tokenizer", path);
-    ss_status st = ss_write_file_atomic(path, text, strlen(text), err);
+    st = ss_write_file_atomic(path, text, strlen(text), err);
     cJSON_free(text);
     const char *base = strrchr(path, '/');
     if (!st && !strcmp(base ? base + 1 : path, "tokenizer.json")) {
@@ -524,8 +521,10 @@ char *ss_tokenizer_config_json(const ss_tokenizer *t, int model_max_length) {
 }
 
 ss_status ss_tokenizer_save_config(const ss_tokenizer *t, const char *dir, int model_max_length, ss_error *err) {
-    char path[4200], *text = ss_tokenizer_config_json(t, model_max_length);
-    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    char path[SS_PATH_MAX];
+    ss_status st = ss_path_join(path, sizeof path, dir, SS_RUN_TOKENIZER_CONFIG, err);
+    if (st) return st;
+    char *text = ss_tokenizer_config_json(t, model_max_length);
     if (!text) return ss_fail(err, SS_ERR_NOMEM, "%s: out of memory", path);
     ss_status st = ss_write_file_atomic(path, text, strlen(text), err);
     cJSON_free(text);

@@ -93,6 +93,10 @@ ss_status ss_precision_parse(const char *s, ss_precision *p, ss_error *err);
 /* GFLOP/s of one backend on a product of M x N x K (best of reps >= 3 over
  * at least min_seconds), with the current thread count; 0 if unavailable. */
 double ss_gemm_peak(ss_gemm_backend be, int M, int N, int K, double min_seconds);
+/* GFLOP/s of the current backend on this machine with the current thread
+ * count (best of 1024^3 products over at least 0.3 s, src/nn/peak.c): the
+ * denominator of MFU. */
+double ss_gemm_peak_gflops(void);
 
 /* bf16 copies of weights are stale: refresh them at their next use. Called
  * by whatever writes weights: the optimizer step, model creation and

@@ -7,10 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "selfsup/finetune.h"
 #include "selfsup/io.h"
 #include "selfsup/labeled.h"
 #include "selfsup/model.h"
+#include "selfsup/textseq.h"
 #include "selfsup/tokenizer.h"
 
 /* ---- Fill-mask (src/infer/fill_mask.c) -------------------------------------

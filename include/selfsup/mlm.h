@@ -12,7 +12,7 @@
 #include "selfsup/error.h"
 #include "selfsup/rng.h"
 #include "selfsup/tokenizer.h"
-#include "selfsup/train.h"
+#include "selfsup/tokens.h"
 
 /* ---- Configuration ---------------------------------------------------------------- */
 typedef struct {

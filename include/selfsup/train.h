@@ -11,23 +11,11 @@
 #include "selfsup/optim.h"
 #include "selfsup/options.h"
 #include "selfsup/rng.h"
+#include "selfsup/tokens.h"
 
 typedef enum { SS_OBJ_CLM = 0, SS_OBJ_MLM, SS_OBJ_RTD } ss_objective;
 const char *ss_objective_name(ss_objective o);
 ss_status ss_objective_parse(const char *s, ss_objective *o, ss_error *err);
-
-/* ---- Token splits held in memory (src/data/tokens.c) ------------------------- */
-typedef struct {
-    int32_t *ids;
-    size_t n;
-    uint64_t text_bytes;   /* UTF-8 bytes the split's tokens stand for */
-    uint32_t vocab_size, separator_id;
-} ss_token_split;
-ss_status ss_token_split_load(ss_token_split *s, const char *dir, const char *split, ss_error *err);
-void ss_token_split_free(ss_token_split *s);
-
-/* CLM batch from random windows: tokens = ids[s..s+T), targets = ids[s+1..s+T]. */
-void ss_clm_sample(const ss_token_split *s, ss_rng *rng, int B, int T, int32_t *tokens, int32_t *targets);
 
 /* ---- Options ------------------------------------------------------------------ */
 extern const char *const ss_objective_names[]; /* "clm", "mlm", "rtd", NULL */
@@ -147,9 +135,5 @@ double ss_train_flops_per_token(ss_objective o, const ss_model_config *model, co
 /* ELECTRA's generator for a discriminator: gen_size times its width, heads
  * and MLP, same depth, embeddings shared (d_embed = the discriminator's width). */
 ss_model_config ss_electra_generator_config(const ss_model_config *disc, double gen_size);
-
-/* sgemm GFLOP/s on this machine with the current thread count (best of
- * 1024^3 products over at least 0.3 s), the denominator of MFU. */
-double ss_sgemm_peak_gflops(void);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "selfsup/encoder_eval.h"
+#include "selfsup/path.h"
 #include "selfsup/train.h"
 
 static const char usage[] =
@@ -42,9 +43,9 @@ static void free_ctx(eval_ctx *c) {
 
 static ss_status eval_encoder(eval_ctx *c, const char *run, const char *data, int B, int T, long long max_tokens,
                               ss_eval_result *r, ss_error *err) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tokenizer.json", data);
-    ss_status st = ss_tokenizer_load(&c->tok, path, err);
+    char path[SS_PATH_MAX];
+    ss_status st = ss_path_join(path, sizeof path, data, SS_RUN_TOKENIZER, err);
+    if (!st) st = ss_tokenizer_load(&c->tok, path, err);
     if (!st) st = ss_mlm_config_from_tokenizer(&c->mlm, c->tok, err);
     if (!st) st = ss_doc_index_build(&c->docs, &c->s, err);
     if (st) return st;

@@ -12,6 +12,7 @@
 #include <cJSON.h>
 
 #include "cli.h"
+#include "selfsup/path.h"
 
 static const char usage[] =
     "usage: selfsup plot RUN [--out FILE.png]\n"
@@ -238,10 +239,13 @@ int cmd_plot(int argc, char **argv) {
     if (cli_args_done(&a)) return 2;
     if (a.n_positional != 1) cli_die(a.command, "give one run directory (see --help)");
     const char *run = a.positional[0];
-    char metrics[4096], png[4096], dir[] = "/tmp/selfsup-plot-XXXXXX", script[64];
-    snprintf(metrics, sizeof metrics, "%s/metrics.jsonl", run);
-    snprintf(png, sizeof png, "%s", out ? out : "");
-    if (!out) snprintf(png, sizeof png, "%s/loss.png", run);
+    char metrics[SS_PATH_MAX], png[SS_PATH_MAX], dir[] = "/tmp/selfsup-plot-XXXXXX", script[64];
+    ss_error err = {0};
+    if (ss_path_join(metrics, sizeof metrics, run, SS_RUN_METRICS, &err) ||
+        (!out && ss_path_join(png, sizeof png, run, "loss.png", &err)))
+        cli_die(a.command, "%s", err.msg);
+    if (out && (size_t)snprintf(png, sizeof png, "%s", out) >= sizeof png)
+        cli_die(a.command, "--out: path too long (at most %zu bytes): %.200s...", sizeof png - 1, out);
     if (strchr(png, '\'') || strchr(run, '\'')) cli_die(a.command, "paths with a ' cannot be passed to gnuplot");
     size_t n;
     cJSON **lines = read_lines(metrics, &n);

@@ -5,6 +5,7 @@
 
 #include "cli.h"
 #include "selfsup/io.h"
+#include "selfsup/path.h"
 #include "selfsup/train.h"
 
 static const char usage_head[] =
@@ -121,15 +122,15 @@ int cmd_pretrain(int argc, char **argv) {
     int overwrite = cli_flag(&a, "--overwrite");
     if (cli_args_done(&a)) return 2;
     if (a.n_positional) cli_die(a.command, "unexpected argument '%s'", a.positional[0]);
-    char state[4096];
-    snprintf(state, sizeof state, "%s/trainer_state.json", o.out_dir);
+    char state[SS_PATH_MAX];
+    ss_error err = {0};
+    if (ss_path_join(state, sizeof state, o.out_dir, SS_RUN_STATE, &err)) cli_die(a.command, "%s", err.msg);
     if (!o.resume && !overwrite && ss_file_exists(state))
         cli_die(a.command, "%s already holds a training run; use --resume to continue it or --overwrite "
                 "to start again", o.out_dir);
     o.threads = cli_setup_threads(o.threads);
     o.stop = cli_catch_interrupt();
     cli_progress_state ps = {0};
-    ss_error err = {0};
     ss_status st = ss_pretrain(&o, cli_progress, &ps, &err);
     cli_args_free(&a);
     if (ps.line_open) putchar('\n');

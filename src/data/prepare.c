@@ -18,6 +18,7 @@
 #include <cJSON.h>
 
 #include "selfsup/io.h"
+#include "selfsup/path.h"
 #include "selfsup/shard.h"
 #include "selfsup/textstream.h"
 #include "selfsup/tokenizer.h"
@@ -95,11 +96,10 @@ static int assign_split(prep *p, uint64_t i) {
 
 /* ---- output ------------------------------------------------------------------ */
 
-static ss_status shard_path(prep *p, int s, size_t idx, char *buf, size_t cap,
-                            ss_error *err) {
-    if ((size_t)snprintf(buf, cap, "%s/%s-%05zu.shard", p->o->out_dir, split_name[s], idx) >= cap)
-        return ss_fail(err, SS_ERR_ARG, "%s: output directory name too long", p->o->out_dir);
-    return SS_OK;
+/* The file name of shard idx of split s (name[64]), and its path. */
+static ss_status shard_path(prep *p, int s, size_t idx, char *name, char *buf, size_t cap, ss_error *err) {
+    snprintf(name, 64, "%s-%05zu.shard", split_name[s], idx);
+    return ss_path_join(buf, cap, p->o->out_dir, name, err);
 }
 
 static ss_status close_shard(prep *p, int s, ss_error *err) {
@@ -109,14 +109,13 @@ static ss_status close_shard(prep *p, int s, ss_error *err) {
 }
 
 static ss_status open_shard(prep *p, int s, ss_error *err) {
-    char path[4096], name[64];
+    char path[SS_PATH_MAX], name[64];
     size_t idx = p->n_names[s];
-    ss_status st = shard_path(p, s, idx, path, sizeof path, err);
+    ss_status st = shard_path(p, s, idx, name, path, sizeof path, err);
     if (st) return st;
     char **names = realloc(p->names[s], (idx + 1) * sizeof *names);
     if (!names) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
     p->names[s] = names;
-    snprintf(name, sizeof name, "%s-%05zu.shard", split_name[s], idx);
     if (!(names[idx] = strdup(name))) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
     p->n_names[s]++;
     p->stats->shards[s] = p->n_names[s];
@@ -397,7 +396,7 @@ static ss_status write_meta(prep *p, ss_error *err) {
     cJSON *m = cJSON_CreateObject();
     cJSON_AddStringToObject(m, "format", "selfsup-shards");
     cJSON_AddNumberToObject(m, "version", SS_SHARD_VERSION);
-    cJSON_AddStringToObject(m, "tokenizer", "tokenizer.json");
+    cJSON_AddStringToObject(m, "tokenizer", SS_RUN_TOKENIZER);
     cJSON_AddNumberToObject(m, "vocab_size", p->vocab);
     cJSON_AddStringToObject(m, "separator", p->sep_name);
     cJSON_AddNumberToObject(m, "separator_id", p->sep_id);
@@ -419,21 +418,21 @@ static ss_status write_meta(prep *p, ss_error *err) {
     char *text = cJSON_Print(m);
     cJSON_Delete(m);
     if (!text) return ss_fail(err, SS_ERR_NOMEM, "out of memory writing meta.json");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/meta.json", o->out_dir);
+    char path[SS_PATH_MAX];
     size_t n = strlen(text);
     text[n] = '\n'; /* cJSON_Print's buffer has room: overwrite the NUL */
-    ss_status st = ss_write_file_atomic(path, text, n + 1, err);
+    ss_status st = ss_path_join(path, sizeof path, o->out_dir, SS_DATA_META, err);
+    if (!st) st = ss_write_file_atomic(path, text, n + 1, err);
     free(text);
     return st;
 }
 
 /* Remove shards a previous, larger preparation left in the directory. */
 static void remove_stale_shards(prep *p) {
-    char path[4096];
+    char path[SS_PATH_MAX], name[64];
     for (int s = 0; s < 2; s++)
         for (size_t i = p->n_names[s];; i++) {
-            if (shard_path(p, s, i, path, sizeof path, NULL) || unlink(path) != 0) break;
+            if (shard_path(p, s, i, name, path, sizeof path, NULL) || unlink(path) != 0) break;
         }
 }
 
@@ -471,10 +470,10 @@ static ss_status check_opts(const ss_prepare_opts *o, ss_error *err) {
 
 static ss_status run(prep *p, const char *const *paths, size_t n_paths, ss_error *err) {
     ss_status st;
-    char meta[4096];
+    char meta[SS_PATH_MAX];
     if ((st = ss_mkdir_p(p->o->out_dir, err))) return st;
     /* a failed run must not leave an old meta.json describing new shards */
-    snprintf(meta, sizeof meta, "%s/meta.json", p->o->out_dir);
+    if ((st = ss_path_join(meta, sizeof meta, p->o->out_dir, SS_DATA_META, err))) return st;
     if (unlink(meta) != 0 && errno != ENOENT)
         return ss_fail(err, SS_ERR_IO, "%s: cannot remove: %s", meta, strerror(errno));
     if ((st = load_tokenizers(p, err))) return st;
@@ -498,8 +497,8 @@ static ss_status run(prep *p, const char *const *paths, size_t n_paths, ss_error
     for (int s = 0; s < 2; s++)
         if (p->w[s] && (st = close_shard(p, s, err))) return st;
     remove_stale_shards(p);
-    char tok[4096];
-    snprintf(tok, sizeof tok, "%s/tokenizer.json", p->o->out_dir);
+    char tok[SS_PATH_MAX];
+    if ((st = ss_path_join(tok, sizeof tok, p->o->out_dir, SS_RUN_TOKENIZER, err))) return st;
     if ((st = ss_tokenizer_save(p->toks[0], tok, err))) return st;
     return write_meta(p, err);
 }

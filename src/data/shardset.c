@@ -7,6 +7,7 @@
 #include <cJSON.h>
 
 #include "selfsup/io.h"
+#include "selfsup/path.h"
 #include "selfsup/shard.h"
 
 struct ss_shardset {
@@ -84,7 +85,7 @@ static ss_status load_split(ss_shardset *s, const cJSON *meta, const char *dir,
                            "file names", where, split);
         size_t len = strlen(dir) + strlen(it->valuestring) + 2;
         if (!(s->paths[s->n] = malloc(len))) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
-        snprintf(s->paths[s->n], len, "%s/%s", dir, it->valuestring);
+        if ((st = ss_path_join(s->paths[s->n], len, dir, it->valuestring, err))) return st;
         if ((st = check_shard(s, s->paths[s->n++], sums, err))) return st;
     }
     if (sums[0] != s->tokens || sums[1] != s->docs || sums[2] != s->text_bytes)
@@ -99,10 +100,10 @@ static ss_status load_split(ss_shardset *s, const cJSON *meta, const char *dir,
 ss_status ss_shardset_open(ss_shardset **out, const char *dir, const char *split,
                            ss_error *err) {
     *out = NULL;
-    char where[4096];
-    snprintf(where, sizeof where, "%s/meta.json", dir);
+    char where[SS_PATH_MAX];
     ss_buf text = {0};
-    ss_status st = ss_read_file(where, &text, err);
+    ss_status st = ss_path_join(where, sizeof where, dir, SS_DATA_META, err);
+    if (!st) st = ss_read_file(where, &text, err);
     if (st) return st;
     cJSON *meta = cJSON_ParseWithLength(text.data, text.len);
     ss_buf_free(&text);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "selfsup/shard.h"
-#include "selfsup/train.h"
+#include "selfsup/tokens.h"
 
 ss_status ss_token_split_load(ss_token_split *s, const char *dir, const char *split, ss_error *err) {
     memset(s, 0, sizeof *s);

@@ -6,6 +6,7 @@
 
 #include "selfsup/infer.h"
 #include "selfsup/io.h"
+#include "selfsup/path.h"
 
 void ss_classifier_free(ss_classifier *c) {
     ss_model_free(c->model);
@@ -15,10 +16,10 @@ void ss_classifier_free(ss_classifier *c) {
 }
 
 static ss_status load_labels(ss_label_map *m, const char *dir, ss_error *err) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/labels.json", dir);
+    char path[SS_PATH_MAX];
     ss_buf text = {0};
-    ss_status st = ss_read_file(path, &text, err);
+    ss_status st = ss_path_join(path, sizeof path, dir, SS_RUN_LABELS, err);
+    if (!st) st = ss_read_file(path, &text, err);
     if (!st) st = ss_label_map_from_json(m, text.data, path, err);
     ss_buf_free(&text);
     return st;
@@ -26,7 +27,7 @@ static ss_status load_labels(ss_label_map *m, const char *dir, ss_error *err) {
 
 ss_status ss_classifier_load(ss_classifier *c, const char *dir, ss_error *err) {
     memset(c, 0, sizeof *c);
-    char path[4096];
+    char path[SS_PATH_MAX];
     ss_status st = ss_model_load(&c->model, dir, err);
     if (st) return st;
     const ss_model_config *cfg = ss_model_config_of(c->model);
@@ -36,8 +37,8 @@ ss_status ss_classifier_load(ss_classifier *c, const char *dir, ss_error *err) {
         ss_classifier_free(c);
         return st;
     }
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    st = ss_tokenizer_load(&c->tok, path, err);
+    st = ss_path_join(path, sizeof path, dir, SS_RUN_TOKENIZER, err);
+    if (!st) st = ss_tokenizer_load(&c->tok, path, err);
     if (!st) st = load_labels(&c->labels, dir, err);
     if (!st && c->labels.n != cfg->n_classes)
         st = ss_fail(err, SS_ERR_FORMAT, "%s/labels.json names %d classes but the model has %d", dir, c->labels.n,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "selfsup/infer.h"
+#include "selfsup/path.h"
 
 struct ss_masked_lm {
     ss_model *owner, *mlm; /* mlm is owner (an mlm run) or its generator (an rtd run) */
@@ -42,11 +43,11 @@ static ss_status load_model(ss_masked_lm *f, const char *dir, ss_error *err) {
 }
 
 ss_status ss_masked_lm_load(ss_masked_lm **out, const char *dir, ss_error *err) {
-    char path[4096];
+    char path[SS_PATH_MAX];
     ss_masked_lm *f = calloc(1, sizeof *f);
     if (!f) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
-    ss_status st = load_model(f, dir, err);
+    ss_status st = ss_path_join(path, sizeof path, dir, SS_RUN_TOKENIZER, err);
+    if (!st) st = load_model(f, dir, err);
     if (!st) st = ss_tokenizer_load(&f->tok, path, err);
     if (!st) {
         f->cls = ss_tokenizer_token_id(f->tok, "[CLS]");

@@ -9,6 +9,7 @@
 
 #include "selfsup/generate.h"
 #include "selfsup/io.h"
+#include "selfsup/path.h"
 
 struct ss_generator {
     ss_model *m;
@@ -44,14 +45,14 @@ ss_status ss_generator_create(ss_generator **out, ss_model *m, ss_tokenizer *tok
 }
 
 ss_status ss_generator_load(ss_generator **out, const char *dir, ss_error *err) {
-    char path[4096];
+    char path[SS_PATH_MAX];
     ss_model *m = NULL;
     ss_tokenizer *tok = NULL;
     ss_status st = ss_model_load(&m, dir, err);
     if (!st && ss_model_config_of(m)->kind != SS_DECODER)
         st = ss_fail(err, SS_ERR_ARG, "%s is an encoder (masked LM): it cannot generate text left to right; "
                      "try 'selfsup fill-mask --model %s \"... [MASK] ...\"'", dir, dir);
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    if (!st) st = ss_path_join(path, sizeof path, dir, SS_RUN_TOKENIZER, err);
     if (!st) st = ss_tokenizer_load(&tok, path, err);
     if (!st) st = ss_generator_create(out, m, tok, err);
     if (!st) (*out)->owns = 1;

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "selfsup/export.h"
+#include "selfsup/path.h"
 #include "selfsup/model.h"
 #include "selfsup/tokenizer.h"
 
@@ -191,8 +192,8 @@ ss_status ss_export_gguf(const char *run_dir, const char *out_path, ss_ggml_type
     ss_status st = ss_model_load_config(&c, run_dir, err);
     if (!st) st = check_model(&c, run_dir, err);
     if (st) return st;
-    char path[4096], name[256];
-    snprintf(path, sizeof path, "%s/tokenizer.json", run_dir);
+    char path[SS_PATH_MAX], name[256];
+    if ((st = ss_path_join(path, sizeof path, run_dir, SS_RUN_TOKENIZER, err))) return st;
     run_name(run_dir, name, sizeof name);
     ss_model *m = NULL;
     ss_tokenizer *t = NULL;

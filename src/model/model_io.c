@@ -9,12 +9,9 @@
 #include "model_internal.h"
 #include "selfsup/gemm.h"
 #include "selfsup/io.h"
+#include "selfsup/path.h"
 #include "selfsup/safetensors.h"
 #include "selfsup/tokenizer.h"
-
-static void join(char *out, size_t cap, const char *dir, const char *file) {
-    snprintf(out, cap, "%s/%s", dir, file);
-}
 
 /* Tensor list of a model, names prefixed (the generator of an RTD run is
  * stored beside its discriminator as "generator.<name>"). */
@@ -54,8 +51,10 @@ static char *config_file_text(const char *cfg, const ss_meta_kv *meta, size_t n_
 
 static ss_status write_config_json(const char *dir, const char *cfg, const ss_meta_kv *meta, size_t n_meta,
                                    ss_error *err) {
-    char path[4096], *text = config_file_text(cfg, meta, n_meta);
-    join(path, sizeof path, dir, "config.json");
+    char path[SS_PATH_MAX];
+    ss_status st = ss_path_join(path, sizeof path, dir, SS_RUN_CONFIG, err);
+    if (st) return st;
+    char *text = config_file_text(cfg, meta, n_meta);
     size_t n = text ? strlen(text) : 0;
     char *with_nl = text ? realloc(text, n + 2) : NULL;
     if (!with_nl) {
@@ -63,14 +62,14 @@ static ss_status write_config_json(const char *dir, const char *cfg, const ss_me
         return ss_fail(err, SS_ERR_NOMEM, "out of memory");
     }
     with_nl[n] = '\n';
-    ss_status st = ss_write_file_atomic(path, with_nl, n + 1, err);
+    st = ss_write_file_atomic(path, with_nl, n + 1, err);
     free(with_nl);
     return st;
 }
 
 ss_status ss_model_save_with(const ss_model *m, const ss_model *gen, const char *dir, const ss_meta_kv *meta,
                              size_t n_meta, ss_error *err) {
-    char path[4096];
+    char path[SS_PATH_MAX];
     ss_status st = ss_mkdir_p(dir, err);
     if (st) return st;
     size_t nt = m->n_tensors + (gen ? gen->n_tensors : 0);
@@ -88,8 +87,8 @@ ss_status ss_model_save_with(const ss_model *m, const ss_model *gen, const char 
         md[k++] = (ss_st_meta){"config", cfg};
         if (gen) md[k++] = (ss_st_meta){"generator_config", gcfg};
         for (size_t i = 0; i < n_meta; i++) md[k++] = (ss_st_meta){meta[i].key, meta[i].value};
-        join(path, sizeof path, dir, "model.safetensors");
-        st = ss_safetensors_write(path, t, nt, md, k, err);
+        st = ss_path_join(path, sizeof path, dir, SS_RUN_MODEL, err);
+        if (!st) st = ss_safetensors_write(path, t, nt, md, k, err);
         if (!st) st = write_config_json(dir, cfg, meta, n_meta, err);
     }
     free(cfg); free(gcfg); free(t); free(names); free(md);
@@ -102,10 +101,10 @@ ss_status ss_model_save(const ss_model *m, const char *dir, const ss_meta_kv *me
 }
 
 ss_status ss_model_load_config(ss_model_config *c, const char *dir, ss_error *err) {
-    char path[4096];
+    char path[SS_PATH_MAX];
     ss_buf b = {0};
-    join(path, sizeof path, dir, "config.json");
-    ss_status st = ss_read_file(path, &b, err);
+    ss_status st = ss_path_join(path, sizeof path, dir, SS_RUN_CONFIG, err);
+    if (!st) st = ss_read_file(path, &b, err);
     if (!st) st = ss_config_from_json(c, b.data, path, err);
     ss_buf_free(&b);
     return st;
@@ -142,11 +141,12 @@ static ss_status read_tensors(ss_model *m, const ss_safetensors *f, const char *
 }
 
 static ss_status check_tokenizer(const ss_model *m, const char *dir, ss_error *err) {
-    char path[4096];
-    join(path, sizeof path, dir, "tokenizer.json");
+    char path[SS_PATH_MAX];
+    ss_status st = ss_path_join(path, sizeof path, dir, SS_RUN_TOKENIZER, err);
+    if (st) return st;
     if (!ss_file_exists(path)) return SS_OK;
     ss_tokenizer *tok;
-    ss_status st = ss_tokenizer_load(&tok, path, err);
+    st = ss_tokenizer_load(&tok, path, err);
     if (st) return st;
     size_t v = ss_tokenizer_vocab_size(tok);
     ss_tokenizer_free(tok);
@@ -158,10 +158,10 @@ static ss_status check_tokenizer(const ss_model *m, const char *dir, ss_error *e
 
 ss_status ss_model_load(ss_model **out, const char *dir, ss_error *err) {
     ss_model_config c, c2;
-    char path[4096];
+    char path[SS_PATH_MAX];
     ss_status st = ss_model_load_config(&c, dir, err);
     if (st) return st;
-    join(path, sizeof path, dir, "model.safetensors");
+    if ((st = ss_path_join(path, sizeof path, dir, SS_RUN_MODEL, err))) return st;
     ss_safetensors *f;
     if ((st = ss_safetensors_open(&f, path, err))) return st;
     const char *meta_cfg = ss_safetensors_meta(f, "config");
@@ -181,11 +181,11 @@ ss_status ss_model_load(ss_model **out, const char *dir, ss_error *err) {
 }
 
 ss_status ss_model_load_generator(ss_model *owner, const char *dir, ss_model **out, ss_error *err) {
-    char path[4096];
+    char path[SS_PATH_MAX];
     ss_model_config c;
-    join(path, sizeof path, dir, "model.safetensors");
     ss_safetensors *f;
-    ss_status st = ss_safetensors_open(&f, path, err);
+    ss_status st = ss_path_join(path, sizeof path, dir, SS_RUN_MODEL, err);
+    if (!st) st = ss_safetensors_open(&f, path, err);
     if (st) return st;
     const char *gc = ss_safetensors_meta(f, "generator_config");
     ss_model *m = NULL;

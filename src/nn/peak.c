@@ -6,6 +6,5 @@
  * 2-thread "peaks" of 150-220 GFLOP/s against ~300, so MFU above 100% in
  * long runs); the best of a longer window finds an unhindered one. */
 #include "selfsup/gemm.h"
-#include "selfsup/train.h"
 
-double ss_sgemm_peak_gflops(void) { return ss_gemm_peak(ss_gemm_current(), 1024, 1024, 1024, 0.3); }
+double ss_gemm_peak_gflops(void) { return ss_gemm_peak(ss_gemm_current(), 1024, 1024, 1024, 0.3); }

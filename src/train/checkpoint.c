@@ -17,22 +17,24 @@
 #include <cJSON.h>
 
 #include "selfsup/io.h"
+#include "selfsup/path.h"
 #include "selfsup/safetensors.h"
 #include "selfsup/train.h"
 
-static const char *const FILES[] = {"config.json", "model.safetensors", "optimizer.safetensors",
-                                    "trainer_state.json"};
+static const char *const FILES[] = {SS_RUN_CONFIG, SS_RUN_MODEL, SS_RUN_OPTIMIZER, SS_RUN_STATE};
 #define N_FILES 4
 
 static ss_status link_previous(const char *run, ss_error *err) {
-    char prev[4096], src[4200], dst[4200];
-    snprintf(prev, sizeof prev, "%s/.previous", run);
-    snprintf(src, sizeof src, "%s/trainer_state.json", run);
+    char prev[SS_PATH_MAX], src[SS_PATH_MAX], dst[SS_PATH_MAX];
+    ss_status st = ss_path_join(prev, sizeof prev, run, SS_RUN_PREVIOUS, err);
+    if (!st) st = ss_path_join(src, sizeof src, run, SS_RUN_STATE, err);
+    if (st) return st;
     if (!ss_file_exists(src)) return SS_OK; /* first save */
-    ss_status st = ss_mkdir_p(prev, err);
+    st = ss_mkdir_p(prev, err);
     for (int i = 0; !st && i < N_FILES; i++) {
-        snprintf(src, sizeof src, "%s/%s", run, FILES[i]);
-        snprintf(dst, sizeof dst, "%s/%s", prev, FILES[i]);
+        if ((st = ss_path_join(src, sizeof src, run, FILES[i], err)) ||
+            (st = ss_path_join(dst, sizeof dst, prev, FILES[i], err)))
+            return st;
         if (unlink(dst) != 0 && errno != ENOENT)
             return ss_fail(err, SS_ERR_IO, "%s: cannot remove: %s", dst, strerror(errno));
         if (link(src, dst) != 0)
@@ -65,13 +67,13 @@ static ss_status save_optimizer(const char *run, const ss_train_models *tm, int6
     }
     add_moments(tm->model, &tm->opt, "", t, names);
     if (tm->gen) add_moments(tm->gen, &tm->gen_opt, "generator.", t + n1, names + n1);
-    char sstep[32], st_t[32], gt_t[32], path[4096];
+    char sstep[32], st_t[32], gt_t[32], path[SS_PATH_MAX];
     snprintf(sstep, sizeof sstep, "%" PRId64, step);
     snprintf(st_t, sizeof st_t, "%" PRId64, tm->opt.t);
     snprintf(gt_t, sizeof gt_t, "%" PRId64, tm->gen ? tm->gen_opt.t : 0);
     ss_st_meta meta[] = {{"format", "selfsup-adamw"}, {"step", sstep}, {"adamw_t", st_t}, {"generator_adamw_t", gt_t}};
-    snprintf(path, sizeof path, "%s/optimizer.safetensors", run);
-    ss_status st = ss_safetensors_write(path, t, n1 + n2, meta, tm->gen ? 4 : 3, err);
+    ss_status st = ss_path_join(path, sizeof path, run, SS_RUN_OPTIMIZER, err);
+    if (!st) st = ss_safetensors_write(path, t, n1 + n2, meta, tm->gen ? 4 : 3, err);
     free(t); free(names);
     return st;
 }
@@ -115,15 +117,16 @@ ss_status ss_checkpoint_save(const char *run, const ss_train_models *tm, const s
                        run, s->step);
     ss_status st = ss_mkdir_p(run, err);
     if (!st && !keep_previous) st = link_previous(run, err);
-    char sstep[32], path[4096];
+    char sstep[32], path[SS_PATH_MAX];
     snprintf(sstep, sizeof sstep, "%" PRId64, s->step);
     ss_meta_kv meta[] = {{"step", sstep}};
     if (!st) st = ss_model_save_with(tm->model, tm->gen, run, meta, 1, err);
     if (!st) st = save_optimizer(run, tm, s->step, err);
     if (!st) {
         char *txt = state_json(s, opts_json);
-        snprintf(path, sizeof path, "%s/trainer_state.json", run);
-        st = txt ? ss_write_file_atomic(path, txt, strlen(txt), err) : ss_fail(err, SS_ERR_NOMEM, "out of memory");
+        if (!txt) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
+        else if (!(st = ss_path_join(path, sizeof path, run, SS_RUN_STATE, err)))
+            st = ss_write_file_atomic(path, txt, strlen(txt), err);
         free(txt);
     }
     return st;
@@ -212,10 +215,10 @@ static ss_status read_moments(const ss_safetensors *f, const ss_model *m, ss_ada
 }
 
 static ss_status load_optimizer(const char *dir, ss_train_models *tm, int64_t step, ss_error *err) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/optimizer.safetensors", dir);
+    char path[SS_PATH_MAX];
     ss_safetensors *f;
-    ss_status st = ss_safetensors_open(&f, path, err);
+    ss_status st = ss_path_join(path, sizeof path, dir, SS_RUN_OPTIMIZER, err);
+    if (!st) st = ss_safetensors_open(&f, path, err);
     if (st) return st;
     const char *ms = ss_safetensors_meta(f, "step"), *mt = ss_safetensors_meta(f, "adamw_t");
     const char *gt = ss_safetensors_meta(f, "generator_adamw_t");
@@ -240,10 +243,10 @@ static void free_models(ss_train_models *tm) {
 }
 
 static ss_status check_step(const char *dir, int64_t step, ss_error *err) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    char path[SS_PATH_MAX];
     ss_safetensors *f;
-    ss_status st = ss_safetensors_open(&f, path, err);
+    ss_status st = ss_path_join(path, sizeof path, dir, SS_RUN_MODEL, err);
+    if (!st) st = ss_safetensors_open(&f, path, err);
     if (st) return st;
     const char *ms = ss_safetensors_meta(f, "step");
     if (!ms || strtoll(ms, NULL, 10) != step)
@@ -254,10 +257,10 @@ static ss_status check_step(const char *dir, int64_t step, ss_error *err) {
 }
 
 static ss_status load_from(const char *dir, ss_train_models *tm, ss_train_state *s, char **opts, ss_error *err) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/trainer_state.json", dir);
+    char path[SS_PATH_MAX];
     memset(tm, 0, sizeof *tm);
-    ss_status st = parse_state(path, s, opts, err);
+    ss_status st = ss_path_join(path, sizeof path, dir, SS_RUN_STATE, err);
+    if (!st) st = parse_state(path, s, opts, err);
     if (!st) st = ss_model_load(&tm->model, dir, err);
     if (!st) st = check_step(dir, s->step, err);
     if (!st) {
@@ -283,9 +286,9 @@ ss_status ss_checkpoint_load(const char *run, ss_train_models *tm, ss_train_stat
     *from_previous = 0;
     ss_status st = load_from(run, tm, s, opts_json, err);
     if (!st) return SS_OK;
-    char prev[4096];
+    char prev[SS_PATH_MAX];
     ss_error e2 = {0};
-    snprintf(prev, sizeof prev, "%s/.previous", run);
+    if (ss_path_join(prev, sizeof prev, run, SS_RUN_PREVIOUS, &e2)) return st;
     if (ss_file_exists(prev) && load_from(prev, tm, s, opts_json, &e2) == SS_OK) {
         ss_error_prefix(err, "latest checkpoint unusable (%s); resumed from %s/.previous instead: ", run, run);
         *from_previous = 1;

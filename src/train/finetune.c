@@ -17,6 +17,7 @@
 #include "finetune_internal.h"
 #include "optable.h"
 #include "selfsup/io.h"
+#include "selfsup/path.h"
 #include "selfsup/safetensors.h"
 
 static void note(ft_run *r, const char *msg) {
@@ -72,9 +73,9 @@ static ss_status create_model(ft_run *r, ss_error *err) {
 }
 
 static ss_status setup_model(ft_run *r, ss_error *err) {
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tokenizer.json", r->o.init ? r->o.init : "");
-    ss_status st = ss_tokenizer_load(&r->tok, r->o.init ? path : r->o.tokenizer, err);
+    char path[SS_PATH_MAX];
+    ss_status st = r->o.init ? ss_path_join(path, sizeof path, r->o.init, SS_RUN_TOKENIZER, err) : SS_OK;
+    if (!st) st = ss_tokenizer_load(&r->tok, r->o.init ? path : r->o.tokenizer, err);
     if (!st) st = create_model(r, err);
     if (st) return st;
     const ss_model_config *c = ss_model_config_of(r->model);
@@ -90,10 +91,10 @@ static ss_status setup_model(ft_run *r, ss_error *err) {
  * checkpoint's best step. */
 static ss_status load_best(ft_run *r, ss_error *err) {
     if (!r->state.have_best) return SS_OK;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/model.safetensors", r->o.out_dir);
+    char path[SS_PATH_MAX];
     ss_safetensors *f;
-    ss_status st = ss_safetensors_open(&f, path, err);
+    ss_status st = ss_path_join(path, sizeof path, r->o.out_dir, SS_RUN_MODEL, err);
+    if (!st) st = ss_safetensors_open(&f, path, err);
     if (st) return st;
     const char *ms = ss_safetensors_meta(f, "finetune_step");
     int same = ms && strtoll(ms, NULL, 10) == r->state.best_step;
@@ -112,61 +113,61 @@ static ss_status load_best(ft_run *r, ss_error *err) {
 
 /* OUT/ gets the tokenizer and the class names now, the model at each new best. */
 static ss_status setup_output(ft_run *r, ss_error *err) {
-    char path[4096];
+    char path[SS_PATH_MAX];
     ss_status st = ss_mkdir_p(r->o.out_dir, err);
-    snprintf(path, sizeof path, "%s/tokenizer.json", r->o.out_dir);
+    if (!st) st = ss_path_join(path, sizeof path, r->o.out_dir, SS_RUN_TOKENIZER, err);
     if (!st) st = ss_tokenizer_save(r->tok, path, err);
     if (!st) st = ss_tokenizer_save_config(r->tok, r->o.out_dir, ss_model_config_of(r->model)->max_seq, err);
     char *labels = st ? NULL : ss_label_map_to_json(&r->labels);
-    snprintf(path, sizeof path, "%s/labels.json", r->o.out_dir);
+    if (!st) st = ss_path_join(path, sizeof path, r->o.out_dir, SS_RUN_LABELS, err);
     if (!st) st = labels ? ss_write_file_atomic(path, labels, strlen(labels), err)
                          : ss_fail(err, SS_ERR_NOMEM, "out of memory");
     free(labels);
-    snprintf(path, sizeof path, "%s/metrics.jsonl", r->o.out_dir);
+    if (!st) st = ss_path_join(path, sizeof path, r->o.out_dir, SS_RUN_METRICS, err);
     if (!st && r->o.resume) st = ss_metrics_truncate_after_step(path, r->state.step, err);
     if (!st) st = ss_metrics_open(&r->metrics, path, r->o.resume, err);
     return st;
 }
 
-static void checkpoint_dir(const ft_run *r, char *out, size_t cap) {
-    snprintf(out, cap, "%s/checkpoint", r->o.out_dir);
+static ss_status checkpoint_dir(const ft_run *r, char *out, size_t cap, ss_error *err) {
+    return ss_path_join(out, cap, r->o.out_dir, SS_RUN_CHECKPOINT, err);
 }
 
 static ss_status save_checkpoint(ft_run *r, ss_error *err) {
-    char dir[4096];
-    checkpoint_dir(r, dir, sizeof dir);
+    char dir[SS_PATH_MAX];
+    ss_status st = checkpoint_dir(r, dir, sizeof dir, err);
+    if (st) return st;
     r->state.total_steps = r->total_steps;
-    ss_status st = ss_checkpoint_save(dir, &r->tm, &r->state, r->opts_json, r->keep_previous, err);
+    st = ss_checkpoint_save(dir, &r->tm, &r->state, r->opts_json, r->keep_previous, err);
     if (!st) r->keep_previous = 0;
     return st;
 }
 
 /* A finished run needs no checkpoint: its result is DIR. */
 static void remove_checkpoint(const ft_run *r) {
-    static const char *const files[] = {"config.json", "model.safetensors", "optimizer.safetensors",
-                                        "trainer_state.json"};
-    char dir[4096], path[4400];
-    checkpoint_dir(r, dir, sizeof dir);
-    for (int prev = 1; prev >= 0; prev--) {
-        for (int i = 0; i < 4; i++) {
-            snprintf(path, sizeof path, "%s%s/%s", dir, prev ? "/.previous" : "", files[i]);
-            unlink(path);
-        }
-        snprintf(path, sizeof path, "%s%s", dir, prev ? "/.previous" : "");
-        rmdir(path);
+    static const char *const files[] = {SS_RUN_CONFIG, SS_RUN_MODEL, SS_RUN_OPTIMIZER, SS_RUN_STATE};
+    char dirs[2][SS_PATH_MAX], path[SS_PATH_MAX];
+    if (checkpoint_dir(r, dirs[1], sizeof dirs[1], NULL) ||
+        ss_path_join(dirs[0], sizeof dirs[0], dirs[1], SS_RUN_PREVIOUS, NULL))
+        return;
+    for (int d = 0; d < 2; d++) { /* .previous first */
+        for (int i = 0; i < 4; i++)
+            if (!ss_path_join(path, sizeof path, dirs[d], files[i], NULL)) unlink(path);
+        rmdir(dirs[d]);
     }
 }
 
 /* Resume: the checkpoint, and the run's options from it (an option given
  * now that differs is an error naming it). */
 static ss_status load_checkpoint(ft_run *r, ss_error *err) {
-    char dir[4096], *json = NULL;
-    checkpoint_dir(r, dir, sizeof dir);
+    char dir[SS_PATH_MAX], *json = NULL;
+    ss_status st = checkpoint_dir(r, dir, sizeof dir, err);
+    if (st) return st;
     if (!ss_file_exists(dir))
         return ss_fail(err, SS_ERR_NOT_FOUND, "cannot resume: %s has no checkpoint (one is saved on Ctrl-C and "
                        "every --save-every steps, and removed when a run finishes)", r->o.out_dir);
     ss_error warn = {0};
-    ss_status st = ss_checkpoint_load(dir, &r->tm, &r->state, &json, &r->keep_previous, &warn);
+    st = ss_checkpoint_load(dir, &r->tm, &r->state, &json, &r->keep_previous, &warn);
     if (st) {
         *err = warn;
         return ss_error_prefix(err, "cannot resume: ");

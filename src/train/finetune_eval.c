@@ -8,6 +8,7 @@
 
 #include "finetune_internal.h"
 #include "selfsup/io.h"
+#include "selfsup/path.h"
 
 /* Predicted class = argmax of the probabilities (ties: the lower id). */
 ss_status ft_eval_split(ft_run *r, const ft_split *s, ss_class_metrics *m, ss_error *err) {
@@ -72,11 +73,11 @@ ss_status ft_write_eval_json(ft_run *r, const ss_finetune_result *res, ss_error 
     cJSON_AddNumberToObject(o, "seed", (double)r->o.seed);
     cJSON_AddItemToObject(o, "dev", metrics_json(&res->dev, r->labels.names));
     if (res->test.n > 0) cJSON_AddItemToObject(o, "test", metrics_json(&res->test, r->labels.names));
-    char *text = cJSON_Print(o), path[4096];
+    char *text = cJSON_Print(o), path[SS_PATH_MAX];
     cJSON_Delete(o);
     if (!text) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
-    snprintf(path, sizeof path, "%s/eval.json", r->o.out_dir);
-    ss_status st = ss_write_file_atomic(path, text, strlen(text), err);
+    ss_status st = ss_path_join(path, sizeof path, r->o.out_dir, SS_RUN_EVAL, err);
+    if (!st) st = ss_write_file_atomic(path, text, strlen(text), err);
     free(text);
     return st;
 }

@@ -4,9 +4,12 @@
 
 #include "selfsup/engine.h"
 #include "selfsup/finetune.h"
+#include "selfsup/labeled.h"
 #include "selfsup/metrics.h"
 #include "selfsup/optim.h"
 #include "selfsup/rng.h"
+#include "selfsup/textseq.h"
+#include "selfsup/tokenizer.h"
 
 /* One labelled split, read and encoded. */
 typedef struct {

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "selfsup/encoder_eval.h"
+#include "selfsup/path.h"
 #include "trainer_internal.h"
 
 uint64_t obj_step_seed(const trainer *t, int micro) {
@@ -27,10 +28,10 @@ ss_status obj_setup(trainer *t, ss_error *err) {
     if (!t->tokens || !t->targets || !t->samples || !t->key_valid || !t->replaced)
         return ss_fail(err, SS_ERR_NOMEM, "out of memory");
     if (t->o.objective == SS_OBJ_CLM) return SS_OK;
-    char path[4096];
-    snprintf(path, sizeof path, "%s/tokenizer.json", t->o.data_dir);
+    char path[SS_PATH_MAX];
     ss_tokenizer *tok;
-    ss_status st = ss_tokenizer_load(&tok, path, err);
+    ss_status st = ss_path_join(path, sizeof path, t->o.data_dir, SS_RUN_TOKENIZER, err);
+    if (!st) st = ss_tokenizer_load(&tok, path, err);
     if (st) return st;
     st = ss_mlm_config_from_tokenizer(&t->mlm, tok, err);
     ss_tokenizer_free(tok);

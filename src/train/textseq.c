@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "selfsup/finetune.h"
+#include "selfsup/textseq.h"
 
 static ss_status special_id(const ss_tokenizer *tok, const char *name, int32_t *id, ss_error *err) {
     *id = ss_tokenizer_token_id(tok, name);

@@ -15,6 +15,7 @@
 
 #include "optable.h"
 #include "selfsup/io.h"
+#include "selfsup/path.h"
 #include "selfsup/tokenizer.h"
 #include "trainer_internal.h"
 
@@ -30,11 +31,11 @@ static void note(trainer *t, const char *fmt, ...) {
 }
 
 static ss_status copy_tokenizer_to(const trainer *t, const char *dir, ss_error *err) {
-    char src[4096], dst[4200];
-    snprintf(src, sizeof src, "%s/tokenizer.json", t->o.data_dir);
-    snprintf(dst, sizeof dst, "%s/tokenizer.json", dir);
+    char src[SS_PATH_MAX], dst[SS_PATH_MAX];
     ss_buf b = {0};
-    ss_status st = ss_read_file(src, &b, err);
+    ss_status st = ss_path_join(src, sizeof src, t->o.data_dir, SS_RUN_TOKENIZER, err);
+    if (!st) st = ss_path_join(dst, sizeof dst, dir, SS_RUN_TOKENIZER, err);
+    if (!st) st = ss_read_file(src, &b, err);
     if (!st) st = ss_write_file_atomic(dst, b.data, b.len, err);
     ss_buf_free(&b);
     ss_tokenizer *tok = NULL; /* and Hugging Face's tokenizer_config.json beside it */
@@ -185,9 +186,9 @@ static ss_status save(trainer *t, ss_error *err) {
     ss_status st = ss_checkpoint_save(t->o.out_dir, &t->tm, &t->state, t->opts_json, t->keep_previous, err);
     if (!st) t->keep_previous = 0;
     if (!st && t->tm.gen) { /* the encoder to fine-tune, as a model directory of its own */
-        char dir[4096];
-        snprintf(dir, sizeof dir, "%s/discriminator", t->o.out_dir);
-        st = ss_model_save(t->tm.model, dir, NULL, 0, err);
+        char dir[SS_PATH_MAX];
+        st = ss_path_join(dir, sizeof dir, t->o.out_dir, SS_RUN_DISCRIMINATOR, err);
+        if (!st) st = ss_model_save(t->tm.model, dir, NULL, 0, err);
         if (!st) st = copy_tokenizer_to(t, dir, err);
     }
     if (!st) note(t, "saved checkpoint at step %" PRId64 " to %s", t->state.step, t->o.out_dir);
@@ -328,8 +329,8 @@ ss_status ss_pretrain(const ss_train_opts *opts, ss_train_progress_fn fn, void *
     char pmsg[512];
     if (!st) st = ss_engine_precision(t.o.precision, opts->resume, &t.state, pmsg, sizeof pmsg, err);
     if (!st) note(&t, "%s", pmsg);
-    char mpath[4096];
-    snprintf(mpath, sizeof mpath, "%s/metrics.jsonl", opts->out_dir);
+    char mpath[SS_PATH_MAX];
+    if (!st) st = ss_path_join(mpath, sizeof mpath, opts->out_dir, SS_RUN_METRICS, err);
     if (!st && opts->resume) st = ss_metrics_truncate_after_step(mpath, t.state.step, err);
     if (!st) st = ss_metrics_open(&t.metrics, mpath, opts->resume, err);
     if (!st) st = copy_tokenizer_to(&t, t.o.out_dir, err);
@@ -337,7 +338,7 @@ ss_status ss_pretrain(const ss_train_opts *opts, ss_train_progress_fn fn, void *
     if (!st && !(t.opts_json = ss_train_opts_to_json(&t.o, t.total_steps)))
         st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
     if (!st) {
-        t.peak_gflops = ss_sgemm_peak_gflops();
+        t.peak_gflops = ss_gemm_peak_gflops();
         t.flops_per_token = obj_flops_per_token(&t);
         describe(&t);
         st = loop(&t, err);
