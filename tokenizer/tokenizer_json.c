@@ -472,7 +472,7 @@ ss_status ss_tokenizer_save(const ss_tokenizer *t, const char *path, ss_error *e
     }
     cJSON_Delete(root);
     if (!text) return ss_fail(err, SS_ERR_NOMEM, "%s: out of memory writing the tokenizer", path);
-    st = ss_write_file_atomic(path, text, strlen(text), err);
+    ss_status st = ss_write_file_atomic(path, text, strlen(text), err);
     cJSON_free(text);
     const char *base = strrchr(path, '/');
     if (!st && !strcmp(base ? base + 1 : path, "tokenizer.json")) {
@@ -526,7 +526,7 @@ ss_status ss_tokenizer_save_config(const ss_tokenizer *t, const char *dir, int m
     if (st) return st;
     char *text = ss_tokenizer_config_json(t, model_max_length);
     if (!text) return ss_fail(err, SS_ERR_NOMEM, "%s: out of memory", path);
-    ss_status st = ss_write_file_atomic(path, text, strlen(text), err);
+    st = ss_write_file_atomic(path, text, strlen(text), err);
     cJSON_free(text);
     return st;
 }
