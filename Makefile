@@ -18,7 +18,10 @@ BLAS_INC := /usr/include/$(ARCH)/openblas-openmp
 
 # Debian packages the build needs. Found with dpkg-query; installed when root.
 BUILD_PKGS := pkg-config libutf8proc-dev libzstd-dev libopenblas-openmp-dev libcjson-dev libcmocka-dev libdnnl-dev
-CHECK_PKGS := python3 python3-numpy zstd curl bible-kjv gnuplot-nox nodejs npm
+CHECK_PKGS := python3 python3-numpy zstd curl bible-kjv gnuplot-nox nodejs
+# npm comes with Node.js builds other than Debian's (NodeSource's nodejs bundles it and conflicts
+# with Debian's npm package): Debian's npm is installed only when no npm command exists.
+CHECK_NPM  := $(if $(shell command -v npm 2>/dev/null),,npm)
 DEMO_PKGS  := curl gnuplot-nox
 BENCH_PKGS := sentencepiece nodejs zstd time bc python3-torch
 
@@ -123,7 +126,7 @@ $(B)/asan/tests/%: tests/%.c tests/testutil.h $(B)/asan/libselfsup.a
 	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) -Itests -o $@ $< $(B)/asan/libselfsup.a $(TEST_LIBS) $(LDLIBS)
 
 check-deps:
-	$(call need_pkgs,$(BUILD_PKGS) $(CHECK_PKGS))
+	$(call need_pkgs,$(BUILD_PKGS) $(CHECK_PKGS) $(CHECK_NPM))
 
 check: check-deps all
 	$(call stage,build: $(words $(TEST_BINS)) test programs and $(words $(ASAN_BINS)) under ASan+UBSan,$(TEST_BINS) $(ASAN_BINS))
