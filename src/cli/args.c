@@ -155,6 +155,13 @@ size_t cli_table_usage(char *out, size_t cap, const ss_opt_table *t, const void 
     return n < cap ? n : cap - 1;
 }
 
+void cli_usage_with_table(char *out, size_t cap, const char *head, const ss_opt_table *t, const void *defaults,
+                          const char *tail) {
+    size_t n = (size_t)snprintf(out, cap, "%s", head);
+    if (n < cap) n += cli_table_usage(out + n, cap - n, t, defaults);
+    if (n < cap) snprintf(out + n, cap - n, "%s", tail);
+}
+
 /* "--x" and "-x" are options; "-" (standard input) and negative numbers
  * ("-1", "-.5") are not. Anything else starting with '-' goes after "--". */
 static int looks_like_option(const char *s) {

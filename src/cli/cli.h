@@ -49,6 +49,9 @@ void cli_parse_table(cli_args *a, const ss_opt_table *t, void *opts, uint64_t *g
 /* The table's options for a usage text, one per line: flag, value, help and
  * the default (from `defaults`, a struct holding them). Returns the length. */
 size_t cli_table_usage(char *out, size_t cap, const ss_opt_table *t, const void *defaults);
+/* A command's whole usage text: head, the table's option lines, tail. */
+void cli_usage_with_table(char *out, size_t cap, const char *head, const ss_opt_table *t, const void *defaults,
+                          const char *tail);
 /* Collect positionals; report unknown options (long or short). Returns nonzero on error. */
 int cli_args_done(cli_args *a);
 void cli_args_free(cli_args *a);

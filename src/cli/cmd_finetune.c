@@ -59,9 +59,7 @@ static char usage[16384];
 static void make_usage(void) {
     ss_finetune_opts d;
     ss_finetune_opts_defaults(&d);
-    size_t n = (size_t)snprintf(usage, sizeof usage, "%s", usage_head);
-    n += cli_table_usage(usage + n, sizeof usage - n, &ss_finetune_opt_table, &d);
-    snprintf(usage + n, sizeof usage - n, "%s", usage_tail);
+    cli_usage_with_table(usage, sizeof usage, usage_head, &ss_finetune_opt_table, &d, usage_tail);
 }
 
 static void parse_scratch(cli_args *a, ss_finetune_opts *o) {

@@ -60,9 +60,7 @@ static char usage[16384];
 static void make_usage(void) {
     ss_train_opts d;
     ss_train_opts_defaults(&d);
-    size_t n = (size_t)snprintf(usage, sizeof usage, "%s", usage_head);
-    n += cli_table_usage(usage + n, sizeof usage - n, &ss_train_opt_table, &d);
-    snprintf(usage + n, sizeof usage - n, "%s", usage_model);
+    cli_usage_with_table(usage, sizeof usage, usage_head, &ss_train_opt_table, &d, usage_model);
 }
 
 static void parse_model(cli_args *a, ss_train_opts *o) {
