@@ -11,6 +11,10 @@
 # TIME=SECONDS budgets by wall time instead of FLOPs (the learning-rate
 # schedule follows the clock); TAG names the runs pre_$obj$TAG, so a longer
 # budget (e.g. TAG=-long) sits beside the equal-FLOPs runs.
+# CORPUS=all pretrains on the unsup reviews plus the texts (labels dropped)
+# of IMDB's train and test reviews (2x the text, less repetition; same
+# tokenizer, shards in eval/work/exp/shards-all). LR, LR_MIN, MASK, BATCH
+# override the recipe (recorded in each run's trainer_state.json).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build}; SS=$B/selfsup
@@ -25,17 +29,31 @@ if [ ! -s "$W/shards/tokenizer.json" ]; then
   $SS data prepare --tokenizer "$W/tok.json" --out "$W/shards" --doc-boundary line --val-fraction 0.02 \
     "$DIR/unsup.txt.zst"
 fi
-$SS data inspect "$W/shards" | sed -n 1,5p
+SHARDS=$W/shards
+if [ "${CORPUS:-unsup}" = all ]; then
+  SHARDS=$W/shards-all
+  if [ ! -s "$SHARDS/tokenizer.json" ]; then
+    echo "== shards of unsup + the texts of IMDB train and test (labels dropped)"
+    for s in train test; do zstdcat "$DIR/$s.tsv.zst" | tail -n +2 | cut -f1; done |
+      zstd -q -f -o "$W/imdb_labelled_texts.txt.zst"
+    $SS data prepare --tokenizer "$W/tok.json" --out "$SHARDS" --doc-boundary line --val-fraction 0.02 \
+      "$DIR/unsup.txt.zst" "$W/imdb_labelled_texts.txt.zst"
+  fi
+fi
+$SS data inspect "$SHARDS" | sed -n 1,5p
 
 # The same optimisation recipe for the three objectives (chosen on the val
 # split of the pretraining corpus only).
-COMMON=(--data "$W/shards" --preset small --seq 128 --batch 32 --lr 5e-4 --warmup 300 --weight-decay 0.01
+COMMON=(--data "$SHARDS" --preset small --seq 128 --batch "${BATCH:-32}" --lr "${LR:-5e-4}" --weight-decay 0.01
         --threads "$THREADS" --eval-every 1000 --eval-tokens 131072 --save-every 500
         --log-every 100 --seed 1)
+[ -n "${LR_MIN:-}" ] && COMMON+=(--lr-min "$LR_MIN")
+[ -z "${LR:-}" ] && COMMON+=(--warmup 300)  # the original recipe; otherwise warmup is 5% of the run
 BUDGET=(--flops "$FLOPS"); [ -n "$TIME" ] && BUDGET=(--time "$TIME")
 for obj in $OBJECTIVES; do
   run=$W/pre_$obj$TAG
   echo "== pretrain $obj for ${BUDGET[*]}"
   resume=--overwrite; [ -s "$run/trainer_state.json" ] && resume=--resume  # a finished run returns at once
-  $SS pretrain --objective "$obj" "${COMMON[@]}" "${BUDGET[@]}" --out "$run" $resume | grep -v '^sgemm'
+  MASKARG=(); [ -n "${MASK:-}" ] && [ "$obj" != clm ] && MASKARG=(--mask-prob "$MASK")
+  $SS pretrain --objective "$obj" "${COMMON[@]}" "${MASKARG[@]}" "${BUDGET[@]}" --out "$run" $resume | grep -v '^sgemm'
 done

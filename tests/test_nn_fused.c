@@ -5,6 +5,7 @@
  *   - column sums (bias gradients) give the same bits on 1 and 2 threads;
  *   - AdamW with the clipping factor folded in, vs ss_scale_grads +
  *     ss_adamw_step, and both vs a scalar transcription of torch's update;
+ *   - AdamW's layer-wise learning-rate decay (each tensor's depth and rate);
  *   - the clipping factor and the gradient norm.
  * (Finite-difference checks of the GELU pair are in test_nn_gradcheck.c.) */
 #include "testutil.h"
@@ -154,7 +155,7 @@ static void test_adamw_scaled(void **state) {
     ss_adamw a, b;
     CHECK_OK(ss_adamw_init(&a, n, &err), &err);
     CHECK_OK(ss_adamw_init(&b, n, &err), &err);
-    ss_adamw_hparams h = {3e-3f, 0.9f, 0.95f, 1e-8f, 0.1f};
+    ss_adamw_hparams h = {3e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f};
     double clip = 1.0;
     for (int s = 0; s < 4; s++) {
         /* gradients whose norm is above the clip on even steps, below on odd ones */
@@ -179,6 +180,52 @@ static void test_adamw_scaled(void **state) {
     }
     ss_adamw_free(&a); ss_adamw_free(&b);
     free(pa); free(pb); free(pr); free(mr);
+    ss_model_free(model);
+}
+
+/* Layer-wise lr decay: every tensor steps with lr * D^(L + 1 - depth), its
+ * depth 0 for the embeddings, l + 1 for block l, L + 1 for ln_f and the head.
+ * On the first step AdamW moves each weight by lr_t * g / (|g| + eps), so
+ * the move itself shows each tensor's rate, whatever the implementation. */
+static void test_adamw_layer_decay(void **state) {
+    (void)state;
+    ss_model *model = small_model();
+    const int L = ss_model_config_of(model)->n_layer;
+    size_t n = ss_model_num_params(model);
+    for (size_t k = 0; k < ss_model_num_tensors(model); k++) {
+        const ss_param_info *t = ss_model_tensor(model, k);
+        int want = !strncmp(t->name, "embeddings.", 11) ? 0 : !strncmp(t->name, "blocks.", 7) ? atoi(t->name + 7) + 1 : L + 1;
+        if (t->depth != want) fail_msg("%s: depth %d, want %d", t->name, t->depth, want);
+    }
+    float *p = copy_vec(ss_model_params(model), n), *g = rand_vec(n, 0.5f, 11);
+    ss_error err = {0};
+    ss_adamw a;
+    CHECK_OK(ss_adamw_init(&a, n, &err), &err);
+    const float D = 0.5f;
+    ss_adamw_hparams h = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.0f, D};
+    ss_adamw_step(&a, model, p, g, &h);
+    const float *p0 = ss_model_params(model);
+    for (size_t k = 0; k < ss_model_num_tensors(model); k++) {
+        const ss_param_info *t = ss_model_tensor(model, k);
+        double want = 1e-3 * pow(D, L + 1 - t->depth);
+        for (size_t i = t->offset; i < t->offset + t->numel; i++) {
+            double moved = (double)p0[i] - p[i], expect = want * g[i] / (fabs(g[i]) + 1e-8);
+            if (fabs(moved - expect) > 1e-4 * want + 1e-7)
+                fail_msg("%s[%zu]: moved %g, expected %g (lr %g at depth %d)", t->name, i - t->offset, moved, expect,
+                         want, t->depth);
+        }
+    }
+    /* D = 1 is off: the same bits as no decay at all */
+    float *pa = copy_vec(p0, n), *pb = copy_vec(p0, n);
+    ss_adamw b, c;
+    CHECK_OK(ss_adamw_init(&b, n, &err), &err);
+    CHECK_OK(ss_adamw_init(&c, n, &err), &err);
+    ss_adamw_hparams one = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f}, none = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.0f};
+    ss_adamw_step(&b, model, pa, g, &one);
+    ss_adamw_step(&c, model, pb, g, &none);
+    assert_same_bits(pa, pb, n, "layer_decay 1 vs 0");
+    ss_adamw_free(&a); ss_adamw_free(&b); ss_adamw_free(&c);
+    free(p); free(g); free(pa); free(pb);
     ss_model_free(model);
 }
 
@@ -207,6 +254,7 @@ int main(void) {
         cmocka_unit_test(test_gelu_grad_pair_vs_unfused),
         cmocka_unit_test(test_bias_grads_thread_invariant),
         cmocka_unit_test(test_adamw_scaled),
+        cmocka_unit_test(test_adamw_layer_decay),
         cmocka_unit_test(test_clip_factor_and_norm),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

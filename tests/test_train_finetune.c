@@ -439,7 +439,7 @@ static void test_adamw_step_from(void **state) {
     uint64_t fill_state = 5;
     for (size_t i = 0; i < n; i++) p0[i] = fill_urand(&fill_state), g[i] = 0.1f * fill_urand(&fill_state);
     const size_t firsts[] = {ss_model_head_offset(m), ss_model_tensor(m, 3)->offset, 0, n};
-    ss_adamw_hparams h = {1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f};
+    ss_adamw_hparams h = {1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, 1.0f};
     for (size_t q = 0; q < sizeof firsts / sizeof firsts[0]; q++) {
         size_t first = firsts[q];
         ss_adamw a, b;

@@ -26,6 +26,7 @@ typedef enum {
 
 typedef struct {
     double lr, lr_min, weight_decay, clip, beta1, beta2, eps;
+    double layer_decay;        /* ss_adamw_hparams.layer_decay; 0 or 1: off */
     ss_schedule_kind schedule;
     int64_t warmup;            /* steps; -1 (time schedule only): SS_WARMUP_SHARE of the time */
     /* The schedule's length: sched_steps steps, or (sched_steps 0) sched_time

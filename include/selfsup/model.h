@@ -85,6 +85,8 @@ typedef struct {
     size_t offset, numel; /* in floats, into the flat array */
     int decay;            /* AdamW weight decay applies (2-D Linear weights) */
     int init;             /* initialisation rule (src/model/params.c) */
+    int depth;            /* 0: embeddings; l + 1: block l; n_layer + 1: final LayerNorm and head
+                             (layer-wise learning-rate decay scales by depth) */
 } ss_param_info;
 
 typedef struct ss_model ss_model;

@@ -10,6 +10,11 @@
 
 typedef struct {
     float lr, beta1, beta2, eps, weight_decay;
+    /* Layer-wise learning-rate decay (ELECTRA, Clark et al. 2020; ULMFiT's
+     * discriminative rates): a tensor at depth d (ss_param_info.depth) of a
+     * model of L layers steps with lr * layer_decay^(L + 1 - d), so the head
+     * takes the full rate and the embeddings the smallest. 0 or 1: off. */
+    float layer_decay;
 } ss_adamw_hparams;
 
 /* Moments m and v, one float each per parameter, in one allocation. */
@@ -22,7 +27,8 @@ typedef struct {
 ss_status ss_adamw_init(ss_adamw *o, size_t n_params, ss_error *err);
 void ss_adamw_free(ss_adamw *o);
 
-/* One step over every tensor of the model (decay per ss_param_info.decay):
+/* One step over every tensor of the model (decay per ss_param_info.decay;
+ * lr scaled per tensor by layer_decay, see above):
  *   p -= lr*wd*p (decay tensors only);  m = b1 m + (1-b1) g;  v = b2 v + (1-b2) g^2
  *   p -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps)                          */
 void ss_adamw_step(ss_adamw *o, const ss_model *model, float *params, const float *grads,

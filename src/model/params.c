@@ -120,8 +120,10 @@ size_t ss_params_table(const ss_model_config *c, int shared_emb, ss_param_info *
     size_t L = (size_t)c->n_layer, n = 0, off = 0;
     ss_param_info *t = calloc((size_t)na * L, sizeof *t);
     if (!t) return 0;
+    int after_blocks = 0; /* arrays after the blocks (ln_f, heads) sit at depth L + 1 */
     for (int i = 0; i < na; i++) {
         size_t reps = d[i].per_layer ? L : 1, each = numel(&d[i], c) / reps;
+        if (d[i].per_layer) after_blocks = 1;
         for (size_t l = 0; l < reps; l++, n++) {
             if (d[i].per_layer) snprintf(t[n].name, sizeof t[n].name, "blocks.%zu.%s", l, d[i].name);
             else snprintf(t[n].name, sizeof t[n].name, "%s", d[i].name);
@@ -132,6 +134,7 @@ size_t ss_params_table(const ss_model_config *c, int shared_emb, ss_param_info *
             t[n].numel = each;
             t[n].decay = d[i].decay;
             t[n].init = (int)d[i].init;
+            t[n].depth = d[i].per_layer ? (int)l + 1 : after_blocks ? (int)L + 1 : 0;
         }
         off += numel(&d[i], c);
     }

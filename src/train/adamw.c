@@ -115,11 +115,15 @@ void ss_adamw_step_scaled(ss_adamw *o, const ss_model *model, float *params, con
     double bc1 = 1.0 - pow(h->beta1, (double)o->t);
     double bc2_sqrt = sqrt(1.0 - pow(h->beta2, (double)o->t));
     size_t nt = ss_model_num_tensors(model);
+    int top = ss_model_config_of(model)->n_layer + 1;
+    int llrd = h->layer_decay > 0 && h->layer_decay != 1.0f;
     for (size_t i = 0; i < nt; i++) {
         const ss_param_info *t = ss_model_tensor(model, i);
         size_t off = t->offset;
         if (off < first) continue;
-        update(params + off, grads + off, o->m + off, o->v + off, t->numel, h,
+        ss_adamw_hparams ht = *h;
+        if (llrd) ht.lr = (float)((double)h->lr * pow((double)h->layer_decay, (double)(top - t->depth)));
+        update(params + off, grads + off, o->m + off, o->v + off, t->numel, &ht,
                t->decay ? h->weight_decay : 0.0f, bc1, bc2_sqrt, grad_scale);
     }
     ss_gemm_weights_changed(); /* bf16 weight copies follow the fp32 masters */

@@ -61,7 +61,8 @@ static double grad_norm_all(const ss_engine *e) {
 static void adamw_all(ss_engine *e, double lr, double norm) {
     const ss_engine_config *c = &e->c;
     ss_train_models *tm = e->tm;
-    ss_adamw_hparams h = {(float)lr, (float)c->beta1, (float)c->beta2, (float)c->eps, (float)c->weight_decay};
+    ss_adamw_hparams h = {(float)lr, (float)c->beta1, (float)c->beta2, (float)c->eps, (float)c->weight_decay,
+                          (float)c->layer_decay};
     float gs = ss_clip_factor(norm, c->clip);
     ss_adamw_step_scaled(&tm->opt, tm->model, ss_model_params(tm->model), ss_model_grads(tm->model), &h, c->first, gs);
     if (tm->gen) ss_adamw_step_scaled(&tm->gen_opt, tm->gen, ss_model_params(tm->gen), ss_model_grads(tm->gen), &h, 0, gs);

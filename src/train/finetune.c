@@ -365,7 +365,8 @@ static ss_status plan(ft_run *r, ss_error *err) {
 static ss_status train_loop(ft_run *r, ss_error *err) {
     const ss_finetune_opts *o = &r->o;
     r->eng = (ss_engine){
-        .c = {.lr = o->lr, .weight_decay = o->weight_decay, .clip = o->clip, .beta1 = o->beta1, .beta2 = o->beta2,
+        .c = {.lr = o->lr, .weight_decay = o->weight_decay, .layer_decay = o->layer_decay, .clip = o->clip,
+              .beta1 = o->beta1, .beta2 = o->beta2,
               .eps = o->eps, .schedule = SS_SCHED_LINEAR, .warmup = r->warmup, .sched_steps = r->total_steps,
               .total_steps = r->total_steps, .grad_accum = o->grad_accum, .max_bad_steps = o->max_bad_steps,
               .log_every = o->log_every, .eval_every = o->eval_every, .save_every = o->save_every,

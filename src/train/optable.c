@@ -192,10 +192,11 @@ static ss_status read_row(const ss_opt *r, void *o, const cJSON *v, const char *
 }
 
 /* Options added after runs were saved, with the value those runs had: a run
- * saved before --precision existed computed in fp32 (OpenBLAS). */
+ * saved before --precision existed computed in fp32 (OpenBLAS); one saved
+ * before --layer-decay trained every layer at the same rate. */
 static const struct {
     const char *name, *value;
-} added_later[] = {{"precision", "fp32"}};
+} added_later[] = {{"precision", "fp32"}, {"layer_decay", "1"}};
 
 static const char *old_runs_value(const char *name) {
     for (size_t i = 0; i < sizeof added_later / sizeof added_later[0]; i++)
