@@ -69,6 +69,14 @@ remove_root || die "cannot clear $ROOT"
 mkdir -p "$ROOT"
 tar -C "$ROOT" -xf "$BASE"
 cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
+# The network's trust anchors: certificate authorities this host added
+# locally (e.g. a TLS-intercepting egress proxy's) are part of the network a
+# user of this machine is on, not of the project, so the root trusts them too
+# (without them npm's registry fails with SELF_SIGNED_CERT_IN_CHAIN).
+if ls /usr/local/share/ca-certificates/*.crt >/dev/null 2>&1; then
+  cp /usr/local/share/ca-certificates/*.crt "$ROOT/usr/local/share/ca-certificates/"
+  chroot "$ROOT" /usr/sbin/update-ca-certificates >/dev/null 2>&1 || say "update-ca-certificates failed in the root"
+fi
 mount -t proc proc "$ROOT/proc"
 mount --rbind /dev "$ROOT/dev" && mount --make-rslave "$ROOT/dev"
 mkdir -p "$ROOT/data"
