@@ -10,10 +10,12 @@
 #define SS_EVAL_MASK_SEED 0x5E1F5005ull
 
 /* mlm: the masked LM (head "mlm"); for RTD pass the generator as mlm and the
- * discriminator as disc (else NULL). Walks the split's documents in order
+ * discriminator as disc (else NULL); uniform 1: the discriminator sees
+ * uniformly random ordinary tokens at the masked positions instead of the
+ * generator's samples (pretrain --rtd-generator uniform). Walks the split's documents in order
  * (packed as in training) until max_tokens input tokens (0 = all),
  * reporting each batch to fn (may be NULL). */
-ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, const ss_doc_index *docs,
+ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, int uniform, const ss_doc_index *docs,
                               const ss_mlm_config *cfg, int B, int T, int64_t max_tokens,
                               ss_eval_progress_fn fn, void *ctx, ss_eval_result *r, ss_error *err);
 

@@ -18,7 +18,9 @@ static const char usage[] =
     "non-overlapping windows of T tokens (default: the model's max_seq).\n"
     "Encoder (mlm or rtd run): masked-LM loss and masked-token accuracy with masks\n"
     "from a fixed seed (numbers compare across runs); for an rtd run also the\n"
-    "discriminator's accuracy and AUC on every real token. T defaults to 128.\n"
+    "discriminator's accuracy and AUC on every real token (replacements sampled\n"
+    "from the run's generator, also for a --rtd-generator uniform run). T\n"
+    "defaults to 128.\n"
     "\n"
     "Progress goes to stderr: a live line on a terminal, else a line every 10 s.\n"
     "\n" CLI_PRECISION_HELP;
@@ -55,12 +57,12 @@ static ss_status eval_encoder(eval_ctx *c, const char *run, const char *data, in
             return ss_fail(err, SS_ERR_ARG, "%s is a discriminator without its generator: evaluate the rtd run "
                            "directory that holds both", run);
         if (st) return st;
-        return ss_evaluate_encoder(c->gen, c->m, &c->docs, &c->mlm, B, T, max_tokens, cli_eval_progress,
+        return ss_evaluate_encoder(c->gen, c->m, 0, &c->docs, &c->mlm, B, T, max_tokens, cli_eval_progress,
                                    &c->progress, r, err);
     }
     if (ss_model_config_of(c->m)->head != SS_HEAD_MLM)
         return ss_fail(err, SS_ERR_ARG, "%s is an encoder without a masked-LM head", run);
-    return ss_evaluate_encoder(c->m, NULL, &c->docs, &c->mlm, B, T, max_tokens, cli_eval_progress, &c->progress, r,
+    return ss_evaluate_encoder(c->m, NULL, 0, &c->docs, &c->mlm, B, T, max_tokens, cli_eval_progress, &c->progress, r,
                                err);
 }
 

@@ -102,7 +102,7 @@ static void report(ss_eval_progress_fn fn, void *ctx, const ss_doc_index *docs, 
     fn(ctx, &p);
 }
 
-ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, const ss_doc_index *docs,
+ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, int uniform, const ss_doc_index *docs,
                               const ss_mlm_config *cfg, int B, int T, int64_t max_tokens,
                               ss_eval_progress_fn fn, void *ctx, ss_eval_result *r, ss_error *err) {
     size_t n = (size_t)B * T;
@@ -128,6 +128,9 @@ ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, const ss_doc_index 
         correct += ls.n_correct;
         if (!st && !disc) report(fn, ctx, docs, cursor, ++batches, seen, max_tokens, t0);
         if (st || !disc) continue;
+        if (uniform)
+            for (size_t i = 0; i < (size_t)rows * T; i++)
+                if (b.targets[i] >= 0) b.samples[i] = cfg->ordinary[ss_rng_below(&rng, cfg->n_ordinary)];
         substitute(&b, (size_t)rows * T);
         ss_disc_stats ds;
         st = ss_model_body_forward(disc, b.dtokens, b.key_valid, rows, T, 0, 0, NULL, err);

@@ -120,6 +120,12 @@ static ss_status mlm_micro(trainer *t, int micro, float scale, step_stats *s, ss
  * positions (drawn from its softmax; no gradient flows through them). */
 static ss_status rtd_generator(trainer *t, int micro, float scale, size_t nm, step_stats *s, ss_error *err) {
     ss_model *g = t->tm.gen;
+    if (t->o.rtd_generator == SS_RTD_GEN_UNIFORM) { /* the sanity check: context-free replacements */
+        size_t n = (size_t)t->o.batch * t->o.seq, n_ord = t->mlm.n_ordinary;
+        for (size_t i = 0; i < n; i++)
+            if (t->targets[i] >= 0) t->samples[i] = t->mlm.ordinary[ss_rng_below(&t->data_rng, n_ord)];
+        return SS_OK;
+    }
     ss_loss_stats ls;
     ss_status st = ss_model_body_forward(g, t->tokens, t->key_valid, t->o.batch, t->o.seq, 1,
                                          obj_step_seed(t, micro) ^ 0x6E6ull, NULL, err);
@@ -173,7 +179,7 @@ ss_status obj_evaluate(trainer *t, ss_eval_result *r, ss_error *err) {
         return ss_evaluate_clm(t->tm.model, &t->val, t->o.batch, t->o.seq, t->o.eval_tokens, NULL, NULL, r, err);
     ss_model *mlm = t->o.objective == SS_OBJ_RTD ? t->tm.gen : t->tm.model;
     ss_model *disc = t->o.objective == SS_OBJ_RTD ? t->tm.model : NULL;
-    return ss_evaluate_encoder(mlm, disc, &t->val_docs, &t->mlm, t->o.batch, t->o.seq, t->o.eval_tokens, NULL, NULL,
+    return ss_evaluate_encoder(mlm, disc, disc && t->o.rtd_generator == SS_RTD_GEN_UNIFORM, &t->val_docs, &t->mlm, t->o.batch, t->o.seq, t->o.eval_tokens, NULL, NULL,
                                r, err);
 }
 

@@ -196,7 +196,7 @@ static ss_status read_row(const ss_opt *r, void *o, const cJSON *v, const char *
  * before --layer-decay trained every layer at the same rate. */
 static const struct {
     const char *name, *value;
-} added_later[] = {{"precision", "fp32"}, {"layer_decay", "1"}};
+} added_later[] = {{"precision", "fp32"}, {"layer_decay", "1"}, {"rtd_generator", "model"}};
 
 static const char *old_runs_value(const char *name) {
     for (size_t i = 0; i < sizeof added_later / sizeof added_later[0]; i++)

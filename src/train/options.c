@@ -10,6 +10,7 @@
 #include "selfsup/train.h"
 
 const char *const ss_objective_names[] = {"clm", "mlm", "rtd", NULL};
+const char *const ss_rtd_generator_names[] = {"model", "uniform", NULL};
 
 const char *ss_objective_name(ss_objective o) {
     return o == SS_OBJ_MLM ? "mlm" : o == SS_OBJ_RTD ? "rtd" : "clm";
