@@ -17,6 +17,10 @@ THREADS=${THREADS:-2}; SEEDS=${SEEDS:-1 2 3}; SIZES=${SIZES:-100 300 1000 3000}
 W=eval/work/exp
 SST=$($SS data get sst2)
 source eval/exp_recipe.sh
+# FT_EXTRA adds fine-tuning flags to the recipe (a lever of the learning
+# study, e.g. FT_EXTRA="--layer-decay 0.8"); FT_TAG names those runs
+# <model><FT_TAG>_..., so they sit beside the plain recipe's.
+read -r -a FT_EXTRA_A <<<"${FT_EXTRA:-}"; FT_TAG=${FT_TAG:-}
 # BEST: by default the pretrained model (mlm, rtd or clm) with the highest
 # mean SST-2 dev accuracy in eval/exp_sst2.sh's runs; BASE: it from scratch
 BEST=${BEST:-$(/usr/bin/python3 eval/exp_summary.py best "$W/sst2" mlm rtd clm)}; BASE=${BASE:-$(scratch_for "$BEST")}
@@ -26,11 +30,12 @@ for m in ${LE_MODELS:-$BEST $BASE}; do
     per_epoch=$(( (n + 31) / 32 )); epochs=$(( (300 + per_epoch - 1) / per_epoch )); [ $epochs -lt 3 ] && epochs=3
     every=$(( per_epoch * epochs / 6 ))  # six dev evaluations per run, whatever the epochs
     for s in $SEEDS; do
-      out=$W/label_eff/${m}_n${n}_s$s
+      out=$W/label_eff/${m}${FT_TAG}_n${n}_s$s
       [ -s "$out/eval.json" ] && continue
       echo "== $m, $n sentences, seed $s ($epochs epochs)"
       $SS finetune $(init_args "$m") --train "$SST/train.tsv" --dev "$SST/dev.tsv" --out "$out" \
-        "${FT_RECIPE[@]}" --epochs "$epochs" --eval-every "$every" --train-size "$n" --seed "$s" --threads "$THREADS" |
+        "${FT_RECIPE[@]}" --epochs "$epochs" --eval-every "$every" --train-size "$n" --seed "$s" --threads "$THREADS" \
+        "${FT_EXTRA_A[@]}" |
         grep -E '^(dev:|best)'
     done
   done

@@ -18,6 +18,10 @@ MODELS=${MODELS:-mlm rtd clm scratch-encoder scratch-decoder}
 W=eval/work/exp
 SST=$($SS data get sst2)
 source eval/exp_recipe.sh
+# FT_EXTRA adds fine-tuning flags to the recipe (a lever of the learning
+# study, e.g. FT_EXTRA="--layer-decay 0.8"); FT_TAG names those runs
+# <model><FT_TAG>_..., so they sit beside the plain recipe's.
+read -r -a FT_EXTRA_A <<<"${FT_EXTRA:-}"; FT_TAG=${FT_TAG:-}
 case ${TRAIN_SET:-kim} in
   kim) TRAIN=$SST/train.tsv DEV=$SST/dev.tsv R=$W/sst2; EXTRA=() ;;
   glue) TRAIN=$SST/train_glue_phrases.tsv DEV=$SST/dev_glue.tsv R=$W/sst2_glue; EXTRA=(--epochs 1 --eval-every 500) ;;
@@ -25,11 +29,11 @@ case ${TRAIN_SET:-kim} in
 esac
 for m in $MODELS; do
   for s in $SEEDS; do
-    out=$R/${m}_s$s
+    out=$R/${m}${FT_TAG}_s$s
     [ -s "$out/eval.json" ] && continue
     echo "== $m, seed $s"
     $SS finetune $(init_args "$m") --train "$TRAIN" --dev "$DEV" --out "$out" \
-      "${FT_RECIPE[@]}" "${EXTRA[@]}" --seed "$s" --threads "$THREADS" | grep -E '^(epoch|dev:|best)'
+      "${FT_RECIPE[@]}" "${EXTRA[@]}" "${FT_EXTRA_A[@]}" --seed "$s" --threads "$THREADS" | grep -E '^(epoch|dev:|best)'
   done
 done
 /usr/bin/python3 eval/exp_summary.py sst2 "$R"
