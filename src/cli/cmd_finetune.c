@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "selfsup/finetune.h"
+#include "selfsup/selftrain.h"
 
 static const char usage_head[] =
     "usage: selfsup finetune --init RUN|none --train FILE --dev FILE [--test FILE] --out DIR\n"
@@ -36,6 +37,15 @@ static const char usage_head[] =
     "An encoder reads '[CLS] text [SEP]' and pools [CLS] through a pooler\n"
     "(dense + tanh); a decoder reads 'text <|endoftext|>' and pools the last\n"
     "position. Texts longer than --max-seq keep their start.\n"
+    "\n"
+    "Self-training (--unlabeled FILE): round 0 fine-tunes a teacher on the labelled\n"
+    "rows; each of --rounds rounds labels the unlabelled texts with the previous\n"
+    "round's model, keeps those predicted with probability >= --threshold, the same\n"
+    "number per class (the most confident; at most --max-pseudo in all), and\n"
+    "fine-tunes a student from the same start (--init, dropout on) on the labelled\n"
+    "plus those rows. Rounds go to DIR/round-K/, the table to DIR/selftrain.json,\n"
+    "and the round with the best dev score is copied into DIR. Running the same\n"
+    "command again continues an interrupted run (finished rounds are kept).\n"
     "\n"
     "Ctrl-C stops after the current step with the best weights so far in DIR\n"
     "(evaluated and written as at the end), saves a checkpoint in\n"
@@ -142,6 +152,34 @@ static void print_confusion(const ss_class_metrics *m) {
     }
 }
 
+static int self_train(cli_args *a, ss_finetune_opts *o) {
+    ss_selftrain_result r;
+    ss_error err = {0};
+    ss_status st = ss_selftrain(o, &r, progress, NULL, &err);
+    cli_args_free(a);
+    if (st) return cli_report("finetune", &err);
+    if (*o->stop) {
+        fprintf(stderr, "interrupted: run the same command again to continue (finished rounds are kept in %s)\n",
+                o->out_dir);
+        ss_selftrain_result_free(&r);
+        return CLI_EXIT_INTERRUPTED;
+    }
+    printf("self-training (%zu unlabelled texts, threshold %g):\n", r.unlabeled, o->threshold);
+    printf("  round  pseudo-labels  pseudo accuracy  dev accuracy\n");
+    for (int k = 0; k < r.n; k++) {
+        const ss_selftrain_round *rd = &r.rounds[k];
+        char acc[32] = "-";
+        if (rd->gold) snprintf(acc, sizeof acc, "%.4f (n=%zu)", (double)rd->correct / (double)rd->gold, rd->gold);
+        printf("  %5d  %13zu  %15s  %12.4f%s\n", k, rd->pseudo, acc, rd->dev_accuracy, k == r.best ? "  (kept)" : "");
+    }
+    const ss_selftrain_round *b = &r.rounds[r.best];
+    printf("dev: accuracy %.4f  macro-F1 %.4f  MCC %.4f  (round %d)\n", b->dev_accuracy, b->dev_macro_f1, b->dev_mcc,
+           r.best);
+    printf("done: %s (round %d's classifier; rounds in %s/round-K/, selftrain.json)\n", o->out_dir, r.best, o->out_dir);
+    ss_selftrain_result_free(&r);
+    return 0;
+}
+
 int cmd_finetune(int argc, char **argv) {
     cli_args a;
     ss_finetune_opts o;
@@ -152,6 +190,7 @@ int cmd_finetune(int argc, char **argv) {
     if (a.n_positional) cli_die(a.command, "unexpected argument '%s'", a.positional[0]);
     o.threads = cli_setup_threads(o.threads);
     o.stop = cli_catch_interrupt();
+    if (o.unlabeled) return self_train(&a, &o);
     ss_finetune_result r;
     ss_error err = {0};
     ss_status st = ss_finetune(&o, &r, progress, NULL, &err);

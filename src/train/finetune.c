@@ -412,6 +412,8 @@ ss_status ss_finetune(const ss_finetune_opts *o, ss_finetune_result *res, ss_fin
     memset(res, 0, sizeof *res);
     ss_status st = ss_finetune_opts_check(o, err);
     if (st) return st;
+    if (o->unlabeled)
+        return ss_fail(err, SS_ERR_ARG, "unlabelled texts are for self-training (ss_selftrain, selfsup/selftrain.h)");
     ft_run r = {.o = *o, .fn = fn, .ctx = ctx};
     if (o->resume) st = load_checkpoint(&r, err);
     char pmsg[512];

@@ -191,17 +191,23 @@ static ss_status read_row(const ss_opt *r, void *o, const cJSON *v, const char *
     return SS_OK;
 }
 
-/* Options added after runs were saved, with the value those runs had: a run
- * saved before --precision existed computed in fp32 (OpenBLAS); one saved
- * before --layer-decay trained every layer at the same rate. */
+/* Options added after runs were saved, with the value those runs had (NULL:
+ * a string option that was absent): a run saved before --precision existed
+ * computed in fp32 (OpenBLAS); one saved before --layer-decay trained every
+ * layer at the same rate; before self-training, nothing was unlabelled. */
 static const struct {
     const char *name, *value;
-} added_later[] = {{"precision", "fp32"}, {"layer_decay", "1"}, {"rtd_generator", "model"}};
+} added_later[] = {{"precision", "fp32"}, {"layer_decay", "1"}, {"rtd_generator", "model"}, {"unlabeled", NULL},
+                   {"rounds", "1"}, {"threshold", "0.9"}, {"max_pseudo", "0"}};
 
-static const char *old_runs_value(const char *name) {
+/* 1 when `name` is listed above, its old value in *value. */
+static int added_later_row(const char *name, const char **value) {
     for (size_t i = 0; i < sizeof added_later / sizeof added_later[0]; i++)
-        if (!strcmp(added_later[i].name, name)) return added_later[i].value;
-    return NULL;
+        if (!strcmp(added_later[i].name, name)) {
+            *value = added_later[i].value;
+            return 1;
+        }
+    return 0;
 }
 
 ss_status opts_from_json(const ss_opt_table *t, void *o, const cJSON *j, const char *src, char **keep,
@@ -218,8 +224,12 @@ ss_status opts_from_json(const ss_opt_table *t, void *o, const cJSON *j, const c
         if (!saved(r)) continue;
         const cJSON *v = lookup(j, r->name);
         if (!v && r->resume == SS_RESUME_LENGTH) continue;
-        const char *old = v ? NULL : old_runs_value(r->name);
-        if (old) {
+        const char *old = NULL;
+        if (!v && added_later_row(r->name, &old)) {
+            if (!old) { /* a string option the run did not have */
+                if (r->type == SS_OPT_STR) *FIELD(r, o, const char *) = NULL;
+                continue;
+            }
             ss_error e = {0};
             if (ss_opt_parse(r, o, old, &e)) return ss_fail(err, SS_ERR_FORMAT, "%s: %s", src, e.msg);
             continue;

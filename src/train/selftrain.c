@@ -1,0 +1,428 @@
+/* Self-training: a teacher fine-tuned on the labelled rows labels unlabelled
+ * text, its confident, class-balanced predictions join the labelled rows,
+ * and a student is fine-tuned on both, for a number of rounds (see
+ * selfsup/selftrain.h). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cJSON.h>
+
+#include "selfsup/infer.h"
+#include "selfsup/io.h"
+#include "selfsup/labeled.h"
+#include "selfsup/path.h"
+#include "selfsup/selftrain.h"
+#include "selfsup/textstream.h"
+
+/* The unlabelled texts, with gold labels where the file has them. */
+typedef struct {
+    size_t n;
+    char **texts, **gold; /* gold[i] NULL: unknown */
+    int is_table;
+    ss_labeled_set table; /* a table: owns texts and gold */
+    char *lines;          /* text lines: their bytes (texts and gold are arrays of their own) */
+} unlabeled_set;
+
+static void unlabeled_free(unlabeled_set *u) {
+    if (u->is_table) {
+        ss_labeled_free(&u->table);
+    } else {
+        free(u->texts);
+        free(u->gold);
+        free(u->lines);
+    }
+    memset(u, 0, sizeof *u);
+}
+
+static int is_text_lines(const char *path) {
+    size_t n = strlen(path);
+    const char *end = path + n;
+    if (n > 4 && !strcmp(end - 4, ".zst")) end -= 4;
+    return end - path >= 4 && !strncasecmp(end - 4, ".txt", 4);
+}
+
+/* One text per line: empty lines are skipped, invalid UTF-8 is an error
+ * naming the line. */
+static ss_status read_lines(unlabeled_set *u, const char *path, ss_error *err) {
+    ss_textstream *s;
+    ss_status st = ss_textstream_open(&s, path, err);
+    if (st) return st;
+    ss_buf all = {0};
+    size_t cap = 0;
+    size_t *starts = NULL;
+    const char *line;
+    size_t len;
+    while (!(st = ss_textstream_next_line(s, &line, &len, err)) && line) {
+        while (len && (line[len - 1] == '\r' || line[len - 1] == '\n')) len--;
+        if (!len) continue;
+        if (!ss_utf8_valid(line, len) || memchr(line, 0, len)) {
+            st = ss_fail(err, SS_ERR_FORMAT, "%s:%zu: invalid UTF-8 or a NUL byte", path, ss_textstream_line_no(s));
+            break;
+        }
+        if (u->n == cap) {
+            cap = cap ? 2 * cap : 1024;
+            size_t *g = realloc(starts, cap * sizeof *g);
+            if (!g) { st = ss_fail(err, SS_ERR_NOMEM, "out of memory"); break; }
+            starts = g;
+        }
+        starts[u->n++] = all.len;
+        if ((st = ss_buf_append(&all, line, len, err)) || (st = ss_buf_append(&all, "", 1, err))) break;
+    }
+    ss_textstream_close(s);
+    if (!st && u->n) {
+        u->texts = malloc(u->n * sizeof *u->texts);
+        u->gold = calloc(u->n, sizeof *u->gold);
+        if (!u->texts || !u->gold) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
+        for (size_t i = 0; !st && i < u->n; i++) u->texts[i] = (char *)all.data + starts[i];
+    }
+    free(starts);
+    u->lines = (char *)all.data;
+    return st;
+}
+
+static ss_status read_unlabeled(unlabeled_set *u, const ss_finetune_opts *o, ss_error *err) {
+    memset(u, 0, sizeof *u);
+    ss_status st;
+    if (is_text_lines(o->unlabeled)) {
+        st = read_lines(u, o->unlabeled, err);
+    } else {
+        ss_labeled_opts lo = {.text_column = o->text_column, .label_column = o->label_column, .format = SS_FMT_AUTO,
+                              .skip_bad_rows = o->skip_bad_rows, .need_label = 0};
+        u->is_table = 1;
+        st = ss_labeled_read(&u->table, o->unlabeled, &lo, err);
+        u->n = u->table.n;
+        u->texts = u->table.texts;
+        u->gold = u->table.labels;
+    }
+    if (!st && u->n == 0) st = ss_fail(err, SS_ERR_FORMAT, "%s: no texts", o->unlabeled);
+    return st;
+}
+
+static void note(ss_finetune_progress_fn fn, void *ctx, const char *msg) {
+    if (!fn) return;
+    ss_finetune_progress p = {0};
+    p.message = msg;
+    fn(ctx, &p);
+}
+
+static ss_status round_dir(char *out, size_t cap, const char *root, int k, ss_error *err) {
+    char name[32];
+    snprintf(name, sizeof name, "round-%d", k);
+    return ss_path_join(out, cap, root, name, err);
+}
+
+/* Dev metrics of a finished round, from its eval.json. */
+static ss_status read_round_eval(ss_selftrain_round *rd, const char *dir, ss_select_metric sel, ss_error *err) {
+    char path[SS_PATH_MAX];
+    ss_buf b = {0};
+    ss_status st = ss_path_join(path, sizeof path, dir, SS_RUN_EVAL, err);
+    if (!st) st = ss_read_file(path, &b, err);
+    if (st) return st;
+    cJSON *j = cJSON_ParseWithLength((const char *)b.data, b.len);
+    ss_buf_free(&b);
+    const cJSON *dev = cJSON_GetObjectItemCaseSensitive(j, "dev");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(dev, "accuracy"), *f = cJSON_GetObjectItemCaseSensitive(dev, "macro_f1"),
+                *m = cJSON_GetObjectItemCaseSensitive(dev, "mcc");
+    if (!cJSON_IsNumber(a) || !cJSON_IsNumber(f) || !cJSON_IsNumber(m)) {
+        cJSON_Delete(j);
+        return ss_fail(err, SS_ERR_FORMAT, "%s: no dev accuracy, macro_f1 and mcc", path);
+    }
+    rd->dev_accuracy = a->valuedouble;
+    rd->dev_macro_f1 = f->valuedouble;
+    rd->dev_mcc = m->valuedouble;
+    rd->dev_score = sel == SS_SELECT_MACRO_F1 ? rd->dev_macro_f1 : sel == SS_SELECT_MCC ? rd->dev_mcc : rd->dev_accuracy;
+    cJSON_Delete(j);
+    return SS_OK;
+}
+
+/* A round finished: its eval.json is there and no checkpoint (an
+ * interrupted fine-tuning run writes eval.json for its best weights so far
+ * and keeps its checkpoint; a finished one removes it). */
+static int round_finished(const char *dir) {
+    char a[SS_PATH_MAX], b[SS_PATH_MAX];
+    ss_error e = {0};
+    if (ss_path_join(a, sizeof a, dir, SS_RUN_EVAL, &e) || ss_path_join(b, sizeof b, dir, SS_RUN_CHECKPOINT, &e))
+        return 0;
+    return ss_file_exists(a) && !ss_file_exists(b);
+}
+
+/* Fine-tune one round into dir (resuming its checkpoint when a previous
+ * attempt was interrupted), unless it finished before. */
+static ss_status run_round(const ss_finetune_opts *base, const char *dir, const char *train, ss_selftrain_round *rd,
+                           ss_finetune_progress_fn fn, void *ctx, ss_error *err) {
+    char path[SS_PATH_MAX];
+    ss_status st;
+    if (round_finished(dir)) {
+        char msg[SS_PATH_MAX + 64];
+        snprintf(msg, sizeof msg, "round %d: finished before (%s)", rd->round, dir);
+        note(fn, ctx, msg);
+        return read_round_eval(rd, dir, base->select, err);
+    }
+    ss_finetune_opts o = *base;
+    o.out_dir = dir;
+    o.unlabeled = NULL;
+    if (train) {
+        o.train_path = train;
+        o.train_size = 0; /* the file holds the labelled subset already */
+    }
+    if ((st = ss_path_join(path, sizeof path, dir, SS_RUN_CHECKPOINT, err))) return st;
+    o.resume = ss_file_exists(path);
+    ss_finetune_result res;
+    if ((st = ss_finetune(&o, &res, fn, ctx, err))) return ss_error_prefix(err, "self-training round %d: ", rd->round);
+    ss_finetune_result_free(&res);
+    if (base->stop && *base->stop) return SS_OK; /* interrupted: no eval.json to read yet */
+    return read_round_eval(rd, dir, base->select, err);
+}
+
+/* The labelled rows the teacher trained on: --train, cut to the same
+ * --train-size subset as ss_finetune cuts it. */
+static ss_status read_labelled(ss_labeled_set *s, const ss_finetune_opts *o, ss_error *err) {
+    ss_labeled_opts lo = {.text_column = o->text_column, .label_column = o->label_column, .format = o->format,
+                          .skip_bad_rows = o->skip_bad_rows, .need_label = 1};
+    ss_status st = ss_labeled_read(s, o->train_path, &lo, err);
+    if (!st && o->train_size > 0 && (size_t)o->train_size <= s->n) ss_labeled_subsample(s, (size_t)o->train_size, o->seed);
+    return st;
+}
+
+static ss_status add_row(ss_buf *out, const char *text_key, const char *label_key, const char *text,
+                         const char *label, ss_error *err) {
+    cJSON *j = cJSON_CreateObject();
+    if (!j || !cJSON_AddStringToObject(j, text_key, text) || !cJSON_AddStringToObject(j, label_key, label)) {
+        cJSON_Delete(j);
+        return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    }
+    char *s = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    if (!s) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    ss_status st = ss_buf_append(out, s, strlen(s), err);
+    if (!st) st = ss_buf_append(out, "\n", 1, err);
+    free(s);
+    return st;
+}
+
+typedef struct {
+    size_t i;
+    float p;
+} scored;
+
+static int by_confidence(const void *a, const void *b) {
+    const scored *x = a, *y = b;
+    if (x->p != y->p) return x->p > y->p ? -1 : 1;
+    return x->i < y->i ? -1 : x->i > y->i; /* ties: file order, so the choice is deterministic */
+}
+
+/* Label the unlabelled texts with the model in teacher_dir and write the
+ * student's rows (labelled, then the chosen pseudo-labelled ones) to
+ * `train` as JSONL, with the column names of --train. */
+static ss_status pseudo_label(const ss_finetune_opts *o, const unlabeled_set *u, const char *teacher_dir,
+                              const char *train, ss_selftrain_round *rd, ss_error *err) {
+    ss_classifier c;
+    ss_status st = ss_classifier_load(&c, teacher_dir, err);
+    if (st) return st;
+    int K = c.labels.n;
+    float *probs = malloc(u->n * (size_t)K * sizeof *probs);
+    int *pred = malloc(u->n * sizeof *pred);
+    scored *cand = malloc(u->n * sizeof *cand);
+    ss_labeled_set lab = {0};
+    ss_buf out = {0};
+    if (!probs || !pred || !cand) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    if (!st) st = ss_classify(&c, u->texts, u->n, o->batch, probs, err);
+    if (!st) st = read_labelled(&lab, o, err);
+    const char *text_key = o->text_column ? o->text_column : "text";
+    const char *label_key = o->label_column ? o->label_column : "label";
+    for (size_t i = 0; !st && i < lab.n; i++) st = add_row(&out, text_key, label_key, lab.texts[i], lab.labels[i], err);
+    /* the prediction of each text, and how many per class reach the threshold */
+    size_t per_class = SIZE_MAX;
+    for (int k = 0; !st && k < K; k++) {
+        size_t m = 0;
+        for (size_t i = 0; i < u->n; i++) {
+            const float *p = probs + i * (size_t)K;
+            if (k == 0) {
+                pred[i] = 0;
+                for (int j = 1; j < K; j++)
+                    if (p[j] > p[pred[i]]) pred[i] = j;
+            }
+            m += pred[i] == k && p[k] >= o->threshold;
+        }
+        rd->candidates += m;
+        if (m < per_class) per_class = m;
+    }
+    if (o->max_pseudo > 0 && per_class > (size_t)o->max_pseudo / (size_t)K) per_class = (size_t)o->max_pseudo / (size_t)K;
+    /* per class the per_class most confident */
+    for (int k = 0; !st && k < K; k++) {
+        size_t m = 0;
+        for (size_t i = 0; i < u->n; i++)
+            if (pred[i] == k && probs[i * (size_t)K + k] >= o->threshold) cand[m++] = (scored){i, probs[i * (size_t)K + k]};
+        qsort(cand, m, sizeof *cand, by_confidence);
+        for (size_t r = 0; !st && r < per_class; r++) {
+            size_t i = cand[r].i;
+            st = add_row(&out, text_key, label_key, u->texts[i], c.labels.names[k], err);
+            rd->pseudo++;
+            if (u->gold[i]) {
+                rd->gold++;
+                rd->correct += ss_label_map_find(&c.labels, u->gold[i]) == k;
+            }
+        }
+    }
+    rd->per_class = st ? 0 : per_class;
+    if (!st && rd->pseudo > 0) st = ss_write_file_atomic(train, out.data, out.len, err);
+    ss_buf_free(&out);
+    ss_labeled_free(&lab);
+    free(probs);
+    free(pred);
+    free(cand);
+    ss_classifier_free(&c);
+    return st;
+}
+
+/* ROUND/pseudo.json: what pseudo_label chose, so that a finished round is
+ * not labelled again when the command runs again. */
+static ss_status save_pseudo_stats(const char *dir, const ss_selftrain_round *rd, ss_error *err) {
+    char path[SS_PATH_MAX], text[256];
+    ss_status st = ss_path_join(path, sizeof path, dir, "pseudo.json", err);
+    if (st) return st;
+    int n = snprintf(text, sizeof text, "{\"pseudo_labels\": %zu, \"per_class\": %zu, \"candidates\": %zu, "
+                     "\"pseudo_with_gold\": %zu, \"correct\": %zu}\n", rd->pseudo, rd->per_class, rd->candidates,
+                     rd->gold, rd->correct);
+    return ss_write_file_atomic(path, text, (size_t)n, err);
+}
+
+/* 1 when the round's pseudo-labels were chosen before (pseudo.json and its
+ * train.jsonl there, written when they were): the counts read back into rd.
+ * The teacher is deterministic, so labelling again would choose the same. */
+static int load_pseudo_stats(const char *dir, ss_selftrain_round *rd) {
+    char path[SS_PATH_MAX];
+    ss_error e = {0};
+    ss_buf b = {0};
+    if (ss_path_join(path, sizeof path, dir, "train.jsonl", &e) || !ss_file_exists(path)) return 0;
+    if (ss_path_join(path, sizeof path, dir, "pseudo.json", &e) || ss_read_file(path, &b, &e)) return 0;
+    cJSON *j = cJSON_ParseWithLength((const char *)b.data, b.len);
+    ss_buf_free(&b);
+    const char *keys[] = {"pseudo_labels", "per_class", "candidates", "pseudo_with_gold", "correct"};
+    size_t *fields[] = {&rd->pseudo, &rd->per_class, &rd->candidates, &rd->gold, &rd->correct};
+    int ok = j != NULL;
+    for (int i = 0; ok && i < 5; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, keys[i]);
+        if ((ok = cJSON_IsNumber(v) && v->valuedouble >= 0)) *fields[i] = (size_t)v->valuedouble;
+    }
+    cJSON_Delete(j);
+    return ok;
+}
+
+/* OUT/selftrain.json: the rounds and the one kept. */
+static ss_status write_summary(const ss_finetune_opts *o, const ss_selftrain_result *r, ss_error *err) {
+    cJSON *j = cJSON_CreateObject(), *rounds = cJSON_AddArrayToObject(j, "rounds");
+    cJSON_AddStringToObject(j, "unlabeled", o->unlabeled);
+    cJSON_AddNumberToObject(j, "unlabeled_texts", (double)r->unlabeled);
+    cJSON_AddNumberToObject(j, "threshold", o->threshold);
+    cJSON_AddNumberToObject(j, "best_round", r->best);
+    for (int k = 0; k < r->n; k++) {
+        const ss_selftrain_round *rd = &r->rounds[k];
+        cJSON *x = cJSON_CreateObject();
+        cJSON_AddNumberToObject(x, "round", rd->round);
+        cJSON_AddNumberToObject(x, "pseudo_labels", (double)rd->pseudo);
+        cJSON_AddNumberToObject(x, "candidates", (double)rd->candidates);
+        cJSON_AddNumberToObject(x, "pseudo_with_gold", (double)rd->gold);
+        if (rd->gold) cJSON_AddNumberToObject(x, "pseudo_accuracy", (double)rd->correct / (double)rd->gold);
+        cJSON_AddNumberToObject(x, "dev_accuracy", rd->dev_accuracy);
+        cJSON_AddNumberToObject(x, "dev_macro_f1", rd->dev_macro_f1);
+        cJSON_AddNumberToObject(x, "dev_mcc", rd->dev_mcc);
+        cJSON_AddItemToArray(rounds, x);
+    }
+    char *s = cJSON_Print(j), path[SS_PATH_MAX];
+    cJSON_Delete(j);
+    if (!s) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    ss_status st = ss_path_join(path, sizeof path, o->out_dir, "selftrain.json", err);
+    if (!st) st = ss_write_file_atomic(path, s, strlen(s), err);
+    free(s);
+    return st;
+}
+
+/* The best round's classifier files into OUT (atomically, one by one). */
+static ss_status copy_round(const char *from, const char *to, ss_error *err) {
+    static const char *const files[] = {SS_RUN_CONFIG, SS_RUN_MODEL, SS_RUN_TOKENIZER, SS_RUN_TOKENIZER_CONFIG,
+                                        SS_RUN_LABELS, SS_RUN_EVAL, SS_RUN_METRICS};
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        char a[SS_PATH_MAX], b[SS_PATH_MAX];
+        ss_buf buf = {0};
+        ss_status st = ss_path_join(a, sizeof a, from, files[i], err);
+        if (!st) st = ss_path_join(b, sizeof b, to, files[i], err);
+        if (st) return st;
+        if (!ss_file_exists(a)) continue;
+        if (!(st = ss_read_file(a, &buf, err))) st = ss_write_file_atomic(b, buf.data, buf.len, err);
+        ss_buf_free(&buf);
+        if (st) return st;
+    }
+    return SS_OK;
+}
+
+ss_status ss_selftrain(const ss_finetune_opts *o, ss_selftrain_result *r, ss_finetune_progress_fn fn, void *ctx,
+                       ss_error *err) {
+    memset(r, 0, sizeof *r);
+    ss_status st = ss_finetune_opts_check(o, err);
+    if (st) return st;
+    if (!o->unlabeled) return ss_fail(err, SS_ERR_ARG, "self-training needs unlabelled texts (--unlabeled FILE)");
+    if (o->resume)
+        return ss_fail(err, SS_ERR_ARG, "self-training resumes by itself: run the same command again, without --resume");
+    if (o->format != SS_FMT_AUTO)
+        return ss_fail(err, SS_ERR_ARG, "self-training writes the student's rows as JSONL: leave --format out (files "
+                       "are told apart by their extension)");
+    unlabeled_set u;
+    if ((st = read_unlabeled(&u, o, err))) return st;
+    r->unlabeled = u.n;
+    r->rounds = calloc((size_t)o->rounds + 1, sizeof *r->rounds);
+    if (!r->rounds) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    if (!st) st = ss_mkdir_p(o->out_dir, err);
+    char dir[SS_PATH_MAX], prev[SS_PATH_MAX], train[SS_PATH_MAX], msg[512];
+    for (int k = 0; !st && k <= o->rounds && !(o->stop && *o->stop); k++) {
+        ss_selftrain_round *rd = &r->rounds[k];
+        rd->round = k;
+        if ((st = round_dir(dir, sizeof dir, o->out_dir, k, err))) break;
+        if (k == 0) {
+            snprintf(msg, sizeof msg, "self-training round 0: the teacher, on the labelled rows alone (%zu unlabelled "
+                     "texts in %s)", u.n, o->unlabeled);
+            note(fn, ctx, msg);
+            if (!(st = run_round(o, dir, NULL, rd, fn, ctx, err))) r->n = 1;
+            strcpy(prev, dir);
+            continue;
+        }
+        if ((st = ss_mkdir_p(dir, err)) || (st = ss_path_join(train, sizeof train, dir, "train.jsonl", err))) break;
+        if (!load_pseudo_stats(dir, rd)) {
+            if ((st = pseudo_label(o, &u, prev, train, rd, err))) break;
+            if (rd->pseudo && (st = save_pseudo_stats(dir, rd, err))) break;
+        }
+        if (rd->pseudo == 0) {
+            snprintf(msg, sizeof msg, "self-training round %d: some class has no unlabelled text predicted with "
+                     "probability >= %g (%zu texts reached it in all): stopping after round %d", k, o->threshold,
+                     rd->candidates, k - 1);
+            note(fn, ctx, msg);
+            break;
+        }
+        if (rd->gold)
+            snprintf(msg, sizeof msg, "self-training round %d: %zu pseudo-labels (%zu per class, of %zu at or above "
+                     "%g), %.2f%% of the %zu with a gold label correct", k, rd->pseudo, rd->per_class,
+                     rd->candidates, o->threshold, 100.0 * (double)rd->correct / (double)rd->gold, rd->gold);
+        else
+            snprintf(msg, sizeof msg, "self-training round %d: %zu pseudo-labels (of %zu at or above %g)", k,
+                     rd->pseudo, rd->candidates, o->threshold);
+        note(fn, ctx, msg);
+        if (!(st = run_round(o, dir, train, rd, fn, ctx, err))) r->n = k + 1;
+        strcpy(prev, dir);
+    }
+    if (!st && r->n > 0 && !(o->stop && *o->stop)) {
+        for (int k = 1; k < r->n; k++)
+            if (r->rounds[k].dev_score > r->rounds[r->best].dev_score) r->best = k;
+        if (!(st = round_dir(dir, sizeof dir, o->out_dir, r->best, err))) st = copy_round(dir, o->out_dir, err);
+        if (!st) st = write_summary(o, r, err);
+    }
+    unlabeled_free(&u);
+    return st;
+}
+
+void ss_selftrain_result_free(ss_selftrain_result *r) {
+    free(r->rounds);
+    memset(r, 0, sizeof *r);
+}

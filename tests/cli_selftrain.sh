@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Self-training through the CLI (finetune --unlabeled), printing TAP, on a
+# text where a keyword decides the label, so a tiny model from scratch learns
+# it in seconds: the rows a student trains on (the labelled ones, then the
+# pseudo-labelled ones, balanced, the most confident first), their accuracy
+# against gold labels the pool hides from training, the round kept in DIR,
+# running again (finished rounds kept, identical results), Ctrl-C and the
+# run continued to the same weights, and the errors a user meets.
+set -u
+source "$(dirname "$0")/tap.sh"
+tap_plan 11
+SS=${SELFSUP:-build/selfsup}
+[ -x "$SS" ] || bail "$SS not built (run make)"
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/selfsup-selftrain.XXXXXX")
+[ -n "${KEEP_TMP:-}" ] || trap 'rm -rf "$TMP"' EXIT
+
+# Sentences "w1 w2 ... KEY w3": KEY good -> 1, bad -> 0; 'meh' in the pool
+# only (its gold label is 0 or 1 at random: a teacher cannot know it).
+/usr/bin/python3 - "$TMP" <<'EOF' || bail "could not write the data"
+import random, sys
+d = sys.argv[1]; r = random.Random(5)
+words = "the a film movie plot acting story scene cast music ending was is very quite rather".split()
+def sent(key): return " ".join(r.choice(words) for _ in range(r.randint(3, 8))) + " " + key + " " + r.choice(words)
+with open(d + "/train.tsv", "w") as f:
+    f.write("sentence\tlabel\n")
+    for i in range(200): f.write(sent("good" if i % 2 else "bad") + "\t" + str(i % 2) + "\n")
+with open(d + "/dev.tsv", "w") as f:
+    f.write("sentence\tlabel\n")
+    for i in range(100): f.write(sent("good" if i % 2 else "bad") + "\t" + str(i % 2) + "\n")
+with open(d + "/pool.tsv", "w") as f:
+    f.write("sentence\tlabel\n")
+    for i in range(300):
+        k = r.choice(["good", "bad", "meh"])
+        f.write(sent(k) + "\t" + ("1" if k == "good" else "0" if k == "bad" else str(r.randint(0, 1))) + "\n")
+with open(d + "/pool.txt", "w") as f:
+    for i in range(50): f.write(sent(r.choice(["good", "bad"])) + "\n\n")
+EOF
+"$SS" tokenizer train --vocab-size 300 --out "$TMP/tok.json" "$TMP/train.tsv" >/dev/null 2>&1 || bail "no tokenizer"
+FT=(--init none --tokenizer "$TMP/tok.json" --kind encoder --layers 1 --d-model 32 --heads 2 --train "$TMP/train.tsv"
+    --train-size 40 --dev "$TMP/dev.tsv" --epochs 10 --batch 8 --lr 1e-2 --max-seq 32 --threads 1 --seed 3
+    --precision fp32)  # each round picks its GEMM backend: auto could pick another one per run on a busy machine
+ST=(--unlabeled "$TMP/pool.tsv" --rounds 2 --threshold 0.7 --max-pseudo 120)
+
+"$SS" finetune "${FT[@]}" "${ST[@]}" --out "$TMP/a" >"$TMP/a.log" 2>&1
+check "finetune --unlabeled runs a teacher and 2 rounds and prints the table and dev metrics" \
+  bash -c "[ $? -eq 0 ] && grep -q '^  round  pseudo-labels' '$TMP/a.log' && grep -qE '^dev: accuracy [01]\.[0-9]+ .*\(round [0-2]\)' '$TMP/a.log' &&
+           test -s '$TMP/a/round-0/eval.json' && test -s '$TMP/a/round-2/eval.json'"
+sed -n '/^self-training (/,$p' "$TMP/a.log" | sed 's/^/# /'
+
+check "round 1's rows: the 40 labelled (the --train-size subset the teacher had), then balanced pseudo-labels, \
+the most confident of each class, at most --max-pseudo, counted right in selftrain.json" /usr/bin/python3 -c "
+import json, csv
+rows = [json.loads(l) for l in open('$TMP/a/round-1/train.jsonl')]
+train = {r['sentence']: r['label'] for r in csv.DictReader(open('$TMP/train.tsv'), delimiter='\t')}
+lab, pseudo = rows[:40], rows[40:]
+assert all(train.get(r['text']) == r['label'] for r in lab), 'labelled rows differ from --train'
+assert all(r['text'] not in train for r in pseudo)
+n0 = sum(r['label'] == '0' for r in pseudo); n1 = len(pseudo) - n0
+assert n0 == n1 and 0 < len(pseudo) <= 120, (n0, n1)
+s = json.load(open('$TMP/a/selftrain.json'))
+assert s['rounds'][1]['pseudo_labels'] == len(pseudo) and s['rounds'][0]['pseudo_labels'] == 0
+assert len(s['rounds']) == 3 and s['unlabeled_texts'] == 300"
+
+check "pseudo-label accuracy in selftrain.json is that of the rows against the pool's hidden gold labels" /usr/bin/python3 -c "
+import json, csv
+gold = {r['sentence']: r['label'] for r in csv.DictReader(open('$TMP/pool.tsv'), delimiter='\t')}
+s = json.load(open('$TMP/a/selftrain.json'))
+for k in (1, 2):
+    pseudo = [json.loads(l) for l in open('$TMP/a/round-%d/train.jsonl' % k)][40:]
+    ok = sum(gold[r['text']] == r['label'] for r in pseudo)
+    rd = s['rounds'][k]
+    assert rd['pseudo_with_gold'] == len(pseudo) and abs(rd['pseudo_accuracy'] - ok / len(pseudo)) < 1e-12, (rd, ok)
+    assert rd['pseudo_accuracy'] > 0.75, rd  # far above chance: the keyword decides most"
+
+check "DIR holds the round with the best dev accuracy (its weights byte for byte) and classifies" bash -c "
+best=\$(/usr/bin/python3 -c \"import json; s = json.load(open('$TMP/a/selftrain.json')); \
+  b = s['best_round']; assert all(r['dev_accuracy'] <= s['rounds'][b]['dev_accuracy'] for r in s['rounds']); print(b)\") &&
+cmp -s '$TMP/a/model.safetensors' \"$TMP/a/round-\$best/model.safetensors\" &&
+printf 'the film was good\nthe plot is bad\n' | '$SS' classify --model '$TMP/a' | cut -f1 | tr '\n' ' ' | grep -qx '1 0 '"
+
+cp "$TMP/a/selftrain.json" "$TMP/a.summary"
+"$SS" finetune "${FT[@]}" "${ST[@]}" --out "$TMP/a" >"$TMP/a2.log" 2>&1
+check "the same command again keeps the finished rounds and gives the same summary" bash -c "
+[ \$(grep -c 'finished before' '$TMP/a2.log') -eq 3 ] && cmp -s '$TMP/a/selftrain.json' '$TMP/a.summary'"
+
+# Ctrl-C during round 2's training, then the same command: the same weights
+# as the run never stopped (each round's fine-tuning resumes exactly).
+"$SS" finetune "${FT[@]}" "${ST[@]}" --out "$TMP/b" --save-every 1 >"$TMP/b.log" 2>&1 &
+pid=$!
+for _ in $(seq 600); do
+  [ "$(grep -c '^data:' "$TMP/b.log" 2>/dev/null)" -ge 3 ] && break
+  kill -0 $pid 2>/dev/null || break
+  sleep 0.05
+done
+kill -INT $pid 2>/dev/null
+wait $pid
+rc=$?
+"$SS" finetune "${FT[@]}" "${ST[@]}" --out "$TMP/b" --save-every 1 >"$TMP/b2.log" 2>&1
+check "Ctrl-C in round 2 exits 130 (or the run had ended: $rc), and the same command again ends with round 2's \
+weights equal to those of the run never stopped" bash -c "
+{ [ $rc -eq 130 ] || [ $rc -eq 0 ]; } && cmp -s '$TMP/a/round-2/model.safetensors' '$TMP/b/round-2/model.safetensors' &&
+cmp -s '$TMP/a/model.safetensors' '$TMP/b/model.safetensors'"
+
+"$SS" finetune "${FT[@]}" --unlabeled "$TMP/pool.txt" --rounds 1 --threshold 0.6 --out "$TMP/c" >"$TMP/c.log" 2>&1
+check "a plain text file (one text per line, blank lines skipped) is an unlabelled pool too" bash -c "
+[ $? -eq 0 ] && /usr/bin/python3 -c \"import json; s = json.load(open('$TMP/c/selftrain.json')); \
+assert s['unlabeled_texts'] == 50 and 'pseudo_accuracy' not in s['rounds'][-1], s\""
+
+: >"$TMP/empty.txt"
+"$SS" finetune "${FT[@]}" --unlabeled "$TMP/empty.txt" --out "$TMP/d" >"$TMP/d.log" 2>&1
+check "an empty unlabelled file is an error naming it" bash -c "[ $? -ne 0 ] && grep -q 'empty.txt: no texts' '$TMP/d.log'"
+"$SS" finetune "${FT[@]}" --unlabeled "$TMP/nonexistent.txt" --out "$TMP/d" >"$TMP/d.log" 2>&1
+check "a missing unlabelled file is an error naming it" bash -c "[ $? -ne 0 ] && grep -q 'nonexistent.txt' '$TMP/d.log'"
+printf 'fine text\n\xff\xfe broken\n' >"$TMP/bad.txt"
+"$SS" finetune "${FT[@]}" --unlabeled "$TMP/bad.txt" --out "$TMP/d" >"$TMP/d.log" 2>&1
+check "invalid UTF-8 in an unlabelled line is an error naming FILE:LINE" \
+  bash -c "[ $? -ne 0 ] && grep -q 'bad.txt:2: invalid UTF-8' '$TMP/d.log'"
+"$SS" finetune --resume --out "$TMP/a" "${ST[@]}" >"$TMP/d.log" 2>&1
+check "--resume with --unlabeled says to run the same command again instead" \
+  bash -c "[ $? -ne 0 ] && grep -q 'run the same command again' '$TMP/d.log'"
