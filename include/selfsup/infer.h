@@ -10,6 +10,7 @@
 #include "selfsup/io.h"
 #include "selfsup/labeled.h"
 #include "selfsup/model.h"
+#include "selfsup/prompt.h"
 #include "selfsup/textseq.h"
 #include "selfsup/tokenizer.h"
 
@@ -38,19 +39,29 @@ typedef struct {
 ss_status ss_fill_mask(ss_masked_lm *f, const char *text, size_t len, int top_k, ss_fill_result *r, ss_error *err);
 void ss_fill_result_free(ss_fill_result *r);
 
-/* ---- A fine-tuned classifier directory (src/infer/classifier.c) ------------
- * The model with its CLS head, the tokenizer it reads with, and the class
- * names (labels.json). */
+/* ---- Classifiers (src/infer/classifier.c) -----------------------------------
+ * A fine-tuned classifier directory: the model with its CLS head, or (fine-
+ * tuned with --template) the model with its LM head and the prompt it was
+ * trained with (DIR/prompt.json); the tokenizer it reads with, and the class
+ * names (labels.json). Or, zero-shot, any model with a language model head
+ * (a clm or mlm run, an rtd run's generator) and a prompt given here. */
 typedef struct {
     ss_model *model;
     ss_tokenizer *tok;
     ss_label_map labels;
     ss_text_format fmt;
+    ss_prompt *prompt; /* NULL: a CLS head */
+    ss_model *owner;   /* an rtd run whose generator is model; else NULL */
 } ss_classifier;
 ss_status ss_classifier_load(ss_classifier *c, const char *dir, ss_error *err);
+/* Prompt-based classification with the model of DIR and this template and
+ * verbalizer (the labels in the verbalizer's order): a pretrained run (clm,
+ * mlm, or rtd: its generator), or a prompt-fine-tuned directory with another
+ * prompt. SS_ERR_ARG for a model without a language model head. */
+ss_status ss_classifier_load_prompt(ss_classifier *c, const char *dir, const ss_prompt_spec *spec, ss_error *err);
 void ss_classifier_free(ss_classifier *c);
 /* Class probabilities probs[n, K] of n texts (no dropout), in batches of
- * up to `batch` texts of similar length. */
+ * up to `batch` texts (prompts: sequences) of similar length. */
 ss_status ss_classify(ss_classifier *c, char *const *texts, size_t n, int batch, float *probs, ss_error *err);
 
 #endif

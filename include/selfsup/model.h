@@ -199,6 +199,20 @@ typedef struct {
 } ss_cls_stats;
 ss_status ss_cls_head(ss_model *m, const uint8_t *key_valid, const int32_t *labels, const float *class_weights,
                       float grad_scale, int want_grad, float *probs, ss_cls_stats *stats, ss_error *err);
+/* Verbalizer head (prompt-based fine-tuning: LM-BFF, PET): class logits are
+ * the LM/MLM head's logits of K tokens ids[0..K) (distinct) at one position
+ * per row, positions[i] = b*T + t of the last body forward:
+ *   z_ik = x_i . wte[ids[k]] (+ mlm_bias[ids[k]]),  x_i = h[positions[i]] (LM)
+ *          or the MLM head's transform of it;  loss_i = w[y_i] * CE(softmax(z_i), y_i)
+ * Only the K rows of the tied embedding are multiplied. labels [n] (NULL: no
+ * loss; < 0 skips a row), class_weights, grad_scale, want_grad, probs [n, K]
+ * and stats as ss_cls_head. With want_grad, accumulates d(loss_sum *
+ * grad_scale) into dhidden, the token embeddings' gradient (the K rows) and
+ * the MLM head's. SS_ERR_ARG: no LM/MLM head, a repeated token, K < 2;
+ * SS_ERR_RANGE: a position, token or label out of range. */
+ss_status ss_verbalizer_head(ss_model *m, const int32_t *positions, int n, const int32_t *ids, int K,
+                             const int32_t *labels, const float *class_weights, float grad_scale, int want_grad,
+                             float *probs, ss_cls_stats *stats, ss_error *err);
 /* First float of the head's own parameters in the flat arrays (head tensors
  * come last): a frozen body trains [offset, num_params) only. num_params
  * when the head has no parameters of its own. */
@@ -253,6 +267,10 @@ ss_status ss_model_load_generator(ss_model *owner, const char *dir, ss_model **g
  * exceed DIR's (m takes the first rows of the position table); DIR's head
  * (and an RTD run's generator) is ignored. Fine-tuning starts from this. */
 ss_status ss_model_load_body(ss_model *m, const char *dir, ss_error *err);
+/* The same for every tensor, the head's included: DIR's head must be m's
+ * (a CLS head also its number of classes). Prompt-based fine-tuning starts
+ * from this: the pretrained LM/MLM head is trained, not replaced. */
+ss_status ss_model_load_weights(ss_model *m, const char *dir, ss_error *err);
 /* Read DIR/config.json only. */
 ss_status ss_model_load_config(ss_model_config *c, const char *dir, ss_error *err);
 /* 1 when every parameter is finite. */

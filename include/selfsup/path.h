@@ -24,6 +24,7 @@
 #define SS_RUN_CHECKPOINT    "checkpoint"    /* fine-tuning: the state to resume from */
 #define SS_RUN_LABELS        "labels.json"
 #define SS_RUN_EVAL          "eval.json"
+#define SS_RUN_PROMPT        "prompt.json"   /* prompt-based fine-tuning: template and verbalizer */
 /* A prepared data directory (data prepare --out): shards, meta.json and the tokenizer. */
 #define SS_DATA_META         "meta.json"
 

@@ -11,7 +11,8 @@
 #include "selfsup/textstream.h"
 
 static const char usage[] =
-    "usage: selfsup classify --model DIR [--json] [--batch B] [--threads N] [--precision fp32|bf16|auto] [FILE...]\n"
+    "usage: selfsup classify --model DIR [--json] [--batch B] [--threads N] [--precision fp32|bf16|auto]\n"
+    "                        [--template TEXT --verbalizer 'LABEL=WORD[,WORD...];...' [--calibrate]] [FILE...]\n"
     "\n"
     "Reads one text per line (files, plain or .zst, or standard input; '-' is\n"
     "standard input) and prints, for each line in order, the predicted label,\n"
@@ -21,6 +22,20 @@ static const char usage[] =
     "probabilities rounded to 4 significant digits (0.9731, 2.48e-05).\n"
     "DIR is a directory written by 'selfsup finetune'. Lines are classified in\n"
     "batches of B (default 64; 1 when reading from a terminal).\n"
+    "\n"
+    "Zero-shot (no labelled row): with --template and --verbalizer, DIR is a\n"
+    "pretrained run (clm, mlm, or rtd: its generator) and each label scores by\n"
+    "the probability its language model head gives the label's words:\n"
+    "  --template TEXT   where the text goes ({text}) and, for an encoder, the\n"
+    "                    word ([MASK], once): '{text} It was [MASK].'; a decoder\n"
+    "                    predicts the word as the continuation: '{text} It was'\n"
+    "  --verbalizer V    the words of each label: '0=terrible,bad;1=great,good'\n"
+    "                    (a label scores the summed probability of its words;\n"
+    "                    a word of several tokens, the product of theirs)\n"
+    "  --calibrate       divide out the label probabilities of content-free\n"
+    "                    inputs ('N/A' and '' in the template; Zhao et al. 2021)\n"
+    "A model fine-tuned with --template classifies with its own prompt; these\n"
+    "options replace it.\n"
     "Short forms: -m DIR (--model), -t N (--threads).\n"
     "\n" CLI_PRECISION_HELP;
 
@@ -109,12 +124,19 @@ int cmd_classify(int argc, char **argv) {
     x.batch = cli_opt_i32(&a, "--batch", 64);
     int threads = cli_opt_i32(&a, "--threads", 0);
     const char *precision = cli_opt(&a, "--precision");
+    ss_prompt_spec spec = {cli_opt(&a, "--template"), cli_opt(&a, "--verbalizer"), cli_flag(&a, "--calibrate")};
     if (cli_args_done(&a)) return 2;
     if (x.batch < 1) cli_die(a.command, "--batch must be >= 1");
+    if (!spec.template_text != !spec.verbalizer) cli_die(a.command, "--template and --verbalizer go together");
     cli_threads_quiet(threads);
     cli_setup_precision(a.command, precision, 0);
     ss_error err = {0};
-    ss_status st = ss_classifier_load(&x.c, dir, &err);
+    ss_status st = spec.template_text ? ss_classifier_load_prompt(&x.c, dir, &spec, &err)
+                                      : ss_classifier_load(&x.c, dir, &err);
+    if (!st && spec.calibrate && !x.c.prompt)
+        st = ss_fail(&err, SS_ERR_ARG, "--calibrate is for prompt-based classification: %s has a classification "
+                     "head", dir);
+    if (!st && spec.calibrate) ss_prompt_set_calibrate(x.c.prompt, 1);
     if (!st && !(x.texts = calloc((size_t)x.batch, sizeof(char *)))) st = ss_fail(&err, SS_ERR_NOMEM, "out of memory");
     for (int i = 0; i < (a.n_positional ? a.n_positional : 1) && !st; i++)
         st = classify_stream(&x, a.n_positional ? a.positional[i] : "-", &err);

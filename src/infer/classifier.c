@@ -1,5 +1,6 @@
-/* A fine-tuned classifier directory: the model with its CLS head, the
- * tokenizer it reads with, and the class names (labels.json). */
+/* Classifiers: a fine-tuned directory (a CLS head, or an LM head with the
+ * prompt it was fine-tuned with), or a language model with a prompt given
+ * by the caller (zero-shot); the tokenizer it reads with and the class names. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,7 +10,9 @@
 #include "selfsup/path.h"
 
 void ss_classifier_free(ss_classifier *c) {
-    ss_model_free(c->model);
+    ss_prompt_free(c->prompt);
+    ss_model_free(c->model); /* before its owner: a generator shares the owner's embeddings */
+    ss_model_free(c->owner);
     ss_tokenizer_free(c->tok);
     ss_label_map_free(&c->labels);
     memset(c, 0, sizeof *c);
@@ -25,30 +28,98 @@ static ss_status load_labels(ss_label_map *m, const char *dir, ss_error *err) {
     return st;
 }
 
+static ss_status load_tokenizer(ss_classifier *c, const char *dir, ss_error *err) {
+    char path[SS_PATH_MAX];
+    const ss_model_config *cfg = ss_model_config_of(c->model);
+    ss_status st = ss_path_join(path, sizeof path, dir, SS_RUN_TOKENIZER, err);
+    if (!st) st = ss_tokenizer_load(&c->tok, path, err);
+    if (!st) st = ss_text_format_init(&c->fmt, c->tok, cfg->kind, cfg->max_seq, err);
+    return st;
+}
+
+/* The prompt, for the model's kind and length. */
+static ss_status make_prompt(ss_classifier *c, const ss_prompt_spec *spec, ss_error *err) {
+    const ss_model_config *cfg = ss_model_config_of(c->model);
+    return ss_prompt_create(&c->prompt, spec, c->tok, cfg->kind, cfg->max_seq, err);
+}
+
+/* A prompt-fine-tuned directory: DIR/prompt.json, classes from labels.json. */
+static ss_status load_prompt_dir(ss_classifier *c, const char *dir, const char *path, ss_error *err) {
+    ss_buf text = {0};
+    char *keep = NULL;
+    ss_prompt_spec spec;
+    ss_status st = ss_read_file(path, &text, err);
+    if (!st) st = ss_buf_append(&text, "", 1, err);
+    if (!st) st = ss_prompt_spec_from_json(&spec, text.data, path, &keep, err);
+    if (!st) st = load_labels(&c->labels, dir, err);
+    if (!st) st = make_prompt(c, &spec, err);
+    if (st == SS_ERR_ARG) ss_error_prefix(err, "%s: ", path);
+    if (!st) st = ss_prompt_order_labels(c->prompt, &c->labels, SS_RUN_LABELS, err);
+    ss_buf_free(&text);
+    free(keep);
+    return st;
+}
+
 ss_status ss_classifier_load(ss_classifier *c, const char *dir, ss_error *err) {
     memset(c, 0, sizeof *c);
     char path[SS_PATH_MAX];
     ss_status st = ss_model_load(&c->model, dir, err);
     if (st) return st;
     const ss_model_config *cfg = ss_model_config_of(c->model);
-    if (cfg->head != SS_HEAD_CLS) { /* the message first: cfg lives in the model */
+    int lm = cfg->head == SS_HEAD_LM || cfg->head == SS_HEAD_MLM;
+    if (!st) st = ss_path_join(path, sizeof path, dir, SS_RUN_PROMPT, err);
+    if (!st && cfg->head != SS_HEAD_CLS && !(lm && ss_file_exists(path))) { /* the message first: cfg lives in the model */
         st = ss_fail(err, SS_ERR_ARG, "%s holds a pretrained model (head '%s'), not a classifier: fine-tune it "
-                     "first with 'selfsup finetune --init %s ...'", dir, ss_head_kind_name(cfg->head), dir);
+                     "first with 'selfsup finetune --init %s ...'%s", dir, ss_head_kind_name(cfg->head), dir,
+                     lm || cfg->head == SS_HEAD_DISC ? ", or classify zero-shot with --template and --verbalizer" : "");
         ss_classifier_free(c);
         return st;
     }
-    st = ss_path_join(path, sizeof path, dir, SS_RUN_TOKENIZER, err);
-    if (!st) st = ss_tokenizer_load(&c->tok, path, err);
-    if (!st) st = load_labels(&c->labels, dir, err);
-    if (!st && c->labels.n != cfg->n_classes)
+    if (!st) st = load_tokenizer(c, dir, err);
+    if (!st && lm) st = load_prompt_dir(c, dir, path, err);
+    if (!st && !lm) st = load_labels(&c->labels, dir, err);
+    if (!st && !lm && c->labels.n != cfg->n_classes)
         st = ss_fail(err, SS_ERR_FORMAT, "%s/labels.json names %d classes but the model has %d", dir, c->labels.n,
                      cfg->n_classes);
-    if (!st) st = ss_text_format_init(&c->fmt, c->tok, cfg->kind, cfg->max_seq, err);
+    if (st) ss_classifier_free(c);
+    return st;
+}
+
+/* The language model of DIR: its own (clm, mlm), or an rtd run's generator. */
+static ss_status load_lm(ss_classifier *c, const char *dir, ss_error *err) {
+    ss_status st = ss_model_load(&c->model, dir, err);
+    if (st) return st;
+    ss_head_kind head = ss_model_config_of(c->model)->head;
+    if (head == SS_HEAD_CLS)
+        return ss_fail(err, SS_ERR_ARG, "%s is a classifier fine-tuned with a classification head: --template and "
+                       "--verbalizer need a language model head (a pretrained clm, mlm or rtd run, or a model "
+                       "fine-tuned with --template)", dir);
+    if (head != SS_HEAD_DISC) return SS_OK;
+    c->owner = c->model;
+    c->model = NULL;
+    st = ss_model_load_generator(c->owner, dir, &c->model, err);
+    if (st == SS_ERR_NOT_FOUND)
+        return ss_fail(err, SS_ERR_ARG, "%s has no language model head (an rtd discriminator alone has none: use "
+                       "the rtd run directory, whose generator has one)", dir);
+    return st;
+}
+
+ss_status ss_classifier_load_prompt(ss_classifier *c, const char *dir, const ss_prompt_spec *spec, ss_error *err) {
+    memset(c, 0, sizeof *c);
+    ss_status st = load_lm(c, dir, err);
+    if (!st) st = load_tokenizer(c, dir, err);
+    if (!st) st = make_prompt(c, spec, err);
+    int K = st ? 0 : ss_prompt_num_labels(c->prompt);
+    if (!st && !(c->labels.names = calloc((size_t)K, sizeof(char *)))) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    for (int k = 0; !st && k < K; k++, c->labels.n++)
+        if (!(c->labels.names[k] = strdup(ss_prompt_label(c->prompt, k))))
+            st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
     if (st) ss_classifier_free(c);
     return st;
 }
 
 ss_status ss_classify(ss_classifier *c, char *const *texts, size_t n, int batch, float *probs, ss_error *err) {
+    if (c->prompt) return ss_prompt_classify(c->prompt, c->model, texts, n, batch, probs, err);
     ss_seqs s;
     ss_status st = ss_seqs_encode(&s, c->tok, &c->fmt, texts, n, err);
     if (st) return st;

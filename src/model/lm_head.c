@@ -202,3 +202,142 @@ ss_status ss_lm_head(ss_model *m, const int32_t *targets, float grad_scale, int 
                      ss_loss_stats *stats, ss_error *err) {
     return ss_lm_head_sample(m, targets, grad_scale, want_grad, NULL, NULL, stats, err);
 }
+
+/* ---- Verbalizer head (prompt-based classification) ----------------------------
+ * The LM/MLM head on one position per sequence, restricted to the K tokens
+ * of the verbalizer: only their rows of the tied embedding take part, so the
+ * products are [n, D] x [D, K], not [n, D] x [D, V].
+ *   x_i = h[pos_i] (LM) or u_i = LN(gelu(h[pos_i] Wd^T + bd)) (MLM)
+ *   W = wte[ids] [K, D],  c = mlm_bias[ids] [K] (MLM; else 0)
+ *   z_i = x_i W^T + c;    loss_i = w[y_i] (logsumexp(z_i) - z_i[y_i])
+ * backward: dz_i = w[y_i] scale (softmax(z_i) - onehot(y_i));
+ *   dx = dz W;  dwte[ids[k]] += (dz^T x)[k];  dmlm_bias[ids[k]] += sum_i dz[i,k];
+ *   MLM: dh from dx through the transform's backward (as ss_lm_head);
+ *   dhidden[pos_i] += dh_i. */
+typedef struct {
+    head_bufs t;                   /* h, dh and the MLM transform's buffers */
+    float *w, *c, *z, *loss, *dw, *dc; /* [K,D], [K], [n,K], [n], [K,D], [K] */
+} verb_bufs;
+
+static ss_status verb_scratch(ss_model *m, int n, int K, verb_bufs *b, ss_error *err) {
+    size_t C = (size_t)m->cfg.d_model, E = (size_t)ss_model_embed_width(&m->cfg), N = (size_t)n, k = (size_t)K;
+    int mlm = m->cfg.head == SS_HEAD_MLM;
+    size_t D = mlm ? E : C;
+    ss_status st = ss_head_scratch(m, N * row_floats(&m->cfg) + 2 * k * D + 2 * k + N * k + N, N, err);
+    if (st) return st;
+    memset(b, 0, sizeof *b);
+    float *p = m->head_mem;
+    b->t.h = p; p += N * C;
+    b->t.dh = p; p += N * C;
+    if (mlm) {
+        b->t.pre = p; p += N * E;
+        b->t.act = p; p += N * E;
+        b->t.u = p; p += N * E;
+        b->t.du = p; p += N * E;
+        b->t.dact = p; p += N * E;
+        b->t.mean = p; p += N;
+        b->t.rstd = p; p += N;
+    }
+    b->w = p; p += k * D;
+    b->dw = p; p += k * D;
+    b->c = p; p += k;
+    b->dc = p; p += k;
+    b->z = p; p += N * k;
+    b->loss = p;
+    b->t.targets = m->head_ints;
+    return SS_OK;
+}
+
+static ss_status verb_check(const ss_model *m, const int32_t *positions, int n, const int32_t *ids, int K,
+                            const int32_t *labels, const float *cw, int want_grad, ss_error *err) {
+    ss_status st = ss_need_lm_head(m, err);
+    if (st) return st;
+    size_t BT = (size_t)m->B * m->T;
+    if (m->B < 1) return ss_fail(err, SS_ERR_ARG, "the verbalizer head needs a body forward first");
+    if (n < 1 || K < 2) return ss_fail(err, SS_ERR_ARG, "the verbalizer head needs rows (%d) and >= 2 tokens (%d)", n, K);
+    if (want_grad && !m->train)
+        return ss_fail(err, SS_ERR_ARG, "verbalizer head gradients need a training body forward (train != 0)");
+    for (int i = 0; i < n; i++)
+        if (positions[i] < 0 || (size_t)positions[i] >= BT)
+            return ss_fail(err, SS_ERR_RANGE, "position %d is outside the last batch", positions[i]);
+    for (int k = 0; k < K; k++) {
+        if (ids[k] < 0 || ids[k] >= m->cfg.vocab_size)
+            return ss_fail(err, SS_ERR_RANGE, "verbalizer token %d is outside the vocabulary (size %d)", ids[k],
+                           m->cfg.vocab_size);
+        for (int j = 0; j < k; j++)
+            if (ids[j] == ids[k])
+                return ss_fail(err, SS_ERR_ARG, "classes %d and %d have the same verbalizer token %d", j, k, ids[k]);
+    }
+    for (int i = 0; labels && i < n; i++)
+        if (labels[i] >= K)
+            return ss_fail(err, SS_ERR_RANGE, "label %d of row %d is outside the %d classes", labels[i], i, K);
+    for (int k = 0; cw && k < K; k++)
+        if (!(cw[k] >= 0.0f && isfinite(cw[k])))
+            return ss_fail(err, SS_ERR_ARG, "class weight %d is %g: weights must be finite and >= 0", k,
+                           (double)cw[k]);
+    return SS_OK;
+}
+
+ss_status ss_verbalizer_head(ss_model *m, const int32_t *positions, int n, const int32_t *ids, int K,
+                             const int32_t *labels, const float *class_weights, float grad_scale, int want_grad,
+                             float *probs, ss_cls_stats *stats, ss_error *err) {
+    memset(stats, 0, sizeof *stats);
+    verb_bufs b;
+    ss_status st = verb_check(m, positions, n, ids, K, labels, class_weights, want_grad, err);
+    if (!st) st = verb_scratch(m, n, K, &b, err);
+    if (st) return st;
+    size_t C = (size_t)m->cfg.d_model;
+    int mlm = m->cfg.head == SS_HEAD_MLM, D = mlm ? ss_model_embed_width(&m->cfg) : (int)C;
+    for (int i = 0; i < n; i++)
+        memcpy(b.t.h + (size_t)i * C, m->a.lnf + (size_t)positions[i] * C, C * sizeof(float));
+    if (mlm) transform_forward(m, &b.t, n);
+    const float *x = mlm ? b.t.u : b.t.h;
+    for (int k = 0; k < K; k++) {
+        memcpy(b.w + (size_t)k * D, m->p.wte + (size_t)ids[k] * D, (size_t)D * sizeof(float));
+        b.c[k] = mlm ? m->p.mlm_bias[ids[k]] : 0.0f;
+    }
+    ss_linear_forward(b.z, x, b.w, mlm ? b.c : NULL, n, D, K);
+    if (probs)
+        for (int i = 0; i < n; i++) {
+            const float *z = b.z + (size_t)i * K;
+            float *p = probs + (size_t)i * K, mx = z[0];
+            for (int k = 1; k < K; k++) mx = fmaxf(mx, z[k]);
+            double sum = 0;
+            for (int k = 0; k < K; k++) sum += (double)(p[k] = expf(z[k] - mx));
+            for (int k = 0; k < K; k++) p[k] = (float)(p[k] / sum);
+        }
+
+    /* dz = (softmax - onehot) * grad_scale per labelled row, then * w[y] */
+    for (int i = 0; i < n; i++) b.t.targets[i] = labels && labels[i] >= 0 ? labels[i] : -1;
+    ss_crossentropy_fused(b.z, b.loss, b.t.targets, n, K, grad_scale, &stats->correct);
+    for (int i = 0; i < n; i++) {
+        if (b.t.targets[i] < 0) continue;
+        float w = class_weights ? class_weights[b.t.targets[i]] : 1.0f;
+        stats->loss_sum += (double)w * b.loss[i];
+        stats->weight_sum += w;
+        stats->n++;
+        for (int k = 0; k < K; k++) b.z[(size_t)i * K + k] *= w;
+    }
+    if (!want_grad) return SS_OK;
+
+    float *dx = mlm ? b.t.du : b.t.dh;
+    memset(b.dw, 0, (size_t)K * D * sizeof(float));
+    memset(b.dc, 0, (size_t)K * sizeof(float));
+    ss_linear_backward_set(dx, b.dw, b.dc, b.z, x, b.w, n, D, K);
+    for (int k = 0; k < K; k++) {
+        float *g = m->g.wte + (size_t)ids[k] * D;
+        const float *d = b.dw + (size_t)k * D;
+        for (int j = 0; j < D; j++) g[j] += d[j];
+        if (mlm) m->g.mlm_bias[ids[k]] += b.dc[k];
+    }
+    if (mlm) {
+        memset(b.t.dh, 0, (size_t)n * C * sizeof(float));
+        transform_backward(m, &b.t, n);
+    }
+    for (int i = 0; i < n; i++) {
+        float *dst = m->a.dhidden + (size_t)positions[i] * C;
+        const float *src = b.t.dh + (size_t)i * C;
+        for (size_t j = 0; j < C; j++) dst[j] += src[j];
+    }
+    return SS_OK;
+}

@@ -224,30 +224,51 @@ static ss_status same_body(const ss_model_config *a, const ss_model_config *b, c
     return SS_OK;
 }
 
+/* Copy m's tensors [0, end) (offsets into the flat array) from src by name:
+ * each must be there with the same number of values, except the position
+ * table, of which m (max_seq <= the pretrained one) takes the first rows. */
+static ss_status copy_tensors(ss_model *m, const ss_model *src, size_t end, const char *dir, ss_error *err) {
+    for (size_t i = 0; i < m->n_tensors; i++) {
+        const ss_param_info *t = &m->tensors[i];
+        if (t->offset >= end) continue;
+        const ss_param_info *s = NULL;
+        for (size_t k = 0; k < src->n_tensors && !s; k++)
+            if (!strcmp(src->tensors[k].name, t->name)) s = &src->tensors[k];
+        int prefix = s && !strcmp(t->name, "embeddings.position.weight") && s->numel >= t->numel;
+        if (!s || (s->numel != t->numel && !prefix))
+            return ss_fail(err, SS_ERR_FORMAT, "%s: pretrained model has no tensor '%s' of %zu values", dir,
+                           t->name, t->numel);
+        memcpy(m->params + t->offset, src->params + s->offset, t->numel * sizeof(float));
+    }
+    return SS_OK;
+}
+
 /* Every tensor in front of m's head is a body tensor; the loaded model has
- * the same body, so each is found by name with the same shape, except the
- * position table, of which m (max_seq <= the pretrained one) takes the
- * first rows. */
+ * the same body. */
 ss_status ss_model_load_body(ss_model *m, const char *dir, ss_error *err) {
     ss_model *src;
     ss_status st = ss_model_load(&src, dir, err);
     if (st) return st;
     if (m->shared_emb) st = ss_fail(err, SS_ERR_ARG, "cannot load a body into a model with shared embeddings");
     if (!st) st = same_body(&src->cfg, &m->cfg, dir, err);
-    size_t head = ss_model_head_offset(m);
-    for (size_t i = 0; !st && i < m->n_tensors; i++) {
-        const ss_param_info *t = &m->tensors[i];
-        if (t->offset >= head) continue;
-        const ss_param_info *s = NULL;
-        for (size_t k = 0; k < src->n_tensors && !s; k++)
-            if (!strcmp(src->tensors[k].name, t->name)) s = &src->tensors[k];
-        int prefix = s && !strcmp(t->name, "embeddings.position.weight") && s->numel >= t->numel;
-        if (!s || (s->numel != t->numel && !prefix))
-            st = ss_fail(err, SS_ERR_FORMAT, "%s: pretrained model has no tensor '%s' of %zu values", dir,
-                         t->name, t->numel);
-        else
-            memcpy(m->params + t->offset, src->params + s->offset, t->numel * sizeof(float));
-    }
+    if (!st) st = copy_tensors(m, src, ss_model_head_offset(m), dir, err);
+    ss_model_free(src);
+    return st;
+}
+
+ss_status ss_model_load_weights(ss_model *m, const char *dir, ss_error *err) {
+    ss_model *src;
+    ss_status st = ss_model_load(&src, dir, err);
+    if (st) return st;
+    if (m->shared_emb) st = ss_fail(err, SS_ERR_ARG, "cannot load weights into a model with shared embeddings");
+    if (!st) st = same_body(&src->cfg, &m->cfg, dir, err);
+    if (!st && src->cfg.head != m->cfg.head)
+        st = ss_fail(err, SS_ERR_ARG, "%s: pretrained head '%s' differs from this model's '%s'", dir,
+                     ss_head_kind_name(src->cfg.head), ss_head_kind_name(m->cfg.head));
+    if (!st && m->cfg.head == SS_HEAD_CLS && src->cfg.n_classes != m->cfg.n_classes)
+        st = ss_fail(err, SS_ERR_ARG, "%s: pretrained n_classes %d differs from this model's %d", dir,
+                     src->cfg.n_classes, m->cfg.n_classes);
+    if (!st) st = copy_tensors(m, src, m->n_params, dir, err);
     ss_model_free(src);
     return st;
 }

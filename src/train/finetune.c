@@ -42,6 +42,15 @@ static ss_status model_config(ft_run *r, ss_model_config *c, ss_error *err) {
     else if ((size_t)c->vocab_size != ss_tokenizer_vocab_size(r->tok))
         return ss_fail(err, SS_ERR_FORMAT, "%s: model vocabulary %d differs from its tokenizer's %zu", o->init,
                        c->vocab_size, ss_tokenizer_vocab_size(r->tok));
+    if (o->template) { /* the pretrained LM head is the classifier */
+        if (c->head != SS_HEAD_LM && c->head != SS_HEAD_MLM)
+            return ss_fail(err, SS_ERR_ARG, "%s has a '%s' head: prompt-based fine-tuning (--template) trains a "
+                           "language model head, a clm or mlm run's%s", o->init, ss_head_kind_name(c->head),
+                           c->head == SS_HEAD_DISC ? " (an rtd run's discriminator has none; its generator classifies "
+                           "zero-shot with 'selfsup classify --template')" : "");
+        c->dropout = (float)o->dropout;
+        return ss_config_validate(c, err);
+    }
     c->d_embed = 0;
     c->head = SS_HEAD_CLS;
     c->n_classes = r->labels.n;
@@ -58,18 +67,34 @@ static ss_status create_model(ft_run *r, ss_error *err) {
     if (st) return st;
     if (r->tm.model) {
         const ss_model_config *k = ss_model_config_of(r->tm.model);
-        if (k->n_classes != c.n_classes || k->vocab_size != c.vocab_size || k->kind != c.kind)
-            return ss_fail(err, SS_ERR_FORMAT, "%s/checkpoint: the checkpoint's model (%d classes, vocabulary %d) "
-                           "does not fit this data and tokenizer (%d, %d)", r->o.out_dir, k->n_classes,
-                           k->vocab_size, c.n_classes, c.vocab_size);
+        if (k->head != c.head || k->n_classes != c.n_classes || k->vocab_size != c.vocab_size || k->kind != c.kind)
+            return ss_fail(err, SS_ERR_FORMAT, "%s/checkpoint: the checkpoint's model (head %s, %d classes, "
+                           "vocabulary %d) does not fit this data and tokenizer (head %s, %d, %d)", r->o.out_dir,
+                           ss_head_kind_name(k->head), k->n_classes, k->vocab_size, ss_head_kind_name(c.head),
+                           c.n_classes, c.vocab_size);
         r->model = r->tm.model;
         return SS_OK;
     }
     if ((st = ss_model_create(&r->tm.model, &c, err))) return st;
     r->model = r->tm.model;
     ss_model_init_weights(r->model, r->o.seed);
-    if (r->o.init && (st = ss_model_load_body(r->model, r->o.init, err))) return st;
+    if (r->o.init && (st = r->o.template ? ss_model_load_weights(r->model, r->o.init, err)
+                                         : ss_model_load_body(r->model, r->o.init, err)))
+        return st;
     return ss_adamw_init(&r->tm.opt, ss_model_num_params(r->model), err);
+}
+
+/* --template: the prompt, its labels numbered as the training file's, and
+ * the token of each label's word. */
+static ss_status setup_prompt(ft_run *r, ss_model_kind kind, int T, ss_error *err) {
+    ss_prompt_spec spec = {r->o.template, r->o.verbalizer, 0};
+    ss_status st = ss_prompt_create(&r->prompt, &spec, r->tok, kind, T, err);
+    if (!st) st = ss_prompt_order_labels(r->prompt, &r->labels, r->o.train_path, err);
+    if (!st && (!(r->verb_ids = malloc((size_t)r->labels.n * sizeof(int32_t))) ||
+                !(r->positions = malloc((size_t)r->o.batch * sizeof(int32_t)))))
+        st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    if (!st) st = ss_prompt_single_tokens(r->prompt, r->verb_ids, err);
+    return st;
 }
 
 static ss_status setup_model(ft_run *r, ss_error *err) {
@@ -81,6 +106,7 @@ static ss_status setup_model(ft_run *r, ss_error *err) {
     const ss_model_config *c = ss_model_config_of(r->model);
     int T = r->o.max_seq < c->max_seq ? r->o.max_seq : c->max_seq;
     if ((st = ss_text_format_init(&r->fmt, r->tok, c->kind, T, err))) return st;
+    if (r->o.template && (st = setup_prompt(r, c->kind, T, err))) return st;
     size_t n = ss_model_num_params(r->model);
     r->first_trained = r->o.freeze_encoder ? ss_model_head_offset(r->model) : 0;
     if (!(r->best = malloc(n * sizeof(float)))) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
@@ -111,7 +137,19 @@ static ss_status load_best(ft_run *r, ss_error *err) {
     return st;
 }
 
-/* OUT/ gets the tokenizer and the class names now, the model at each new best. */
+/* DIR/prompt.json: what 'selfsup classify' reads the model with. */
+static ss_status write_prompt(ft_run *r, ss_error *err) {
+    char path[SS_PATH_MAX];
+    ss_prompt_spec spec = ss_prompt_spec_of(r->prompt);
+    char *json = ss_prompt_spec_to_json(&spec);
+    ss_status st = json ? ss_path_join(path, sizeof path, r->o.out_dir, SS_RUN_PROMPT, err)
+                        : ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    if (!st) st = ss_write_file_atomic(path, json, strlen(json), err);
+    free(json);
+    return st;
+}
+
+/* OUT/ gets the tokenizer, the class names (and the prompt) now, the model at each new best. */
 static ss_status setup_output(ft_run *r, ss_error *err) {
     char path[SS_PATH_MAX];
     ss_status st = ss_mkdir_p(r->o.out_dir, err);
@@ -123,6 +161,7 @@ static ss_status setup_output(ft_run *r, ss_error *err) {
     if (!st) st = labels ? ss_write_file_atomic(path, labels, strlen(labels), err)
                          : ss_fail(err, SS_ERR_NOMEM, "out of memory");
     free(labels);
+    if (!st && r->prompt) st = write_prompt(r, err);
     if (!st) st = ss_path_join(path, sizeof path, r->o.out_dir, SS_RUN_METRICS, err);
     if (!st && r->o.resume) st = ss_metrics_truncate_after_step(path, r->state.step, err);
     if (!st) st = ss_metrics_open(&r->metrics, path, r->o.resume, err);
@@ -219,9 +258,15 @@ static ss_status micro(void *ctx, int k, float scale, double *loss, int64_t *tok
     for (int i = 0; i < B * T; i++) *tokens += r->valid[i];
     ss_cls_stats cs;
     uint64_t seed = (r->o.seed * 0x9E3779B97F4A7C15ull + (uint64_t)r->state.step + 1) ^ ((uint64_t)k << 48);
+    float gs = wsum > 0 ? (float)(1.0 / wsum) * scale : 0.0f;
     ss_status st = ss_model_body_forward(m, r->tokens, r->valid, B, T, 1, seed, NULL, err);
-    if (!st) st = ss_cls_head(m, r->valid, r->batch_y, r->class_w, wsum > 0 ? (float)(1.0 / wsum) * scale : 0.0f,
-                              1, NULL, &cs, err);
+    if (!st && r->prompt) {
+        for (int i = 0; i < B; i++) r->positions[i] = i * T + r->train.pos[idx[i]];
+        st = ss_verbalizer_head(m, r->positions, B, r->verb_ids, r->labels.n, r->batch_y, r->class_w, gs, 1, NULL,
+                                &cs, err);
+    } else if (!st) {
+        st = ss_cls_head(m, r->valid, r->batch_y, r->class_w, gs, 1, NULL, &cs, err);
+    }
     if (st) return st;
     if (!r->o.freeze_encoder) ss_model_body_backward(m);
     *loss += (wsum > 0 ? cs.loss_sum / wsum : 0) * scale;
@@ -397,6 +442,9 @@ static ss_status finish(ft_run *r, ss_finetune_result *res, ss_error *err) {
 
 static void free_run(ft_run *r) {
     ft_free_data(r);
+    ss_prompt_free(r->prompt);
+    free(r->verb_ids);
+    free(r->positions);
     ss_model_free(r->tm.model);
     ss_tokenizer_free(r->tok);
     ss_adamw_free(&r->tm.opt);

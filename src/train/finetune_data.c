@@ -75,7 +75,9 @@ ss_status ft_encode_data(ft_run *r, ss_error *err) {
     ft_split *s[3] = {&r->train, &r->dev, &r->test};
     for (int i = 0; i < 3; i++) {
         if (!s[i]->path) continue;
-        ss_status st = ss_seqs_encode(&s[i]->seqs, r->tok, &r->fmt, s[i]->rows.texts, s[i]->rows.n, err);
+        ss_status st = r->prompt ? ss_prompt_encode(r->prompt, s[i]->rows.texts, s[i]->rows.n, &s[i]->seqs,
+                                                    &s[i]->pos, err)
+                                 : ss_seqs_encode(&s[i]->seqs, r->tok, &r->fmt, s[i]->rows.texts, s[i]->rows.n, err);
         if (st) return ss_error_prefix(err, "%s: ", s[i]->path);
     }
     size_t n = r->train.rows.n, B = (size_t)r->o.batch, T = (size_t)r->fmt.max_seq;
@@ -93,6 +95,7 @@ ss_status ft_encode_data(ft_run *r, ss_error *err) {
 static void free_split(ft_split *s) {
     ss_labeled_free(&s->rows);
     ss_seqs_free(&s->seqs);
+    free(s->pos);
     free(s->y);
 }
 

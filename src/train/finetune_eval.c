@@ -15,7 +15,9 @@ ss_status ft_eval_split(ft_run *r, const ft_split *s, ss_class_metrics *m, ss_er
     int K = r->labels.n;
     float *probs = malloc(s->rows.n * (size_t)K * sizeof(float));
     if (!probs) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
-    ss_status st = ss_classify_seqs(r->model, &s->seqs, r->o.batch > 64 ? r->o.batch : 64, r->fmt.pad_id, probs, err);
+    int batch = r->o.batch > 64 ? r->o.batch : 64;
+    ss_status st = r->prompt ? ss_prompt_classify_seqs(r->prompt, r->model, &s->seqs, s->pos, batch, probs, err)
+                             : ss_classify_seqs(r->model, &s->seqs, batch, r->fmt.pad_id, probs, err);
     if (!st) st = ss_class_metrics_init(m, K, err);
     for (size_t i = 0; i < s->rows.n && !st; i++) {
         int best = 0;
@@ -46,9 +48,14 @@ ss_status ft_save_best(ft_run *r, ss_error *err) {
     char *labels = ss_label_map_to_json(&r->labels), step[32];
     if (!labels) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
     snprintf(step, sizeof step, "%lld", (long long)r->state.step);
-    ss_meta_kv meta[] = {{"labels", labels}, {"step", step}, {"init", r->o.init ? r->o.init : "none"}};
-    ss_status st = ss_model_save(r->model, r->o.out_dir, meta, sizeof meta / sizeof meta[0], err);
+    ss_prompt_spec spec = r->prompt ? ss_prompt_spec_of(r->prompt) : (ss_prompt_spec){0};
+    char *prompt = r->prompt ? ss_prompt_spec_to_json(&spec) : NULL;
+    ss_meta_kv meta[] = {{"labels", labels}, {"step", step}, {"init", r->o.init ? r->o.init : "none"},
+                         {"prompt", prompt}};
+    ss_status st = r->prompt && !prompt ? ss_fail(err, SS_ERR_NOMEM, "out of memory")
+                                        : ss_model_save(r->model, r->o.out_dir, meta, 3 + (prompt != NULL), err);
     free(labels);
+    free(prompt);
     return st;
 }
 
@@ -71,6 +78,10 @@ ss_status ft_write_eval_json(ft_run *r, const ss_finetune_result *res, ss_error 
     cJSON_AddNumberToObject(o, "train_bad_rows", (double)res->train_bad_rows);
     cJSON_AddNumberToObject(o, "train_truncated", (double)r->train.seqs.n_truncated);
     cJSON_AddNumberToObject(o, "seed", (double)r->o.seed);
+    if (r->prompt) {
+        cJSON_AddStringToObject(o, "template", r->o.template);
+        cJSON_AddStringToObject(o, "verbalizer", r->o.verbalizer);
+    }
     cJSON_AddItemToObject(o, "dev", metrics_json(&res->dev, r->labels.names));
     if (res->test.n > 0) cJSON_AddItemToObject(o, "test", metrics_json(&res->test, r->labels.names));
     char *text = cJSON_Print(o), path[SS_PATH_MAX];

@@ -7,6 +7,7 @@
 #include "selfsup/labeled.h"
 #include "selfsup/metrics.h"
 #include "selfsup/optim.h"
+#include "selfsup/prompt.h"
 #include "selfsup/rng.h"
 #include "selfsup/textseq.h"
 #include "selfsup/tokenizer.h"
@@ -16,6 +17,7 @@ typedef struct {
     const char *path;
     ss_labeled_set rows;
     ss_seqs seqs;
+    int32_t *pos; /* prompt-based: the position of the word in each sequence */
     int32_t *y;
 } ft_split;
 
@@ -27,6 +29,9 @@ typedef struct {
     ss_label_map labels;
     ft_split train, dev, test;
     float *class_w;             /* [K] or NULL */
+    ss_prompt *prompt;          /* --template: the class logits are the LM head's of verb_ids */
+    int32_t *verb_ids;          /* [K] */
+    int32_t *positions;         /* [batch]: b*T + pos of each row (prompt-based) */
     ss_model *model;            /* = tm.model */
     ss_train_models tm;         /* the model and its AdamW state */
     ss_train_state state;       /* step, epoch and position in it, the best so far: in the checkpoint */

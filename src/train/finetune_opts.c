@@ -40,6 +40,18 @@ ss_status ss_finetune_opts_check(const ss_finetune_opts *o, ss_error *err) {
         return ss_fail(err, SS_ERR_ARG, "fine-tuning needs a train file, a dev file and an output directory");
     if (!o->init && !o->tokenizer)
         return ss_fail(err, SS_ERR_ARG, "a model from scratch (--init none) needs --tokenizer");
+    if (!o->template != !o->verbalizer) return ss_fail(err, SS_ERR_ARG, "--template and --verbalizer go together");
+    if (o->template) {
+        if (!o->init)
+            return ss_fail(err, SS_ERR_ARG, "prompt-based fine-tuning (--template) needs --init RUN: a pretrained "
+                           "model whose language model head it trains");
+        if (o->freeze_encoder)
+            return ss_fail(err, SS_ERR_ARG, "--freeze-encoder does not go with --template: the LM head is tied to "
+                           "the token embeddings, which are part of the body");
+        if (o->pooling >= 0 || o->pooler >= 0)
+            return ss_fail(err, SS_ERR_ARG, "--pooling and --pooler are for a classification head: with --template "
+                           "the class logits are the LM head's at the word's position");
+    }
     return SS_OK;
 }
 

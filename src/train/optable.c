@@ -194,11 +194,13 @@ static ss_status read_row(const ss_opt *r, void *o, const cJSON *v, const char *
 /* Options added after runs were saved, with the value those runs had (NULL:
  * a string option that was absent): a run saved before --precision existed
  * computed in fp32 (OpenBLAS); one saved before --layer-decay trained every
- * layer at the same rate; before self-training, nothing was unlabelled. */
+ * layer at the same rate; before self-training, nothing was unlabelled;
+ * before prompt-based fine-tuning, there was no template or verbalizer. */
 static const struct {
     const char *name, *value;
 } added_later[] = {{"precision", "fp32"}, {"layer_decay", "1"}, {"rtd_generator", "model"}, {"unlabeled", NULL},
-                   {"rounds", "1"}, {"threshold", "0.9"}, {"max_pseudo", "0"}};
+                   {"rounds", "1"}, {"threshold", "0.9"}, {"max_pseudo", "0"},
+                   {"template", NULL}, {"verbalizer", NULL}};
 
 /* 1 when `name` is listed above, its old value in *value. */
 static int added_later_row(const char *name, const char **value) {
@@ -231,7 +233,9 @@ ss_status opts_from_json(const ss_opt_table *t, void *o, const cJSON *j, const c
                 continue;
             }
             ss_error e = {0};
-            if (ss_opt_parse(r, o, old, &e)) return ss_fail(err, SS_ERR_FORMAT, "%s: %s", src, e.msg);
+            if (!old && r->type == SS_OPT_STR) *FIELD(r, o, const char *) = NULL;
+            else if (!old || ss_opt_parse(r, o, old, &e))
+                return ss_fail(err, SS_ERR_FORMAT, "%s: %s", src, old ? e.msg : "no value for an option added later");
             continue;
         }
         if (!v) return ss_fail(err, SS_ERR_FORMAT, "%s: the saved options lack '%s' (a run saved by another "

@@ -1,0 +1,443 @@
+/* Prompt-based fine-tuning (ss_finetune with a template and a verbalizer)
+ * on a synthetic keyword task ("good" / "bad" among filler words), from
+ * "pretrained" runs made here (a decoder with an LM head, an encoder with an
+ * MLM head, GPT-2 initialisation):
+ *   - both learn the task through their LM head's verbalizer logits, the
+ *     loss falls, and the directory (head lm/mlm + prompt.json) reloads into
+ *     a classifier that reproduces eval.json's dev accuracy in any batch
+ *     size, with the probabilities the verbalizer head gives;
+ *   - the run starts from every pretrained weight, the head's included;
+ *   - an interrupted and resumed run ends bit-identical to one never
+ *     stopped (the prompt is part of the checkpoint's options; another
+ *     template on resume is an error naming it); options saved before the
+ *     prompt options existed still read;
+ *   - the errors: a template without verbalizer, no --init, a frozen body, a
+ *     pooling, a word of several tokens, two words for a label, a label
+ *     without word, a model without LM head. */
+#include <math.h>
+#include <omp.h>
+
+#include <cJSON.h>
+
+#include "testutil.h"
+
+#include "selfsup/finetune.h"
+#include "selfsup/infer.h"
+#include "selfsup/io.h"
+#include "selfsup/labeled.h"
+#include "selfsup/model.h"
+#include "selfsup/prompt.h"
+#include "selfsup/tokenizer.h"
+#include "selfsup/train.h"
+
+enum { N_TRAIN = 320, N_DEV = 100, BATCH = 16, SEQ = 32 };
+
+static char g_dir[256], g_train[512], g_dev[512], g_dec[512], g_enc[512], g_cls[512];
+static ss_tokenizer *g_tok;
+
+static const char *const FILLER[] = {"the",   "movie", "was",    "plot",    "actors",   "really", "quite",
+                                     "story", "film",  "music",  "and",     "scenes",   "ending", "very",
+                                     "this",  "felt",  "though", "overall", "somewhat", "cast"};
+enum { N_FILLER = sizeof FILLER / sizeof FILLER[0] };
+
+static uint64_t lcg_state;
+static uint32_t lcg_below(uint32_t n) {
+    lcg_state = lcg_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)((lcg_state >> 33) % n);
+}
+
+/* 2..8 filler words, `key` among them. */
+static void make_text(char *buf, size_t cap, const char *key) {
+    int n = 2 + (int)lcg_below(7), at = (int)lcg_below((uint32_t)n + 1);
+    size_t k = 0;
+    buf[0] = '\0';
+    for (int i = 0; i <= n; i++) {
+        if (i == at) k += (size_t)snprintf(buf + k, cap - k, "%s%s", k ? " " : "", key);
+        if (i < n) k += (size_t)snprintf(buf + k, cap - k, "%s%s", k ? " " : "", FILLER[lcg_below(N_FILLER)]);
+    }
+}
+
+static void write_keyword_tsv(const char *path, int n, ss_buf *corpus) {
+    ss_buf b = {0};
+    ss_error err = {0};
+    char text[256], row[300];
+    CHECK_OK(ss_buf_append(&b, "sentence\tlabel\n", 15, &err), &err);
+    for (int i = 0; i < n; i++) {
+        make_text(text, sizeof text, i % 2 ? "good" : "bad");
+        int m = snprintf(row, sizeof row, "%s\t%s\n", text, i % 2 ? "pos" : "neg");
+        CHECK_OK(ss_buf_append(&b, row, (size_t)m, &err), &err);
+        if (corpus) CHECK_OK(ss_buf_append(corpus, row, strlen(text) + 1, &err), &err);
+    }
+    CHECK_OK(ss_write_file_atomic(path, b.data, b.len, &err), &err);
+    ss_buf_free(&b);
+}
+
+static char *path_in(const char *dir, const char *name) {
+    static char p[4][600];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(p[k], sizeof p[k], "%s/%s", dir, name);
+    return p[k];
+}
+
+/* A "pretrained" run directory: GPT-2 initialisation, the tokenizer. */
+static void make_run(const char *dir, ss_model_kind kind, ss_head_kind head) {
+    ss_error err = {0};
+    ss_model_config c = {.kind = kind, .vocab_size = (int)ss_tokenizer_vocab_size(g_tok), .n_layer = 1,
+                         .d_model = 32, .n_head = 2, .d_ff = 64, .max_seq = 64, .head = head, .n_classes = 2,
+                         .pooling = SS_POOL_CLS};
+    ss_model *m;
+    CHECK_OK(ss_model_create(&m, &c, &err), &err);
+    ss_model_init_weights(m, 5);
+    CHECK_OK(ss_model_save(m, dir, NULL, 0, &err), &err);
+    CHECK_OK(ss_tokenizer_save(g_tok, path_in(dir, "tokenizer.json"), &err), &err);
+    ss_model_free(m);
+}
+
+static int setup(void **state) {
+    (void)state;
+    ss_error err = {0};
+    snprintf(g_dir, sizeof g_dir, "%s", test_tmpdir());
+    snprintf(g_train, sizeof g_train, "%s/train.tsv", g_dir);
+    snprintf(g_dev, sizeof g_dev, "%s/dev.tsv", g_dir);
+    lcg_state = 42;
+    ss_buf corpus = {0};
+    write_keyword_tsv(g_train, N_TRAIN, &corpus);
+    write_keyword_tsv(g_dev, N_DEV, NULL);
+    char *cpath = path_in(g_dir, "corpus.txt");
+    CHECK_OK(ss_write_file_atomic(cpath, corpus.data, corpus.len, &err), &err);
+    ss_buf_free(&corpus);
+    static const char *const specials[] = {"<|endoftext|>", "[PAD]", "[CLS]", "[SEP]", "[MASK]"};
+    ss_bpe_train_opts o = {.vocab_size = 5 + 256 + 120, .special_tokens = specials, .n_special = 5, .nthreads = 1};
+    const char *paths[] = {cpath};
+    CHECK_OK(ss_bpe_train_files(&o, paths, 1, &g_tok, &err), &err);
+    snprintf(g_dec, sizeof g_dec, "%s/clm", g_dir);
+    snprintf(g_enc, sizeof g_enc, "%s/mlm", g_dir);
+    snprintf(g_cls, sizeof g_cls, "%s/cls", g_dir);
+    make_run(g_dec, SS_DECODER, SS_HEAD_LM);
+    make_run(g_enc, SS_ENCODER, SS_HEAD_MLM);
+    make_run(g_cls, SS_ENCODER, SS_HEAD_CLS);
+    return 0;
+}
+
+static int teardown(void **state) {
+    (void)state;
+    ss_tokenizer_free(g_tok);
+    return 0;
+}
+
+static const char *tpl_of(ss_model_kind kind) { return kind == SS_ENCODER ? "{text} It was [MASK]." : "{text} It was"; }
+
+static void pt_opts(ss_finetune_opts *o, ss_model_kind kind, const char *out) {
+    ss_finetune_opts_defaults(o);
+    o->init = kind == SS_ENCODER ? g_enc : g_dec;
+    o->train_path = g_train;
+    o->dev_path = g_dev;
+    o->out_dir = out;
+    o->epochs = 4;
+    o->batch = BATCH;
+    o->max_seq = SEQ;
+    o->lr = 2e-3;
+    o->dropout = 0.0;
+    o->seed = 3;
+    o->template = tpl_of(kind);
+    o->verbalizer = "neg=bad;pos=good";
+}
+
+static cJSON *read_json(const char *path) {
+    ss_error err = {0};
+    ss_buf b = {0};
+    CHECK_OK(ss_read_file(path, &b, &err), &err);
+    CHECK_OK(ss_buf_append(&b, "", 1, &err), &err);
+    cJSON *j = cJSON_Parse(b.data);
+    ss_buf_free(&b);
+    if (!j) fail_msg("%s is not JSON", path);
+    return j;
+}
+
+/* Mean train loss of the first and of the last metrics line. */
+static void first_last_loss(const char *dir, double *first, double *last) {
+    ss_error err = {0};
+    ss_buf b = {0};
+    CHECK_OK(ss_read_file(path_in(dir, "metrics.jsonl"), &b, &err), &err);
+    CHECK_OK(ss_buf_append(&b, "", 1, &err), &err);
+    *first = *last = NAN;
+    for (char *line = strtok(b.data, "\n"); line; line = strtok(NULL, "\n")) {
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *l = cJSON_GetObjectItemCaseSensitive(j, "loss");
+        if (cJSON_IsNumber(l)) {
+            if (isnan(*first)) *first = l->valuedouble;
+            *last = l->valuedouble;
+        }
+        cJSON_Delete(j);
+    }
+    ss_buf_free(&b);
+}
+
+/* Dev accuracy of the directory through ss_classifier_load + ss_classify;
+ * probs_out (N_DEV x 2, may be NULL) receives the probabilities. */
+static double reload_accuracy(const char *dir, int batch, float *probs_out) {
+    ss_error err = {0};
+    ss_classifier c;
+    CHECK_OK(ss_classifier_load(&c, dir, &err), &err);
+    assert_non_null(c.prompt);
+    ss_labeled_set dev;
+    CHECK_OK(ss_labeled_read(&dev, g_dev, NULL, &err), &err);
+    float probs[N_DEV * 2];
+    CHECK_OK(ss_classify(&c, dev.texts, dev.n, batch, probs, &err), &err);
+    size_t right = 0;
+    for (size_t i = 0; i < dev.n; i++) {
+        int best = probs[i * 2 + 1] > probs[i * 2];
+        right += best == ss_label_map_find(&c.labels, dev.labels[i]);
+    }
+    if (probs_out) memcpy(probs_out, probs, sizeof probs);
+    ss_labeled_free(&dev);
+    ss_classifier_free(&c);
+    return (double)right / N_DEV;
+}
+
+/* The probabilities fine-tuning trains: the verbalizer head's softmax on
+ * the reloaded model, one text at a time. */
+static void verbalizer_probs(const char *dir, float *probs) {
+    ss_error err = {0};
+    ss_classifier c;
+    CHECK_OK(ss_classifier_load(&c, dir, &err), &err);
+    ss_labeled_set dev;
+    CHECK_OK(ss_labeled_read(&dev, g_dev, NULL, &err), &err);
+    ss_seqs s;
+    int32_t *pos, ids[2];
+    CHECK_OK(ss_prompt_encode(c.prompt, dev.texts, dev.n, &s, &pos, &err), &err);
+    CHECK_OK(ss_prompt_single_tokens(c.prompt, ids, &err), &err);
+    for (size_t i = 0; i < dev.n; i++) {
+        ss_cls_stats st;
+        CHECK_OK(ss_model_body_forward(c.model, s.ids + s.off[i], NULL, 1, (int)ss_seqs_len(&s, i), 0, 0, NULL, &err),
+                 &err);
+        CHECK_OK(ss_verbalizer_head(c.model, pos + i, 1, ids, 2, NULL, NULL, 0, 0, probs + 2 * i, &st, &err), &err);
+    }
+    free(pos);
+    ss_seqs_free(&s);
+    ss_labeled_free(&dev);
+    ss_classifier_free(&c);
+}
+
+static void learns(ss_model_kind kind) {
+    ss_error err = {0};
+    char out[512];
+    snprintf(out, sizeof out, "%s/learn-%s", g_dir, ss_model_kind_name(kind));
+    ss_finetune_opts o;
+    pt_opts(&o, kind, out);
+    ss_finetune_result r;
+    CHECK_OK(ss_finetune(&o, &r, NULL, NULL, &err), &err);
+    double first, last;
+    first_last_loss(out, &first, &last);
+    print_message("prompt-based %s: dev accuracy %.3f (best epoch %d), train loss %.3f -> %.3f\n",
+                  ss_model_kind_name(kind), r.dev.accuracy, r.best_epoch, first, last);
+    assert_true(r.dev.accuracy > 0.9);
+    assert_true(last < 0.5 * first);
+    assert_true(ss_file_exists(path_in(out, "prompt.json")));
+    cJSON *cfg = read_json(path_in(out, "config.json"));
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(cfg, "head")->valuestring, kind == SS_ENCODER ? "mlm" : "lm");
+    cJSON_Delete(cfg);
+    cJSON *ev = read_json(path_in(out, "eval.json"));
+    double acc = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(ev, "dev"), "accuracy")->valuedouble;
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(ev, "template")->valuestring, tpl_of(kind));
+    cJSON_Delete(ev);
+    assert_true(acc == r.dev.accuracy);
+    /* classify on the saved directory: eval.json's accuracy, in any batch size */
+    float p64[N_DEV * 2], p1[N_DEV * 2], pv[N_DEV * 2];
+    assert_true(reload_accuracy(out, 64, p64) == acc);
+    assert_true(reload_accuracy(out, 7, NULL) == acc);
+    assert_true(reload_accuracy(out, 1, p1) == acc);
+    verbalizer_probs(out, pv);
+    for (int i = 0; i < N_DEV * 2; i++) {
+        if (fabsf(p64[i] - p1[i]) > 1e-5f) fail_msg("row %d: batch 64 %g, batch 1 %g", i / 2, p64[i], p1[i]);
+        if (fabsf(p64[i] - pv[i]) > 1e-5f) fail_msg("row %d: classify %g, verbalizer head %g", i / 2, p64[i], pv[i]);
+    }
+    ss_finetune_result_free(&r);
+}
+
+static void test_decoder_learns(void **state) {
+    (void)state;
+    learns(SS_DECODER);
+}
+
+static void test_encoder_learns(void **state) {
+    (void)state;
+    learns(SS_ENCODER);
+}
+
+/* With a learning rate of 1e-9 the fine-tuned model is the pretrained one:
+ * every tensor (the MLM head's too) was loaded, none re-initialised. */
+static void test_starts_from_pretrained_head(void **state) {
+    (void)state;
+    ss_error err = {0};
+    char out[512];
+    snprintf(out, sizeof out, "%s/tiny-lr", g_dir);
+    ss_finetune_opts o;
+    pt_opts(&o, SS_ENCODER, out);
+    o.lr = 1e-9;
+    o.epochs = 1;
+    ss_finetune_result r;
+    CHECK_OK(ss_finetune(&o, &r, NULL, NULL, &err), &err);
+    ss_finetune_result_free(&r);
+    ss_model *a, *b;
+    CHECK_OK(ss_model_load(&a, g_enc, &err), &err);
+    CHECK_OK(ss_model_load(&b, out, &err), &err);
+    assert_int_equal(ss_model_num_tensors(a), ss_model_num_tensors(b));
+    for (size_t t = 0; t < ss_model_num_tensors(b); t++) {
+        const ss_param_info *ta = ss_model_tensor(a, t), *tb = ss_model_tensor(b, t);
+        assert_string_equal(ta->name, tb->name);
+        for (size_t k = 0; k < tb->numel; k++) {
+            float x = ss_model_params(a)[ta->offset + k], y = ss_model_params(b)[tb->offset + k];
+            if (fabsf(x - y) > 1e-5f) fail_msg("%s[%zu]: pretrained %g, fine-tuned %g", tb->name, k, x, y);
+        }
+    }
+    ss_model_free(a);
+    ss_model_free(b);
+}
+
+/* ---- resume ---------------------------------------------------------------------------- */
+
+typedef struct {
+    int64_t stop_at;
+    volatile int *stop;
+} stopper;
+
+static void stop_cb(void *ctx, const ss_finetune_progress *p) {
+    stopper *s = ctx;
+    if (p->is_eval && p->step >= s->stop_at) *s->stop = 1;
+}
+
+static void test_resume_is_bit_identical(void **state) {
+    (void)state;
+    ss_error err = {0};
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/resume-a", g_dir);
+    snprintf(b, sizeof b, "%s/resume-b", g_dir);
+    ss_finetune_opts o;
+    pt_opts(&o, SS_DECODER, a);
+    o.epochs = 2;
+    o.eval_every = 5;
+    o.dropout = 0.1;
+    ss_finetune_result ra, rb;
+    CHECK_OK(ss_finetune(&o, &ra, NULL, NULL, &err), &err);
+    o.out_dir = b;
+    volatile int stop = 0;
+    stopper s = {10, &stop};
+    o.stop = &stop;
+    CHECK_OK(ss_finetune(&o, &rb, stop_cb, &s, &err), &err);
+    ss_finetune_result_free(&rb);
+    assert_true(stop && ss_file_exists(path_in(b, "checkpoint")));
+    ss_finetune_opts r;
+    ss_finetune_opts_defaults(&r);
+    r.out_dir = b;
+    r.resume = 1;
+    r.template = "{text} It is";
+    assert_int_equal(ss_finetune(&r, &rb, NULL, NULL, &err), SS_ERR_ARG);
+    print_message("%s\n", err.msg);
+    assert_non_null(strstr(err.msg, "--template"));
+    r.template = NULL;
+    CHECK_OK(ss_finetune(&r, &rb, NULL, NULL, &err), &err);
+    assert_int_equal(ra.steps, rb.steps);
+    assert_int_equal(ra.best_step, rb.best_step);
+    assert_true(ra.dev.accuracy == rb.dev.accuracy);
+    ss_model *ma, *mb;
+    CHECK_OK(ss_model_load(&ma, a, &err), &err);
+    CHECK_OK(ss_model_load(&mb, b, &err), &err);
+    assert_memory_equal(ss_model_params(ma), ss_model_params(mb), ss_model_num_params(ma) * sizeof(float));
+    ss_model_free(ma);
+    ss_model_free(mb);
+    ss_finetune_result_free(&ra);
+    ss_finetune_result_free(&rb);
+    assert_true(reload_accuracy(b, 64, NULL) > 0.5);
+}
+
+/* Options saved before --template existed read back without a prompt; the
+ * prompt options round-trip. */
+static void test_opts_json(void **state) {
+    (void)state;
+    ss_error err = {0};
+    ss_finetune_opts o, back;
+    pt_opts(&o, SS_ENCODER, "/x");
+    char *json = ss_finetune_opts_to_json(&o), *keep;
+    ss_finetune_opts_defaults(&back);
+    CHECK_OK(ss_finetune_opts_from_json(&back, json, "j", &keep, &err), &err);
+    assert_string_equal(back.template, o.template);
+    assert_string_equal(back.verbalizer, o.verbalizer);
+    free(keep);
+    cJSON *j = cJSON_Parse(json);
+    cJSON_DeleteItemFromObject(j, "template");
+    cJSON_DeleteItemFromObject(j, "verbalizer");
+    char *old = cJSON_PrintUnformatted(j);
+    cJSON_Delete(j);
+    ss_finetune_opts_defaults(&back);
+    back.template = "x";
+    CHECK_OK(ss_finetune_opts_from_json(&back, old, "old", &keep, &err), &err);
+    assert_null(back.template);
+    assert_null(back.verbalizer);
+    free(keep);
+    free(old);
+    free(json);
+}
+
+/* ---- errors ---------------------------------------------------------------------------- */
+
+static void expect_error(ss_finetune_opts *o, const char *needle) {
+    ss_error err = {0};
+    ss_finetune_result r;
+    ss_status st = ss_finetune(o, &r, NULL, NULL, &err);
+    if (st != SS_ERR_ARG || !strstr(err.msg, needle))
+        fail_msg("got %s '%s', expected an error with '%s'", ss_status_name(st), err.msg, needle);
+    assert_false(ss_file_exists(o->out_dir));
+}
+
+static void test_errors(void **state) {
+    (void)state;
+    char out[512];
+    snprintf(out, sizeof out, "%s/never", g_dir);
+    ss_finetune_opts o;
+    pt_opts(&o, SS_ENCODER, out);
+    o.verbalizer = NULL;
+    expect_error(&o, "--template and --verbalizer go together");
+    pt_opts(&o, SS_ENCODER, out);
+    o.init = NULL;
+    o.tokenizer = "tok.json";
+    expect_error(&o, "needs --init RUN");
+    pt_opts(&o, SS_ENCODER, out);
+    o.freeze_encoder = 1;
+    expect_error(&o, "--freeze-encoder does not go with --template");
+    pt_opts(&o, SS_ENCODER, out);
+    o.pooling = SS_POOL_MEAN;
+    expect_error(&o, "--pooling and --pooler are for a classification head");
+    pt_opts(&o, SS_ENCODER, out);
+    o.verbalizer = "neg=bad;pos=somewhatgood";
+    expect_error(&o, "the verbalizer word 'somewhatgood' (label 'pos') is");
+    pt_opts(&o, SS_DECODER, out);
+    o.verbalizer = "neg=bad,film;pos=good";
+    expect_error(&o, "one word per label: label 'neg' has 2");
+    pt_opts(&o, SS_DECODER, out);
+    o.verbalizer = "neg=bad;positive=good";
+    expect_error(&o, "the verbalizer's label 'positive' is not a label of");
+    pt_opts(&o, SS_DECODER, out);
+    o.verbalizer = "neg=bad;pos=good;meh=film";
+    expect_error(&o, "'meh' is not a label of");
+    pt_opts(&o, SS_ENCODER, out);
+    o.template = "{text} It was";
+    expect_error(&o, "an encoder's template needs exactly one");
+    pt_opts(&o, SS_ENCODER, out);
+    o.init = g_cls;
+    expect_error(&o, "has a 'cls' head: prompt-based fine-tuning");
+}
+
+int main(void) {
+    omp_set_num_threads(1);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_decoder_learns),
+        cmocka_unit_test(test_encoder_learns),
+        cmocka_unit_test(test_starts_from_pretrained_head),
+        cmocka_unit_test(test_resume_is_bit_identical),
+        cmocka_unit_test(test_opts_json),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
