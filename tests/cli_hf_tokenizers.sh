@@ -5,15 +5,16 @@
 #
 # - Five tokenizers trained by selfsup on a slice of each corpus (plain,
 #   --lowercase, --normalize nfc, --normalize nfkc --lowercase, and special
-#   tokens that occur in the text: <unk> in WikiText, <br /> in IMDB) load
-#   in tokenizers.js and give the ids of `selfsup tokenizer encode --lines
-#   --allow-special` on 1,000 other lines of IMDB (unsup.txt.zst) and 1,000
-#   lines of WikiText-2 (tokenizers.js always matches added tokens).
+#   tokens that occur in the text: WikiText's @-@ and @.@, "movie" (inside
+#   words too) and " the film" in IMDB) load in tokenizers.js and give
+#   the ids of `selfsup tokenizer encode --lines --allow-special` on 1,000
+#   other lines of IMDB (unsup.txt.zst) and 1,000 lines of WikiText-2
+#   (tokenizers.js always matches added tokens).
 # - The other way round: GPT-2's tokenizer in Hugging Face's layout
 #   (openai-community/gpt2's tokenizer.json, built from GPT-2's published
 #   encoder.json and vocab.bpe by tests/hf_tokenizers.mjs), and a small one
 #   in the newer layout (merges as pairs, Lowercase, an added token outside
-#   the vocab), load in selfsup with the ids tokenizers.js gives.
+#   the vocab: WikiText's @-@), load in selfsup with the ids tokenizers.js gives.
 #
 # Differences are listed and explained, never ignored. Two are known, both
 # where tokenizers.js departs from Unicode: its ByteLevel pattern is a
@@ -85,7 +86,7 @@ train_flags() { # FLAGS=(the train options of tokenizer $1)
     lower) FLAGS=(--lowercase) ;;
     nfc) FLAGS=(--normalize nfc) ;;
     nfkc_lower) FLAGS=(--normalize nfkc --lowercase) ;;
-    special) FLAGS=(--special-tokens '<|endoftext|>,<unk>,<br />,[MASK]') ;;
+    special) FLAGS=(--special-tokens '<|endoftext|>,[MASK],@-@,@.@,movie, the film') ;;
   esac
 }
 trained=1
@@ -153,6 +154,11 @@ for t in $TOKS; do
     cat "$TMP/report"
     train_flags $t
     what="$t tokenizer (${FLAGS[*]:-no options}), $c: tokenizers.js gives selfsup's ids (differences explained)"
+    if [ $t = special ]; then # the special tokens (ids 2-5) must occur in the text
+      n=$(awk '{ for (i = 1; i <= NF; i++) n += ($i >= 2 && $i <= 5) } END { print n + 0 }' "$TMP/cmp_$t-$c.ss")
+      echo "# $t-$c: $n special tokens matched"
+      [ "$n" -gt 0 ] || r=1
+    fi
     if [ $r = 0 ]; then ok "$what"; else notok "$what"; fi
   done
 done
@@ -173,8 +179,13 @@ for t in gpt2 gpt2s; do
     r=$?
     cat "$TMP/report"
     what=$([ $t = gpt2 ] && echo "GPT-2's tokenizer.json as Hugging Face lays it out" ||
-      echo "a tokenizer.json in the newer layout (pair merges, Lowercase, an added <unk>)")
+      echo "a tokenizer.json in the newer layout (pair merges, Lowercase, an added @-@)")
     what="$what loads in selfsup; $c: the ids of tokenizers.js (differences explained)"
+    if [ $t-$c = gpt2s-wiki ]; then # the added @-@ (id 256 + 3000 merges + 1) must occur
+      n=$(awk '{ for (i = 1; i <= NF; i++) n += ($i == 3257) } END { print n + 0 }' "$TMP/cmp_$t-$c.ss")
+      echo "# $t-$c: @-@ matched $n times"
+      [ "$n" -gt 0 ] || r=1
+    fi
     if [ $r = 0 ]; then ok "$what"; else notok "$what"; fi
   done
 done

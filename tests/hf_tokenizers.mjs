@@ -21,7 +21,7 @@
 //       The newer layout (tokenizers >= 0.20): GPT-2's first N merges as
 //       ["a", "b"] pairs, vocab the 256 bytes and those merges' results,
 //       a Lowercase normalizer, and two added tokens after the vocab:
-//       <|endoftext|> (in the vocab) and <unk> (special, only in
+//       <|endoftext|> (in the vocab) and WikiText's @-@ (special, only in
 //       added_tokens).
 //
 // The deviations: tokenizers.js implements the ByteLevel pre-tokenizer with a
@@ -70,7 +70,7 @@ function gpt2(encoderPath, bpePath, nMerges) {
     version: "1.0", truncation: null, padding: null,
     added_tokens: [
       { ...added(256 + nMerges, "<|endoftext|>"), normalized: false },
-      { ...added(257 + nMerges, "<unk>"), normalized: false },
+      { ...added(257 + nMerges, "@-@"), normalized: false },
     ],
     normalizer: { type: "Lowercase" },
     pre_tokenizer: byteLevel,
