@@ -1,6 +1,8 @@
 # selfsup — build, test, demo and benchmarks.
 #   make          build/libselfsup.a and build/selfsup
 #   make check    every test (unit, CLI, ASan+UBSan build), ending "N passed, N failed"
+#   make install [PREFIX=/usr/local] [DESTDIR=]   libselfsup (.a and .so), headers, selfsup.pc, the CLI
+#   make uninstall [PREFIX=...] [DESTDIR=...]     removes what install wrote
 #   make demo     the main job, end to end
 #   make bench-*  side-by-side benchmarks (results go to eval/RESULTS.md by hand)
 #   make check-fresh  the README's two commands on a fresh Debian 12 root (debootstrap; minutes, downloads packages)
@@ -57,7 +59,7 @@ ASAN_SRCS := $(wildcard tests/test_tok_*.c tests/test_data_*.c tests/test_io_*.c
 ASAN_BINS := $(ASAN_SRCS:tests/%.c=$(B)/asan/tests/%)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all deps check check-deps check-torch check-fresh demo clean bench-tokenizer \
+.PHONY: all deps check check-deps check-torch check-fresh demo clean install uninstall bench-tokenizer \
         bench-train bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb
 all: deps
 	$(call stage,build: libselfsup and the selfsup CLI into $(B)/ (V=1 shows the commands),$(B)/libselfsup.a $(B)/selfsup)
@@ -98,6 +100,88 @@ $(B)/libselfsup.a: $(LIB_OBJS)
 $(B)/selfsup: $(CLI_OBJS) $(B)/libselfsup.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(B)/libselfsup.a $(LDLIBS)
 
+# ---- the shared library ---------------------------------------------------------------
+# Its objects are compiled a second time, position-independent, into
+# $(B)/pic/: libselfsup.a and the CLI keep the objects they always had, so
+# training speed cannot change; only install (and check) build these. It
+# exports the public API (every ss_* symbol) and nothing else; its soname
+# carries the major version (include/selfsup/version.h), and it records the
+# libraries it needs, with the rpath of the OpenMP OpenBLAS.
+version_part = $(shell sed -n 's/^.define SS_VERSION_$(1) *\([0-9][0-9]*\).*/\1/p' include/selfsup/version.h)
+VERSION := $(call version_part,MAJOR).$(call version_part,MINOR).$(call version_part,PATCH)
+SONAME  := libselfsup.so.$(call version_part,MAJOR)
+SHLIB   := libselfsup.so.$(VERSION)
+PIC_OBJS := $(LIB_SRCS:%.c=$(B)/pic/obj/%.o)
+
+$(B)/pic/obj/%.o: %.c $(B)/.deps-ok
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -fPIC -MMD -MP -c $< -o $@
+
+$(B)/libselfsup.map: Makefile
+	@mkdir -p $(dir $@)
+	@printf '{ global: ss_*; local: *; };\n' >$@
+
+# $(B)/libselfsup.so -> libselfsup.so.MAJOR -> libselfsup.so.MAJOR.MINOR.PATCH
+$(B)/libselfsup.so: $(PIC_OBJS) $(B)/libselfsup.map
+	$(Q)$(CC) $(CFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,--version-script,$(B)/libselfsup.map \
+	  -o $(B)/$(SHLIB) $(PIC_OBJS) $(LDLIBS)
+	@ln -sfn $(SHLIB) $(B)/$(SONAME) && ln -sfn $(SONAME) $@
+
+# ---- installation -------------------------------------------------------------------
+# make install [PREFIX=/usr/local] [DESTDIR=]: the static and shared
+# library, the public headers in INCLUDEDIR/selfsup/, selfsup.pc for
+# pkg-config, and the CLI. DESTDIR stages the tree elsewhere (packaging, the
+# test); the files name PREFIX. uninstall removes the same files, and
+# INCLUDEDIR/selfsup/ when that leaves it empty (other directories may be
+# shared and stay).
+PREFIX       ?= /usr/local
+BINDIR       ?= $(PREFIX)/bin
+LIBDIR       ?= $(PREFIX)/lib
+INCLUDEDIR   ?= $(PREFIX)/include
+PKGCONFIGDIR ?= $(LIBDIR)/pkgconfig
+PUBLIC_HDRS  := $(wildcard include/selfsup/*.h include/selfsup/*.def)
+INSTALLED    := $(BINDIR)/selfsup $(LIBDIR)/libselfsup.a $(LIBDIR)/$(SHLIB) $(LIBDIR)/$(SONAME) \
+                $(LIBDIR)/libselfsup.so $(PKGCONFIGDIR)/selfsup.pc $(PUBLIC_HDRS:include/%=$(INCLUDEDIR)/%)
+
+# selfsup.pc, written by install (it names PREFIX): paths relative to
+# ${prefix} where they are under PREFIX, so `pkg-config
+# --define-variable=prefix=DIR` finds a staged copy. The dependencies are
+# private (the shared library records them itself); `pkg-config --static`
+# adds them for linking libselfsup.a.
+define SELFSUP_PC
+prefix=$(PREFIX)
+libdir=$(patsubst $(PREFIX)/%,$${prefix}/%,$(LIBDIR))
+includedir=$(patsubst $(PREFIX)/%,$${prefix}/%,$(INCLUDEDIR))
+
+Name: selfsup
+Description: self-supervised language-model pretraining on CPUs: tokenizer, data, training, inference
+Version: $(VERSION)
+Requires.private: libutf8proc libzstd libcjson
+Cflags: -I$${includedir}
+Libs: -L$${libdir} -lselfsup
+Libs.private: -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -ldnnl -lm -fopenmp
+endef
+export SELFSUP_PC
+
+install: all
+	$(call stage,build: the shared library $(B)/$(SHLIB),$(B)/libselfsup.so)
+	@echo "install: libselfsup $(VERSION), headers, selfsup.pc and the CLI into $(DESTDIR)$(PREFIX)"
+	$(Q)install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(INCLUDEDIR)/selfsup
+	$(Q)install -m 755 $(B)/selfsup $(DESTDIR)$(BINDIR)/selfsup
+	$(Q)install -m 644 $(B)/libselfsup.a $(DESTDIR)$(LIBDIR)/libselfsup.a
+	$(Q)install -m 755 $(B)/$(SHLIB) $(DESTDIR)$(LIBDIR)/$(SHLIB)
+	$(Q)ln -sfn $(SHLIB) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	$(Q)ln -sfn $(SONAME) $(DESTDIR)$(LIBDIR)/libselfsup.so
+	$(Q)install -m 644 $(PUBLIC_HDRS) $(DESTDIR)$(INCLUDEDIR)/selfsup/
+	$(Q)printf '%s\n' "$$SELFSUP_PC" >$(DESTDIR)$(PKGCONFIGDIR)/selfsup.pc && chmod 644 $(DESTDIR)$(PKGCONFIGDIR)/selfsup.pc
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
+
+uninstall:
+	@echo "uninstall: libselfsup $(VERSION), headers, selfsup.pc and the CLI from $(DESTDIR)$(PREFIX)"
+	$(Q)rm -f $(addprefix $(DESTDIR),$(INSTALLED))
+	$(Q)! [ -d $(DESTDIR)$(INCLUDEDIR)/selfsup ] || rmdir --ignore-fail-on-non-empty $(DESTDIR)$(INCLUDEDIR)/selfsup
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
+
 # `selfsup --version`: the version (include/selfsup/version.h) and, in a git
 # clone, `git describe --always --dirty`, rewritten when a source changes
 # (only main.c includes it). From a tarball without .git: the version alone.
@@ -129,7 +213,7 @@ check-deps:
 	$(call need_pkgs,$(BUILD_PKGS) $(CHECK_PKGS) $(CHECK_NPM))
 
 check: check-deps all
-	$(call stage,build: $(words $(TEST_BINS)) test programs and $(words $(ASAN_BINS)) under ASan+UBSan,$(TEST_BINS) $(ASAN_BINS))
+	$(call stage,build: $(words $(TEST_BINS)) test programs and $(words $(ASAN_BINS)) under ASan+UBSan; the shared library,$(TEST_BINS) $(ASAN_BINS) $(B)/libselfsup.so)
 	@SELFSUP=$(B)/selfsup SELFSUP_BIN=$(B)/selfsup tests/run.sh tests/layers.sh $(TEST_BINS) $(wildcard tests/cli_*.sh) $(ASAN_BINS)
 
 # The README's two commands on a fresh Debian 12 root (debootstrap --variant=minbase,
@@ -191,4 +275,4 @@ bench-generate: all
 clean:
 	rm -rf $(B)
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(PIC_OBJS:.o=.d)

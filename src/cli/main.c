@@ -44,7 +44,7 @@ static const char usage[] =
     "-m --model, -p --prompt, -n --max-new-tokens, -t --threads, -o --out.\n";
 
 static int version(void) {
-    printf("selfsup %s", SELFSUP_VERSION);
+    printf("selfsup %s", ss_version());
     if (SELFSUP_GIT[0]) printf(" (git %s)", SELFSUP_GIT);
     printf("\n");
     return 0;
