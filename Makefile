@@ -6,6 +6,7 @@
 #   make demo     the main job, end to end
 #   make bench-*  side-by-side benchmarks (results go to eval/RESULTS.md by hand)
 #   make check-fresh  the README's two commands on a fresh Debian 12 root (debootstrap; minutes, downloads packages)
+#   make fuzz     every libFuzzer target in tests/fuzz/ for FUZZ_SECONDS each (findings to tests/fuzz/crashes/)
 #
 # Builds are quiet: one line per stage (V=1 prints every command). The build
 # itself runs in a second make, started after the dependency step has
@@ -13,6 +14,7 @@
 # the installed packages (a fresh machine builds on the first try).
 
 CC       ?= gcc
+,        := ,
 B        ?= build
 ARCH     := $(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 BLAS_DIR := /usr/lib/$(ARCH)/openblas-openmp
@@ -26,6 +28,8 @@ CHECK_PKGS := python3 python3-numpy zstd curl bible-kjv gnuplot-nox nodejs
 CHECK_NPM  := $(if $(shell command -v npm 2>/dev/null),,npm)
 DEMO_PKGS  := curl gnuplot-nox
 BENCH_PKGS := sentencepiece nodejs zstd time bc python3-torch
+# The fuzz targets (tests/fuzz/): clang with libFuzzer and the sanitizers' runtimes.
+FUZZ_PKGS  := clang libclang-rt-14-dev
 
 # pkg-config is asked when a recipe needs the flags (deferred '=' expansion),
 # never while make reads this file: on a fresh machine the packages (and
@@ -59,7 +63,22 @@ ASAN_SRCS := $(wildcard tests/test_tok_*.c tests/test_data_*.c tests/test_io_*.c
 ASAN_BINS := $(ASAN_SRCS:tests/%.c=$(B)/asan/tests/%)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
-.PHONY: all deps check check-deps check-torch check-fresh demo clean install uninstall bench-tokenizer \
+# The libFuzzer targets (tests/fuzz/fuzz_*.c): the library built again with
+# clang, coverage instrumentation and ASan+UBSan. OpenMP pragmas are left out
+# (single-threaded: the parsers are serial) and omp_* calls go to libgomp,
+# the runtime OpenBLAS and oneDNN load anyway.
+FUZZ_CC      ?= clang
+FUZZ_SRCS    := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS    := $(FUZZ_SRCS:tests/fuzz/%.c=$(B)/fuzz/%)
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 1
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -march=native -Wall -Wextra -Wno-unknown-pragmas -Wno-duplicate-decl-specifier -Iinclude -I$(BLAS_INC) \
+                $(shell pkg-config --cflags libutf8proc libzstd libcjson 2>/dev/null) $(FUZZ_FLAGS)
+FUZZ_LDLIBS   = $(shell pkg-config --libs libutf8proc libzstd libcjson 2>/dev/null) \
+                -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -ldnnl -lgomp -lm
+
+.PHONY: all deps check check-deps check-torch check-fresh demo clean install uninstall bench-tokenizer fuzz \
         bench-train bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb
 all: deps
 	$(call stage,build: libselfsup and the selfsup CLI into $(B)/ (V=1 shows the commands),$(B)/libselfsup.a $(B)/selfsup)
@@ -209,12 +228,35 @@ $(B)/asan/tests/%: tests/%.c tests/testutil.h $(B)/asan/libselfsup.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) -Itests -o $@ $< $(B)/asan/libselfsup.a $(TEST_LIBS) $(LDLIBS)
 
+# The fuzz build: the library (and the CLI's option parsers, src/cli/args.c)
+# instrumented for libFuzzer, one program per target.
+$(B)/fuzz/obj/%.o: %.c $(B)/.deps-ok
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+$(B)/fuzz/libselfsup.a: $(LIB_SRCS:%.c=$(B)/fuzz/obj/%.o) $(B)/fuzz/obj/src/cli/args.o
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(B)/fuzz/libselfsup.a
+	@mkdir -p $(dir $@)
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -Isrc/cli -o $@ $< $(B)/fuzz/libselfsup.a $(FUZZ_LDLIBS)
+
 check-deps:
-	$(call need_pkgs,$(BUILD_PKGS) $(CHECK_PKGS) $(CHECK_NPM))
+	$(call need_pkgs,$(BUILD_PKGS) $(CHECK_PKGS) $(CHECK_NPM) $(FUZZ_PKGS))
 
 check: check-deps all
-	$(call stage,build: $(words $(TEST_BINS)) test programs and $(words $(ASAN_BINS)) under ASan+UBSan; the shared library,$(TEST_BINS) $(ASAN_BINS) $(B)/libselfsup.so)
+	$(call stage,build: $(words $(TEST_BINS)) test programs$(,) $(words $(ASAN_BINS)) under ASan+UBSan$(,) $(words $(FUZZ_BINS)) fuzz targets and the shared library,$(TEST_BINS) $(ASAN_BINS) $(FUZZ_BINS) $(B)/libselfsup.so)
 	@SELFSUP=$(B)/selfsup SELFSUP_BIN=$(B)/selfsup tests/run.sh tests/layers.sh $(TEST_BINS) $(wildcard tests/cli_*.sh) $(ASAN_BINS)
+
+# Every fuzz target for FUZZ_SECONDS (default 60) each, on a working corpus
+# in $(B)/fuzz/corpus/ seeded from tests/fuzz/corpus/; findings are saved in
+# tests/fuzz/crashes/TARGET/ (make check replays them). FUZZ_TARGETS="shard gpt2"
+# runs some, FUZZ_JOBS=N runs N at a time. See tests/fuzz/README.md.
+fuzz: deps
+	$(call need_pkgs,$(FUZZ_PKGS))
+	$(call stage,build: $(words $(FUZZ_BINS)) fuzz targets (clang$(,) libFuzzer$(,) ASan+UBSan),$(FUZZ_BINS))
+	@B=$(B) FUZZ_JOBS=$(FUZZ_JOBS) tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 # The README's two commands on a fresh Debian 12 root (debootstrap --variant=minbase,
 # cached in .cache/fresh/), with this working tree and the data mirror; see tests/check_fresh.sh.
@@ -275,4 +317,4 @@ bench-generate: all
 clean:
 	rm -rf $(B)
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(PIC_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(PIC_OBJS:.o=.d) $(wildcard $(B)/fuzz/obj/*/*.d $(B)/fuzz/obj/*/*/*.d)

@@ -280,6 +280,39 @@ static void test_reader_rejects_out_of_vocab_id(void **state) {
     assert_non_null(strstr(err.msg, "999"));
 }
 
+/* Ids are int32: a header whose vocabulary passes 2^31 is refused, or an id
+ * >= 2^31 inside it would be read as a negative id (found by
+ * tests/fuzz/fuzz_shard.c: a reader handed -594939904 for vocab 4261512864). */
+static void test_vocab_beyond_int32(void **state) {
+    (void)state;
+    const char *dir = test_tmpdir();
+    char path[512], other[512];
+    snprintf(path, sizeof path, "%s", path_in(dir, "wide.shard"));
+    snprintf(other, sizeof other, "%s", path_in(dir, "x.shard"));
+    ss_error err = {0};
+    ss_shard_writer *w;
+    int32_t ids[] = {1, INT32_MAX, 3};
+    CHECK_OK(ss_shard_writer_open(&w, path, (uint32_t)INT32_MAX + 1, 0, &err), &err); /* the largest */
+    CHECK_OK(ss_shard_writer_add_doc(w, ids, 3, 3, &err), &err);
+    CHECK_OK(ss_shard_writer_close(w, &err), &err);
+    CHECK_OK(ss_shard_verify(path, &err), &err);
+    assert_int_equal(ss_shard_writer_open(&w, other, (uint32_t)INT32_MAX + 2, 0, &err), SS_ERR_ARG);
+    assert_non_null(strstr(err.msg, "2147483649"));
+    /* the header's vocabulary raised to 2^31 + 1, where a payload could hold the id 2^31 */
+    FILE *f = fopen(path, "r+b");
+    fseek(f, 16, SEEK_SET);
+    unsigned char v[4] = {0x01, 0, 0, 0x80};
+    fwrite(v, 1, 4, f);
+    fclose(f);
+    ss_shard_header h;
+    assert_int_equal(ss_shard_read_header(path, &h, &err), SS_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "2147483649"));
+    assert_non_null(strstr(err.msg, path));
+    ss_shard_reader *r;
+    assert_int_equal(ss_shard_reader_open(&r, path, &err), SS_ERR_FORMAT);
+    assert_int_equal(ss_shard_verify(path, &err), SS_ERR_FORMAT);
+}
+
 static int count_entries(const char *dir) {
     DIR *d = opendir(dir);
     int n = 0;
@@ -333,6 +366,7 @@ int main(void) {
         cmocka_unit_test(test_constant_memory_read),
         cmocka_unit_test(test_corruption),
         cmocka_unit_test(test_reader_rejects_out_of_vocab_id),
+        cmocka_unit_test(test_vocab_beyond_int32),
         cmocka_unit_test(test_writer_rejects_bad_ids_and_aborts_cleanly),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -90,33 +90,55 @@ int cli_flag(cli_args *a, const char *name) {
     return 1;
 }
 
-long long cli_opt_int(cli_args *a, const char *name, long long def) {
-    const char *v = cli_opt(a, name);
-    if (!v) return def;
+ss_status cli_parse_int(const char *name, const char *v, long long *out, ss_error *err) {
     char *end;
     errno = 0;
     double d = strtod(v, &end); /* accepts 1e6 as well as 1000000 */
     /* the range test comes first: casting a double outside long long's range is undefined */
     if (errno || end == v || *end || !isfinite(d) || fabs(d) >= 9.2e18 || d != (double)(long long)d)
-        cli_die(a->command, "option %s: '%s' is not an integer", name, v);
-    return (long long)d;
+        return ss_fail(err, SS_ERR_ARG, "option %s: '%s' is not an integer", name, v);
+    *out = (long long)d;
+    return SS_OK;
 }
 
-int cli_opt_i32(cli_args *a, const char *name, int def) {
-    long long v = cli_opt_int(a, name, def);
-    if (v < INT_MIN || v > INT_MAX) cli_die(a->command, "option %s: %lld is out of range", name, v);
-    return (int)v;
+ss_status cli_parse_i32(const char *name, const char *v, int *out, ss_error *err) {
+    long long x;
+    ss_status st = cli_parse_int(name, v, &x, err);
+    if (st) return st;
+    if (x < INT_MIN || x > INT_MAX) return ss_fail(err, SS_ERR_ARG, "option %s: %lld is out of range", name, x);
+    *out = (int)x;
+    return SS_OK;
 }
 
-double cli_opt_double(cli_args *a, const char *name, double def) {
-    const char *v = cli_opt(a, name);
-    if (!v) return def;
+ss_status cli_parse_double(const char *name, const char *v, double *out, ss_error *err) {
     char *end;
     errno = 0;
     double d = strtod(v, &end);
     if (errno || end == v || *end || !isfinite(d))
-        cli_die(a->command, "option %s: '%s' is not a finite number", name, v);
-    return d;
+        return ss_fail(err, SS_ERR_ARG, "option %s: '%s' is not a finite number", name, v);
+    *out = d;
+    return SS_OK;
+}
+
+long long cli_opt_int(cli_args *a, const char *name, long long def) {
+    const char *v = cli_opt(a, name);
+    ss_error err = {0};
+    if (v && cli_parse_int(name, v, &def, &err)) cli_die(a->command, "%s", err.msg);
+    return def;
+}
+
+int cli_opt_i32(cli_args *a, const char *name, int def) {
+    const char *v = cli_opt(a, name);
+    ss_error err = {0};
+    if (v && cli_parse_i32(name, v, &def, &err)) cli_die(a->command, "%s", err.msg);
+    return def;
+}
+
+double cli_opt_double(cli_args *a, const char *name, double def) {
+    const char *v = cli_opt(a, name);
+    ss_error err = {0};
+    if (v && cli_parse_double(name, v, &def, &err)) cli_die(a->command, "%s", err.msg);
+    return def;
 }
 
 const char *cli_require(cli_args *a, const char *name) {

@@ -35,6 +35,13 @@ void cli_args_init(cli_args *a, int argc, char **argv, const char *command,
                    const char *usage);
 const char *cli_opt(cli_args *a, const char *name);
 int cli_flag(cli_args *a, const char *name);
+/* A numeric option's value text parsed, without exiting (the fuzz target
+ * tests/fuzz/fuzz_cli_numbers.c calls these): SS_ERR_ARG naming the option
+ * when it is not an integer (strtod's syntax, so 1e6 is one; |v| < 9.2e18),
+ * outside int's range, or not a finite number (NaN and infinity never pass). */
+ss_status cli_parse_int(const char *name, const char *v, long long *out, ss_error *err);
+ss_status cli_parse_i32(const char *name, const char *v, int *out, ss_error *err);
+ss_status cli_parse_double(const char *name, const char *v, double *out, ss_error *err);
 /* Numeric options: on a malformed value print an error and exit(2). */
 long long cli_opt_int(cli_args *a, const char *name, long long def);
 /* The same for an int option: a value outside int's range is an error (never wrapped). */

@@ -75,6 +75,9 @@ ss_status ss_shard_header_parse(const unsigned char raw[SS_SHARD_HEADER_SIZE],
                        name, h->version, SS_SHARD_VERSION);
     if (h->vocab_size == 0)
         return ss_fail(err, SS_ERR_FORMAT, "%s: header: vocab size is 0", name);
+    if (h->vocab_size > (uint32_t)INT32_MAX + 1) /* ids are int32: an id >= 2^31 would turn negative */
+        return ss_fail(err, SS_ERR_FORMAT, "%s: header: vocab size %u exceeds 2^31 (token ids are 31-bit)",
+                       name, h->vocab_size);
     if (h->id_bytes != id_width(h->vocab_size))
         return ss_fail(err, SS_ERR_FORMAT, "%s: header: bad id width %u for vocab size %u "
                        "(expected %u)", name, h->id_bytes, h->vocab_size, id_width(h->vocab_size));
@@ -135,6 +138,8 @@ ss_status ss_shard_writer_open(ss_shard_writer **out, const char *path, uint32_t
     if (vocab_size == 0 || separator_id >= vocab_size)
         return ss_fail(err, SS_ERR_ARG, "%s: separator id %u is not below vocab size %u",
                        path, separator_id, vocab_size);
+    if (vocab_size > (uint32_t)INT32_MAX + 1) /* what the reader accepts */
+        return ss_fail(err, SS_ERR_ARG, "%s: vocab size %u exceeds 2^31", path, vocab_size);
     ss_shard_writer *w = calloc(1, sizeof *w);
     if (!w) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
     w->zout_cap = ZSTD_CStreamOutSize();

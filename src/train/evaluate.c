@@ -35,7 +35,8 @@ ss_status ss_evaluate_clm(ss_model *m, const ss_token_split *s, int B, int T, in
         st = ss_model_eval_loss(m, &batch, &ls, err);
         loss += ls.loss_sum;
         count += ls.n_targets;
-        ss_eval_progress p = {++done, total, count, (double)done / (double)total, omp_get_wtime() - t0};
+        done++; /* not in the initializer: its expressions are indeterminately sequenced */
+        ss_eval_progress p = {done, total, count, (double)done / (double)total, omp_get_wtime() - t0};
         if (!st && fn) fn(ctx, &p);
     }
     free(tok); free(tgt);
