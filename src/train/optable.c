@@ -192,15 +192,19 @@ static ss_status read_row(const ss_opt *r, void *o, const cJSON *v, const char *
 }
 
 /* Options added after runs were saved, with the value those runs had: a run
- * saved before --precision existed computed in fp32 (OpenBLAS). */
+ * saved before --precision existed computed in fp32 (OpenBLAS); one saved
+ * before --init existed started from random weights (NULL: the default). */
 static const struct {
     const char *name, *value;
-} added_later[] = {{"precision", "fp32"}};
+} added_later[] = {{"precision", "fp32"}, {"init", NULL}};
 
-static const char *old_runs_value(const char *name) {
+static int old_runs_value(const char *name, const char **value) {
     for (size_t i = 0; i < sizeof added_later / sizeof added_later[0]; i++)
-        if (!strcmp(added_later[i].name, name)) return added_later[i].value;
-    return NULL;
+        if (!strcmp(added_later[i].name, name)) {
+            *value = added_later[i].value;
+            return 1;
+        }
+    return 0;
 }
 
 ss_status opts_from_json(const ss_opt_table *t, void *o, const cJSON *j, const char *src, char **keep,
@@ -217,10 +221,12 @@ ss_status opts_from_json(const ss_opt_table *t, void *o, const cJSON *j, const c
         if (!saved(r)) continue;
         const cJSON *v = lookup(j, r->name);
         if (!v && r->resume == SS_RESUME_LENGTH) continue;
-        const char *old = v ? NULL : old_runs_value(r->name);
-        if (old) {
+        const char *old = NULL;
+        if (!v && old_runs_value(r->name, &old)) {
             ss_error e = {0};
-            if (ss_opt_parse(r, o, old, &e)) return ss_fail(err, SS_ERR_FORMAT, "%s: %s", src, e.msg);
+            if (!old && r->type == SS_OPT_STR) *FIELD(r, o, const char *) = NULL;
+            else if (!old) set_num(r, o, r->def);
+            else if (ss_opt_parse(r, o, old, &e)) return ss_fail(err, SS_ERR_FORMAT, "%s: %s", src, e.msg);
             continue;
         }
         if (!v) return ss_fail(err, SS_ERR_FORMAT, "%s: the saved options lack '%s' (a run saved by another "
