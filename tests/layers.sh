@@ -18,7 +18,7 @@ declare -A HDR=(
   [model.h]=model [export.h]=model
   [train.h]=train [train_opts.def]=train [optim.h]=train [options.h]=train [engine.h]=train [classmetrics.h]=train
   [encoder_eval.h]=train [textseq.h]=train [finetune.h]=train [finetune_opts.def]=train
-  [infer.h]=infer [generate.h]=infer
+  [infer.h]=infer [generate.h]=infer [embed.h]=infer
 )
 
 # Print "FILE (L): includes X (L')" for every include by FILE, in layer L,
