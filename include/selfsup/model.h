@@ -251,11 +251,6 @@ ss_status ss_model_load_generator(ss_model *owner, const char *dir, ss_model **g
  * exceed DIR's (m takes the first rows of the position table); DIR's head
  * (and an RTD run's generator) is ignored. Fine-tuning starts from this. */
 ss_status ss_model_load_body(ss_model *m, const char *dir, ss_error *err);
-/* The same, and the head too when DIR's model has m's kind of head (LM,
- * MLM or DISC, of the same width; never CLS): *head_loaded says whether it
- * did (else m's head keeps its values). Continued pretraining (pretrain
- * --init) starts from this. */
-ss_status ss_model_load_weights(ss_model *m, const char *dir, int *head_loaded, ss_error *err);
 /* Read DIR/config.json only. */
 ss_status ss_model_load_config(ss_model_config *c, const char *dir, ss_error *err);
 /* 1 when every parameter is finite. */

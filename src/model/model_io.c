@@ -227,46 +227,29 @@ static ss_status same_body(const ss_model_config *a, const ss_model_config *b, c
 /* Every tensor in front of m's head is a body tensor; the loaded model has
  * the same body, so each is found by name with the same shape, except the
  * position table, of which m (max_seq <= the pretrained one) takes the
- * first rows. With with_head, the head's tensors (behind the body) are
- * copied too, by name and shape. */
-static ss_status copy_weights(ss_model *m, const ss_model *src, const char *dir, int with_head, ss_error *err) {
+ * first rows. */
+ss_status ss_model_load_body(ss_model *m, const char *dir, ss_error *err) {
+    ss_model *src;
+    ss_status st = ss_model_load(&src, dir, err);
+    if (st) return st;
+    if (m->shared_emb) st = ss_fail(err, SS_ERR_ARG, "cannot load a body into a model with shared embeddings");
+    if (!st) st = same_body(&src->cfg, &m->cfg, dir, err);
     size_t head = ss_model_head_offset(m);
-    for (size_t i = 0; i < m->n_tensors; i++) {
+    for (size_t i = 0; !st && i < m->n_tensors; i++) {
         const ss_param_info *t = &m->tensors[i];
-        if (t->offset >= head && !with_head) continue;
+        if (t->offset >= head) continue;
         const ss_param_info *s = NULL;
         for (size_t k = 0; k < src->n_tensors && !s; k++)
             if (!strcmp(src->tensors[k].name, t->name)) s = &src->tensors[k];
         int prefix = s && !strcmp(t->name, "embeddings.position.weight") && s->numel >= t->numel;
         if (!s || (s->numel != t->numel && !prefix))
-            return ss_fail(err, SS_ERR_FORMAT, "%s: pretrained model has no tensor '%s' of %zu values", dir,
-                           t->name, t->numel);
-        memcpy(m->params + t->offset, src->params + s->offset, t->numel * sizeof(float));
+            st = ss_fail(err, SS_ERR_FORMAT, "%s: pretrained model has no tensor '%s' of %zu values", dir,
+                         t->name, t->numel);
+        else
+            memcpy(m->params + t->offset, src->params + s->offset, t->numel * sizeof(float));
     }
-    ss_gemm_weights_changed();
-    return SS_OK;
-}
-
-static ss_status load_weights(ss_model *m, const char *dir, int want_head, int *head_loaded, ss_error *err) {
-    ss_model *src;
-    ss_status st = ss_model_load(&src, dir, err);
-    if (st) return st;
-    int with_head = want_head && src->cfg.head == m->cfg.head && m->cfg.head != SS_HEAD_CLS &&
-                    ss_model_embed_width(&src->cfg) == ss_model_embed_width(&m->cfg);
-    if (m->shared_emb) st = ss_fail(err, SS_ERR_ARG, "cannot load a body into a model with shared embeddings");
-    if (!st) st = same_body(&src->cfg, &m->cfg, dir, err);
-    if (!st) st = copy_weights(m, src, dir, with_head, err);
-    if (!st && head_loaded) *head_loaded = with_head;
     ss_model_free(src);
     return st;
-}
-
-ss_status ss_model_load_body(ss_model *m, const char *dir, ss_error *err) {
-    return load_weights(m, dir, 0, NULL, err);
-}
-
-ss_status ss_model_load_weights(ss_model *m, const char *dir, int *head_loaded, ss_error *err) {
-    return load_weights(m, dir, 1, head_loaded, err);
 }
 
 int ss_model_params_finite(const ss_model *m) {

@@ -114,6 +114,30 @@ ss_status obj_init_config(trainer *t, ss_error *err) {
     return SS_OK;
 }
 
+/* The head's tensors (behind the body in m's parameters) from RUN's model,
+ * by name and size, when RUN's model has m's kind of head (*loaded = 1);
+ * else m's head keeps its fresh values. */
+static ss_status load_head(ss_model *m, const char *run, int *loaded, ss_error *err) {
+    ss_model *src;
+    ss_status st = ss_model_load(&src, run, err);
+    if (st) return st;
+    const ss_model_config *a = ss_model_config_of(src), *b = ss_model_config_of(m);
+    *loaded = a->head == b->head && ss_model_embed_width(a) == ss_model_embed_width(b);
+    size_t head = ss_model_head_offset(m);
+    for (size_t i = 0; *loaded && !st && i < ss_model_num_tensors(m); i++) {
+        const ss_param_info *t = ss_model_tensor(m, i), *f = NULL;
+        if (t->offset < head) continue;
+        for (size_t k = 0; k < ss_model_num_tensors(src) && !f; k++)
+            if (!strcmp(ss_model_tensor(src, k)->name, t->name)) f = ss_model_tensor(src, k);
+        if (!f || f->numel != t->numel)
+            st = ss_fail(err, SS_ERR_FORMAT, "%s: no head tensor '%s' of %zu values", run, t->name, t->numel);
+        else
+            memcpy(ss_model_params(m) + t->offset, ss_model_params(src) + f->offset, t->numel * sizeof(float));
+    }
+    ss_model_free(src);
+    return st;
+}
+
 /* The step RUN's model.safetensors records (-1: none). */
 static int64_t saved_step(const char *path) {
     ss_safetensors *f;
@@ -160,7 +184,9 @@ ss_status obj_init_models(trainer *t, char *msg, size_t cap, ss_error *err) {
     /* fresh, seeded models first: what RUN lacks (another head, a generator) starts from these */
     ss_status st = obj_create_models(t, err);
     int head = 0, gen = 0;
-    if (!st) st = ss_model_load_weights(t->tm.model, run, &head, err);
+    if (!st) st = ss_model_load_body(t->tm.model, run, err);
+    if (!st) st = load_head(t->tm.model, run, &head, err);
+    if (!st) ss_gemm_weights_changed();
     if (!st && t->tm.gen) st = load_generator(t, &gen, err);
     char path[SS_PATH_MAX];
     if (!st) st = ss_path_join(path, sizeof path, run, SS_RUN_MODEL, err);

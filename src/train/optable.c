@@ -191,14 +191,20 @@ static ss_status read_row(const ss_opt *r, void *o, const cJSON *v, const char *
     return SS_OK;
 }
 
-/* Options added after runs were saved, with the value those runs had: a run
- * saved before --precision existed computed in fp32 (OpenBLAS); one saved
- * before --init existed started from random weights (NULL: the default). */
+/* Options added after runs were saved, with the value those runs had (NULL:
+ * a string option that was absent): a run saved before --precision existed
+ * computed in fp32 (OpenBLAS); one saved before --layer-decay trained every
+ * layer at the same rate; before self-training, nothing was unlabelled;
+ * before prompt-based fine-tuning, there was no template or verbalizer;
+ * before pretrain --init, pretraining started from random weights. */
 static const struct {
     const char *name, *value;
-} added_later[] = {{"precision", "fp32"}, {"init", NULL}};
+} added_later[] = {{"precision", "fp32"}, {"layer_decay", "1"}, {"rtd_generator", "model"}, {"unlabeled", NULL},
+                   {"rounds", "1"}, {"threshold", "0.9"}, {"max_pseudo", "0"},
+                   {"template", NULL}, {"verbalizer", NULL}, {"init", NULL}};
 
-static int old_runs_value(const char *name, const char **value) {
+/* 1 when `name` is listed above, its old value in *value. */
+static int added_later_row(const char *name, const char **value) {
     for (size_t i = 0; i < sizeof added_later / sizeof added_later[0]; i++)
         if (!strcmp(added_later[i].name, name)) {
             *value = added_later[i].value;
@@ -222,11 +228,15 @@ ss_status opts_from_json(const ss_opt_table *t, void *o, const cJSON *j, const c
         const cJSON *v = lookup(j, r->name);
         if (!v && r->resume == SS_RESUME_LENGTH) continue;
         const char *old = NULL;
-        if (!v && old_runs_value(r->name, &old)) {
+        if (!v && added_later_row(r->name, &old)) {
+            if (!old) { /* a string option the run did not have */
+                if (r->type == SS_OPT_STR) *FIELD(r, o, const char *) = NULL;
+                continue;
+            }
             ss_error e = {0};
             if (!old && r->type == SS_OPT_STR) *FIELD(r, o, const char *) = NULL;
-            else if (!old) set_num(r, o, r->def);
-            else if (ss_opt_parse(r, o, old, &e)) return ss_fail(err, SS_ERR_FORMAT, "%s: %s", src, e.msg);
+            else if (!old || ss_opt_parse(r, o, old, &e))
+                return ss_fail(err, SS_ERR_FORMAT, "%s: %s", src, old ? e.msg : "no value for an option added later");
             continue;
         }
         if (!v) return ss_fail(err, SS_ERR_FORMAT, "%s: the saved options lack '%s' (a run saved by another "
