@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 
 declare -A RANK=([io]=0 [corpora]=1 [tokenizer]=2 [data]=3 [nn]=4 [model]=5 [train]=6 [infer]=6 [cli]=7)
 declare -A HDR=(
+  [embed.h]=infer
   [error.h]=io [io.h]=io [rng.h]=io [safetensors.h]=io [metrics.h]=io [textstream.h]=io [path.h]=io [version.h]=io
   [corpus.h]=corpora
   [tokenizer.h]=tokenizer

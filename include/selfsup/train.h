@@ -28,7 +28,10 @@ typedef struct {
 #define SS_OPT(type, ctype, field, ...) ctype field;
 #include "selfsup/train_opts.def"
 #undef SS_OPT
-    ss_model_config model;     /* vocab_size is taken from the data; on resume, from the checkpoint */
+    /* vocab_size is taken from the data; on resume, from the checkpoint. With
+     * init (continued pretraining) the architecture is the init run's: only
+     * model.dropout is read from here. */
+    ss_model_config model;
     uint64_t given;            /* SS_OPT_BIT(SS_TRAIN_OPT_x): given by the user (see selfsup/options.h) */
     volatile int *stop;        /* set asynchronously (SIGINT): save and return */
 } ss_train_opts;
@@ -103,6 +106,12 @@ typedef struct {
     /* The GEMM backend the run computes with (gemm.h names; "" in runs saved
      * before it was stored): a resumed run keeps it, so it stays bit-identical. */
     char gemm[32];
+    /* Continued pretraining (--init RUN): the sha256 of RUN's model.safetensors
+     * and the step it records (-1: none), saved in trainer_state.json as
+     * "init" {"run", "step", "model_sha256"} beside the options' "init" path;
+     * "" when the run started from random weights. */
+    char init_sha256[65];
+    int64_t init_step;
     /* Fine-tuning: the epoch and the batches of it done, the best evaluation
      * so far, the train loss summed since the last evaluation. */
     int64_t epoch, epoch_batch, best_step, best_epoch, evals_since_best, have_best, loss_n;

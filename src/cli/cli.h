@@ -125,6 +125,7 @@ int cmd_fill_mask(int argc, char **argv);
 int cmd_generate(int argc, char **argv);
 int cmd_finetune(int argc, char **argv);
 int cmd_classify(int argc, char **argv);
+int cmd_embed(int argc, char **argv);        /* src/cli/cmd_embed.c */
 int cmd_export(int argc, char **argv);       /* src/cli/cmd_export.c */
 int cmd_data(int argc, char **argv);
 int cmd_data_get(int argc, char **argv);     /* src/cli/cmd_data_get.c */

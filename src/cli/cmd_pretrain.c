@@ -14,7 +14,7 @@ static const char usage_head[] =
     "         --seq T --batch B [--grad-accum K] (--steps N | --tokens N | --flops F | --time SECONDS)\n"
     "         [--lr LR --lr-min LR --warmup N --weight-decay W --clip C --dropout P]\n"
     "         [--seed S --threads N --eval-every N --eval-tokens N --save-every N --log-every N]\n"
-    "         [--max-seq N --kind decoder|encoder] [--resume | --overwrite]\n"
+    "         [--max-seq N --kind decoder|encoder] [--init RUN] [--resume | --overwrite]\n"
     "         [--mask-prob P --mask-replace P --mask-random P --whole-word]   (mlm, rtd)\n"
     "         [--gen-size F --disc-weight W]                                  (rtd)\n"
     "\n"
@@ -32,6 +32,16 @@ static const char usage_head[] =
     "longer --steps/--tokens/--flops (a step run) or --time (a timed run)\n"
     "extends it: the lr schedule keeps its length and the added part runs at\n"
     "--lr-min; a shorter one is an error. The model options do not apply.\n"
+    "\n"
+    "--init RUN continues pretraining from RUN's weights on new text (domain- or\n"
+    "task-adaptive pretraining), with a fresh optimizer, schedule and step. The\n"
+    "architecture is RUN's (a model option that differs is an error; --dropout\n"
+    "is RUN's unless given), --data must be encoded with RUN's tokenizer. A clm\n"
+    "run continues as clm; an encoder (mlm run, rtd run or its discriminator/)\n"
+    "as mlm or rtd: the body always comes from RUN, the head when RUN has the\n"
+    "objective's head, an rtd run's generator for rtd (same --gen-size); what\n"
+    "RUN lacks starts fresh. trainer_state.json records RUN, its step and the\n"
+    "sha256 of its model.safetensors.\n"
     "\n"
     "Objectives: clm trains a decoder on next-token prediction; mlm an encoder on\n"
     "BERT's masked LM ([CLS] doc [SEP] ... packing, 15% of tokens chosen, of\n"
@@ -102,11 +112,46 @@ static void refuse_model_options(cli_args *a) {
             cli_die(a->command, "%s: a resumed run's model comes from its checkpoint (leave it out)", flags[i]);
 }
 
+/* With --init the model is the init run's: a model option that differs from
+ * it is an error naming the option (one that agrees is accepted); --dropout
+ * is the new run's (the init run's when not given). When RUN has no
+ * readable config.json, the library reports that. */
+static void init_model_options(cli_args *a, ss_train_opts *o) {
+    ss_error err = {0};
+    ss_model_config ic;
+    if (ss_model_load_config(&ic, o->init, &err)) return;
+    const char *preset = cli_opt(a, "--preset"), *kind = cli_opt(a, "--kind");
+    if (preset) {
+        ss_model_config p = {0};
+        if (ss_config_preset(&p, preset, &err)) cli_die(a->command, "%s", err.msg);
+        if (p.n_layer != ic.n_layer || p.d_model != ic.d_model || p.n_head != ic.n_head || p.d_ff != ic.d_ff)
+            cli_die(a->command, "--preset %s (%d layers, d_model %d, %d heads, d_ff %d) differs from the --init run's "
+                    "model (%d layers, d_model %d, %d heads, d_ff %d): the model comes from %s (leave --preset out)",
+                    preset, p.n_layer, p.d_model, p.n_head, p.d_ff, ic.n_layer, ic.d_model, ic.n_head, ic.d_ff,
+                    o->init);
+    }
+    const struct { const char *flag, *field; int have; } f[] = {
+        {"--layers", "n_layer", ic.n_layer}, {"--d-model", "d_model", ic.d_model}, {"--heads", "n_head", ic.n_head},
+        {"--d-ff", "d_ff", ic.d_ff},         {"--max-seq", "max_seq", ic.max_seq},
+    };
+    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
+        int v = cli_opt_i32(a, f[i].flag, 0);
+        if (cli_opt(a, f[i].flag) && v != f[i].have)
+            cli_die(a->command, "%s %d differs from the --init run's %s %d: the model comes from %s (leave %s out)",
+                    f[i].flag, v, f[i].field, f[i].have, o->init, f[i].flag);
+    }
+    if (kind && strcmp(kind, ss_model_kind_name(ic.kind)))
+        cli_die(a->command, "--kind %s differs from the --init run's kind %s: the model comes from %s (leave --kind "
+                "out)", kind, ss_model_kind_name(ic.kind), o->init);
+    o->model.dropout = (float)cli_opt_double(a, "--dropout", ic.dropout);
+}
+
 static void parse(cli_args *a, ss_train_opts *o) {
     ss_error err = {0};
     ss_train_opts_defaults(o);
     cli_parse_table(a, &ss_train_opt_table, o, &o->given);
     if (o->resume) refuse_model_options(a);
+    else if (o->init) init_model_options(a, o);
     else parse_model(a, o);
     if (ss_train_opts_check(o, &err)) cli_die(a->command, "%s", err.msg);
 }

@@ -38,6 +38,8 @@ static const char usage[] =
     "  finetune           train a classifier on labelled text, from a pretrained\n"
     "                     model or from scratch (the baseline)\n"
     "  classify           label texts with a fine-tuned classifier\n"
+    "  embed              one vector per line of text (JSON lines or .npy), from a\n"
+    "                     pretrained or fine-tuned model\n"
     "  export             a decoder as a GGUF file for llama.cpp\n"
     "\n"
     "Short forms of the common options, for every command that takes them:\n"
@@ -66,6 +68,7 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "generate") == 0) return cmd_generate(argc - 2, argv + 2);
     if (strcmp(argv[1], "finetune") == 0) return cmd_finetune(argc - 2, argv + 2);
     if (strcmp(argv[1], "classify") == 0) return cmd_classify(argc - 2, argv + 2);
+    if (strcmp(argv[1], "embed") == 0) return cmd_embed(argc - 2, argv + 2);
     if (strcmp(argv[1], "export") == 0) return cmd_export(argc - 2, argv + 2);
     fprintf(stderr, "selfsup: unknown command '%s'\n\n%s", argv[1], usage);
     return 2;

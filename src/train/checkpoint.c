@@ -104,6 +104,13 @@ static char *state_json(const ss_train_state *s, const char *opts_json) {
         cJSON_AddNumberToObject(f, "loss_sum", s->loss_sum);
     }
     cJSON *opts = opts_json ? cJSON_Parse(opts_json) : NULL;
+    if (s->init_sha256[0]) { /* continued pretraining: the run it started from */
+        const cJSON *run = cJSON_GetObjectItemCaseSensitive(opts, "init");
+        cJSON *in = cJSON_AddObjectToObject(o, "init");
+        if (cJSON_IsString(run)) cJSON_AddStringToObject(in, "run", run->valuestring);
+        cJSON_AddNumberToObject(in, "step", (double)s->init_step);
+        cJSON_AddStringToObject(in, "model_sha256", s->init_sha256);
+    }
     if (opts) cJSON_AddItemToObject(o, "options", opts);
     char *txt = cJSON_Print(o);
     cJSON_Delete(o);
@@ -146,6 +153,10 @@ static ss_status parse_extras(const cJSON *o, const char *path, ss_train_state *
     s->sched_time = num_or(o, "schedule_time_s", -1);
     const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "gemm");
     snprintf(s->gemm, sizeof s->gemm, "%s", cJSON_IsString(g) ? g->valuestring : "");
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(o, "init");
+    const cJSON *sha = cJSON_GetObjectItemCaseSensitive(in, "model_sha256");
+    snprintf(s->init_sha256, sizeof s->init_sha256, "%s", cJSON_IsString(sha) ? sha->valuestring : "");
+    s->init_step = (int64_t)num_or(in, "step", -1);
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "finetune");
     s->epoch = s->epoch_batch = s->best_step = s->best_epoch = s->evals_since_best = s->have_best = s->loss_n = 0;
     s->best_score = s->loss_sum = 0;

@@ -195,12 +195,13 @@ static ss_status read_row(const ss_opt *r, void *o, const cJSON *v, const char *
  * a string option that was absent): a run saved before --precision existed
  * computed in fp32 (OpenBLAS); one saved before --layer-decay trained every
  * layer at the same rate; before self-training, nothing was unlabelled;
- * before prompt-based fine-tuning, there was no template or verbalizer. */
+ * before prompt-based fine-tuning, there was no template or verbalizer;
+ * before pretrain --init, pretraining started from random weights. */
 static const struct {
     const char *name, *value;
 } added_later[] = {{"precision", "fp32"}, {"layer_decay", "1"}, {"rtd_generator", "model"}, {"unlabeled", NULL},
                    {"rounds", "1"}, {"threshold", "0.9"}, {"max_pseudo", "0"},
-                   {"template", NULL}, {"verbalizer", NULL}};
+                   {"template", NULL}, {"verbalizer", NULL}, {"init", NULL}};
 
 /* 1 when `name` is listed above, its old value in *value. */
 static int added_later_row(const char *name, const char **value) {

@@ -70,11 +70,18 @@ static int64_t plan_steps(const trainer *t, const ss_train_opts *o) {
 }
 
 static ss_status setup_fresh(trainer *t, ss_error *err) {
-    t->o.model.vocab_size = (int)t->train.vocab_size;
     if (t->o.seq > t->o.model.max_seq)
-        return ss_fail(err, SS_ERR_ARG, "--seq %d exceeds the model's max_seq %d", t->o.seq, t->o.model.max_seq);
-    ss_status st = obj_create_models(t, err);
-    if (st) return st;
+        return ss_fail(err, SS_ERR_ARG, "--seq %d exceeds the %smodel's max_seq %d", t->o.seq,
+                       t->o.init ? "--init run's " : "", t->o.model.max_seq);
+    ss_status st;
+    if (t->o.init) { /* continued pretraining: the architecture is already the init run's */
+        char msg[SS_PATH_MAX + 256];
+        if ((st = obj_init_models(t, msg, sizeof msg, err))) return st;
+        note(t, "%s", msg);
+    } else {
+        t->o.model.vocab_size = (int)t->train.vocab_size;
+        if ((st = obj_create_models(t, err))) return st;
+    }
     t->total_steps = plan_steps(t, &t->o);
     if (t->o.warmup < 0 && t->total_steps > 0) { /* with --time it stays -1: warmup by time (ss_engine_lr) */
         int64_t w = t->total_steps / 20; /* SS_WARMUP_SHARE */
@@ -188,7 +195,10 @@ static ss_status save(trainer *t, ss_error *err) {
     if (!st && t->tm.gen) { /* the encoder to fine-tune, as a model directory of its own */
         char dir[SS_PATH_MAX];
         st = ss_path_join(dir, sizeof dir, t->o.out_dir, SS_RUN_DISCRIMINATOR, err);
-        if (!st) st = ss_model_save(t->tm.model, dir, NULL, 0, err);
+        char sstep[32];
+        snprintf(sstep, sizeof sstep, "%" PRId64, t->state.step);
+        ss_meta_kv meta[] = {{"step", sstep}};
+        if (!st) st = ss_model_save(t->tm.model, dir, meta, 1, err);
         if (!st) st = copy_tokenizer_to(t, dir, err);
     }
     if (!st) note(t, "saved checkpoint at step %" PRId64 " to %s", t->state.step, t->o.out_dir);
@@ -324,6 +334,7 @@ ss_status ss_pretrain(const ss_train_opts *opts, ss_train_progress_fn fn, void *
     ss_status st = ss_train_opts_check(opts, err);
     if (!st) st = ss_mkdir_p(opts->out_dir, err);
     if (!st && opts->resume) st = setup_resume(&t, err);
+    else if (!st && opts->init) st = obj_init_config(&t, err); /* before the data: a wrong --init fails at once */
     if (!st) st = load_data(&t, err);
     if (!st) st = opts->resume ? check_resumed_data(&t, err) : setup_fresh(&t, err);
     char pmsg[512];

@@ -45,6 +45,12 @@ ss_status obj_micro_step(trainer *t, int micro, float scale, step_stats *s, ss_e
 ss_status obj_evaluate(trainer *t, ss_eval_result *r, ss_error *err);
 double obj_flops_per_token(const trainer *t);
 void obj_free(trainer *t);
+/* Continued pretraining (init_run.c): the architecture from the --init run
+ * (its kind checked against the objective, its tokenizer against the
+ * data's) into t->o.model; then the models from its weights, msg saying what
+ * came from where. */
+ss_status obj_init_config(trainer *t, ss_error *err);
+ss_status obj_init_models(trainer *t, char *msg, size_t cap, ss_error *err);
 uint64_t obj_step_seed(const trainer *t, int micro);
 
 #endif

@@ -1,0 +1,165 @@
+/* selfsup embed: one vector per input line (ss_embed), as JSON lines or a .npy file. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "selfsup/embed.h"
+#include "selfsup/io.h"
+#include "selfsup/textstream.h"
+
+static const char usage[] =
+    "usage: selfsup embed --model RUN [--pooling mean|cls|last] [--normalize] [--batch N] [--max-seq N]\n"
+    "                     [--npy FILE] [--threads N] [--precision fp32|bf16|auto] [FILE...]\n"
+    "\n"
+    "Writes one vector per input line (files, plain or .zst, or standard input;\n"
+    "'-' is standard input), in input order: the model body's hidden states\n"
+    "(after the final LayerNorm) pooled over the line's tokens. RUN is a\n"
+    "pretraining run (clm decoder, mlm encoder, rtd run: its discriminator) or a\n"
+    "fine-tuned classifier (its body; the head is not used). A line is read as\n"
+    "fine-tuning reads a text: [CLS] line [SEP] (encoder), line <|endoftext|>\n"
+    "(decoder).\n"
+    "\n"
+    "Output: a JSON array of d_model numbers per line on standard output\n"
+    "([0.0123, -1.5, ...], each float32 printed with the fewest digits that read\n"
+    "back exactly); with --npy FILE, a NumPy .npy file instead (float32, shape\n"
+    "[lines, d_model], written atomically), and nothing on standard output.\n"
+    "\n"
+    "  --pooling mean|cls|last  mean over the tokens (special tokens included),\n"
+    "                           the [CLS] position (encoders), or the last token\n"
+    "                           (a decoder's <|endoftext|>). Default: mean for an\n"
+    "                           encoder, last for a decoder; a fine-tuned classifier:\n"
+    "                           the pooling its head was trained with\n"
+    "  --normalize              scale each vector to unit L2 norm\n"
+    "  --batch N                lines per forward pass (64; 1 from a terminal)\n"
+    "  --max-seq N              tokens per line, [CLS]/[SEP] or <|endoftext|> included\n"
+    "                           (the model's max_seq); a longer line keeps its start,\n"
+    "                           and standard error says how many were cut\n"
+    "  --npy FILE               write a .npy file instead of JSON lines\n"
+    "An empty line is embedded as the empty text (so output lines match input\n"
+    "lines); a line with invalid UTF-8 or a NUL byte is an error naming FILE:LINE.\n"
+    "Short forms: -m RUN (--model), -t N (--threads).\n"
+    "\n" CLI_PRECISION_HELP;
+
+typedef struct {
+    ss_embedder e;
+    ss_embed_opts o;
+    ss_npy_writer *npy;
+    char **texts;
+    size_t n, cap, lines, truncated;
+    float *vecs;
+} embed_ctx;
+
+/* A float32 as JSON: the fewest significant digits (6..9) that read back to the same float. */
+static void print_float(float v) {
+    char b[32];
+    for (int p = 6; p <= 9; p++) {
+        snprintf(b, sizeof b, "%.*g", p, (double)v);
+        if (strtof(b, NULL) == v) break;
+    }
+    fputs(b, stdout);
+}
+
+static ss_status flush(embed_ctx *x, ss_error *err) {
+    if (x->n == 0) return SS_OK;
+    int d = ss_embedder_dim(&x->e);
+    size_t cut = 0;
+    ss_status st = ss_embed(&x->e, x->texts, x->n, &x->o, x->vecs, &cut, err);
+    x->truncated += cut;
+    if (!st && x->npy) st = ss_npy_append(x->npy, x->vecs, x->n, err);
+    for (size_t i = 0; i < x->n && !st && !x->npy; i++) {
+        putchar('[');
+        for (int j = 0; j < d; j++) {
+            if (j) fputs(", ", stdout);
+            print_float(x->vecs[i * (size_t)d + j]);
+        }
+        fputs("]\n", stdout);
+    }
+    if (!x->npy) fflush(stdout);
+    for (size_t i = 0; i < x->n; i++) free(x->texts[i]);
+    x->n = 0;
+    return st;
+}
+
+static ss_status embed_stream(embed_ctx *x, const char *path, ss_error *err) {
+    ss_textstream *ts;
+    ss_status st = ss_textstream_open(&ts, path, err);
+    if (st) return st;
+    int interactive = strcmp(path, "-") == 0 && isatty(0);
+    const char *line;
+    size_t len;
+    while (!(st = ss_textstream_next_line(ts, &line, &len, err)) && line) {
+        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
+        size_t no = ss_textstream_line_no(ts);
+        if (memchr(line, 0, len)) {
+            st = ss_fail(err, SS_ERR_FORMAT, "%s:%zu: a NUL byte in the text", path, no);
+            break;
+        }
+        if (!ss_utf8_valid(line, len)) {
+            st = ss_fail(err, SS_ERR_FORMAT, "%s:%zu: the line is not valid UTF-8", path, no);
+            break;
+        }
+        if (!(x->texts[x->n] = strndup(line, len))) {
+            st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
+            break;
+        }
+        x->lines++;
+        if (++x->n == x->cap || interactive) st = flush(x, err);
+        if (st) break;
+    }
+    if (!st) st = flush(x, err);
+    ss_textstream_close(ts);
+    return st;
+}
+
+int cmd_embed(int argc, char **argv) {
+    cli_args a;
+    embed_ctx x = {0};
+    cli_args_init(&a, argc, argv, "embed", usage);
+    const char *dir = cli_require(&a, "--model"), *pooling = cli_opt(&a, "--pooling");
+    const char *npy = cli_opt(&a, "--npy"), *precision = cli_opt(&a, "--precision");
+    x.o.normalize = cli_flag(&a, "--normalize");
+    x.o.batch = cli_opt_i32(&a, "--batch", 64);
+    int max_seq = cli_opt_i32(&a, "--max-seq", 0);
+    int threads = cli_opt_i32(&a, "--threads", 0);
+    if (cli_args_done(&a)) return 2;
+    if (x.o.batch < 1) cli_die(a.command, "--batch must be >= 1");
+    if (cli_opt(&a, "--max-seq") && max_seq < 3) cli_die(a.command, "--max-seq must be >= 3");
+    ss_error err = {0};
+    ss_pooling pool = SS_POOL_MEAN;
+    if (pooling && ss_pooling_parse(pooling, &pool, &err)) cli_die(a.command, "--pooling: %s", err.msg);
+    cli_threads_quiet(threads);
+    cli_setup_precision(a.command, precision, 0);
+    ss_status st = ss_embedder_load(&x.e, dir, max_seq, &err);
+    if (!st) {
+        x.o.pooling = pooling ? pool : x.e.default_pooling;
+        /* one line at a time from a terminal; else 8 batches, sorted by length together */
+        x.cap = (size_t)x.o.batch * 8;
+        x.texts = calloc(x.cap, sizeof(char *));
+        x.vecs = malloc(x.cap * (size_t)ss_embedder_dim(&x.e) * sizeof(float));
+        if (!x.texts || !x.vecs) st = ss_fail(&err, SS_ERR_NOMEM, "out of memory");
+    }
+    if (!st && x.o.pooling == SS_POOL_CLS && ss_model_config_of(x.e.model)->kind == SS_DECODER)
+        st = ss_fail(&err, SS_ERR_ARG, "--pooling cls reads position 0, which in a decoder has seen only the first "
+                     "token: use last or mean");
+    if (!st && npy) st = ss_npy_open(&x.npy, npy, ss_embedder_dim(&x.e), &err);
+    for (int i = 0; i < (a.n_positional ? a.n_positional : 1) && !st; i++)
+        st = embed_stream(&x, a.n_positional ? a.positional[i] : "-", &err);
+    if (x.npy) {
+        if (!st) st = ss_npy_commit(x.npy, &err);
+        else ss_npy_abort(x.npy);
+    }
+    if (!st && x.truncated)
+        fprintf(stderr, "embed: %zu of %zu lines were longer than %d tokens (--max-seq, with the special tokens) "
+                "and were cut to their start\n", x.truncated, x.lines, x.e.fmt.max_seq);
+    if (!st && npy)
+        fprintf(stderr, "embed: wrote %zu vectors of %d float32 (pooling %s%s) to %s\n", x.lines,
+                ss_embedder_dim(&x.e), ss_pooling_name(x.o.pooling), x.o.normalize ? ", normalized" : "", npy);
+    for (size_t i = 0; i < x.n; i++) free(x.texts[i]);
+    free(x.texts);
+    free(x.vecs);
+    ss_embedder_free(&x.e);
+    cli_args_free(&a);
+    return st ? cli_report("embed", &err) : 0;
+}
