@@ -4,6 +4,7 @@
 #   make demo     the main job, end to end
 #   make bench-*  side-by-side benchmarks (results go to eval/RESULTS.md by hand)
 #   make check-fresh  the README's two commands on a fresh Debian 12 root (debootstrap; minutes, downloads packages)
+#   make mpi      build/selfsup-mpi, the MPI flavour (data-parallel pretrain/finetune under mpirun; Open MPI)
 #
 # Builds are quiet: one line per stage (V=1 prints every command). The build
 # itself runs in a second make, started after the dependency step has
@@ -24,6 +25,11 @@ CHECK_PKGS := python3 python3-numpy zstd curl bible-kjv gnuplot-nox nodejs
 CHECK_NPM  := $(if $(shell command -v npm 2>/dev/null),,npm)
 DEMO_PKGS  := curl gnuplot-nox
 BENCH_PKGS := sentencepiece nodejs zstd time bc python3-torch
+# The MPI flavour only (make mpi, make bench-mpi): build/selfsup links no MPI.
+# make check builds build/selfsup-mpi and runs its test when these are
+# installed, and skips that test (saying so) otherwise.
+MPI_PKGS   := libopenmpi-dev openmpi-bin
+MPI_PRESENT = for p in $(MPI_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || exit 1; done
 
 # pkg-config is asked when a recipe needs the flags (deferred '=' expansion),
 # never while make reads this file: on a fresh machine the packages (and
@@ -34,6 +40,8 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -Iinclude -I$(BLAS_INC
 LDLIBS    = $(shell pkg-config --libs libutf8proc libzstd libcjson 2>/dev/null) \
             -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -ldnnl -lm -fopenmp
 TEST_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
+MPI_CFLAGS = $(shell pkg-config --cflags ompi-c 2>/dev/null)
+MPI_LIBS   = $(shell pkg-config --libs ompi-c 2>/dev/null)
 
 # Quiet build: V=1 shows the commands. Q prefixes the compile/link commands.
 V ?=
@@ -45,11 +53,14 @@ SUBMAKE = $(MAKE) --no-print-directory $(if $(V),,-s) $(if $(findstring jobserve
 # DESCRIPTION (one line) only when something is out of date.
 stage = @$(MAKE) --no-print-directory -q $(2) 2>/dev/null || echo "$(1)"; $(SUBMAKE) $(2)
 
+# src/train/dist_single.c (one process) is the library's selfsup/dist.h;
+# the MPI flavour swaps in src/train/dist_mpi.c.
 LIB_SRCS := $(wildcard tokenizer/*.c corpora/*.c) \
-            $(filter-out src/cli/%,$(wildcard src/*/*.c))
+            $(filter-out src/cli/% src/train/dist_mpi.c,$(wildcard src/*/*.c))
 CLI_SRCS := $(wildcard src/cli/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(B)/obj/%.o)
+MPI_LIB_OBJS := $(filter-out $(B)/obj/src/train/dist_single.o,$(LIB_OBJS)) $(B)/obj/src/train/dist_mpi.o
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
 # The sanitizer build covers the tokenizer, data, io, kernel and inference tests.
@@ -58,7 +69,7 @@ ASAN_BINS := $(ASAN_SRCS:tests/%.c=$(B)/asan/tests/%)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 .PHONY: all deps check check-deps check-torch check-fresh demo clean bench-tokenizer \
-        bench-train bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb
+        bench-train bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb mpi bench-mpi
 all: deps
 	$(call stage,build: libselfsup and the selfsup CLI into $(B)/ (V=1 shows the commands),$(B)/libselfsup.a $(B)/selfsup)
 
@@ -98,6 +109,20 @@ $(B)/libselfsup.a: $(LIB_OBJS)
 $(B)/selfsup: $(CLI_OBJS) $(B)/libselfsup.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(B)/libselfsup.a $(LDLIBS)
 
+# ---- the MPI flavour: the same library and CLI with src/train/dist_mpi.c ----------
+$(B)/obj/src/train/dist_mpi.o: CFLAGS += $(MPI_CFLAGS)
+
+$(B)/libselfsup-mpi.a: $(MPI_LIB_OBJS)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(B)/selfsup-mpi: $(CLI_OBJS) $(B)/libselfsup-mpi.a
+	$(Q)$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(B)/libselfsup-mpi.a $(LDLIBS) $(MPI_LIBS)
+
+mpi: all
+	$(call need_pkgs,$(MPI_PKGS))
+	$(call stage,build: $(B)/selfsup-mpi (the MPI flavour: Open MPI),$(B)/selfsup-mpi)
+
 # `selfsup --version`: the version (include/selfsup/version.h) and, in a git
 # clone, `git describe --always --dirty`, rewritten when a source changes
 # (only main.c includes it). From a tarball without .git: the version alone.
@@ -130,7 +155,9 @@ check-deps:
 
 check: check-deps all
 	$(call stage,build: $(words $(TEST_BINS)) test programs and $(words $(ASAN_BINS)) under ASan+UBSan,$(TEST_BINS) $(ASAN_BINS))
-	@SELFSUP=$(B)/selfsup SELFSUP_BIN=$(B)/selfsup tests/run.sh tests/layers.sh $(TEST_BINS) $(wildcard tests/cli_*.sh) $(ASAN_BINS)
+	@if ($(MPI_PRESENT)); then $(MAKE) --no-print-directory mpi; \
+	 else echo "MPI flavour not built (Debian's $(MPI_PKGS) are not installed: make mpi installs them): tests/cli_mpi.sh skips"; fi
+	@SELFSUP=$(B)/selfsup SELFSUP_BIN=$(B)/selfsup SELFSUP_MPI=$(B)/selfsup-mpi tests/run.sh tests/layers.sh $(TEST_BINS) $(wildcard tests/cli_*.sh) $(ASAN_BINS)
 
 # The README's two commands on a fresh Debian 12 root (debootstrap --variant=minbase,
 # cached in .cache/fresh/), with this working tree and the data mirror; see tests/check_fresh.sh.
@@ -186,9 +213,13 @@ bench-generate: all
 	$(call need_pkgs,$(BENCH_PKGS))
 	@eval/bench_generate.sh
 
+# Data parallel on one machine: 2 ranks x 1 thread against 1 rank x 2 threads.
+bench-mpi: mpi
+	@eval/bench_mpi.sh
+
 # clean removes build products only: what a user trained (make demo's runs
 # in runs/demo/, experiments in eval/work/) is never deleted by make.
 clean:
 	rm -rf $(B)
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(B)/obj/src/train/dist_mpi.d

@@ -154,9 +154,14 @@ int cmd_finetune(int argc, char **argv) {
     o.stop = cli_catch_interrupt();
     ss_finetune_result r;
     ss_error err = {0};
-    ss_status st = ss_finetune(&o, &r, progress, NULL, &err);
+    int speaker = ss_dist_rank() == 0; /* under mpirun rank 0 reports for all */
+    ss_status st = ss_finetune(&o, &r, speaker ? progress : NULL, NULL, &err);
     cli_args_free(&a);
     if (st) return cli_report("finetune", &err);
+    if (!speaker) {
+        ss_finetune_result_free(&r);
+        return *o.stop ? CLI_EXIT_INTERRUPTED : 0;
+    }
     printf("best: epoch %d, step %lld of %lld\n", r.best_epoch, (long long)r.best_step, (long long)r.steps);
     print_metrics("dev", &r.dev);
     print_confusion(&r.dev);

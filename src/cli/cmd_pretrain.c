@@ -129,10 +129,12 @@ int cmd_pretrain(int argc, char **argv) {
     o.threads = cli_setup_threads(o.threads);
     o.stop = cli_catch_interrupt();
     cli_progress_state ps = {0};
-    ss_status st = ss_pretrain(&o, cli_progress, &ps, &err);
+    int speaker = ss_dist_rank() == 0; /* under mpirun rank 0 reports for all */
+    ss_status st = ss_pretrain(&o, speaker ? cli_progress : NULL, &ps, &err);
     cli_args_free(&a);
     if (ps.line_open) putchar('\n');
     if (st) return cli_report("pretrain", &err);
+    if (!speaker) return *o.stop ? CLI_EXIT_INTERRUPTED : 0;
     if (*o.stop) {
         fprintf(stderr, "interrupted: checkpoint saved in %s (--resume continues it)\n", o.out_dir);
         return CLI_EXIT_INTERRUPTED;
