@@ -61,6 +61,7 @@ typedef struct {
 typedef struct {
     double loss, lr, grad_norm, seconds; /* seconds: of this step (rank 0's) */
     const double *stats;                 /* the hooks' n_stats, summed over the parts and the ranks */
+    double comm_seconds;                 /* of it in the reductions across ranks (waiting for the others included) */
     int64_t tokens;
     int skipped, last;                   /* not applied (non-finite); the run's last step */
     int log_due, eval_due, save_due;     /* log: every log_every, the last and a skipped step; eval: every

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -197,7 +198,8 @@ void cli_args_free(cli_args *a) {
 static const char *rank_prefix(void) {
     static char p[32];
     if (ss_dist_size() < 2 || ss_dist_rank() == 0) return "";
-    sleep(2);
+    struct timespec left = {2, 0}; /* the whole 2 s: mpirun's SIGTERM (caught) cuts a plain sleep short */
+    while (nanosleep(&left, &left) != 0 && errno == EINTR) {}
     snprintf(p, sizeof p, "(rank %d) ", ss_dist_rank());
     return p;
 }

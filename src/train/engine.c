@@ -138,11 +138,13 @@ static ss_status step(ss_engine *e, ss_engine_step *s, double t0, ss_error *err)
         move_grads(e, e->acc[0], 0);
     }
     if (R > 1) {
+        double c0 = omp_get_wtime();
         if ((st = sum_over_ranks(e, err))) return st;
         double *extra = e->slots + (size_t)G * F;
         extra[0] = ss_dist_rank() == 0 ? omp_get_wtime() - t0 : 0; /* every rank keeps rank 0's clock */
         extra[1] = e->c.stop && *e->c.stop;
         if ((st = ss_dist_sum_f64(e->slots, (size_t)G * F + 2, err))) return st;
+        s->comm_seconds = omp_get_wtime() - c0;
         s->seconds = extra[0];
         e->stop_agreed = extra[1] > 0;
         if (e->stop_agreed && e->c.stop) *e->c.stop = 1; /* the caller sees it on every rank */

@@ -200,7 +200,7 @@ static ss_status save(trainer *t, ss_error *err) {
 }
 
 static void report_step(trainer *t, const step_stats *s, double gnorm, double lr, int skipped, double dt_tokens,
-                        double dt) {
+                        double dt, double comm) {
     double tps = dt > 0 ? dt_tokens / dt : 0;
     double peak = t->peak_gflops * ss_dist_size(); /* every rank's GEMM peak */
     double mfu = peak > 0 ? t->flops_per_token * tps / (peak * 1e9) : 0;
@@ -215,7 +215,7 @@ static void report_step(trainer *t, const step_stats *s, double gnorm, double lr
         p.eta = t->o.time_limit - t->state.elapsed;
     if (skipped) p.message = "warning: non-finite loss or gradient; step skipped";
     if (t->fn) t->fn(t->ctx, &p);
-    ss_metric_field f[14] = {SS_MF_I("step", t->state.step), SS_MF_D("loss", s->loss), SS_MF_D("lr", lr),
+    ss_metric_field f[15] = {SS_MF_I("step", t->state.step), SS_MF_D("loss", s->loss), SS_MF_D("lr", lr),
                              SS_MF_D("grad_norm", gnorm), SS_MF_D("tokens_per_s", tps), SS_MF_D("mfu", mfu),
                              SS_MF_D("elapsed_s", t->state.elapsed)};
     size_t n = 7;
@@ -227,6 +227,7 @@ static void report_step(trainer *t, const step_stats *s, double gnorm, double lr
         f[n++] = SS_MF_D("disc_precision", s->disc_precision);
         f[n++] = SS_MF_D("disc_recall", s->disc_recall);
     }
+    if (ss_dist_size() > 1) f[n++] = SS_MF_D("comm_s", comm); /* since the last line: the reductions' share */
     ss_error ignore;
     if (t->metrics) ss_metrics_write(t->metrics, f, n, &ignore);
 }
@@ -244,10 +245,13 @@ static ss_status after_step(void *ctx, const ss_engine_step *s, ss_error *err) {
     double now = omp_get_wtime();
     obj_step_stats(t, s->stats, &t->stats);
     t->window_tokens += (double)s->tokens;
+    t->window_comm += s->comm_seconds;
     if (s->log_due) {
-        report_step(t, &t->stats, s->grad_norm, s->lr, s->skipped, t->window_tokens, now - t->window_t0);
+        report_step(t, &t->stats, s->grad_norm, s->lr, s->skipped, t->window_tokens, now - t->window_t0,
+                    t->window_comm);
         t->window_t0 = omp_get_wtime();
         t->window_tokens = 0;
+        t->window_comm = 0;
     }
     ss_status st = SS_OK;
     if (s->eval_due) st = evaluate(t, err);

@@ -42,6 +42,7 @@ typedef struct {
     ss_engine eng;
     step_stats stats;          /* of the current step */
     double window_t0, window_tokens; /* since the last log line: tokens/s */
+    double window_comm;        /* and seconds in the reductions across ranks (rank 0's) */
     char fail_note[4200];
     ss_train_progress_fn fn;
     void *ctx;
