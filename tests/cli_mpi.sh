@@ -146,13 +146,17 @@ check "the last checkpoint is intact: --resume on 2 ranks runs to the end" \
   bash -c "[ $? -eq 0 ] && grep -qE 'resumed .* at step [1-9]' '$TMP/kres.log' && grep -qE '\"step\":[[:space:]]*400,' '$TMP/kill/trainer_state.json'"
 
 # (d) a rank count that does not divide the saved shards: 4 ranks on a
-# 2-shard run continue in 4 shards (said so), correctly but not bit-identically.
+# 2-shard run continue in 4 shards (said so), correctly but not bit-identically:
+# the rounding differences of the sums grow over the ~108 remaining steps
+# (measured 1.5e-4 with bf16 products) but stay below half an AdamW step at
+# the peak lr (1e-3); other windows or a lost step or moment would move the
+# weights by whole steps.
 mpi 4 pretrain --resume --out "$TMP/int4" --threads 1 >"$TMP/r4res.log" 2>&1
 rc=$?
 check "resumed on 4 ranks (2 saved shards): says it continues in 4 shards, not bit-identically, and finishes" \
   bash -c "[ $rc -eq 0 ] && grep -q 'continues in 4 (correct, but no longer bit-identical' '$TMP/r4res.log' &&
            grep -qE '\"shards\":[[:space:]]*4' '$TMP/int4/trainer_state.json'"
-check "... correctly: after ~100 more steps its weights are within lr/4 of the uninterrupted run's (same windows, other rounding)" \
+check "... correctly: after ~100 more steps its weights are within lr/2 of the uninterrupted run's (same windows, other rounding)" \
   /usr/bin/python3 -c "
 import sys
 sys.path.insert(0, 'tests')
@@ -160,7 +164,7 @@ import st_io, numpy as np
 a, b = (st_io.read('$TMP/' + d + '/model.safetensors')[0] for d in ('full', 'int4'))
 d = max(float(np.max(np.abs(a[k] - b[k]))) for k in a)
 print('# max |w(resumed on 4 ranks) - w(uninterrupted, 2 ranks)|: %.2e' % d)
-assert d < 2.5e-4, d"
+assert d < 5e-4, d"
 
 # Fine-tuning through the same engine: batch 7 split 3 + 4, the epoch's last
 # batch shorter, dropout, gradient accumulation, dev evaluated in parts.

@@ -52,6 +52,8 @@ static const char usage_tail[] =
     "  --kind encoder|decoder   --init none: the kind of model (encoder)\n"
     "  --preset NAME            --init none: tiny, small or base (small)\n"
     "  --layers L --d-model D --heads H [--d-ff F]   --init none: the architecture instead\n"
+    "Data parallel: mpirun -np N selfsup-mpi finetune ... (make mpi): --batch is\n"
+    "the global batch, cut into --shards parts over the ranks (README).\n"
     "Short forms: -o DIR (--out), -t N (--threads).\n";
 
 static char usage[16384];
