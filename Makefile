@@ -7,6 +7,7 @@
 #   make bench-*  side-by-side benchmarks (results go to eval/RESULTS.md by hand)
 #   make check-fresh  the README's two commands on a fresh Debian 12 root (debootstrap; minutes, downloads packages)
 #   make fuzz     every libFuzzer target in tests/fuzz/ for FUZZ_SECONDS each (findings to tests/fuzz/crashes/)
+#   make mpi      build/selfsup-mpi, the MPI flavour (data-parallel pretrain/finetune under mpirun; Open MPI)
 #
 # Builds are quiet: one line per stage (V=1 prints every command). The build
 # itself runs in a second make, started after the dependency step has
@@ -30,6 +31,11 @@ DEMO_PKGS  := curl gnuplot-nox
 BENCH_PKGS := sentencepiece nodejs zstd time bc python3-torch
 # The fuzz targets (tests/fuzz/): clang with libFuzzer and the sanitizers' runtimes.
 FUZZ_PKGS  := clang libclang-rt-14-dev
+# The MPI flavour only (make mpi, make bench-mpi): build/selfsup links no MPI.
+# make check builds build/selfsup-mpi and runs its test when these are
+# installed, and skips that test (saying so) otherwise.
+MPI_PKGS   := libopenmpi-dev openmpi-bin
+MPI_PRESENT = for p in $(MPI_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || exit 1; done
 
 # pkg-config is asked when a recipe needs the flags (deferred '=' expansion),
 # never while make reads this file: on a fresh machine the packages (and
@@ -40,6 +46,8 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -fopenmp -Iinclude -I$(BLAS_INC
 LDLIBS    = $(shell pkg-config --libs libutf8proc libzstd libcjson 2>/dev/null) \
             -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -ldnnl -lm -fopenmp
 TEST_LIBS = $(shell pkg-config --libs cmocka 2>/dev/null)
+MPI_CFLAGS = $(shell pkg-config --cflags ompi-c 2>/dev/null)
+MPI_LIBS   = $(shell pkg-config --libs ompi-c 2>/dev/null)
 
 # Quiet build: V=1 shows the commands. Q prefixes the compile/link commands.
 V ?=
@@ -51,11 +59,14 @@ SUBMAKE = $(MAKE) --no-print-directory $(if $(V),,-s) $(if $(findstring jobserve
 # DESCRIPTION (one line) only when something is out of date.
 stage = @$(MAKE) --no-print-directory -q $(2) 2>/dev/null || echo "$(1)"; $(SUBMAKE) $(2)
 
+# src/train/dist_single.c (one process) is the library's selfsup/dist.h;
+# the MPI flavour swaps in src/train/dist_mpi.c.
 LIB_SRCS := $(wildcard tokenizer/*.c corpora/*.c) \
-            $(filter-out src/cli/%,$(wildcard src/*/*.c))
+            $(filter-out src/cli/% src/train/dist_mpi.c,$(wildcard src/*/*.c))
 CLI_SRCS := $(wildcard src/cli/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(B)/obj/%.o)
+MPI_LIB_OBJS := $(filter-out $(B)/obj/src/train/dist_single.o,$(LIB_OBJS)) $(B)/obj/src/train/dist_mpi.o
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
 # The sanitizer build covers the tokenizer, data, io, kernel and inference tests.
@@ -79,7 +90,7 @@ FUZZ_LDLIBS   = $(shell pkg-config --libs libutf8proc libzstd libcjson 2>/dev/nu
                 -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -ldnnl -lgomp -lm
 
 .PHONY: all deps check check-deps check-torch check-fresh demo clean install uninstall bench-tokenizer fuzz \
-        bench-train bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb
+        bench-train bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb mpi bench-mpi
 all: deps
 	$(call stage,build: libselfsup and the selfsup CLI into $(B)/ (V=1 shows the commands),$(B)/libselfsup.a $(B)/selfsup)
 
@@ -200,6 +211,19 @@ uninstall:
 	$(Q)rm -f $(addprefix $(DESTDIR),$(INSTALLED))
 	$(Q)! [ -d $(DESTDIR)$(INCLUDEDIR)/selfsup ] || rmdir --ignore-fail-on-non-empty $(DESTDIR)$(INCLUDEDIR)/selfsup
 	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" = 0 ] && command -v ldconfig >/dev/null; then ldconfig; fi
+# ---- the MPI flavour: the same library and CLI with src/train/dist_mpi.c ----------
+$(B)/obj/src/train/dist_mpi.o: CFLAGS += $(MPI_CFLAGS)
+
+$(B)/libselfsup-mpi.a: $(MPI_LIB_OBJS)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(B)/selfsup-mpi: $(CLI_OBJS) $(B)/libselfsup-mpi.a
+	$(Q)$(CC) $(CFLAGS) -o $@ $(CLI_OBJS) $(B)/libselfsup-mpi.a $(LDLIBS) $(MPI_LIBS)
+
+mpi: all
+	$(call need_pkgs,$(MPI_PKGS))
+	$(call stage,build: $(B)/selfsup-mpi (the MPI flavour: Open MPI),$(B)/selfsup-mpi)
 
 # `selfsup --version`: the version (include/selfsup/version.h) and, in a git
 # clone, `git describe --always --dirty`, rewritten when a source changes
@@ -243,11 +267,13 @@ $(B)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(B)/fuzz/libselfsup.a
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -Itests/fuzz -Isrc/cli -o $@ $< $(B)/fuzz/libselfsup.a $(FUZZ_LDLIBS)
 
 check-deps:
-	$(call need_pkgs,$(BUILD_PKGS) $(CHECK_PKGS) $(CHECK_NPM) $(FUZZ_PKGS))
+	$(call need_pkgs,$(BUILD_PKGS) $(CHECK_PKGS) $(CHECK_NPM) $(FUZZ_PKGS) $(MPI_PKGS))
 
 check: check-deps all
 	$(call stage,build: $(words $(TEST_BINS)) test programs$(,) $(words $(ASAN_BINS)) under ASan+UBSan$(,) $(words $(FUZZ_BINS)) fuzz targets and the shared library,$(TEST_BINS) $(ASAN_BINS) $(FUZZ_BINS) $(B)/libselfsup.so)
-	@SELFSUP=$(B)/selfsup SELFSUP_BIN=$(B)/selfsup tests/run.sh tests/layers.sh $(TEST_BINS) $(wildcard tests/cli_*.sh) $(ASAN_BINS)
+	@if ($(MPI_PRESENT)); then $(MAKE) --no-print-directory mpi; \
+	 else echo "MPI flavour not built (Debian's $(MPI_PKGS) are not installed: make mpi installs them): tests/cli_mpi.sh skips"; fi
+	@SELFSUP=$(B)/selfsup SELFSUP_BIN=$(B)/selfsup SELFSUP_MPI=$(B)/selfsup-mpi tests/run.sh tests/layers.sh $(TEST_BINS) $(wildcard tests/cli_*.sh) $(ASAN_BINS)
 
 # Every fuzz target for FUZZ_SECONDS (default 60) each, on a working corpus
 # in $(B)/fuzz/corpus/ seeded from tests/fuzz/corpus/; findings are saved in
@@ -312,9 +338,13 @@ bench-generate: all
 	$(call need_pkgs,$(BENCH_PKGS))
 	@eval/bench_generate.sh
 
+# Data parallel on one machine: 2 ranks x 1 thread against 1 rank x 2 threads.
+bench-mpi: mpi
+	@eval/bench_mpi.sh
+
 # clean removes build products only: what a user trained (make demo's runs
 # in runs/demo/, experiments in eval/work/) is never deleted by make.
 clean:
 	rm -rf $(B)
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(PIC_OBJS:.o=.d) $(wildcard $(B)/fuzz/obj/*/*.d $(B)/fuzz/obj/*/*/*.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(PIC_OBJS:.o=.d) $(B)/obj/src/train/dist_mpi.d $(wildcard $(B)/fuzz/obj/*/*.d $(B)/fuzz/obj/*/*/*.d)

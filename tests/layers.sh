@@ -18,7 +18,7 @@ declare -A HDR=(
   [nn.h]=nn [nn_ref.h]=nn [gemm.h]=nn [gguf.h]=io
   [model.h]=model [export.h]=model
   [train.h]=train [train_opts.def]=train [optim.h]=train [options.h]=train [engine.h]=train [classmetrics.h]=train
-  [encoder_eval.h]=train [textseq.h]=train [finetune.h]=train [finetune_opts.def]=train [selftrain.h]=train
+  [encoder_eval.h]=train [textseq.h]=train [finetune.h]=train [finetune_opts.def]=train [selftrain.h]=train [dist.h]=train
   [infer.h]=infer [generate.h]=infer [prompt.h]=infer
 )
 

@@ -18,6 +18,14 @@
 ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, int uniform, const ss_doc_index *docs,
                               const ss_mlm_config *cfg, int B, int T, int64_t max_tokens,
                               ss_eval_progress_fn fn, void *ctx, ss_eval_result *r, ss_error *err);
+/* The same with batch i computed by part i mod `parts` (a multiple of the
+ * ranks, selfsup/dist.h: each rank computes its parts' batches, every rank
+ * draws every batch's masks) and the sums reduced in a fixed order: the same
+ * bits on any rank count dividing parts. ss_evaluate_encoder: one part per
+ * rank. */
+ss_status ss_evaluate_encoder_parts(ss_model *mlm, ss_model *disc, int uniform, const ss_doc_index *docs,
+                                    const ss_mlm_config *cfg, int B, int T, int64_t max_tokens, int parts,
+                                    ss_eval_progress_fn fn, void *ctx, ss_eval_result *r, ss_error *err);
 
 /* Area under the ROC curve of scores for binary labels (ties count half);
  * NaN when one class is absent. The inputs are not modified. */

@@ -8,7 +8,21 @@
  * logging / evaluation / checkpoint cadence, and the stop flag. What a step
  * computes (the objective) and what happens at a log line, an evaluation or
  * a save plug in as hooks. The state that a checkpoint must hold for an
- * exact resume is ss_train_state (step, clock, bad steps). */
+ * exact resume is ss_train_state (step, clock, bad steps).
+ *
+ * Data parallel (selfsup/dist.h): the global batch of each micro-batch is
+ * cut into `shards` parts (a multiple of the ranks); every rank draws the
+ * whole global batch (prepare: the same data stream on every rank) and
+ * computes its own parts (micro). Each part's gradient is accumulated on its
+ * own over the micro-batches; the parts' gradients are then summed in one
+ * fixed tree order, on the rank and across the ranks (ss_dist_sum_f32), so
+ * every rank applies the same clipped AdamW step to the same bits, and the
+ * same shards give the same bits on any rank count R with shards / R a
+ * power of two (1 rank x 2 shards = 2 ranks x 1). One shard on one rank is
+ * the plain computation, unchanged. The loss and the hook's statistics are
+ * summed per part the same way; rank 0's step time and the stop flag of any
+ * rank travel with them, so every rank keeps the same clock and stops after
+ * the same step. */
 #ifndef SELFSUP_ENGINE_H
 #define SELFSUP_ENGINE_H
 
@@ -39,13 +53,16 @@ typedef struct {
     int grad_accum, max_bad_steps;
     int64_t log_every, eval_every, save_every;
     size_t first;              /* the model trains its floats from here on (a frozen body: the head's offset) */
+    int shards;                /* parts of the global batch (ss_engine_shards); 0: one per rank */
     const char *fail_note;     /* appended to the non-finite error ("The last checkpoint in RUN holds ...") */
     volatile int *stop;
 } ss_engine_config;
 
 /* What the engine tells the hooks after a step. */
 typedef struct {
-    double loss, lr, grad_norm, seconds; /* seconds: of this step */
+    double loss, lr, grad_norm, seconds; /* seconds: of this step (rank 0's) */
+    const double *stats;                 /* the hooks' n_stats, summed over the parts and the ranks */
+    double comm_seconds;                 /* of it in the reductions across ranks (waiting for the others included) */
     int64_t tokens;
     int skipped, last;                   /* not applied (non-finite); the run's last step */
     int log_due, eval_due, save_due;     /* log: every log_every, the last and a skipped step; eval: every
@@ -54,12 +71,19 @@ typedef struct {
 
 typedef struct {
     void *ctx;
-    /* Forward and backward on micro-batch `micro` of the step, gradients
-     * added with `scale` (1/micro-batches), the loss added times scale to
-     * *loss and the input tokens to *tokens. Required. */
-    ss_status (*micro)(void *ctx, int micro, float scale, double *loss, int64_t *tokens, ss_error *err);
+    /* Doubles per part that micro adds to (at least 2): [0] the loss times
+     * scale, [1] the input tokens; the rest are the hooks' own. */
+    int n_stats;
     /* Micro-batches of the coming step; NULL: grad_accum. */
     int (*micro_count)(void *ctx);
+    /* Draw micro-batch `micro` of the coming step: the whole global batch,
+     * the same on every rank. NULL: nothing to draw. */
+    ss_status (*prepare)(void *ctx, int micro, ss_error *err);
+    /* Forward and backward on part `part` of `parts` of micro-batch `micro`
+     * (ss_part_lo: its rows), gradients added with `scale` (1/micro-batches)
+     * times the normalisation of the whole global batch, so the parts'
+     * gradients sum to the batch's; adds to stats[0..n_stats). Required. */
+    ss_status (*micro)(void *ctx, int micro, int part, int parts, float scale, double *stats, ss_error *err);
     /* After each step (log, evaluate, save as the flags say). Required. */
     ss_status (*after_step)(void *ctx, const ss_engine_step *s, ss_error *err);
     /* The run should end now (early stopping); NULL: never. */
@@ -73,13 +97,31 @@ typedef struct {
     ss_train_models *tm;       /* model (+ generator), their AdamW states */
     ss_train_state *st;        /* step, tokens_seen, bad_steps, elapsed: in the checkpoint */
     ss_engine_hooks h;
+    /* the run's working state (ss_engine_run) */
+    int part_lo, part_hi;      /* this rank's parts */
+    int stop_agreed;           /* some rank's stop flag was up at the last step (several ranks) */
+    double *slots, *stats;     /* [shards][n_stats] + rank 0's seconds and the stop flags; [n_stats] */
+    float **acc;               /* several parts on this rank: each part's gradients */
+    size_t n_acc;
 } ss_engine;
+
+/* The shards of a run: `given` (--shards) when > 0, else the saved count
+ * when the ranks divide it (a resumed run then continues bit-identically),
+ * else one per rank. It must be a multiple of the ranks and at most `batch`
+ * (each shard needs a row). note (cap bytes) receives a line for the log
+ * when a saved count could not be kept ("" otherwise). */
+ss_status ss_engine_shards(int given, int64_t saved, int batch, const char *batch_flag, int *out, char *note,
+                           size_t cap, ss_error *err);
+/* Whether the run was stopped (the stop flag; with several ranks: raised on
+ * some rank by the last step, which every rank sees the same). */
+int ss_engine_stopped(const ss_engine *e);
 
 /* The lr of the coming step (st->step, st->elapsed). */
 /* Choose the GEMM backend of a run (gemm.h) and record it in st->gemm: a
  * resumed run whose checkpoint names an available backend keeps it (the
  * same numbers as an uninterrupted run); otherwise ss_gemm_select(want).
- * msg receives one line for the run's log: the choice, why, the peaks. */
+ * msg receives one line for the run's log: the choice, why, the peaks.
+ * With several ranks, rank 0 chooses and every rank takes its choice. */
 ss_status ss_engine_precision(ss_precision want, int resumed, ss_train_state *st, char *msg, size_t cap,
                               ss_error *err);
 

@@ -226,6 +226,11 @@ ss_status ss_model_forward_backward(ss_model *m, const ss_batch *b,
 ss_status ss_model_eval_loss(ss_model *m, const ss_batch *b,
                              ss_loss_stats *stats, ss_error *err);
 void ss_model_zero_grads(ss_model *m);
+/* The coming training batches are sequences row0.. of a larger batch (a
+ * data-parallel shard): dropout draws the masks those rows have in it, so
+ * the shards of a batch together get the whole batch's masks. 0 (the
+ * default): the batch stands alone. */
+void ss_model_set_row_offset(ss_model *m, size_t row0);
 
 /* Bytes of activation memory (forward + backward buffers) for a batch. */
 size_t ss_model_activation_bytes(const ss_model_config *c, int B, int T);

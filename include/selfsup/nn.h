@@ -78,6 +78,10 @@ void ss_embedding_backward(float *dwte, float *dwpe, const float *dout,
  * out = inp * keep(i) / (1-p);  dinp += dout * keep(i) / (1-p).  p == 0: copy. */
 void ss_dropout_forward(float *out, const float *inp, size_t n, float p, uint64_t seed);
 void ss_dropout_backward(float *dinp, const float *dout, size_t n, float p, uint64_t seed);
+/* The same on elements i0 .. i0+n-1 of a larger array (keep(i0 + i)): a
+ * data-parallel shard of a batch draws the masks of its rows in the batch. */
+void ss_dropout_forward_at(float *out, const float *inp, size_t n, float p, uint64_t seed, size_t i0);
+void ss_dropout_backward_at(float *dinp, const float *dout, size_t n, float p, uint64_t seed, size_t i0);
 
 /* ---- softmax cross-entropy (src/nn/crossentropy.c) -------------------------------
  * For each row n with targets[n] >= 0:

@@ -93,6 +93,12 @@ typedef void (*ss_eval_progress_fn)(void *ctx, const ss_eval_progress *p);
  * bits/byte = loss_sum / ln 2 / (split text bytes * evaluated share). */
 ss_status ss_evaluate_clm(ss_model *m, const ss_token_split *s, int B, int T, int64_t max_tokens,
                           ss_eval_progress_fn fn, void *ctx, ss_eval_result *r, ss_error *err);
+/* The same with the windows cut into `parts` contiguous parts (a multiple
+ * of the ranks, selfsup/dist.h): each rank evaluates its parts and the sums
+ * are reduced in a fixed order, so the result is the same bits on any rank
+ * count dividing parts. ss_evaluate_clm: one part per rank. */
+ss_status ss_evaluate_clm_parts(ss_model *m, const ss_token_split *s, int B, int T, int64_t max_tokens, int parts,
+                                ss_eval_progress_fn fn, void *ctx, ss_eval_result *r, ss_error *err);
 
 /* ---- Checkpoints (src/train/checkpoint.c) -------------------------------------- */
 typedef struct {
@@ -112,6 +118,10 @@ typedef struct {
      * "" when the run started from random weights. */
     char init_sha256[65];
     int64_t init_step;
+    /* The data-parallel shards the steps were computed in (engine.h; 1 in
+     * runs saved before they were recorded): --resume keeps them when the
+     * ranks divide them. */
+    int64_t shards;
     /* Fine-tuning: the epoch and the batches of it done, the best evaluation
      * so far, the train loss summed since the last evaluation. */
     int64_t epoch, epoch_batch, best_step, best_epoch, evals_since_best, have_best, loss_n;

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -211,19 +212,35 @@ void cli_args_free(cli_args *a) {
     free(a->positional);
 }
 
+/* Under mpirun every rank meets most errors alike (the same options, data
+ * and checkpoint): rank 0 reports, and another rank waits 2 s first, so its
+ * message shows only when the error was its own (had rank 0 failed too,
+ * its abort would have ended the job by then). Returns the prefix naming
+ * the rank ("" for rank 0 or one process). */
+static const char *rank_prefix(void) {
+    static char p[32];
+    if (ss_dist_size() < 2 || ss_dist_rank() == 0) return "";
+    struct timespec left = {2, 0}; /* the whole 2 s: mpirun's SIGTERM (caught) cuts a plain sleep short */
+    while (nanosleep(&left, &left) != 0 && errno == EINTR) {}
+    snprintf(p, sizeof p, "(rank %d) ", ss_dist_rank());
+    return p;
+}
+
 int cli_report(const char *command, const ss_error *err) {
-    fprintf(stderr, "selfsup %s: %s\n", command, err->msg[0] ? err->msg : ss_status_name(err->code));
+    const char *r = rank_prefix();
+    fprintf(stderr, "selfsup %s: %s%s\n", command, r, err->msg[0] ? err->msg : ss_status_name(err->code));
     return 1;
 }
 
 void cli_die(const char *command, const char *fmt, ...) {
     va_list ap;
-    fprintf(stderr, "selfsup %s: ", command);
+    const char *r = rank_prefix();
+    fprintf(stderr, "selfsup %s: %s", command, r);
     va_start(ap, fmt);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fputc('\n', stderr);
-    exit(2);
+    ss_dist_abort(2); /* several ranks: ends the job (no rank left waiting); else exit(2) */
 }
 
 int cli_default_threads(void) {
@@ -283,9 +300,12 @@ static void warn_generic_blas_kernels(void) {
 
 int cli_setup_threads(int n) {
     n = cli_threads_quiet(n);
+    if (ss_dist_rank() != 0) return n; /* under mpirun: rank 0 speaks for all */
     int par = openblas_get_parallel();
     const dnnl_version_t *dv = dnnl_version();
-    fprintf(stderr, "threads: %d (OpenMP %d; OpenBLAS %s, %s; oneDNN %d.%d.%d on %s)\n", n, omp_get_max_threads(),
+    char ranks[64] = "";
+    if (ss_dist_size() > 1) snprintf(ranks, sizeof ranks, "%d ranks x ", ss_dist_size());
+    fprintf(stderr, "threads: %s%d (OpenMP %d; OpenBLAS %s, %s; oneDNN %d.%d.%d on %s)\n", ranks, n, omp_get_max_threads(),
             openblas_get_config(), par == 2 ? "OpenMP build: one shared thread pool" : par == 1 ? "pthread build: "
             "WARNING, its threads compete with OpenMP's" : "single-threaded build", dv->major, dv->minor, dv->patch,
             dv->cpu_runtime == DNNL_RUNTIME_OMP ? "the same OpenMP pool" : "its own threads");
@@ -314,14 +334,22 @@ ss_gemm_choice cli_setup_precision(const char *command, const char *precision, i
  * kills at once. write() is async-signal-safe, printf is not. */
 static volatile int interrupted;
 
+static volatile int quiet_signal; /* under mpirun, ranks other than 0 */
+
 static void on_sigint(int sig) {
     (void)sig;
     static const char msg[] = "\nselfsup: interrupted: finishing the step and saving (Ctrl-C again quits at once)\n";
     interrupted = 1;
+    if (quiet_signal) return;
     ssize_t w = write(STDERR_FILENO, msg, sizeof msg - 1);
     (void)w;
 }
 
+/* Under mpirun (several ranks) the signal may come as SIGTERM (mpirun's
+ * answer to Ctrl-C, followed by SIGKILL after its odls_base_sigkill_timeout,
+ * 1 s by default) or SIGUSR1 (`kill -USR1` to mpirun: forwarded to every
+ * rank, nothing killed): all three stop and save; the ranks agree on the
+ * step (engine.c). */
 volatile int *cli_catch_interrupt(void) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -329,5 +357,10 @@ volatile int *cli_catch_interrupt(void) {
     sa.sa_flags = SA_RESETHAND | SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
+    if (ss_dist_size() > 1) {
+        quiet_signal = ss_dist_rank() != 0;
+        sigaction(SIGTERM, &sa, NULL);
+        sigaction(SIGUSR1, &sa, NULL);
+    }
     return &interrupted;
 }

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "selfsup/dist.h"
 #include "selfsup/error.h"
 #include "selfsup/gemm.h"
 #include "selfsup/options.h"

@@ -71,6 +71,8 @@ static const char usage_tail[] =
     "  --kind encoder|decoder   --init none: the kind of model (encoder)\n"
     "  --preset NAME            --init none: tiny, small or base (small)\n"
     "  --layers L --d-model D --heads H [--d-ff F]   --init none: the architecture instead\n"
+    "Data parallel: mpirun -np N selfsup-mpi finetune ... (make mpi): --batch is\n"
+    "the global batch, cut into --shards parts over the ranks (README).\n"
     "Short forms: -o DIR (--out), -t N (--threads).\n";
 
 static char usage[16384];
@@ -202,9 +204,14 @@ int cmd_finetune(int argc, char **argv) {
     if (o.unlabeled) return self_train(&a, &o);
     ss_finetune_result r;
     ss_error err = {0};
-    ss_status st = ss_finetune(&o, &r, progress, NULL, &err);
+    int speaker = ss_dist_rank() == 0; /* under mpirun rank 0 reports for all */
+    ss_status st = ss_finetune(&o, &r, speaker ? progress : NULL, NULL, &err);
     cli_args_free(&a);
     if (st) return cli_report("finetune", &err);
+    if (!speaker) {
+        ss_finetune_result_free(&r);
+        return *o.stop ? CLI_EXIT_INTERRUPTED : 0;
+    }
     printf("best: epoch %d, step %lld of %lld\n", r.best_epoch, (long long)r.best_step, (long long)r.steps);
     print_metrics("dev", &r.dev);
     print_confusion(&r.dev);

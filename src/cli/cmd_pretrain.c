@@ -43,6 +43,12 @@ static const char usage_head[] =
     "RUN lacks starts fresh. trainer_state.json records RUN, its step and the\n"
     "sha256 of its model.safetensors.\n"
     "\n"
+    "Data parallel: mpirun -np N selfsup-mpi pretrain ... (make mpi). --batch is\n"
+    "the global batch, cut into --shards parts (one per rank by default); the\n"
+    "ranks draw the same windows one process would, gradients are summed in a\n"
+    "fixed order (N ranks = one process with --shards N, bit for bit), rank 0\n"
+    "writes RUN. --threads is per rank. kill -USR1 to mpirun saves and stops.\n"
+    "\n"
     "Objectives: clm trains a decoder on next-token prediction; mlm an encoder on\n"
     "BERT's masked LM ([CLS] doc [SEP] ... packing, 15% of tokens chosen, of\n"
     "those 80% [MASK], 10% random, 10% kept); rtd ELECTRA's replaced-token\n"
@@ -174,10 +180,12 @@ int cmd_pretrain(int argc, char **argv) {
     o.threads = cli_setup_threads(o.threads);
     o.stop = cli_catch_interrupt();
     cli_progress_state ps = {0};
-    ss_status st = ss_pretrain(&o, cli_progress, &ps, &err);
+    int speaker = ss_dist_rank() == 0; /* under mpirun rank 0 reports for all */
+    ss_status st = ss_pretrain(&o, speaker ? cli_progress : NULL, &ps, &err);
     cli_args_free(&a);
     if (ps.line_open) putchar('\n');
     if (st) return cli_report("pretrain", &err);
+    if (!speaker) return *o.stop ? CLI_EXIT_INTERRUPTED : 0;
     if (*o.stop) {
         fprintf(stderr, "interrupted: checkpoint saved in %s (--resume continues it)\n", o.out_dir);
         return CLI_EXIT_INTERRUPTED;

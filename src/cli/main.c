@@ -52,6 +52,23 @@ static int version(void) {
     return 0;
 }
 
+/* pretrain and finetune are data parallel under mpirun in the MPI flavour
+ * (build/selfsup-mpi; selfsup/dist.h): they join the job first and leave it
+ * at the end. A rank that fails ends the whole job (no rank is left waiting
+ * in a reduction); its message was printed first (cli_report). In
+ * build/selfsup all of this is nothing. */
+static int distributed(int (*cmd)(int, char **), int argc, char **argv) {
+    ss_error err = {0};
+    if (ss_dist_init(&argc, &argv, &err)) {
+        fprintf(stderr, "selfsup: %s\n", err.msg);
+        return 1;
+    }
+    int rc = cmd(argc - 2, argv + 2);
+    if (rc != 0 && rc != CLI_EXIT_INTERRUPTED && ss_dist_size() > 1) ss_dist_abort(rc);
+    ss_dist_finalize();
+    return rc;
+}
+
 int main(int argc, char **argv) {
     if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
@@ -61,12 +78,12 @@ int main(int argc, char **argv) {
     if (strcmp(argv[1], "--version") == 0) return version();
     if (strcmp(argv[1], "tokenizer") == 0) return cmd_tokenizer(argc - 2, argv + 2);
     if (strcmp(argv[1], "data") == 0) return cmd_data(argc - 2, argv + 2);
-    if (strcmp(argv[1], "pretrain") == 0) return cmd_pretrain(argc - 2, argv + 2);
+    if (strcmp(argv[1], "pretrain") == 0) return distributed(cmd_pretrain, argc, argv);
     if (strcmp(argv[1], "eval") == 0) return cmd_eval(argc - 2, argv + 2);
     if (strcmp(argv[1], "plot") == 0) return cmd_plot(argc - 2, argv + 2);
     if (strcmp(argv[1], "fill-mask") == 0) return cmd_fill_mask(argc - 2, argv + 2);
     if (strcmp(argv[1], "generate") == 0) return cmd_generate(argc - 2, argv + 2);
-    if (strcmp(argv[1], "finetune") == 0) return cmd_finetune(argc - 2, argv + 2);
+    if (strcmp(argv[1], "finetune") == 0) return distributed(cmd_finetune, argc, argv);
     if (strcmp(argv[1], "classify") == 0) return cmd_classify(argc - 2, argv + 2);
     if (strcmp(argv[1], "embed") == 0) return cmd_embed(argc - 2, argv + 2);
     if (strcmp(argv[1], "export") == 0) return cmd_export(argc - 2, argv + 2);

@@ -16,7 +16,9 @@ void cli_fmt_duration(char *out, size_t cap, double s) {
 
 void cli_progress(void *ctx, const ss_train_progress *p) {
     cli_progress_state *s = ctx;
-    int tty = isatty(fileno(stdout));
+    /* under mpirun a rank's stdout is a pty of mpirun's even when mpirun's
+     * own output goes to a file: plain lines there */
+    int tty = isatty(fileno(stdout)) && ss_dist_size() == 1;
     if (p->message) {
         printf("%s%s\n", s->line_open ? "\n" : "", p->message);
         s->line_open = 0;

@@ -139,7 +139,7 @@ ss_status ss_cls_head(ss_model *m, const uint8_t *key_valid, const int32_t *labe
     }
     u = a;
     if (drop > 0.0f) {
-        ss_dropout_forward(b.u, a, BC, drop, seed);
+        ss_dropout_forward_at(b.u, a, BC, drop, seed, m->row0 * C);
         u = b.u;
     }
     ss_linear_forward(b.z, u, p->cls_ow, p->cls_ob, B, C, K);
@@ -162,7 +162,7 @@ ss_status ss_cls_head(ss_model *m, const uint8_t *key_valid, const int32_t *labe
     const float *dd = b.du;
     if (drop > 0.0f) {
         memset(b.dd, 0, BC * sizeof(float));
-        ss_dropout_backward(b.dd, b.du, BC, drop, seed);
+        ss_dropout_backward_at(b.dd, b.du, BC, drop, seed, m->row0 * C);
         dd = b.dd;
     }
     if (m->cfg.pooler) {

@@ -72,6 +72,7 @@ const ss_params *ss_model_grad_views(const ss_model *m) { return &m->g; }
 size_t ss_model_num_tensors(const ss_model *m) { return m->n_tensors; }
 const ss_param_info *ss_model_tensor(const ss_model *m, size_t i) { return i < m->n_tensors ? &m->tensors[i] : NULL; }
 void ss_model_zero_grads(ss_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
+void ss_model_set_row_offset(ss_model *m, size_t row0) { m->row0 = row0; }
 float *ss_model_dhidden(ss_model *m) { return m->a.dhidden; }
 
 /* Activation sizes in floats, in arena order (must match acts_views). */
@@ -161,7 +162,8 @@ static void block_forward(ss_model *m, int l, const float *x, float *qkv, int t0
     else
         ss_attention_forward_rows(atty, qkv, t0, t0 + T, C, NH);
     ss_linear_forward(a->tmp, atty, p->attprojw + (size_t)l * C * C, p->attprojb + l * C, BT, C, C);
-    ss_dropout_forward(a->tmp, a->tmp, (size_t)BT * C, drop, ss_dropout_site_seed(m->dropout_seed, 1 + 2 * l));
+    ss_dropout_forward_at(a->tmp, a->tmp, (size_t)BT * C, drop, ss_dropout_site_seed(m->dropout_seed, 1 + 2 * l),
+                          m->row0 * T * C);
     ss_residual_forward(res2, x, a->tmp, (size_t)BT * C);
     ss_layernorm_forward(ln2, a->ln2_mean + lr, a->ln2_rstd + lr, res2, p->ln2w + l * C, p->ln2b + l * C, BT, C);
     ss_linear_forward(fch, ln2, p->fcw + (size_t)l * F * C, NULL, BT, C, F);
@@ -169,7 +171,8 @@ static void block_forward(ss_model *m, int l, const float *x, float *qkv, int t0
     if (m->train) ss_bias_gelu_forward_grad(fchg, fch, p->fcb + (size_t)l * F, BT, F);
     else ss_bias_gelu_forward(fchg, fch, p->fcb + (size_t)l * F, BT, F);
     ss_linear_forward(a->tmp, fchg, p->fcprojw + (size_t)l * C * F, p->fcprojb + l * C, BT, F, C);
-    ss_dropout_forward(a->tmp, a->tmp, (size_t)BT * C, drop, ss_dropout_site_seed(m->dropout_seed, 2 + 2 * l));
+    ss_dropout_forward_at(a->tmp, a->tmp, (size_t)BT * C, drop, ss_dropout_site_seed(m->dropout_seed, 2 + 2 * l),
+                          m->row0 * T * C);
     ss_residual_forward(res3, res2, a->tmp, (size_t)BT * C);
 }
 
@@ -194,7 +197,8 @@ static ss_status body_forward(ss_model *m, const int32_t *tokens, const uint8_t 
     int E = ss_model_embed_width(c);
     float *emb = E != C ? a->emb : a->encoded;
     ss_embedding_forward(emb, tokens, m->p.wte, m->p.wpe + (size_t)t0 * E, B, T, E);
-    ss_dropout_forward(emb, emb, (size_t)BT * E, train ? c->dropout : 0.0f, ss_dropout_site_seed(dropout_seed, 0));
+    ss_dropout_forward_at(emb, emb, (size_t)BT * E, train ? c->dropout : 0.0f, ss_dropout_site_seed(dropout_seed, 0),
+                          m->row0 * T * E);
     if (E != C) ss_linear_forward(a->encoded, emb, m->p.projw, m->p.projb, BT, E, C);
     const float *x = a->encoded;
     for (int l = 0; l < c->n_layer; l++) {
@@ -236,7 +240,8 @@ static const float *branch_grad(ss_model *m, const float *dres, int site) {
     size_t n = (size_t)m->B * m->T * m->cfg.d_model;
     if (p == 0.0f) return dres;
     memset(m->a.dtmp, 0, n * sizeof(float));
-    ss_dropout_backward(m->a.dtmp, dres, n, p, ss_dropout_site_seed(m->dropout_seed, site));
+    ss_dropout_backward_at(m->a.dtmp, dres, n, p, ss_dropout_site_seed(m->dropout_seed, site),
+                           m->row0 * m->T * m->cfg.d_model);
     return m->a.dtmp;
 }
 
@@ -294,7 +299,7 @@ void ss_model_body_backward(ss_model *m) {
          * gradient (same mask, same 1/(1-p) scale); demb is private and can
          * be scaled in place, dres (E == C) goes to the free dtmp buffer. */
         float *d = dx == a->demb ? a->demb : a->dtmp;
-        ss_dropout_forward(d, dx, (size_t)BT * E, p, ss_dropout_site_seed(m->dropout_seed, 0));
+        ss_dropout_forward_at(d, dx, (size_t)BT * E, p, ss_dropout_site_seed(m->dropout_seed, 0), m->row0 * m->T * E);
         dx = d;
     }
     ss_embedding_backward(m->g.wte, m->g.wpe, dx, m->tokens, m->B, m->T, E);

@@ -44,6 +44,7 @@ struct ss_model {
     const uint8_t *key_valid;
     int train;
     uint64_t dropout_seed;
+    size_t row0; /* the batch's first sequence in a larger batch (ss_model_set_row_offset): dropout masks */
     /* head scratch (src/model/lm_head.c, disc_head.c, cls_head.c): one block of floats
      * for gathered rows and a logits chunk, one of ints */
     size_t head_cap_floats, head_cap_ints;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "selfsup/dist.h"
 #include "selfsup/encoder_eval.h"
 
 typedef struct {
@@ -102,30 +103,72 @@ static void report(ss_eval_progress_fn fn, void *ctx, const ss_doc_index *docs, 
     fn(ctx, &p);
 }
 
-ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, int uniform, const ss_doc_index *docs,
-                              const ss_mlm_config *cfg, int B, int T, int64_t max_tokens,
-                              ss_eval_progress_fn fn, void *ctx, ss_eval_result *r, ss_error *err) {
+/* Per-part sums (slots, selfsup/dist.h). */
+enum { E_LOSS, E_MASKED, E_CORRECT, E_DLOSS, E_DN, E_DCORRECT, E_DPOS, E_N };
+
+/* Every rank's scores and labels, for the AUC (its value depends only on
+ * the pairs, not on their order). */
+static ss_status gather_scores(eval_bufs *b, ss_error *err) {
+    if (ss_dist_size() == 1) return SS_OK;
+    void *s, *l;
+    size_t sb, lb;
+    ss_status st = ss_dist_gather(b->all_scores, b->n_all * sizeof(float), &s, &sb, err);
+    if (st) return st;
+    if ((st = ss_dist_gather(b->all_labels, b->n_all, &l, &lb, err))) {
+        free(s);
+        return st;
+    }
+    free(b->all_scores);
+    free(b->all_labels);
+    b->all_scores = s;
+    b->all_labels = l;
+    b->n_all = b->cap_all = lb;
+    return SS_OK;
+}
+
+ss_status ss_evaluate_encoder_parts(ss_model *mlm, ss_model *disc, int uniform, const ss_doc_index *docs,
+                                    const ss_mlm_config *cfg, int B, int T, int64_t max_tokens, int parts,
+                                    ss_eval_progress_fn fn, void *ctx, ss_eval_result *r, ss_error *err) {
+    if (parts < 1 || parts % ss_dist_size())
+        return ss_fail(err, SS_ERR_ARG, "evaluation in %d parts: not a multiple of the %d ranks", parts, ss_dist_size());
     size_t n = (size_t)B * T;
     eval_bufs b;
     ss_status st = alloc_bufs(&b, n, err);
+    double *slots = calloc((size_t)parts * E_N, sizeof(double)), sum[E_N];
+    if (!st && !slots) st = ss_fail(err, SS_ERR_NOMEM, "out of memory for evaluation");
     ss_rng rng;
     ss_rng_seed(&rng, SS_EVAL_MASK_SEED);
     uint64_t cursor = 0;
-    int64_t seen = 0, masked = 0, correct = 0, dn = 0, dcorrect = 0, dpos = 0, batches = 0;
-    double loss = 0, dloss = 0, t0 = omp_get_wtime();
+    int64_t seen = 0, batches = 0;
+    double t0 = omp_get_wtime();
     memset(r, 0, sizeof *r);
-    int rows;
-    while (!st && (max_tokens <= 0 || seen < max_tokens) &&
-           (rows = ss_mlm_pack_sequential(docs, cfg, &cursor, B, T, b.tokens, b.key_valid)) > 0) {
-        for (size_t i = 0; i < n; i++) seen += b.key_valid[i];
-        ss_mlm_mask(cfg, &rng, rows, T, b.tokens, b.key_valid, b.targets);
-        for (size_t i = (size_t)rows * T; i < n; i++) b.targets[i] = -1;
+    int rows, lo, hi;
+    ss_dist_my_parts(parts, &lo, &hi);
+    /* Every rank packs and masks every batch (the masks and samples are one
+     * stream); batch i is computed by part i mod parts. */
+    for (int64_t i = 0; !st && (max_tokens <= 0 || seen < max_tokens) &&
+                        (rows = ss_mlm_pack_sequential(docs, cfg, &cursor, B, T, b.tokens, b.key_valid)) > 0;
+         i++) {
+        for (size_t k = 0; k < n; k++) seen += b.key_valid[k];
+        size_t nm = ss_mlm_mask(cfg, &rng, rows, T, b.tokens, b.key_valid, b.targets);
+        for (size_t k = (size_t)rows * T; k < n; k++) b.targets[k] = -1;
+        int part = (int)(i % parts);
+        if (part < lo || part >= hi) { /* another rank's: pass its generator samples in the stream */
+            if (disc)
+                for (size_t k = 0; k < nm; k++) (void)ss_rng_u64(&rng);
+            continue;
+        }
+        double *sl = slots + (size_t)part * E_N;
         ss_loss_stats ls;
         st = ss_model_body_forward(mlm, b.tokens, b.key_valid, rows, T, 0, 0, NULL, err);
-        if (!st) st = ss_lm_head_sample(mlm, b.targets, 0.0f, 0, disc ? &rng : NULL, disc ? b.samples : NULL, &ls, err);
-        loss += ls.loss_sum;
-        masked += ls.n_targets;
-        correct += ls.n_correct;
+        int sample = disc && !uniform;
+        if (!st) st = ss_lm_head_sample(mlm, b.targets, 0.0f, 0, sample ? &rng : NULL, sample ? b.samples : NULL, &ls, err);
+        if (!st && disc && uniform) /* one draw per masked position, as the generator's sampling takes */
+            for (size_t k = 0; k < (size_t)rows * T; k++)
+                if (b.targets[k] >= 0) b.samples[k] = cfg->ordinary[ss_rng_u64(&rng) % cfg->n_ordinary];
+        sl[E_LOSS] += ls.loss_sum;
+        sl[E_MASKED] += (double)ls.n_targets;
+        sl[E_CORRECT] += (double)ls.n_correct;
         if (!st && !disc) report(fn, ctx, docs, cursor, ++batches, seen, max_tokens, t0);
         if (st || !disc) continue;
         if (uniform)
@@ -136,26 +179,36 @@ ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, int uniform, const 
         st = ss_model_body_forward(disc, b.dtokens, b.key_valid, rows, T, 0, 0, NULL, err);
         if (!st) st = ss_disc_head(disc, b.key_valid, b.replaced, 0.0f, 0, b.probs, &ds, err);
         if (!st) st = keep_scores(&b, (size_t)rows * T, err);
-        dloss += ds.loss_sum;
-        dn += ds.n;
-        dcorrect += ds.correct;
-        dpos += ds.positives;
+        sl[E_DLOSS] += ds.loss_sum;
+        sl[E_DN] += (double)ds.n;
+        sl[E_DCORRECT] += (double)ds.correct;
+        sl[E_DPOS] += (double)ds.positives;
         if (!st) report(fn, ctx, docs, cursor, ++batches, seen, max_tokens, t0);
     }
+    if (!st) st = ss_dist_sum_parts(slots, parts, E_N, sum, err);
+    if (!st && disc) st = gather_scores(&b, err);
+    int64_t masked = st ? 0 : (int64_t)sum[E_MASKED], dn = st ? 0 : (int64_t)sum[E_DN];
     if (!st && masked == 0) st = ss_fail(err, SS_ERR_ARG, "the split has no tokens to evaluate");
     if (!st) {
         r->tokens = masked;
-        r->loss = loss / (double)masked;
+        r->loss = sum[E_LOSS] / (double)masked;
         r->perplexity = exp(r->loss);
         r->bits_per_byte = NAN;
-        r->mlm_acc = (double)correct / (double)masked;
+        r->mlm_acc = sum[E_CORRECT] / (double)masked;
         if (disc && dn > 0) {
-            r->disc_loss = dloss / (double)dn;
-            r->disc_acc = (double)dcorrect / (double)dn;
-            r->disc_base = 1.0 - (double)dpos / (double)dn;
+            r->disc_loss = sum[E_DLOSS] / (double)dn;
+            r->disc_acc = sum[E_DCORRECT] / (double)dn;
+            r->disc_base = 1.0 - sum[E_DPOS] / (double)dn;
             r->auc = ss_auc(b.all_scores, b.all_labels, b.n_all);
         }
     }
+    free(slots);
     free_bufs(&b);
     return st;
+}
+
+ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, int uniform, const ss_doc_index *docs,
+                              const ss_mlm_config *cfg, int B, int T, int64_t max_tokens,
+                              ss_eval_progress_fn fn, void *ctx, ss_eval_result *r, ss_error *err) {
+    return ss_evaluate_encoder_parts(mlm, disc, uniform, docs, cfg, B, T, max_tokens, ss_dist_size(), fn, ctx, r, err);
 }

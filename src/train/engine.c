@@ -6,7 +6,10 @@
 #include <math.h>
 #include <omp.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include "selfsup/dist.h"
 #include "selfsup/engine.h"
 
 /* Cosine by the elapsed share of a time budget: by default a linear warmup
@@ -68,44 +71,208 @@ static void adamw_all(ss_engine *e, double lr, double norm) {
     if (tm->gen) ss_adamw_step_scaled(&tm->gen_opt, tm->gen, ss_model_params(tm->gen), ss_model_grads(tm->gen), &h, 0, gs);
 }
 
-/* One optimizer step over the step's micro-batches; a non-finite loss or
- * norm skips the update and counts as a bad step. */
-static ss_status step(ss_engine *e, ss_engine_step *s, ss_error *err) {
-    int K = e->h.micro_count ? e->h.micro_count(e->h.ctx) : e->c.grad_accum;
+/* The gradient segments the engine trains: the model's from `first` on,
+ * and the generator's. */
+typedef struct {
+    float *g;
+    size_t n;
+} segment;
+
+static int segments(const ss_engine *e, segment seg[2]) {
+    int n = 0;
+    size_t np = ss_model_num_params(e->tm->model);
+    seg[n++] = (segment){ss_model_grads(e->tm->model) + e->c.first, np - e->c.first};
+    if (e->tm->gen) seg[n++] = (segment){ss_model_grads(e->tm->gen), ss_model_num_params(e->tm->gen)};
+    return n;
+}
+
+static void zero_grads(ss_engine *e) {
     ss_model_zero_grads(e->tm->model);
     if (e->tm->gen) ss_model_zero_grads(e->tm->gen);
-    for (int k = 0; k < K; k++) {
-        ss_status st = e->h.micro(e->h.ctx, k, 1.0f / (float)K, &s->loss, &s->tokens, err);
-        if (st) return st;
+}
+
+/* Several parts on this rank: part jj's gradients live in acc[jj] between
+ * its micro-batches; `store` copies the model's gradients there, `load` back. */
+static void move_grads(ss_engine *e, float *buf, int store) {
+    segment seg[2];
+    int ns = segments(e, seg);
+    for (int i = 0; i < ns; i++) {
+        if (store) memcpy(buf, seg[i].g, seg[i].n * sizeof(float));
+        else memcpy(seg[i].g, buf, seg[i].n * sizeof(float));
+        buf += seg[i].n;
     }
+}
+
+/* The step's gradients summed over the ranks (the fixed tree order). */
+static ss_status sum_over_ranks(ss_engine *e, ss_error *err) {
+    segment seg[2];
+    int ns = segments(e, seg);
+    ss_status st = SS_OK;
+    for (int i = 0; !st && i < ns; i++) st = ss_dist_sum_f32(seg[i].g, seg[i].n, err);
+    return st;
+}
+
+/* One optimizer step over the step's micro-batches: this rank's parts of
+ * each, each part's gradients accumulated on their own, then summed over
+ * the parts (on the rank, then across the ranks) in the tree order; the
+ * statistics likewise (slots, selfsup/dist.h). A non-finite loss or norm
+ * skips the update and counts as a bad step; every rank decides the same. */
+static ss_status step(ss_engine *e, ss_engine_step *s, double t0, ss_error *err) {
+    int K = e->h.micro_count ? e->h.micro_count(e->h.ctx) : e->c.grad_accum;
+    int G = e->c.shards, L = e->part_hi - e->part_lo, F = e->h.n_stats, R = ss_dist_size();
+    ss_status st = SS_OK;
+    zero_grads(e);
+    memset(e->slots, 0, ((size_t)G * F + 2) * sizeof(double));
+    for (int k = 0; !st && k < K; k++) {
+        if (e->h.prepare) st = e->h.prepare(e->h.ctx, k, err);
+        for (int jj = 0; !st && jj < L; jj++) {
+            int j = e->part_lo + jj;
+            if (L > 1 && k > 0) move_grads(e, e->acc[jj], 0);
+            else if (L > 1 && jj > 0) zero_grads(e);
+            st = e->h.micro(e->h.ctx, k, j, G, 1.0f / (float)K, e->slots + (size_t)j * F, err);
+            if (L > 1) move_grads(e, e->acc[jj], 1);
+        }
+    }
+    if (st) return st;
+    if (L > 1) {
+        ss_tree_sum_f32(e->acc, L, e->n_acc);
+        move_grads(e, e->acc[0], 0);
+    }
+    if (R > 1) {
+        double c0 = omp_get_wtime();
+        if ((st = sum_over_ranks(e, err))) return st;
+        double *extra = e->slots + (size_t)G * F;
+        extra[0] = ss_dist_rank() == 0 ? omp_get_wtime() - t0 : 0; /* every rank keeps rank 0's clock */
+        extra[1] = e->c.stop && *e->c.stop;
+        if ((st = ss_dist_sum_f64(e->slots, (size_t)G * F + 2, err))) return st;
+        s->comm_seconds = omp_get_wtime() - c0;
+        s->seconds = extra[0];
+        e->stop_agreed = extra[1] > 0;
+        if (e->stop_agreed && e->c.stop) *e->c.stop = 1; /* the caller sees it on every rank */
+    }
+    ss_tree_sum_parts(e->slots, G, F, e->stats);
+    s->stats = e->stats;
+    s->loss = e->stats[0];
+    s->tokens = (int64_t)e->stats[1];
     s->grad_norm = grad_norm_all(e);
     s->skipped = !isfinite(s->loss) || !isfinite(s->grad_norm);
-    ss_train_state *st = e->st;
+    ss_train_state *ts = e->st;
     if (s->skipped) {
-        if (++st->bad_steps >= e->c.max_bad_steps)
+        if (++ts->bad_steps >= e->c.max_bad_steps)
             return ss_fail(err, SS_ERR_RANGE, "stopping: the loss or gradient was not finite for %" PRId64
                            " consecutive steps (last at step %" PRId64 "); lower --lr or check the data.%s%s",
-                           st->bad_steps, st->step + 1, e->c.fail_note ? " " : "", e->c.fail_note ? e->c.fail_note : "");
+                           ts->bad_steps, ts->step + 1, e->c.fail_note ? " " : "", e->c.fail_note ? e->c.fail_note : "");
     } else {
-        st->bad_steps = 0;
+        ts->bad_steps = 0;
         adamw_all(e, s->lr, s->grad_norm);
     }
-    st->step++;
-    st->tokens_seen += s->tokens;
+    ts->step++;
+    ts->tokens_seen += s->tokens;
     return SS_OK;
 }
 
-static int stopped(const ss_engine *e) { return e->c.stop && *e->c.stop; }
+int ss_engine_stopped(const ss_engine *e) {
+    if (ss_dist_size() > 1) return e->stop_agreed;
+    return e->c.stop && *e->c.stop;
+}
 
 static int every(int64_t step, int64_t n) { return n > 0 && step % n == 0; }
 
+ss_status ss_engine_shards(int given, int64_t saved, int batch, const char *batch_flag, int *out, char *note,
+                           size_t cap, ss_error *err) {
+    int R = ss_dist_size();
+    note[0] = 0;
+    if (given > 0) *out = given;
+    else if (saved > 0 && saved % R == 0 && saved <= batch) *out = (int)saved;
+    else {
+        *out = R;
+        if (saved > 0 && saved != R)
+            snprintf(note, cap, "the run was computed in %" PRId64 " shards, which %d ranks do not divide: it "
+                     "continues in %d (correct, but no longer bit-identical to an uninterrupted run)", saved, R, R);
+    }
+    if (*out % R)
+        return ss_fail(err, SS_ERR_ARG, "--shards %d: must be a multiple of the %d ranks (each rank computes "
+                       "--shards / ranks parts of every batch)", *out, R);
+    if (*out > batch)
+        return ss_fail(err, SS_ERR_ARG, "%s %d is smaller than the %d shards the batch is cut into (%s): give a "
+                       "%s of at least %d", batch_flag, batch, *out, given > 0 ? "--shards" : "one per rank",
+                       batch_flag, *out);
+    return SS_OK;
+}
+
+/* FNV-1a 64 of bytes, continuing h. */
+static uint64_t fnv(const void *p, size_t n, uint64_t h) {
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 0x100000001b3ull;
+    return h;
+}
+
+/* Several ranks must start from the same weights, moments and position: a
+ * fresh run draws them from the seed, a resumed one reads them from the
+ * run directory, which therefore must be the same on every rank. */
+static ss_status check_same_start(ss_engine *e, ss_error *err) {
+    ss_model *ms[2] = {e->tm->model, e->tm->gen};
+    const ss_adamw *os[2] = {&e->tm->opt, &e->tm->gen_opt};
+    uint64_t h = fnv(&e->st->step, sizeof e->st->step, 0xcbf29ce484222325ull);
+    for (int i = 0; i < 2; i++)
+        if (ms[i]) {
+            h = fnv(ss_model_params(ms[i]), ss_model_num_params(ms[i]) * sizeof(float), h);
+            if (os[i]->m) h = fnv(os[i]->m, os[i]->n * sizeof(float), fnv(os[i]->v, os[i]->n * sizeof(float), h));
+        }
+    uint64_t h0 = h;
+    double differ;
+    ss_status st = ss_dist_bcast(&h0, sizeof h0, err);
+    differ = h0 != h;
+    if (!st) st = ss_dist_sum_f64(&differ, 1, err);
+    if (!st && differ > 0)
+        st = ss_fail(err, SS_ERR_FORMAT, "%.0f of the %d ranks start from other weights or another step than rank "
+                     "0: a resumed run reads its checkpoint on every rank, so the run directory must be the same "
+                     "(a shared filesystem) on all of them", differ, ss_dist_size());
+    return st;
+}
+
+static void release(ss_engine *e) {
+    free(e->slots);
+    free(e->stats);
+    for (int i = 0; e->acc && i < e->part_hi - e->part_lo; i++) free(e->acc[i]);
+    free(e->acc);
+    e->slots = e->stats = NULL;
+    e->acc = NULL;
+}
+
+static ss_status setup(ss_engine *e, ss_error *err) {
+    int R = ss_dist_size();
+    if (e->c.shards <= 0) e->c.shards = R;
+    if (e->c.shards % R)
+        return ss_fail(err, SS_ERR_ARG, "%d shards: not a multiple of the %d ranks", e->c.shards, R);
+    if (e->h.n_stats < 2) return ss_fail(err, SS_ERR_ARG, "the engine's hooks need n_stats >= 2");
+    ss_dist_my_parts(e->c.shards, &e->part_lo, &e->part_hi);
+    e->slots = calloc((size_t)e->c.shards * e->h.n_stats + 2, sizeof(double));
+    e->stats = calloc((size_t)e->h.n_stats, sizeof(double));
+    if (!e->slots || !e->stats) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    int L = e->part_hi - e->part_lo;
+    if (L > 1) {
+        segment seg[2];
+        int ns = segments(e, seg);
+        e->n_acc = 0;
+        for (int i = 0; i < ns; i++) e->n_acc += seg[i].n;
+        if (!(e->acc = calloc((size_t)L, sizeof *e->acc))) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+        for (int i = 0; i < L; i++)
+            if (!(e->acc[i] = malloc(e->n_acc * sizeof(float))))
+                return ss_fail(err, SS_ERR_NOMEM, "out of memory for %d shards' gradients on one rank (%.0f MB)", L,
+                               (double)L * (double)e->n_acc * 4 / 1e6);
+    }
+    e->stop_agreed = 0;
+    return R > 1 ? check_same_start(e, err) : SS_OK;
+}
+
 ss_status ss_engine_run(ss_engine *e, ss_error *err) {
-    ss_status st = SS_OK;
-    while (!st && !ss_engine_finished(e) && !stopped(e) && !(e->h.done && e->h.done(e->h.ctx))) {
+    ss_status st = setup(e, err);
+    while (!st && !ss_engine_finished(e) && !ss_engine_stopped(e) && !(e->h.done && e->h.done(e->h.ctx))) {
         ss_engine_step s = {.lr = ss_engine_lr(e)};
         double t0 = omp_get_wtime();
-        if ((st = step(e, &s, err))) break;
-        s.seconds = omp_get_wtime() - t0;
+        if ((st = step(e, &s, t0, err))) break;
+        if (ss_dist_size() == 1) s.seconds = omp_get_wtime() - t0;
         e->st->elapsed += s.seconds;
         int64_t n = e->st->step;
         s.last = ss_engine_finished(e);
@@ -114,12 +281,13 @@ ss_status ss_engine_run(ss_engine *e, ss_error *err) {
         s.save_due = every(n, e->c.save_every);
         st = e->h.after_step(e->h.ctx, &s, err);
     }
-    if (!st && stopped(e) && e->h.on_stop) st = e->h.on_stop(e->h.ctx, err);
+    if (!st && ss_engine_stopped(e) && e->h.on_stop) st = e->h.on_stop(e->h.ctx, err);
+    release(e);
     return st;
 }
 
-ss_status ss_engine_precision(ss_precision want, int resumed, ss_train_state *st, char *msg, size_t cap,
-                              ss_error *err) {
+static ss_status choose_precision(ss_precision want, int resumed, ss_train_state *st, char *msg, size_t cap,
+                                  ss_error *err) {
     ss_gemm_backend saved;
     ss_error ignore;
     if (resumed && st->gemm[0] && ss_gemm_backend_parse(st->gemm, &saved, &ignore) == SS_OK &&
@@ -146,5 +314,28 @@ ss_status ss_engine_precision(ss_precision want, int resumed, ss_train_state *st
             n += snprintf(msg + n, cap - (size_t)n, " %s %.0f", ss_gemm_backend_name((ss_gemm_backend)be), c.peak[be]);
     if (n > 0 && (size_t)n < cap) snprintf(msg + n, cap - (size_t)n, " GFLOP/s; oneDNN ISA %s", c.isa);
     snprintf(st->gemm, sizeof st->gemm, "%s", ss_gemm_backend_name(c.backend));
+    return SS_OK;
+}
+
+/* Several ranks compute with rank 0's backend: its probe decides (timing
+ * noise must not give the ranks different products). */
+ss_status ss_engine_precision(ss_precision want, int resumed, ss_train_state *st, char *msg, size_t cap,
+                              ss_error *err) {
+    int R = ss_dist_size(), rank = ss_dist_rank();
+    ss_status s = rank == 0 ? choose_precision(want, resumed, st, msg, cap, err) : SS_OK;
+    if (R == 1) return s;
+    struct {
+        int ok;
+        char gemm[sizeof st->gemm];
+    } c = {.ok = s == SS_OK};
+    memcpy(c.gemm, st->gemm, sizeof c.gemm);
+    ss_error ignore;
+    if (ss_dist_bcast(&c, sizeof c, rank == 0 ? &ignore : err)) return rank == 0 ? s : SS_ERR_IO;
+    if (rank == 0) return s;
+    if (!c.ok) return ss_fail(err, SS_ERR_ARG, "rank 0 could not set up the matrix products (its message says why)");
+    ss_gemm_backend be;
+    memcpy(st->gemm, c.gemm, sizeof st->gemm);
+    if ((s = ss_gemm_backend_parse(st->gemm, &be, err)) || (s = ss_gemm_use(be, err))) return s;
+    snprintf(msg, cap, "precision: matrix products through %s, as rank 0 chose", st->gemm);
     return SS_OK;
 }

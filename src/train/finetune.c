@@ -5,7 +5,10 @@
  * patience. A checkpoint (DIR/checkpoint/: the current weights, AdamW
  * moments, the epoch's order and position, the best so far) is written on
  * Ctrl-C and every --save-every steps, and removed when the run ends:
- * --resume continues exactly, as if the run had not stopped. */
+ * --resume continues exactly, as if the run had not stopped. Data parallel
+ * under mpirun like pretraining (engine.h): every rank plans the same epochs
+ * and draws each whole batch, computes its shards of it, evaluates its parts
+ * of dev; rank 0 alone writes DIR. */
 #include <inttypes.h>
 #include <math.h>
 #include <omp.h>
@@ -16,6 +19,7 @@
 
 #include "finetune_internal.h"
 #include "optable.h"
+#include "selfsup/dist.h"
 #include "selfsup/io.h"
 #include "selfsup/path.h"
 #include "selfsup/safetensors.h"
@@ -152,6 +156,7 @@ static ss_status write_prompt(ft_run *r, ss_error *err) {
 /* OUT/ gets the tokenizer, the class names (and the prompt) now, the model at each new best. */
 static ss_status setup_output(ft_run *r, ss_error *err) {
     char path[SS_PATH_MAX];
+    if (ss_dist_rank() != 0) return SS_OK; /* rank 0 writes DIR */
     ss_status st = ss_mkdir_p(r->o.out_dir, err);
     if (!st) st = ss_path_join(path, sizeof path, r->o.out_dir, SS_RUN_TOKENIZER, err);
     if (!st) st = ss_tokenizer_save(r->tok, path, err);
@@ -173,6 +178,7 @@ static ss_status checkpoint_dir(const ft_run *r, char *out, size_t cap, ss_error
 }
 
 static ss_status save_checkpoint(ft_run *r, ss_error *err) {
+    if (ss_dist_rank() != 0) return SS_OK; /* rank 0 writes DIR */
     char dir[SS_PATH_MAX];
     ss_status st = checkpoint_dir(r, dir, sizeof dir, err);
     if (st) return st;
@@ -184,6 +190,7 @@ static ss_status save_checkpoint(ft_run *r, ss_error *err) {
 
 /* A finished run needs no checkpoint: its result is DIR. */
 static void remove_checkpoint(const ft_run *r) {
+    if (ss_dist_rank() != 0) return;
     static const char *const files[] = {SS_RUN_CONFIG, SS_RUN_MODEL, SS_RUN_OPTIMIZER, SS_RUN_STATE};
     char dirs[2][SS_PATH_MAX], path[SS_PATH_MAX];
     if (checkpoint_dir(r, dirs[1], sizeof dirs[1], NULL) ||
@@ -242,34 +249,52 @@ static int micro_count(void *ctx) {
     return left < (size_t)r->o.grad_accum ? (int)left : r->o.grad_accum;
 }
 
-/* One batch: loss = sum_i w_i CE_i / sum_i w_i, gradients added times scale. */
-static ss_status micro(void *ctx, int k, float scale, double *loss, int64_t *tokens, ss_error *err) {
+/* The step's next batch, whole (every rank the same): its texts padded to
+ * the longest, labels, and the summed class weights. */
+static ss_status prepare(void *ctx, int k, ss_error *err) {
+    (void)k, (void)err;
     ft_run *r = ctx;
-    ss_model *m = r->model;
     size_t b = (size_t)r->state.epoch_batch++;
     int B = r->batch_len[b];
     const size_t *idx = r->order + r->batch_at[b];
-    int T = ss_seqs_batch(&r->train.seqs, idx, B, r->fmt.pad_id, r->tokens, r->valid);
+    r->cur_n = B;
+    r->cur_idx = idx;
+    r->cur_T = ss_seqs_batch(&r->train.seqs, idx, B, r->fmt.pad_id, r->tokens, r->valid);
     double wsum = 0;
     for (int i = 0; i < B; i++) {
         r->batch_y[i] = r->train.y[idx[i]];
         wsum += r->class_w ? r->class_w[r->batch_y[i]] : 1.0;
     }
-    for (int i = 0; i < B * T; i++) *tokens += r->valid[i];
+    r->cur_wsum = wsum;
+    return SS_OK;
+}
+
+/* Part `part` of the batch (its texts [lo, hi)): loss = sum_i w_i CE_i /
+ * sum_i w_i over the whole batch, gradients added times scale. */
+static ss_status micro(void *ctx, int k, int part, int parts, float scale, double *stats, ss_error *err) {
+    ft_run *r = ctx;
+    ss_model *m = r->model;
+    int T = r->cur_T;
+    size_t lo = ss_part_lo((size_t)r->cur_n, part, parts), rows = ss_part_lo((size_t)r->cur_n, part + 1, parts) - lo;
+    size_t off = lo * (size_t)T;
+    double wsum = r->cur_wsum;
+    if (rows == 0) return SS_OK;
+    for (size_t i = 0; i < rows * (size_t)T; i++) stats[1] += r->valid[off + i];
     ss_cls_stats cs;
     uint64_t seed = (r->o.seed * 0x9E3779B97F4A7C15ull + (uint64_t)r->state.step + 1) ^ ((uint64_t)k << 48);
     float gs = wsum > 0 ? (float)(1.0 / wsum) * scale : 0.0f;
-    ss_status st = ss_model_body_forward(m, r->tokens, r->valid, B, T, 1, seed, NULL, err);
+    ss_model_set_row_offset(m, lo);
+    ss_status st = ss_model_body_forward(m, r->tokens + off, r->valid + off, (int)rows, T, 1, seed, NULL, err);
     if (!st && r->prompt) {
-        for (int i = 0; i < B; i++) r->positions[i] = i * T + r->train.pos[idx[i]];
-        st = ss_verbalizer_head(m, r->positions, B, r->verb_ids, r->labels.n, r->batch_y, r->class_w, gs, 1, NULL,
-                                &cs, err);
+        for (size_t i = 0; i < rows; i++) r->positions[i] = (int32_t)(i * (size_t)T) + r->train.pos[r->cur_idx[lo + i]];
+        st = ss_verbalizer_head(m, r->positions, (int)rows, r->verb_ids, r->labels.n, r->batch_y + lo, r->class_w, gs,
+                                1, NULL, &cs, err);
     } else if (!st) {
-        st = ss_cls_head(m, r->valid, r->batch_y, r->class_w, gs, 1, NULL, &cs, err);
+        st = ss_cls_head(m, r->valid + off, r->batch_y + lo, r->class_w, gs, 1, NULL, &cs, err);
     }
     if (st) return st;
     if (!r->o.freeze_encoder) ss_model_body_backward(m);
-    *loss += (wsum > 0 ? cs.loss_sum / wsum : 0) * scale;
+    stats[0] += (wsum > 0 ? cs.loss_sum / wsum : 0) * scale;
     return SS_OK;
 }
 
@@ -288,14 +313,14 @@ static ss_status evaluate(ft_run *r, ss_error *err) {
         s->best_epoch = s->epoch;
         s->evals_since_best = 0;
         memcpy(r->best, ss_model_params(r->model), ss_model_num_params(r->model) * sizeof(float));
-        st = ft_save_best(r, err);
+        if (ss_dist_rank() == 0) st = ft_save_best(r, err); /* rank 0 writes DIR */
     } else {
         s->evals_since_best++;
     }
     ss_metric_field f[] = {SS_MF_I("step", s->step), SS_MF_I("epoch", s->epoch), SS_MF_D("train_loss", train_loss),
                            SS_MF_D("dev_accuracy", m.accuracy), SS_MF_D("dev_macro_f1", m.macro_f1),
                            SS_MF_D("dev_mcc", m.mcc)};
-    if (!st) st = ss_metrics_write(r->metrics, f, sizeof f / sizeof f[0], err);
+    if (!st && r->metrics) st = ss_metrics_write(r->metrics, f, sizeof f / sizeof f[0], err);
     ss_finetune_progress p = {.is_eval = 1, .improved = improved, .epoch = (int)s->epoch, .step = s->step,
                               .total_steps = r->total_steps, .loss = train_loss, .dev = &m,
                               .elapsed = omp_get_wtime() - r->t0};
@@ -307,7 +332,8 @@ static ss_status evaluate(ft_run *r, ss_error *err) {
     return st;
 }
 
-static int stopped(const ft_run *r) { return r->o.stop && *r->o.stop; }
+/* Stopped (Ctrl-C): every rank agrees after the same step (engine.c). */
+static int stopped(const ft_run *r) { return ss_engine_stopped(&r->eng); }
 
 static int patience_out(const ft_run *r) {
     return r->o.patience > 0 && r->state.evals_since_best >= r->o.patience;
@@ -331,7 +357,7 @@ static void report_step(ft_run *r, const ss_engine_step *s) {
                                SS_MF_D("loss", r->log_loss / (double)r->log_n), SS_MF_D("lr", s->lr),
                                SS_MF_D("elapsed_s", el)};
         ss_error ignore;
-        ss_metrics_write(r->metrics, f, sizeof f / sizeof f[0], &ignore);
+        if (r->metrics) ss_metrics_write(r->metrics, f, sizeof f / sizeof f[0], &ignore);
         r->log_loss = 0;
         r->log_n = 0;
     }
@@ -375,6 +401,12 @@ static void data_note(ft_run *r) {
                   r->labels.n, r->labels.names[0], r->labels.names[r->labels.n - 1], r->train.seqs.n_truncated,
                   r->fmt.max_seq);
     note(r, msg);
+    int R = ss_dist_size(), G = (int)r->state.shards;
+    if (R > 1 || G > 1) {
+        snprintf(msg, sizeof msg, "data parallel: %d rank%s (%s); each batch in %d shards, %d per rank, gradients "
+                 "summed in a fixed order; dev evaluated in %d parts", R, R > 1 ? "s" : "", ss_dist_name(), G, G / R, G);
+        note(r, msg);
+    }
     ft_split *s[3] = {&r->train, &r->dev, &r->test};
     for (int i = 0; i < 3; i++) {
         if (!s[i]->path || !s[i]->rows.n_bad) continue;
@@ -415,11 +447,11 @@ static ss_status train_loop(ft_run *r, ss_error *err) {
               .eps = o->eps, .schedule = SS_SCHED_LINEAR, .warmup = r->warmup, .sched_steps = r->total_steps,
               .total_steps = r->total_steps, .grad_accum = o->grad_accum, .max_bad_steps = o->max_bad_steps,
               .log_every = o->log_every, .eval_every = o->eval_every, .save_every = o->save_every,
-              .first = r->first_trained, .fail_note = "The best weights so far are in the output directory.",
-              .stop = o->stop},
+              .first = r->first_trained, .shards = (int)r->state.shards,
+              .fail_note = "The best weights so far are in the output directory.", .stop = o->stop},
         .tm = &r->tm, .st = &r->state,
-        .h = {.ctx = r, .micro = micro, .micro_count = micro_count, .after_step = after_step, .done = done,
-              .on_stop = on_stop}};
+        .h = {.ctx = r, .n_stats = 2, .micro_count = micro_count, .prepare = prepare, .micro = micro,
+              .after_step = after_step, .done = done, .on_stop = on_stop}};
     ss_status st = ss_engine_run(&r->eng, err);
     if (!st && patience_out(r)) note(r, "early stop: no dev improvement");
     if (!st && !r->state.have_best) st = evaluate(r, err); /* stopped before the first evaluation */
@@ -467,6 +499,11 @@ ss_status ss_finetune(const ss_finetune_opts *o, ss_finetune_result *res, ss_fin
     char pmsg[512];
     if (!st) st = ss_engine_precision(r.o.precision, o->resume, &r.state, pmsg, sizeof pmsg, err);
     if (!st) note(&r, pmsg);
+    int shards = 0;
+    if (!st) st = ss_engine_shards(r.o.shards, o->resume ? r.state.shards : 0, r.o.batch, "--batch", &shards, pmsg,
+                                   sizeof pmsg, err);
+    if (!st && pmsg[0]) note(&r, pmsg);
+    r.state.shards = shards;
     if (!st) st = ft_load_data(&r, err);
     if (!st) st = setup_model(&r, err);
     if (!st) st = ft_encode_data(&r, err);

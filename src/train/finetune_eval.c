@@ -7,17 +7,30 @@
 #include <cJSON.h>
 
 #include "finetune_internal.h"
+#include "selfsup/dist.h"
 #include "selfsup/io.h"
 #include "selfsup/path.h"
 
-/* Predicted class = argmax of the probabilities (ties: the lower id). */
+/* Predicted class = argmax of the probabilities (ties: the lower id). The
+ * rows are cut into the run's shards, contiguous parts classified each on
+ * its own (so a row's probabilities are the same bits on any rank count);
+ * each rank classifies its parts, and the probabilities, zero elsewhere,
+ * are summed over the ranks (exact: one nonzero term each). */
 ss_status ft_eval_split(ft_run *r, const ft_split *s, ss_class_metrics *m, ss_error *err) {
-    int K = r->labels.n;
-    float *probs = malloc(s->rows.n * (size_t)K * sizeof(float));
+    int K = r->labels.n, parts = r->state.shards > 0 ? (int)r->state.shards : 1, lo, hi;
+    float *probs = calloc(s->rows.n * (size_t)K + 1, sizeof(float));
     if (!probs) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    ss_dist_my_parts(parts, &lo, &hi);
     int batch = r->o.batch > 64 ? r->o.batch : 64;
-    ss_status st = r->prompt ? ss_prompt_classify_seqs(r->prompt, r->model, &s->seqs, s->pos, batch, probs, err)
-                             : ss_classify_seqs(r->model, &s->seqs, batch, r->fmt.pad_id, probs, err);
+    ss_status st = SS_OK;
+    for (int j = lo; !st && j < hi; j++) {
+        size_t a = ss_part_lo(s->seqs.n, j, parts), b = ss_part_lo(s->seqs.n, j + 1, parts);
+        ss_seqs part = {s->seqs.ids, s->seqs.off + a, b - a, 0}; /* a view: off[] holds offsets into ids */
+        if (b > a)
+            st = r->prompt ? ss_prompt_classify_seqs(r->prompt, r->model, &part, s->pos + a, batch, probs + a * (size_t)K, err)
+                           : ss_classify_seqs(r->model, &part, batch, r->fmt.pad_id, probs + a * (size_t)K, err);
+    }
+    if (!st && ss_dist_size() > 1) st = ss_dist_sum_f32(probs, s->rows.n * (size_t)K, err);
     if (!st) st = ss_class_metrics_init(m, K, err);
     for (size_t i = 0; i < s->rows.n && !st; i++) {
         int best = 0;
@@ -67,6 +80,7 @@ static cJSON *metrics_json(const ss_class_metrics *m, char *const *labels) {
 }
 
 ss_status ft_write_eval_json(ft_run *r, const ss_finetune_result *res, ss_error *err) {
+    if (ss_dist_rank() != 0) return SS_OK; /* rank 0 writes DIR */
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "init", r->o.init ? r->o.init : "none");
     cJSON_AddStringToObject(o, "kind", ss_model_kind_name(ss_model_config_of(r->model)->kind));

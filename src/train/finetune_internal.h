@@ -49,6 +49,9 @@ typedef struct {
     size_t n_batches;
     int32_t *tokens, *batch_y;
     uint8_t *valid;
+    int cur_n, cur_T;           /* the micro-batch drawn by prepare: texts, padded length */
+    const size_t *cur_idx;      /* and its texts' rows in the split */
+    double cur_wsum;            /* and its summed class weights (the loss's normaliser) */
     double t0;
     double log_loss, shown_loss, last_shown; /* since the last metrics line / progress report */
     int64_t log_n, shown_n;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "selfsup/dist.h"
 #include "selfsup/encoder_eval.h"
 #include "selfsup/path.h"
 #include "trainer_internal.h"
@@ -87,100 +88,170 @@ ss_status obj_create_models(trainer *t, ss_error *err) {
     return st;
 }
 
-static ss_status clm_micro(trainer *t, int micro, float scale, step_stats *s, ss_error *err) {
+/* ---- one micro-batch: prepare draws the global batch (every rank the
+ * same), part computes rows [lo, hi) of it with the whole batch's
+ * normalisation, so the parts' gradients and statistics sum to the batch's.
+ * One part is exactly the batch: the computation of a run without shards. */
+
+/* Rows [*lo, *hi) of part `part` of the global batch; T: the window. */
+static size_t part_rows(const trainer *t, int part, int parts, size_t *lo) {
+    size_t B = (size_t)t->o.batch;
+    *lo = ss_part_lo(B, part, parts);
+    return ss_part_lo(B, part + 1, parts) - *lo;
+}
+
+static size_t count_valid(const uint8_t *v, size_t n) {
+    size_t c = 0;
+    for (size_t i = 0; i < n; i++) c += v[i];
+    return c;
+}
+
+static ss_status clm_part(trainer *t, int micro, int part, int parts, float scale, double *s, ss_error *err) {
     int B = t->o.batch, T = t->o.seq;
-    ss_clm_sample(&t->train, &t->data_rng, B, T, t->tokens, t->targets);
-    ss_batch b = {t->tokens, t->targets, NULL, B, T};
+    size_t lo, rows = part_rows(t, part, parts, &lo), off = lo * (size_t)T;
+    if (rows == 0) return SS_OK;
+    ss_batch b = {t->tokens + off, t->targets + off, NULL, (int)rows, T};
     ss_loss_stats ls;
-    ss_status st = ss_model_forward_backward(t->tm.model, &b, scale / (float)(B * T), obj_step_seed(t, micro), &ls, err);
-    s->loss += ls.loss_sum / (double)ls.n_targets * scale;
-    s->tokens += (int64_t)B * T;
+    ss_model_set_row_offset(t->tm.model, lo);
+    ss_status st = ss_model_forward_backward(t->tm.model, &b, scale / (float)(B * T), obj_step_seed(t, micro), &ls,
+                                             err);
+    s[ST_LOSS] += ls.loss_sum / (double)((int64_t)B * T) * scale;
+    s[ST_TOKENS] += (double)(rows * (size_t)T);
     return st;
 }
 
-/* One packed, masked batch into tokens/key_valid/targets; returns #masked. */
-static size_t masked_batch(trainer *t, int64_t *real_tokens) {
+/* One packed, masked global batch into tokens/key_valid/targets: its masked
+ * and its real (non-padding) tokens. rtd: the generator's samples for it are
+ * drawn from the data stream right after the masks (one draw per masked
+ * position, in order): their start is kept and the stream moves past them,
+ * so a part can take its own draws (the masked positions before it). */
+static void masked_batch(trainer *t) {
     int B = t->o.batch, T = t->o.seq;
     ss_mlm_pack_random(&t->train_docs, &t->mlm, &t->data_rng, B, T, t->tokens, t->key_valid);
-    for (int i = 0; i < B * T; i++) *real_tokens += t->key_valid[i];
-    return ss_mlm_mask(&t->mlm, &t->data_rng, B, T, t->tokens, t->key_valid, t->targets);
+    t->batch_real = count_valid(t->key_valid, (size_t)B * T);
+    t->batch_masked = ss_mlm_mask(&t->mlm, &t->data_rng, B, T, t->tokens, t->key_valid, t->targets);
+    if (t->o.objective != SS_OBJ_RTD) return;
+    t->sample_rng = t->data_rng;
+    for (size_t i = 0; i < t->batch_masked; i++) (void)ss_rng_u64(&t->data_rng);
 }
 
-static ss_status mlm_micro(trainer *t, int micro, float scale, step_stats *s, ss_error *err) {
-    size_t nm = masked_batch(t, &s->tokens);
-    ss_batch b = {t->tokens, t->targets, t->key_valid, t->o.batch, t->o.seq};
+static ss_status mlm_part(trainer *t, int micro, int part, int parts, float scale, double *s, ss_error *err) {
+    int T = t->o.seq;
+    size_t lo, rows = part_rows(t, part, parts, &lo), off = lo * (size_t)T, nm = t->batch_masked;
+    if (rows == 0) return SS_OK;
+    ss_batch b = {t->tokens + off, t->targets + off, t->key_valid + off, (int)rows, T};
     ss_loss_stats ls;
+    ss_model_set_row_offset(t->tm.model, lo);
     ss_status st = ss_model_forward_backward(t->tm.model, &b, scale / (float)nm, obj_step_seed(t, micro), &ls, err);
-    s->loss += ls.loss_sum / (double)nm * scale;
-    s->mlm_acc += (double)ls.n_correct / (double)nm * scale;
+    s[ST_LOSS] += ls.loss_sum / (double)nm * scale;
+    s[ST_MLM_ACC] += (double)ls.n_correct / (double)nm * scale;
+    s[ST_TOKENS] += (double)count_valid(t->key_valid + off, rows * (size_t)T);
     return st;
 }
 
-/* Generator: MLM loss on the masked batch, and samples for the masked
- * positions (drawn from its softmax; no gradient flows through them). */
-static ss_status rtd_generator(trainer *t, int micro, float scale, size_t nm, step_stats *s, ss_error *err) {
+/* Generator: MLM loss on the part's masked positions, and samples for them
+ * (drawn from its softmax; no gradient flows through them). */
+static ss_status rtd_generator(trainer *t, int micro, float scale, size_t lo, size_t rows, double *s, ss_error *err) {
     ss_model *g = t->tm.gen;
-    if (t->o.rtd_generator == SS_RTD_GEN_UNIFORM) { /* the sanity check: context-free replacements */
-        size_t n = (size_t)t->o.batch * t->o.seq, n_ord = t->mlm.n_ordinary;
-        for (size_t i = 0; i < n; i++)
-            if (t->targets[i] >= 0) t->samples[i] = t->mlm.ordinary[ss_rng_below(&t->data_rng, n_ord)];
+    size_t T = (size_t)t->o.seq, off = lo * T, nm = t->batch_masked;
+    ss_rng rng = t->sample_rng; /* the draws of the masked positions before the part */
+    for (size_t i = 0; i < off; i++)
+        if (t->targets[i] >= 0) (void)ss_rng_u64(&rng);
+    if (t->o.rtd_generator == SS_RTD_GEN_UNIFORM) { /* the sanity check: context-free replacements, one draw
+                                                    * per masked position as the generator's sampling takes */
+        for (size_t i = off; i < off + rows * T; i++)
+            if (t->targets[i] >= 0) t->samples[i] = t->mlm.ordinary[ss_rng_u64(&rng) % t->mlm.n_ordinary];
         return SS_OK;
     }
     ss_loss_stats ls;
-    ss_status st = ss_model_body_forward(g, t->tokens, t->key_valid, t->o.batch, t->o.seq, 1,
+    ss_model_set_row_offset(g, lo);
+    ss_status st = ss_model_body_forward(g, t->tokens + off, t->key_valid + off, (int)rows, (int)T, 1,
                                          obj_step_seed(t, micro) ^ 0x6E6ull, NULL, err);
-    if (!st) st = ss_lm_head_sample(g, t->targets, scale / (float)nm, 1, &t->data_rng, t->samples, &ls, err);
+    if (!st) st = ss_lm_head_sample(g, t->targets + off, scale / (float)nm, 1, &rng, t->samples + off, &ls, err);
     if (st) return st;
     ss_model_body_backward(g);
-    s->gen_loss += ls.loss_sum / (double)nm * scale;
-    s->loss += ls.loss_sum / (double)nm * scale; /* total = gen + w * disc */
-    s->mlm_acc += (double)ls.n_correct / (double)nm * scale;
+    s[ST_GEN_LOSS] += ls.loss_sum / (double)nm * scale;
+    s[ST_LOSS] += ls.loss_sum / (double)nm * scale; /* total = gen + w * disc */
+    s[ST_MLM_ACC] += (double)ls.n_correct / (double)nm * scale;
     return SS_OK;
 }
 
-static ss_status rtd_micro(trainer *t, int micro, float scale, step_stats *s, ss_error *err) {
-    int64_t before = s->tokens;
-    size_t nm = masked_batch(t, &s->tokens), n = (size_t)t->o.batch * t->o.seq;
-    int64_t real = s->tokens - before;
-    ss_status st = rtd_generator(t, micro, scale, nm, s, err);
+static ss_status rtd_part(trainer *t, int micro, int part, int parts, float scale, double *s, ss_error *err) {
+    size_t lo, rows = part_rows(t, part, parts, &lo), T = (size_t)t->o.seq, off = lo * T, n = rows * T;
+    if (rows == 0) return SS_OK;
+    size_t real = t->batch_real;
+    s[ST_TOKENS] += (double)count_valid(t->key_valid + off, n);
+    ss_status st = rtd_generator(t, micro, scale, lo, rows, s, err);
     if (st) return st;
     /* the discriminator's input: samples in place of the masked tokens;
      * a sample equal to the original counts as original */
+    int32_t *tok = t->tokens + off, *tgt = t->targets + off, *smp = t->samples + off;
+    uint8_t *rep = t->replaced + off;
     for (size_t i = 0; i < n; i++) {
-        if (t->targets[i] >= 0) t->tokens[i] = t->samples[i];
-        t->replaced[i] = t->targets[i] >= 0 && t->samples[i] != t->targets[i];
+        if (tgt[i] >= 0) tok[i] = smp[i];
+        rep[i] = tgt[i] >= 0 && smp[i] != tgt[i];
     }
     ss_model *d = t->tm.model;
     ss_disc_stats ds;
     float w = (float)t->o.disc_weight;
-    st = ss_model_body_forward(d, t->tokens, t->key_valid, t->o.batch, t->o.seq, 1, obj_step_seed(t, micro), NULL, err);
-    if (!st) st = ss_disc_head(d, t->key_valid, t->replaced, w * scale / (float)real, 1, NULL, &ds, err);
+    ss_model_set_row_offset(d, lo);
+    st = ss_model_body_forward(d, tok, t->key_valid + off, (int)rows, (int)T, 1, obj_step_seed(t, micro), NULL, err);
+    if (!st) st = ss_disc_head(d, t->key_valid + off, rep, w * scale / (float)real, 1, NULL, &ds, err);
     if (st) return st;
     ss_model_body_backward(d);
-    double dl = ds.loss_sum / (double)ds.n;
-    s->disc_loss += dl * scale;
-    s->loss += (ds.loss_sum / (double)ds.n * w) * scale;
-    s->disc_acc += (double)ds.correct / (double)ds.n * scale;
-    s->disc_precision += (ds.tp + ds.fp ? (double)ds.tp / (double)(ds.tp + ds.fp) : 0) * scale;
-    s->disc_recall += (ds.positives ? (double)ds.tp / (double)ds.positives : 0) * scale;
+    s[ST_DISC_LOSS] += ds.loss_sum / (double)real * scale;
+    s[ST_LOSS] += (ds.loss_sum / (double)real * w) * scale;
+    s[ST_DISC_ACC] += (double)ds.correct / (double)real * scale;
+    double *c = s + ST_FIXED + 3 * micro; /* precision and recall: from the whole micro-batch's counts */
+    c[0] += (double)ds.tp;
+    c[1] += (double)ds.fp;
+    c[2] += (double)ds.positives;
     return SS_OK;
 }
 
-ss_status obj_micro_step(trainer *t, int micro, float scale, step_stats *s, ss_error *err) {
+ss_status obj_prepare(trainer *t, int micro, ss_error *err) {
+    (void)micro, (void)err;
+    if (t->o.objective == SS_OBJ_CLM) ss_clm_sample(&t->train, &t->data_rng, t->o.batch, t->o.seq, t->tokens, t->targets);
+    else masked_batch(t);
+    return SS_OK;
+}
+
+ss_status obj_micro_part(trainer *t, int micro, int part, int parts, float scale, double *stats, ss_error *err) {
     switch (t->o.objective) {
-    case SS_OBJ_MLM: return mlm_micro(t, micro, scale, s, err);
-    case SS_OBJ_RTD: return rtd_micro(t, micro, scale, s, err);
-    default: return clm_micro(t, micro, scale, s, err);
+    case SS_OBJ_MLM: return mlm_part(t, micro, part, parts, scale, stats, err);
+    case SS_OBJ_RTD: return rtd_part(t, micro, part, parts, scale, stats, err);
+    default: return clm_part(t, micro, part, parts, scale, stats, err);
+    }
+}
+
+int obj_n_stats(const trainer *t) { return ST_FIXED + (t->o.objective == SS_OBJ_RTD ? 3 * t->o.grad_accum : 0); }
+
+void obj_step_stats(const trainer *t, const double *s, step_stats *out) {
+    memset(out, 0, sizeof *out);
+    out->loss = s[ST_LOSS];
+    out->tokens = (int64_t)s[ST_TOKENS];
+    out->mlm_acc = s[ST_MLM_ACC];
+    out->gen_loss = s[ST_GEN_LOSS];
+    out->disc_loss = s[ST_DISC_LOSS];
+    out->disc_acc = s[ST_DISC_ACC];
+    if (t->o.objective != SS_OBJ_RTD) return;
+    float scale = 1.0f / (float)t->o.grad_accum;
+    for (int k = 0; k < t->o.grad_accum; k++) {
+        const double *c = s + ST_FIXED + 3 * k;
+        out->disc_precision += (c[0] + c[1] > 0 ? c[0] / (c[0] + c[1]) : 0) * scale;
+        out->disc_recall += (c[2] > 0 ? c[0] / c[2] : 0) * scale;
     }
 }
 
 ss_status obj_evaluate(trainer *t, ss_eval_result *r, ss_error *err) {
+    int parts = t->eng.c.shards; /* the evaluation is cut as the batches are: the same bits on any ranks */
     if (t->o.objective == SS_OBJ_CLM)
-        return ss_evaluate_clm(t->tm.model, &t->val, t->o.batch, t->o.seq, t->o.eval_tokens, NULL, NULL, r, err);
+        return ss_evaluate_clm_parts(t->tm.model, &t->val, t->o.batch, t->o.seq, t->o.eval_tokens, parts, NULL, NULL,
+                                     r, err);
     ss_model *mlm = t->o.objective == SS_OBJ_RTD ? t->tm.gen : t->tm.model;
     ss_model *disc = t->o.objective == SS_OBJ_RTD ? t->tm.model : NULL;
-    return ss_evaluate_encoder(mlm, disc, disc && t->o.rtd_generator == SS_RTD_GEN_UNIFORM, &t->val_docs, &t->mlm, t->o.batch, t->o.seq, t->o.eval_tokens, NULL, NULL,
-                               r, err);
+    return ss_evaluate_encoder_parts(mlm, disc, disc && t->o.rtd_generator == SS_RTD_GEN_UNIFORM, &t->val_docs, &t->mlm,
+                                     t->o.batch, t->o.seq, t->o.eval_tokens, parts, NULL, NULL, r, err);
 }
 
 double ss_train_flops_per_token(ss_objective o, const ss_model_config *c, const ss_model_config *g, int T,

@@ -1,6 +1,8 @@
 /* Pretraining on the step engine (engine.c): sample -> forward/backward
  * (x grad_accum) -> clip -> AdamW, with periodic evaluation, metrics and
- * atomic checkpoints.
+ * atomic checkpoints. Data parallel under mpirun (engine.h): every rank
+ * draws the same global batches and computes its shards of them; rank 0
+ * alone writes the run directory (checkpoints, metrics) and reports.
  * Same seed and thread count give bit-identical runs, and a run resumed from
  * a checkpoint continues exactly as if it had not stopped: the model, AdamW
  * moments, step and data RNG are all in the checkpoint, and dropout masks
@@ -14,6 +16,7 @@
 #include <string.h>
 
 #include "optable.h"
+#include "selfsup/dist.h"
 #include "selfsup/io.h"
 #include "selfsup/path.h"
 #include "selfsup/tokenizer.h"
@@ -180,7 +183,7 @@ static ss_status evaluate(trainer *t, ss_error *err) {
         f[n++] = SS_MF_D("val_disc_base", r.disc_base);
         f[n++] = SS_MF_D("val_auc", r.auc);
     }
-    if ((st = ss_metrics_write(t->metrics, f, n, err))) return st;
+    if (t->metrics && (st = ss_metrics_write(t->metrics, f, n, err))) return st;
     ss_train_progress p = {.step = t->state.step, .total_steps = t->total_steps, .is_eval = 1, .objective = ob,
                            .val_loss = r.loss, .val_bpb = r.bits_per_byte, .val_acc = r.mlm_acc,
                            .val_disc_acc = r.disc_acc, .val_disc_base = r.disc_base, .val_auc = r.auc, .elapsed = t->state.elapsed};
@@ -190,6 +193,7 @@ static ss_status evaluate(trainer *t, ss_error *err) {
 
 static ss_status save(trainer *t, ss_error *err) {
     ss_rng_state_get(&t->data_rng, t->state.data_rng);
+    if (ss_dist_rank() != 0) return SS_OK; /* rank 0 writes the run directory */
     ss_status st = ss_checkpoint_save(t->o.out_dir, &t->tm, &t->state, t->opts_json, t->keep_previous, err);
     if (!st) t->keep_previous = 0;
     if (!st && t->tm.gen) { /* the encoder to fine-tune, as a model directory of its own */
@@ -206,9 +210,10 @@ static ss_status save(trainer *t, ss_error *err) {
 }
 
 static void report_step(trainer *t, const step_stats *s, double gnorm, double lr, int skipped, double dt_tokens,
-                        double dt) {
+                        double dt, double comm) {
     double tps = dt > 0 ? dt_tokens / dt : 0;
-    double mfu = t->peak_gflops > 0 ? t->flops_per_token * tps / (t->peak_gflops * 1e9) : 0;
+    double peak = t->peak_gflops * ss_dist_size(); /* every rank's GEMM peak */
+    double mfu = peak > 0 ? t->flops_per_token * tps / (peak * 1e9) : 0;
     ss_train_progress p = {.step = t->state.step, .total_steps = t->total_steps, .loss = s->loss, .lr = lr,
                            .grad_norm = gnorm, .tokens_per_s = tps, .mfu = mfu, .elapsed = t->state.elapsed,
                            .skipped = skipped, .objective = t->o.objective, .mlm_acc = s->mlm_acc,
@@ -220,7 +225,7 @@ static void report_step(trainer *t, const step_stats *s, double gnorm, double lr
         p.eta = t->o.time_limit - t->state.elapsed;
     if (skipped) p.message = "warning: non-finite loss or gradient; step skipped";
     if (t->fn) t->fn(t->ctx, &p);
-    ss_metric_field f[14] = {SS_MF_I("step", t->state.step), SS_MF_D("loss", s->loss), SS_MF_D("lr", lr),
+    ss_metric_field f[15] = {SS_MF_I("step", t->state.step), SS_MF_D("loss", s->loss), SS_MF_D("lr", lr),
                              SS_MF_D("grad_norm", gnorm), SS_MF_D("tokens_per_s", tps), SS_MF_D("mfu", mfu),
                              SS_MF_D("elapsed_s", t->state.elapsed)};
     size_t n = 7;
@@ -232,29 +237,31 @@ static void report_step(trainer *t, const step_stats *s, double gnorm, double lr
         f[n++] = SS_MF_D("disc_precision", s->disc_precision);
         f[n++] = SS_MF_D("disc_recall", s->disc_recall);
     }
+    if (ss_dist_size() > 1) f[n++] = SS_MF_D("comm_s", comm); /* since the last line: the reductions' share */
     ss_error ignore;
-    ss_metrics_write(t->metrics, f, n, &ignore);
+    if (t->metrics) ss_metrics_write(t->metrics, f, n, &ignore);
 }
 
-/* Engine hooks: a micro-batch of the objective; log, evaluate and save
- * after a step; save when stopped. */
-static ss_status micro(void *ctx, int k, float scale, double *loss, int64_t *tokens, ss_error *err) {
-    trainer *t = ctx;
-    if (k == 0) memset(&t->stats, 0, sizeof t->stats);
-    ss_status st = obj_micro_step(t, k, scale, &t->stats, err);
-    *loss = t->stats.loss;
-    *tokens = t->stats.tokens;
-    return st;
+/* Engine hooks: a micro-batch of the objective (drawn whole, computed by
+ * parts); log, evaluate and save after a step; save when stopped. */
+static ss_status prepare(void *ctx, int k, ss_error *err) { return obj_prepare(ctx, k, err); }
+
+static ss_status part(void *ctx, int k, int part, int parts, float scale, double *stats, ss_error *err) {
+    return obj_micro_part(ctx, k, part, parts, scale, stats, err);
 }
 
 static ss_status after_step(void *ctx, const ss_engine_step *s, ss_error *err) {
     trainer *t = ctx;
     double now = omp_get_wtime();
+    obj_step_stats(t, s->stats, &t->stats);
     t->window_tokens += (double)s->tokens;
+    t->window_comm += s->comm_seconds;
     if (s->log_due) {
-        report_step(t, &t->stats, s->grad_norm, s->lr, s->skipped, t->window_tokens, now - t->window_t0);
+        report_step(t, &t->stats, s->grad_norm, s->lr, s->skipped, t->window_tokens, now - t->window_t0,
+                    t->window_comm);
         t->window_t0 = omp_get_wtime();
         t->window_tokens = 0;
+        t->window_comm = 0;
     }
     ss_status st = SS_OK;
     if (s->eval_due) st = evaluate(t, err);
@@ -278,8 +285,10 @@ static ss_status loop(trainer *t, ss_error *err) {
               .sched_steps = t->state.sched_steps, .sched_time = t->state.sched_time, .total_steps = t->total_steps,
               .time_limit = o->time_limit, .grad_accum = o->grad_accum, .max_bad_steps = o->max_bad_steps,
               .log_every = o->log_every, .eval_every = o->eval_every, .save_every = o->save_every,
-              .fail_note = t->fail_note, .stop = o->stop},
-        .tm = &t->tm, .st = &t->state, .h = {.ctx = t, .micro = micro, .after_step = after_step, .on_stop = on_stop}};
+              .shards = (int)t->state.shards, .fail_note = t->fail_note, .stop = o->stop},
+        .tm = &t->tm, .st = &t->state,
+        .h = {.ctx = t, .n_stats = obj_n_stats(t), .prepare = prepare, .micro = part, .after_step = after_step,
+              .on_stop = on_stop}};
     t->window_t0 = omp_get_wtime();
     t->window_tokens = 0;
     return ss_engine_run(&t->eng, err);
@@ -303,6 +312,11 @@ static void describe(trainer *t) {
     if (g) describe_model(t, "generator", g);
     note(t, "data: %zu train / %zu val tokens; batch %d x seq %d x accum %d = %d tokens/step",
          t->train.n, t->val.n, t->o.batch, t->o.seq, t->o.grad_accum, t->o.batch * t->o.seq * t->o.grad_accum);
+    int R = ss_dist_size(), G = (int)t->state.shards;
+    if (R > 1 || G > 1)
+        note(t, "data parallel: %d rank%s (%s); each batch in %d shards of %d-%d windows, %d per rank, gradients "
+             "summed in a fixed order", R, R > 1 ? "s" : "", ss_dist_name(), G, t->o.batch / G,
+             (t->o.batch + G - 1) / G, G / R);
     note(t, "memory need: %.1f MB (params+grads+AdamW %.1f, activations %.1f, token data %.1f)", need / 1e6,
          (double)np * 16 / 1e6, act / 1e6, (double)(t->train.n + t->val.n) * 4 / 1e6);
     note(t, "GEMM peak here (%s, 1024^3, the MFU denominator): %.1f GFLOP/s; training: %.1f MFLOP per token", t->state.gemm, t->peak_gflops, t->flops_per_token / 1e6);
@@ -340,11 +354,17 @@ ss_status ss_pretrain(const ss_train_opts *opts, ss_train_progress_fn fn, void *
     char pmsg[512];
     if (!st) st = ss_engine_precision(t.o.precision, opts->resume, &t.state, pmsg, sizeof pmsg, err);
     if (!st) note(&t, "%s", pmsg);
+    int shards = 0;
+    if (!st) st = ss_engine_shards(t.o.shards, opts->resume ? t.state.shards : 0, t.o.batch, "--batch", &shards, pmsg,
+                                   sizeof pmsg, err);
+    if (!st && pmsg[0]) note(&t, "%s", pmsg);
+    t.state.shards = shards;
     char mpath[SS_PATH_MAX];
+    int writer = ss_dist_rank() == 0; /* rank 0 alone writes the run directory */
     if (!st) st = ss_path_join(mpath, sizeof mpath, opts->out_dir, SS_RUN_METRICS, err);
-    if (!st && opts->resume) st = ss_metrics_truncate_after_step(mpath, t.state.step, err);
-    if (!st) st = ss_metrics_open(&t.metrics, mpath, opts->resume, err);
-    if (!st) st = copy_tokenizer_to(&t, t.o.out_dir, err);
+    if (!st && writer && opts->resume) st = ss_metrics_truncate_after_step(mpath, t.state.step, err);
+    if (!st && writer) st = ss_metrics_open(&t.metrics, mpath, opts->resume, err);
+    if (!st && writer) st = copy_tokenizer_to(&t, t.o.out_dir, err);
     if (!st) st = obj_setup(&t, err);
     if (!st && !(t.opts_json = ss_train_opts_to_json(&t.o, t.total_steps)))
         st = ss_fail(err, SS_ERR_NOMEM, "out of memory");

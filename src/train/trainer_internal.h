@@ -8,6 +8,13 @@
 #include "selfsup/mlm.h"
 #include "selfsup/train.h"
 
+/* The statistics a part of a micro-batch adds to (engine.h n_stats): the
+ * loss, tokens and means below, each times scale (so they sum to the step's
+ * means), then for rtd per micro-batch k the discriminator's tp, fp and
+ * positives at ST_FIXED + 3k (precision and recall need the whole
+ * micro-batch's counts). */
+enum { ST_LOSS, ST_TOKENS, ST_MLM_ACC, ST_GEN_LOSS, ST_DISC_LOSS, ST_DISC_ACC, ST_FIXED };
+
 /* What one optimizer step measured (means over its micro-batches). */
 typedef struct {
     double loss, mlm_acc, gen_loss, disc_loss, disc_acc, disc_precision, disc_recall;
@@ -26,13 +33,16 @@ typedef struct {
     ss_token_split train, val;
     ss_doc_index train_docs, val_docs; /* mlm/rtd */
     ss_mlm_config mlm;
-    int32_t *tokens, *targets, *samples;
+    int32_t *tokens, *targets, *samples; /* the micro-batch's global batch [batch, seq] */
     uint8_t *key_valid, *replaced;
+    size_t batch_masked, batch_real;   /* mlm/rtd: of the global batch */
+    ss_rng sample_rng;                 /* rtd: where the generator's samples of the batch start */
     ss_metrics *metrics;
     double peak_gflops, flops_per_token;
     ss_engine eng;
     step_stats stats;          /* of the current step */
     double window_t0, window_tokens; /* since the last log line: tokens/s */
+    double window_comm;        /* and seconds in the reductions across ranks (rank 0's) */
     char fail_note[4200];
     ss_train_progress_fn fn;
     void *ctx;
@@ -41,7 +51,12 @@ typedef struct {
 /* Objectives (objectives.c) */
 ss_status obj_setup(trainer *t, ss_error *err);                 /* data indices, mlm config, buffers */
 ss_status obj_create_models(trainer *t, ss_error *err);         /* fresh models for the objective */
-ss_status obj_micro_step(trainer *t, int micro, float scale, step_stats *s, ss_error *err);
+/* Draw micro-batch `micro` (the global batch); compute part `part` of it. */
+ss_status obj_prepare(trainer *t, int micro, ss_error *err);
+ss_status obj_micro_part(trainer *t, int micro, int part, int parts, float scale, double *stats, ss_error *err);
+int obj_n_stats(const trainer *t);
+/* The step's statistics (summed over parts and ranks) as logged. */
+void obj_step_stats(const trainer *t, const double *stats, step_stats *out);
 ss_status obj_evaluate(trainer *t, ss_eval_result *r, ss_error *err);
 double obj_flops_per_token(const trainer *t);
 void obj_free(trainer *t);
