@@ -1,6 +1,6 @@
 /* Small I/O helpers shared by every module: growable buffers, whole-file
  * reads for small files, atomic writes (temp file + fsync + rename), mkdir -p,
- * and SHA-256. */
+ * SHA-256 and XXH64. */
 #ifndef SELFSUP_IO_H
 #define SELFSUP_IO_H
 
@@ -52,5 +52,18 @@ void ss_sha256_update(ss_sha256 *s, const void *data, size_t len);
 void ss_sha256_final(ss_sha256 *s, uint8_t digest[32]);
 void ss_sha256_hex(const uint8_t digest[32], char hex[65]);
 ss_status ss_sha256_file(const char *path, char hex[65], ss_error *err);
+
+/* XXH64 (xxHash's 64-bit hash, the reference library's XXH64(data, len,
+ * seed)): a fast non-cryptographic checksum, for detecting corrupted data.
+ * Streaming (init, update any number of times, digest) or in one call. */
+typedef struct {
+    uint64_t v[4], seed, total;
+    uint8_t block[32];
+    size_t blen;
+} ss_xxh64_state;
+void ss_xxh64_init(ss_xxh64_state *s, uint64_t seed);
+void ss_xxh64_update(ss_xxh64_state *s, const void *data, size_t len);
+uint64_t ss_xxh64_digest(const ss_xxh64_state *s);
+uint64_t ss_xxh64(const void *data, size_t len, uint64_t seed);
 
 #endif
