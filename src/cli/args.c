@@ -108,6 +108,12 @@ int cli_opt_i32(cli_args *a, const char *name, int def) {
     return (int)v;
 }
 
+int cli_opt_threads(cli_args *a) {
+    int n = cli_opt_i32(a, "--threads", 0);
+    if (n < 0) cli_die(a->command, "--threads %d: must be >= 0 (0: the physical cores)", n);
+    return n;
+}
+
 double cli_opt_double(cli_args *a, const char *name, double def) {
     const char *v = cli_opt(a, name);
     if (!v) return def;

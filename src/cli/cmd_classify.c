@@ -107,7 +107,7 @@ int cmd_classify(int argc, char **argv) {
     const char *dir = cli_require(&a, "--model");
     x.json = cli_flag(&a, "--json");
     x.batch = cli_opt_i32(&a, "--batch", 64);
-    int threads = cli_opt_i32(&a, "--threads", 0);
+    int threads = cli_opt_threads(&a);
     const char *precision = cli_opt(&a, "--precision");
     if (cli_args_done(&a)) return 2;
     if (x.batch < 1) cli_die(a.command, "--batch must be >= 1");
