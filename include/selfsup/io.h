@@ -38,6 +38,20 @@ ss_status ss_write_file_atomic(const char *path, const void *data, size_t len,
 ss_status ss_mkdir_p(const char *path, ss_error *err);
 /* 1 when data[0..n) is strict UTF-8 (no overlongs, surrogates, > U+10FFFF). */
 int ss_utf8_valid(const void *data, size_t n);
+/* Length of the valid UTF-8 character at data[0..n), 0 when the byte there
+ * starts none (invalid, or cut short by n). */
+size_t ss_utf8_seq_len(const void *data, size_t n);
+/* A NUL-terminated copy of data[0..n) in which every byte that is not part
+ * of a valid UTF-8 character is replaced by U+FFFD (one per byte, as
+ * metrics.jsonl does): text that any JSON writer can carry. malloc'd; NULL
+ * when out of memory. */
+char *ss_utf8_sanitize(const void *data, size_t n);
+/* A printable excerpt of untrusted bytes for an error message, into buf
+ * (cap >= 8 bytes): valid UTF-8 characters as they are, a backslash as
+ * "\\", control characters (C0, DEL, C1) and bytes of invalid UTF-8 as
+ * "\xNN"; at most MAX input bytes (never splitting a character), then
+ * "..." when data was cut. Returns buf. */
+const char *ss_quote_bytes(char *buf, size_t cap, const void *data, size_t n, size_t max);
 int ss_file_exists(const char *path);
 
 /* SHA-256 (FIPS 180-4). */
