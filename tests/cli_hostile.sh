@@ -4,7 +4,10 @@
 #    invalid byte becomes U+FFFD), one object per input line;
 #  - a binary file given to finetune as TSV, CSV or JSONL is an error whose
 #    quoted excerpt is short and printable (control bytes as \xNN), not ~1 KB
-#    of raw bytes.
+#    of raw bytes;
+#  - an id near 2^31 in a GPT-2 encoder.json is a clear error at once, under a
+#    2 GB address-space limit (the loader used to size a 16 GB table by it,
+#    which such a limit turns into "out of memory"), with a small peak RSS.
 # Needs no corpus: the tokenizer and the tiny classifier are made here from
 # generated text.
 set -u
@@ -12,7 +15,7 @@ cd "$(dirname "$0")/.."
 . tests/tap.sh
 SS=${SELFSUP:-build/selfsup}
 PY=/usr/bin/python3
-tap_plan 5
+tap_plan 6
 [ -x "$SS" ] || bail "$SS not built (run make)"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/selfsup-hostile.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
@@ -79,3 +82,20 @@ for ext in tsv csv jsonl; do
   check "a binary file as ${ext^^}: exit 1, a short printable excerpt (\\xNN escapes, cut at 60 bytes)" \
     bash -c "[ $rc -eq 1 ] && $(declare -f short_printable); PY=$PY; short_printable '$TMP/binary.$ext' '$TMP/bin-$ext.log'"
 done
+
+# ---- an id near 2^31 in encoder.json --------------------------------------------------
+mkdir -p "$TMP/gpt2"
+printf '{"a":0,"b":1,"ab":2147483000}' >"$TMP/gpt2/encoder.json"
+printf '#version: 0.2\na b\n' >"$TMP/gpt2/vocab.bpe"
+check "encoder.json with id 2147483000: a clear error within 5 s, under a 2 GB address-space limit, peak RSS < 100 MB" \
+  "$PY" -c "
+import resource, subprocess, sys, time
+def limit(): resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+t = time.time()
+p = subprocess.run(['$SS', 'tokenizer', 'info', '--tokenizer', '$TMP/gpt2'], preexec_fn=limit,
+                   capture_output=True, text=True, timeout=60)
+dt, rss = time.time() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print('# %.2f s, peak RSS %d kB: %s' % (dt, rss, p.stderr.strip()))
+assert p.returncode == 1 and \"encoder.json: vocab: 'ab' has id 2147483000, but there are only 3 tokens\" in p.stderr
+assert dt < 5 and rss < 100 * 1024
+"
