@@ -485,7 +485,26 @@ static void test_atomic_write(void **state) {
     assert_int_equal(count_entries(dir), 2);
     check_interop(path);
 
+    /* Temp files a killed writer left beside PATH are removed; nothing else is. */
+    static const char *const junk[] = {"model.safetensors.tmp.AbC123", "model.safetensors.tmp.AbC1234",
+                                       "other.safetensors.tmp.AbC123", "model.safetensors.tmp."};
+    char target[512]; /* path_in's buffers rotate */
+    snprintf(target, sizeof target, "%s", path);
+    for (int i = 0; i < 4; i++) write_bytes(path_in(dir, junk[i]), "x", 1);
+    int removed = -1;
+    CHECK_OK(ss_atomic_remove_stale(target, &removed, &err), &err);
+    assert_int_equal(removed, 1);
+    assert_false(ss_file_exists(path_in(dir, junk[0])));
+    for (int i = 1; i < 4; i++) {
+        assert_true(ss_file_exists(path_in(dir, junk[i])));
+        remove(path_in(dir, junk[i]));
+    }
+    check_interop(target);
+    CHECK_OK(ss_atomic_remove_stale(path_in(dir, "no/such/dir/x"), &removed, &err), &err);
+    assert_int_equal(removed, 0);
+
     /* A successful overwrite replaces the content. */
+    path = path_in(dir, "model.safetensors");
     CHECK_OK(ss_safetensors_write(path, &one, 1, NULL, 0, &err), &err);
     ss_safetensors *f;
     CHECK_OK(ss_safetensors_open(&f, path, &err), &err);

@@ -33,6 +33,10 @@ ss_status ss_atomic_commit(ss_atomic_file *f, ss_error *err); /* frees f */
 void ss_atomic_abort(ss_atomic_file *f);                      /* frees f */
 ss_status ss_write_file_atomic(const char *path, const void *data, size_t len,
                                ss_error *err);
+/* Remove the temp files (PATH.tmp.XXXXXX) that atomic writes of PATH left
+ * behind when their process was killed; *removed (may be NULL) counts them.
+ * Only for a PATH no other process is writing. */
+ss_status ss_atomic_remove_stale(const char *path, int *removed, ss_error *err);
 
 /* mkdir -p */
 ss_status ss_mkdir_p(const char *path, ss_error *err);
