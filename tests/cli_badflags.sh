@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # TAP: bad numeric flag values (values past int's range, NaN, infinity, a
-# negative thread count) exit 2 with a message naming the flag, before any
+# negative thread count, in every command that takes --threads) exit 2 with
+# a message naming the flag, before any
 # file is read: they used to wrap silently (--seq 4294967312 trained with
 # seq 16) or pass NaN through (--weight-decay nan).
 set -u
@@ -26,6 +27,10 @@ cases=(
   "--steps|pretrain --data X --out Y --steps 1e30"
   "--flops|pretrain --data X --out Y --flops inf"
   "--threads|pretrain --data X --out Y --threads -3"
+  "--threads|eval --model X --data Y --threads -3"
+  "--threads|generate -m X -p hi --threads -3"
+  "--threads|classify -m X -t -3"
+  "--threads|fill-mask -m X --threads=-3 a"
   "--lr|finetune --init none --train X --dev Y --out Z --lr nan"
   "--precision|pretrain --data X --out Y --precision fp16"
 )

@@ -27,7 +27,7 @@ rejects() {
   printf '%s\n' "$out" | grep -q "$2" || { echo "wrong reason: $out"; return 1; }
 }
 
-echo "1..7"
+echo "1..8"
 run "C writes the interop file" env SS_ST_OUT="$dir" "$bin"
 run "strict Python reader accepts the C file, values and selfsup layout" \
   "$py" tests/st_check.py check --selfsup "$dir/from_c.safetensors"
@@ -37,6 +37,12 @@ run "strict Python reader rejects the C file cut by one byte" \
 { printf '\0\0\1\0\0\0\0\0'; tail -c +9 "$dir/from_c.safetensors"; } >"$dir/bigheader.safetensors"
 run "strict Python reader rejects a header size beyond the file" \
   rejects "$dir/bigheader.safetensors" InvalidHeaderLength
+# flip one bit of the last data byte (a tensor value): the Python reader's own
+# XXH64 disagrees with the header's data_xxh64
+/usr/bin/python3 -c "import sys; b = bytearray(open(sys.argv[1], 'rb').read()); b[-1] ^= 1; open(sys.argv[2], 'wb').write(b)" \
+  "$dir/from_c.safetensors" "$dir/flip.safetensors"
+run "strict Python reader rejects the C file with one flipped data bit (data_xxh64)" \
+  rejects "$dir/flip.safetensors" data_xxh64
 run "Python writes the interop file (reference layout)" "$py" tests/st_check.py write "$dir/from_py.safetensors"
 run "strict Python reader accepts the Python file" "$py" tests/st_check.py check "$dir/from_py.safetensors"
 run "C reads the Python file and its values" env SS_ST_IN="$dir/from_py.safetensors" "$bin"

@@ -11,6 +11,9 @@ with spaces to a multiple of 8).
                                        tensors with the interop set below;
                                        --selfsup also checks selfsup's layout
   st_check.py write FILE               write the interop set
+selfsup's writer adds the metadata entry "data_xxh64" (the XXH64 of the data
+section, 16 hex digits); the reader verifies it when present, with its own
+XXH64 below (from xxHash's spec, doc/xxhash_spec.md).
 Exit status 0 on success; on failure a message on stderr and status 1.
 """
 import json
@@ -48,6 +51,50 @@ def interop_set():
     }
     meta = {"format": "pt", "selfsup.config": '{"d_model": 3, "name": "\u00fc\\n"}'}
     return tensors, meta
+
+
+M64 = (1 << 64) - 1
+P1, P2, P3, P4, P5 = (0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
+                      0x85EBCA77C2B2AE63, 0x27D4EB2F165667C5)
+
+
+def _rotl(x, r):
+    return ((x << r) | (x >> (64 - r))) & M64
+
+
+def _round(acc, lane):
+    return (_rotl((acc + lane * P2) & M64, 31) * P1) & M64
+
+
+def xxh64(data, seed=0):
+    """XXH64 of bytes DATA, as xxHash's spec defines it (seed 0 by default)."""
+    n, i = len(data), 0
+    if n >= 32:
+        v = [(seed + P1 + P2) & M64, (seed + P2) & M64, seed, (seed - P1) & M64]
+        lanes = np.frombuffer(data, dtype="<u8", count=(n // 32) * 4)
+        for j in range(0, len(lanes), 4):
+            v = [_round(v[k], int(lanes[j + k])) for k in range(4)]
+        i = (n // 32) * 32
+        h = (_rotl(v[0], 1) + _rotl(v[1], 7) + _rotl(v[2], 12) + _rotl(v[3], 18)) & M64
+        for k in range(4):
+            h = ((h ^ _round(0, v[k])) * P1 + P4) & M64
+    else:
+        h = (seed + P5) & M64
+    h = (h + n) & M64
+    while n - i >= 8:
+        h = (_rotl(h ^ _round(0, int.from_bytes(data[i:i + 8], "little")), 27) * P1 + P4) & M64
+        i += 8
+    if n - i >= 4:
+        h = (_rotl(h ^ ((int.from_bytes(data[i:i + 4], "little") * P1) & M64), 23) * P2 + P3) & M64
+        i += 4
+    while i < n:
+        h = (_rotl(h ^ ((data[i] * P5) & M64), 11) * P1) & M64
+        i += 1
+    h ^= h >> 33
+    h = (h * P2) & M64
+    h ^= h >> 29
+    h = (h * P3) & M64
+    return h ^ (h >> 32)
 
 
 def no_duplicates(pairs):
@@ -112,6 +159,10 @@ def read(path):
     if pos != len(data):
         raise FormatError(f"MetadataIncompleteBuffer: tensors end at {pos}, data is {len(data)} bytes "
                           "(file truncated or trailing bytes)")
+    if "data_xxh64" in meta:
+        got = f"{xxh64(data):016x}"
+        if meta["data_xxh64"].lower() != got:
+            raise FormatError(f"data_xxh64 {meta['data_xxh64']!r} in the header, the data's XXH64 is {got}")
     arrays = {}
     for name, dt, shape, b, e in entries:
         t = np.dtype(DTYPES[dt]).newbyteorder("<")
@@ -136,6 +187,9 @@ def check_selfsup_layout(n, text, entries, want_order):
 def check(path, selfsup):
     n, text, meta, arrays, entries = read(path)
     want, want_meta = interop_set()
+    if selfsup and "data_xxh64" not in meta:
+        raise FormatError("no data_xxh64 checksum in the metadata")
+    meta = {k: v for k, v in meta.items() if k != "data_xxh64"}
     if meta != want_meta:
         raise FormatError(f"metadata {meta!r}, expected {want_meta!r}")
     if set(arrays) != set(want):

@@ -118,10 +118,11 @@ static const bad_case bad_cases[] = {
     BAD("f.csv", "sentence,label\r\ngood,1\r\n\r\n\"x\r\ny\",1,2\r\n", 4, "the row has 3 fields, the header has 2",
         1),
     /* JSONL */
-    BAD("f.jsonl", "{\"sentence\":\"ok\",\"label\":1}\nnot json\n", 2, "invalid JSON (at byte 1 of the line)", 1),
-    BAD("f.jsonl", "{\"sentence\":\"ok\",\"label\":1} trailing\n", 1, "invalid JSON (at byte 29 of the line)", 0),
+    BAD("f.jsonl", "{\"sentence\":\"ok\",\"label\":1}\nnot json\n", 2, "invalid JSON (at byte 1 of the line 'not json')", 1),
+    BAD("f.jsonl", "{\"sentence\":\"ok\",\"label\":1} trailing\n", 1,
+        "invalid JSON (at byte 29 of the line '{\"sentence\":\"ok\",\"label\":1} trailing')", 0),
     BAD("f.jsonl", "{\"sentence\":\"ok\",\"label\":1}\n\n  \n{\"sentence\":\"cut\n{\"sentence\":\"b\",\"label\":0}\n", 4,
-        "invalid JSON (at byte 14 of the line)", 2), /* cJSON points just inside the open string */
+        "invalid JSON (at byte 14 of the line '{\"sentence\":\"cut')", 2), /* cJSON points just inside the open string */
     BAD("f.jsonl", "[1, 2]\n{\"sentence\":\"ok\",\"label\":1}\n", 1, "not a JSON object", 1),
     BAD("f.jsonl", "{\"sentence\":\"ok\",\"label\":1}\n\"a string\"\n", 2, "not a JSON object", 1),
     BAD("f.jsonl", "{\"review\":\"x\",\"label\":1}\n", 1, "no text field 'text' or 'sentence' in the object", 0),
@@ -141,7 +142,8 @@ static const bad_case bad_cases[] = {
     BAD("f.jsonl", "{\"sentence\":\"\",\"label\":1}\n", 1, "empty text in field 'sentence'", 0),
     BAD("f.jsonl", "{\"sentence\":\"\xe2\x82\",\"label\":1}\n", 1, "invalid UTF-8 in field 'sentence'", 0),
     BAD("f.ndjson", "{\"sentence\":\"ok\",\"label\":\"\xff\"}\n", 1, "invalid UTF-8 in field 'label'", 0),
-    BAD("f.jsonl", "{\"sentence\":\"a\0\",\"label\":1}\n", 1, "a NUL byte in the line", 0),
+    BAD("f.jsonl", "{\"sentence\":\"a\0\",\"label\":1}\n", 1,
+        "a NUL byte in the line ('{\"sentence\":\"a\\x00\",\"label\":1}')", 0),
 };
 
 /* The message is exactly "PATH:LINE: WHY". */
@@ -652,6 +654,51 @@ static void test_label_map_apply(void **state) {
     ss_labeled_free(&tr);
 }
 
+/* A binary file given as TSV/CSV/JSONL (issue 18, item 8): the message quotes
+ * at most 60 bytes of it, control and invalid bytes as \xNN, then "...",
+ * never the raw bytes (they used to fill ~1 KB of the terminal). */
+static void test_binary_input_is_quoted(void **state) {
+    (void)state;
+    unsigned char bin[1200];
+    for (size_t i = 0; i < sizeof bin; i++) bin[i] = (unsigned char)(i * 37 + 11);
+    memcpy(bin, "\x7f" "ELF\x02\x01\x01\x00", 8);
+    static const char *const names[] = {"bin.tsv", "bin.csv", "bin.jsonl"};
+    for (int k = 0; k < 3; k++) {
+        const char *path = write_named(names[k], (const char *)bin, sizeof bin);
+        ss_labeled_opts o = {.need_label = 1};
+        ss_labeled_set s;
+        ss_error err = {0};
+        assert_int_equal(ss_labeled_read(&s, path, &o, &err), SS_ERR_FORMAT);
+        printf("# %s\n", err.msg);
+        const char *want = k < 2 ? ":1: header row: a NUL byte in field 1 ('\\x7FELF\\x02\\x01\\x01\\x00"
+                                 : ":1: a NUL byte in the line ('\\x7FELF\\x02\\x01\\x01\\x00";
+        if (!strstr(err.msg, path) || !strstr(err.msg, want)) fail_msg("got: %s\nwanted: %s", err.msg, want);
+        if (!strstr(err.msg, "...')")) fail_msg("not cut short: %s", err.msg);
+        for (const char *c = err.msg; *c; c++)
+            if ((unsigned char)*c < 0x20 || (unsigned char)*c == 0x7f) fail_msg("a raw control byte: %s", err.msg);
+        assert_true(strlen(err.msg) < strlen(path) + 320); /* 60 bytes, 4 characters each at most, and the words */
+    }
+    /* invalid UTF-8 without a NUL: the same, naming the problem */
+    const char *path = write_named("u.tsv", "ab\xff\xfe\x01\tlabel\nx\t1\n", 15);
+    ss_labeled_set s;
+    ss_error err = {0};
+    assert_int_equal(ss_labeled_read(&s, path, NULL, &err), SS_ERR_FORMAT);
+    expect_message(err.msg, path, 1, "header row: invalid UTF-8 in field 1 ('ab\\xFF\\xFE\\x01'): not a TSV text file?");
+    /* control bytes in valid UTF-8 labels (a terminal escape) are escaped too */
+    const char *tr[] = {"a\x1b[31m", "b"}, *dv[] = {"c\x07\\"};
+    ss_labeled_set trs, dvs;
+    make_set(&trs, tr, 2);
+    make_set(&dvs, dv, 1);
+    ss_label_map m;
+    int32_t ids[1];
+    CHECK_OK(ss_label_map_build(&m, &trs, "train.tsv", &err), &err);
+    assert_int_equal(ss_label_map_apply(&m, &dvs, "dev.tsv", ids, &err), SS_ERR_FORMAT);
+    assert_string_equal(err.msg, "dev.tsv:10: label 'c\\x07\\\\' is not one of the training labels: a\\x1B[31m, b");
+    ss_label_map_free(&m);
+    ss_labeled_free(&trs);
+    ss_labeled_free(&dvs);
+}
+
 static void test_label_map_json(void **state) {
     (void)state;
     const char *labels[] = {"pos", "neg", "say \"hi\"", "caf\xc3\xa9", "neg"};
@@ -792,6 +839,7 @@ int main(void) {
         cmocka_unit_test(test_sst2),
         cmocka_unit_test(test_label_map_sorting),
         cmocka_unit_test(test_label_map_apply),
+        cmocka_unit_test(test_binary_input_is_quoted),
         cmocka_unit_test(test_label_map_json),
         cmocka_unit_test(test_subsample),
     };

@@ -1,7 +1,7 @@
 /* safetensors: round trips of every common dtype, the on-disk layout checked
  * by an independent parse (cJSON), every class of corrupt file rejected with
  * a message naming the file and the tensor/field, truncation at every length,
- * and atomic replacement. With SS_ST_OUT=DIR / SS_ST_IN=FILE set it instead
+ * the data checksum (a flipped byte detected), and atomic replacement. With SS_ST_OUT=DIR / SS_ST_IN=FILE set it instead
  * writes / reads the interop file that tests/st_check.py checks / writes
  * (driven by tests/cli_safetensors.sh). */
 #include <cjson/cJSON.h>
@@ -124,8 +124,9 @@ static void test_roundtrip(void **state) {
     assert_string_equal(ss_safetensors_name(f, 0), "emb.weight");
     assert_string_equal(ss_safetensors_name(f, 6), "empty");
     assert_null(ss_safetensors_name(f, 7));
-    assert_int_equal(ss_safetensors_meta_count(f), 2);
+    assert_int_equal(ss_safetensors_meta_count(f), 3); /* the caller's two, then the writer's data_xxh64 */
     assert_string_equal(ss_safetensors_meta_key(f, 1), "selfsup.config");
+    assert_string_equal(ss_safetensors_meta_key(f, 2), "data_xxh64");
     const float *w;
     CHECK_OK(ss_safetensors_get_f32(f, "emb.weight", 2, (int64_t[]){5, 3}, &w, &err), &err);
     assert_true(w[14] == 1.75f);
@@ -358,6 +359,93 @@ static void test_truncation(void **state) {
     free(b);
 }
 
+/* The header's data section start and size (for the checksum tests). */
+static size_t data_start(const unsigned char *b) {
+    uint64_t hn = 0;
+    for (int i = 7; i >= 0; i--) hn = hn << 8 | b[i];
+    return 8 + (size_t)hn;
+}
+
+/* Every file written carries "data_xxh64", the XXH64 of its data section
+ * (16 hex digits); a flipped byte anywhere in the data, or in the stored
+ * value, is a format error naming the file; a file without the key (written
+ * before it existed, or by another writer) loads unchecked. */
+static void test_checksum(void **state) {
+    (void)state;
+    const char *dir = test_tmpdir();
+    const char *good = path_in(dir, "ck.safetensors"), *bad = path_in(dir, "ck-bad.safetensors");
+    write_interop(good);
+    size_t len;
+    unsigned char *b = read_bytes(good, &len);
+    size_t d0 = data_start(b);
+    char *h = strndup((const char *)b + 8, d0 - 8);
+    cJSON *root = cJSON_Parse(h);
+    const cJSON *ck = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItem(root, "__metadata__"), "data_xxh64");
+    assert_true(cJSON_IsString(ck));
+    char want[17];
+    snprintf(want, sizeof want, "%016llx", (unsigned long long)ss_xxh64(b + d0, len - d0, 0));
+    assert_string_equal(ck->valuestring, want);
+    cJSON_Delete(root);
+
+    ss_error err = {0};
+    ss_safetensors *f;
+    CHECK_OK(ss_safetensors_open(&f, good, &err), &err);
+    assert_string_equal(ss_safetensors_meta(f, "data_xxh64"), want);
+    ss_safetensors_close(f);
+
+    /* one flipped bit at the first, a middle and the last data byte */
+    size_t at[3] = {d0, d0 + (len - d0) / 2, len - 1};
+    for (int k = 0; k < 3; k++) {
+        b[at[k]] ^= 0x01;
+        write_bytes(bad, b, len);
+        expect_format_error(bad, "tensor data does not match its checksum");
+        b[at[k]] ^= 0x01;
+    }
+    /* opened for its header only, the metadata reads; the data is checked on demand */
+    b[at[1]] ^= 0x01;
+    write_bytes(bad, b, len);
+    b[at[1]] ^= 0x01;
+    CHECK_OK(ss_safetensors_open_header(&f, bad, &err), &err);
+    assert_string_equal(ss_safetensors_meta(f, "format"), "pt");
+    assert_int_equal(ss_safetensors_verify(f, &err), SS_ERR_FORMAT);
+    assert_non_null(strstr(err.msg, "tensor data does not match its checksum"));
+    ss_safetensors_close(f);
+    CHECK_OK(ss_safetensors_open_header(&f, good, &err), &err);
+    CHECK_OK(ss_safetensors_verify(f, &err), &err);
+    ss_safetensors_close(f);
+    /* a damaged stored value: another digit, or not 16 hex digits */
+    char *v = strstr(h, want);
+    assert_non_null(v);
+    size_t vo = 8 + (size_t)(v - h);
+    b[vo] = b[vo] == '0' ? '1' : '0';
+    write_bytes(bad, b, len);
+    expect_format_error(bad, "tensor data does not match its checksum");
+    b[vo] = 'g';
+    write_bytes(bad, b, len);
+    expect_format_error(bad, "'data_xxh64' is not 16 hexadecimal digits");
+    free(h);
+    free(b);
+
+    /* no checksum: still loads (files written before it existed) */
+    write_raw(bad, "{\"__metadata__\":{\"format\":\"pt\"},\"a\":{\"dtype\":\"U8\",\"shape\":[2],\"data_offsets\":[0,2]}}", 2);
+    CHECK_OK(ss_safetensors_open(&f, bad, &err), &err);
+    assert_null(ss_safetensors_meta(f, "data_xxh64"));
+    ss_safetensors_close(f);
+
+    /* the key is the writer's: a caller may not set it */
+    ss_st_meta mine = {"data_xxh64", "0000000000000000"};
+    float x[1] = {1};
+    ss_st_tensor one = {"a", SS_F32, 1, {1}, x};
+    assert_int_equal(ss_safetensors_write(bad, &one, 1, &mine, 1, &err), SS_ERR_ARG);
+    assert_non_null(strstr(err.msg, "'data_xxh64' is reserved"));
+
+    /* an empty file (no tensors) gets the checksum of no bytes */
+    CHECK_OK(ss_safetensors_write(bad, NULL, 0, NULL, 0, &err), &err);
+    CHECK_OK(ss_safetensors_open(&f, bad, &err), &err);
+    assert_string_equal(ss_safetensors_meta(f, "data_xxh64"), "ef46db3751d8e999");
+    ss_safetensors_close(f);
+}
+
 static int count_entries(const char *dir) {
     char cmd[600];
     snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", dir);
@@ -397,7 +485,26 @@ static void test_atomic_write(void **state) {
     assert_int_equal(count_entries(dir), 2);
     check_interop(path);
 
+    /* Temp files a killed writer left beside PATH are removed; nothing else is. */
+    static const char *const junk[] = {"model.safetensors.tmp.AbC123", "model.safetensors.tmp.AbC1234",
+                                       "other.safetensors.tmp.AbC123", "model.safetensors.tmp."};
+    char target[512]; /* path_in's buffers rotate */
+    snprintf(target, sizeof target, "%s", path);
+    for (int i = 0; i < 4; i++) write_bytes(path_in(dir, junk[i]), "x", 1);
+    int removed = -1;
+    CHECK_OK(ss_atomic_remove_stale(target, &removed, &err), &err);
+    assert_int_equal(removed, 1);
+    assert_false(ss_file_exists(path_in(dir, junk[0])));
+    for (int i = 1; i < 4; i++) {
+        assert_true(ss_file_exists(path_in(dir, junk[i])));
+        remove(path_in(dir, junk[i]));
+    }
+    check_interop(target);
+    CHECK_OK(ss_atomic_remove_stale(path_in(dir, "no/such/dir/x"), &removed, &err), &err);
+    assert_int_equal(removed, 0);
+
     /* A successful overwrite replaces the content. */
+    path = path_in(dir, "model.safetensors");
     CHECK_OK(ss_safetensors_write(path, &one, 1, NULL, 0, &err), &err);
     ss_safetensors *f;
     CHECK_OK(ss_safetensors_open(&f, path, &err), &err);
@@ -449,6 +556,7 @@ int main(void) {
         cmocka_unit_test(test_corrupt_headers),
         cmocka_unit_test(test_corrupt_sizes),
         cmocka_unit_test(test_truncation),
+        cmocka_unit_test(test_checksum),
         cmocka_unit_test(test_atomic_write),
         cmocka_unit_test(test_dtype_names),
     };

@@ -1,6 +1,8 @@
 /* tokenizer.json save -> load round trips, and every kind of bad file gives
- * SS_ERR_FORMAT (or SS_ERR_IO when missing) with the file named. */
+ * SS_ERR_FORMAT (or SS_ERR_IO when missing) with the file named; an id near
+ * 2^31 is rejected without a table of that size (issue 18, item 9). */
 #include <cjson/cJSON.h>
+#include <stdio.h>
 
 #include "testutil.h"
 
@@ -253,6 +255,51 @@ static void test_bad_gpt2_files(void **state) {
     assert_null(t);
 }
 
+/* Peak virtual memory of this process in kB (/proc/self/status VmPeak). */
+static long vm_peak_kb(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kb = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "VmPeak: %ld kB", &kb) == 1) break;
+    if (f) fclose(f);
+    return kb;
+}
+
+static void huge_added_id(cJSON *r) { /* tokenizer.json: an added token's id near 2^31 */
+    cJSON *a = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "added_tokens"), 0);
+    cJSON_ReplaceItemInObject(a, "id", cJSON_CreateNumber(2147483000));
+}
+
+/* An id near 2^31 in encoder.json (a token's, or <|endoftext|>'s) or in
+ * tokenizer.json's added tokens: a clear error at once, without the 16 GB
+ * table that id would size (the loader used to calloc it: virtual memory
+ * jumped by 16 GB, and under a memory limit the error was "out of memory"). */
+static void test_huge_id_is_bounded(void **state) {
+    (void)state;
+    const char *dir = test_tmpdir();
+    char enc[512], bpe[512];
+    ss_error err = {0};
+    snprintf(enc, sizeof enc, "%s/encoder.json", dir);
+    snprintf(bpe, sizeof bpe, "%s/vocab.bpe", dir);
+    const char *merges = "#version: 0.2\na b\n";
+    CHECK_OK(ss_write_file_atomic(bpe, merges, strlen(merges), &err), &err);
+    static const char *const encs[] = {"{\"a\":0,\"b\":1,\"ab\":2147483000}",
+                                       "{\"a\":0,\"b\":1,\"ab\":2,\"<|endoftext|>\":2147483000}"};
+    static const char *const who[] = {"'ab' has id 2147483000, but there are only 3 tokens (ids must be dense 0..2)",
+                                      "'<|endoftext|>' has id 2147483000, but there are only 5 tokens"};
+    long before = vm_peak_kb();
+    assert_true(before > 0);
+    for (int k = 0; k < 2; k++) {
+        CHECK_OK(ss_write_file_atomic(enc, encs[k], strlen(encs[k]), &err), &err);
+        expect_error(dir, SS_ERR_FORMAT, who[k]);
+    }
+    expect_error(variant(huge_added_id), SS_ERR_FORMAT, "'[MASK]' has id 2147483000");
+    long after = vm_peak_kb();
+    printf("# VmPeak %ld kB before, %ld kB after\n", before, after);
+    assert_true(after - before < 256 * 1024);
+}
+
 static void test_build_rejects_bad_specs(void **state) {
     (void)state;
     const char *vocab[2] = {"a", "b"};
@@ -272,6 +319,7 @@ int main(void) {
         cmocka_unit_test(test_bad_files),
         cmocka_unit_test(test_merges_as_pairs),
         cmocka_unit_test(test_bad_gpt2_files),
+        cmocka_unit_test(test_huge_id_is_bounded),
         cmocka_unit_test(test_build_rejects_bad_specs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -55,21 +55,31 @@ static int as_id(const cJSON *v, int32_t *id) {
 }
 
 /* Token strings by id from a {token: id} object; ids must be dense once the
- * added tokens (which may extend the range) are placed. */
+ * added tokens (which may extend the range) are placed. The table is sized
+ * by the largest id only after that id is known to fit the number of
+ * entries (dense ids cannot exceed it), so a hostile id near 2^31 is an
+ * error, not a 16 GB allocation: memory stays bounded by the file's size. */
 static ss_status load_vocab(loader *L, const cJSON *obj, const char *field, ss_error *err) {
     if (!cJSON_IsObject(obj))
         return ss_fail(err, SS_ERR_FORMAT, "%s: %s: missing or not an object", L->path, field);
-    size_t n = 0;
+    size_t n = 0, entries = L->n_added;
     int32_t id = 0;
-    for (const cJSON *v = obj->child; v; v = v->next) {
+    const char *top = NULL; /* the token with the largest id */
+    for (const cJSON *v = obj->child; v; v = v->next, entries++) {
         if (!as_id(v, &id))
             return ss_fail(err, SS_ERR_FORMAT, "%s: %s: '%s' has id that is not a non-negative integer",
                            L->path, field, v->string);
-        if ((size_t)id + 1 > n) n = (size_t)id + 1;
+        if ((size_t)id + 1 > n) n = (size_t)id + 1, top = v->string;
     }
     for (size_t i = 0; i < L->n_added; i++)
-        if ((size_t)L->added[i].id + 1 > n) n = (size_t)L->added[i].id + 1;
+        if ((size_t)L->added[i].id + 1 > n) n = (size_t)L->added[i].id + 1, top = L->added[i].content;
     if (n == 0) return ss_fail(err, SS_ERR_FORMAT, "%s: %s: the vocab is empty", L->path, field);
+    if (n > entries) {
+        char q[256];
+        return ss_fail(err, SS_ERR_FORMAT, "%s: %s: '%s' has id %zu, but there are only %zu tokens (ids must be "
+                       "dense 0..%zu)", L->path, field, ss_quote_bytes(q, sizeof q, top, strlen(top), 60), n - 1,
+                       entries, entries - 1);
+    }
     L->vocab = calloc(n, sizeof *L->vocab);
     if (!L->vocab) return ss_fail(err, SS_ERR_NOMEM, "%s: out of memory for the vocab", L->path);
     L->n_vocab = n;

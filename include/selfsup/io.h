@@ -1,6 +1,6 @@
 /* Small I/O helpers shared by every module: growable buffers, whole-file
  * reads for small files, atomic writes (temp file + fsync + rename), mkdir -p,
- * and SHA-256. */
+ * SHA-256 and XXH64. */
 #ifndef SELFSUP_IO_H
 #define SELFSUP_IO_H
 
@@ -33,11 +33,29 @@ ss_status ss_atomic_commit(ss_atomic_file *f, ss_error *err); /* frees f */
 void ss_atomic_abort(ss_atomic_file *f);                      /* frees f */
 ss_status ss_write_file_atomic(const char *path, const void *data, size_t len,
                                ss_error *err);
+/* Remove the temp files (PATH.tmp.XXXXXX) that atomic writes of PATH left
+ * behind when their process was killed; *removed (may be NULL) counts them.
+ * Only for a PATH no other process is writing. */
+ss_status ss_atomic_remove_stale(const char *path, int *removed, ss_error *err);
 
 /* mkdir -p */
 ss_status ss_mkdir_p(const char *path, ss_error *err);
 /* 1 when data[0..n) is strict UTF-8 (no overlongs, surrogates, > U+10FFFF). */
 int ss_utf8_valid(const void *data, size_t n);
+/* Length of the valid UTF-8 character at data[0..n), 0 when the byte there
+ * starts none (invalid, or cut short by n). */
+size_t ss_utf8_seq_len(const void *data, size_t n);
+/* A NUL-terminated copy of data[0..n) in which every byte that is not part
+ * of a valid UTF-8 character is replaced by U+FFFD (one per byte, as
+ * metrics.jsonl does): text that any JSON writer can carry. malloc'd; NULL
+ * when out of memory. */
+char *ss_utf8_sanitize(const void *data, size_t n);
+/* A printable excerpt of untrusted bytes for an error message, into buf
+ * (cap >= 8 bytes): valid UTF-8 characters as they are, a backslash as
+ * "\\", control characters (C0, DEL, C1) and bytes of invalid UTF-8 as
+ * "\xNN"; at most MAX input bytes (never splitting a character), then
+ * "..." when data was cut. Returns buf. */
+const char *ss_quote_bytes(char *buf, size_t cap, const void *data, size_t n, size_t max);
 int ss_file_exists(const char *path);
 
 /* SHA-256 (FIPS 180-4). */
@@ -52,5 +70,18 @@ void ss_sha256_update(ss_sha256 *s, const void *data, size_t len);
 void ss_sha256_final(ss_sha256 *s, uint8_t digest[32]);
 void ss_sha256_hex(const uint8_t digest[32], char hex[65]);
 ss_status ss_sha256_file(const char *path, char hex[65], ss_error *err);
+
+/* XXH64 (xxHash's 64-bit hash, the reference library's XXH64(data, len,
+ * seed)): a fast non-cryptographic checksum, for detecting corrupted data.
+ * Streaming (init, update any number of times, digest) or in one call. */
+typedef struct {
+    uint64_t v[4], seed, total;
+    uint8_t block[32];
+    size_t blen;
+} ss_xxh64_state;
+void ss_xxh64_init(ss_xxh64_state *s, uint64_t seed);
+void ss_xxh64_update(ss_xxh64_state *s, const void *data, size_t len);
+uint64_t ss_xxh64_digest(const ss_xxh64_state *s);
+uint64_t ss_xxh64(const void *data, size_t len, uint64_t seed);
 
 #endif

@@ -7,7 +7,13 @@
  * 8-aligned), then the raw little-endian, row-major tensor data. Offsets are
  * relative to the start of the data; the tensors must tile the data exactly.
  * Files written here load with the reference Python/Rust implementation, and
- * the reader applies the same validation as that implementation. */
+ * the reader applies the same validation as that implementation.
+ *
+ * Checksum: the writer adds the metadata entry SS_ST_CHECKSUM_KEY, the XXH64
+ * (seed 0) of the whole data section as 16 lowercase hex digits; the reader
+ * verifies it when present (a file without it, from another writer or from
+ * selfsup before the key existed, loads unchecked). XXH64, not SHA-256: it
+ * detects damage, not tampering, at memory speed (tests/test_io_xxh64.c). */
 #ifndef SELFSUP_SAFETENSORS_H
 #define SELFSUP_SAFETENSORS_H
 
@@ -42,6 +48,8 @@ typedef struct {
     const void *data; /* may be NULL only if the tensor has no elements */
 } ss_st_tensor;
 
+#define SS_ST_CHECKSUM_KEY "data_xxh64"
+
 /* One "__metadata__" entry (string to string). */
 typedef struct {
     const char *key, *value;
@@ -50,7 +58,8 @@ typedef struct {
 /* Write tensors (in the given order, contiguous, data start 8-aligned) and
  * metadata to PATH atomically: until the new file is complete and synced, an
  * existing PATH is untouched. Names must be unique, non-empty and not
- * "__metadata__"; metadata keys must be unique. A tensor whose offset is not
+ * "__metadata__"; metadata keys must be unique and not SS_ST_CHECKSUM_KEY
+ * (the writer adds it after the caller's entries). A tensor whose offset is not
  * a multiple of its element size (e.g. an F64 after a U8 of odd length) is
  * still valid; order larger element types first to keep every tensor
  * naturally aligned in a mapped file. */
@@ -73,9 +82,17 @@ typedef struct {
 typedef struct ss_safetensors ss_safetensors;
 
 /* Open and fully validate PATH (header size, JSON, every tensor entry, the
- * offsets tiling the data exactly). Errors are SS_ERR_IO (cannot open/map)
- * or SS_ERR_FORMAT naming the file and the tensor or field at fault. */
+ * offsets tiling the data exactly, the data checksum when present). Errors
+ * are SS_ERR_IO (cannot open/map) or SS_ERR_FORMAT naming the file and the
+ * tensor or field at fault. */
 ss_status ss_safetensors_open(ss_safetensors **out, const char *path, ss_error *err);
+/* The same without reading the tensor data for its checksum, for a caller
+ * that reads only the metadata (a step, a config) of a file that is also
+ * opened fully; before using its tensors, call ss_safetensors_verify. */
+ss_status ss_safetensors_open_header(ss_safetensors **out, const char *path, ss_error *err);
+/* Check the data against SS_ST_CHECKSUM_KEY (once; SS_OK without the key):
+ * SS_ERR_FORMAT naming the file on a mismatch. */
+ss_status ss_safetensors_verify(ss_safetensors *f, ss_error *err);
 void ss_safetensors_close(ss_safetensors *f); /* NULL is fine */
 
 const char *ss_safetensors_path(const ss_safetensors *f);

@@ -140,7 +140,7 @@ typedef struct {
  * Before the files are replaced, the current set is hard-linked into
  * RUN/.previous/ (unless keep_previous: after resuming from .previous, the
  * broken set must not be linked over it), so a crash during a save leaves
- * one complete checkpoint. */
+ * one complete checkpoint. Temp files left by a killed save are removed first. */
 ss_status ss_checkpoint_save(const char *run, const ss_train_models *tm, const ss_train_state *st,
                              const char *opts_json, int keep_previous, ss_error *err);
 /* Load the newest complete checkpoint: RUN, else RUN/.previous. When the

@@ -8,6 +8,7 @@
 
 #include "cli.h"
 #include "selfsup/infer.h"
+#include "selfsup/io.h"
 #include "selfsup/textstream.h"
 
 static const char usage[] =
@@ -19,7 +20,8 @@ static const char usage[] =
     "its probability and every class's probability:\n"
     "  LABEL<TAB>P<TAB>label0=p0 label1=p1 ...\n"
     "or with --json one object per line: {\"text\":..,\"label\":..,\"probs\":{..}},\n"
-    "probabilities rounded to 4 significant digits (0.9731, 2.48e-05).\n"
+    "probabilities rounded to 4 significant digits (0.9731, 2.48e-05); in the\n"
+    "JSON text, each byte of invalid UTF-8 becomes U+FFFD (valid JSON always).\n"
     "DIR is a directory written by 'selfsup finetune'. Lines are classified in\n"
     "batches of B (default 64; 1 when reading from a terminal).\n"
     "\n"
@@ -64,14 +66,24 @@ static void print_one(const classify_ctx *x, const char *text, const float *p) {
         printf("\n");
         return;
     }
+    /* JSON strings must be UTF-8: invalid bytes (in the input text, or in
+     * class names from a hand-edited labels.json) become U+FFFD */
     cJSON *o = cJSON_CreateObject(), *probs = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "text", text);
-    cJSON_AddStringToObject(o, "label", x->c.labels.names[best]);
-    for (int k = 0; k < K; k++) cJSON_AddNumberToObject(probs, x->c.labels.names[k], json_prob(p[k]));
+    char *t = ss_utf8_sanitize(text, strlen(text)), *name = NULL;
+    cJSON_AddStringToObject(o, "text", t ? t : "");
+    name = ss_utf8_sanitize(x->c.labels.names[best], strlen(x->c.labels.names[best]));
+    cJSON_AddStringToObject(o, "label", name ? name : "");
+    for (int k = 0; k < K; k++) {
+        free(name);
+        name = ss_utf8_sanitize(x->c.labels.names[k], strlen(x->c.labels.names[k]));
+        cJSON_AddNumberToObject(probs, name ? name : "", json_prob(p[k]));
+    }
     cJSON_AddItemToObject(o, "probs", probs);
     char *s = cJSON_PrintUnformatted(o);
     printf("%s\n", s ? s : "{}");
     free(s);
+    free(t);
+    free(name);
     cJSON_Delete(o);
 }
 
@@ -122,7 +134,7 @@ int cmd_classify(int argc, char **argv) {
     const char *dir = cli_require(&a, "--model");
     x.json = cli_flag(&a, "--json");
     x.batch = cli_opt_i32(&a, "--batch", 64);
-    int threads = cli_opt_i32(&a, "--threads", 0);
+    int threads = cli_opt_threads(&a);
     const char *precision = cli_opt(&a, "--precision");
     ss_prompt_spec spec = {cli_opt(&a, "--template"), cli_opt(&a, "--verbalizer"), cli_flag(&a, "--calibrate")};
     if (cli_args_done(&a)) return 2;

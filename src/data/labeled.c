@@ -42,6 +42,10 @@ typedef struct {
     int n_cols, text_col, label_col;
 } reader;
 
+/* How much of an untrusted name or line an error message quotes (escaped:
+ * ss_quote_bytes), so a binary file gives a short, printable message. */
+#define QUOTE_MAX 60
+
 /* The text column (JSONL: key) when none is named: Hugging Face datasets
  * call it "text", GLUE's SST-2 "sentence". */
 #define TEXT_KEY_A "text"
@@ -268,7 +272,9 @@ static void list_columns(const reader *r, char *buf, size_t cap) {
     size_t k = 0;
     buf[0] = '\0';
     for (int i = 0; i < r->n_cols && k + 8 < cap; i++) {
-        int m = snprintf(buf + k, cap - k, "%s'%s'", i ? ", " : "", r->cols[i]);
+        char q[4 * QUOTE_MAX + 8];
+        ss_quote_bytes(q, sizeof q, r->cols[i], strlen(r->cols[i]), QUOTE_MAX);
+        int m = snprintf(buf + k, cap - k, "%s'%s'", i ? ", " : "", q);
         if (m < 0 || (size_t)m >= cap - k) {
             snprintf(buf + (cap > 8 ? cap - 8 : 0), 8, ", ...");
             return;
@@ -319,7 +325,13 @@ static ss_status read_header(reader *r, ss_error *err) {
     if (!(r->cols = calloc(r->f.n, sizeof *r->cols))) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
     for (size_t i = 0; i < r->f.n; i++) {
         size_t len;
-        const char *c = field_at(&r->f, (int)i, &len);
+        const char *c = field_at(&r->f, (int)i, &len), *why = bad_bytes(c, len);
+        if (why) { /* a binary file, most likely: say so with a short, printable excerpt */
+            char q[4 * QUOTE_MAX + 8];
+            ss_quote_bytes(q, sizeof q, c, len, QUOTE_MAX);
+            return ss_fail(err, SS_ERR_FORMAT, "%s:%lld: header row: %s in field %zu ('%s'): not a %s text file?",
+                           r->name, (long long)r->rec_line, why, i + 1, q, r->fmt == SS_FMT_CSV ? "CSV" : "TSV");
+        }
         if (!(r->cols[i] = copy_str(c, len))) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
         r->n_cols++;
     }
@@ -344,7 +356,10 @@ static ss_status read_header(reader *r, ss_error *err) {
 static ss_status table_row(reader *r, ss_error *err) {
     if (r->why) {
         int i = r->why_field;
-        if (i < r->n_cols) return bad_row(r, err, "%s in column '%s'%s", r->why, r->cols[i], r->why_tail);
+        char q[4 * QUOTE_MAX + 8];
+        if (i < r->n_cols)
+            return bad_row(r, err, "%s in column '%s'%s", r->why,
+                           ss_quote_bytes(q, sizeof q, r->cols[i], strlen(r->cols[i]), QUOTE_MAX), r->why_tail);
         return bad_row(r, err, "%s in field %d%s", r->why, i + 1, r->why_tail);
     }
     if (r->f.n != (size_t)r->n_cols)
@@ -417,7 +432,9 @@ static ss_status read_jsonl(reader *r, ss_error *err) {
         if (k == n) continue;
         r->rec_line = r->line;
         if (memchr(s, '\0', n)) {
-            if ((st = bad_row(r, err, "a NUL byte in the line"))) return st;
+            char q[4 * QUOTE_MAX + 8];
+            if ((st = bad_row(r, err, "a NUL byte in the line ('%s')", ss_quote_bytes(q, sizeof q, s, n, QUOTE_MAX))))
+                return st;
             continue;
         }
         /* cJSON needs a NUL-terminated copy (the line is not terminated) */
@@ -427,7 +444,8 @@ static ss_status read_jsonl(reader *r, ss_error *err) {
         cJSON *o = cJSON_ParseWithOpts(r->f.bytes.data, &end, 1);
         if (!o) {
             size_t at = end ? (size_t)(end - r->f.bytes.data) + 1 : 0;
-            st = bad_row(r, err, "invalid JSON (at byte %zu of the line)", at);
+            char q[4 * QUOTE_MAX + 8];
+            st = bad_row(r, err, "invalid JSON (at byte %zu of the line '%s')", at, ss_quote_bytes(q, sizeof q, s, n, QUOTE_MAX));
         } else {
             st = json_row(r, o, err);
         }

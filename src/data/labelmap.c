@@ -8,7 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "selfsup/io.h"
 #include "selfsup/labeled.h"
+
+/* How much of a label an error message quotes (escaped: ss_quote_bytes). */
+#define QUOTE_MAX 60
 
 /* s as a whole is a decimal integer that fits in int64 (no spaces). */
 static int as_integer(const char *s, long long *v) {
@@ -38,7 +42,9 @@ static void list_names(char *const *names, int n, char *buf, size_t cap) {
     size_t k = 0;
     buf[0] = '\0';
     for (int i = 0; i < n; i++) {
-        int m = snprintf(buf + k, cap - k, "%s%s", i ? ", " : "", names[i]);
+        char q[4 * QUOTE_MAX + 8];
+        int m = snprintf(buf + k, cap - k, "%s%s", i ? ", " : "",
+                         ss_quote_bytes(q, sizeof q, names[i], strlen(names[i]), QUOTE_MAX));
         if (m < 0 || (size_t)m >= cap - k) {
             snprintf(buf + (cap > 8 ? cap - 8 : 0), 8, ", ...");
             return;
@@ -98,8 +104,10 @@ ss_status ss_label_map_apply(const ss_label_map *m, const ss_labeled_set *s, con
             return ss_fail(err, SS_ERR_FORMAT, "%s:%lld: the row has no label", path, (long long)s->lines[i]);
         char known[512];
         list_names(m->names, m->n, known, sizeof known);
-        return ss_fail(err, SS_ERR_FORMAT, "%s:%lld: label '%.100s' is not one of the training labels: %s", path,
-                       (long long)s->lines[i], s->labels[i], known);
+        char q[4 * QUOTE_MAX + 8];
+        return ss_fail(err, SS_ERR_FORMAT, "%s:%lld: label '%s' is not one of the training labels: %s", path,
+                       (long long)s->lines[i], ss_quote_bytes(q, sizeof q, s->labels[i], strlen(s->labels[i]), QUOTE_MAX),
+                       known);
     }
     return SS_OK;
 }
@@ -127,9 +135,11 @@ ss_status ss_label_map_from_json(ss_label_map *m, const char *json, const char *
     for (int i = 0; !st && i < n; i++, e = e->next) {
         if (!cJSON_IsString(e) || !e->valuestring[0])
             st = ss_fail(err, SS_ERR_FORMAT, "%s: label map entry %d is not a non-empty string", source, i);
-        else if (ss_label_map_find(m, e->valuestring) >= 0)
-            st = ss_fail(err, SS_ERR_FORMAT, "%s: label '%.100s' appears twice in the label map", source,
-                         e->valuestring);
+        else if (ss_label_map_find(m, e->valuestring) >= 0) {
+            char q[4 * QUOTE_MAX + 8];
+            st = ss_fail(err, SS_ERR_FORMAT, "%s: label '%s' appears twice in the label map", source,
+                         ss_quote_bytes(q, sizeof q, e->valuestring, strlen(e->valuestring), QUOTE_MAX));
+        }
         else if (!(m->names[i] = strdup(e->valuestring)))
             st = ss_fail(err, SS_ERR_NOMEM, "%s: out of memory reading the label map", source);
         else

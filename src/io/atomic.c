@@ -3,6 +3,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -109,4 +110,35 @@ ss_status ss_mkdir_p(const char *path, ss_error *err) {
 int ss_file_exists(const char *path) {
     struct stat sb;
     return stat(path, &sb) == 0;
+}
+
+ss_status ss_atomic_remove_stale(const char *path, int *removed, ss_error *err) {
+    if (removed) *removed = 0;
+    char *d = strdup(path), *b = strdup(path);
+    if (!d || !b) {
+        free(d); free(b);
+        return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    }
+    const char *dir = dirname(d), *base = basename(b);
+    size_t bn = strlen(base);
+    ss_status st = SS_OK;
+    DIR *dp = opendir(dir);
+    if (!dp) {
+        if (errno != ENOENT) st = ss_fail(err, SS_ERR_IO, "%s: cannot list: %s", dir, strerror(errno));
+        free(d); free(b);
+        return st;
+    }
+    for (struct dirent *e; !st && (e = readdir(dp));) {
+        const char *n = e->d_name; /* BASE.tmp.XXXXXX, as ss_atomic_open names them */
+        if (strlen(n) != bn + 11 || strncmp(n, base, bn) != 0 || strncmp(n + bn, ".tmp.", 5) != 0) continue;
+        char full[4096];
+        snprintf(full, sizeof full, "%s/%s", dir, n);
+        if (unlink(full) != 0 && errno != ENOENT)
+            st = ss_fail(err, SS_ERR_IO, "%s: cannot remove: %s", full, strerror(errno));
+        else if (removed)
+            (*removed)++;
+    }
+    closedir(dp);
+    free(d); free(b);
+    return st;
 }

@@ -33,26 +33,12 @@ ss_status ss_metrics_open(ss_metrics **out, const char *path, int append, ss_err
     return SS_OK;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 if invalid. */
-static size_t utf8_seq(const unsigned char *s, size_t n) {
-    unsigned c = s[0];
-    size_t len = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-    if (!len || c > 0xF4 || len > n) return 0;
-    if (len == 1) return 1;
-    unsigned c1 = s[1];
-    if ((c == 0xE0 && c1 < 0xA0) || (c == 0xED && c1 > 0x9F) || (c == 0xF0 && c1 < 0x90) ||
-        (c == 0xF4 && c1 > 0x8F)) return 0;
-    for (size_t k = 1; k < len; k++)
-        if ((s[k] & 0xC0) != 0x80) return 0;
-    return len;
-}
-
 static ss_status put_string(ss_buf *b, const char *str, ss_error *err) {
     const unsigned char *s = (const unsigned char *)str;
     size_t n = strlen(str);
     ss_status st = ss_buf_append(b, "\"", 1, err);
     for (size_t i = 0; !st && i < n;) {
-        size_t len = utf8_seq(s + i, n - i);
+        size_t len = ss_utf8_seq_len(s + i, n - i);
         char esc[8];
         if (len == 0) { st = ss_buf_append(b, "\\ufffd", 6, err); i++; continue; }
         if (len > 1 || (s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')) {

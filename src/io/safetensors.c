@@ -158,42 +158,63 @@ static ss_status check_tensor(const char *path, const ss_st_tensor *t, uint64_t 
     return SS_OK;
 }
 
+/* The caller's metadata, then the writer's data checksum (SS_ST_CHECKSUM_KEY). */
 static ss_status append_meta(ss_buf *h, const char *path, const ss_st_meta *meta, size_t n_meta,
-                             ss_error *err) {
+                             const char *checksum, ss_error *err) {
     strtab keys = {0};
     if (strtab_init(&keys, n_meta)) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
     ss_status st = append_str(h, "\"__metadata__\":{", err);
     for (size_t i = 0; !st && i < n_meta; i++) {
         if ((st = check_string(path, "metadata key", meta[i].key, err)) ||
             (st = check_string(path, "metadata value", meta[i].value, err))) break;
+        if (strcmp(meta[i].key, SS_ST_CHECKSUM_KEY) == 0) {
+            st = ss_fail(err, SS_ERR_ARG, "%s: metadata key '%s' is reserved (the writer's data checksum)", path,
+                         meta[i].key);
+            break;
+        }
         if (strtab_insert(&keys, &meta[0].key, sizeof *meta, i) >= 0) {
             st = ss_fail(err, SS_ERR_ARG, "%s: duplicate metadata key '%s'", path, meta[i].key);
             break;
         }
-        if ((i && (st = append_str(h, ",", err))) || (st = append_json_string(h, meta[i].key, err)) ||
-            (st = append_str(h, ":", err)) || (st = append_json_string(h, meta[i].value, err))) break;
+        if ((st = append_json_string(h, meta[i].key, err)) || (st = append_str(h, ":", err)) ||
+            (st = append_json_string(h, meta[i].value, err)) || (st = append_str(h, ",", err))) break;
     }
     free(keys.slots);
+    if (!st) st = append_json_string(h, SS_ST_CHECKSUM_KEY, err);
+    if (!st) st = append_str(h, ":", err);
+    if (!st) st = append_json_string(h, checksum, err);
     return st ? st : append_str(h, "}", err);
 }
 
-/* Build the padded JSON header; fills *total_bytes with the data size. */
+/* Build the padded JSON header. A first pass checks every tensor and hashes
+ * the data section (the tensors' bytes in order) for the checksum, which the
+ * header holds in front of the tensor entries. */
 static ss_status build_header(ss_buf *h, const char *path, const ss_st_tensor *t, size_t n,
                               const ss_st_meta *meta, size_t n_meta, ss_error *err) {
     strtab names = {0};
     if (strtab_init(&names, n)) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
-    ss_status st = append_str(h, "{", err);
-    if (!st && n_meta) st = append_meta(h, path, meta, n_meta, err);
-    uint64_t off = 0;
+    ss_status st = SS_OK;
+    ss_xxh64_state hs;
+    ss_xxh64_init(&hs, 0);
     for (size_t i = 0; !st && i < n; i++) {
         uint64_t nbytes = 0;
         if ((st = check_tensor(path, &t[i], &nbytes, err))) break;
-        if (strtab_insert(&names, &t[0].name, sizeof *t, i) >= 0) {
+        if (strtab_insert(&names, &t[0].name, sizeof *t, i) >= 0)
             st = ss_fail(err, SS_ERR_ARG, "%s: duplicate tensor name '%s'", path, t[i].name);
-            break;
-        }
+        else if (nbytes)
+            ss_xxh64_update(&hs, t[i].data, nbytes);
+    }
+    free(names.slots);
+    char checksum[17];
+    snprintf(checksum, sizeof checksum, "%016" PRIx64, ss_xxh64_digest(&hs));
+    if (!st) st = append_str(h, "{", err);
+    if (!st) st = append_meta(h, path, meta, n_meta, checksum, err);
+    uint64_t off = 0;
+    for (size_t i = 0; !st && i < n; i++) {
+        uint64_t numel = 0, nbytes = 0;
+        tensor_bytes(t[i].shape, t[i].ndim, t[i].dtype, &numel, &nbytes);
         char num[64];
-        if ((i || n_meta) && (st = append_str(h, ",", err))) break;
+        if ((st = append_str(h, ",", err))) break;
         if ((st = append_json_string(h, t[i].name, err))) break;
         snprintf(num, sizeof num, ":{\"dtype\":\"%s\",\"shape\":[", ss_dtype_name(t[i].dtype));
         st = append_str(h, num, err);
@@ -205,7 +226,6 @@ static ss_status build_header(ss_buf *h, const char *path, const ss_st_tensor *t
         if (!st) st = append_str(h, num, err);
         off += nbytes;
     }
-    free(names.slots);
     if (!st) st = append_str(h, "}", err);
     /* Pad with spaces so 8 + N, the data start, is a multiple of 8. */
     while (!st && h->len % 8) st = append_str(h, " ", err);
@@ -251,6 +271,8 @@ struct ss_safetensors {
     strtab names;
     const char **meta_key, **meta_val;
     size_t n_meta;
+    size_t data_len; /* the data section: the last data_len bytes of the map */
+    int verified;    /* the data matched its checksum (or the file has none) */
 };
 
 static ss_status fmt_err(ss_error *err, const ss_safetensors *f, const char *name, const char *fmt,
@@ -452,6 +474,29 @@ static ss_status parse_tensors(ss_safetensors *f, uint64_t data_size, ss_error *
     return st ? st : index_names(f, 0, err);
 }
 
+/* The data section against the header's SS_ST_CHECKSUM_KEY, when it has one
+ * (files from other writers, and selfsup's before the key existed, have none). */
+static ss_status verify_checksum(ss_safetensors *f, const unsigned char *data, uint64_t n, ss_error *err) {
+    const char *v = ss_safetensors_meta(f, SS_ST_CHECKSUM_KEY);
+    if (!v) return SS_OK;
+    uint64_t want = 0;
+    int ok = strlen(v) == 16;
+    for (int i = 0; ok && i < 16; i++) {
+        char c = v[i];
+        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+        ok = d >= 0;
+        want = want << 4 | (uint64_t)(ok ? d : 0);
+    }
+    if (!ok)
+        return fmt_err(err, f, NULL, "'__metadata__' entry '%s' is not 16 hexadecimal digits: '%.40s'",
+                       SS_ST_CHECKSUM_KEY, v);
+    uint64_t got = ss_xxh64(data, n, 0);
+    if (got != want)
+        return fmt_err(err, f, NULL, "tensor data does not match its checksum (XXH64 %016" PRIx64 ", the header's %s "
+                       "says %s): the file was damaged after it was written", got, SS_ST_CHECKSUM_KEY, v);
+    return SS_OK;
+}
+
 static ss_status parse_header(ss_safetensors *f, ss_error *err) {
     if (f->map_len < 8)
         return fmt_err(err, f, NULL, "file is %zu bytes, shorter than the 8-byte header size "
@@ -478,11 +523,12 @@ static ss_status parse_header(ss_safetensors *f, ss_error *err) {
     if (!f->root) return fmt_err(err, f, NULL, "header is not valid JSON (error near byte %zu of %" PRIu64 ")",
                                  at, hn);
     if (!cJSON_IsObject(f->root)) return fmt_err(err, f, NULL, "header is not a JSON object");
-    ss_status st = parse_tensors(f, f->map_len - 8 - hn, err);
+    f->data_len = f->map_len - 8 - hn;
+    ss_status st = parse_tensors(f, f->data_len, err);
     return st ? st : bind_data(f, f->map + 8 + hn, err);
 }
 
-ss_status ss_safetensors_open(ss_safetensors **out, const char *path, ss_error *err) {
+static ss_status open_file(ss_safetensors **out, const char *path, int verify, ss_error *err) {
     *out = NULL;
     ss_safetensors *f = calloc(1, sizeof *f);
     if (!f || !(f->path = strdup(path))) {
@@ -504,9 +550,26 @@ ss_status ss_safetensors_open(ss_safetensors **out, const char *path, ss_error *
     }
     if (fd >= 0) close(fd);
     if (!st) st = parse_header(f, err);
+    if (!st && verify) st = ss_safetensors_verify(f, err);
     if (st) { ss_safetensors_close(f); return st; }
     *out = f;
     return SS_OK;
+}
+
+ss_status ss_safetensors_open(ss_safetensors **out, const char *path, ss_error *err) {
+    return open_file(out, path, 1, err);
+}
+
+ss_status ss_safetensors_open_header(ss_safetensors **out, const char *path, ss_error *err) {
+    return open_file(out, path, 0, err);
+}
+
+ss_status ss_safetensors_verify(ss_safetensors *f, ss_error *err) {
+    if (f->verified) return SS_OK;
+    size_t start = f->map_len - f->data_len;
+    ss_status st = verify_checksum(f, f->map + start, f->data_len, err);
+    if (!st) f->verified = 1;
+    return st;
 }
 
 void ss_safetensors_close(ss_safetensors *f) {

@@ -185,11 +185,12 @@ ss_status ss_model_load_generator(ss_model *owner, const char *dir, ss_model **o
     ss_model_config c;
     ss_safetensors *f;
     ss_status st = ss_path_join(path, sizeof path, dir, SS_RUN_MODEL, err);
-    if (!st) st = ss_safetensors_open(&f, path, err);
+    if (!st) st = ss_safetensors_open_header(&f, path, err); /* the data is read (and checked) only with a generator */
     if (st) return st;
     const char *gc = ss_safetensors_meta(f, "generator_config");
     ss_model *m = NULL;
     if (!gc) st = ss_fail(err, SS_ERR_NOT_FOUND, "%s holds no ELECTRA generator", path);
+    if (!st) st = ss_safetensors_verify(f, err);
     if (!st) st = ss_config_from_json(&c, gc, path, err);
     if (!st) st = ss_model_create_shared(&m, &c, owner, err);
     if (!st) st = read_tensors(m, f, path, "generator.", err);

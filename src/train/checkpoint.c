@@ -123,9 +123,13 @@ ss_status ss_checkpoint_save(const char *run, const ss_train_models *tm, const s
     if (!ss_model_params_finite(tm->model) || (tm->gen && !ss_model_params_finite(tm->gen)))
         return ss_fail(err, SS_ERR_RANGE, "%s: refusing to save a checkpoint with non-finite weights (step %" PRId64 ")",
                        run, s->step);
+    char path[SS_PATH_MAX];
     ss_status st = ss_mkdir_p(run, err);
+    /* a save killed midway (kill -9, power loss) leaves temp files: remove them, they take a set's space */
+    for (int i = 0; !st && i < N_FILES; i++)
+        if (!(st = ss_path_join(path, sizeof path, run, FILES[i], err))) st = ss_atomic_remove_stale(path, NULL, err);
     if (!st && !keep_previous) st = link_previous(run, err);
-    char sstep[32], path[SS_PATH_MAX];
+    char sstep[32];
     snprintf(sstep, sizeof sstep, "%" PRId64, s->step);
     ss_meta_kv meta[] = {{"step", sstep}};
     if (!st) st = ss_model_save_with(tm->model, tm->gen, run, meta, 1, err);
@@ -259,7 +263,7 @@ static ss_status check_step(const char *dir, int64_t step, ss_error *err) {
     char path[SS_PATH_MAX];
     ss_safetensors *f;
     ss_status st = ss_path_join(path, sizeof path, dir, SS_RUN_MODEL, err);
-    if (!st) st = ss_safetensors_open(&f, path, err);
+    if (!st) st = ss_safetensors_open_header(&f, path, err); /* its data: checked by ss_model_load */
     if (st) return st;
     const char *ms = ss_safetensors_meta(f, "step");
     if (!ms || strtoll(ms, NULL, 10) != step)

@@ -124,7 +124,7 @@ static ss_status load_best(ft_run *r, ss_error *err) {
     char path[SS_PATH_MAX];
     ss_safetensors *f;
     ss_status st = ss_path_join(path, sizeof path, r->o.out_dir, SS_RUN_MODEL, err);
-    if (!st) st = ss_safetensors_open(&f, path, err);
+    if (!st) st = ss_safetensors_open_header(&f, path, err); /* its data: checked by ss_model_load below */
     if (st) return st;
     const char *ms = ss_safetensors_meta(f, "step"); /* the step of the best weights (README) */
     int same = ms && strtoll(ms, NULL, 10) == r->state.best_step;
