@@ -111,8 +111,8 @@ ss_status cli_parse_i32(const char *name, const char *v, int *out, ss_error *err
     return SS_OK;
 }
 
-int cli_opt_threads(cli_args *a) {
-    int n = cli_opt_i32(a, "--threads", 0);
+int cli_opt_threads(cli_args *a, int def) {
+    int n = cli_opt_i32(a, "--threads", def);
     if (n < 0) cli_die(a->command, "--threads %d: must be >= 0 (0: the physical cores)", n);
     return n;
 }

@@ -70,9 +70,10 @@ void cli_die(const char *command, const char *fmt, ...)
     __attribute__((format(printf, 2, 3), noreturn));
 
 /* --threads N of the commands without an options table (eval, generate,
- * classify, fill-mask): 0 when absent (the physical cores); a negative
- * count exits 2 naming the flag, as the tables' range check does. */
-int cli_opt_threads(cli_args *a);
+ * classify, fill-mask, embed, data, tokenizer): def when absent (0: the
+ * physical cores); a negative count exits 2 naming the flag, as the tables'
+ * range check does. */
+int cli_opt_threads(cli_args *a, int def);
 
 /* Default thread count: the number of physical cores. */
 int cli_default_threads(void);

@@ -134,7 +134,7 @@ int cmd_classify(int argc, char **argv) {
     const char *dir = cli_require(&a, "--model");
     x.json = cli_flag(&a, "--json");
     x.batch = cli_opt_i32(&a, "--batch", 64);
-    int threads = cli_opt_threads(&a);
+    int threads = cli_opt_threads(&a, 0);
     const char *precision = cli_opt(&a, "--precision");
     ss_prompt_spec spec = {cli_opt(&a, "--template"), cli_opt(&a, "--verbalizer"), cli_flag(&a, "--calibrate")};
     if (cli_args_done(&a)) return 2;

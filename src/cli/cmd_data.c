@@ -70,7 +70,7 @@ static int cmd_prepare(int argc, char **argv) {
     o.val_fraction = cli_opt_double(&a, "--val-fraction", 0.05);
     long long seed = cli_opt_int(&a, "--seed", 1234);
     long long shard_tokens = cli_opt_int(&a, "--shard-tokens", 1ll << 26);
-    int threads = cli_opt_i32(&a, "--threads", cli_default_threads());
+    int threads = cli_opt_threads(&a, cli_default_threads());
     const char *boundary = cli_opt(&a, "--doc-boundary");
     o.separator = cli_opt(&a, "--separator");
     if (cli_args_done(&a)) { cli_args_free(&a); return 2; }

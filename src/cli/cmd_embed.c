@@ -122,7 +122,7 @@ int cmd_embed(int argc, char **argv) {
     x.o.normalize = cli_flag(&a, "--normalize");
     x.o.batch = cli_opt_i32(&a, "--batch", 64);
     int max_seq = cli_opt_i32(&a, "--max-seq", 0);
-    int threads = cli_opt_i32(&a, "--threads", 0);
+    int threads = cli_opt_threads(&a, 0);
     if (cli_args_done(&a)) return 2;
     if (x.o.batch < 1) cli_die(a.command, "--batch must be >= 1");
     if (cli_opt(&a, "--max-seq") && max_seq < 3) cli_die(a.command, "--max-seq must be >= 3");

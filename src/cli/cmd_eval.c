@@ -73,7 +73,7 @@ int cmd_eval(int argc, char **argv) {
     const char *split = cli_opt(&a, "--split");
     int T = cli_opt_i32(&a, "--seq", 0), B = cli_opt_i32(&a, "--batch", 8);
     long long max_tokens = cli_opt_int(&a, "--max-tokens", 0);
-    int threads = cli_opt_threads(&a);
+    int threads = cli_opt_threads(&a, 0);
     const char *precision = cli_opt(&a, "--precision");
     if (cli_args_done(&a)) return 2;
     if (B < 1 || T < 0) cli_die(a.command, "--batch must be >= 1 and --seq >= 1");

@@ -49,7 +49,7 @@ int cmd_fill_mask(int argc, char **argv) {
     cli_args a;
     cli_args_init(&a, argc, argv, "fill-mask", usage);
     const char *run = cli_require(&a, "--model");
-    int k = cli_opt_i32(&a, "--top-k", 5), threads = cli_opt_threads(&a);
+    int k = cli_opt_i32(&a, "--top-k", 5), threads = cli_opt_threads(&a, 0);
     const char *precision = cli_opt(&a, "--precision");
     if (cli_args_done(&a)) return 2;
     if (a.n_positional != 1) cli_die(a.command, "give the text as one argument, e.g. 'The [MASK] sat on the mat.'");

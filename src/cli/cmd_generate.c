@@ -115,7 +115,7 @@ static void parse(cli_args *a, ss_generate_opts *o, int *stats, int *samples, in
     *stats = cli_flag(a, "--stats");
     *samples = cli_opt_i32(a, "--num-samples", 1);
     *interactive = cli_flag(a, "--interactive");
-    *threads = cli_opt_threads(a);
+    *threads = cli_opt_threads(a, 0);
     *seed = cli_opt_int(a, "--seed", 1337);
     if (o->max_new_tokens < 0 || *samples < 1)
         cli_die(a->command, "--max-new-tokens must be >= 0 and --num-samples >= 1");

@@ -131,7 +131,7 @@ static int cmd_train(int argc, char **argv) {
     const char *specials = cli_opt(&a, "--special-tokens");
     const char *norm = cli_opt(&a, "--normalize");
     int lower = cli_flag(&a, "--lowercase");
-    int threads = cli_opt_i32(&a, "--threads", cli_default_threads());
+    int threads = cli_opt_threads(&a, cli_default_threads());
     const char *out = cli_require(&a, "--out");
     if (cli_args_done(&a)) return 2;
     if (vocab <= 0) cli_die(cmd, "--vocab-size N is required and must be positive (see --help)");
@@ -211,7 +211,7 @@ static int cmd_encode(int argc, char **argv) {
     const char *text = cli_opt(&a, "--text");
     int lines = cli_flag(&a, "--lines");
     int allow = cli_flag(&a, "--allow-special");
-    int threads = cli_opt_i32(&a, "--threads", cli_default_threads());
+    int threads = cli_opt_threads(&a, cli_default_threads());
     int stats = cli_flag(&a, "--stats");
     long long repeat = cli_opt_int(&a, "--repeat", 1);
     if (cli_args_done(&a)) return 2;
