@@ -101,10 +101,13 @@ weights equal to those of the run never stopped" bash -c "
 { [ $rc -eq 130 ] || [ $rc -eq 0 ]; } && cmp -s '$TMP/a/round-2/model.safetensors' '$TMP/b/round-2/model.safetensors' &&
 cmp -s '$TMP/a/model.safetensors' '$TMP/b/model.safetensors'"
 
-"$SS" finetune "${FT[@]}" --unlabeled "$TMP/pool.txt" --rounds 1 --threshold 0.6 --out "$TMP/c" >"$TMP/c.log" 2>&1
-check "a plain text file (one text per line, blank lines skipped) is an unlabelled pool too" bash -c "
+"$SS" finetune "${FT[@]}" --unlabeled "$TMP/pool.txt" --rounds 1 --threshold 0.6 --student-epochs 2 --out "$TMP/c" \
+  >"$TMP/c.log" 2>&1
+check "a plain text file (one text per line, blank lines skipped) is an unlabelled pool too; --student-epochs 2: \
+the student evaluates dev twice, once per epoch" bash -c "
 [ $? -eq 0 ] && /usr/bin/python3 -c \"import json; s = json.load(open('$TMP/c/selftrain.json')); \
-assert s['unlabeled_texts'] == 50 and 'pseudo_accuracy' not in s['rounds'][-1], s\""
+assert s['unlabeled_texts'] == 50 and 'pseudo_accuracy' not in s['rounds'][-1], s\" &&
+[ \$(grep -c dev_accuracy '$TMP/c/round-1/metrics.jsonl') -eq 2 ]"
 
 : >"$TMP/empty.txt"
 "$SS" finetune "${FT[@]}" --unlabeled "$TMP/empty.txt" --out "$TMP/d" >"$TMP/d.log" 2>&1

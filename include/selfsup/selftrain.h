@@ -8,7 +8,9 @@
  *             the fewest has (at most max_pseudo in all); fine-tune a
  *             student from the same initial weights (the pretrained run or
  *             the same random init, dropout on: the "noise") on the
- *             labelled rows plus those pseudo-labelled ones
+ *             labelled rows plus those pseudo-labelled ones (for
+ *             student_epochs epochs, dev every epoch, when it is set:
+ *             with many pseudo-labels the teacher's epochs would be long)
  *
  * The labelled rows are the same in every round (--train, and its
  * --train-size subset). The unlabelled file is one text per line (.txt,

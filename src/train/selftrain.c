@@ -167,6 +167,10 @@ static ss_status run_round(const ss_finetune_opts *base, const char *dir, const 
     if (train) {
         o.train_path = train;
         o.train_size = 0; /* the file holds the labelled subset already */
+        if (base->student_epochs > 0) {
+            o.epochs = base->student_epochs;
+            o.eval_every = 0;
+        }
     }
     if ((st = ss_path_join(path, sizeof path, dir, SS_RUN_CHECKPOINT, err))) return st;
     o.resume = ss_file_exists(path);
