@@ -90,7 +90,7 @@ FUZZ_LDLIBS   = $(shell pkg-config --libs libutf8proc libzstd libcjson 2>/dev/nu
                 -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -ldnnl -lgomp -lm
 
 .PHONY: all deps check check-deps check-torch check-fresh demo clean install uninstall bench-tokenizer fuzz \
-        bench-train bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb mpi bench-mpi
+        bench-train bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb exp-fewlabels mpi bench-mpi
 all: deps
 	$(call stage,build: libselfsup and the selfsup CLI into $(B)/ (V=1 shows the commands),$(B)/libselfsup.a $(B)/selfsup)
 
@@ -318,6 +318,11 @@ exp-label-efficiency: all
 exp-imdb: all
 	$(call need_pkgs,zstd)
 	eval/exp_imdb.sh
+# exp-fewlabels: zero-shot, prompt-based fine-tuning and self-training on a
+# pretrained model (MODEL=mlm-2h), beside its plain-head label efficiency.
+exp-fewlabels: all
+	$(call need_pkgs,zstd)
+	eval/exp_fewlabels.sh
 
 # ---- benchmarks -----------------------------------------------------------------
 bench-tokenizer: all

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Few labels, no labels (make exp-fewlabels): the roads from a pretrained
+# model (MODEL, default mlm-2h: eval/exp_pretrain.sh's run pre_$MODEL) to a
+# classifier, on SST-2 dev (sentence protocol), beside the plain-head
+# fine-tuning of the same model (eval/exp_label_efficiency.sh's runs):
+#   zero-shot  no labelled row: classify --template --verbalizer, with and
+#              without --calibrate
+#   prompt     prompt-based fine-tuning (finetune --template --verbalizer) at
+#              SIZES labels, with the plain head's subsets, seeds, epochs
+#              and dev evaluations (max(3 epochs, 300 steps), six of them)
+#   self       self-training at ST_SIZES labels: the plain-head teacher, one
+#              round of pseudo-labels on IMDB review sentences (never SST or
+#              Rotten Tomatoes text; 20,000 drawn with a fixed seed from the
+#              unlabelled reviews), probability >= 0.9, at most 2,000
+#              balanced, a student trained 3 epochs on labelled + pseudo rows
+# Runs go to eval/work/exp/label_eff/<MODEL>+prompt_n<N>_s<S> and
+# <MODEL>+self_n<N>_s<S> (so exp_summary.py's label_eff table has them as
+# models of their own), zero-shot results to eval/work/exp/fewlabels/.
+# A finished run is not redone; an interrupted one starts over (self-training
+# continues by itself).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+B=${B:-build}; SS=$B/selfsup
+THREADS=${THREADS:-2}; SEEDS=${SEEDS:-1 2 3}; SIZES=${SIZES:-100 300 1000}; ST_SIZES=${ST_SIZES:-100 300}
+MODEL=${MODEL:-mlm-2h}
+W=eval/work/exp
+R=$W/fewlabels
+SST=$($SS data get sst2)
+IMDB=$($SS data get imdb)
+source eval/exp_recipe.sh
+mkdir -p "$R" "$W/label_eff"
+RUN=$W/pre_$MODEL
+case $MODEL in
+  clm*) TEMPLATE='{text} It was' ;;
+  *) TEMPLATE='{text} It was [MASK].' ;;
+esac
+VERB_ZS='0=terrible,bad,awful;1=great,good,wonderful'
+VERB_FT='0=terrible;1=great'
+tail -n +2 "$SST/dev.tsv" | cut -f1 >"$R/dev.txt"
+tail -n +2 "$SST/dev.tsv" | cut -f2 >"$R/dev.gold"
+
+echo "== zero-shot: $MODEL, template '$TEMPLATE', verbalizer '$VERB_ZS'"
+for cal in "" --calibrate; do
+  out=$R/zeroshot_${MODEL}${cal}.txt
+  [ -s "$out" ] || $SS classify --model "$RUN" --template "$TEMPLATE" --verbalizer "$VERB_ZS" $cal \
+    --threads "$THREADS" "$R/dev.txt" | cut -f1 >"$out"
+  paste "$out" "$R/dev.gold" | awk -v c="${cal:-uncalibrated}" \
+    '{n++; ok += ($1 == $2)} END {printf "zero-shot %s: %d/%d = %.2f%%\n", c, ok, n, 100 * ok / n}'
+done
+
+# the plain head's schedule for n labels (eval/exp_label_efficiency.sh)
+schedule() {
+  local n=$1 per_epoch epochs
+  per_epoch=$(( (n + 31) / 32 )); epochs=$(( (300 + per_epoch - 1) / per_epoch )); [ $epochs -lt 3 ] && epochs=3
+  echo "$epochs $(( per_epoch * epochs / 6 ))"
+}
+
+for n in $SIZES; do
+  read -r epochs every < <(schedule "$n")
+  for s in $SEEDS; do
+    out=$W/label_eff/${MODEL}+prompt_n${n}_s$s
+    [ -s "$out/eval.json" ] && continue
+    rm -rf "$out"
+    echo "== prompt-based fine-tuning: $MODEL, $n sentences, seed $s ($epochs epochs)"
+    $SS finetune --init "$RUN" --template "$TEMPLATE" --verbalizer "$VERB_FT" --train "$SST/train.tsv" \
+      --dev "$SST/dev.tsv" --out "$out" "${FT_RECIPE[@]}" --epochs "$epochs" --eval-every "$every" \
+      --train-size "$n" --seed "$s" --threads "$THREADS" | grep -E '^(dev:|best)'
+  done
+done
+
+POOL=$W/imdb_sentences.txt
+if [ ! -s "$POOL" ]; then
+  echo "== unlabelled pool: 20,000 sentences of the unlabelled IMDB reviews (seeded draw)"
+  zstdcat "$IMDB/unsup.txt.zst" | /usr/bin/python3 -c '
+import random, re, sys
+sents = []
+for line in sys.stdin:
+    for s in re.split(r"(?<=[.!?])\s+", line.strip()):
+        if 5 <= len(s.split()) <= 40: sents.append(s)
+random.Random(14).shuffle(sents)
+sys.stdout.write("\n".join(sents[:20000]) + "\n")' >"$POOL.part" && mv "$POOL.part" "$POOL"
+fi
+for n in $ST_SIZES; do
+  read -r epochs every < <(schedule "$n")
+  for s in $SEEDS; do
+    out=$W/label_eff/${MODEL}+self_n${n}_s$s
+    [ -s "$out/selftrain.json" ] && continue
+    echo "== self-training: $MODEL, $n sentences, seed $s"
+    $SS finetune --init "$RUN" --train "$SST/train.tsv" --dev "$SST/dev.tsv" --out "$out" "${FT_RECIPE[@]}" \
+      --epochs "$epochs" --eval-every "$every" --train-size "$n" --seed "$s" --threads "$THREADS" \
+      --precision fp32 --unlabeled "$POOL" --rounds 1 --threshold 0.9 --max-pseudo 2000 --student-epochs 3 |
+      grep -E '^(self-training|  |dev:)'
+  done
+done
+/usr/bin/python3 eval/exp_summary.py label_eff "$W/label_eff" "" "" "" \
+  "$MODEL" scratch-encoder "$MODEL+prompt" scratch-encoder "$MODEL+self" scratch-encoder 2>/dev/null || true
