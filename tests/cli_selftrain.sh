@@ -117,7 +117,7 @@ check "a missing unlabelled file is an error naming it" bash -c "[ $? -ne 0 ] &&
 printf 'fine text\n\xff\xfe broken\n' >"$TMP/bad.txt"
 "$SS" finetune "${FT[@]}" --unlabeled "$TMP/bad.txt" --out "$TMP/d" >"$TMP/d.log" 2>&1
 check "invalid UTF-8 in an unlabelled line is an error naming FILE:LINE" \
-  bash -c "[ $? -ne 0 ] && grep -q 'bad.txt:2: invalid UTF-8' '$TMP/d.log'"
+  bash -c "[ $? -ne 0 ] && grep -q 'bad.txt:2: the line is not valid UTF-8' '$TMP/d.log'"
 "$SS" finetune --resume --out "$TMP/a" "${ST[@]}" >"$TMP/d.log" 2>&1
 check "--resume with --unlabeled says to run the same command again instead" \
   bash -c "[ $? -ne 0 ] && grep -q 'run the same command again' '$TMP/d.log'"

@@ -24,6 +24,13 @@ ss_status ss_textstream_open(ss_textstream **out, const char *path, ss_error *er
 ss_status ss_textstream_next_line(ss_textstream *s, const char **line,
                                   size_t *len, ss_error *err);
 
+/* The next line as a text: without its line break ("\n", "\r\n"), a NUL
+ * byte in it SS_ERR_FORMAT "FILE:LINE: a NUL byte in the text", and with
+ * need_utf8 invalid UTF-8 SS_ERR_FORMAT "FILE:LINE: the line is not valid
+ * UTF-8". End of input as next_line. One rule for every command that reads
+ * texts one per line (classify, embed, self-training's unlabelled file). */
+ss_status ss_textstream_next_text(ss_textstream *s, int need_utf8, const char **line, size_t *len, ss_error *err);
+
 /* Raw decompressed bytes, up to cap; *got == 0 at end of input. Do not mix
  * with next_line on the same stream. */
 ss_status ss_textstream_read(ss_textstream *s, void *buf, size_t cap,

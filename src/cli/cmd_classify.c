@@ -109,12 +109,7 @@ static ss_status classify_stream(classify_ctx *x, const char *path, ss_error *er
     int interactive = strcmp(path, "-") == 0 && isatty(0);
     const char *line;
     size_t len;
-    while (!(st = ss_textstream_next_line(ts, &line, &len, err)) && line) {
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
-        if (memchr(line, 0, len)) {
-            st = ss_fail(err, SS_ERR_FORMAT, "%s:%zu: a NUL byte in the text", path, ss_textstream_line_no(ts));
-            break;
-        }
+    while (!(st = ss_textstream_next_text(ts, 0, &line, &len, err)) && line) {
         if (!(x->texts[x->n] = strndup(line, len))) {
             st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
             break;

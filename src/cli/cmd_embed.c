@@ -89,17 +89,7 @@ static ss_status embed_stream(embed_ctx *x, const char *path, ss_error *err) {
     int interactive = strcmp(path, "-") == 0 && isatty(0);
     const char *line;
     size_t len;
-    while (!(st = ss_textstream_next_line(ts, &line, &len, err)) && line) {
-        while (len && (line[len - 1] == '\n' || line[len - 1] == '\r')) len--;
-        size_t no = ss_textstream_line_no(ts);
-        if (memchr(line, 0, len)) {
-            st = ss_fail(err, SS_ERR_FORMAT, "%s:%zu: a NUL byte in the text", path, no);
-            break;
-        }
-        if (!ss_utf8_valid(line, len)) {
-            st = ss_fail(err, SS_ERR_FORMAT, "%s:%zu: the line is not valid UTF-8", path, no);
-            break;
-        }
+    while (!(st = ss_textstream_next_text(ts, 1, &line, &len, err)) && line) {
         if (!(x->texts[x->n] = strndup(line, len))) {
             st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
             break;

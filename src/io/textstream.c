@@ -166,6 +166,17 @@ ss_status ss_textstream_open(ss_textstream **out, const char *path, ss_error *er
     return SS_OK;
 }
 
+ss_status ss_textstream_next_text(ss_textstream *s, int need_utf8, const char **line, size_t *len, ss_error *err) {
+    ss_status st = ss_textstream_next_line(s, line, len, err);
+    if (st || !*line) return st;
+    while (*len && ((*line)[*len - 1] == '\n' || (*line)[*len - 1] == '\r')) (*len)--;
+    if (memchr(*line, 0, *len))
+        return ss_fail(err, SS_ERR_FORMAT, "%s:%zu: a NUL byte in the text", ss_textstream_path(s), s->line_no);
+    if (need_utf8 && !ss_utf8_valid(*line, *len))
+        return ss_fail(err, SS_ERR_FORMAT, "%s:%zu: the line is not valid UTF-8", ss_textstream_path(s), s->line_no);
+    return SS_OK;
+}
+
 ss_status ss_textstream_next_line(ss_textstream *s, const char **line, size_t *len,
                                   ss_error *err) {
     *line = NULL;

@@ -439,7 +439,8 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-double ss_gemm_peak(ss_gemm_backend be, int M, int N, int K, double min_seconds) {
+/* Best GFLOP/s of at least min_reps products and min_seconds. */
+static double peak_of(ss_gemm_backend be, int M, int N, int K, double min_seconds, int min_reps) {
     if (!ss_gemm_available(be)) return 0.0;
     float *a = malloc((size_t)M * K * sizeof *a), *b = malloc((size_t)N * K * sizeof *b);
     float *c = malloc((size_t)M * N * sizeof *c);
@@ -451,7 +452,7 @@ double ss_gemm_peak(ss_gemm_backend be, int M, int N, int K, double min_seconds)
         /* the first call creates the primitive: not timed */
         if (ss_gemm_on(be, 0, 1, M, N, K, 1.0f, a, K, b, K, 0.0f, c, N, &err) == SS_OK) {
             double start = now_s();
-            for (int rep = 0; rep < 5 || now_s() - start < min_seconds; rep++) {
+            for (int rep = 0; rep < min_reps || now_s() - start < min_seconds; rep++) {
                 double t0 = now_s();
                 ss_gemm_on(be, 0, 1, M, N, K, 1.0f, a, K, b, K, 0.0f, c, N, &err);
                 double dt = now_s() - t0, g = 2.0 * M * N * K / dt * 1e-9;
@@ -463,6 +464,10 @@ double ss_gemm_peak(ss_gemm_backend be, int M, int N, int K, double min_seconds)
     free(b);
     free(c);
     return best;
+}
+
+double ss_gemm_peak(ss_gemm_backend be, int M, int N, int K, double min_seconds) {
+    return peak_of(be, M, N, K, min_seconds, 5);
 }
 
 static void isa_name(char *out, size_t n) {
@@ -478,6 +483,8 @@ static void isa_name(char *out, size_t n) {
 /* The probe's product: a transformer layer's MLP shape (rows x d_ff x d_model). */
 enum { PROBE_M = 2048, PROBE_N = 1024, PROBE_K = 256 };
 #define PROBE_SECONDS 0.02
+#define PROBE_ROUNDS 4 /* backends measured in turn, best of every round: a busy spell of the machine
+                          cannot favour one backend (it did with one block each: auto flipped between runs) */
 #define AUTO_BF16_MARGIN 1.15 /* bf16 must beat f32 by this factor: its conversions cost outside the product */
 
 ss_status ss_gemm_select(ss_precision want, ss_gemm_choice *out, ss_error *err) {
@@ -487,9 +494,12 @@ ss_status ss_gemm_select(ss_precision want, ss_gemm_choice *out, ss_error *err) 
     isa_name(c.isa, sizeof c.isa);
     int native = ss_gemm_native_bf16();
     (void)err;
-    for (int be = 0; be < SS_GEMM_REF_BF16; be++)
-        if (be != SS_GEMM_DNNL_BF16 || want != SS_PRECISION_FP32)
-            c.peak[be] = ss_gemm_peak((ss_gemm_backend)be, PROBE_M, PROBE_N, PROBE_K, PROBE_SECONDS);
+    for (int round = 0; round < PROBE_ROUNDS; round++)
+        for (int be = 0; be < SS_GEMM_REF_BF16; be++)
+            if (be != SS_GEMM_DNNL_BF16 || want != SS_PRECISION_FP32) {
+                double p = peak_of((ss_gemm_backend)be, PROBE_M, PROBE_N, PROBE_K, PROBE_SECONDS / PROBE_ROUNDS, 2);
+                if (p > c.peak[be]) c.peak[be] = p;
+            }
     c.f32_backend = c.peak[SS_GEMM_DNNL_F32] > c.peak[SS_GEMM_OPENBLAS] ? SS_GEMM_DNNL_F32 : SS_GEMM_OPENBLAS;
     /* auto takes bf16 only where it is native AND measured faster: AVX512_BF16
      * without AMX doubles the multiply-adds per instruction on some cores

@@ -55,13 +55,8 @@ static ss_status read_lines(unlabeled_set *u, const char *path, ss_error *err) {
     size_t *starts = NULL;
     const char *line;
     size_t len;
-    while (!(st = ss_textstream_next_line(s, &line, &len, err)) && line) {
-        while (len && (line[len - 1] == '\r' || line[len - 1] == '\n')) len--;
+    while (!(st = ss_textstream_next_text(s, 1, &line, &len, err)) && line) {
         if (!len) continue;
-        if (!ss_utf8_valid(line, len) || memchr(line, 0, len)) {
-            st = ss_fail(err, SS_ERR_FORMAT, "%s:%zu: invalid UTF-8 or a NUL byte", path, ss_textstream_line_no(s));
-            break;
-        }
         if (u->n == cap) {
             cap = cap ? 2 * cap : 1024;
             size_t *g = realloc(starts, cap * sizeof *g);
