@@ -18,8 +18,8 @@ fi
 tap_plan 20
 tap_needs tinyshakespeare input.txt cli-mpi
 export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
-# mpirun -np N, never longer than a minute (a hang fails the case, it does not stall the suite)
-mpi() { local n=$1; shift; timeout -k 5 60 mpirun --oversubscribe -np "$n" "$SSM" "$@"; }
+# mpirun -np N, never longer than five minutes (a loaded machine is slow) (a hang fails the case, it does not stall the suite)
+mpi() { local n=$1; shift; timeout -k 5 300 mpirun --oversubscribe -np "$n" "$SSM" "$@"; }
 same() { cmp -s "$1/model.safetensors" "$2/model.safetensors" && cmp -s "$1/optimizer.safetensors" "$2/optimizer.safetensors"; }
 # metrics.jsonl without the timing fields
 metrics() { sed -E 's/,"(tokens_per_s|mfu|elapsed_s|comm_s)":[^,}]*//g' "$1/metrics.jsonl"; }
@@ -125,7 +125,7 @@ check "(d) resumed on 1 process (build/selfsup): it keeps the run's 2 shards and
 
 # (c) a rank killed with SIGKILL after a checkpoint: the job ends (mpirun
 # kills the others), the checkpoint is intact and --resume finishes the run.
-mpirun --oversubscribe -np 2 "$SSM" pretrain "${I[@]}" --steps 400 --save-every 20 --out "$TMP/kill" \
+mpirun --oversubscribe -np 2 "$SSM" pretrain "${I[@]}" --steps 160 --save-every 20 --out "$TMP/kill" \
   >"$TMP/kill.out" 2>"$TMP/kill.err" &
 pid=$!
 wait_for 'saved checkpoint at step' "$TMP/kill.out"
@@ -143,7 +143,7 @@ check "a killed rank ends the job within 30 s with mpirun's message naming it (n
            ! pgrep -f '[s]elfsup-mpi pretrain.*$TMP/kill' >/dev/null"
 mpi 2 pretrain --resume --out "$TMP/kill" --threads 1 >"$TMP/kres.log" 2>&1
 check "the last checkpoint is intact: --resume on 2 ranks runs to the end" \
-  bash -c "[ $? -eq 0 ] && grep -qE 'resumed .* at step [1-9]' '$TMP/kres.log' && grep -qE '\"step\":[[:space:]]*400,' '$TMP/kill/trainer_state.json'"
+  bash -c "[ $? -eq 0 ] && grep -qE 'resumed .* at step [1-9]' '$TMP/kres.log' && grep -qE '\"step\":[[:space:]]*160,' '$TMP/kill/trainer_state.json'"
 
 # (d) a rank count that does not divide the saved shards: 4 ranks on a
 # 2-shard run continue in 4 shards (said so), correctly but not bit-identically:
