@@ -21,7 +21,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build}; SS=$B/selfsup
-THREADS=${THREADS:-2}; SEEDS=${SEEDS:-1 2 3}; SIZES=${SIZES:-100 300 1000}; ST_SIZES=${ST_SIZES:-100 300}
+THREADS=${THREADS:-2}; SEEDS=${SEEDS:-1 2 3}; SIZES=${SIZES-100 300 1000}; ST_SIZES=${ST_SIZES-100 300}  # empty: none
 MODEL=${MODEL:-mlm-2h}
 W=eval/work/exp
 R=$W/fewlabels
