@@ -702,12 +702,11 @@ static void test_finetune_early_stop(void **state) {
 /* Training labels the reverse of dev's: dev accuracy is best early and then
  * falls, so the result (and the saved model) must be the best evaluation's
  * weights, not the last ones. Evaluates every 4 steps. */
-static void test_finetune_keeps_best(void **state) {
-    (void)state;
+static void keeps_best(ss_precision precision, const char *name) {
     ss_error err = {0};
     char tr[512], out[512];
     snprintf(tr, sizeof tr, "%s/flipped.tsv", g_dir);
-    snprintf(out, sizeof out, "%s/best", g_dir);
+    snprintf(out, sizeof out, "%s/%s", g_dir, name);
     lcg_state = 1234;
     write_keyword_tsv(tr, N_TRAIN, NULL, 1);
     ss_finetune_opts o;
@@ -715,6 +714,7 @@ static void test_finetune_keeps_best(void **state) {
     o.train_path = tr;
     o.epochs = 2;
     o.eval_every = 4;
+    o.precision = precision;
     ss_finetune_result r;
     watch w = {0};
     CHECK_OK(ss_finetune(&o, &r, watch_cb, &w, &err), &err);
@@ -729,6 +729,19 @@ static void test_finetune_keeps_best(void **state) {
     assert_true(r.dev.accuracy == w.best_acc);
     assert_true(reload_accuracy(out, 16) == w.best_acc);
     ss_finetune_result_free(&r);
+}
+
+static void test_finetune_keeps_best(void **state) {
+    (void)state;
+    keeps_best(SS_PRECISION_FP32, "best");
+}
+
+/* The same in bf16: the products read bf16 copies of the weights, which
+ * must follow the best weights when they are put back (they once stayed the
+ * last step's, so the final dev figure was the last weights'). */
+static void test_finetune_keeps_best_bf16(void **state) {
+    (void)state;
+    keeps_best(SS_PRECISION_BF16, "best_bf16");
 }
 
 /* A pretrained-like directory: an encoder with an MLM head and a tokenizer. */
@@ -1068,6 +1081,7 @@ int main(void) {
         cmocka_unit_test(test_finetune_scratch_max_seq),
         cmocka_unit_test(test_finetune_early_stop),
         cmocka_unit_test(test_finetune_keeps_best),
+        cmocka_unit_test(test_finetune_keeps_best_bf16),
         cmocka_unit_test(test_finetune_freeze_encoder),
         cmocka_unit_test(test_finetune_train_size_keeps_classes),
         cmocka_unit_test(test_finetune_errors),

@@ -461,6 +461,7 @@ static ss_status train_loop(ft_run *r, ss_error *err) {
 /* The best weights back in the model, measured on dev (and test). */
 static ss_status finish(ft_run *r, ss_finetune_result *res, ss_error *err) {
     memcpy(ss_model_params(r->model), r->best, ss_model_num_params(r->model) * sizeof(float));
+    ss_gemm_weights_changed(); /* the bf16 copies of the weights were the last step's */
     res->best_step = r->state.best_step;
     res->best_epoch = (int)r->state.best_epoch;
     res->steps = r->state.step;
