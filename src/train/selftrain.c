@@ -2,6 +2,7 @@
  * text, its confident, class-balanced predictions join the labelled rows,
  * and a student is fine-tuned on both, for a number of rounds (see
  * selfsup/selftrain.h). */
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,14 +344,18 @@ static ss_status write_summary(const ss_finetune_opts *o, const ss_selftrain_res
 /* The best round's classifier files into OUT (atomically, one by one). */
 static ss_status copy_round(const char *from, const char *to, ss_error *err) {
     static const char *const files[] = {SS_RUN_CONFIG, SS_RUN_MODEL, SS_RUN_TOKENIZER, SS_RUN_TOKENIZER_CONFIG,
-                                        SS_RUN_LABELS, SS_RUN_EVAL, SS_RUN_METRICS};
+                                        SS_RUN_LABELS, SS_RUN_EVAL, SS_RUN_METRICS, SS_RUN_PROMPT};
     for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
         char a[SS_PATH_MAX], b[SS_PATH_MAX];
         ss_buf buf = {0};
         ss_status st = ss_path_join(a, sizeof a, from, files[i], err);
         if (!st) st = ss_path_join(b, sizeof b, to, files[i], err);
         if (st) return st;
-        if (!ss_file_exists(a)) continue;
+        if (!ss_file_exists(a)) { /* absent there: absent here too (a stale copy would mislead classify) */
+            if (ss_file_exists(b) && remove(b) != 0)
+                return ss_fail(err, SS_ERR_IO, "%s: cannot remove: %s", b, strerror(errno));
+            continue;
+        }
         if (!(st = ss_read_file(a, &buf, err))) st = ss_write_file_atomic(b, buf.data, buf.len, err);
         ss_buf_free(&buf);
         if (st) return st;
