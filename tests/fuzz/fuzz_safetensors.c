@@ -1,14 +1,16 @@
 /* safetensors files (model.safetensors, optimizer.safetensors): the input is
  * the file ss_safetensors_open maps and validates. A file that opens has
  * tensors that tile its data exactly, each found by its name, every byte
- * readable; written back with ss_safetensors_write it reads back the same. */
+ * readable; written back with ss_safetensors_write it reads back the same,
+ * plus the checksum the writer adds (SS_ST_CHECKSUM_KEY), which verifies. */
 #include "fuzz.h"
 
 #include "selfsup/safetensors.h"
 
 static void same_file(const ss_safetensors *a, const ss_safetensors *b) {
     FZ_CHECK(ss_safetensors_count(a) == ss_safetensors_count(b), "tensor count");
-    FZ_CHECK(ss_safetensors_meta_count(a) == ss_safetensors_meta_count(b), "metadata count");
+    FZ_CHECK(ss_safetensors_meta_count(a) + 1 == ss_safetensors_meta_count(b) && ss_safetensors_meta(b, SS_ST_CHECKSUM_KEY),
+             "metadata count: the input's and the writer's checksum");
     for (size_t i = 0; i < ss_safetensors_count(a); i++) {
         const ss_st_info *x = ss_safetensors_info(a, i), *y = ss_safetensors_find(b, x->name);
         FZ_CHECK(y && y->dtype == x->dtype && y->ndim == x->ndim && y->nbytes == x->nbytes, "tensor '%s'", x->name);
