@@ -235,21 +235,20 @@ static ss_status pseudo_label(const ss_finetune_opts *o, const unlabeled_set *u,
     const char *label_key = o->label_column ? o->label_column : "label";
     for (size_t i = 0; !st && i < lab.n; i++) st = add_row(&out, text_key, label_key, lab.texts[i], lab.labels[i], err);
     /* the prediction of each text, and how many per class reach the threshold */
-    size_t per_class = SIZE_MAX;
-    for (int k = 0; !st && k < K; k++) {
-        size_t m = 0;
-        for (size_t i = 0; i < u->n; i++) {
-            const float *p = probs + i * (size_t)K;
-            if (k == 0) {
-                pred[i] = 0;
-                for (int j = 1; j < K; j++)
-                    if (p[j] > p[pred[i]]) pred[i] = j;
-            }
-            m += pred[i] == k && p[k] >= o->threshold;
-        }
-        rd->candidates += m;
-        if (m < per_class) per_class = m;
+    size_t per_class = SIZE_MAX, *reach = st ? NULL : calloc((size_t)K, sizeof *reach);
+    if (!st && !reach) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < u->n; i++) {
+        const float *p = probs + i * (size_t)K;
+        pred[i] = 0;
+        for (int j = 1; j < K; j++)
+            if (p[j] > p[pred[i]]) pred[i] = j;
+        reach[pred[i]] += p[pred[i]] >= o->threshold;
     }
+    for (int k = 0; !st && k < K; k++) {
+        rd->candidates += reach[k];
+        if (reach[k] < per_class) per_class = reach[k];
+    }
+    free(reach);
     if (o->max_pseudo > 0 && per_class > (size_t)o->max_pseudo / (size_t)K) per_class = (size_t)o->max_pseudo / (size_t)K;
     /* per class the per_class most confident */
     for (int k = 0; !st && k < K; k++) {
