@@ -118,7 +118,9 @@ for th in $THREADS_LIST; do
   # shellcheck disable=SC2086
   { "$SS" tokenizer decode --tokenizer "$TOK" $torch_ids; echo; } >"$W/torch_text_$th.txt"
   [ "$have_generate" = 1 ] && [ -f "$W/ss_full_$th.txt" ] && [ -f "$W/ss_kv_cache_$th.txt" ] || continue
-  if [ "$(cat "$W/ss_kv_cache_$th.txt")" = "$(cat "$W/ss_full_$th.txt" "$W/ss_full_$th.txt")" ]; then
+  # the cached run printed 2 samples, each under a "---------- sample i/2 ----------" line
+  if [ "$(grep -v -E '^-{10} sample [0-9]+/[0-9]+ -{10}$' "$W/ss_kv_cache_$th.txt")" = \
+       "$(cat "$W/ss_full_$th.txt" "$W/ss_full_$th.txt")" ]; then
     echo "# selfsup cache and --no-cache texts identical ($th threads): yes"
   else
     echo "# selfsup cache and --no-cache texts identical ($th threads): NO"
