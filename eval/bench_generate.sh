@@ -17,7 +17,9 @@
 # into .cache/npm by tests/llama_setup.sh; its per-token JavaScript overhead
 # included), same prompt ids, same threads, greedy, KV cache in f32 as
 # selfsup's; tokens/s counted as selfsup's --stats does (tests/llama_check.mjs).
-# Goal: selfsup (f32) at least as fast as llama.cpp in f32 and in bf16.
+# selfsup runs in fp32 (--precision fp32) and in bf16 (--precision bf16: bf16
+# weights, fp32 accumulation). Goal: selfsup at least as fast as llama.cpp,
+# f32 against f32 and bf16 against bf16.
 # Also checked: cache and --no-cache print the same text, and PyTorch's greedy
 # tokens decode to the same text (informational: a near-tie can flip in fp32).
 set -euo pipefail
@@ -75,9 +77,12 @@ echo "# machine: $(nproc) cores; threads ${THREADS_LIST}; $RUNS alternating runs
 
 # selfsup_run MODE THREADS: one generation (cache: 2 samples, the 2nd timed
 # warm), its stats line as a JSON row in $OUT, its text in $W/ss_MODE_THREADS.txt
+# Modes: kv_cache and full in fp32 (--precision fp32), kv_cache_bf16 with
+# --precision bf16 (bf16 weights and inputs, fp32 accumulation).
 selfsup_run() {
-  local mode=$1 th=$2 flags=(--num-samples 2) line
-  [ "$mode" = full ] && flags=(--no-cache)
+  local mode=$1 th=$2 flags=(--num-samples 2 --precision fp32) line
+  [ "$mode" = full ] && flags=(--no-cache --precision fp32)
+  [ "$mode" = kv_cache_bf16 ] && flags=(--num-samples 2 --precision bf16)
   if ! "$SS" generate --model "$RUN" --prompt-file "$W/prompt.txt" --max-new-tokens "$NEW_TOKENS" \
       --temperature 0 --stats --threads "$th" "${flags[@]}" >"$W/ss_${mode}_$th.txt" 2>"$W/ss_err.txt"; then
     echo "# selfsup generate ($mode, $th threads) failed: $(tail -1 "$W/ss_err.txt")"; return 0
@@ -92,6 +97,7 @@ for r in $(seq "$RUNS"); do
   for th in $THREADS_LIST; do
     if [ "$have_generate" = 1 ]; then
       selfsup_run kv_cache "$th"
+      selfsup_run kv_cache_bf16 "$th"
       selfsup_run full "$th"
     fi
     /usr/bin/python3 eval/torch_generate_bench.py --model "$RUN" --prompt-ids "$PROMPT_IDS" \
@@ -158,14 +164,15 @@ for th in threads:
 if any(r["impl"] == "llama.cpp" for r in rows):
     print()
     print("selfsup against llama.cpp (node-llama-cpp), same model, new tokens/s (medians; goal: selfsup >= llama.cpp):")
-    print("| threads | selfsup f32 (KV cache) | llama.cpp f32 | selfsup / llama.cpp f32 | llama.cpp bf16 "
+    print("| threads | selfsup f32 | llama.cpp f32 | selfsup / llama.cpp f32 | selfsup bf16 | llama.cpp bf16 "
           "| selfsup / llama.cpp bf16 |")
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for th in threads:
-        sc = med("selfsup", "kv_cache", th, "new_tokens_per_s")
+        sc, sb = med("selfsup", "kv_cache", th, "new_tokens_per_s"), med("selfsup", "kv_cache_bf16", th, "new_tokens_per_s")
         lf, lb = med("llama.cpp", "f32", th, "new_tokens_per_s"), med("llama.cpp", "bf16", th, "new_tokens_per_s")
-        print(f"| {th} | {f(sc)} | {f(lf)} | {ratio(sc, lf, '.2f')} | {f(lb)} | {ratio(sc, lb, '.2f')} |")
-for impl, mode in (("selfsup", "kv_cache"), ("torch", "kv_cache"), ("llama.cpp", "f32"), ("llama.cpp", "bf16")):
+        print(f"| {th} | {f(sc)} | {f(lf)} | {ratio(sc, lf, '.2f')} | {f(sb)} | {f(lb)} | {ratio(sb, lb, '.2f')} |")
+for impl, mode in (("selfsup", "kv_cache"), ("selfsup", "kv_cache_bf16"), ("torch", "kv_cache"), ("llama.cpp", "f32"),
+                   ("llama.cpp", "bf16")):
     got = [(med(impl, mode, th, "new_tokens_per_s"), th) for th in threads]
     got = [g for g in got if g[0] == g[0]]
     if got:

@@ -211,6 +211,57 @@ static void test_routing(void **state) {
     free(A), free(B), free(C0), free(ref_big), free(ref_small);
 }
 
+/* One row against a weight (a decoding step): the oneDNN backends send it
+ * to selfsup's own kernels (src/nn/gemv.c). fp32: within fp32 accumulation
+ * of the exact product; bf16 on CPUs with AVX512_BF16: within fp32
+ * accumulation of the product of bf16-rounded inputs. Odd K (the masked
+ * tails), N not a multiple of the 4-row blocks, a padded ldb, alpha and
+ * beta; the same bits on 1 and 2 threads. */
+int ss_gemv_bf16_available(void); /* src/nn/nn_internal.h */
+static void test_gemv_rows(void **state) {
+    (void)state;
+    static const int NK[][2] = {{1, 1}, {3, 15}, {4, 16}, {5, 17}, {9, 31}, {7, 33}, {130, 64}, {6, 257}, {700, 257}, {67, 1000}};
+    ss_error err = {0};
+    for (int be = SS_GEMM_DNNL_F32; be <= SS_GEMM_DNNL_BF16; be++) {
+        if (!ss_gemm_available((ss_gemm_backend)be)) {
+            print_message("# %s is not available on this CPU: its one-row products are not tested here\n",
+                          ss_gemm_backend_name((ss_gemm_backend)be));
+            continue;
+        }
+        int round = be == SS_GEMM_DNNL_BF16 && ss_gemv_bf16_available();
+        CHECK_OK(ss_gemm_use((ss_gemm_backend)be, &err), &err);
+        for (size_t si = 0; si < sizeof NK / sizeof NK[0]; si++)
+            for (int ab = 0; ab < 3; ab++) {
+                float alpha = ab == 2 ? 0.125f : 1.0f, beta = ab == 0 ? 0.0f : ab == 1 ? 1.0f : -0.5f;
+                shape s = make_shape(0, 1, 1, NK[si][0], NK[si][1], (int)si % 3 * 3, alpha, beta);
+                float *A = rand_mat((size_t)s.lda, 40 + si), *B = rand_mat((size_t)s.N * s.ldb, 60 + si);
+                float *C0 = rand_mat((size_t)s.ldc, 80 + si);
+                float *C[2];
+                for (int t = 0; t < 2; t++) {
+                    C[t] = malloc((size_t)s.ldc * sizeof(float));
+                    assert_non_null(C[t]);
+                    memcpy(C[t], C0, (size_t)s.ldc * sizeof(float));
+                    int saved = omp_get_max_threads();
+                    omp_set_num_threads(t + 1);
+                    ss_gemm_weights_changed();
+                    ss_gemm_ex(0, 1, 1, s.N, s.K, alpha, A, s.lda, B, s.ldb, beta, C[t], s.ldc, SS_GEMM_B_WEIGHT);
+                    omp_set_num_threads(saved);
+                }
+                double worst;
+                size_t bad = count_bad(&s, A, B, C0, C[0], 0.0, round, &worst);
+                if (bad)
+                    fail_msg("%s, one row: %zu of %d outside tolerance (worst %.2fx) for N %d K %d alpha %g beta %g",
+                             ss_gemm_backend_name((ss_gemm_backend)be), bad, s.N, worst, s.N, s.K, alpha, beta);
+                assert_memory_equal(C[0], C[1], (size_t)s.ldc * sizeof(float));
+                for (int j = s.N; j < s.ldc; j++) assert_true(C[0][j] == C0[j]);
+                free(A), free(B), free(C0), free(C[0]), free(C[1]);
+            }
+        print_message("# %s: one-row products agree with the reference (%s numerics)\n",
+                      ss_gemm_backend_name((ss_gemm_backend)be), round ? "bf16" : "fp32");
+    }
+    CHECK_OK(ss_gemm_use(SS_GEMM_OPENBLAS, &err), &err);
+}
+
 /* A weight's bf16 copy is reused until ss_gemm_weights_changed(). */
 static void test_weight_cache(void **state) {
     (void)state;
@@ -275,6 +326,7 @@ int main(void) {
         cmocka_unit_test(test_ref_bf16),
         cmocka_unit_test(test_bound_catches_mistakes),
         cmocka_unit_test(test_routing),
+        cmocka_unit_test(test_gemv_rows),
         cmocka_unit_test(test_weight_cache),
         cmocka_unit_test(test_select),
     };

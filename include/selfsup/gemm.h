@@ -17,11 +17,16 @@
  *                      bf16 numerics on any CPU (slow; for CPUs without
  *                      AVX-512, where oneDNN has no bf16 matmul, and tests).
  * oneDNN primitives are created once per shape and cached. Products issued
- * from inside an OpenMP parallel region (the attention tiles), single rows
- * (M = 1: a decoding step's matrix-vector products, through sgemv) and
- * products too small to amortise a primitive call run through OpenBLAS in
- * fp32 in every mode: they are a few percent of a training step's FLOPs
- * (see SS_GEMM_SMALL).
+ * from inside an OpenMP parallel region (the attention tiles) and products
+ * too small to amortise a primitive call run through OpenBLAS in fp32 in
+ * every mode: they are a few percent of a training step's FLOPs (see
+ * SS_GEMM_SMALL). Single rows against a weight stored [N, K] (M = 1, B
+ * transposed: a decoding step's matrix-vector products, bound by reading
+ * the weights) run, with the oneDNN backends, through selfsup's own AVX-512
+ * kernels (src/nn/gemv.c): in bf16 numerics with the bf16 backend on CPUs
+ * with AVX512_BF16 (reading the weight's cached bf16 copy: half the bytes),
+ * else in fp32; without AVX-512, and with the OpenBLAS and rounding-
+ * reference backends, through OpenBLAS's sgemv.
  *
  * Weights: when the caller marks B as a weight (SS_GEMM_B_WEIGHT), the bf16
  * backend keeps its bf16 copy between calls and refreshes it only after

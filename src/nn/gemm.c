@@ -24,6 +24,8 @@
 
 #include <oneapi/dnnl/dnnl.h>
 
+#include "nn_internal.h"
+
 /* ---- bf16 rounding ------------------------------------------------------------ */
 
 /* Round to nearest even on the upper 16 bits; NaN is kept a (quiet) NaN. */
@@ -350,6 +352,34 @@ ss_status ss_gemm_on(ss_gemm_backend be, int ta, int tb, int M, int N, int K, fl
     return gemm_dnnl(be == SS_GEMM_DNNL_BF16, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, 0, err);
 }
 
+/* One row against a weight stored [N, K] (a decoding step's products):
+ * selfsup's own kernels (src/nn/gemv.c), which stream the weight at memory
+ * speed whatever OpenBLAS's CPU table knows. With the oneDNN backends only:
+ * the OpenBLAS backend and the bf16 rounding reference stay pure OpenBLAS.
+ * bf16 numerics (both inputs rounded, fp32 accumulation) with the bf16
+ * backend on CPUs with AVX512_BF16 for weights outside parallel regions (the
+ * weight cache serves one caller at a time); fp32 otherwise. Returns 0 when
+ * the caller should compute the product itself. */
+static int gemv_row(int N, int K, float alpha, const float *a, const float *B, int ldb, float beta, float *c,
+                    unsigned flags) {
+    if (G.backend != SS_GEMM_DNNL_F32 && G.backend != SS_GEMM_DNNL_BF16) return 0;
+    if (G.backend == SS_GEMM_DNNL_BF16 && (flags & SS_GEMM_B_WEIGHT) && !omp_in_parallel() &&
+        ss_gemv_bf16_available()) {
+        int kp = (K + 31) / 32 * 32;
+        uint16_t *a16 = grow(&G.abuf, &G.acap, (size_t)kp);
+        const uint16_t *b16 = a16 ? weight_bf16(B, N, K, ldb) : NULL;
+        if (b16) {
+            pack_bf16(a16, a, 1, K, K);
+            memset(a16 + K, 0, (size_t)(kp - K) * sizeof *a16);
+            ss_gemv_bf16(N, K, alpha, a16, b16, beta, c);
+            return 1;
+        }
+    }
+    if (!ss_gemv_f32_available()) return 0;
+    ss_gemv_f32(N, K, alpha, a, B, ldb, beta, c);
+    return 1;
+}
+
 /* True when a product should skip oneDNN: issued inside a parallel region
  * (the module's buffers and primitives serve one caller at a time), one row
  * (a decoding step: a matrix-vector product, bound by reading the weights,
@@ -368,6 +398,7 @@ double ss_gemm_set_small(double mnk) {
 void ss_gemm_ex(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                 int ldb, float beta, float *C, int ldc, unsigned flags) {
     if (M <= 0 || N <= 0) return;
+    if (M == 1 && !ta && tb && K > 0 && gemv_row(N, K, alpha, A, B, ldb, beta, C, flags)) return;
     if (!use_openblas(M, N, K)) {
         ss_error err = {0};
         if (G.backend == SS_GEMM_REF_BF16 &&

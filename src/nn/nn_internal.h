@@ -28,6 +28,16 @@ static inline int ss_colsum_width(int N, int F) {
     return width < SS_COLSUM_MAX ? width : SS_COLSUM_MAX;
 }
 
+/* One-row products c[n] = alpha a . B[n,:] + beta c[n] with B [N, K]
+ * row-major (src/nn/gemv.c): selfsup's own AVX-512 kernels for a decoding
+ * step, used by the GEMM layer when the CPU has the instructions (the
+ * *_available checks). The bf16 one takes a rounded to bf16 and zero-padded
+ * to a multiple of 32, and B packed in bf16 with leading dimension K. */
+int ss_gemv_f32_available(void);
+int ss_gemv_bf16_available(void);
+void ss_gemv_f32(int N, int K, float alpha, const float *a, const float *B, int ldb, float beta, float *c);
+void ss_gemv_bf16(int N, int K, float alpha, const uint16_t *a16, const uint16_t *B16, float beta, float *c);
+
 /* exp(x) in fp32, written so that `#pragma omp simd` loops vectorize it
  * (glibc's expf only vectorizes under -ffast-math):
  *   x = n ln2 + r, |r| <= ln2/2;  e^r ~ 1 + r + r^2 P(r)  (Cephes expf
