@@ -124,6 +124,14 @@ void cli_eval_progress_end(cli_eval_state *s);
 /* A duration as "42s", "3m07s" or "1h05m". */
 void cli_fmt_duration(char *out, size_t cap, double seconds);
 
+/* Reads PATH ("-": standard input) one text per line (ss_textstream_next_text;
+ * keep_empty passes empty lines on as empty texts) and hands them to flush in
+ * input order, in batches of at most cap lines; from a terminal, each line at
+ * once. The texts are freed after flush returns. Stops at the first error. */
+typedef ss_status (*cli_text_flush)(void *ctx, char *const *texts, size_t n, ss_error *err);
+ss_status cli_text_batches(const char *path, int keep_empty, size_t cap, cli_text_flush flush, void *ctx,
+                           ss_error *err);
+
 int cmd_tokenizer(int argc, char **argv);
 int cmd_pretrain(int argc, char **argv);
 int cmd_eval(int argc, char **argv);

@@ -2,14 +2,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <cJSON.h>
 
 #include "cli.h"
 #include "selfsup/infer.h"
 #include "selfsup/io.h"
-#include "selfsup/textstream.h"
 
 static const char usage[] =
     "usage: selfsup classify --model DIR [--json] [--batch B] [--threads N] [--precision fp32|bf16|auto]\n"
@@ -44,8 +42,6 @@ static const char usage[] =
 typedef struct {
     ss_classifier c;
     int json, batch;
-    char **texts;
-    size_t n;
 } classify_ctx;
 
 /* A probability for JSON: 4 significant digits, not the 17 that print a
@@ -87,38 +83,16 @@ static void print_one(const classify_ctx *x, const char *text, const float *p) {
     cJSON_Delete(o);
 }
 
-/* Classify the buffered lines and print them in input order. */
-static ss_status flush_batch(classify_ctx *x, ss_error *err) {
-    if (x->n == 0) return SS_OK;
+/* Classifies one batch of lines and prints them in input order. */
+static ss_status flush_batch(void *ctx, char *const *texts, size_t n, ss_error *err) {
+    classify_ctx *x = ctx;
     int K = x->c.labels.n;
-    float *probs = malloc(x->n * (size_t)K * sizeof(float));
-    ss_status st = probs ? ss_classify(&x->c, x->texts, x->n, x->batch, probs, err)
+    float *probs = malloc(n * (size_t)K * sizeof(float));
+    ss_status st = probs ? ss_classify(&x->c, texts, n, x->batch, probs, err)
                          : ss_fail(err, SS_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < x->n && !st; i++) print_one(x, x->texts[i], probs + i * K);
+    for (size_t i = 0; i < n && !st; i++) print_one(x, texts[i], probs + i * K);
     fflush(stdout);
-    for (size_t i = 0; i < x->n; i++) free(x->texts[i]);
-    x->n = 0;
     free(probs);
-    return st;
-}
-
-static ss_status classify_stream(classify_ctx *x, const char *path, ss_error *err) {
-    ss_textstream *ts;
-    ss_status st = ss_textstream_open(&ts, path, err);
-    if (st) return st;
-    int interactive = strcmp(path, "-") == 0 && isatty(0);
-    const char *line;
-    size_t len;
-    while (!(st = ss_textstream_next_text(ts, 0, &line, &len, err)) && line) {
-        if (!(x->texts[x->n] = strndup(line, len))) {
-            st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
-            break;
-        }
-        if (++x->n == (size_t)x->batch || interactive) st = flush_batch(x, err);
-        if (st) break;
-    }
-    if (!st) st = flush_batch(x, err);
-    ss_textstream_close(ts);
     return st;
 }
 
@@ -144,11 +118,8 @@ int cmd_classify(int argc, char **argv) {
         st = ss_fail(&err, SS_ERR_ARG, "--calibrate is for prompt-based classification: %s has a classification "
                      "head", dir);
     if (!st && spec.calibrate) ss_prompt_set_calibrate(x.c.prompt, 1);
-    if (!st && !(x.texts = calloc((size_t)x.batch, sizeof(char *)))) st = ss_fail(&err, SS_ERR_NOMEM, "out of memory");
     for (int i = 0; i < (a.n_positional ? a.n_positional : 1) && !st; i++)
-        st = classify_stream(&x, a.n_positional ? a.positional[i] : "-", &err);
-    for (size_t i = 0; i < x.n; i++) free(x.texts[i]);
-    free(x.texts);
+        st = cli_text_batches(a.n_positional ? a.positional[i] : "-", 0, (size_t)x.batch, flush_batch, &x, &err);
     ss_classifier_free(&x.c);
     cli_args_free(&a);
     return st ? cli_report("classify", &err) : 0;

@@ -2,12 +2,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli.h"
 #include "selfsup/embed.h"
 #include "selfsup/io.h"
-#include "selfsup/textstream.h"
 
 static const char usage[] =
     "usage: selfsup embed --model RUN [--pooling mean|cls|last] [--normalize] [--batch N] [--max-seq N]\n"
@@ -46,8 +44,7 @@ typedef struct {
     ss_embedder e;
     ss_embed_opts o;
     ss_npy_writer *npy;
-    char **texts;
-    size_t n, cap, lines, truncated;
+    size_t cap, lines, truncated;
     float *vecs;
 } embed_ctx;
 
@@ -61,14 +58,16 @@ static void print_float(float v) {
     fputs(b, stdout);
 }
 
-static ss_status flush(embed_ctx *x, ss_error *err) {
-    if (x->n == 0) return SS_OK;
+/* Embeds one batch of lines and writes its vectors. */
+static ss_status flush(void *ctx, char *const *texts, size_t n, ss_error *err) {
+    embed_ctx *x = ctx;
     int d = ss_embedder_dim(&x->e);
     size_t cut = 0;
-    ss_status st = ss_embed(&x->e, x->texts, x->n, &x->o, x->vecs, &cut, err);
+    ss_status st = ss_embed(&x->e, texts, n, &x->o, x->vecs, &cut, err);
     x->truncated += cut;
-    if (!st && x->npy) st = ss_npy_append(x->npy, x->vecs, x->n, err);
-    for (size_t i = 0; i < x->n && !st && !x->npy; i++) {
+    x->lines += n;
+    if (!st && x->npy) st = ss_npy_append(x->npy, x->vecs, n, err);
+    for (size_t i = 0; i < n && !st && !x->npy; i++) {
         putchar('[');
         for (int j = 0; j < d; j++) {
             if (j) fputs(", ", stdout);
@@ -77,29 +76,6 @@ static ss_status flush(embed_ctx *x, ss_error *err) {
         fputs("]\n", stdout);
     }
     if (!x->npy) fflush(stdout);
-    for (size_t i = 0; i < x->n; i++) free(x->texts[i]);
-    x->n = 0;
-    return st;
-}
-
-static ss_status embed_stream(embed_ctx *x, const char *path, ss_error *err) {
-    ss_textstream *ts;
-    ss_status st = ss_textstream_open(&ts, path, err);
-    if (st) return st;
-    int interactive = strcmp(path, "-") == 0 && isatty(0);
-    const char *line;
-    size_t len;
-    while (!(st = ss_textstream_next_text(ts, 1, &line, &len, err)) && line) {
-        if (!(x->texts[x->n] = strndup(line, len))) {
-            st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
-            break;
-        }
-        x->lines++;
-        if (++x->n == x->cap || interactive) st = flush(x, err);
-        if (st) break;
-    }
-    if (!st) st = flush(x, err);
-    ss_textstream_close(ts);
     return st;
 }
 
@@ -126,16 +102,15 @@ int cmd_embed(int argc, char **argv) {
         x.o.pooling = pooling ? pool : x.e.default_pooling;
         /* one line at a time from a terminal; else 8 batches, sorted by length together */
         x.cap = (size_t)x.o.batch * 8;
-        x.texts = calloc(x.cap, sizeof(char *));
         x.vecs = malloc(x.cap * (size_t)ss_embedder_dim(&x.e) * sizeof(float));
-        if (!x.texts || !x.vecs) st = ss_fail(&err, SS_ERR_NOMEM, "out of memory");
+        if (!x.vecs) st = ss_fail(&err, SS_ERR_NOMEM, "out of memory");
     }
     if (!st && x.o.pooling == SS_POOL_CLS && ss_model_config_of(x.e.model)->kind == SS_DECODER)
         st = ss_fail(&err, SS_ERR_ARG, "--pooling cls reads position 0, which in a decoder has seen only the first "
                      "token: use last or mean");
     if (!st && npy) st = ss_npy_open(&x.npy, npy, ss_embedder_dim(&x.e), &err);
     for (int i = 0; i < (a.n_positional ? a.n_positional : 1) && !st; i++)
-        st = embed_stream(&x, a.n_positional ? a.positional[i] : "-", &err);
+        st = cli_text_batches(a.n_positional ? a.positional[i] : "-", 1, x.cap, flush, &x, &err);
     if (x.npy) {
         if (!st) st = ss_npy_commit(x.npy, &err);
         else ss_npy_abort(x.npy);
@@ -146,8 +121,6 @@ int cmd_embed(int argc, char **argv) {
     if (!st && npy)
         fprintf(stderr, "embed: wrote %zu vectors of %d float32 (pooling %s%s) to %s\n", x.lines,
                 ss_embedder_dim(&x.e), ss_pooling_name(x.o.pooling), x.o.normalize ? ", normalized" : "", npy);
-    for (size_t i = 0; i < x.n; i++) free(x.texts[i]);
-    free(x.texts);
     free(x.vecs);
     ss_embedder_free(&x.e);
     cli_args_free(&a);
