@@ -30,7 +30,7 @@ CHECK_NPM  := $(if $(shell command -v npm 2>/dev/null),,npm)
 DEMO_PKGS  := curl gnuplot-nox
 BENCH_PKGS := sentencepiece nodejs zstd time bc python3-torch
 # The fuzz targets (tests/fuzz/): clang with libFuzzer and the sanitizers' runtimes.
-FUZZ_PKGS  := clang libclang-rt-14-dev
+FUZZ_PKGS  := clang libclang-rt-14-dev libomp-14-dev
 # The MPI flavour only (make mpi, make bench-mpi): build/selfsup links no MPI.
 # make check builds build/selfsup-mpi and runs its test when these are
 # installed, and skips that test (saying so) otherwise.

@@ -7,7 +7,7 @@
 # crashed a target) is replayed and must now pass. A smoke finding is saved
 # in build/fuzz/findings/TARGET/ (copy it to tests/fuzz/crashes/TARGET/ to
 # keep it as a regression test). Without the fuzz build (clang and
-# libclang-rt-14-dev: make check installs them when run as root) the cases
+# libclang-rt-14-dev, libomp-14-dev: make check installs them when run as root) the cases
 # are skipped, saying so. `make fuzz FUZZ_SECONDS=N` fuzzes for longer.
 source "$(dirname "$0")/tap.sh"
 cd "$(dirname "$0")/.."
@@ -27,7 +27,7 @@ TMP=$(mktemp -d "$base/selfsup-fuzz.XXXXXX")
 trap 'rm -rf "$TMP"' EXIT
 
 # skip NAME: a skipped case (counts as passed), saying why.
-skip() { ok "$1 # SKIP no fuzz build ($B/fuzz/; needs clang and libclang-rt-14-dev: make check installs them as root)"; }
+skip() { ok "$1 # SKIP no fuzz build ($B/fuzz/; needs clang, libclang-rt-14-dev and libomp-14-dev: make check installs them as root)"; }
 
 # The first lines of a libFuzzer report worth showing.
 report() { grep -m4 -E 'ERROR: |runtime error|property violated|out-of-memory|timeout|Test unit written' "$1"; }
