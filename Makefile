@@ -8,6 +8,7 @@
 #   make check-fresh  the README's two commands on a fresh Debian 12 root (debootstrap; minutes, downloads packages)
 #   make fuzz     every libFuzzer target in tests/fuzz/ for FUZZ_SECONDS each (findings to tests/fuzz/crashes/)
 #   make mpi      build/selfsup-mpi, the MPI flavour (data-parallel pretrain/finetune under mpirun; Open MPI)
+#   make bench-mpi-net  (root) data parallel across emulated hosts: network namespaces, links shaped by tc
 #
 # Builds are quiet: one line per stage (V=1 prints every command). The build
 # itself runs in a second make, started after the dependency step has
@@ -35,6 +36,8 @@ FUZZ_PKGS  := clang libclang-rt-14-dev libomp-14-dev
 # make check builds build/selfsup-mpi and runs its test when these are
 # installed, and skips that test (saying so) otherwise.
 MPI_PKGS   := libopenmpi-dev openmpi-bin
+# make bench-mpi-net also needs ip and tc (and, as root, a kernel with veth and tbf).
+NET_PKGS   := iproute2
 MPI_PRESENT = for p in $(MPI_PKGS); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || exit 1; done
 
 # pkg-config is asked when a recipe needs the flags (deferred '=' expansion),
@@ -90,7 +93,8 @@ FUZZ_LDLIBS   = $(shell pkg-config --libs libutf8proc libzstd libcjson 2>/dev/nu
                 -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -ldnnl -lgomp -lm
 
 .PHONY: all deps check check-deps check-torch check-fresh demo clean install uninstall bench-tokenizer fuzz \
-        bench-train bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb exp-fewlabels mpi bench-mpi
+        bench-train bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb exp-fewlabels mpi bench-mpi \
+        bench-mpi-net
 all: deps
 	$(call stage,build: libselfsup and the selfsup CLI into $(B)/ (V=1 shows the commands),$(B)/libselfsup.a $(B)/selfsup)
 
@@ -346,6 +350,18 @@ bench-generate: all
 # Data parallel on one machine: 2 ranks x 1 thread against 1 rank x 2 threads.
 bench-mpi: mpi
 	@eval/bench_mpi.sh
+
+# Data parallel across hosts, emulated on this machine (needs root): ranks in
+# network namespaces joined by veth pairs, each link shaped by tc (tbf rate;
+# delay by netem, or by build/netdelay where the kernel has no netem).
+# RANKS, LINKS, CONFIGS, STEPS: see eval/bench_mpi_net.sh.
+$(B)/netdelay: eval/netdelay.c
+	$(Q)$(CC) $(CFLAGS) -o $@ $<
+
+bench-mpi-net: mpi
+	$(call need_pkgs,$(NET_PKGS))
+	$(call stage,build: $(B)/netdelay,$(B)/netdelay)
+	@eval/bench_mpi_net.sh
 
 # clean removes build products only: what a user trained (make demo's runs
 # in runs/demo/, experiments in eval/work/) is never deleted by make.
