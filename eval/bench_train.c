@@ -173,7 +173,7 @@ int main(int argc, char **argv) {
     qsort(dt, (size_t)steps, sizeof(double), cmp_double);
     double med = dt[steps / 2], tps = (double)B * T / med;
     const ss_model_config *mc = ss_model_config_of(b.m), *gc = b.g ? ss_model_config_of(b.g) : NULL;
-    double fpt = ss_train_flops_per_token(b.obj, mc, gc, T, 0.15), mfu = fpt * tps / (peak * 1e9);
+    double fpt = ss_train_flops_per_token(b.obj, mc, gc, T, 0.15, 0), mfu = fpt * tps / (peak * 1e9);
     double mfu_f32 = fpt * tps / (peak_f32 * 1e9);
     size_t np = ss_model_num_params(b.m) + (b.g ? ss_model_num_params(b.g) : 0);
     double need = (double)np * 16 + (double)ss_model_activation_bytes(mc, B, T) +

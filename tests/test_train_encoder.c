@@ -3,7 +3,8 @@
  * every token, the discriminator's accuracy beats its base rate; an
  * interrupted and resumed RTD run ends bit-identical to an uninterrupted one
  * (generator, discriminator, both AdamW states and the sampling RNG are
- * checkpointed); the standalone discriminator directory loads. */
+ * checkpointed); the standalone discriminator directory loads; an encoder
+ * made causal is causal; the hybrid objective. */
 #include <math.h>
 #include <omp.h>
 
@@ -278,6 +279,92 @@ static void test_rtd_resume_is_bit_identical(void **state) {
     free(pb);
 }
 
+/* The final weights of a run (model only). */
+static float *weights_of(const char *run, size_t *n) {
+    ss_error err = {0};
+    ss_model *m;
+    CHECK_OK(ss_model_load(&m, run, &err), &err);
+    *n = ss_model_num_params(m);
+    float *w = malloc(*n * sizeof *w);
+    assert_non_null(w);
+    memcpy(w, ss_model_params(m), *n * sizeof *w);
+    ss_model_free(m);
+    return w;
+}
+
+/* An encoder made causal (ss_model_set_causal): the hidden state of
+ * position i does not change when later tokens do, and does in its default
+ * bidirectional mode. */
+static void test_encoder_causal_switch(void **state) {
+    (void)state;
+    ss_error err = {0};
+    ss_model_config c = {.kind = SS_ENCODER, .head = SS_HEAD_MLM, .n_layer = 2, .d_model = 32, .n_head = 2,
+                         .d_ff = 64, .max_seq = 16, .vocab_size = 64};
+    ss_model *m;
+    CHECK_OK(ss_model_create(&m, &c, &err), &err);
+    ss_model_init_weights(m, 3);
+    enum { T = 12, CUT = 5 };
+    int32_t a[T], b[T];
+    uint8_t valid[T];
+    for (int i = 0; i < T; i++) a[i] = b[i] = 7 + 3 * i, valid[i] = 1;
+    for (int i = CUT + 1; i < T; i++) b[i] = 50 - i; /* only the tokens after CUT differ */
+    float ha[T * 32], hb[T * 32];
+    const float *h;
+    for (int causal = 1; causal >= 0; causal--) {
+        ss_model_set_causal(m, causal);
+        CHECK_OK(ss_model_body_forward(m, a, valid, 1, T, 0, 0, &h, &err), &err);
+        memcpy(ha, h, sizeof ha);
+        CHECK_OK(ss_model_body_forward(m, b, valid, 1, T, 0, 0, &h, &err), &err);
+        memcpy(hb, h, sizeof hb);
+        size_t prefix = (size_t)(CUT + 1) * 32;
+        if (causal) assert_memory_equal(ha, hb, prefix * sizeof(float));
+        else assert_true(memcmp(ha, hb, prefix * sizeof(float)) != 0);
+    }
+    ss_model_free(m);
+}
+
+/* The hybrid objective: with no causal steps it is the masked LM, bit for
+ * bit; with half of its steps causal, an interrupted and resumed run ends
+ * bit-identical to an uninterrupted one (the step decides the kind of step),
+ * and the causal steps change what is learnt (the weights differ from the
+ * masked LM's). */
+static void test_hybrid(void **state) {
+    (void)state;
+    ss_error err = {0};
+    const char *dir = test_tmpdir();
+    char mlm[600], h0[600], ha[600], hb[600];
+    snprintf(mlm, sizeof mlm, "%s/hy-mlm", dir);
+    snprintf(h0, sizeof h0, "%s/hy-0", dir);
+    snprintf(ha, sizeof ha, "%s/hy-a", dir);
+    snprintf(hb, sizeof hb, "%s/hy-b", dir);
+    ss_train_opts o;
+    opts_for(&o, SS_OBJ_MLM, mlm, 12);
+    CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
+    opts_for(&o, SS_OBJ_HYBRID, h0, 12);
+    o.causal_share = 0;
+    CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
+    opts_for(&o, SS_OBJ_HYBRID, ha, 12);
+    o.causal_share = 0.5;
+    CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
+    opts_for(&o, SS_OBJ_HYBRID, hb, 12);
+    o.causal_share = 0.5;
+    CHECK_OK(run_interrupted(o, 5, 12, 0, &err), &err);
+    size_t n[4];
+    float *w_mlm = weights_of(mlm, &n[0]), *w0 = weights_of(h0, &n[1]), *wa = weights_of(ha, &n[2]),
+          *wb = weights_of(hb, &n[3]);
+    for (int i = 1; i < 4; i++) assert_int_equal(n[i], n[0]);
+    assert_memory_equal(w_mlm, w0, n[0] * sizeof(float));
+    assert_memory_equal(wa, wb, n[0] * sizeof(float));
+    assert_true(memcmp(wa, w_mlm, n[0] * sizeof(float)) != 0);
+    /* the saved model is an encoder with an MLM head, as an mlm run's */
+    ss_model *m;
+    CHECK_OK(ss_model_load(&m, ha, &err), &err);
+    assert_int_equal(ss_model_config_of(m)->kind, SS_ENCODER);
+    assert_int_equal(ss_model_config_of(m)->head, SS_HEAD_MLM);
+    ss_model_free(m);
+    free(w_mlm), free(w0), free(wa), free(wb);
+}
+
 int main(void) {
     omp_set_num_threads(2);
     const struct CMUnitTest tests[] = {
@@ -286,6 +373,8 @@ int main(void) {
         cmocka_unit_test(test_rtd_beats_base_rate),
         cmocka_unit_test(test_rtd_uniform_generator_sanity),
         cmocka_unit_test(test_rtd_resume_is_bit_identical),
+        cmocka_unit_test(test_encoder_causal_switch),
+        cmocka_unit_test(test_hybrid),
     };
     return cmocka_run_group_tests(tests, setup_data, NULL);
 }

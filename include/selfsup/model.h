@@ -231,6 +231,11 @@ void ss_model_zero_grads(ss_model *m);
  * the shards of a batch together get the whole batch's masks. 0 (the
  * default): the batch stands alone. */
 void ss_model_set_row_offset(ss_model *m, size_t row0);
+/* An encoder's attention for the coming passes: causal (each position sees
+ * itself and the positions before it, as a decoder's) or, the default,
+ * bidirectional. The hybrid objective trains some steps causally. A
+ * decoder's attention is always causal. */
+void ss_model_set_causal(ss_model *m, int causal);
 
 /* Bytes of activation memory (forward + backward buffers) for a batch. */
 size_t ss_model_activation_bytes(const ss_model_config *c, int B, int T);

@@ -13,7 +13,7 @@
 #include "selfsup/rng.h"
 #include "selfsup/tokens.h"
 
-typedef enum { SS_OBJ_CLM = 0, SS_OBJ_MLM, SS_OBJ_RTD } ss_objective;
+typedef enum { SS_OBJ_CLM = 0, SS_OBJ_MLM, SS_OBJ_RTD, SS_OBJ_HYBRID } ss_objective;
 const char *ss_objective_name(ss_objective o);
 ss_status ss_objective_parse(const char *s, ss_objective *o, ss_error *err);
 
@@ -151,9 +151,11 @@ ss_status ss_checkpoint_load(const char *run, ss_train_models *tm, ss_train_stat
 
 /* Training FLOPs per input token of an objective: 6 x (weights used per
  * token) + 12 L T C attention, for both models of rtd (gen may be NULL
- * otherwise); the LM head counts only on the mask_prob share for mlm/rtd. */
+ * otherwise); the LM head counts only on the mask_prob share for mlm/rtd;
+ * hybrid averages its causal steps (head on every position, a causal_share
+ * of the steps) and its masked ones. */
 double ss_train_flops_per_token(ss_objective o, const ss_model_config *model, const ss_model_config *gen, int T,
-                                double mask_prob);
+                                double mask_prob, double causal_share);
 /* ELECTRA's generator for a discriminator: gen_size times its width, heads
  * and MLP, same depth, embeddings shared (d_embed = the discriminator's width). */
 ss_model_config ss_electra_generator_config(const ss_model_config *disc, double gen_size);

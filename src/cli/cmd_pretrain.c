@@ -9,7 +9,7 @@
 #include "selfsup/train.h"
 
 static const char usage_head[] =
-    "usage: selfsup pretrain --objective clm|mlm|rtd --data SHARDS --out RUN\n"
+    "usage: selfsup pretrain --objective clm|mlm|rtd|hybrid --data SHARDS --out RUN\n"
     "         [--preset tiny|small|base | --layers L --d-model D --heads H [--d-ff F]]\n"
     "         --seq T --batch B [--grad-accum K] (--steps N | --tokens N | --flops F | --time SECONDS)\n"
     "         [--lr LR --lr-min LR --warmup N --weight-decay W --clip C --dropout P]\n"

@@ -25,7 +25,8 @@ void cli_progress(void *ctx, const ss_train_progress *p) {
     } else if (p->is_eval) {
         printf("%sstep %lld | val loss %.4f", s->line_open ? "\n" : "", (long long)p->step, p->val_loss);
         if (p->objective == SS_OBJ_CLM) printf(" | val bpb %.4f\n", p->val_bpb);
-        else if (p->objective == SS_OBJ_MLM) printf(" | val masked acc %.4f\n", p->val_acc);
+        else if (p->objective == SS_OBJ_MLM || p->objective == SS_OBJ_HYBRID)
+            printf(" | val masked acc %.4f\n", p->val_acc);
         else printf(" (generator) | val gen acc %.4f | val disc acc %.4f (not replaced: %.4f) | val AUC %.4f\n",
                     p->val_acc, p->val_disc_acc, p->val_disc_base, p->val_auc);
         s->line_open = 0;
@@ -34,7 +35,8 @@ void cli_progress(void *ctx, const ss_train_progress *p) {
         cli_fmt_duration(eta, sizeof eta, p->eta);
         if (p->total_steps > 0) snprintf(total, sizeof total, "/%lld", (long long)p->total_steps);
         char extra[160] = "";
-        if (p->objective == SS_OBJ_MLM) snprintf(extra, sizeof extra, " | acc %.3f", p->mlm_acc);
+        if (p->objective == SS_OBJ_MLM || p->objective == SS_OBJ_HYBRID)
+            snprintf(extra, sizeof extra, " | acc %.3f", p->mlm_acc);
         if (p->objective == SS_OBJ_RTD)
             snprintf(extra, sizeof extra, " | gen %.3f acc %.3f | disc %.4f acc %.3f P %.2f R %.2f", p->gen_loss,
                      p->mlm_acc, p->disc_loss, p->disc_acc, p->disc_precision, p->disc_recall);

@@ -21,6 +21,7 @@ static ss_status create(ss_model **out, const ss_model_config *c, ss_model *owne
     ss_model *m = calloc(1, sizeof *m);
     if (!m) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
     m->cfg = *c;
+    m->causal = c->kind == SS_DECODER;
     m->shared_emb = owner != NULL;
     m->n_params = ss_params_count(c, m->shared_emb);
     m->params = calloc(m->n_params, sizeof(float));
@@ -73,6 +74,8 @@ size_t ss_model_num_tensors(const ss_model *m) { return m->n_tensors; }
 const ss_param_info *ss_model_tensor(const ss_model *m, size_t i) { return i < m->n_tensors ? &m->tensors[i] : NULL; }
 void ss_model_zero_grads(ss_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 void ss_model_set_row_offset(ss_model *m, size_t row0) { m->row0 = row0; }
+
+void ss_model_set_causal(ss_model *m, int causal) { m->causal = m->cfg.kind == SS_DECODER || causal; }
 float *ss_model_dhidden(ss_model *m) { return m->a.dhidden; }
 
 /* Activation sizes in floats, in arena order (must match acts_views). */
@@ -158,7 +161,7 @@ static void block_forward(ss_model *m, int l, const float *x, float *qkv, int t0
                       3 * C);
     if (t0 == 0)
         ss_attention_forward(atty, a->att_lse + (size_t)l * NH * BT, qkv, m->key_valid,
-                             c->kind == SS_DECODER, B, T, C, NH);
+                             m->causal, B, T, C, NH);
     else
         ss_attention_forward_rows(atty, qkv, t0, t0 + T, C, NH);
     ss_linear_forward(a->tmp, atty, p->attprojw + (size_t)l * C * C, p->attprojb + l * C, BT, C, C);
@@ -270,7 +273,7 @@ static void block_backward(ss_model *m, int l, const float *x) {
                        a->atty + lc, p->attprojw + (size_t)l * C * C, BT, C, C);
     memset(a->dqkv, 0, 3 * n * sizeof(float));
     ss_attention_backward(a->dqkv, a->dbuf, a->atty + lc, a->att_lse + (size_t)l * NH * BT,
-                          a->qkv + 3 * lc, m->key_valid, c->kind == SS_DECODER, B, T, C, NH);
+                          a->qkv + 3 * lc, m->key_valid, m->causal, B, T, C, NH);
     ss_linear_backward_set(a->dbuf, g->qkvw + (size_t)l * 3 * C * C, g->qkvb + l * 3 * C, a->dqkv,
                        a->ln1 + lc, p->qkvw + (size_t)l * 3 * C * C, BT, C, 3 * C);
     ss_layernorm_backward(a->dres, g->ln1w + l * C, g->ln1b + l * C, a->dbuf, x,

@@ -43,6 +43,7 @@ struct ss_model {
     const int32_t *tokens;
     const uint8_t *key_valid;
     int train;
+    int causal; /* attention masks keys after the query: a decoder's, or an encoder's causal steps (ss_model_set_causal) */
     uint64_t dropout_seed;
     size_t row0; /* the batch's first sequence in a larger batch (ss_model_set_row_offset): dropout masks */
     /* head scratch (src/model/lm_head.c, disc_head.c, cls_head.c): one block of floats

@@ -79,7 +79,7 @@ static ss_status check_tokenizer(const trainer *t, ss_error *err) {
 }
 
 static ss_head_kind objective_head(ss_objective o) {
-    return o == SS_OBJ_MLM ? SS_HEAD_MLM : o == SS_OBJ_RTD ? SS_HEAD_DISC : SS_HEAD_LM;
+    return o == SS_OBJ_RTD ? SS_HEAD_DISC : o == SS_OBJ_CLM ? SS_HEAD_LM : SS_HEAD_MLM;
 }
 
 ss_status obj_init_config(trainer *t, ss_error *err) {

@@ -1,9 +1,15 @@
-/* The three pretraining objectives, one micro-batch at a time:
- *   clm  random windows, next-token loss on every position (decoder)
- *   mlm  packed documents, BERT masking, loss on the masked positions (encoder + MLM head)
- *   rtd  ELECTRA: a small MLM generator proposes tokens for the masked
- *        positions; the discriminator tells, for every real token, whether
- *        it was replaced. loss = gen_mlm + disc_weight * disc_bce
+/* The pretraining objectives, one micro-batch at a time:
+ *   clm     random windows, next-token loss on every position (decoder)
+ *   mlm     packed documents, BERT masking, loss on the masked positions (encoder + MLM head)
+ *   rtd     ELECTRA: a small MLM generator proposes tokens for the masked
+ *           positions; the discriminator tells, for every real token, whether
+ *           it was replaced. loss = gen_mlm + disc_weight * disc_bce
+ *   hybrid  an encoder with an MLM head trained with both (as GPT-BERT,
+ *           Charpentier & Samuel 2024, mixes them 1:15): a causal_share of
+ *           the steps, evenly spread, are clm steps (random windows, causal
+ *           attention, the MLM head predicting the next token at every
+ *           position), the others mlm steps. The saved model is an mlm
+ *           model: fine-tuning, fill-mask and prompts read it bidirectionally.
  * plus model creation, evaluation and FLOPs per token for each. */
 #include <math.h>
 #include <stdio.h>
@@ -71,7 +77,7 @@ static ss_model_config generator_config(const ss_model_config *d, double gs) {
 ss_status obj_create_models(trainer *t, ss_error *err) {
     ss_model_config *c = &t->o.model;
     ss_train_models *tm = &t->tm;
-    c->head = t->o.objective == SS_OBJ_MLM ? SS_HEAD_MLM : t->o.objective == SS_OBJ_RTD ? SS_HEAD_DISC : SS_HEAD_LM;
+    c->head = t->o.objective == SS_OBJ_RTD ? SS_HEAD_DISC : t->o.objective == SS_OBJ_CLM ? SS_HEAD_LM : SS_HEAD_MLM;
     if (t->o.objective != SS_OBJ_CLM && c->kind != SS_ENCODER)
         return ss_fail(err, SS_ERR_ARG, "objective %s trains an encoder (--kind encoder)", ss_objective_name(t->o.objective));
     if (t->o.objective == SS_OBJ_RTD && !(t->o.gen_size > 0 && t->o.gen_size <= 1))
@@ -106,18 +112,31 @@ static size_t count_valid(const uint8_t *v, size_t n) {
     return c;
 }
 
+/* clm, and the causal steps of hybrid (an encoder, made causal for the step;
+ * its MLM head predicts the next token everywhere: acc is next-token accuracy). */
 static ss_status clm_part(trainer *t, int micro, int part, int parts, float scale, double *s, ss_error *err) {
-    int B = t->o.batch, T = t->o.seq;
+    int B = t->o.batch, T = t->o.seq, hybrid = t->o.objective == SS_OBJ_HYBRID;
     size_t lo, rows = part_rows(t, part, parts, &lo), off = lo * (size_t)T;
     if (rows == 0) return SS_OK;
-    ss_batch b = {t->tokens + off, t->targets + off, NULL, (int)rows, T};
+    ss_batch b = {t->tokens + off, t->targets + off, hybrid ? t->key_valid + off : NULL, (int)rows, T};
     ss_loss_stats ls;
     ss_model_set_row_offset(t->tm.model, lo);
+    if (hybrid) ss_model_set_causal(t->tm.model, 1);
     ss_status st = ss_model_forward_backward(t->tm.model, &b, scale / (float)(B * T), obj_step_seed(t, micro), &ls,
                                              err);
+    if (hybrid) ss_model_set_causal(t->tm.model, 0);
     s[ST_LOSS] += ls.loss_sum / (double)((int64_t)B * T) * scale;
+    if (hybrid) s[ST_MLM_ACC] += (double)ls.n_correct / (double)((int64_t)B * T) * scale;
     s[ST_TOKENS] += (double)(rows * (size_t)T);
     return st;
+}
+
+/* hybrid: whether the current step is a causal one. With share p, step s
+ * (from 0) is causal when floor((s + 1) p) > floor(s p): p of the steps,
+ * evenly spread (p = 1/16: steps 15, 31, 47, ...), the same on resume. */
+static int causal_step(const trainer *t) {
+    double p = t->o.causal_share, s = (double)t->state.step;
+    return floor((s + 1) * p) > floor(s * p);
 }
 
 /* One packed, masked global batch into tokens/key_valid/targets: its masked
@@ -211,13 +230,19 @@ static ss_status rtd_part(trainer *t, int micro, int part, int parts, float scal
 
 ss_status obj_prepare(trainer *t, int micro, ss_error *err) {
     (void)micro, (void)err;
-    if (t->o.objective == SS_OBJ_CLM) ss_clm_sample(&t->train, &t->data_rng, t->o.batch, t->o.seq, t->tokens, t->targets);
+    size_t n = (size_t)t->o.batch * t->o.seq;
+    t->step_causal = t->o.objective == SS_OBJ_CLM || (t->o.objective == SS_OBJ_HYBRID && causal_step(t));
+    if (t->step_causal) ss_clm_sample(&t->train, &t->data_rng, t->o.batch, t->o.seq, t->tokens, t->targets);
     else masked_batch(t);
+    if (t->step_causal && t->o.objective == SS_OBJ_HYBRID) memset(t->key_valid, 1, n);
     return SS_OK;
 }
 
 ss_status obj_micro_part(trainer *t, int micro, int part, int parts, float scale, double *stats, ss_error *err) {
     switch (t->o.objective) {
+    case SS_OBJ_HYBRID:
+        return t->step_causal ? clm_part(t, micro, part, parts, scale, stats, err)
+                              : mlm_part(t, micro, part, parts, scale, stats, err);
     case SS_OBJ_MLM: return mlm_part(t, micro, part, parts, scale, stats, err);
     case SS_OBJ_RTD: return rtd_part(t, micro, part, parts, scale, stats, err);
     default: return clm_part(t, micro, part, parts, scale, stats, err);
@@ -255,17 +280,20 @@ ss_status obj_evaluate(trainer *t, ss_eval_result *r, ss_error *err) {
 }
 
 double ss_train_flops_per_token(ss_objective o, const ss_model_config *c, const ss_model_config *g, int T,
-                                double mask_prob) {
+                                double mask_prob, double causal_share) {
     /* the LM head runs on every position for clm, on the masked share otherwise */
     if (o == SS_OBJ_CLM) return ss_model_flops_per_token(c, T);
     if (o == SS_OBJ_MLM) return ss_model_body_flops(c, T) + mask_prob * ss_model_head_flops(c);
+    if (o == SS_OBJ_HYBRID)
+        return ss_model_body_flops(c, T) + (causal_share + (1 - causal_share) * mask_prob) * ss_model_head_flops(c);
     return ss_model_body_flops(c, T) + ss_model_head_flops(c) + ss_model_body_flops(g, T) +
            mask_prob * ss_model_head_flops(g);
 }
 
 double obj_flops_per_token(const trainer *t) {
     return ss_train_flops_per_token(t->o.objective, ss_model_config_of(t->tm.model),
-                                    t->tm.gen ? ss_model_config_of(t->tm.gen) : NULL, t->o.seq, t->o.mask_prob);
+                                    t->tm.gen ? ss_model_config_of(t->tm.gen) : NULL, t->o.seq, t->o.mask_prob,
+                                    t->o.causal_share);
 }
 
 ss_model_config ss_electra_generator_config(const ss_model_config *disc, double gen_size) {

@@ -202,7 +202,7 @@ static const struct {
 } added_later[] = {{"precision", "fp32"}, {"layer_decay", "1"}, {"rtd_generator", "model"}, {"unlabeled", NULL},
                    {"rounds", "1"}, {"threshold", "0.9"}, {"max_pseudo", "0"},
                    {"template", NULL}, {"verbalizer", NULL}, {"init", NULL},
-                   {"student_epochs", "0"}};
+                   {"student_epochs", "0"}, {"causal_share", "0.0625"}};
 
 /* 1 when `name` is listed above, its old value in *value. */
 static int added_later_row(const char *name, const char **value) {

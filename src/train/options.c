@@ -9,18 +9,19 @@
 #include "optable.h"
 #include "selfsup/train.h"
 
-const char *const ss_objective_names[] = {"clm", "mlm", "rtd", NULL};
+const char *const ss_objective_names[] = {"clm", "mlm", "rtd", "hybrid", NULL};
 const char *const ss_rtd_generator_names[] = {"model", "uniform", NULL};
 
 const char *ss_objective_name(ss_objective o) {
-    return o == SS_OBJ_MLM ? "mlm" : o == SS_OBJ_RTD ? "rtd" : "clm";
+    return o == SS_OBJ_MLM ? "mlm" : o == SS_OBJ_RTD ? "rtd" : o == SS_OBJ_HYBRID ? "hybrid" : "clm";
 }
 
 ss_status ss_objective_parse(const char *s, ss_objective *o, ss_error *err) {
     if (strcmp(s, "clm") == 0) *o = SS_OBJ_CLM;
     else if (strcmp(s, "mlm") == 0) *o = SS_OBJ_MLM;
     else if (strcmp(s, "rtd") == 0) *o = SS_OBJ_RTD;
-    else return ss_fail(err, SS_ERR_ARG, "unknown objective '%s' (clm, mlm or rtd)", s);
+    else if (strcmp(s, "hybrid") == 0) *o = SS_OBJ_HYBRID;
+    else return ss_fail(err, SS_ERR_ARG, "unknown objective '%s' (clm, mlm, rtd or hybrid)", s);
     return SS_OK;
 }
 

@@ -36,6 +36,7 @@ typedef struct {
     int32_t *tokens, *targets, *samples; /* the micro-batch's global batch [batch, seq] */
     uint8_t *key_valid, *replaced;
     size_t batch_masked, batch_real;   /* mlm/rtd: of the global batch */
+    int step_causal;                   /* hybrid: this step is a causal (next-token) one */
     ss_rng sample_rng;                 /* rtd: where the generator's samples of the batch start */
     ss_metrics *metrics;
     double peak_gflops, flops_per_token;
