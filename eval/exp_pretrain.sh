@@ -7,6 +7,8 @@
 #   tokenizer: byte-level BPE, vocab 8192, lower-cased (SST-2 is lower-case)
 #   model:     preset small (4 layers, d_model 256, 4 heads, d_ff 1024), seq 128
 # Runs go to eval/work/exp/pre_{mlm,rtd,clm}; an interrupted run resumes.
+# OBJECTIVES chooses (default "mlm rtd clm"; "hybrid" is the encoder with
+# causal and masked steps, pretrain --objective hybrid).
 # FLOPS (default 1.5e14, 15-30 minutes per run on 2 cores), THREADS (2).
 # TIME=SECONDS budgets by wall time instead of FLOPs (the learning-rate
 # schedule follows the clock); TAG names the runs pre_$obj$TAG, so a longer

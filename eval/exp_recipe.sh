@@ -6,7 +6,7 @@ W=${W:-eval/work/exp}
 # architecture from scratch with the same tokenizer.
 init_args() {
   case $1 in
-    mlm|mlm-*|rtd|rtd-*|clm|clm-*) echo "--init $W/pre_$1" ;;  # clm-long: eval/exp_pretrain.sh TAG=-long
+    mlm|mlm-*|rtd|rtd-*|clm|clm-*|hybrid|hybrid-*) echo "--init $W/pre_$1" ;;  # clm-long: eval/exp_pretrain.sh TAG=-long
     scratch-encoder) echo "--init none --tokenizer $W/shards/tokenizer.json --kind encoder --preset small" ;;
     scratch-decoder) echo "--init none --tokenizer $W/shards/tokenizer.json --kind decoder --preset small" ;;
     *) echo "unknown model $1" >&2; return 1 ;;
