@@ -129,8 +129,11 @@ mpirun --oversubscribe -np 2 "$SSM" pretrain "${I[@]}" --steps 160 --save-every 
   >"$TMP/kill.out" 2>"$TMP/kill.err" &
 pid=$!
 wait_for 'saved checkpoint at step' "$TMP/kill.out"
+# the ranks' pids from /proc (no pgrep: a fresh Debian has no procps)
+ranks_of() { local d; for d in /proc/[0-9]*; do
+  tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -qE "^[^ ]*selfsup-mpi pretrain .*$1" && echo "${d#/proc/}"; done; }
 victim=""
-for p in $(pgrep -f "selfsup-mpi pretrain.*$TMP/kill"); do
+for p in $(ranks_of "$TMP/kill"); do
   tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx 'OMPI_COMM_WORLD_RANK=1' && victim=$p
 done
 [ -n "$victim" ] && kill -9 "$victim"
@@ -138,9 +141,9 @@ done
 wait $pid
 rc=$?
 kill $dog 2>/dev/null
+left=$(ranks_of "$TMP/kill" | tr '\n' ' ')
 check "a killed rank ends the job within 30 s with mpirun's message naming it (no hang)" \
-  bash -c "[ -n '$victim' ] && [ $rc -ne 0 ] && grep -q 'rank 1 .*exited on signal 9' '$TMP/kill.err' &&
-           ! pgrep -f '[s]elfsup-mpi pretrain.*$TMP/kill' >/dev/null"
+  bash -c "[ -n '$victim' ] && [ $rc -ne 0 ] && grep -q 'rank 1 .*exited on signal 9' '$TMP/kill.err' && [ -z '$left' ]"
 mpi 2 pretrain --resume --out "$TMP/kill" --threads 1 >"$TMP/kres.log" 2>&1
 check "the last checkpoint is intact: --resume on 2 ranks runs to the end" \
   bash -c "[ $? -eq 0 ] && grep -qE 'resumed .* at step [1-9]' '$TMP/kres.log' && grep -qE '\"step\":[[:space:]]*160,' '$TMP/kill/trainer_state.json'"

@@ -31,6 +31,13 @@ llama_node() {
     fi
   fi
   export PATH="$bin:$PATH"
+  # Debian's node trusts the system's certificate authorities; this official
+  # build trusts only the list it bundles. Give it the system's too, so a
+  # network whose TLS proxy's authority is installed system-wide works for
+  # it as it does for Debian's npm (else: SELF_SIGNED_CERT_IN_CHAIN).
+  if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -s /etc/ssl/certs/ca-certificates.crt ]; then
+    export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+  fi
 }
 
 llama_setup() {
