@@ -117,6 +117,13 @@ def bench(name, objective, threads, steps, warmup, seed, bf16=False):
     torch.manual_seed(seed)
     model = build(objective, c, seed)
     model.train()
+    if bf16:
+        # LayerNorm in fp32, as autocast's policy on CUDA has it (CPU autocast
+        # in torch 1.13 leaves it out: a bf16 input, e.g. the MLM head's
+        # dense+GELU output, then meets fp32 weights and fails)
+        for m in model.modules():
+            if isinstance(m, torch.nn.LayerNorm):
+                m.register_forward_pre_hook(lambda mod, args: tuple(a.float() for a in args))
     opt = R.make_adamw(model, 3e-4, (0.9, 0.95), 1e-8, 0.1)
     params = list(model.parameters())
     gen = torch.Generator().manual_seed(seed + 1)
