@@ -298,7 +298,11 @@ static void test_select(void **state) {
     assert_int_equal(ss_gemm_current(), c.backend);
     print_message("# fp32: %s (%s); peaks openblas %.0f, onednn-f32 %.0f GFLOP/s; oneDNN ISA %s\n",
                   ss_gemm_backend_name(c.backend), c.reason, c.peak[0], c.peak[1], c.isa);
+    double fp32_peaks[SS_GEMM_N_BACKENDS];
+    memcpy(fp32_peaks, c.peak, sizeof fp32_peaks);
     CHECK_OK(ss_gemm_select(SS_PRECISION_AUTO, &c, &err), &err);
+    /* the probe ran once in this process: the same measurements, so the same f32 choice */
+    assert_memory_equal(fp32_peaks, c.peak, sizeof fp32_peaks);
     if (!ss_gemm_native_bf16()) assert_int_equal(c.precision, SS_PRECISION_FP32);
     if (c.precision == SS_PRECISION_BF16) assert_true(c.peak[SS_GEMM_DNNL_BF16] > c.peak[c.f32_backend]);
     print_message("# auto: %s, %s\n", ss_gemm_backend_name(c.backend), c.reason);

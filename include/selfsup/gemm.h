@@ -83,7 +83,9 @@ typedef struct {
  * backend, else as fp32 (native bf16 is not always faster: Intel cores
  * without AMX tiles run it no faster than fp32 FMAs). The probe runs a
  * transformer-sized product (2048 x 1024 x 256) a few times per backend on
- * the current thread count: about 0.1 s. */
+ * the current thread count: about 0.1 s, once per process and thread count
+ * (later selections reuse its measurements, so the runs of one process
+ * choose alike even where load makes timings noisy). */
 ss_status ss_gemm_select(ss_precision want, ss_gemm_choice *out, ss_error *err);
 /* Use one backend without probing (tests, and --resume of a run's recorded precision). */
 ss_status ss_gemm_use(ss_gemm_backend be, ss_error *err);

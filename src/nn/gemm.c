@@ -518,6 +518,15 @@ enum { PROBE_M = 2048, PROBE_N = 1024, PROBE_K = 256 };
                           cannot favour one backend (it did with one block each: auto flipped between runs) */
 #define AUTO_BF16_MARGIN 1.15 /* bf16 must beat f32 by this factor: its conversions cost outside the product */
 
+/* The probe's measurements, once per process and thread count: every
+ * selection after the first reuses them, so the runs of one process (a
+ * test's uninterrupted and resumed runs, a library user's) choose the same
+ * backend even on a loaded machine, where timing can change the order. */
+static struct {
+    int threads;
+    double peak[SS_GEMM_N_BACKENDS];
+} probe_cache;
+
 ss_status ss_gemm_select(ss_precision want, ss_gemm_choice *out, ss_error *err) {
     ss_gemm_choice c;
     memset(&c, 0, sizeof c);
@@ -525,12 +534,16 @@ ss_status ss_gemm_select(ss_precision want, ss_gemm_choice *out, ss_error *err) 
     isa_name(c.isa, sizeof c.isa);
     int native = ss_gemm_native_bf16();
     (void)err;
-    for (int round = 0; round < PROBE_ROUNDS; round++)
-        for (int be = 0; be < SS_GEMM_REF_BF16; be++)
-            if (be != SS_GEMM_DNNL_BF16 || want != SS_PRECISION_FP32) {
+    if (probe_cache.threads != omp_get_max_threads()) {
+        memset(probe_cache.peak, 0, sizeof probe_cache.peak);
+        for (int round = 0; round < PROBE_ROUNDS; round++)
+            for (int be = 0; be < SS_GEMM_REF_BF16; be++) {
                 double p = peak_of((ss_gemm_backend)be, PROBE_M, PROBE_N, PROBE_K, PROBE_SECONDS / PROBE_ROUNDS, 2);
-                if (p > c.peak[be]) c.peak[be] = p;
+                if (p > probe_cache.peak[be]) probe_cache.peak[be] = p;
             }
+        probe_cache.threads = omp_get_max_threads();
+    }
+    memcpy(c.peak, probe_cache.peak, sizeof c.peak);
     c.f32_backend = c.peak[SS_GEMM_DNNL_F32] > c.peak[SS_GEMM_OPENBLAS] ? SS_GEMM_DNNL_F32 : SS_GEMM_OPENBLAS;
     /* auto takes bf16 only where it is native AND measured faster: AVX512_BF16
      * without AMX doubles the multiply-adds per instruction on some cores
