@@ -22,26 +22,9 @@ mkdir -p "$W"
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 [ -x "$B/selfsup-mpi" ] || { echo "bench-mpi: $B/selfsup-mpi is not built (make mpi)" >&2; exit 1; }
 
-# Data: tinyshakespeare (from SELFSUP_DATA_MIRROR or its origin), a
-# tokenizer of 8192 ids, shards.
-if [ ! -f "$W/shards/meta.json" ]; then
-  src=${SELFSUP_DATA_MIRROR:+$SELFSUP_DATA_MIRROR/tinyshakespeare/input.txt}
-  if [ -z "$src" ] || [ ! -f "$src" ]; then
-    "$B/selfsup" data get tinyshakespeare >/dev/null
-    src=corpora/cache/tinyshakespeare/input.txt
-  fi
-  "$B/selfsup" tokenizer train --vocab-size 8192 --out "$W/tok.json" "$src" >/dev/null
-  "$B/selfsup" data prepare --tokenizer "$W/tok.json" --out "$W/shards" --doc-boundary blank "$src" >/dev/null
-fi
-
-cfg_args() {
-  case $1 in
-    S) echo "--layers 4 --d-model 256 --heads 4 --seq 128 --batch 16" ;;
-    M) echo "--layers 6 --d-model 384 --heads 6 --seq 256 --batch 8" ;;
-    T) echo "--layers 2 --d-model 64 --heads 2 --seq 64 --batch 8" ;; # tiny: a check that the script works
-    *) echo "bench-mpi: unknown config $1" >&2; exit 1 ;;
-  esac
-}
+source eval/mpi_common.sh
+mpi_bench_data "$W"
+cfg_args() { mpi_cfg_args "$1" || { echo "bench-mpi: unknown config $1" >&2; exit 1; }; }
 
 # One run: MODE is 1x1, 1x2 (ranks x threads) or 2x1; one JSON line.
 run() {

@@ -74,14 +74,8 @@ for l in $LINKS; do
                 'BEGIN { printf "%.0f", v * (u == "ms" ? 1000 : 1) / 2 }')
 done
 
-cfg_args() {
-  case $1 in
-    S) echo "--layers 4 --d-model 256 --heads 4 --seq 128 --batch 16" ;;
-    M) echo "--layers 6 --d-model 384 --heads 6 --seq 256 --batch 8" ;;
-    T) echo "--layers 2 --d-model 64 --heads 2 --seq 64 --batch 8" ;; # tiny: a check that the script works
-    *) die "unknown config $1" ;;
-  esac
-}
+source eval/mpi_common.sh
+cfg_args() { mpi_cfg_args "$1" || die "unknown config $1"; }
 for cfg in $CONFIGS; do cfg_args "$cfg" >/dev/null; done
 
 # ---- cleanup: everything named ssmpi*, also what a killed earlier run left -----
@@ -110,16 +104,8 @@ trap 'exit 143' TERM
 cleanup # leftovers of a killed earlier run
 
 # ---- data: eval/bench_mpi.sh's (tinyshakespeare, 8192 ids, shards) -------------
-mkdir -p "$W" "$D"
-if [ ! -f "$D/shards/meta.json" ]; then
-  src=${SELFSUP_DATA_MIRROR:+$SELFSUP_DATA_MIRROR/tinyshakespeare/input.txt}
-  if [ -z "$src" ] || [ ! -f "$src" ]; then
-    "$B/selfsup" data get tinyshakespeare >/dev/null
-    src=corpora/cache/tinyshakespeare/input.txt
-  fi
-  "$B/selfsup" tokenizer train --vocab-size 8192 --out "$D/tok.json" "$src" >/dev/null
-  "$B/selfsup" data prepare --tokenizer "$D/tok.json" --out "$D/shards" --doc-boundary blank "$src" >/dev/null
-fi
+mkdir -p "$W"
+mpi_bench_data "$D"
 
 # ---- the namespaces -----------------------------------------------------------
 nsx() { local ns=$1; shift; ip netns exec "$ns" "$@"; }
