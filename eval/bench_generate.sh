@@ -20,6 +20,13 @@
 # selfsup runs in fp32 (--precision fp32) and in bf16 (--precision bf16: bf16
 # weights, fp32 accumulation). Goal: selfsup at least as fast as llama.cpp,
 # f32 against f32 and bf16 against bf16.
+# Before/after the GEMM layer (issue 13): selfsup also decodes on the OpenBLAS
+# path (--gemm openblas-f32: sgemm and sgemv, the code before oneDNN and
+# selfsup's own one-row kernels), and `selfsup classify` runs on the 6,920
+# SST-2 training sentences with a config-S encoder classifier (a short
+# fine-tune from random weights: speed does not depend on what it learned)
+# on the OpenBLAS path, --precision fp32 and --precision bf16; sentences/s
+# count the classify call minus the same call on no input (load and probe).
 # Also checked: cache and --no-cache print the same text, and PyTorch's greedy
 # tokens decode to the same text (informational: a near-tie can flip in fp32).
 set -euo pipefail
@@ -83,6 +90,7 @@ selfsup_run() {
   local mode=$1 th=$2 flags=(--num-samples 2 --precision fp32) line
   [ "$mode" = full ] && flags=(--no-cache --precision fp32)
   [ "$mode" = kv_cache_bf16 ] && flags=(--num-samples 2 --precision bf16)
+  [ "$mode" = kv_cache_openblas ] && flags=(--num-samples 2 --gemm openblas-f32)
   if ! "$SS" generate --model "$RUN" --prompt-file "$W/prompt.txt" --max-new-tokens "$NEW_TOKENS" \
       --temperature 0 --stats --threads "$th" "${flags[@]}" >"$W/ss_${mode}_$th.txt" 2>"$W/ss_err.txt"; then
     echo "# selfsup generate ($mode, $th threads) failed: $(tail -1 "$W/ss_err.txt")"; return 0
@@ -96,6 +104,7 @@ selfsup_run() {
 for r in $(seq "$RUNS"); do
   for th in $THREADS_LIST; do
     if [ "$have_generate" = 1 ]; then
+      selfsup_run kv_cache_openblas "$th"
       selfsup_run kv_cache "$th"
       selfsup_run kv_cache_bf16 "$th"
       selfsup_run full "$th"
@@ -114,6 +123,38 @@ for r in $(seq "$RUNS"); do
     fi
   done
 done
+
+# ---- classify: sentences/s of a config-S encoder classifier ----
+if [ "$have_generate" = 1 ]; then
+  SST=$("$SS" data get sst2)
+  "$SS" finetune --init none --tokenizer "$W/tok.json" --kind encoder --preset small --train "$SST/train.tsv" \
+    --dev "$SST/dev.tsv" --train-size 256 --epochs 1 --max-seq 128 --threads 2 --out "$W/cls" >/dev/null 2>&1
+  tail -n +2 "$SST/train.tsv" | cut -f1 >"$W/cls_sentences.txt"
+  NS=$(wc -l <"$W/cls_sentences.txt")
+  echo "# classify: $NS SST-2 training sentences, batch 64, config-S encoder classifier $W/cls"
+  # classify_run NAME THREADS FLAGS...: the wall time of the call on all
+  # sentences minus the same call on an empty input
+  classify_run() {
+    local name=$1 th=$2 t0 t1 t2; shift 2
+    t0=$(date +%s.%N)
+    "$SS" classify --model "$W/cls" --threads "$th" "$@" </dev/null >/dev/null
+    t1=$(date +%s.%N)
+    "$SS" classify --model "$W/cls" --threads "$th" "$@" "$W/cls_sentences.txt" >"$W/cls_$name.out"
+    t2=$(date +%s.%N)
+    /usr/bin/python3 -c "import sys; t0,t1,t2,n=map(float,sys.argv[1:5]); w=(t2-t1)-(t1-t0); \
+print('{\"impl\":\"selfsup\",\"mode\":\"classify_%s\",\"threads\":%d,\"sentences\":%d,\"seconds\":%.3f,\"startup_s\":%.3f,\"sentences_per_s\":%.1f}' % (sys.argv[5], int(sys.argv[6]), n, w, t1-t0, n/w))" \
+      "$t0" "$t1" "$t2" "$NS" "$name" "$th" | tee -a "$OUT"
+  }
+  for r in $(seq "$RUNS"); do
+    for th in $THREADS_LIST; do
+      classify_run openblas "$th" --gemm openblas-f32
+      classify_run fp32 "$th" --precision fp32
+      classify_run bf16 "$th" --precision bf16
+    done
+  done
+  agree=$(paste "$W/cls_openblas.out" "$W/cls_bf16.out" | awk -F'\t' '$1 == $4 {n++} END {print n + 0}')
+  echo "# classify: bf16 and OpenBLAS fp32 predict the same label on $agree of $NS sentences"
+fi
 
 # ---- texts: cache vs --no-cache, selfsup vs PyTorch ----
 EOT=$("$SS" tokenizer encode --tokenizer "$TOK" --allow-special --text '<|endoftext|>' 2>/dev/null || true)
@@ -178,6 +219,17 @@ for impl, mode in (("selfsup", "kv_cache"), ("selfsup", "kv_cache_bf16"), ("torc
     if got:
         best = max(got)
         print(f"fastest {impl} {mode} decoding: {best[1]} thread(s), {best[0]:,.0f} new tokens/s")
+print()
+print("before/after the GEMM layer (selfsup, medians): decoding new tokens/s with the KV cache; classify sentences/s")
+print("| threads | decode OpenBLAS fp32 (before) | decode fp32 | decode bf16 | bf16 / before "
+      "| classify OpenBLAS fp32 (before) | classify fp32 | classify bf16 | bf16 / before |")
+print("|---|---|---|---|---|---|---|---|---|")
+for th in threads:
+    do, df, db = (med("selfsup", m, th, "new_tokens_per_s") for m in ("kv_cache_openblas", "kv_cache", "kv_cache_bf16"))
+    co, cf, cb = (med("selfsup", "classify_" + m, th, "sentences_per_s") for m in ("openblas", "fp32", "bf16"))
+    print(f"| {th} | {f(do)} | {f(df)} | {f(db)} | {ratio(db, do, '.2f')} | {f(co)} | {f(cf)} | {f(cb)} "
+          f"| {ratio(cb, co, '.2f')} |")
+rows = [r for r in rows if "new_tokens" in r]
 want = max(r["new_tokens"] for r in rows)
 short = sorted({r["new_tokens"] for r in rows if r["new_tokens"] < want})
 if short:

@@ -5,6 +5,9 @@
 # policy, threads) for the same wall-clock budget, one after the other on
 # the same machine; both then evaluate the whole val split in the same
 # non-overlapping windows. Prints both val bits per byte.
+# selfsup runs once per precision in PRECISIONS (default: fp32, then the
+# default --precision auto, which is bf16 on a CPU with fast native bf16),
+# so the same 10 minutes compare fp32 against bf16 too.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_BUDGET=${SECONDS_BUDGET:-600}; THREADS=${THREADS:-2}; B=${B:-build}
@@ -16,16 +19,25 @@ CFG=(--preset small --seq 128 --batch 16 --lr 1e-3 --dropout 0.1 --seed 1337)
 $B/selfsup tokenizer train --vocab-size 4096 --out "$W/tok.json" "$DIR/input.txt"
 $B/selfsup data prepare --tokenizer "$W/tok.json" --out "$W/shards" --doc-boundary blank \
   --val-fraction 0.1 "$DIR/input.txt"
-echo "== selfsup, ${SECONDS_BUDGET}s"
-$B/selfsup pretrain --objective clm --data "$W/shards" --out "$W/run" --overwrite "${CFG[@]}" \
-  --time "$SECONDS_BUDGET" --threads "$THREADS" --eval-every 0 --save-every 0 --log-every 100 | tail -4
-$B/selfsup eval --model "$W/run" --data "$W/shards" --seq 128 --batch 16 --threads "$THREADS" | tee "$W/selfsup_eval.txt"
+PRECISIONS=${PRECISIONS:-fp32 auto}
+for prec in $PRECISIONS; do
+  echo "== selfsup --precision $prec, ${SECONDS_BUDGET}s"
+  $B/selfsup pretrain --objective clm --data "$W/shards" --out "$W/run-$prec" --overwrite "${CFG[@]}" \
+    --precision "$prec" --time "$SECONDS_BUDGET" --threads "$THREADS" --eval-every 0 --save-every 0 \
+    --log-every 100 | grep -E 'precision|gemm|^step' | tail -4
+  $B/selfsup eval --model "$W/run-$prec" --data "$W/shards" --seq 128 --batch 16 --threads "$THREADS" \
+    | tee "$W/selfsup_eval-$prec.txt"
+done
 echo "== PyTorch reference, ${SECONDS_BUDGET}s"
 /usr/bin/python3 eval/torch_train_lm.py --data "$W/shards" --time "$SECONDS_BUDGET" --threads "$THREADS" \
   --preset small --seq 128 --batch 16 --lr 1e-3 --dropout 0.1 --seed 1337 --log-every 100 | tail -1 | tee "$W/torch_final.json"
-ss=$(grep -oE 'bits per byte [0-9.]+' "$W/selfsup_eval.txt" | awk '{print $4}')
 tt=$(/usr/bin/python3 -c "import json,sys; print(json.load(open('$W/torch_final.json'))['val_bpb'])")
-steps_ss=$(tail -1 "$W/run/metrics.jsonl" | /usr/bin/python3 -c "import json,sys; print(json.loads(sys.stdin.read())['step'])")
 steps_tt=$(/usr/bin/python3 -c "import json; print(json.load(open('$W/torch_final.json'))['step'])")
-printf '\nval bits per byte after %ss: selfsup %.4f (%s steps), PyTorch %.4f (%s steps)\n' \
-  "$SECONDS_BUDGET" "$ss" "$steps_ss" "$tt" "$steps_tt"
+printf '\nval bits per byte after %ss:\n' "$SECONDS_BUDGET"
+for prec in $PRECISIONS; do
+  ss=$(grep -oE 'bits per byte [0-9.]+' "$W/selfsup_eval-$prec.txt" | awk '{print $4}')
+  steps_ss=$(tail -1 "$W/run-$prec/metrics.jsonl" | /usr/bin/python3 -c "import json,sys; print(json.loads(sys.stdin.read())['step'])")
+  used=$(/usr/bin/python3 -c "import json; print(json.load(open('$W/run-$prec/trainer_state.json')).get('gemm','?'))")
+  printf '  selfsup --precision %s (ran %s): %.4f (%s steps)\n' "$prec" "$used" "$ss" "$steps_ss"
+done
+printf '  PyTorch fp32: %.4f (%s steps)\n' "$tt" "$steps_tt"

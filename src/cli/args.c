@@ -318,19 +318,29 @@ int cli_setup_threads(int n) {
     return n;
 }
 
-ss_gemm_choice cli_setup_precision(const char *command, const char *precision, int verbose) {
+ss_gemm_choice cli_setup_precision(const char *command, const char *precision, const char *gemm, int verbose) {
     ss_precision want = SS_PRECISION_AUTO;
-    ss_gemm_choice c;
+    ss_gemm_choice c = {0};
     ss_error err = {0};
-    if ((precision && ss_precision_parse(precision, &want, &err)) || ss_gemm_select(want, &c, &err))
+    if (precision && ss_precision_parse(precision, &want, &err)) cli_die(command, "--precision: %s", err.msg);
+    if (gemm) { /* no probe: the backend is named */
+        ss_gemm_backend be;
+        if (ss_gemm_backend_parse(gemm, &be, &err) || ss_gemm_use(be, &err)) cli_die(command, "--gemm: %s", err.msg);
+        c.backend = c.f32_backend = be;
+        c.precision = be == SS_GEMM_DNNL_BF16 || be == SS_GEMM_REF_BF16 ? SS_PRECISION_BF16 : SS_PRECISION_FP32;
+        snprintf(c.reason, sizeof c.reason, "named by --gemm");
+    } else if (ss_gemm_select(want, &c, &err)) {
         cli_die(command, "--precision: %s", err.msg);
+    }
     if (!verbose) return c;
     fprintf(stderr, "precision: %s matrix products through %s (%s)\n", ss_precision_name(c.precision),
             ss_gemm_backend_name(c.backend), c.reason);
-    fprintf(stderr, "GEMM peaks measured here (2048x1024x256):");
-    for (int be = 0; be < SS_GEMM_N_BACKENDS; be++)
-        if (c.peak[be] > 0) fprintf(stderr, " %s %.0f", ss_gemm_backend_name((ss_gemm_backend)be), c.peak[be]);
-    fprintf(stderr, " GFLOP/s; oneDNN ISA %s\n", c.isa);
+    if (!gemm) {
+        fprintf(stderr, "GEMM peaks measured here (2048x1024x256):");
+        for (int be = 0; be < SS_GEMM_N_BACKENDS; be++)
+            if (c.peak[be] > 0) fprintf(stderr, " %s %.0f", ss_gemm_backend_name((ss_gemm_backend)be), c.peak[be]);
+        fprintf(stderr, " GFLOP/s; oneDNN ISA %s\n", c.isa);
+    }
     if (c.backend == SS_GEMM_OPENBLAS) warn_generic_blas_kernels();
     return c;
 }

@@ -88,13 +88,17 @@ int cli_threads_quiet(int n);
 /* --precision fp32|bf16|auto (NULL: auto): choose the GEMM backend
  * (selfsup/gemm.h, after the threads are set: the probe measures with them)
  * and, when verbose, print the choice, why, and the measured peaks to
- * stderr. A bad value or an impossible choice exits 2. */
-ss_gemm_choice cli_setup_precision(const char *command, const char *precision, int verbose);
+ * stderr. --gemm NAME (NULL: none) then forces one backend by name, e.g.
+ * openblas-f32, the reference path (comparisons, and a CPU where oneDNN
+ * misbehaves). A bad value or an impossible choice exits 2. */
+ss_gemm_choice cli_setup_precision(const char *command, const char *precision, const char *gemm, int verbose);
 /* The --precision line of the usage texts. */
 #define CLI_PRECISION_HELP                                                                               \
     "--precision fp32|bf16|auto: matrix products in fp32, or with bf16 inputs and fp32 accumulation\n"  \
     "  (auto, the default: bf16 where the CPU has native bf16 dot products, else fp32 through the\n"    \
-    "  faster of OpenBLAS and oneDNN on a short measured probe)\n"
+    "  faster of OpenBLAS and oneDNN on a short measured probe)\n"                                   \
+    "--gemm NAME: force one GEMM backend instead: openblas-f32 (the reference), onednn-f32,\n"         \
+    "  onednn-bf16, or openblas-bf16-rounded (OpenBLAS on bf16-rounded inputs)\n"
 
 
 /* Install the Ctrl-C handler of the training commands and return the flag

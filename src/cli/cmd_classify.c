@@ -10,7 +10,7 @@
 #include "selfsup/io.h"
 
 static const char usage[] =
-    "usage: selfsup classify --model DIR [--json] [--batch B] [--threads N] [--precision fp32|bf16|auto]\n"
+    "usage: selfsup classify --model DIR [--json] [--batch B] [--threads N] [--precision fp32|bf16|auto] [--gemm NAME]\n"
     "                        [--template TEXT --verbalizer 'LABEL=WORD[,WORD...];...' [--calibrate]] [FILE...]\n"
     "\n"
     "Reads one text per line (files, plain or .zst, or standard input; '-' is\n"
@@ -105,12 +105,13 @@ int cmd_classify(int argc, char **argv) {
     x.batch = cli_opt_i32(&a, "--batch", 64);
     int threads = cli_opt_threads(&a, 0);
     const char *precision = cli_opt(&a, "--precision");
+    const char *gemm = cli_opt(&a, "--gemm");
     ss_prompt_spec spec = {cli_opt(&a, "--template"), cli_opt(&a, "--verbalizer"), cli_flag(&a, "--calibrate")};
     if (cli_args_done(&a)) return 2;
     if (x.batch < 1) cli_die(a.command, "--batch must be >= 1");
     if (!spec.template_text != !spec.verbalizer) cli_die(a.command, "--template and --verbalizer go together");
     cli_threads_quiet(threads);
-    cli_setup_precision(a.command, precision, 0);
+    cli_setup_precision(a.command, precision, gemm, 0);
     ss_error err = {0};
     ss_status st = spec.template_text ? ss_classifier_load_prompt(&x.c, dir, &spec, &err)
                                       : ss_classifier_load(&x.c, dir, &err);

@@ -9,7 +9,7 @@
 
 static const char usage[] =
     "usage: selfsup embed --model RUN [--pooling mean|cls|last] [--normalize] [--batch N] [--max-seq N]\n"
-    "                     [--npy FILE] [--threads N] [--precision fp32|bf16|auto] [FILE...]\n"
+    "                     [--npy FILE] [--threads N] [--precision fp32|bf16|auto] [--gemm NAME] [FILE...]\n"
     "\n"
     "Writes one vector per input line (files, plain or .zst, or standard input;\n"
     "'-' is standard input), in input order: the model body's hidden states\n"
@@ -85,6 +85,7 @@ int cmd_embed(int argc, char **argv) {
     cli_args_init(&a, argc, argv, "embed", usage);
     const char *dir = cli_require(&a, "--model"), *pooling = cli_opt(&a, "--pooling");
     const char *npy = cli_opt(&a, "--npy"), *precision = cli_opt(&a, "--precision");
+    const char *gemm = cli_opt(&a, "--gemm");
     x.o.normalize = cli_flag(&a, "--normalize");
     x.o.batch = cli_opt_i32(&a, "--batch", 64);
     int max_seq = cli_opt_i32(&a, "--max-seq", 0);
@@ -96,7 +97,7 @@ int cmd_embed(int argc, char **argv) {
     ss_pooling pool = SS_POOL_MEAN;
     if (pooling && ss_pooling_parse(pooling, &pool, &err)) cli_die(a.command, "--pooling: %s", err.msg);
     cli_threads_quiet(threads);
-    cli_setup_precision(a.command, precision, 0);
+    cli_setup_precision(a.command, precision, gemm, 0);
     ss_status st = ss_embedder_load(&x.e, dir, max_seq, &err);
     if (!st) {
         x.o.pooling = pooling ? pool : x.e.default_pooling;

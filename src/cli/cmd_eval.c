@@ -11,7 +11,7 @@
 
 static const char usage[] =
     "usage: selfsup eval --model RUN --data SHARDS [--split val|train] [--seq T] [--batch B]\n"
-    "                    [--max-tokens N] [--threads N] [--precision fp32|bf16|auto]\n"
+    "                    [--max-tokens N] [--threads N] [--precision fp32|bf16|auto] [--gemm NAME]\n"
     "\n"
     "Decoder: loss (nats/token), perplexity and bits per byte (loss over the UTF-8\n"
     "bytes the tokens stand for, so models with different tokenizers compare), in\n"
@@ -75,10 +75,11 @@ int cmd_eval(int argc, char **argv) {
     long long max_tokens = cli_opt_int(&a, "--max-tokens", 0);
     int threads = cli_opt_threads(&a, 0);
     const char *precision = cli_opt(&a, "--precision");
+    const char *gemm = cli_opt(&a, "--gemm");
     if (cli_args_done(&a)) return 2;
     if (B < 1 || T < 0) cli_die(a.command, "--batch must be >= 1 and --seq >= 1");
     cli_setup_threads(threads);
-    cli_setup_precision(a.command, precision, 1);
+    cli_setup_precision(a.command, precision, gemm, 1);
     ss_error err = {0};
     eval_ctx c = {0};
     ss_eval_result r;

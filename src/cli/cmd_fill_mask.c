@@ -7,7 +7,7 @@
 #include "selfsup/infer.h"
 
 static const char usage[] =
-    "usage: selfsup fill-mask --model RUN [--top-k K] [--threads N] [--precision fp32|bf16|auto] TEXT\n"
+    "usage: selfsup fill-mask --model RUN [--top-k K] [--threads N] [--precision fp32|bf16|auto] [--gemm NAME] TEXT\n"
     "\n"
     "Encodes TEXT (where [MASK] is the mask token), runs the masked LM of RUN (an\n"
     "mlm run, or the generator of an rtd run) over [CLS] TEXT [SEP], and prints\n"
@@ -51,12 +51,13 @@ int cmd_fill_mask(int argc, char **argv) {
     const char *run = cli_require(&a, "--model");
     int k = cli_opt_i32(&a, "--top-k", 5), threads = cli_opt_threads(&a, 0);
     const char *precision = cli_opt(&a, "--precision");
+    const char *gemm = cli_opt(&a, "--gemm");
     if (cli_args_done(&a)) return 2;
     if (a.n_positional != 1) cli_die(a.command, "give the text as one argument, e.g. 'The [MASK] sat on the mat.'");
     if (k < 1) cli_die(a.command, "--top-k must be at least 1");
     if (threads > 0) cli_setup_threads(threads);
     else cli_threads_quiet(0);
-    cli_setup_precision(a.command, precision, threads > 0);
+    cli_setup_precision(a.command, precision, gemm, threads > 0);
     const char *text = a.positional[0];
     ss_masked_lm *f = NULL;
     ss_fill_result r = {0};

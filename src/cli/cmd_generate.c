@@ -15,7 +15,7 @@ static const char usage[] =
     "         [--max-new-tokens N] [--temperature T] [--top-k K] [--top-p P]\n"
     "         [--repetition-penalty R] [--seed S] [--stop STRING] [--num-samples N]\n"
     "         [--echo] [--sliding] [--no-cache] [--allow-special] [--stats] [--threads N]\n"
-    "         [--precision fp32|bf16|auto]\n"
+    "         [--precision fp32|bf16|auto] [--gemm NAME]\n"
     "\n"
     "Generates text from a decoder (a clm run). The prompt is processed in one\n"
     "batched forward pass, then tokens are produced one at a time with a KV cache\n"
@@ -131,6 +131,7 @@ int cmd_generate(int argc, char **argv) {
     int stats, samples, interactive, threads;
     long long seed;
     const char *run = cli_require(&a, "--model"), *precision = cli_opt(&a, "--precision");
+    const char *gemm = cli_opt(&a, "--gemm");
     parse(&a, &o, &stats, &samples, &interactive, &threads, &seed);
     const char *text = NULL;
     ss_buf file = {0};
@@ -140,7 +141,7 @@ int cmd_generate(int argc, char **argv) {
     if (!st && !text && !interactive) cli_die(a.command, "give --prompt TEXT, --prompt-file F or --interactive");
     int nth = cli_threads_quiet(threads);
     if (stats) fprintf(stderr, "threads: %d (OpenMP + OpenBLAS, one pool)\n", nth);
-    cli_setup_precision(a.command, precision, stats);
+    cli_setup_precision(a.command, precision, gemm, stats);
     ss_rng rng;
     ss_rng_seed(&rng, (uint64_t)seed);
     ss_generator *g = NULL;
