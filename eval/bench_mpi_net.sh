@@ -26,7 +26,10 @@
 # the reduction must send, the bytes that went through its tbf, those bytes
 # over the time in the reductions (a lower bound on the rate achieved), and
 # the round trip time between two ranks measured before the run (a TCP
-# ping-pong).
+# ping-pong). Each run twice (OVERLAP): with the gradient buckets summed
+# during the backward pass (on, selfsup's default) and with everything summed
+# after it (off, --no-comm-overlap); comm_s then counts only the reduction
+# time the backward did not hide, and the step times compare the two.
 #
 # Everything it creates (namespaces, their veths, the hub, /etc/netns/ssmpi*,
 # the processes inside the namespaces) is removed on exit, error or Ctrl-C,
@@ -35,11 +38,11 @@
 # Environment: RANKS (2), LINKS ("1gbit:0.1ms 1gbit:1ms 10gbit:0.1ms
 # 10gbit:1ms": tc rates (kbit, mbit, gbit) and round-trip times (ms or us)),
 # CONFIGS ("S M"; T: a tiny model to check the script), STEPS (40; at least
-# 10), RUNS (1), DELAY (auto | netem | netdelay), PIN (1), NET (10.213),
+# 10), RUNS (1), OVERLAP ("on off"), DELAY (auto | netem | netdelay), PIN (1), NET (10.213),
 # B (build). Results to eval/work/bench_mpi_net.jsonl and a table on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-RANKS=${RANKS:-2}; STEPS=${STEPS:-40}; CONFIGS=${CONFIGS:-S M}; RUNS=${RUNS:-1}
+RANKS=${RANKS:-2}; STEPS=${STEPS:-40}; CONFIGS=${CONFIGS:-S M}; RUNS=${RUNS:-1}; OVERLAP=${OVERLAP:-on off}
 LINKS=${LINKS:-1gbit:0.1ms 1gbit:1ms 10gbit:0.1ms 10gbit:1ms}
 DELAY=${DELAY:-auto}; PIN=${PIN:-1}; NET=${NET:-10.213}
 B=${B:-build}
@@ -256,7 +259,8 @@ tbf_bytes() {
 # ---- one run: LINK CONFIG -> one JSON line ---------------------------------------
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 run() {
-  local l=$1 cfg=$2 out="$W/run-$2-${1//[:.]/_}" ms tx0 tx1 q0 q1 rc=0
+  local l=$1 cfg=$2 ov=$3 out="$W/run-$2-${1//[:.]/_}-$3" ms tx0 tx1 q0 q1 rc=0 ovf=()
+  [ "$ov" = off ] && ovf=(--no-comm-overlap)
   shape "$l"
   ms=$(rtt)
   tx0=$(tx_bytes) q0=$(tbf_bytes)
@@ -268,7 +272,7 @@ run() {
     --mca plm_rsh_agent "$PWD/$W/agent.sh" --mca plm_rsh_no_tree_spawn 1 \
     --mca pml ob1 --mca btl tcp,self --mca btl_tcp_if_include "$NET.0.0/16" --mca oob_tcp_if_include "$NET.0.0/16" \
     "$B/selfsup-mpi" pretrain --objective clm --data "$D/shards" $(cfg_args "$cfg") --steps "$STEPS" --log-every 5 \
-    --eval-every 0 --save-every 0 --threads 1 --seed 1 --out "$out" --overwrite </dev/null >"$out.log" 2>&1 &
+    --eval-every 0 --save-every 0 --threads 1 --seed 1 "${ovf[@]}" --out "$out" --overwrite </dev/null >"$out.log" 2>&1 &
   wait $! || rc=$?
   tx1=$(tx_bytes) q1=$(tbf_bytes)
   unshape
@@ -276,9 +280,9 @@ run() {
   local nd=""
   [ ! -f "$W/netdelay.err" ] || { nd=$(cat "$W/netdelay.err"); rm -f "$W/netdelay.err" "$W/netdelay.out"; }
   "$PY" - "$out" "$cfg" "$l" "${RATE_BPS[$l]:-0}" "${HALF_US[$l]:-0}" "$RANKS" "$DELAY" "$ms" \
-    $((tx1 - tx0)) $((q1 - q0)) "$nd" "$STEPS" <<'PY'
+    $((tx1 - tx0)) $((q1 - q0)) "$nd" "$STEPS" "$ov" <<'PY'
 import json, re, statistics, struct, sys
-run, cfg, link, rate, half, ranks, delay, rtt, tx, shaped, nd, steps = sys.argv[1:]
+run, cfg, link, rate, half, ranks, delay, rtt, tx, shaped, nd, steps, ov = sys.argv[1:]
 # netdelay's counts: the bytes it delayed, how far from the due time it sent them
 m = re.search(r" packets, (\d+) bytes;.* sent ([0-9.]+) us after the due time on average", nd)
 if nd and not m:
@@ -298,7 +302,7 @@ shaped_link = link != "none"
 print(json.dumps({
     "link": link, "rate_bit_s": int(rate) if shaped_link else None,
     "rtt_ms": 2 * int(half) / 1e3 if shaped_link else None, "delay": delay if shaped_link and int(half) else None,
-    "measured_rtt_ms": None if rtt == "null" else float(rtt), "config": cfg, "ranks": ranks,
+    "measured_rtt_ms": None if rtt == "null" else float(rtt), "config": cfg, "ranks": ranks, "overlap": ov,
     "tokens_per_s": statistics.median(r["tokens_per_s"] for r in rows[1:]),
     "step_ms": 1e3 * statistics.median(s / n for n, s, c in win),
     "comm_ms": 1e3 * statistics.median(c / n for n, s, c in win),
@@ -321,7 +325,9 @@ echo "# machine: $(echo "$CPUS" | wc -w) cores; $RANKS ranks x 1 thread in netwo
 : >"$OUT"
 for _ in $(seq "$RUNS"); do
   for l in none $LINKS; do
-    for cfg in $CONFIGS; do run "$l" "$cfg" >>"$OUT"; tail -n 1 "$OUT"; done
+    for cfg in $CONFIGS; do
+      for ov in $OVERLAP; do run "$l" "$cfg" "$ov" >>"$OUT"; tail -n 1 "$OUT"; done
+    done
   done
 done
 "$PY" - "$OUT" <<'PY'
@@ -333,21 +339,33 @@ def med(sel, key):
 def f(v, fmt):
     return "-" if v is None else format(v, fmt)
 print()
-print("| config | link (rate, round trip) | ranks | tokens/s | step time | in reductions | share of step "
+print("| config | link (rate, round trip) | buckets during the backward | ranks | tokens/s | step time "
+      "| in reductions after the backward | share of step "
       "| gradient bytes | rank 0 sent per step (/ 2(N-1)/N x gradients) | of which through its tbf "
       "| sent / time in reductions | measured round trip |")
-print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+overlap_gain = []
 for cfg in dict.fromkeys(r["config"] for r in rows):
     for link in dict.fromkeys(r["link"] for r in rows):
-        sel = [r for r in rows if r["config"] == cfg and r["link"] == link]
+      steps = {}
+      for ov in dict.fromkeys(r.get("overlap", "off") for r in rows):
+        sel = [r for r in rows if r["config"] == cfg and r["link"] == link and r.get("overlap", "off") == ov]
         if not sel:
             continue
+        steps[ov] = med(sel, "step_ms")
         x = sel[0]
         tbf = med(sel, "tbf_bytes_per_step")  # on the wire: with each 1448-byte segment's headers
         name = "none (unshaped)" if link == "none" else link.replace(":", ", ")
-        print(f"| {cfg} | {name} | {x['ranks']} | {med(sel, 'tokens_per_s'):,.0f} | {med(sel, 'step_ms'):,.1f} ms "
+        print(f"| {cfg} | {name} | {ov} | {x['ranks']} | {med(sel, 'tokens_per_s'):,.0f} | {med(sel, 'step_ms'):,.1f} ms "
               f"| {med(sel, 'comm_ms'):,.1f} ms | {100 * med(sel, 'comm_share'):.1f}% | {x['grad_bytes'] / 1e6:.2f} MB "
               f"| {med(sel, 'tx_bytes_per_step') / 1e6:.2f} MB ({med(sel, 'tx_over_reduction'):.2f}) "
               f"| {f(tbf and tbf / 1e6, '.2f')}{' MB' if tbf else ''} | {med(sel, 'reduction_gbit_s'):.2f} Gbit/s "
               f"| {f(med(sel, 'measured_rtt_ms'), '.3f')} ms |")
+      if "on" in steps and "off" in steps:
+          overlap_gain.append((cfg, link, steps["off"], steps["on"]))
+if overlap_gain:
+    print()
+    print("buckets during the backward (on) against everything after it (off), median step times:")
+    for cfg, link, off, on in overlap_gain:
+        print(f"  {cfg} {link}: {off:,.1f} ms -> {on:,.1f} ms ({100 * (on / off - 1):+.1f}%)")
 PY

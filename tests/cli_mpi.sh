@@ -15,7 +15,7 @@ if [ ! -x "$SSM" ] || ! command -v mpirun >/dev/null; then
   echo "1..0 # SKIP $SSM or mpirun missing: the MPI flavour is built by 'make mpi' (Debian's libopenmpi-dev openmpi-bin)"
   exit 0
 fi
-tap_plan 20
+tap_plan 22
 tap_needs tinyshakespeare input.txt cli-mpi
 export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 # mpirun -np N, never longer than five minutes (a loaded machine is slow) (a hang fails the case, it does not stall the suite)
@@ -51,6 +51,16 @@ check "the log says how the batch is split (2 ranks, 2 shards of 3 windows)" \
   grep -q '^data parallel: 2 ranks (Open MPI.*2 shards of 3-3 windows, 1 per rank' "$TMP/r2.out"
 "$SS" pretrain "${A[@]}" --shards 2 --out "$TMP/s2" >"$TMP/s2.log" 2>&1
 check "2 ranks give bit-identical weights and AdamW moments to 1 process computing the same 2 shards" same "$TMP/r2" "$TMP/s2"
+# One shard per rank: each block's gradients are summed by the communication
+# thread during the backward (the case above); --no-comm-overlap sums
+# everything after it. The sums are the same, element by element.
+check "the log says each block's gradients are summed during the backward pass (overlapped buckets)" \
+  grep -q 'across the ranks each block.s during the backward pass' "$TMP/r2.out"
+mpi 2 pretrain "${A[@]}" --no-comm-overlap --out "$TMP/r2n" >"$TMP/r2n.log" 2>&1
+check "--no-comm-overlap: everything summed after the backward, the same bits as the overlapped buckets" \
+  bash -c "cmp -s '$TMP/r2n/model.safetensors' '$TMP/r2/model.safetensors' &&
+           cmp -s '$TMP/r2n/optimizer.safetensors' '$TMP/r2/optimizer.safetensors' &&
+           grep -q 'across the ranks after the backward pass' '$TMP/r2n.log'"
 diff <(metrics "$TMP/r2") <(metrics "$TMP/s2") >/dev/null
 d=$?
 check "... and the same logged losses, gradient norms and validation losses (rank 0 logs the reduced values)" \

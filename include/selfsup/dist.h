@@ -45,6 +45,21 @@ const char *ss_dist_name(void);
  * otherwise a reduction to rank 0 along the tree and a broadcast. */
 ss_status ss_dist_sum_f32(float *x, size_t n, ss_error *err);
 ss_status ss_dist_sum_f64(double *x, size_t n, ss_error *err);
+/* Sums that run beside the caller's computation (gradient buckets
+ * overlapped with the backward pass). ss_dist_sum_f32_start queues x[0..n)
+ * to be summed in place over the ranks, as ss_dist_sum_f32 sums it (the same
+ * tree, so the same bits: the sums are element by element), by a
+ * communication thread; until ss_dist_sum_wait returns, the caller must not
+ * touch the queued buffers nor call any other ss_dist_ function. Every rank
+ * must start the same sums in the same order (when each starts is free).
+ * The thread waits for its messages with short sleeps between tests instead
+ * of MPI's polling, so it takes little from the cores that compute. One
+ * process, or an MPI without MPI_THREAD_SERIALIZED: the sum runs at once in
+ * the caller, and ss_dist_async() is 0. */
+ss_status ss_dist_sum_f32_start(float *x, size_t n, ss_error *err);
+/* Wait until every started sum is complete; the first failure, if any. */
+ss_status ss_dist_sum_wait(ss_error *err);
+int ss_dist_async(void);
 /* Rank 0's bytes to every rank. */
 ss_status ss_dist_bcast(void *buf, size_t bytes, ss_error *err);
 /* Every rank's `bytes` bytes (they may differ), concatenated in rank order,

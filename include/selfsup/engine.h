@@ -22,7 +22,10 @@
  * the plain computation, unchanged. The loss and the hook's statistics are
  * summed per part the same way; rank 0's step time and the stop flag of any
  * rank travel with them, so every rank keeps the same clock and stops after
- * the same step. */
+ * the same step. With one part per rank, each block's gradients are summed
+ * across the ranks as soon as the last micro-batch's backward has computed
+ * them, while it computes the blocks below (gradient buckets, overlapped:
+ * the same sums, so the same bits). */
 #ifndef SELFSUP_ENGINE_H
 #define SELFSUP_ENGINE_H
 
@@ -54,6 +57,7 @@ typedef struct {
     int64_t log_every, eval_every, save_every;
     size_t first;              /* the model trains its floats from here on (a frozen body: the head's offset) */
     int shards;                /* parts of the global batch (ss_engine_shards); 0: one per rank */
+    int no_comm_overlap;       /* several ranks: no gradient buckets during the backward (see step) */
     const char *fail_note;     /* appended to the non-finite error ("The last checkpoint in RUN holds ...") */
     volatile int *stop;
 } ss_engine_config;
@@ -62,7 +66,8 @@ typedef struct {
 typedef struct {
     double loss, lr, grad_norm, seconds; /* seconds: of this step (rank 0's) */
     const double *stats;                 /* the hooks' n_stats, summed over the parts and the ranks */
-    double comm_seconds;                 /* of it in the reductions across ranks (waiting for the others included) */
+    double comm_seconds;                 /* of it in the reductions across ranks after the backward pass (waiting
+                                            for the others included; overlapped buckets: the part not hidden) */
     int64_t tokens;
     int skipped, last;                   /* not applied (non-finite); the run's last step */
     int log_due, eval_due, save_due;     /* log: every log_every, the last and a skipped step; eval: every
@@ -103,6 +108,7 @@ typedef struct {
     double *slots, *stats;     /* [shards][n_stats] + rank 0's seconds and the stop flags; [n_stats] */
     float **acc;               /* several parts on this rank: each part's gradients */
     size_t n_acc;
+    struct ss_overlap *ov;     /* gradient buckets overlapped with the backward (engine.c); NULL: none */
 } ss_engine;
 
 /* The shards of a run: `given` (--shards) when > 0, else the saved count
@@ -112,6 +118,13 @@ typedef struct {
  * when a saved count could not be kept ("" otherwise). */
 ss_status ss_engine_shards(int given, int64_t saved, int batch, const char *batch_flag, int *out, char *note,
                            size_t cap, ss_error *err);
+/* How a run of `shards` shards sums its gradients across the ranks, for
+ * its log: "after the backward pass", or (several ranks, one shard each,
+ * the communication thread available, no_comm_overlap 0) "each block's
+ * during the backward pass". A frozen body has no block gradients: there,
+ * too, everything is summed after the backward. */
+int ss_engine_overlaps(int shards, int no_comm_overlap);
+const char *ss_engine_reduction_name(int shards, int no_comm_overlap);
 /* Whether the run was stopped (the stop flag; with several ranks: raised on
  * some rank by the last step, which every rank sees the same). */
 int ss_engine_stopped(const ss_engine *e);

@@ -152,6 +152,12 @@ ss_status ss_model_body_forward_kv(ss_model *m, float *kv, int t0, const int32_t
 float *ss_model_dhidden(ss_model *m);
 /* Backpropagate dhidden through the body into the parameter gradients. */
 void ss_model_body_backward(ss_model *m);
+/* Called by ss_model_body_backward right after block l's parameter
+ * gradients are complete (l = n_layer - 1 down to 0): the step engine
+ * starts their reduction across ranks there, while the blocks below
+ * compute. fn NULL: none (the default). */
+typedef void (*ss_block_grads_fn)(void *ctx, int layer);
+void ss_model_set_block_hook(ss_model *m, ss_block_grads_fn fn, void *ctx);
 
 /* Tied LM head + softmax cross-entropy over the target positions only (rows
  * are gathered first, so no logits exist for positions without a target).

@@ -280,6 +280,11 @@ static void block_backward(ss_model *m, int l, const float *x) {
                           p->ln1w + l * C, a->ln1_mean + lr, a->ln1_rstd + lr, BT, C);
 }
 
+void ss_model_set_block_hook(ss_model *m, ss_block_grads_fn fn, void *ctx) {
+    m->block_hook = fn;
+    m->block_hook_ctx = ctx;
+}
+
 void ss_model_body_backward(ss_model *m) {
     const ss_model_config *c = &m->cfg;
     ss_acts *a = &m->a;
@@ -288,8 +293,10 @@ void ss_model_body_backward(ss_model *m) {
     memset(a->dres, 0, n * sizeof(float));
     ss_layernorm_backward(a->dres, m->g.lnfw, m->g.lnfb, a->dhidden, a->res3 + (size_t)(L - 1) * n,
                           m->p.lnfw, a->lnf_mean, a->lnf_rstd, BT, C);
-    for (int l = L - 1; l >= 0; l--)
+    for (int l = L - 1; l >= 0; l--) {
         block_backward(m, l, l == 0 ? a->encoded : a->res3 + (size_t)(l - 1) * n);
+        if (m->block_hook) m->block_hook(m->block_hook_ctx, l);
+    }
     int E = ss_model_embed_width(c);
     const float *dx = a->dres;
     if (E != C) { /* encoded = emb @ projw^T + projb */

@@ -45,6 +45,8 @@ struct ss_model {
     int train;
     int causal; /* attention masks keys after the query: a decoder's, or an encoder's causal steps (ss_model_set_causal) */
     uint64_t dropout_seed;
+    ss_block_grads_fn block_hook; /* ss_model_set_block_hook */
+    void *block_hook_ctx;
     size_t row0; /* the batch's first sequence in a larger batch (ss_model_set_row_offset): dropout masks */
     /* head scratch (src/model/lm_head.c, disc_head.c, cls_head.c): one block of floats
      * for gathered rows and a logits chunk, one of ints */

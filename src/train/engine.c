@@ -4,6 +4,7 @@
  * (selfsup/engine.h). */
 #include <inttypes.h>
 #include <math.h>
+#include <stdint.h>
 #include <omp.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,6 +113,147 @@ static ss_status sum_over_ranks(ss_engine *e, ss_error *err) {
     return st;
 }
 
+/* ---- gradient buckets overlapped with the backward pass ----------------------------
+ * Several ranks, one part per rank, communication thread available
+ * (ss_dist_async): when the backward of the step's last micro-batch has
+ * computed block l's gradients (ss_model_set_block_hook), they are copied
+ * into bucket l (the block's 12 tensors are slices of per-layer arrays, not
+ * one range) and the communication thread sums the bucket across the ranks
+ * while the main thread computes the blocks below. After the backward,
+ * the buckets are copied back and the rest of the model's trained floats
+ * (embeddings, final LayerNorm, head) and a generator's are summed as
+ * before. Element by element these are the sums of sum_over_ranks, so the
+ * bits are the same; the price is one copy of the blocks' gradients. */
+typedef struct {
+    size_t off, n;
+} grad_range;
+
+struct ss_overlap {
+    int n_layer, per;          /* blocks; tensors per block */
+    grad_range *slices;        /* [n_layer][per]: block l's tensors in the gradient array */
+    float **bucket;            /* [n_layer] */
+    size_t *bucket_n;          /* [n_layer] floats */
+    grad_range rest[2];        /* the model's trained floats outside the blocks */
+    int n_rest;
+    int next;                  /* the block the backward reports next; -1: all started */
+    ss_status st;              /* a start that failed (reported after the backward) */
+    ss_error err;
+};
+
+static void overlap_free(struct ss_overlap *o) {
+    if (!o) return;
+    for (int l = 0; o->bucket && l < o->n_layer; l++) free(o->bucket[l]);
+    free(o->bucket);
+    free(o->bucket_n);
+    free(o->slices);
+    free(o);
+}
+
+/* The blocks' tensors must tile one range [lo, hi) of the trained floats
+ * (params.c: the per-layer arrays sit together); otherwise no overlap. */
+static ss_status overlap_create(ss_engine *e, ss_error *err) {
+    ss_model *m = e->tm->model;
+    int L = ss_model_config_of(m)->n_layer;
+    size_t nt = ss_model_num_tensors(m), np = ss_model_num_params(m), lo = SIZE_MAX, hi = 0, in_blocks = 0;
+    int per = 0;
+    for (size_t i = 0; i < nt; i++) {
+        const ss_param_info *t = ss_model_tensor(m, i);
+        if (t->depth < 1 || t->depth > L) continue;
+        if (t->depth == 1) per++;
+        lo = t->offset < lo ? t->offset : lo;
+        hi = t->offset + t->numel > hi ? t->offset + t->numel : hi;
+        in_blocks += t->numel;
+    }
+    if (L < 1 || per < 1 || in_blocks != hi - lo || lo < e->c.first) return SS_OK;
+    struct ss_overlap *o = calloc(1, sizeof *o);
+    if (!o) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    o->n_layer = L, o->per = per;
+    o->slices = calloc((size_t)L * per, sizeof *o->slices);
+    o->bucket = calloc((size_t)L, sizeof *o->bucket);
+    o->bucket_n = calloc((size_t)L, sizeof *o->bucket_n);
+    int *fill = calloc((size_t)L, sizeof *fill);
+    ss_status st = o->slices && o->bucket && o->bucket_n && fill ? SS_OK : ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < nt; i++) {
+        const ss_param_info *t = ss_model_tensor(m, i);
+        if (t->depth < 1 || t->depth > L) continue;
+        int l = t->depth - 1;
+        if (fill[l] == per) { /* blocks of unequal tensor counts: not a layout this code knows */
+            overlap_free(o), free(fill);
+            return SS_OK;
+        }
+        o->slices[(size_t)l * per + fill[l]++] = (grad_range){t->offset, t->numel};
+        o->bucket_n[l] += t->numel;
+    }
+    for (int l = 0; !st && l < L; l++)
+        if (!(o->bucket[l] = malloc(o->bucket_n[l] * sizeof(float))))
+            st = ss_fail(err, SS_ERR_NOMEM, "out of memory for the gradient buckets (%.0f MB)",
+                         (double)in_blocks * 4 / 1e6);
+    free(fill);
+    if (st) {
+        overlap_free(o);
+        return st;
+    }
+    if (lo > e->c.first) o->rest[o->n_rest++] = (grad_range){e->c.first, lo - e->c.first};
+    if (hi < np) o->rest[o->n_rest++] = (grad_range){hi, np - hi};
+    e->ov = o;
+    return SS_OK;
+}
+
+/* Copy block l's gradients into its bucket (pack) or back (unpack). */
+static void bucket_copy(ss_engine *e, int l, int pack) {
+    struct ss_overlap *o = e->ov;
+    float *g = ss_model_grads(e->tm->model), *b = o->bucket[l];
+    for (int i = 0; i < o->per; i++) {
+        const grad_range *r = &o->slices[(size_t)l * o->per + i];
+        if (pack) memcpy(b, g + r->off, r->n * sizeof(float));
+        else memcpy(g + r->off, b, r->n * sizeof(float));
+        b += r->n;
+    }
+}
+
+static void bucket_start(ss_engine *e, int l) {
+    struct ss_overlap *o = e->ov;
+    bucket_copy(e, l, 1);
+    ss_status st = ss_dist_sum_f32_start(o->bucket[l], o->bucket_n[l], &o->err);
+    if (st && !o->st) o->st = st;
+}
+
+/* The model's hook: block l's gradients are complete. Blocks come from the
+ * top down, once each; anything else would mean a gradient still changing
+ * after its sum began, so it stops the step. */
+static void on_block_grads(void *ctx, int l) {
+    ss_engine *e = ctx;
+    struct ss_overlap *o = e->ov;
+    if (o->st) return;
+    if (l != o->next) {
+        o->st = ss_fail(&o->err, SS_ERR_ARG, "internal: block %d's gradients were reported after block %d's "
+                        "(the backward must visit each block once, from the top): run with --no-comm-overlap", l,
+                        o->next + 1);
+        return;
+    }
+    bucket_start(e, l);
+    o->next--;
+}
+
+/* After the backward: blocks it did not report (a part without a backward
+ * pass) start now, in the same order as on every rank; then wait, copy the
+ * sums back, and sum the rest. */
+static ss_status overlap_finish(ss_engine *e, ss_error *err) {
+    struct ss_overlap *o = e->ov;
+    while (!o->st && o->next >= 0) bucket_start(e, o->next--);
+    ss_status st = ss_dist_sum_wait(err);
+    if (!st && o->st) {
+        *err = o->err;
+        st = o->st;
+    }
+    if (st) return st;
+    for (int l = 0; l < o->n_layer; l++) bucket_copy(e, l, 0);
+    float *g = ss_model_grads(e->tm->model);
+    for (int i = 0; !st && i < o->n_rest; i++) st = ss_dist_sum_f32(g + o->rest[i].off, o->rest[i].n, err);
+    if (!st && e->tm->gen) st = ss_dist_sum_f32(ss_model_grads(e->tm->gen), ss_model_num_params(e->tm->gen), err);
+    return st;
+}
+
 /* One optimizer step over the step's micro-batches: this rank's parts of
  * each, each part's gradients accumulated on their own, then summed over
  * the parts (on the rank, then across the ranks) in the tree order; the
@@ -123,24 +265,34 @@ static ss_status step(ss_engine *e, ss_engine_step *s, double t0, ss_error *err)
     ss_status st = SS_OK;
     zero_grads(e);
     memset(e->slots, 0, ((size_t)G * F + 2) * sizeof(double));
+    if (e->ov) {
+        e->ov->next = e->ov->n_layer - 1;
+        e->ov->st = SS_OK;
+    }
     for (int k = 0; !st && k < K; k++) {
         if (e->h.prepare) st = e->h.prepare(e->h.ctx, k, err);
         for (int jj = 0; !st && jj < L; jj++) {
             int j = e->part_lo + jj;
             if (L > 1 && k > 0) move_grads(e, e->acc[jj], 0);
             else if (L > 1 && jj > 0) zero_grads(e);
+            if (e->ov && k == K - 1) ss_model_set_block_hook(e->tm->model, on_block_grads, e);
             st = e->h.micro(e->h.ctx, k, j, G, 1.0f / (float)K, e->slots + (size_t)j * F, err);
+            ss_model_set_block_hook(e->tm->model, NULL, NULL);
             if (L > 1) move_grads(e, e->acc[jj], 1);
         }
     }
-    if (st) return st;
+    if (st) {
+        ss_error ignore;
+        if (e->ov) ss_dist_sum_wait(&ignore); /* the thread must be done with the buckets */
+        return st;
+    }
     if (L > 1) {
         ss_tree_sum_f32(e->acc, L, e->n_acc);
         move_grads(e, e->acc[0], 0);
     }
     if (R > 1) {
         double c0 = omp_get_wtime();
-        if ((st = sum_over_ranks(e, err))) return st;
+        if ((st = e->ov ? overlap_finish(e, err) : sum_over_ranks(e, err))) return st;
         double *extra = e->slots + (size_t)G * F;
         extra[0] = ss_dist_rank() == 0 ? omp_get_wtime() - t0 : 0; /* every rank keeps rank 0's clock */
         extra[1] = e->c.stop && *e->c.stop;
@@ -232,12 +384,24 @@ static ss_status check_same_start(ss_engine *e, ss_error *err) {
 }
 
 static void release(ss_engine *e) {
+    overlap_free(e->ov);
+    e->ov = NULL;
     free(e->slots);
     free(e->stats);
     for (int i = 0; e->acc && i < e->part_hi - e->part_lo; i++) free(e->acc[i]);
     free(e->acc);
     e->slots = e->stats = NULL;
     e->acc = NULL;
+}
+
+int ss_engine_overlaps(int shards, int no_comm_overlap) {
+    int R = ss_dist_size();
+    return R > 1 && (shards <= 0 || shards == R) && !no_comm_overlap && ss_dist_async();
+}
+
+const char *ss_engine_reduction_name(int shards, int no_comm_overlap) {
+    return ss_engine_overlaps(shards, no_comm_overlap) ? "each block's during the backward pass"
+                                                       : "after the backward pass";
 }
 
 static ss_status setup(ss_engine *e, ss_error *err) {
@@ -263,7 +427,9 @@ static ss_status setup(ss_engine *e, ss_error *err) {
                                (double)L * (double)e->n_acc * 4 / 1e6);
     }
     e->stop_agreed = 0;
-    return R > 1 ? check_same_start(e, err) : SS_OK;
+    e->ov = NULL;
+    ss_status st = ss_engine_overlaps(e->c.shards, e->c.no_comm_overlap) ? overlap_create(e, err) : SS_OK;
+    return !st && R > 1 ? check_same_start(e, err) : st;
 }
 
 ss_status ss_engine_run(ss_engine *e, ss_error *err) {

@@ -404,7 +404,10 @@ static void data_note(ft_run *r) {
     int R = ss_dist_size(), G = (int)r->state.shards;
     if (R > 1 || G > 1) {
         snprintf(msg, sizeof msg, "data parallel: %d rank%s (%s); each batch in %d shards, %d per rank, gradients "
-                 "summed in a fixed order; dev evaluated in %d parts", R, R > 1 ? "s" : "", ss_dist_name(), G, G / R, G);
+                 "summed in a fixed order%s%s; dev evaluated in %d parts", R, R > 1 ? "s" : "", ss_dist_name(), G,
+                 G / R, R > 1 ? ", across the ranks " : "",
+                 R > 1 ? ss_engine_reduction_name(r->o.freeze_encoder ? 0 : G, r->o.freeze_encoder || r->o.no_comm_overlap)
+                       : "", G);
         note(r, msg);
     }
     ft_split *s[3] = {&r->train, &r->dev, &r->test};
@@ -446,6 +449,7 @@ static ss_status train_loop(ft_run *r, ss_error *err) {
               .beta1 = o->beta1, .beta2 = o->beta2,
               .eps = o->eps, .schedule = SS_SCHED_LINEAR, .warmup = r->warmup, .sched_steps = r->total_steps,
               .total_steps = r->total_steps, .grad_accum = o->grad_accum, .max_bad_steps = o->max_bad_steps,
+              .no_comm_overlap = o->no_comm_overlap,
               .log_every = o->log_every, .eval_every = o->eval_every, .save_every = o->save_every,
               .first = r->first_trained, .shards = (int)r->state.shards,
               .fail_note = "The best weights so far are in the output directory.", .stop = o->stop},
