@@ -20,12 +20,15 @@ $B/selfsup tokenizer train --vocab-size 4096 --out "$W/tok.json" "$DIR/input.txt
 $B/selfsup data prepare --tokenizer "$W/tok.json" --out "$W/shards" --doc-boundary blank \
   --val-fraction 0.1 "$DIR/input.txt"
 PRECISIONS=${PRECISIONS:-fp32 auto}
+# selfsup's val curve: the whole val split every EVAL_EVERY steps (0: none);
+# evaluation time is not part of the training budget
+EVAL_EVERY=${EVAL_EVERY:-250}
 for prec in $PRECISIONS; do
   echo "== selfsup --precision $prec, ${SECONDS_BUDGET}s"
   $B/selfsup pretrain --objective clm --data "$W/shards" --out "$W/run-$prec" --overwrite "${CFG[@]}" \
-    --precision "$prec" --time "$SECONDS_BUDGET" --threads "$THREADS" --eval-every 0 --save-every 0 \
+    --precision "$prec" --time "$SECONDS_BUDGET" --threads "$THREADS" --eval-every "$EVAL_EVERY" --eval-tokens 0 --save-every 0 \
     --log-every 100 | grep -E 'precision|gemm|^step' | tail -4
-  $B/selfsup eval --model "$W/run-$prec" --data "$W/shards" --seq 128 --batch 16 --threads "$THREADS" \
+  $B/selfsup eval --model "$W/run-$prec" --data "$W/shards" --seq 128 --batch 16 --threads "$THREADS" --precision "$prec" \
     | tee "$W/selfsup_eval-$prec.txt"
 done
 echo "== PyTorch reference, ${SECONDS_BUDGET}s"
@@ -38,6 +41,12 @@ for prec in $PRECISIONS; do
   ss=$(grep -oE 'bits per byte [0-9.]+' "$W/selfsup_eval-$prec.txt" | awk '{print $4}')
   steps_ss=$(tail -1 "$W/run-$prec/metrics.jsonl" | /usr/bin/python3 -c "import json,sys; print(json.loads(sys.stdin.read())['step'])")
   used=$(/usr/bin/python3 -c "import json; print(json.load(open('$W/run-$prec/trainer_state.json')).get('gemm','?'))")
-  printf '  selfsup --precision %s (ran %s): %.4f (%s steps)\n' "$prec" "$used" "$ss" "$steps_ss"
+  best=$(/usr/bin/python3 -c "
+import json
+v = [json.loads(l) for l in open('$W/run-$prec/metrics.jsonl') if '\"val_bpb\"' in l]
+if v:
+    b = min(v, key=lambda r: r['val_bpb'])
+    print('; its lowest val on the way: %.4f at step %d' % (b['val_bpb'], b['step']))")
+  printf '  selfsup --precision %s (ran %s): %.4f (%s steps%s)\n' "$prec" "$used" "$ss" "$steps_ss" "$best"
 done
 printf '  PyTorch fp32: %.4f (%s steps)\n' "$tt" "$steps_tt"
