@@ -8,8 +8,8 @@
 # the first (warm-up) window; for 2 ranks also the share of the step rank 0
 # spends in the reductions across ranks (metrics.jsonl comm_s: the gradient
 # sum and the statistics, waiting for the other rank included). 2x1 runs
-# with the gradient buckets summed during the backward (selfsup's default)
-# and as 2x1-after with --no-comm-overlap (everything summed after it).
+# with everything summed after the backward (selfsup's default) and as
+# 2x1-overlap with --comm-overlap (the gradient buckets during it).
 # Environment: RUNS (3), STEPS (40; at least 10), CONFIGS ("S M"; T: a tiny model to check the
 # script), B (build). Results to
 # eval/work/bench_mpi.jsonl and a table on stdout (copy into eval/RESULTS.md).
@@ -28,10 +28,10 @@ source eval/mpi_common.sh
 mpi_bench_data "$W"
 cfg_args() { mpi_cfg_args "$1" || { echo "bench-mpi: unknown config $1" >&2; exit 1; }; }
 
-# One run: MODE is 1x1, 1x2 (ranks x threads), 2x1 or 2x1-after; one JSON line.
+# One run: MODE is 1x1, 1x2 (ranks x threads), 2x1 or 2x1-overlap; one JSON line.
 run() {
   local cfg=$1 mode=$2 out="$W/run-$1-$2" ranks=${2%x*} threads=${2#*x} ov=()
-  [ "${threads%-after}" != "$threads" ] && threads=${threads%-after} && ov=(--no-comm-overlap)
+  [ "${threads%-overlap}" != "$threads" ] && threads=${threads%-overlap} && ov=(--comm-overlap)
   # shellcheck disable=SC2046
   local args=(pretrain --objective clm --data "$W/shards" $(cfg_args "$cfg") --steps "$STEPS" --log-every 5
               --eval-every 0 --save-every 0 --threads "$threads" --seed 1 "${ov[@]}" --out "$out" --overwrite)
@@ -57,7 +57,7 @@ PY
 echo "# machine: $(nproc) cores; $RUNS alternating runs x $STEPS steps; configs $CONFIGS"
 for r in $(seq "$RUNS"); do
   for cfg in $CONFIGS; do
-    for mode in 1x2 2x1 2x1-after 1x1; do run "$cfg" "$mode" | tee -a "$OUT"; done
+    for mode in 1x2 2x1 2x1-overlap 1x1; do run "$cfg" "$mode" | tee -a "$OUT"; done
   done
 done
 /usr/bin/python3 - "$OUT" <<'PY'
@@ -68,11 +68,11 @@ def med(cfg, mode, key):
     return statistics.median(v) if v else float("nan")
 print()
 print("| config | 1 rank x 2 threads | 2 ranks x 1 thread | 1 rank x 1 thread | 2x1 / 1x2 | 2x1 / 1x1 (scaling) "
-      "| 2x1: step share in reductions after the backward | 2x1, all summed after the backward "
-      "(--no-comm-overlap): tokens/s, share |")
+      "| 2x1: step share in reductions | 2x1 with the buckets during the backward "
+      "(--comm-overlap): tokens/s, share of the step in reductions after it |")
 print("|---|---|---|---|---|---|---|---|")
 for cfg in dict.fromkeys(r["config"] for r in rows):
-    a, b, c, d = (med(cfg, m, "tokens_per_s") for m in ("1x2", "2x1", "1x1", "2x1-after"))
+    a, b, c, d = (med(cfg, m, "tokens_per_s") for m in ("1x2", "2x1", "1x1", "2x1-overlap"))
     print(f"| {cfg} | {a:,.0f} tok/s | {b:,.0f} tok/s | {c:,.0f} tok/s | {b / a:.2f}x | {b / c:.2f}x "
-          f"| {100 * med(cfg, '2x1', 'comm_share'):.1f}% | {d:,.0f} tok/s, {100 * med(cfg, '2x1-after', 'comm_share'):.1f}% |")
+          f"| {100 * med(cfg, '2x1', 'comm_share'):.1f}% | {d:,.0f} tok/s, {100 * med(cfg, '2x1-overlap', 'comm_share'):.1f}% |")
 PY

@@ -27,9 +27,9 @@
 # over the time in the reductions (a lower bound on the rate achieved), and
 # the round trip time between two ranks measured before the run (a TCP
 # ping-pong). Each run twice (OVERLAP): with the gradient buckets summed
-# during the backward pass (on, selfsup's default) and with everything summed
-# after it (off, --no-comm-overlap); comm_s then counts only the reduction
-# time the backward did not hide, and the step times compare the two.
+# during the backward pass (on, --comm-overlap) and with everything summed
+# after it (off, selfsup's default); with buckets comm_s counts only the
+# reduction time the backward did not hide, and the step times compare the two.
 #
 # Everything it creates (namespaces, their veths, the hub, /etc/netns/ssmpi*,
 # the processes inside the namespaces) is removed on exit, error or Ctrl-C,
@@ -260,7 +260,7 @@ tbf_bytes() {
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 run() {
   local l=$1 cfg=$2 ov=$3 out="$W/run-$2-${1//[:.]/_}-$3" ms tx0 tx1 q0 q1 rc=0 ovf=()
-  [ "$ov" = off ] && ovf=(--no-comm-overlap)
+  [ "$ov" = on ] && ovf=(--comm-overlap)
   shape "$l"
   ms=$(rtt)
   tx0=$(tx_bytes) q0=$(tbf_bytes)

@@ -51,16 +51,16 @@ check "the log says how the batch is split (2 ranks, 2 shards of 3 windows)" \
   grep -q '^data parallel: 2 ranks (Open MPI.*2 shards of 3-3 windows, 1 per rank' "$TMP/r2.out"
 "$SS" pretrain "${A[@]}" --shards 2 --out "$TMP/s2" >"$TMP/s2.log" 2>&1
 check "2 ranks give bit-identical weights and AdamW moments to 1 process computing the same 2 shards" same "$TMP/r2" "$TMP/s2"
-# One shard per rank: each block's gradients are summed by the communication
-# thread during the backward (the case above); --no-comm-overlap sums
-# everything after it. The sums are the same, element by element.
-check "the log says each block's gradients are summed during the backward pass (overlapped buckets)" \
-  grep -q 'across the ranks each block.s during the backward pass' "$TMP/r2.out"
-mpi 2 pretrain "${A[@]}" --no-comm-overlap --out "$TMP/r2n" >"$TMP/r2n.log" 2>&1
-check "--no-comm-overlap: everything summed after the backward, the same bits as the overlapped buckets" \
-  bash -c "cmp -s '$TMP/r2n/model.safetensors' '$TMP/r2/model.safetensors' &&
-           cmp -s '$TMP/r2n/optimizer.safetensors' '$TMP/r2/optimizer.safetensors' &&
-           grep -q 'across the ranks after the backward pass' '$TMP/r2n.log'"
+# One shard per rank with --comm-overlap: each block's gradients are summed by
+# the communication thread during the backward; by default everything is
+# summed after it (the case above). The sums are the same, element by element.
+check "the log says the gradients are summed after the backward pass (the default)" \
+  grep -q 'across the ranks after the backward pass' "$TMP/r2.out"
+mpi 2 pretrain "${A[@]}" --comm-overlap --out "$TMP/r2o" >"$TMP/r2o.log" 2>&1
+check "--comm-overlap: each block's gradients summed during the backward, the same bits as after it" \
+  bash -c "cmp -s '$TMP/r2o/model.safetensors' '$TMP/r2/model.safetensors' &&
+           cmp -s '$TMP/r2o/optimizer.safetensors' '$TMP/r2/optimizer.safetensors' &&
+           grep -q 'across the ranks each block.s during the backward pass' '$TMP/r2o.log'"
 diff <(metrics "$TMP/r2") <(metrics "$TMP/s2") >/dev/null
 d=$?
 check "... and the same logged losses, gradient norms and validation losses (rank 0 logs the reduced values)" \
@@ -86,21 +86,23 @@ print('# max |w(2 ranks) - w(1 process, 1 shard)| after 12 steps: %.2e' % d)
 assert 0 <= d < 1e-4, d"
 
 # 3 ranks (not a power of two: tree reduction to rank 0 + broadcast) and 4
-# (recursive halving over two levels) against one process with as many shards.
-mpi 3 pretrain "${A[@]}" --steps 4 --out "$TMP/r3" >"$TMP/r3.log" 2>&1 &&
+# (recursive halving over two levels) against one process with as many shards,
+# with the buckets summed during the backward (--comm-overlap).
+mpi 3 pretrain "${A[@]}" --steps 4 --comm-overlap --out "$TMP/r3" >"$TMP/r3.log" 2>&1 &&
   "$SS" pretrain "${A[@]}" --steps 4 --shards 3 --out "$TMP/s3" >"$TMP/s3.log" 2>&1
 check "3 ranks = 1 process x 3 shards, bit for bit" same "$TMP/r3" "$TMP/s3"
-mpi 4 pretrain "${A[@]}" --steps 4 --batch 8 --out "$TMP/r4" >"$TMP/r4.log" 2>&1 &&
+mpi 4 pretrain "${A[@]}" --steps 4 --batch 8 --comm-overlap --out "$TMP/r4" >"$TMP/r4.log" 2>&1 &&
   mpi 2 pretrain "${A[@]}" --steps 4 --batch 8 --shards 4 --out "$TMP/r24" >"$TMP/r24.log" 2>&1 &&
   "$SS" pretrain "${A[@]}" --steps 4 --batch 8 --shards 4 --out "$TMP/s4" >"$TMP/s4.log" 2>&1
 check "4 ranks = 2 ranks x 2 shards each = 1 process x 4 shards, bit for bit" \
   bash -c "cmp -s '$TMP/r4/model.safetensors' '$TMP/s4/model.safetensors' && cmp -s '$TMP/r24/model.safetensors' '$TMP/s4/model.safetensors'"
 
-# mlm and rtd: masks, packing and the generator's samples are one stream.
+# mlm and rtd: masks, packing and the generator's samples are one stream
+# (2 ranks with --comm-overlap: an encoder's blocks, an ELECTRA generator).
 for obj in mlm rtd; do
   E=(--objective $obj --data "$TMP/shards" --layers 2 --d-model 32 --heads 2 --seq 32 --batch 4 --steps 4 --dropout 0.1
      --eval-every 4 --eval-tokens 2048 --threads 1 "${P[@]}")
-  mpi 2 pretrain "${E[@]}" --out "$TMP/$obj-r2" >"$TMP/$obj.log" 2>&1 &&
+  mpi 2 pretrain "${E[@]}" --comm-overlap --out "$TMP/$obj-r2" >"$TMP/$obj.log" 2>&1 &&
     "$SS" pretrain "${E[@]}" --shards 2 --out "$TMP/$obj-s2" >>"$TMP/$obj.log" 2>&1
   diff <(metrics "$TMP/$obj-r2") <(metrics "$TMP/$obj-s2") >/dev/null
   d=$?
@@ -135,8 +137,11 @@ check "(d) resumed on 1 process (build/selfsup): it keeps the run's 2 shards and
 
 # (c) a rank killed with SIGKILL after a checkpoint: the job ends (mpirun
 # kills the others), the checkpoint is intact and --resume finishes the run.
-mpirun --oversubscribe -np 2 "$SSM" pretrain "${I[@]}" --steps 160 --save-every 20 --out "$TMP/kill" \
-  >"$TMP/kill.out" 2>"$TMP/kill.err" &
+# A larger model than I's: the run must still be going when the victim is
+# found (I's 160 steps take about a second with bf16 products on a fast CPU).
+K=(--objective clm --data "$TMP/shards" --layers 4 --d-model 128 --heads 2 --seq 128 --batch 8 --steps 160
+   --eval-every 0 --save-every 20 --log-every 10 --threads 1 --seed 3 "${P[@]}")
+mpirun --oversubscribe -np 2 "$SSM" pretrain "${K[@]}" --out "$TMP/kill" >"$TMP/kill.out" 2>"$TMP/kill.err" &
 pid=$!
 wait_for 'saved checkpoint at step' "$TMP/kill.out"
 # the ranks' pids from /proc (no pgrep: a fresh Debian has no procps)

@@ -22,10 +22,10 @@
  * the plain computation, unchanged. The loss and the hook's statistics are
  * summed per part the same way; rank 0's step time and the stop flag of any
  * rank travel with them, so every rank keeps the same clock and stops after
- * the same step. With one part per rank, each block's gradients are summed
- * across the ranks as soon as the last micro-batch's backward has computed
- * them, while it computes the blocks below (gradient buckets, overlapped:
- * the same sums, so the same bits). */
+ * the same step. With one part per rank and comm_overlap, each block's
+ * gradients are summed across the ranks as soon as the last micro-batch's
+ * backward has computed them, while it computes the blocks below (gradient
+ * buckets, overlapped: the same sums, so the same bits). */
 #ifndef SELFSUP_ENGINE_H
 #define SELFSUP_ENGINE_H
 
@@ -57,7 +57,7 @@ typedef struct {
     int64_t log_every, eval_every, save_every;
     size_t first;              /* the model trains its floats from here on (a frozen body: the head's offset) */
     int shards;                /* parts of the global batch (ss_engine_shards); 0: one per rank */
-    int no_comm_overlap;       /* several ranks: no gradient buckets during the backward (see step) */
+    int comm_overlap;          /* several ranks: gradient buckets summed during the backward (see step) */
     const char *fail_note;     /* appended to the non-finite error ("The last checkpoint in RUN holds ...") */
     volatile int *stop;
 } ss_engine_config;
@@ -120,11 +120,11 @@ ss_status ss_engine_shards(int given, int64_t saved, int batch, const char *batc
                            size_t cap, ss_error *err);
 /* How a run of `shards` shards sums its gradients across the ranks, for
  * its log: "after the backward pass", or (several ranks, one shard each,
- * the communication thread available, no_comm_overlap 0) "each block's
+ * the communication thread available, comm_overlap set) "each block's
  * during the backward pass". A frozen body has no block gradients: there,
  * too, everything is summed after the backward. */
-int ss_engine_overlaps(int shards, int no_comm_overlap);
-const char *ss_engine_reduction_name(int shards, int no_comm_overlap);
+int ss_engine_overlaps(int shards, int comm_overlap);
+const char *ss_engine_reduction_name(int shards, int comm_overlap);
 /* Whether the run was stopped (the stop flag; with several ranks: raised on
  * some rank by the last step, which every rank sees the same). */
 int ss_engine_stopped(const ss_engine *e);

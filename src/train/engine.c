@@ -114,7 +114,7 @@ static ss_status sum_over_ranks(ss_engine *e, ss_error *err) {
 }
 
 /* ---- gradient buckets overlapped with the backward pass ----------------------------
- * Several ranks, one part per rank, communication thread available
+ * --comm-overlap, several ranks, one part per rank, communication thread available
  * (ss_dist_async): when the backward of the step's last micro-batch has
  * computed block l's gradients (ss_model_set_block_hook), they are copied
  * into bucket l (the block's 12 tensors are slices of per-layer arrays, not
@@ -227,7 +227,7 @@ static void on_block_grads(void *ctx, int l) {
     if (o->st) return;
     if (l != o->next) {
         o->st = ss_fail(&o->err, SS_ERR_ARG, "internal: block %d's gradients were reported after block %d's "
-                        "(the backward must visit each block once, from the top): run with --no-comm-overlap", l,
+                        "(the backward must visit each block once, from the top): run without --comm-overlap", l,
                         o->next + 1);
         return;
     }
@@ -394,13 +394,13 @@ static void release(ss_engine *e) {
     e->acc = NULL;
 }
 
-int ss_engine_overlaps(int shards, int no_comm_overlap) {
+int ss_engine_overlaps(int shards, int comm_overlap) {
     int R = ss_dist_size();
-    return R > 1 && (shards <= 0 || shards == R) && !no_comm_overlap && ss_dist_async();
+    return R > 1 && (shards <= 0 || shards == R) && comm_overlap && ss_dist_async();
 }
 
-const char *ss_engine_reduction_name(int shards, int no_comm_overlap) {
-    return ss_engine_overlaps(shards, no_comm_overlap) ? "each block's during the backward pass"
+const char *ss_engine_reduction_name(int shards, int comm_overlap) {
+    return ss_engine_overlaps(shards, comm_overlap) ? "each block's during the backward pass"
                                                        : "after the backward pass";
 }
 
@@ -428,7 +428,7 @@ static ss_status setup(ss_engine *e, ss_error *err) {
     }
     e->stop_agreed = 0;
     e->ov = NULL;
-    ss_status st = ss_engine_overlaps(e->c.shards, e->c.no_comm_overlap) ? overlap_create(e, err) : SS_OK;
+    ss_status st = ss_engine_overlaps(e->c.shards, e->c.comm_overlap) ? overlap_create(e, err) : SS_OK;
     return !st && R > 1 ? check_same_start(e, err) : st;
 }
 

@@ -406,7 +406,7 @@ static void data_note(ft_run *r) {
         snprintf(msg, sizeof msg, "data parallel: %d rank%s (%s); each batch in %d shards, %d per rank, gradients "
                  "summed in a fixed order%s%s; dev evaluated in %d parts", R, R > 1 ? "s" : "", ss_dist_name(), G,
                  G / R, R > 1 ? ", across the ranks " : "",
-                 R > 1 ? ss_engine_reduction_name(r->o.freeze_encoder ? 0 : G, r->o.freeze_encoder || r->o.no_comm_overlap)
+                 R > 1 ? ss_engine_reduction_name(r->o.freeze_encoder ? 0 : G, !r->o.freeze_encoder && r->o.comm_overlap)
                        : "", G);
         note(r, msg);
     }
@@ -449,7 +449,7 @@ static ss_status train_loop(ft_run *r, ss_error *err) {
               .beta1 = o->beta1, .beta2 = o->beta2,
               .eps = o->eps, .schedule = SS_SCHED_LINEAR, .warmup = r->warmup, .sched_steps = r->total_steps,
               .total_steps = r->total_steps, .grad_accum = o->grad_accum, .max_bad_steps = o->max_bad_steps,
-              .no_comm_overlap = o->no_comm_overlap,
+              .comm_overlap = o->comm_overlap,
               .log_every = o->log_every, .eval_every = o->eval_every, .save_every = o->save_every,
               .first = r->first_trained, .shards = (int)r->state.shards,
               .fail_note = "The best weights so far are in the output directory.", .stop = o->stop},

@@ -284,7 +284,7 @@ static ss_status loop(trainer *t, ss_error *err) {
               .beta2 = o->beta2, .eps = o->eps, .schedule = SS_SCHED_COSINE, .warmup = o->warmup,
               .sched_steps = t->state.sched_steps, .sched_time = t->state.sched_time, .total_steps = t->total_steps,
               .time_limit = o->time_limit, .grad_accum = o->grad_accum, .max_bad_steps = o->max_bad_steps,
-              .no_comm_overlap = o->no_comm_overlap,
+              .comm_overlap = o->comm_overlap,
               .log_every = o->log_every, .eval_every = o->eval_every, .save_every = o->save_every,
               .shards = (int)t->state.shards, .fail_note = t->fail_note, .stop = o->stop},
         .tm = &t->tm, .st = &t->state,
@@ -318,7 +318,7 @@ static void describe(trainer *t) {
         note(t, "data parallel: %d rank%s (%s); each batch in %d shards of %d-%d windows, %d per rank, gradients "
              "summed in a fixed order%s%s", R, R > 1 ? "s" : "", ss_dist_name(), G, t->o.batch / G,
              (t->o.batch + G - 1) / G, G / R, R > 1 ? ", across the ranks " : "",
-             R > 1 ? ss_engine_reduction_name(G, t->o.no_comm_overlap) : "");
+             R > 1 ? ss_engine_reduction_name(G, t->o.comm_overlap) : "");
     note(t, "memory need: %.1f MB (params+grads+AdamW %.1f, activations %.1f, token data %.1f)", need / 1e6,
          (double)np * 16 / 1e6, act / 1e6, (double)(t->train.n + t->val.n) * 4 / 1e6);
     note(t, "GEMM peak here (%s, 1024^3, the MFU denominator): %.1f GFLOP/s; training: %.1f MFLOP per token", t->state.gemm, t->peak_gflops, t->flops_per_token / 1e6);
