@@ -6,6 +6,7 @@
  * One forward serves training (B sequences of T rows, attention over the
  * batch's own q|k|v) and a KV-cached decoder (T new rows at positions
  * t0.. of one sequence, attention over the q|k|v rows of the cache).       */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -118,21 +119,29 @@ static void acts_views(ss_acts *a, float *mem, const ss_model_config *c, int B, 
     a->dfch_gelu = a->dfch + (size_t)B * T * c->d_ff;
 }
 
-/* (Re)allocate activations when the batch shape grows; smaller batches reuse them. */
+/* (Re)allocate activations when the batch grows past the arena (its size is
+ * linear in B*T rows); smaller batches reuse it. The first arena is exact (a
+ * training run's one shape); a later growth takes at least 1.5x the rows, so
+ * batches of growing lengths (classify's length-sorted ones) reallocate a
+ * few times, not at every batch (each new arena is page faults to fill). */
 static ss_status ensure_acts(ss_model *m, int B, int T, ss_error *err) {
     if (T > m->cfg.max_seq)
         return ss_fail(err, SS_ERR_ARG, "sequence length %d exceeds the model's max_seq %d", T, m->cfg.max_seq);
     if (B < 1 || T < 1) return ss_fail(err, SS_ERR_ARG, "empty batch (B=%d, T=%d)", B, T);
-    if ((size_t)B * T > (size_t)m->acts_cap_B * m->acts_cap_T) {
+    size_t rows = (size_t)B * T;
+    if (rows > (size_t)INT_MAX / 2)
+        return ss_fail(err, SS_ERR_RANGE, "batch of %d x %d positions: too large for one activation arena", B, T);
+    if (rows > m->acts_cap_rows) {
+        if (m->acts_cap_rows && rows < m->acts_cap_rows + m->acts_cap_rows / 2)
+            rows = m->acts_cap_rows + m->acts_cap_rows / 2;
         free(m->acts_mem);
-        m->acts_mem = malloc(arena_bytes(&m->cfg, B, T));
+        m->acts_mem = malloc(arena_bytes(&m->cfg, 1, (int)rows));
         if (!m->acts_mem) {
-            m->acts_cap_B = m->acts_cap_T = 0;
+            m->acts_cap_rows = 0;
             return ss_fail(err, SS_ERR_NOMEM, "out of memory for activations (%zu MB)",
-                           arena_bytes(&m->cfg, B, T) >> 20);
+                           arena_bytes(&m->cfg, 1, (int)rows) >> 20);
         }
-        m->acts_cap_B = B;
-        m->acts_cap_T = T;
+        m->acts_cap_rows = rows;
     }
     m->B = B;
     m->T = T;

@@ -36,7 +36,8 @@ struct ss_model {
     size_t n_tensors;
     ss_param_info *tensors;
     /* activations for the current batch shape */
-    int B, T, acts_cap_B, acts_cap_T;
+    int B, T;
+    size_t acts_cap_rows; /* rows (B*T) the activation arena holds */
     float *acts_mem;
     ss_acts a;
     /* last forward's inputs, needed by the backward */
