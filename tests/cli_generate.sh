@@ -7,7 +7,7 @@
 # --version; an encoder is pointed to fill-mask; bad options are rejected.
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 19
+tap_plan 21
 tap_needs tinyshakespeare input.txt cli-generate
 
 head -c 150000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
@@ -33,6 +33,18 @@ check "the same seed gives the same text, another seed another text" \
   bash -c "cmp -s '$TMP/s1' '$TMP/s2' && ! cmp -s '$TMP/s1' '$TMP/s3'"
 "${G[@]}" --prompt "ROMEO:" --temperature 0 --max-new-tokens 30 --stats >"$TMP/st" 2>"$TMP/st.err"
 check "--stats reports prompt and generation speed on stderr" grep -qE '^prompt: [0-9]+ tokens in .*generated: [0-9]+ tokens' "$TMP/st.err"
+# --gemm names one backend without the probe; the OpenBLAS reference path
+# decodes the same greedy text (fp32 both; a near-tie could differ, not at
+# these logit gaps); a bad name is an error naming --gemm.
+"${G[@]}" --prompt "ROMEO:" --temperature 0 --max-new-tokens 30 --stats --gemm openblas-f32 >"$TMP/gb" 2>"$TMP/gb.err"
+"${G[@]}" --prompt "ROMEO:" --temperature 0 --max-new-tokens 30 --precision fp32 >"$TMP/gf" 2>/dev/null
+check "--gemm openblas-f32: says so, no probe, and the greedy text of --precision fp32" \
+  bash -c "grep -q 'through openblas-f32 (named by --gemm)' '$TMP/gb.err' && ! grep -q 'GEMM peaks' '$TMP/gb.err' &&
+           [ -s '$TMP/gb' ] && cmp -s '$TMP/gb' '$TMP/gf'"
+"${G[@]}" --prompt "ROMEO:" --gemm bogus >"$TMP/gx" 2>&1
+rc=$?
+check "--gemm bogus: exit 2 naming --gemm and the backends" \
+  bash -c "[ $rc -eq 2 ] && grep -q -- '--gemm: .*bogus.*openblas-f32' '$TMP/gx'"
 stop=$(tr -d '\n' <"$TMP/s1" | head -c 12 | tail -c 3)
 "${G[@]}" --prompt "ROMEO:" --seed 5 --top-k 20 --top-p 0.9 --max-new-tokens 30 --stop "$stop" >"$TMP/g4" 2>&1
 stop_ok() { [ -n "$stop" ] && ! grep -qF -- "$stop" "$TMP/g4" && [ "$(wc -c <"$TMP/g4")" -lt "$(wc -c <"$TMP/s1")" ]; }
