@@ -22,8 +22,8 @@
 # f32 against f32 and bf16 against bf16.
 # Before/after the GEMM layer (issue 13): selfsup also decodes on the OpenBLAS
 # path (--gemm openblas-f32: sgemm and sgemv, the code before oneDNN and
-# selfsup's own one-row kernels), and `selfsup classify` runs on the 6,920
-# SST-2 training sentences with a config-S classifier (the decoder, on the
+# selfsup's own one-row kernels), and `selfsup classify` runs on the 872
+# SST-2 dev sentences with a config-S classifier (the decoder, on the
 # benchmark's tokenizer, which has no [CLS]; a short fine-tune from random
 # weights: speed does not depend on what it learned)
 # on the OpenBLAS path, --precision fp32 and --precision bf16; sentences/s
@@ -131,9 +131,9 @@ if [ "$have_generate" = 1 ]; then
   "$SS" finetune --init none --tokenizer "$W/tok.json" --kind decoder --preset small --train "$SST/train.tsv" \
     --dev "$SST/dev.tsv" --train-size 256 --epochs 1 --max-seq 128 --threads 2 --out "$W/cls" >"$W/cls.log" 2>&1 ||
     { tail -3 "$W/cls.log"; exit 1; }
-  tail -n +2 "$SST/train.tsv" | cut -f1 >"$W/cls_sentences.txt"
+  tail -n +2 "$SST/dev.tsv" | cut -f1 >"$W/cls_sentences.txt"
   NS=$(wc -l <"$W/cls_sentences.txt")
-  echo "# classify: $NS SST-2 training sentences, batch 64, config-S decoder classifier $W/cls"
+  echo "# classify: $NS SST-2 dev sentences, batch 64, config-S decoder classifier $W/cls"
   # classify_run NAME THREADS FLAGS...: the wall time of the call on all
   # sentences minus the same call on an empty input
   classify_run() {

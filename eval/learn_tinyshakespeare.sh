@@ -23,6 +23,7 @@ PRECISIONS=${PRECISIONS:-fp32 auto}
 # selfsup's val curve: the whole val split every EVAL_EVERY steps (0: none);
 # evaluation time is not part of the training budget
 EVAL_EVERY=${EVAL_EVERY:-250}
+# TORCH=0 skips the PyTorch reference (selfsup's precisions only)
 for prec in $PRECISIONS; do
   echo "== selfsup --precision $prec, ${SECONDS_BUDGET}s"
   $B/selfsup pretrain --objective clm --data "$W/shards" --out "$W/run-$prec" --overwrite "${CFG[@]}" \
@@ -31,11 +32,13 @@ for prec in $PRECISIONS; do
   $B/selfsup eval --model "$W/run-$prec" --data "$W/shards" --seq 128 --batch 16 --threads "$THREADS" --precision "$prec" \
     | tee "$W/selfsup_eval-$prec.txt"
 done
-echo "== PyTorch reference, ${SECONDS_BUDGET}s"
-/usr/bin/python3 eval/torch_train_lm.py --data "$W/shards" --time "$SECONDS_BUDGET" --threads "$THREADS" \
-  --preset small --seq 128 --batch 16 --lr 1e-3 --dropout 0.1 --seed 1337 --log-every 100 | tail -1 | tee "$W/torch_final.json"
-tt=$(/usr/bin/python3 -c "import json,sys; print(json.load(open('$W/torch_final.json'))['val_bpb'])")
-steps_tt=$(/usr/bin/python3 -c "import json; print(json.load(open('$W/torch_final.json'))['step'])")
+if [ "${TORCH:-1}" = 1 ]; then
+  echo "== PyTorch reference, ${SECONDS_BUDGET}s"
+  /usr/bin/python3 eval/torch_train_lm.py --data "$W/shards" --time "$SECONDS_BUDGET" --threads "$THREADS" \
+    --preset small --seq 128 --batch 16 --lr 1e-3 --dropout 0.1 --seed 1337 --log-every 100 | tail -1 | tee "$W/torch_final.json"
+  tt=$(/usr/bin/python3 -c "import json,sys; print(json.load(open('$W/torch_final.json'))['val_bpb'])")
+  steps_tt=$(/usr/bin/python3 -c "import json; print(json.load(open('$W/torch_final.json'))['step'])")
+fi
 printf '\nval bits per byte after %ss:\n' "$SECONDS_BUDGET"
 for prec in $PRECISIONS; do
   ss=$(grep -oE 'bits per byte [0-9.]+' "$W/selfsup_eval-$prec.txt" | awk '{print $4}')
@@ -49,4 +52,4 @@ if v:
     print('; its lowest val on the way: %.4f at step %d' % (b['val_bpb'], b['step']))")
   printf '  selfsup --precision %s (ran %s): %.4f (%s steps%s)\n' "$prec" "$used" "$ss" "$steps_ss" "$best"
 done
-printf '  PyTorch fp32: %.4f (%s steps)\n' "$tt" "$steps_tt"
+if [ "${TORCH:-1}" = 1 ]; then printf '  PyTorch fp32: %.4f (%s steps)\n' "$tt" "$steps_tt"; fi
