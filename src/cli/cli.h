@@ -133,6 +133,9 @@ void cli_fmt_duration(char *out, size_t cap, double seconds);
  * input order, in batches of at most cap lines; from a terminal, each line at
  * once. The texts are freed after flush returns. Stops at the first error. */
 typedef ss_status (*cli_text_flush)(void *ctx, char *const *texts, size_t n, ss_error *err);
+/* Batches of lines classify and embed read at once: the library sorts the
+ * lines of one call by length, so more at a time means less padding. */
+#define CLI_SORT_BATCHES 16
 ss_status cli_text_batches(const char *path, int keep_empty, size_t cap, cli_text_flush flush, void *ctx,
                            ss_error *err);
 

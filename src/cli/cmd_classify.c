@@ -98,10 +98,6 @@ static ss_status flush_batch(void *ctx, char *const *texts, size_t n, ss_error *
     return st;
 }
 
-/* Lines read per call of ss_classify, in batches: it sorts them by length,
- * so more lines at a time means batches of more similar lengths. */
-#define CLASSIFY_CHUNK 16
-
 int cmd_classify(int argc, char **argv) {
     cli_args a;
     classify_ctx x = {0};
@@ -126,7 +122,7 @@ int cmd_classify(int argc, char **argv) {
                      "head", dir);
     if (!st && spec.calibrate) ss_prompt_set_calibrate(x.c.prompt, 1);
     for (int i = 0; i < (a.n_positional ? a.n_positional : 1) && !st; i++)
-        st = cli_text_batches(a.n_positional ? a.positional[i] : "-", 0, (size_t)x.batch * CLASSIFY_CHUNK, flush_batch,
+        st = cli_text_batches(a.n_positional ? a.positional[i] : "-", 0, (size_t)x.batch * CLI_SORT_BATCHES, flush_batch,
                               &x, &err);
     ss_classifier_free(&x.c);
     cli_args_free(&a);

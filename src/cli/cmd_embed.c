@@ -101,8 +101,8 @@ int cmd_embed(int argc, char **argv) {
     ss_status st = ss_embedder_load(&x.e, dir, max_seq, &err);
     if (!st) {
         x.o.pooling = pooling ? pool : x.e.default_pooling;
-        /* one line at a time from a terminal; else 8 batches, sorted by length together */
-        x.cap = (size_t)x.o.batch * 8;
+        /* one line at a time from a terminal; else CLI_SORT_BATCHES batches, sorted by length together */
+        x.cap = (size_t)x.o.batch * CLI_SORT_BATCHES;
         x.vecs = malloc(x.cap * (size_t)ss_embedder_dim(&x.e) * sizeof(float));
         if (!x.vecs) st = ss_fail(&err, SS_ERR_NOMEM, "out of memory");
     }

@@ -237,9 +237,6 @@ static void reduce_tree(const sum_op *o, int lo, int hi) {
     }
 }
 
-/* The scratch a sum of n elements of es bytes needs. */
-static size_t scratch_bytes(size_t n, size_t es) { return n * es; }
-
 static void run_sum(const sum_op *o) {
     if (g_size < 2 || o->n == 0) return;
     if ((g_size & (g_size - 1)) == 0) {
@@ -255,7 +252,7 @@ static void comm_idle(void);
 static ss_status sum(void *x, size_t n, size_t es, MPI_Datatype t, add_fn add, ss_error *err) {
     if (g_size < 2 || n == 0) return SS_OK;
     comm_idle(); /* MPI_THREAD_SERIALIZED: the thread's sums first */
-    ss_status st = grow(&g_tmp, &g_tmp_bytes, scratch_bytes(n, es), err);
+    ss_status st = grow(&g_tmp, &g_tmp_bytes, n * es, err);
     if (st) return st;
     run_sum(&(sum_op){x, n, es, t, add, g_tmp, 0});
     return SS_OK;
@@ -322,9 +319,9 @@ ss_status ss_dist_sum_f32_start(float *x, size_t n, ss_error *err) {
     if (!ss_dist_async()) return ss_dist_sum_f32(x, n, err);
     if (n == 0) return SS_OK;
     ss_status st = SS_OK;
-    if (scratch_bytes(n, sizeof *x) > g_atmp_bytes) { /* grown while the thread is idle */
+    if (n * sizeof *x > g_atmp_bytes) { /* grown while the thread is idle */
         comm_idle();
-        if ((st = grow(&g_atmp, &g_atmp_bytes, scratch_bytes(n, sizeof *x), err))) return st;
+        if ((st = grow(&g_atmp, &g_atmp_bytes, n * sizeof *x, err))) return st;
     }
     if (!g_comm_up) {
         if (pthread_create(&g_comm, NULL, comm_main, NULL))
