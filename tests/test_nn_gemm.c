@@ -86,6 +86,16 @@ static shape make_shape(int ta, int tb, int M, int N, int K, int pad, float alph
     return s;
 }
 
+/* Case c of CASES for the dims of shape si: the four transpose pairs, each
+ * with beta 0, 1 and -0.5 (alpha 0.125 with the last), leading dimensions
+ * padded by 0, 5 or 10 by shape. */
+enum { CASES = 12 };
+static shape case_shape(const int dims[3], size_t si, int c) {
+    int t = c % 4, ab = c / 4;
+    float alpha = ab == 2 ? 0.125f : 1.0f, beta = ab == 0 ? 0.0f : ab == 1 ? 1.0f : -0.5f;
+    return make_shape(t & 1, t >> 1, dims[0], dims[1], dims[2], (int)si % 3 * 5, alpha, beta);
+}
+
 static const int SHAPES[][3] = {{1, 1, 1}, {37, 53, 29}, {64, 64, 64}, {130, 70, 300}, {257, 129, 65}, {1, 384, 128}};
 
 static void check_backend(ss_gemm_backend be, double rel, int round) {
@@ -96,25 +106,24 @@ static void check_backend(ss_gemm_backend be, double rel, int round) {
     }
     int n = 0;
     for (size_t si = 0; si < sizeof SHAPES / sizeof SHAPES[0]; si++)
-        for (int t = 0; t < 4; t++)
-            for (int ab = 0; ab < 3; ab++) {
-                float alpha = ab == 2 ? 0.125f : 1.0f, beta = ab == 0 ? 0.0f : ab == 1 ? 1.0f : -0.5f;
-                shape s = make_shape(t & 1, t >> 1, SHAPES[si][0], SHAPES[si][1], SHAPES[si][2], (int)si % 3 * 5, alpha, beta);
-                size_t na = (size_t)(s.ta ? s.K : s.M) * s.lda, nb = (size_t)(s.tb ? s.N : s.K) * s.ldb;
-                float *A = rand_mat(na, 1 + si), *B = rand_mat(nb, 100 + si), *C0 = rand_mat((size_t)s.M * s.ldc, 7);
-                float *C = run(be, &s, A, B, C0);
-                double worst;
-                size_t bad = count_bad(&s, A, B, C0, C, rel, round, &worst);
-                if (bad)
-                    fail_msg("%s: %zu of %d elements outside tolerance (worst %.2fx) for %dx%dx%d trans %d%d alpha %g beta %g",
-                             ss_gemm_backend_name(be), bad, s.M * s.N, worst, s.M, s.N, s.K, s.ta, s.tb, alpha, beta);
-                /* padding columns of C are never written */
-                for (int i = 0; i < s.M; i++)
-                    for (int j = s.N; j < s.ldc; j++)
-                        assert_true(C[(size_t)i * s.ldc + j] == C0[(size_t)i * s.ldc + j]);
-                free(A), free(B), free(C0), free(C);
-                n++;
-            }
+        for (int c = 0; c < CASES; c++) {
+            shape s = case_shape(SHAPES[si], si, c);
+            float alpha = s.alpha, beta = s.beta;
+            size_t na = (size_t)(s.ta ? s.K : s.M) * s.lda, nb = (size_t)(s.tb ? s.N : s.K) * s.ldb;
+            float *A = rand_mat(na, 1 + si), *B = rand_mat(nb, 100 + si), *C0 = rand_mat((size_t)s.M * s.ldc, 7);
+            float *C = run(be, &s, A, B, C0);
+            double worst;
+            size_t bad = count_bad(&s, A, B, C0, C, rel, round, &worst);
+            if (bad)
+                fail_msg("%s: %zu of %d elements outside tolerance (worst %.2fx) for %dx%dx%d trans %d%d alpha %g beta %g",
+                         ss_gemm_backend_name(be), bad, s.M * s.N, worst, s.M, s.N, s.K, s.ta, s.tb, alpha, beta);
+            /* padding columns of C are never written */
+            for (int i = 0; i < s.M; i++)
+                for (int j = s.N; j < s.ldc; j++)
+                    assert_true(C[(size_t)i * s.ldc + j] == C0[(size_t)i * s.ldc + j]);
+            free(A), free(B), free(C0), free(C);
+            n++;
+        }
     print_message("# %s: %d products agree with the reference\n", ss_gemm_backend_name(be), n);
 }
 
@@ -271,6 +280,75 @@ static void test_gemv_rows(void **state) {
     CHECK_OK(ss_gemm_use(SS_GEMM_OPENBLAS, &err), &err);
 }
 
+/* The tiles of attention (SS_GEMM_TILE): with the bf16 backend on CPUs with
+ * AVX512_BF16, selfsup's own bf16 kernel (src/nn/tile_bf16.c), within fp32
+ * accumulation of the product of bf16-rounded inputs (the bound the wrong
+ * transpose and lost accumulation of test_bound_catches_mistakes break),
+ * on the attention shapes and odd ones: every transpose pair, depths and
+ * widths past one 64-block and not multiples of 2 or 16, padded leading
+ * dimensions, alpha and beta; columns past N never written; the same bits
+ * when threads call it at once. With any other backend (or CPU), exactly
+ * OpenBLAS's sgemm, on every thread count. */
+int ss_tile_bf16_available(void); /* src/nn/nn_internal.h */
+static void test_attention_tiles(void **state) {
+    (void)state;
+    static const int S[][3] = {{64, 64, 64}, {64, 64, 72}, {37, 24, 64}, {1, 1, 1}, {5, 17, 3}, {64, 130, 29},
+                               {130, 64, 131}, {63, 48, 65}, {2, 200, 7}};
+    ss_error err = {0};
+    int native = ss_gemm_available(SS_GEMM_DNNL_BF16) && ss_tile_bf16_available();
+    for (int be = 0; be < SS_GEMM_N_BACKENDS; be++) {
+        if (!ss_gemm_available((ss_gemm_backend)be)) continue;
+        int bf16 = be == SS_GEMM_DNNL_BF16 && native;
+        CHECK_OK(ss_gemm_use((ss_gemm_backend)be, &err), &err);
+        for (size_t si = 0; si < sizeof S / sizeof S[0]; si++)
+            for (int c = 0; c < CASES; c++) {
+                shape s = case_shape(S[si], si, c);
+                float alpha = s.alpha, beta = s.beta;
+                size_t na = (size_t)(s.ta ? s.K : s.M) * s.lda, nb = (size_t)(s.tb ? s.N : s.K) * s.ldb;
+                size_t nc = (size_t)s.M * s.ldc;
+                float *A = rand_mat(na, 3 + si), *B = rand_mat(nb, 200 + si), *C0 = rand_mat(nc, 9);
+                float *start = rand_mat(nc, 9);
+                if (beta == 0.0f)
+                    for (size_t i = 0; i < nc; i++) start[i] = NAN; /* beta 0: C is never read */
+                float *C[3];
+                #pragma omp parallel for num_threads(2) schedule(static, 1)
+                for (int r = 0; r < 3; r++) {
+                    C[r] = malloc(nc * sizeof(float));
+                    memcpy(C[r], start, nc * sizeof(float));
+                    ss_gemm_ex(s.ta, s.tb, s.M, s.N, s.K, alpha, A, s.lda, B, s.ldb, beta, C[r], s.ldc,
+                               SS_GEMM_TILE);
+                }
+                for (int r = 0; r < 3; r++) assert_non_null(C[r]);
+                if (bf16) {
+                    double worst;
+                    size_t bad = count_bad(&s, A, B, C0, C[0], 0.0, 1, &worst);
+                    if (bad)
+                        fail_msg("bf16 tiles: %zu of %d outside tolerance (worst %.2fx) for %dx%dx%d trans %d%d "
+                                 "alpha %g beta %g", bad, s.M * s.N, worst, s.M, s.N, s.K, s.ta, s.tb, alpha, beta);
+                } else {
+                    float *want = malloc(nc * sizeof(float));
+                    memcpy(want, start, nc * sizeof(float));
+                    #pragma omp parallel num_threads(2)
+                    #pragma omp single
+                    cblas_sgemm(CblasRowMajor, s.ta ? CblasTrans : CblasNoTrans, s.tb ? CblasTrans : CblasNoTrans,
+                                s.M, s.N, s.K, alpha, A, s.lda, B, s.ldb, beta, want, s.ldc);
+                    assert_memory_equal(C[0], want, nc * sizeof(float));
+                    free(want);
+                }
+                for (int r = 1; r < 3; r++) assert_memory_equal(C[0], C[r], nc * sizeof(float));
+                for (int i = 0; i < s.M; i++)
+                    for (int j = s.N; j < s.ldc; j++)
+                        assert_memory_equal(&C[0][(size_t)i * s.ldc + j], &start[(size_t)i * s.ldc + j], sizeof(float));
+                free(A), free(B), free(C0), free(start), free(C[0]), free(C[1]), free(C[2]);
+            }
+        print_message("# %s: attention tiles %s\n", ss_gemm_backend_name((ss_gemm_backend)be),
+                      bf16 ? "in bf16 numerics, within fp32 accumulation of the rounded inputs"
+                           : "bit-identical to OpenBLAS sgemm");
+    }
+    if (!native) print_message("# no AVX512_BF16 here: the bf16 tile kernel is not tested on this CPU\n");
+    CHECK_OK(ss_gemm_use(SS_GEMM_OPENBLAS, &err), &err);
+}
+
 /* A weight's bf16 copy is reused until ss_gemm_weights_changed(). */
 static void test_weight_cache(void **state) {
     (void)state;
@@ -340,6 +418,7 @@ int main(void) {
         cmocka_unit_test(test_bound_catches_mistakes),
         cmocka_unit_test(test_routing),
         cmocka_unit_test(test_gemv_rows),
+        cmocka_unit_test(test_attention_tiles),
         cmocka_unit_test(test_weight_cache),
         cmocka_unit_test(test_select),
     };

@@ -17,10 +17,14 @@
  *                      bf16 numerics on any CPU (slow; for CPUs without
  *                      AVX-512, where oneDNN has no bf16 matmul, and tests).
  * oneDNN primitives are created once per shape and cached. Products issued
- * from inside an OpenMP parallel region (the attention tiles) and products
- * too small to amortise a primitive call run through OpenBLAS in fp32 in
- * every mode: they are a few percent of a training step's FLOPs (see
- * SS_GEMM_SMALL). Single rows against a weight stored [N, K] (M = 1, B
+ * from inside an OpenMP parallel region and products too small to amortise a
+ * primitive call run through OpenBLAS in fp32 in every mode (see
+ * SS_GEMM_SMALL). The tiles of attention (products of 64 x 64 x head size
+ * inside attention's OpenMP tasks, marked SS_GEMM_TILE) run, with the bf16
+ * backend on CPUs with AVX512_BF16, through selfsup's own bf16 tile kernel
+ * (src/nn/tile_bf16.c: bf16 inputs, fp32 accumulation, the same bits on any
+ * thread count); otherwise through OpenBLAS in fp32, on any thread count
+ * (never oneDNN, whose primitive call costs more than such a product). Single rows against a weight stored [N, K] (M = 1, B
  * transposed: a decoding step's matrix-vector products, bound by reading
  * the weights) run, with the oneDNN backends, through selfsup's own AVX-512
  * kernels (src/nn/gemv.c): in bf16 numerics with the bf16 backend on CPUs
@@ -46,7 +50,9 @@
 typedef enum { SS_GEMM_OPENBLAS = 0, SS_GEMM_DNNL_F32, SS_GEMM_DNNL_BF16, SS_GEMM_REF_BF16, SS_GEMM_N_BACKENDS } ss_gemm_backend;
 typedef enum { SS_PRECISION_AUTO = 0, SS_PRECISION_FP32, SS_PRECISION_BF16 } ss_precision;
 
-enum { SS_GEMM_B_WEIGHT = 1 }; /* flags of ss_gemm_ex */
+/* flags of ss_gemm_ex: B is a weight (its bf16 copy is cached); the product
+ * is a tile of attention, issued from inside a parallel task (see above) */
+enum { SS_GEMM_B_WEIGHT = 1, SS_GEMM_TILE = 2 };
 
 void ss_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc);

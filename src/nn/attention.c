@@ -17,8 +17,10 @@
  * types over tile rows padded to a multiple of VL lanes, with a polynomial
  * exp, so it vectorizes at -O2 without -ffast-math.
  *
- * All products are ss_gemm calls (selfsup/gemm.h) on strided views of qkv / out / dout /
- * dqkv (leading dimension 3C or C), so no operand is copied. Each backward
+ * All products are ss_gemm_ex calls marked SS_GEMM_TILE (selfsup/gemm.h: in
+ * bf16 numerics with the bf16 backend on CPUs with AVX512_BF16, else fp32)
+ * on strided views of qkv / out / dout / dqkv (leading dimension 3C or C):
+ * no operand is copied here. Each backward
  * task owns one (b, h) and so the dq/dk/dv channels of that head: no two
  * threads write the same element and the accumulation order does not depend
  * on the thread count, so results are bit-identical from run to run.
@@ -150,7 +152,7 @@ static int min_int(int a, int b) { return a < b ? a : b; }
 static void score_tile(float *S, const head_view *hv, int i0, int br, int j0, int bc) {
     _Alignas(64) float kmask[BC];
     int W = round_up(bc);
-    ss_gemm(0, 1, br, bc, hv->hs, hv->scale, hv->q + (size_t)i0 * hv->ld, hv->ld, hv->k + (size_t)j0 * hv->ld, hv->ld, 0.0f, S, BC);
+    ss_gemm_ex(0, 1, br, bc, hv->hs, hv->scale, hv->q + (size_t)i0 * hv->ld, hv->ld, hv->k + (size_t)j0 * hv->ld, hv->ld, 0.0f, S, BC, SS_GEMM_TILE);
     for (int c = 0; c < W; c++)
         kmask[c] = c < bc && (!hv->valid || hv->valid[j0 + c]) ? 0.0f : -INFINITY;
     for (int r = 0; r < br; r++) {
@@ -214,7 +216,7 @@ static void forward_tile(float *o, int ldo, float *lse, const head_view *hv, int
         if (!online_softmax(S, br, round_up(bc), m, l, alpha)) continue;
         for (int r = 0; r < br; r++)
             if (alpha[r] != 1.0f) scale_row(o + (size_t)r * ldo, hs, alpha[r]);
-        ss_gemm(0, 0, br, hs, bc, 1.0f, S, BC, hv->v + (size_t)j0 * hv->ld, hv->ld, 1.0f, o, ldo);
+        ss_gemm_ex(0, 0, br, hs, bc, 1.0f, S, BC, hv->v + (size_t)j0 * hv->ld, hv->ld, 1.0f, o, ldo, SS_GEMM_TILE);
     }
     for (int r = 0; r < br; r++) {
         if (l[r] == 0.0f) { /* no visible key: zero output, lse = -inf */
@@ -351,11 +353,11 @@ static void backward_head(float *dq, float *dk, float *dv, const float *dO,
             int br = min_int(BR, T - i0);
             const float *Q = hv->q + (size_t)i0 * l3, *dOi = dO + (size_t)i0 * ld;
             if (!recompute_probs(w->P, hv, lse, i0, br, j0, bc)) continue;
-            ss_gemm(1, 0, bc, hs, br, 1.0f, w->P, BC, dOi, ld, 1.0f, dv + (size_t)j0 * l3, l3);
-            ss_gemm(0, 1, br, bc, hs, 1.0f, dOi, ld, V, l3, 0.0f, w->dS, BC);
+            ss_gemm_ex(1, 0, bc, hs, br, 1.0f, w->P, BC, dOi, ld, 1.0f, dv + (size_t)j0 * l3, l3, SS_GEMM_TILE);
+            ss_gemm_ex(0, 1, br, bc, hs, 1.0f, dOi, ld, V, l3, 0.0f, w->dS, BC, SS_GEMM_TILE);
             softmax_grad(w->dS, w->P, dOi, O + (size_t)i0 * ld, ld, br, bc, hs);
-            ss_gemm(0, 0, br, hs, bc, hv->scale, w->dS, BC, K, l3, 1.0f, dq + (size_t)i0 * l3, l3);
-            ss_gemm(1, 0, bc, hs, br, hv->scale, w->dS, BC, Q, l3, 1.0f, dk + (size_t)j0 * l3, l3);
+            ss_gemm_ex(0, 0, br, hs, bc, hv->scale, w->dS, BC, K, l3, 1.0f, dq + (size_t)i0 * l3, l3, SS_GEMM_TILE);
+            ss_gemm_ex(1, 0, bc, hs, br, hv->scale, w->dS, BC, Q, l3, 1.0f, dk + (size_t)j0 * l3, l3, SS_GEMM_TILE);
         }
     }
 }

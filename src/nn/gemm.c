@@ -105,6 +105,8 @@ static struct {
     int n_weights;
     unsigned long epoch;
     double small;               /* M*N*K below which OpenBLAS computes (SS_GEMM_SMALL) */
+    int tile_bf16;              /* attention tiles through src/nn/tile_bf16.c (set with the backend,
+                                   read from the tiles' threads) */
 } G = {.small = SS_GEMM_SMALL};
 
 static int dnnl_ready(void) {
@@ -398,6 +400,13 @@ double ss_gemm_set_small(double mnk) {
 void ss_gemm_ex(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                 int ldb, float beta, float *C, int ldc, unsigned flags) {
     if (M <= 0 || N <= 0) return;
+    if (flags & SS_GEMM_TILE) { /* a tile of attention (see gemm.h) */
+        if (G.tile_bf16)
+            ss_tile_gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        else
+            gemm_openblas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
     if (M == 1 && !ta && tb && K > 0 && gemv_row(N, K, alpha, A, B, ldb, beta, C, flags)) return;
     if (!use_openblas(M, N, K)) {
         ss_error err = {0};
@@ -461,6 +470,7 @@ ss_status ss_gemm_use(ss_gemm_backend be, ss_error *err) {
         return ss_fail(err, SS_ERR_ARG, "GEMM backend %s is not available on this CPU (oneDNN ISA: %s)",
                        ss_gemm_backend_name(be), G.dnnl_state > 0 ? "see --help" : "oneDNN unusable");
     G.backend = be;
+    G.tile_bf16 = be == SS_GEMM_DNNL_BF16 && ss_tile_bf16_available();
     return SS_OK;
 }
 
@@ -566,6 +576,7 @@ ss_status ss_gemm_select(ss_precision want, ss_gemm_choice *out, ss_error *err) 
                  ss_gemm_backend_name(c.f32_backend));
     }
     G.backend = c.backend;
+    G.tile_bf16 = c.backend == SS_GEMM_DNNL_BF16 && ss_tile_bf16_available();
     if (out) *out = c;
     return SS_OK;
 }

@@ -38,6 +38,15 @@ int ss_gemv_bf16_available(void);
 void ss_gemv_f32(int N, int K, float alpha, const float *a, const float *B, int ldb, float beta, float *c);
 void ss_gemv_bf16(int N, int K, float alpha, const uint16_t *a16, const uint16_t *B16, float beta, float *c);
 
+/* Products of attention's tiles in bf16 numerics (src/nn/tile_bf16.c):
+ * the arguments of ss_gemm; inputs rounded to bf16, fp32 accumulation,
+ * packed on the caller's stack (any number of threads at once), the same
+ * bits whatever the thread count. Only on CPUs where available says so
+ * (AVX-512 with AVX512_BF16). */
+int ss_tile_bf16_available(void);
+void ss_tile_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                       int ldb, float beta, float *C, int ldc);
+
 /* exp(x) in fp32, written so that `#pragma omp simd` loops vectorize it
  * (glibc's expf only vectorizes under -ffast-math):
  *   x = n ln2 + r, |r| <= ln2/2;  e^r ~ 1 + r + r^2 P(r)  (Cephes expf
