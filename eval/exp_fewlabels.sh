@@ -35,14 +35,18 @@ case $MODEL in
   *) TEMPLATE='{text} It was [MASK].' ;;
 esac
 VERB_ZS='0=terrible,bad,awful;1=great,good,wonderful'
+# DETOK=ptb: every text read with --detokenize ptb (SST-2's Treebank tokens
+# as ordinary text); its results are tagged +ptb
+DT=(); DTAG=
+[ -n "${DETOK:-}" ] && DT=(--detokenize "$DETOK") && DTAG=+$DETOK
 VERB_FT='0=terrible;1=great'
 tail -n +2 "$SST/dev.tsv" | cut -f1 >"$R/dev.txt"
 tail -n +2 "$SST/dev.tsv" | cut -f2 >"$R/dev.gold"
 
 echo "== zero-shot: $MODEL, template '$TEMPLATE', verbalizer '$VERB_ZS'"
 for cal in "" --calibrate; do
-  out=$R/zeroshot_${MODEL}${cal}.txt
-  [ -s "$out" ] || $SS classify --model "$RUN" --template "$TEMPLATE" --verbalizer "$VERB_ZS" $cal \
+  out=$R/zeroshot_${MODEL}${DTAG}${cal}.txt
+  [ -s "$out" ] || $SS classify --model "$RUN" --template "$TEMPLATE" --verbalizer "$VERB_ZS" $cal "${DT[@]}" \
     --threads "$THREADS" "$R/dev.txt" | cut -f1 >"$out"
   paste "$out" "$R/dev.gold" | awk -v c="${cal:-uncalibrated}" \
     '{n++; ok += ($1 == $2)} END {printf "zero-shot %s: %d/%d = %.2f%%\n", c, ok, n, 100 * ok / n}'
@@ -58,13 +62,13 @@ schedule() {
 for n in $SIZES; do
   read -r epochs every < <(schedule "$n")
   for s in $SEEDS; do
-    out=$W/label_eff/${MODEL}+prompt_n${n}_s$s
+    out=$W/label_eff/${MODEL}+prompt${DTAG}_n${n}_s$s
     [ -s "$out/eval.json" ] && continue
     rm -rf "$out"
     echo "== prompt-based fine-tuning: $MODEL, $n sentences, seed $s ($epochs epochs)"
     $SS finetune --init "$RUN" --template "$TEMPLATE" --verbalizer "$VERB_FT" --train "$SST/train.tsv" \
       --dev "$SST/dev.tsv" --out "$out" "${FT_RECIPE[@]}" --epochs "$epochs" --eval-every "$every" \
-      --train-size "$n" --seed "$s" --threads "$THREADS" | grep -E '^(dev:|best)'
+      --train-size "$n" --seed "$s" --threads "$THREADS" "${DT[@]}" | grep -E '^(dev:|best)'
   done
 done
 

@@ -7,7 +7,7 @@
 # a decoder, no such model, a long line cut and said so).
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 16
+tap_plan 17
 tap_needs tinyshakespeare input.txt cli-embed
 PY=/usr/bin/python3
 
@@ -93,6 +93,15 @@ check "invalid UTF-8 is an error naming FILE:LINE, and no .npy file is left" \
 check "--pooling cls on a decoder is an error saying why" bash -c "[ $? -ne 0 ] && grep -q 'pooling cls reads position 0' '$TMP/e1'"
 "${EMB[@]}" -m "$TMP/nope" "$TMP/in.txt" >"$TMP/e2" 2>&1
 check "a model directory that does not exist is an error naming it" bash -c "[ $? -ne 0 ] && grep -q '$TMP/nope' '$TMP/e2'"
+# one line per file: the same row of the same product, so equal texts give equal bits
+echo "it does n't work , -lrb- sadly -rrb- ." >"$TMP/ptb1.txt"
+echo "it doesn't work, (sadly)." >"$TMP/ptb2.txt"
+for f in ptb1 ptb2; do
+  "${EMB[@]}" -m "$TMP/mlm" --detokenize ptb "$TMP/$f.txt" >"$TMP/$f.json" 2>/dev/null
+  "${EMB[@]}" -m "$TMP/mlm" "$TMP/$f.txt" >"$TMP/$f-none.json" 2>/dev/null
+done
+check "--detokenize ptb embeds Treebank tokens as the ordinary text (one vector for both forms; without, two)" \
+  bash -c "[ -s '$TMP/ptb1.json' ] && cmp -s '$TMP/ptb1.json' '$TMP/ptb2.json' && ! cmp -s '$TMP/ptb1-none.json' '$TMP/ptb2-none.json'"
 "${EMB[@]}" -m "$TMP/mlm" --pooling max "$TMP/in.txt" >"$TMP/e3" 2>&1
 check "an unknown pooling is an error listing the choices" bash -c "[ $? -eq 2 ] && grep -q 'cls, last, mean' '$TMP/e3'"
 check "selfsup lists embed; embed --help documents its options" \

@@ -2,11 +2,12 @@
 # Fine-tuning and classification through the CLI, printing TAP: a tiny
 # pretrain -> finetune -> classify on SST-2 that must beat chance clearly,
 # the scratch baseline, a frozen body, malformed rows (stop or skip), the
+# Treebank detokenization saved with a classifier,
 # default text column ('text' or 'sentence'), Ctrl-C (exit 130 with the best
 # weights saved), and the errors a user meets.
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 26
+tap_plan 28
 tap_needs sst2 train.tsv cli-finetune
 
 SST=$MIRROR/sst2
@@ -106,6 +107,22 @@ printf 'text,label\n"a, quoted ""comma"" text",yes\nplain,no\n' >"$TMP/t.csv"
   --text-column text >"$TMP/csv.log" 2>&1
 check "CSV with quoting and string labels trains (labels saved by name)" \
   bash -c "[ $? -eq 0 ] && grep -q '\"no\"' '$TMP/csv/labels.json' && grep -q '\"yes\"' '$TMP/csv/labels.json'"
+
+# --detokenize ptb: saved with the classifier, which then reads Treebank
+# tokens and ordinary text alike (the same probabilities for both forms).
+"$SS" finetune --init "$TMP/mlm" "${FT[@]}" --epochs 1 --train-size 500 --detokenize ptb -o "$TMP/ptb" >"$TMP/ptb.log" 2>&1
+check "finetune --detokenize ptb records it in config.json" \
+  bash -c "[ $? -eq 0 ] && grep -q '\"text_normalization\":[[:space:]]*\"ptb\"' '$TMP/ptb/config.json'"
+# one line per run: the same row of the same product, so equal texts give equal bits
+echo "it does n't work , -lrb- sadly -rrb- ." >"$TMP/ptb1.txt"
+echo "it doesn't work, (sadly)." >"$TMP/ptb2.txt"
+for f in ptb1 ptb2; do
+  "$SS" classify -m "$TMP/ptb" -t 1 --precision fp32 --json "$TMP/$f.txt" | sed 's/"text":"[^"]*",//' >"$TMP/$f.out" 2>&1
+  "$SS" classify -m "$TMP/ptb" -t 1 --precision fp32 --json --detokenize none "$TMP/$f.txt" |
+    sed 's/"text":"[^"]*",//' >"$TMP/$f-none.out" 2>&1
+done
+check "classify applies the saved normalization (both forms, one result; --detokenize none tells them apart)" \
+  bash -c "grep -q probs '$TMP/ptb1.out' && cmp -s '$TMP/ptb1.out' '$TMP/ptb2.out' && ! cmp -s '$TMP/ptb1-none.out' '$TMP/ptb2-none.out'"
 
 # No --text-column: a Hugging Face style file with a 'text' column (or key) is read.
 printf '{"text":"a gorgeous film","label":1}\n{"label":0,"text":"a dull mess"}\n' >"$TMP/hf.jsonl"

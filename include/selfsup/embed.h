@@ -24,6 +24,7 @@ typedef struct {
     ss_tokenizer *tok;
     ss_text_format fmt;       /* fmt.max_seq: the length texts are cut to */
     ss_pooling default_pooling; /* mean (encoder), last (decoder); a classifier: its head's */
+    ss_text_norm default_text_norm; /* the model's config.json (a classifier fine-tuned with --detokenize) */
 } ss_embedder;
 /* max_seq 0: the model's; else at most the model's (SS_ERR_ARG above it or below 3). */
 ss_status ss_embedder_load(ss_embedder *e, const char *dir, int max_seq, ss_error *err);
@@ -35,6 +36,7 @@ typedef struct {
                            cls: position 0 (encoders only); last: the last non-padding position */
     int normalize;      /* 1: divide each vector by its L2 norm (a zero vector stays zero) */
     int batch;          /* texts per forward pass, >= 1 */
+    ss_text_norm text_norm; /* applied to every text first (selfsup/textnorm.h) */
 } ss_embed_opts;
 
 /* out[n, d_model]: the vector of each text, in order (no dropout). Texts go

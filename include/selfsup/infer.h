@@ -52,6 +52,7 @@ typedef struct {
     ss_text_format fmt;
     ss_prompt *prompt; /* NULL: a CLS head */
     ss_model *owner;   /* an rtd run whose generator is model; else NULL */
+    ss_text_norm text_norm; /* applied to every text (the model's config.json; the caller may change it) */
 } ss_classifier;
 ss_status ss_classifier_load(ss_classifier *c, const char *dir, ss_error *err);
 /* Prompt-based classification with the model of DIR and this template and

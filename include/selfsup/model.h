@@ -13,6 +13,7 @@
 
 #include "selfsup/error.h"
 #include "selfsup/rng.h"
+#include "selfsup/textnorm.h"
 
 typedef enum { SS_DECODER = 0, SS_ENCODER = 1 } ss_model_kind;
 
@@ -43,6 +44,9 @@ typedef struct {
     int n_classes;     /* >= 2 */
     ss_pooling pooling;
     int pooler;        /* 1: dense + tanh between pooling and the classifier */
+    /* How a classifier reads text (config.json "text_normalization", written
+     * when not none): applied to every text before tokenizing. */
+    ss_text_norm text_norm;
 } ss_model_config;
 
 /* Presets "tiny", "small", "base" (architecture only: vocab_size is left as

@@ -11,7 +11,8 @@
 
 static const char usage[] =
     "usage: selfsup classify --model DIR [--json] [--batch B] [--threads N] [--precision fp32|bf16|auto] [--gemm NAME]\n"
-    "                        [--template TEXT --verbalizer 'LABEL=WORD[,WORD...];...' [--calibrate]] [FILE...]\n"
+    "                        [--template TEXT --verbalizer 'LABEL=WORD[,WORD...];...' [--calibrate]]\n"
+    "                        [--detokenize none|ptb] [FILE...]\n"
     "\n"
     "Reads one text per line (files, plain or .zst, or standard input; '-' is\n"
     "standard input) and prints, for each line in order, the predicted label,\n"
@@ -38,6 +39,10 @@ static const char usage[] =
     "                    inputs ('N/A' and '' in the template; Zhao et al. 2021)\n"
     "A model fine-tuned with --template classifies with its own prompt; these\n"
     "options replace it.\n"
+    "  --detokenize none|ptb  normalize each line before tokenizing (ptb: undo\n"
+    "                    Penn Treebank tokenization, \"does n't\" -> \"doesn't\");\n"
+    "                    default: what the classifier was fine-tuned with\n"
+    "                    (finetune --detokenize), none for a pretrained run.\n"
     "Short forms: -m DIR (--model), -t N (--threads).\n"
     "\n" CLI_PRECISION_HELP;
 
@@ -109,9 +114,13 @@ int cmd_classify(int argc, char **argv) {
     const char *precision = cli_opt(&a, "--precision");
     const char *gemm = cli_opt(&a, "--gemm");
     ss_prompt_spec spec = {cli_opt(&a, "--template"), cli_opt(&a, "--verbalizer"), cli_flag(&a, "--calibrate")};
+    const char *detok = cli_opt(&a, "--detokenize");
     if (cli_args_done(&a)) return 2;
     if (x.batch < 1) cli_die(a.command, "--batch must be >= 1");
     if (!spec.template_text != !spec.verbalizer) cli_die(a.command, "--template and --verbalizer go together");
+    ss_text_norm norm = SS_TEXT_NORM_NONE;
+    ss_error nerr = {0};
+    if (detok && ss_text_norm_parse(detok, &norm, &nerr)) cli_die(a.command, "--detokenize: %s", nerr.msg);
     cli_threads_quiet(threads);
     cli_setup_precision(a.command, precision, gemm, 0);
     ss_error err = {0};
@@ -121,6 +130,7 @@ int cmd_classify(int argc, char **argv) {
         st = ss_fail(&err, SS_ERR_ARG, "--calibrate is for prompt-based classification: %s has a classification "
                      "head", dir);
     if (!st && spec.calibrate) ss_prompt_set_calibrate(x.c.prompt, 1);
+    if (!st && detok) x.c.text_norm = norm;
     for (int i = 0; i < (a.n_positional ? a.n_positional : 1) && !st; i++)
         st = cli_text_batches(a.n_positional ? a.positional[i] : "-", 0, (size_t)x.batch * CLI_SORT_BATCHES, flush_batch,
                               &x, &err);

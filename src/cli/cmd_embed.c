@@ -9,7 +9,8 @@
 
 static const char usage[] =
     "usage: selfsup embed --model RUN [--pooling mean|cls|last] [--normalize] [--batch N] [--max-seq N]\n"
-    "                     [--npy FILE] [--threads N] [--precision fp32|bf16|auto] [--gemm NAME] [FILE...]\n"
+    "                     [--npy FILE] [--detokenize none|ptb] [--threads N] [--precision fp32|bf16|auto]\n"
+    "                     [--gemm NAME] [FILE...]\n"
     "\n"
     "Writes one vector per input line (files, plain or .zst, or standard input;\n"
     "'-' is standard input), in input order: the model body's hidden states\n"
@@ -35,6 +36,9 @@ static const char usage[] =
     "                           (the model's max_seq); a longer line keeps its start,\n"
     "                           and standard error says how many were cut\n"
     "  --npy FILE               write a .npy file instead of JSON lines\n"
+    "  --detokenize none|ptb    normalize each line first (ptb: undo Penn Treebank\n"
+    "                           tokenization, as finetune --detokenize); default:\n"
+    "                           the model's (a classifier's choice), else none\n"
     "An empty line is embedded as the empty text (so output lines match input\n"
     "lines); a line with invalid UTF-8 or a NUL byte is an error naming FILE:LINE.\n"
     "Short forms: -m RUN (--model), -t N (--threads).\n"
@@ -85,7 +89,7 @@ int cmd_embed(int argc, char **argv) {
     cli_args_init(&a, argc, argv, "embed", usage);
     const char *dir = cli_require(&a, "--model"), *pooling = cli_opt(&a, "--pooling");
     const char *npy = cli_opt(&a, "--npy"), *precision = cli_opt(&a, "--precision");
-    const char *gemm = cli_opt(&a, "--gemm");
+    const char *gemm = cli_opt(&a, "--gemm"), *detok = cli_opt(&a, "--detokenize");
     x.o.normalize = cli_flag(&a, "--normalize");
     x.o.batch = cli_opt_i32(&a, "--batch", 64);
     int max_seq = cli_opt_i32(&a, "--max-seq", 0);
@@ -96,11 +100,14 @@ int cmd_embed(int argc, char **argv) {
     ss_error err = {0};
     ss_pooling pool = SS_POOL_MEAN;
     if (pooling && ss_pooling_parse(pooling, &pool, &err)) cli_die(a.command, "--pooling: %s", err.msg);
+    ss_text_norm norm = SS_TEXT_NORM_NONE;
+    if (detok && ss_text_norm_parse(detok, &norm, &err)) cli_die(a.command, "--detokenize: %s", err.msg);
     cli_threads_quiet(threads);
     cli_setup_precision(a.command, precision, gemm, 0);
     ss_status st = ss_embedder_load(&x.e, dir, max_seq, &err);
     if (!st) {
         x.o.pooling = pooling ? pool : x.e.default_pooling;
+        x.o.text_norm = detok ? norm : x.e.default_text_norm;
         /* one line at a time from a terminal; else CLI_SORT_BATCHES batches, sorted by length together */
         x.cap = (size_t)x.o.batch * CLI_SORT_BATCHES;
         x.vecs = malloc(x.cap * (size_t)ss_embedder_dim(&x.e) * sizeof(float));

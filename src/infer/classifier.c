@@ -76,6 +76,7 @@ ss_status ss_classifier_load(ss_classifier *c, const char *dir, ss_error *err) {
         return st;
     }
     if (!st) st = load_tokenizer(c, dir, err);
+    c->text_norm = cfg->text_norm;
     if (!st && lm) st = load_prompt_dir(c, dir, path, err);
     if (!st && !lm) st = load_labels(&c->labels, dir, err);
     if (!st && !lm && c->labels.n != cfg->n_classes)
@@ -108,6 +109,7 @@ ss_status ss_classifier_load_prompt(ss_classifier *c, const char *dir, const ss_
     memset(c, 0, sizeof *c);
     ss_status st = load_lm(c, dir, err);
     if (!st) st = load_tokenizer(c, dir, err);
+    if (!st) c->text_norm = ss_model_config_of(c->model)->text_norm;
     if (!st) st = make_prompt(c, spec, err);
     int K = st ? 0 : ss_prompt_num_labels(c->prompt);
     if (!st && !(c->labels.names = calloc((size_t)K, sizeof(char *)))) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
@@ -118,12 +120,23 @@ ss_status ss_classifier_load_prompt(ss_classifier *c, const char *dir, const ss_
     return st;
 }
 
-ss_status ss_classify(ss_classifier *c, char *const *texts, size_t n, int batch, float *probs, ss_error *err) {
+static ss_status classify_texts(ss_classifier *c, char *const *texts, size_t n, int batch, float *probs,
+                                ss_error *err) {
     if (c->prompt) return ss_prompt_classify(c->prompt, c->model, texts, n, batch, probs, err);
     ss_seqs s;
     ss_status st = ss_seqs_encode(&s, c->tok, &c->fmt, texts, n, err);
     if (st) return st;
     st = ss_classify_seqs(c->model, &s, batch, c->fmt.pad_id, probs, err);
     ss_seqs_free(&s);
+    return st;
+}
+
+ss_status ss_classify(ss_classifier *c, char *const *texts, size_t n, int batch, float *probs, ss_error *err) {
+    if (c->text_norm == SS_TEXT_NORM_NONE) return classify_texts(c, texts, n, batch, probs, err);
+    char **copy;
+    ss_status st = ss_texts_normalized(texts, n, c->text_norm, &copy, err);
+    if (st) return st;
+    st = classify_texts(c, copy, n, batch, probs, err);
+    ss_texts_free(copy, n);
     return st;
 }

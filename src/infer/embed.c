@@ -39,6 +39,7 @@ ss_status ss_embedder_load(ss_embedder *e, const char *dir, int max_seq, ss_erro
         return st;
     }
     e->default_pooling = c->head == SS_HEAD_CLS ? c->pooling : c->kind == SS_ENCODER ? SS_POOL_MEAN : SS_POOL_LAST;
+    e->default_text_norm = c->text_norm;
     return st;
 }
 
@@ -111,7 +112,10 @@ ss_status ss_embed_seqs(ss_model *m, const ss_seqs *s, int32_t pad_id, const ss_
 ss_status ss_embed(ss_embedder *e, char *const *texts, size_t n, const ss_embed_opts *o, float *out,
                    size_t *n_truncated, ss_error *err) {
     ss_seqs s;
-    ss_status st = ss_seqs_encode(&s, e->tok, &e->fmt, texts, n, err);
+    char **copy = NULL;
+    ss_status st = o->text_norm == SS_TEXT_NORM_NONE ? SS_OK : ss_texts_normalized(texts, n, o->text_norm, &copy, err);
+    if (!st) st = ss_seqs_encode(&s, e->tok, &e->fmt, copy ? copy : texts, n, err);
+    ss_texts_free(copy, copy ? n : 0);
     if (st) return st;
     if (n_truncated) *n_truncated = s.n_truncated;
     st = ss_embed_seqs(e->model, &s, e->fmt.pad_id, o, out, err);

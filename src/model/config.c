@@ -112,6 +112,8 @@ char *ss_config_to_json(const ss_model_config *c) {
         cJSON_AddStringToObject(o, "pooling", ss_pooling_name(c->pooling));
         cJSON_AddBoolToObject(o, "pooler", c->pooler);
     }
+    if (c->text_norm != SS_TEXT_NORM_NONE)
+        cJSON_AddStringToObject(o, "text_normalization", ss_text_norm_names[c->text_norm]);
     cJSON_AddNumberToObject(o, "layer_norm_eps", 1e-5);
     cJSON_AddBoolToObject(o, "tie_word_embeddings", 1);
     char *s = cJSON_Print(o);
@@ -147,6 +149,9 @@ static ss_status optional_fields(const cJSON *o, ss_model_config *c, const char 
     ss_status st = SS_OK;
     if (de && (st = get_int(o, "d_embed", &c->d_embed, src, err))) return st;
     if (c->d_embed == c->d_model) c->d_embed = 0;
+    const cJSON *tn = cJSON_GetObjectItemCaseSensitive(o, "text_normalization");
+    if (tn && (!cJSON_IsString(tn) || ss_text_norm_parse(tn->valuestring, &c->text_norm, err)))
+        return ss_fail(err, SS_ERR_FORMAT, "%s: field 'text_normalization' must be \"none\" or \"ptb\"", src);
     if (hd) {
         const char *h = cJSON_IsString(hd) ? hd->valuestring : "";
         if (!strcmp(h, "lm")) c->head = SS_HEAD_LM;

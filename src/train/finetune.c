@@ -46,6 +46,7 @@ static ss_status model_config(ft_run *r, ss_model_config *c, ss_error *err) {
     else if ((size_t)c->vocab_size != ss_tokenizer_vocab_size(r->tok))
         return ss_fail(err, SS_ERR_FORMAT, "%s: model vocabulary %d differs from its tokenizer's %zu", o->init,
                        c->vocab_size, ss_tokenizer_vocab_size(r->tok));
+    c->text_norm = o->detokenize;
     if (o->template) { /* the pretrained LM head is the classifier */
         if (c->head != SS_HEAD_LM && c->head != SS_HEAD_MLM)
             return ss_fail(err, SS_ERR_ARG, "%s has a '%s' head: prompt-based fine-tuning (--template) trains a "

@@ -56,6 +56,10 @@ ss_status ft_load_data(ft_run *r, ss_error *err) {
     if (!st) st = read_split(&r->dev, o->dev_path, &table, err);
     if (!st && o->test_path) st = read_split(&r->test, o->test_path, &table, err);
     if (st) return st;
+    ft_split *split[3] = {&r->train, &r->dev, &r->test}; /* read as the classifier will read */
+    for (int i = 0; i < 3; i++)
+        for (size_t j = 0; split[i]->path && j < split[i]->rows.n; j++)
+            ss_text_normalize(split[i]->rows.texts[j], o->detokenize);
     /* classes from every training row, so a small subset cannot lose one */
     if ((st = ss_label_map_build(&r->labels, &r->train.rows, o->train_path, err))) return st;
     if (o->train_size > 0) {
