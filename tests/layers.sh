@@ -14,7 +14,7 @@ declare -A HDR=(
   [error.h]=io [io.h]=io [rng.h]=io [safetensors.h]=io [metrics.h]=io [textstream.h]=io [path.h]=io [version.h]=io
   [corpus.h]=corpora
   [tokenizer.h]=tokenizer
-  [shard.h]=data [labeled.h]=data [tokens.h]=data [mlm.h]=data
+  [shard.h]=data [labeled.h]=data [tokens.h]=data [mlm.h]=data [textnorm.h]=data
   [nn.h]=nn [nn_ref.h]=nn [gemm.h]=nn [gguf.h]=io
   [model.h]=model [export.h]=model
   [train.h]=train [train_opts.def]=train [optim.h]=train [options.h]=train [engine.h]=train [classmetrics.h]=train
