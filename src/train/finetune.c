@@ -346,7 +346,7 @@ static int done(void *ctx) { return patience_out(ctx); }
  * engine's log cadence; a progress report at most every FT_SHOW_MIN seconds
  * at those steps, and at the first step FT_SHOW_MAX seconds after the
  * previous report, so a run shows a line every few seconds whatever its
- * speed. */
+ * speed; and always at the last step, so even a run of a second shows one. */
 #define FT_SHOW_MIN 2.0
 #define FT_SHOW_MAX 10.0
 
@@ -363,7 +363,8 @@ static void report_step(ft_run *r, const ss_engine_step *s) {
         r->log_n = 0;
     }
     double since = el - r->last_shown;
-    if (r->shown_n == 0 || !((s->log_due && since >= FT_SHOW_MIN) || since >= FT_SHOW_MAX)) return;
+    int last = r->state.step >= r->total_steps;
+    if (r->shown_n == 0 || !(last || (s->log_due && since >= FT_SHOW_MIN) || since >= FT_SHOW_MAX)) return;
     ss_finetune_progress p = {.epoch = (int)r->state.epoch, .step = r->state.step, .total_steps = r->total_steps,
                               .loss = r->shown_loss / (double)r->shown_n, .lr = s->lr, .elapsed = el,
                               .seqs_per_s = el > 0 ? (double)r->state.step * r->o.batch * r->o.grad_accum / el : 0};
