@@ -823,6 +823,76 @@ static void test_finetune_freeze_encoder(void **state) {
     cJSON_Delete(ev);
 }
 
+/* The eval.json of DIR: its lr and layer_decay. */
+static void eval_hparams(const char *dir, double *lr, double *decay) {
+    cJSON *ev = read_json(path_in(dir, "eval.json"));
+    *lr = cJSON_GetObjectItemCaseSensitive(ev, "lr")->valuedouble;
+    *decay = cJSON_GetObjectItemCaseSensitive(ev, "layer_decay")->valuedouble;
+    cJSON_Delete(ev);
+}
+
+static void note_cb(void *ctx, const ss_finetune_progress *p) {
+    if (p->message && strstr(p->message, "learning rate")) snprintf(ctx, 256, "%s", p->message);
+}
+
+/* --lr 0 and --layer-decay 0 (the defaults) choose by the model: a
+ * pretrained encoder 5e-4 and decay 0.8, a model from random weights 2e-4
+ * and no decay; a value given stays. The defaults train exactly as the same
+ * values given explicitly (they reach the optimizer). */
+static void test_finetune_auto_hparams(void **state) {
+    (void)state;
+    ss_error err = {0};
+    char pre[512], dirs[4][512];
+    snprintf(pre, sizeof pre, "%s/pretrained_auto", g_dir);
+    save_pretrained(pre);
+    const char *names[4] = {"auto_pre", "explicit_pre", "auto_scratch", "given_lr"};
+    char notes[4][256];
+    for (int i = 0; i < 4; i++) {
+        snprintf(dirs[i], sizeof dirs[i], "%s/%s", g_dir, names[i]);
+        ss_finetune_opts o;
+        ft_opts(&o, dirs[i]);
+        if (i != 2) {
+            o.init = pre;
+            o.tokenizer = NULL;
+        }
+        o.epochs = 1;
+        o.lr = i == 1 ? 5e-4 : i == 3 ? 1e-3 : 0;
+        o.layer_decay = i == 1 ? 0.8 : 0;
+        notes[i][0] = 0;
+        ss_finetune_result r;
+        CHECK_OK(ss_finetune(&o, &r, note_cb, notes[i], &err), &err);
+        ss_finetune_result_free(&r);
+    }
+    double lr, decay;
+    eval_hparams(dirs[0], &lr, &decay);
+    assert_float_equal(lr, 5e-4, 1e-12);
+    assert_float_equal(decay, 0.8, 1e-12);
+    assert_non_null(strstr(notes[0], "a pretrained encoder"));
+    eval_hparams(dirs[1], &lr, &decay);
+    assert_float_equal(lr, 5e-4, 1e-12);
+    assert_float_equal(decay, 0.8, 1e-12);
+    assert_int_equal(notes[1][0], 0); /* nothing chosen: no note */
+    eval_hparams(dirs[2], &lr, &decay);
+    assert_float_equal(lr, 2e-4, 1e-12);
+    assert_float_equal(decay, 1.0, 1e-12);
+    assert_non_null(strstr(notes[2], "random weights"));
+    eval_hparams(dirs[3], &lr, &decay);
+    assert_float_equal(lr, 1e-3, 1e-12);
+    assert_float_equal(decay, 0.8, 1e-12);
+
+    ss_model *a, *b;
+    CHECK_OK(ss_model_load(&a, dirs[0], &err), &err);
+    CHECK_OK(ss_model_load(&b, dirs[1], &err), &err);
+    size_t n = ss_model_num_params(a);
+    assert_int_equal(n, ss_model_num_params(b));
+    assert_memory_equal(ss_model_params(a), ss_model_params(b), n * sizeof(float));
+    ss_model_free(b);
+    CHECK_OK(ss_model_load(&b, dirs[3], &err), &err); /* another lr: other weights */
+    assert_memory_not_equal(ss_model_params(a), ss_model_params(b), n * sizeof(float));
+    ss_model_free(a);
+    ss_model_free(b);
+}
+
 /* Class "c" appears once in training; the subset drawn lacks it, yet the
  * label map (and so the head) still has all three classes. */
 static void test_finetune_train_size_keeps_classes(void **state) {
@@ -1083,6 +1153,7 @@ int main(void) {
         cmocka_unit_test(test_finetune_keeps_best),
         cmocka_unit_test(test_finetune_keeps_best_bf16),
         cmocka_unit_test(test_finetune_freeze_encoder),
+        cmocka_unit_test(test_finetune_auto_hparams),
         cmocka_unit_test(test_finetune_train_size_keeps_classes),
         cmocka_unit_test(test_finetune_errors),
         cmocka_unit_test(test_finetune_resume_is_bit_identical),
