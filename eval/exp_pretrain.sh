@@ -16,7 +16,9 @@
 # CORPUS=all pretrains on the unsup reviews plus the texts (labels dropped)
 # of IMDB's train and test reviews (2x the text, less repetition; same
 # tokenizer, shards in eval/work/exp/shards-all). LR, LR_MIN, MASK, BATCH
-# override the recipe (recorded in each run's trainer_state.json).
+# override the recipe (recorded in each run's trainer_state.json);
+# PRE_EXTRA adds pretrain options (e.g. the ELECTRA masking of the rtd
+# study: PRE_EXTRA="--mask-replace 0.85 --mask-random 0").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build}; SS=$B/selfsup
@@ -57,5 +59,6 @@ for obj in $OBJECTIVES; do
   echo "== pretrain $obj for ${BUDGET[*]}"
   resume=--overwrite; [ -s "$run/trainer_state.json" ] && resume=--resume  # a finished run returns at once
   MASKARG=(); [ -n "${MASK:-}" ] && [ "$obj" != clm ] && MASKARG=(--mask-prob "$MASK")
-  $SS pretrain --objective "$obj" "${COMMON[@]}" "${MASKARG[@]}" "${BUDGET[@]}" --out "$run" $resume | grep -v '^sgemm'
+  $SS pretrain --objective "$obj" "${COMMON[@]}" "${MASKARG[@]}" ${PRE_EXTRA:-} "${BUDGET[@]}" --out "$run" $resume |
+    grep -v '^sgemm'
 done
