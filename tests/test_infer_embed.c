@@ -118,6 +118,9 @@ static void by_hand(ss_model *m, const char *text, int max_seq, ss_pooling how, 
         if (how == SS_POOL_MEAN) {
             for (int t = 0; t < T; t++) v += h[(size_t)t * C + j];
             v /= T;
+        } else if (how == SS_POOL_WMEAN) { /* weights 1..T over the T tokens, summing to 1 */
+            for (int t = 0; t < T; t++) v += (t + 1) * (double)h[(size_t)t * C + j];
+            v /= T * (T + 1) / 2.0;
         } else {
             v = h[(size_t)(how == SS_POOL_CLS ? 0 : T - 1) * C + j];
         }
@@ -141,7 +144,7 @@ static void check_dir(const char *dir, ss_pooling want_default, int max_seq) {
     assert_int_equal(C, 24);
     float *v1 = malloc(NT * C * sizeof(float)), *v7 = malloc(NT * C * sizeof(float));
     double want[64];
-    for (int how = SS_POOL_CLS; how <= SS_POOL_MEAN; how++) {
+    for (int how = SS_POOL_CLS; how <= SS_POOL_WMEAN; how++) {
         for (int normalize = 0; normalize <= 1; normalize++) {
             ss_embed_opts o = {.pooling = (ss_pooling)how, .normalize = normalize, .batch = 1};
             size_t cut1 = 99, cut7 = 99;

@@ -176,7 +176,7 @@ static void gradcheck(ss_model_kind kind, ss_pooling pool, int pooler, int padde
 }
 
 static void gradcheck_kind(ss_model_kind kind) {
-    for (int pool = SS_POOL_CLS; pool <= SS_POOL_MEAN; pool++)
+    for (int pool = SS_POOL_CLS; pool <= SS_POOL_WMEAN; pool++)
         for (int pooler = 0; pooler < 2; pooler++) gradcheck(kind, (ss_pooling)pool, pooler, 1, 1, 0.0f);
 }
 
@@ -191,6 +191,7 @@ static void test_gradcheck_defaults_and_dropout(void **state) {
     gradcheck(SS_DECODER, SS_POOL_LAST, 0, 0, 0, 0.0f);
     gradcheck(SS_ENCODER, SS_POOL_CLS, 1, 1, 1, 0.3f);
     gradcheck(SS_DECODER, SS_POOL_MEAN, 1, 1, 1, 0.3f);
+    gradcheck(SS_DECODER, SS_POOL_WMEAN, 0, 1, 1, 0.3f);
 }
 
 /* The comparison rejects a gradient off by 1% and the gradient of a model
@@ -213,6 +214,10 @@ static void test_gradcheck_rejects_wrong_gradients(void **state) {
     assert_non_null(grad_mismatch(m, g, num, msg, sizeof msg, NULL));
     analytic(other, &b, g);
     assert_non_null(grad_mismatch(m, g, num, msg, sizeof msg, NULL));
+    ss_model *wmean = new_model(cls_config(SS_ENCODER, SS_POOL_WMEAN, 1), 5); /* other weights, same positions */
+    analytic(wmean, &b, g);
+    assert_non_null(grad_mismatch(m, g, num, msg, sizeof msg, NULL));
+    ss_model_free(wmean);
     free(g);
     free(num);
     ss_model_free(other);
@@ -442,7 +447,7 @@ static void test_config(void **state) {
     snprintf(j, sizeof j, "%s,\"n_classes\":65537,\"pooling\":\"cls\",\"pooler\":true}", base);
     expect_json_error(j, "n_classes 65537");
     snprintf(j, sizeof j, "%s,\"n_classes\":2,\"pooling\":\"max\",\"pooler\":true}", base);
-    expect_json_error(j, "'pooling' must be \"cls\", \"last\" or \"mean\"");
+    expect_json_error(j, "'pooling' must be \"cls\", \"last\", \"mean\" or \"wmean\"");
     snprintf(j, sizeof j, "%s,\"n_classes\":2,\"pooler\":true}", base);
     expect_json_error(j, "'pooling'");
     snprintf(j, sizeof j, "%s,\"n_classes\":2,\"pooling\":\"last\",\"pooler\":1}", base);

@@ -16,7 +16,7 @@ a final LayerNorm and one of four heads (config "head"): "lm", tied to the
 token embeddings; "mlm", BERT's transform (dense, GELU, LayerNorm) + tied
 projection + output bias, run on the target rows only; "disc", ELECTRA's
 per-position replaced/original logit; "cls", sequence classification
-(config "n_classes", "pooling" cls|last|mean over key_valid, "pooler":
+(config "n_classes", "pooling" cls|last|mean|wmean over key_valid, "pooler":
 optional dense + tanh, then dropout and a dense layer to n_classes logits,
 loss CrossEntropyLoss(weight=class weights, ignore_index=-1)). With
 "d_embed" E != d_model the embeddings (width E) are projected to d_model
@@ -88,6 +88,8 @@ the logits, every row) and grad.<param> F32, all computed in float64.
             last, no pooler, no weights, padding, last row unlabelled
   cls_mean  encoder L=1 C=32 NH=2 F=64 T=16 B=4 V=50 maxT=16 K=5, pooling
             mean, pooler, class weights, padding, last row unlabelled
+  cls_wmean decoder L=1 C=32 NH=2 F=64 T=16 B=4 V=50 maxT=16 K=3, pooling
+            wmean, no pooler, class weights, padding, last row unlabelled
 The masked inputs come from the same seeded BERT masking as the encoder
 cases; samples are drawn from the float64 generator's softmax with a seeded
 torch generator (seeds tried in order until the masked positions include
@@ -173,7 +175,7 @@ def make_config(kind, V, L, C, NH, F_, maxT, dropout=0.0, head=None, d_embed=Non
 
 
 HEADS = ("lm", "mlm", "disc", "cls")
-POOLINGS = ("cls", "last", "mean")
+POOLINGS = ("cls", "last", "mean", "wmean")
 
 
 def head_of(cfg):
@@ -335,8 +337,9 @@ class ClsHead(nn.Module):
 
 def pool(h, key_valid, how):
     """One vector per sequence of h [B,T,C]: position 0 ("cls"), the last
-    position with key_valid != 0 ("last"), or the mean over those ("mean");
-    key_valid None = all valid."""
+    position with key_valid != 0 ("last"), the mean over those ("mean"), or
+    their position-weighted mean ("wmean": the k-th valid position of n
+    weighs k / (n(n+1)/2)); key_valid None = all valid."""
     B, T, _ = h.shape
     valid = (key_valid != 0) if key_valid is not None else torch.ones(B, T, dtype=torch.bool)
     if not bool(valid.any(dim=1).all()):
@@ -347,6 +350,8 @@ def pool(h, key_valid, how):
         last = (torch.arange(T)[None, :] * valid).max(dim=1).values
         return h[torch.arange(B), last]
     m = valid.to(h.dtype)[..., None]
+    if how == "wmean":
+        m = m * torch.cumsum(m, dim=1)  # k at the k-th valid position, 0 at padding
     return (h * m).sum(dim=1) / m.sum(dim=1)
 
 
@@ -671,6 +676,8 @@ CLS_CASES = {
                     pooling="last", pooler=False, weights=False, ignored=1, seed=3002),
     "cls_mean": dict(kind="encoder", V=50, L=1, C=32, NH=2, F=64, T=16, B=4, maxT=16, K=5,
                      pooling="mean", pooler=True, weights=True, ignored=1, seed=3003),
+    "cls_wmean": dict(kind="decoder", V=50, L=1, C=32, NH=2, F=64, T=16, B=4, maxT=16, K=3,
+                      pooling="wmean", pooler=False, weights=True, ignored=1, seed=3005),
 }
 ADAMW = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.95, "eps": 1e-8,
          "weight_decay": 0.1, "steps": 10}
@@ -1239,6 +1246,9 @@ def _cls_by_hand(model64, inputs):
             rows.append(h[b, 0])
         elif cfg["pooling"] == "last":
             rows.append(h[b, valid[-1]])
+        elif cfg["pooling"] == "wmean":  # the k-th valid position weighs k
+            n = len(valid)
+            rows.append(sum((k + 1) * h[b, t] for k, t in enumerate(valid)) / (n * (n + 1) / 2))
         else:
             rows.append(sum(h[b, t] for t in valid) / len(valid))
     p = torch.stack(rows)
@@ -1323,7 +1333,8 @@ def cmd_selfcheck(args):
     for kind, pooling, pooler, weights in (("encoder", "cls", True, True),
                                            ("encoder", "mean", False, True),
                                            ("decoder", "last", False, False),
-                                           ("decoder", "mean", True, True)):
+                                           ("decoder", "mean", True, True),
+                                           ("decoder", "wmean", False, True)):
         check(_gradcheck_cls(kind, pooling, pooler, weights),
               f"gradcheck tiny double {kind} classifier, pooling {pooling}, pooler {pooler}, "
               f"class weights {weights}, padding and an ignored row")

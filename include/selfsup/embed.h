@@ -33,7 +33,8 @@ int ss_embedder_dim(const ss_embedder *e); /* d_model */
 
 typedef struct {
     ss_pooling pooling; /* mean: over the non-padding positions ([CLS] and [SEP] or <|endoftext|> included);
-                           cls: position 0 (encoders only); last: the last non-padding position */
+                           cls: position 0 (encoders only); last: the last non-padding position;
+                           wmean: position-weighted mean (selfsup/model.h) */
     int normalize;      /* 1: divide each vector by its L2 norm (a zero vector stays zero) */
     int batch;          /* texts per forward pass, >= 1 */
     ss_text_norm text_norm; /* applied to every text first (selfsup/textnorm.h) */

@@ -25,12 +25,22 @@ typedef enum { SS_DECODER = 0, SS_ENCODER = 1 } ss_model_kind;
  *        pooler (dense C->C + tanh), dropout, dense C->n_classes */
 typedef enum { SS_HEAD_LM = 0, SS_HEAD_MLM, SS_HEAD_DISC, SS_HEAD_CLS } ss_head_kind;
 
-/* Which vector of a sequence a CLS head reads: position 0 (an encoder's
- * [CLS]), the last non-padding position (a decoder's summary of the whole
- * text), or the mean over non-padding positions. */
-typedef enum { SS_POOL_CLS = 0, SS_POOL_LAST, SS_POOL_MEAN } ss_pooling;
+/* Which vector of a sequence a CLS head (and embed) reads: position 0 (an
+ * encoder's [CLS]), the last non-padding position (a decoder's summary of
+ * the whole text), the mean over non-padding positions, or their
+ * position-weighted mean (the k-th of n with weight k / (n(n+1)/2), SGPT's
+ * pooling for decoders: later positions have seen more of the text). */
+typedef enum { SS_POOL_CLS = 0, SS_POOL_LAST, SS_POOL_MEAN, SS_POOL_WMEAN } ss_pooling;
 const char *ss_pooling_name(ss_pooling p);
 ss_status ss_pooling_parse(const char *s, ss_pooling *p, ss_error *err);
+/* out[C] = the pooled vector of one sequence's hidden states h[T, C]
+ * (valid: T flags of non-padding positions, NULL: all), summed in double
+ * (src/model/pool.c); cls reads the first valid position (an encoder's
+ * [CLS] at 0). Returns the number of valid positions; 0: none, out
+ * untouched. */
+int ss_pool_forward(ss_pooling how, const float *h, const uint8_t *valid, int T, int C, float *out);
+/* dh[t] += (the weight of position t) * dout: the gradient of ss_pool_forward. */
+void ss_pool_backward(ss_pooling how, const float *dout, const uint8_t *valid, int T, int C, float *dh);
 
 typedef struct {
     ss_model_kind kind;

@@ -8,7 +8,7 @@
 #include "selfsup/io.h"
 
 static const char usage[] =
-    "usage: selfsup embed --model RUN [--pooling mean|cls|last] [--normalize] [--batch N] [--max-seq N]\n"
+    "usage: selfsup embed --model RUN [--pooling mean|cls|last|wmean] [--normalize] [--batch N] [--max-seq N]\n"
     "                     [--npy FILE] [--detokenize none|ptb] [--threads N] [--precision fp32|bf16|auto]\n"
     "                     [--gemm NAME] [FILE...]\n"
     "\n"
@@ -25,9 +25,11 @@ static const char usage[] =
     "back exactly); with --npy FILE, a NumPy .npy file instead (float32, shape\n"
     "[lines, d_model], written atomically), and nothing on standard output.\n"
     "\n"
-    "  --pooling mean|cls|last  mean over the tokens (special tokens included),\n"
-    "                           the [CLS] position (encoders), or the last token\n"
-    "                           (a decoder's <|endoftext|>). Default: mean for an\n"
+    "  --pooling mean|cls|last|wmean  mean over the tokens (special tokens\n"
+    "                           included), the [CLS] position (encoders), the last\n"
+    "                           token (a decoder's <|endoftext|>), or the position-\n"
+    "                           weighted mean (the k-th of n tokens weighs k; SGPT's\n"
+    "                           pooling for decoders). Default: mean for an\n"
     "                           encoder, last for a decoder; a fine-tuned classifier:\n"
     "                           the pooling its head was trained with\n"
     "  --normalize              scale each vector to unit L2 norm\n"

@@ -15,7 +15,7 @@ static const char usage_head[] =
     "         [--epochs N --lr LR --batch B --grad-accum K --max-seq T --warmup-ratio R --weight-decay W\n"
     "          --clip C --dropout P --seed S --threads N]\n"
     "         [--eval-every N --patience N --select accuracy|macro_f1|mcc --train-size N]\n"
-    "         [--pooling cls|last|mean --pooler|--no-pooler --freeze-encoder\n"
+    "         [--pooling cls|last|mean|wmean --pooler|--no-pooler --freeze-encoder\n"
     "          --class-weights balanced|w0,w1,...] [--save-every N] [--resume]\n"
     "         [--template TEXT --verbalizer 'LABEL=WORD;...']\n"
     "         with --init none: --tokenizer FILE [--kind encoder|decoder]\n"

@@ -48,19 +48,7 @@ int ss_embedder_dim(const ss_embedder *e) { return ss_model_config_of(e->model)-
 /* Row b's vector from the hidden states h [B, T, C] of the last forward. */
 static void pool_row(const float *h, const uint8_t *valid, int T, int C, ss_pooling how, int normalize,
                      float *out) {
-    int n = 0, last = 0;
-    for (int t = 0; t < T; t++)
-        if (valid[t]) n++, last = t;
-    if (how == SS_POOL_MEAN) {
-        for (int j = 0; j < C; j++) {
-            double s = 0;
-            for (int t = 0; t < T; t++)
-                if (valid[t]) s += h[(size_t)t * C + j];
-            out[j] = (float)(s / n);
-        }
-    } else {
-        memcpy(out, h + (size_t)(how == SS_POOL_CLS ? 0 : last) * C, (size_t)C * sizeof(float));
-    }
+    ss_pool_forward(how, h, valid, T, C, out); /* every sequence has a valid position (checked) */
     if (!normalize) return;
     double ss = 0;
     for (int j = 0; j < C; j++) ss += (double)out[j] * out[j];

@@ -1,13 +1,14 @@
 /* Sequence-classification head: one vector per sequence, then a classifier.
  *   p_b = pool(h[b])      cls: h[b,0]; last: h[b,t] at the last valid t;
- *                         mean: sum over valid t of h[b,t] / n_valid
+ *                         mean: sum over valid t of h[b,t] / n_valid;
+ *                         wmean: the position-weighted mean (src/model/pool.c)
  *   a_b = pooler ? tanh(p_b Wp^T + bp) : p_b
  *   u_b = dropout(a_b)    (training only, its own dropout site)
  *   z_b = u_b Wo^T + bo   [K logits]
  *   loss_b = w[y_b] * (logsumexp(z_b) - z_b[y_b])
  * The backward runs the same layers in reverse: dz_b = w[y_b] * scale *
  * (softmax(z_b) - onehot(y_b)), and d(p_b) goes back to the pooled positions
- * of dhidden (mean: d(p_b) / n_valid to every valid position). */
+ * of dhidden, each with its pooling weight (mean: 1 / n_valid). */
 #include <math.h>
 #include <string.h>
 
@@ -18,12 +19,12 @@
 typedef struct {
     float *pooled, *act, *u, *z, *loss; /* [B,C] x3, [B,K], [B] */
     float *du, *dd, *dpre, *dp;         /* [B,C] each */
-    int32_t *pos, *targets;             /* [B] pooled position (mean: n_valid), target or -1 */
+    int32_t *targets;                   /* [B] target or -1 */
 } cls_bufs;
 
 static ss_status scratch(ss_model *m, cls_bufs *b, ss_error *err) {
     size_t B = (size_t)m->B, C = (size_t)m->cfg.d_model, K = (size_t)m->cfg.n_classes;
-    ss_status st = ss_head_scratch(m, 7 * B * C + B * K + B, 2 * B, err);
+    ss_status st = ss_head_scratch(m, 7 * B * C + B * K + B, B, err);
     if (st) return st;
     float *p = m->head_mem;
     b->pooled = p; p += B * C;
@@ -35,58 +36,29 @@ static ss_status scratch(ss_model *m, cls_bufs *b, ss_error *err) {
     b->dp = p; p += B * C;
     b->z = p; p += B * K;
     b->loss = p;
-    b->pos = m->head_ints;
-    b->targets = m->head_ints + B;
+    b->targets = m->head_ints;
     return SS_OK;
 }
 
-/* pooled[b] from the hidden states of the last forward; pos[b] records the
- * position read (cls, last) or the number of positions averaged (mean). */
+/* pooled[b] from the hidden states of the last forward. */
 static ss_status pool(ss_model *m, const uint8_t *kv, cls_bufs *b, ss_error *err) {
-    int B = m->B, T = m->T;
-    size_t C = (size_t)m->cfg.d_model;
-    ss_pooling how = m->cfg.pooling;
+    int B = m->B, T = m->T, C = m->cfg.d_model;
     for (int r = 0; r < B; r++) {
         const uint8_t *v = kv ? kv + (size_t)r * T : NULL;
-        const float *h = m->a.lnf + (size_t)r * T * C;
-        float *out = b->pooled + (size_t)r * C;
-        int n = 0, last = -1;
-        for (int t = 0; t < T; t++)
-            if (!v || v[t]) { n++; last = t; }
-        if (n == 0) return ss_fail(err, SS_ERR_ARG, "sequence %d of the batch has no valid position to pool", r);
-        if (how == SS_POOL_CLS && v && !v[0])
+        if (m->cfg.pooling == SS_POOL_CLS && v && !v[0])
             return ss_fail(err, SS_ERR_ARG, "sequence %d: position 0 (read by 'cls' pooling) is padding", r);
-        if (how == SS_POOL_MEAN) {
-            memset(out, 0, C * sizeof(float));
-            for (int t = 0; t < T; t++)
-                if (!v || v[t])
-                    for (size_t j = 0; j < C; j++) out[j] += h[(size_t)t * C + j];
-            for (size_t j = 0; j < C; j++) out[j] /= (float)n;
-            b->pos[r] = n;
-        } else {
-            b->pos[r] = how == SS_POOL_CLS ? 0 : last;
-            memcpy(out, h + (size_t)b->pos[r] * C, C * sizeof(float));
-        }
+        if (!ss_pool_forward(m->cfg.pooling, m->a.lnf + (size_t)r * T * C, v, T, C, b->pooled + (size_t)r * C))
+            return ss_fail(err, SS_ERR_ARG, "sequence %d of the batch has no valid position to pool", r);
     }
     return SS_OK;
 }
 
-/* dhidden at the pooled positions += dp (mean: dp / n at every valid one). */
+/* dhidden at the pooled positions += their weight x dp. */
 static void unpool(ss_model *m, const uint8_t *kv, const cls_bufs *b) {
-    int B = m->B, T = m->T;
-    size_t C = (size_t)m->cfg.d_model;
-    for (int r = 0; r < B; r++) {
-        const float *d = b->dp + (size_t)r * C;
-        float *dh = m->a.dhidden + (size_t)r * T * C;
-        if (m->cfg.pooling != SS_POOL_MEAN) {
-            for (size_t j = 0; j < C; j++) dh[(size_t)b->pos[r] * C + j] += d[j];
-            continue;
-        }
-        float inv = 1.0f / (float)b->pos[r];
-        for (int t = 0; t < T; t++)
-            if (!kv || kv[(size_t)r * T + t])
-                for (size_t j = 0; j < C; j++) dh[(size_t)t * C + j] += d[j] * inv;
-    }
+    int B = m->B, T = m->T, C = m->cfg.d_model;
+    for (int r = 0; r < B; r++)
+        ss_pool_backward(m->cfg.pooling, b->dp + (size_t)r * C, kv ? kv + (size_t)r * T : NULL, T, C,
+                         m->a.dhidden + (size_t)r * T * C);
 }
 
 static void softmax_rows(float *probs, const float *z, int B, int K) {

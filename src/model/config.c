@@ -54,7 +54,7 @@ ss_status ss_config_validate(const ss_model_config *c, ss_error *err) {
     if (c->head == SS_HEAD_CLS) {
         if (c->n_classes < 2 || c->n_classes > 65536)
             return ss_fail(err, SS_ERR_ARG, "n_classes %d must be in [2, 65536]", c->n_classes);
-        if (c->pooling != SS_POOL_CLS && c->pooling != SS_POOL_LAST && c->pooling != SS_POOL_MEAN)
+        if (c->pooling < SS_POOL_CLS || c->pooling > SS_POOL_WMEAN)
             return ss_fail(err, SS_ERR_ARG, "unknown pooling %d", (int)c->pooling);
         if (c->pooler != 0 && c->pooler != 1)
             return ss_fail(err, SS_ERR_ARG, "pooler %d must be 0 or 1", c->pooler);
@@ -68,19 +68,19 @@ const char *ss_head_kind_name(ss_head_kind h) {
     return h == SS_HEAD_MLM ? "mlm" : h == SS_HEAD_DISC ? "disc" : h == SS_HEAD_CLS ? "cls" : "lm";
 }
 
-static const char *const POOLINGS[] = {"cls", "last", "mean"}; /* indexed by ss_pooling */
+static const char *const POOLINGS[] = {"cls", "last", "mean", "wmean"}; /* indexed by ss_pooling */
 
 const char *ss_pooling_name(ss_pooling p) {
-    return p >= SS_POOL_CLS && p <= SS_POOL_MEAN ? POOLINGS[p] : "?";
+    return p >= SS_POOL_CLS && p <= SS_POOL_WMEAN ? POOLINGS[p] : "?";
 }
 
 ss_status ss_pooling_parse(const char *s, ss_pooling *p, ss_error *err) {
-    for (int i = SS_POOL_CLS; i <= SS_POOL_MEAN; i++)
+    for (int i = SS_POOL_CLS; i <= SS_POOL_WMEAN; i++)
         if (s && !strcmp(s, POOLINGS[i])) {
             *p = (ss_pooling)i;
             return SS_OK;
         }
-    return ss_fail(err, SS_ERR_ARG, "unknown pooling '%s' (choices: cls, last, mean)", s ? s : "");
+    return ss_fail(err, SS_ERR_ARG, "unknown pooling '%s' (choices: cls, last, mean, wmean)", s ? s : "");
 }
 
 /* The double whose shortest decimal form is the float's shortest form, so
@@ -135,7 +135,7 @@ static ss_status cls_fields(const cJSON *o, ss_model_config *c, const char *src,
     if (st) return st;
     const cJSON *pl = cJSON_GetObjectItemCaseSensitive(o, "pooling");
     if (!cJSON_IsString(pl) || ss_pooling_parse(pl->valuestring, &c->pooling, err))
-        return ss_fail(err, SS_ERR_FORMAT, "%s: field 'pooling' must be \"cls\", \"last\" or \"mean\"", src);
+        return ss_fail(err, SS_ERR_FORMAT, "%s: field 'pooling' must be \"cls\", \"last\", \"mean\" or \"wmean\"", src);
     const cJSON *pr = cJSON_GetObjectItemCaseSensitive(o, "pooler");
     if (!cJSON_IsBool(pr)) return ss_fail(err, SS_ERR_FORMAT, "%s: field 'pooler' must be true or false", src);
     c->pooler = cJSON_IsTrue(pr);

@@ -10,7 +10,7 @@
 
 static const char *const ss_table_format_names[] = {"auto", "tsv", "csv", "jsonl", NULL};
 static const char *const ss_select_metric_names[] = {"accuracy", "macro_f1", "mcc", NULL};
-static const char *const ss_pooling_names[] = {"cls", "last", "mean", NULL};
+static const char *const ss_pooling_names[] = {"cls", "last", "mean", "wmean", NULL};
 
 static const ss_opt rows[] = {
 #define SS_OPT(type, ctype, field, flag, meta, def, range, names, resume, help) \
