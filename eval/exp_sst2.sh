@@ -7,9 +7,11 @@
 # Results: eval/work/exp/sst2/<model>_s<seed>/eval.json; the summary table
 # (mean, std, min, max of dev accuracy) is printed by eval/exp_summary.py.
 # A finished fine-tuning run (eval.json present) is not redone.
-# TRAIN_SET=glue trains on the 67,349 labelled GLUE phrases instead (one epoch,
-# 2,105 steps, dev evaluated every 500) and scores GLUE dev (the same 872
-# sentences, GLUE's bracket tokens); results in eval/work/exp/sst2_glue/.
+# TRAIN_SET=glue trains on the 67,349 labelled GLUE phrases instead (the
+# phrase protocol: 3 epochs of 2,105 steps, dev evaluated every 700 steps,
+# nine evaluations, the best kept; GLUE_EPOCHS overrides the epochs) and
+# scores GLUE dev (the same 872 sentences, GLUE's bracket tokens); results
+# in eval/work/exp/sst2_glue/ (GLUE_EPOCHS=1 runs are tagged +1ep).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build}; SS=$B/selfsup
@@ -24,7 +26,8 @@ source eval/exp_recipe.sh
 read -r -a FT_EXTRA_A <<<"${FT_EXTRA:-}"; FT_TAG=${FT_TAG:-}
 case ${TRAIN_SET:-kim} in
   kim) TRAIN=$SST/train.tsv DEV=$SST/dev.tsv R=$W/sst2; EXTRA=() ;;
-  glue) TRAIN=$SST/train_glue_phrases.tsv DEV=$SST/dev_glue.tsv R=$W/sst2_glue; EXTRA=(--epochs 1 --eval-every 500) ;;
+  glue) TRAIN=$SST/train_glue_phrases.tsv DEV=$SST/dev_glue.tsv R=$W/sst2_glue
+        EXTRA=(--epochs "${GLUE_EPOCHS:-3}" --eval-every 700); [ "${GLUE_EPOCHS:-3}" = 3 ] || FT_TAG+=+${GLUE_EPOCHS}ep ;;
   *) echo "TRAIN_SET must be kim or glue" >&2; exit 2 ;;
 esac
 for m in $MODELS; do
