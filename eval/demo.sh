@@ -64,9 +64,10 @@ echo "Same architecture, tokenizer, sentences, recipe and seed; the only differe
 # The label-efficiency recipe of eval/exp_label_efficiency.sh, shortened: max(3 epochs, 150 steps)
 # (with 500 labels the train loss is near 0 by step 100), six dev evaluations, the best one kept.
 per_epoch=$(( (LABELS + 31) / 32 )); epochs=$(( (150 + per_epoch - 1) / per_epoch )); [ $epochs -lt 3 ] && epochs=3
+# Everything else is finetune's default (batch 32, 128 tokens, 10% warmup; the learning rate by the model:
+# 2e-4 for a decoder and for random weights).
 FT=(--train "$SST/train.tsv" --dev "$SST/dev.tsv" --train-size "$LABELS" --epochs "$epochs"
-    --eval-every $(( per_epoch * epochs / 6 )) --batch 32 --lr 2e-4 --warmup-ratio 0.1 --weight-decay 0.01
-    --max-seq 128 --seed 1 "${THREADS[@]}")
+    --eval-every $(( per_epoch * epochs / 6 )) --seed 1 "${THREADS[@]}")
 echo "-- pretrained:"
 $SS finetune --init "$OUT/pretrained" "${FT[@]}" --out "$OUT/sentiment" | tee "$OUT/sentiment.log"
 echo "-- from scratch (random weights):"
