@@ -381,7 +381,9 @@ static void test_select(void **state) {
     assert_int_equal(c.precision, SS_PRECISION_FP32);
     assert_true(c.backend == SS_GEMM_OPENBLAS || c.backend == SS_GEMM_DNNL_F32);
     assert_true(c.peak[SS_GEMM_OPENBLAS] > 0);
-    assert_true(c.peak[c.backend] >= c.peak[SS_GEMM_OPENBLAS]);
+    /* oneDNN f32 unless OpenBLAS measured 1.2x faster (a margin against flips between runs) */
+    if (c.backend == SS_GEMM_OPENBLAS) assert_true(c.peak[SS_GEMM_OPENBLAS] > 1.2 * c.peak[SS_GEMM_DNNL_F32]);
+    else assert_true(c.peak[SS_GEMM_OPENBLAS] <= 1.2 * c.peak[SS_GEMM_DNNL_F32]);
     assert_int_equal(ss_gemm_current(), c.backend);
     print_message("# fp32: %s (%s); peaks openblas %.0f, onednn-f32 %.0f GFLOP/s; oneDNN ISA %s\n",
                   ss_gemm_backend_name(c.backend), c.reason, c.peak[0], c.peak[1], c.isa);

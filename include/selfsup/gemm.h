@@ -75,14 +75,16 @@ int ss_gemm_native_bf16(void);
 typedef struct {
     ss_precision precision;     /* fp32 or bf16 (never auto) */
     ss_gemm_backend backend;    /* the large-product backend */
-    ss_gemm_backend f32_backend;/* the faster f32 backend (the probe's winner) */
+    ss_gemm_backend f32_backend;/* the f32 backend: oneDNN f32, or OpenBLAS where the probe measured it 1.2x faster */
     double peak[SS_GEMM_N_BACKENDS]; /* GFLOP/s measured by the probe, 0 = not measured/unavailable */
     char isa[64];               /* oneDNN's instruction set, e.g. "avx512_core_bf16" */
     char reason[160];           /* one line: why this precision and backend */
 } ss_gemm_choice;
 
-/* Choose the backend for the precision asked: fp32 -> the faster of
- * OpenBLAS and oneDNN f32 on a short measured probe (FFTW-style); bf16 ->
+/* Choose the backend for the precision asked: fp32 -> oneDNN f32 unless
+ * OpenBLAS measures at least 1.2x faster on a short probe (FFTW-style; the
+ * margin keeps close timings from flipping the choice, and the bits,
+ * between runs); bf16 ->
  * oneDNN bf16 (without AVX-512: the rounding reference path); auto -> bf16
  * when the CPU has native bf16 dot products (AVX512_BF16 or AMX) and the
  * probe measured bf16 products at least 1.15x faster than the faster f32

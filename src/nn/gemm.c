@@ -527,6 +527,10 @@ enum { PROBE_M = 2048, PROBE_N = 1024, PROBE_K = 256 };
 #define PROBE_ROUNDS 4 /* backends measured in turn, best of every round: a busy spell of the machine
                           cannot favour one backend (it did with one block each: auto flipped between runs) */
 #define AUTO_BF16_MARGIN 1.15 /* bf16 must beat f32 by this factor: its conversions cost outside the product */
+#define OPENBLAS_MARGIN 1.2   /* OpenBLAS replaces oneDNN f32 only when this much faster: where the two are close
+                                 (on the Xeon, OpenBLAS's AVX-512 kernels and oneDNN f32 both ~305 GFLOP/s) noise
+                                 would flip the choice, and with it the bits, from one run of a command to the next;
+                                 where they differ (AVX2-only OpenBLAS, generic kernels) oneDNN measured 1.9-6x */
 
 /* The probe's measurements, once per process and thread count: every
  * selection after the first reuses them, so the runs of one process (a
@@ -554,7 +558,8 @@ ss_status ss_gemm_select(ss_precision want, ss_gemm_choice *out, ss_error *err) 
         probe_cache.threads = omp_get_max_threads();
     }
     memcpy(c.peak, probe_cache.peak, sizeof c.peak);
-    c.f32_backend = c.peak[SS_GEMM_DNNL_F32] > c.peak[SS_GEMM_OPENBLAS] ? SS_GEMM_DNNL_F32 : SS_GEMM_OPENBLAS;
+    c.f32_backend = c.peak[SS_GEMM_DNNL_F32] > 0 && c.peak[SS_GEMM_OPENBLAS] <= OPENBLAS_MARGIN * c.peak[SS_GEMM_DNNL_F32]
+                        ? SS_GEMM_DNNL_F32 : SS_GEMM_OPENBLAS;
     /* auto takes bf16 only where it is native AND measured faster: AVX512_BF16
      * without AMX doubles the multiply-adds per instruction on some cores
      * (AMD Zen 4/5) but not on others (Intel Sapphire/Emerald Rapids without
@@ -570,10 +575,11 @@ ss_status ss_gemm_select(ss_precision want, ss_gemm_choice *out, ss_error *err) 
     } else {
         c.precision = SS_PRECISION_FP32;
         c.backend = c.f32_backend;
-        snprintf(c.reason, sizeof c.reason, "%s; %s measured faster", want == SS_PRECISION_FP32 ? "fp32 asked"
+        snprintf(c.reason, sizeof c.reason, "%s; %s", want == SS_PRECISION_FP32 ? "fp32 asked"
                  : !native ? "auto: no native bf16 dot products on this CPU (oneDNN ISA below avx512_core_bf16)"
                  : "auto: bf16 products measured no faster than f32 on this CPU",
-                 ss_gemm_backend_name(c.f32_backend));
+                 c.f32_backend == SS_GEMM_DNNL_F32 ? "onednn-f32 (OpenBLAS is taken only when measured 1.2x faster)"
+                                                   : "openblas-f32 measured faster");
     }
     G.backend = c.backend;
     G.tile_bf16 = c.backend == SS_GEMM_DNNL_BF16 && ss_tile_bf16_available();
