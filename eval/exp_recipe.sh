@@ -1,6 +1,6 @@
 # The fine-tuning recipe shared by the experiments (sourced). Chosen on the
 # SST-2 dev split only; the held-out SST-2 test split is never used.
-FT_RECIPE=(--epochs 3 --batch 32 --lr 2e-4 --warmup-ratio 0.1 --weight-decay 0.01 --dropout 0.1 --max-seq 128)
+FT_RECIPE=(--epochs 3 --batch 32 --lr 2e-4 --layer-decay 1 --warmup-ratio 0.1 --weight-decay 0.01 --dropout 0.1 --max-seq 128)
 W=${W:-eval/work/exp}
 # --init arguments for a model name: a pretrained run, or the same
 # architecture from scratch with the same tokenizer.
