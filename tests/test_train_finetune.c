@@ -823,11 +823,11 @@ static void test_finetune_freeze_encoder(void **state) {
     cJSON_Delete(ev);
 }
 
-/* The eval.json of DIR: its lr and layer_decay. */
-static void eval_hparams(const char *dir, double *lr, double *decay) {
+/* DIR's eval.json records this lr and layer_decay. */
+static void expect_hparams(const char *dir, double lr, double decay) {
     cJSON *ev = read_json(path_in(dir, "eval.json"));
-    *lr = cJSON_GetObjectItemCaseSensitive(ev, "lr")->valuedouble;
-    *decay = cJSON_GetObjectItemCaseSensitive(ev, "layer_decay")->valuedouble;
+    assert_float_equal(cJSON_GetObjectItemCaseSensitive(ev, "lr")->valuedouble, lr, 1e-12);
+    assert_float_equal(cJSON_GetObjectItemCaseSensitive(ev, "layer_decay")->valuedouble, decay, 1e-12);
     cJSON_Delete(ev);
 }
 
@@ -863,22 +863,13 @@ static void test_finetune_auto_hparams(void **state) {
         CHECK_OK(ss_finetune(&o, &r, note_cb, notes[i], &err), &err);
         ss_finetune_result_free(&r);
     }
-    double lr, decay;
-    eval_hparams(dirs[0], &lr, &decay);
-    assert_float_equal(lr, 5e-4, 1e-12);
-    assert_float_equal(decay, 0.8, 1e-12);
+    expect_hparams(dirs[0], 5e-4, 0.8);
     assert_non_null(strstr(notes[0], "a pretrained encoder"));
-    eval_hparams(dirs[1], &lr, &decay);
-    assert_float_equal(lr, 5e-4, 1e-12);
-    assert_float_equal(decay, 0.8, 1e-12);
+    expect_hparams(dirs[1], 5e-4, 0.8);
     assert_int_equal(notes[1][0], 0); /* nothing chosen: no note */
-    eval_hparams(dirs[2], &lr, &decay);
-    assert_float_equal(lr, 2e-4, 1e-12);
-    assert_float_equal(decay, 1.0, 1e-12);
+    expect_hparams(dirs[2], 2e-4, 1.0);
     assert_non_null(strstr(notes[2], "random weights"));
-    eval_hparams(dirs[3], &lr, &decay);
-    assert_float_equal(lr, 1e-3, 1e-12);
-    assert_float_equal(decay, 0.8, 1e-12);
+    expect_hparams(dirs[3], 1e-3, 0.8);
 
     ss_model *a, *b;
     CHECK_OK(ss_model_load(&a, dirs[0], &err), &err);
