@@ -89,7 +89,7 @@ static double step(bench *b, uint64_t seed) {
         ls.loss_sum += 50.0 * ds.loss_sum / (double)ds.n * (double)nt;
     }
     /* clipping folded into the update, as the trainer does (per model here) */
-    ss_adamw_hparams h = {3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f};
+    ss_adamw_hparams h = {3e-4f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 0};
     double nm = ss_grad_norm(ss_model_grads(b->m), ss_model_num_params(b->m));
     ss_adamw_step_scaled(&b->o, b->m, ss_model_params(b->m), ss_model_grads(b->m), &h, 0, ss_clip_factor(nm, 1.0));
     if (b->g) {

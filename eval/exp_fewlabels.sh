@@ -13,9 +13,12 @@
 #              Rotten Tomatoes text; 20,000 drawn with a fixed seed from the
 #              unlabelled reviews), probability >= 0.9, at most 2,000
 #              balanced, a student trained 3 epochs on labelled + pseudo rows
-# Runs go to eval/work/exp/label_eff/<MODEL>+prompt_n<N>_s<S> and
-# <MODEL>+self_n<N>_s<S> (so exp_summary.py's label_eff table has them as
-# models of their own), zero-shot results to eval/work/exp/fewlabels/.
+# Runs go to eval/work/exp/label_eff/<MODEL><FT_TAG>+prompt_n<N>_s<S> and
+# <MODEL><FT_TAG>+self_n<N>_s<S> (so exp_summary.py's label_eff table has them
+# as models of their own), zero-shot results to eval/work/exp/fewlabels/.
+# FT_EXTRA adds fine-tuning flags to both (as in eval/exp_label_efficiency.sh,
+# e.g. FT_EXTRA="--lr 5e-4 --layer-decay 0.8" FT_TAG=+lr5e-4+ld0.8: the
+# self-training teacher and student then use the plain head's best recipe).
 # A finished run is not redone; an interrupted one starts over (self-training
 # continues by itself).
 set -euo pipefail
@@ -28,6 +31,7 @@ R=$W/fewlabels
 SST=$($SS data get sst2)
 IMDB=$($SS data get imdb)
 source eval/exp_recipe.sh
+read -r -a FT_EXTRA_A <<<"${FT_EXTRA:-}"; FT_TAG=${FT_TAG:-}
 mkdir -p "$R" "$W/label_eff"
 RUN=$W/pre_$MODEL
 case $MODEL in
@@ -62,13 +66,13 @@ schedule() {
 for n in $SIZES; do
   read -r epochs every < <(schedule "$n")
   for s in $SEEDS; do
-    out=$W/label_eff/${MODEL}+prompt${DTAG}_n${n}_s$s
+    out=$W/label_eff/${MODEL}${FT_TAG}+prompt${DTAG}_n${n}_s$s
     [ -s "$out/eval.json" ] && continue
     rm -rf "$out"
     echo "== prompt-based fine-tuning: $MODEL, $n sentences, seed $s ($epochs epochs)"
     $SS finetune --init "$RUN" --template "$TEMPLATE" --verbalizer "$VERB_FT" --train "$SST/train.tsv" \
       --dev "$SST/dev.tsv" --out "$out" "${FT_RECIPE[@]}" --epochs "$epochs" --eval-every "$every" \
-      --train-size "$n" --seed "$s" --threads "$THREADS" "${DT[@]}" | grep -E '^(dev:|best)'
+      --train-size "$n" --seed "$s" --threads "$THREADS" "${DT[@]}" "${FT_EXTRA_A[@]}" | grep -E '^(dev:|best)'
   done
 done
 
@@ -87,14 +91,15 @@ fi
 for n in $ST_SIZES; do
   read -r epochs every < <(schedule "$n")
   for s in $SEEDS; do
-    out=$W/label_eff/${MODEL}+self_n${n}_s$s
+    out=$W/label_eff/${MODEL}${FT_TAG}+self_n${n}_s$s
     [ -s "$out/selftrain.json" ] && continue
     echo "== self-training: $MODEL, $n sentences, seed $s"
     $SS finetune --init "$RUN" --train "$SST/train.tsv" --dev "$SST/dev.tsv" --out "$out" "${FT_RECIPE[@]}" \
       --epochs "$epochs" --eval-every "$every" --train-size "$n" --seed "$s" --threads "$THREADS" \
-      --precision fp32 --unlabeled "$POOL" --rounds 1 --threshold 0.9 --max-pseudo 2000 --student-epochs 3 |
+      --precision fp32 --unlabeled "$POOL" --rounds 1 --threshold 0.9 --max-pseudo 2000 --student-epochs 3 \
+      "${FT_EXTRA_A[@]}" |
       grep -E '^(self-training|  |dev:)'
   done
 done
 /usr/bin/python3 eval/exp_summary.py label_eff "$W/label_eff" "" "" "" \
-  "$MODEL" scratch-encoder "$MODEL+prompt" scratch-encoder "$MODEL+self" scratch-encoder 2>/dev/null || true
+  "$MODEL$FT_TAG" scratch-encoder "$MODEL$FT_TAG+prompt" scratch-encoder "$MODEL$FT_TAG+self" scratch-encoder 2>/dev/null || true

@@ -346,7 +346,7 @@ static void test_adamw_steps(void **state) {
     cJSON *h = cJSON_Parse(ss_safetensors_meta(c.f, "adamw"));
     assert_non_null(h);
     ss_adamw_hparams hp = {(float)meta_num(h, "lr"), (float)meta_num(h, "beta1"), (float)meta_num(h, "beta2"),
-                           (float)meta_num(h, "eps"), (float)meta_num(h, "weight_decay"), 1.0f};
+                           (float)meta_num(h, "eps"), (float)meta_num(h, "weight_decay"), 1.0f, 0};
     double clip = meta_num(h, "clip");
     int steps = (int)meta_num(h, "steps");
     cJSON_Delete(h);

@@ -155,7 +155,7 @@ static void test_adamw_scaled(void **state) {
     ss_adamw a, b;
     CHECK_OK(ss_adamw_init(&a, n, &err), &err);
     CHECK_OK(ss_adamw_init(&b, n, &err), &err);
-    ss_adamw_hparams h = {3e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f};
+    ss_adamw_hparams h = {3e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 0};
     double clip = 1.0;
     for (int s = 0; s < 4; s++) {
         /* gradients whose norm is above the clip on even steps, below on odd ones */
@@ -202,7 +202,7 @@ static void test_adamw_layer_decay(void **state) {
     ss_adamw a;
     CHECK_OK(ss_adamw_init(&a, n, &err), &err);
     const float D = 0.5f;
-    ss_adamw_hparams h = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.0f, D};
+    ss_adamw_hparams h = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.0f, D, 0};
     ss_adamw_step(&a, model, p, g, &h);
     const float *p0 = ss_model_params(model);
     for (size_t k = 0; k < ss_model_num_tensors(model); k++) {
@@ -220,7 +220,7 @@ static void test_adamw_layer_decay(void **state) {
     ss_adamw b, c;
     CHECK_OK(ss_adamw_init(&b, n, &err), &err);
     CHECK_OK(ss_adamw_init(&c, n, &err), &err);
-    ss_adamw_hparams one = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f}, none = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.0f};
+    ss_adamw_hparams one = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 0}, none = {1e-3f, 0.9f, 0.95f, 1e-8f, 0.1f, 0.0f, 0};
     ss_adamw_step(&b, model, pa, g, &one);
     ss_adamw_step(&c, model, pb, g, &none);
     assert_same_bits(pa, pb, n, "layer_decay 1 vs 0");

@@ -79,7 +79,7 @@ static void test_overfit_one_batch(void **state) {
     ss_batch b = {tok, tgt, NULL, 2, 16};
     ss_adamw opt;
     CHECK_OK(ss_adamw_init(&opt, ss_model_num_params(m), &err), &err);
-    ss_adamw_hparams h = {1e-2f, 0.9f, 0.95f, 1e-8f, 0.0f, 1.0f};
+    ss_adamw_hparams h = {1e-2f, 0.9f, 0.95f, 1e-8f, 0.0f, 1.0f, 0};
     ss_loss_stats ls;
     double first = 0, last = 0;
     for (int s = 0; s < 300; s++) {

@@ -439,7 +439,7 @@ static void test_adamw_step_from(void **state) {
     uint64_t fill_state = 5;
     for (size_t i = 0; i < n; i++) p0[i] = fill_urand(&fill_state), g[i] = 0.1f * fill_urand(&fill_state);
     const size_t firsts[] = {ss_model_head_offset(m), ss_model_tensor(m, 3)->offset, 0, n};
-    ss_adamw_hparams h = {1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, 1.0f};
+    ss_adamw_hparams h = {1e-2f, 0.9f, 0.999f, 1e-8f, 0.1f, 1.0f, 0};
     for (size_t q = 0; q < sizeof firsts / sizeof firsts[0]; q++) {
         size_t first = firsts[q];
         ss_adamw a, b;
@@ -745,9 +745,9 @@ static void test_finetune_keeps_best_bf16(void **state) {
 }
 
 /* A pretrained-like directory: an encoder with an MLM head and a tokenizer. */
-static void save_pretrained(const char *dir) {
+static void save_pretrained_layers(const char *dir, int n_layer) {
     ss_error err = {0};
-    ss_model_config c = {SS_ENCODER, (int)ss_tokenizer_vocab_size(g_tok), 1, 32, 2, 64, SEQ, 0.0f, 0, SS_HEAD_MLM,
+    ss_model_config c = {SS_ENCODER, (int)ss_tokenizer_vocab_size(g_tok), n_layer, 32, 2, 64, SEQ, 0.0f, 0, SS_HEAD_MLM,
                          0, SS_POOL_CLS, 0, SS_TEXT_NORM_NONE};
     ss_model *m;
     CHECK_OK(ss_model_create(&m, &c, &err), &err);
@@ -757,6 +757,8 @@ static void save_pretrained(const char *dir) {
     CHECK_OK(ss_tokenizer_save(g_tok, path_in(dir, "tokenizer.json"), &err), &err);
     ss_model_free(m);
 }
+
+static void save_pretrained(const char *dir) { save_pretrained_layers(dir, 1); }
 
 /* Tensors of the fine-tuned body equal (bit for bit) to the pretrained ones,
  * out of how many body tensors; *head_moved: a head tensor is not at its init. */
@@ -1108,6 +1110,81 @@ static void test_finetune_resume_is_bit_identical(void **state) {
     assert_non_null(strstr(err.msg, "no checkpoint"));
 }
 
+/* Gradual unfreezing: in the model at ckpt, the tensors of depth below
+ * min_depth equal the pretrained ones bit for bit, and at every depth from
+ * min_depth up most of them have moved (the head's, new, are at the top). */
+static void expect_unfrozen_from(const char *pre_dir, const char *ckpt, int min_depth) {
+    ss_error err = {0};
+    ss_model *pre, *ft;
+    CHECK_OK(ss_model_load(&pre, pre_dir, &err), &err);
+    CHECK_OK(ss_model_load(&ft, ckpt, &err), &err);
+    int top = ss_model_config_of(ft)->n_layer + 1, n[8] = {0}, moved[8] = {0};
+    assert_true(top < 8);
+    for (size_t i = 0; i < ss_model_num_tensors(ft); i++) {
+        const ss_param_info *t = ss_model_tensor(ft, i);
+        const ss_param_info *u = NULL;
+        for (size_t j = 0; j < ss_model_num_tensors(pre) && !u; j++)
+            if (strcmp(ss_model_tensor(pre, j)->name, t->name) == 0) u = ss_model_tensor(pre, j);
+        if (!u) continue; /* the new head */
+        int same = memcmp(ss_model_params(pre) + u->offset, ss_model_params(ft) + t->offset,
+                          t->numel * sizeof(float)) == 0;
+        if (t->depth < min_depth && !same) fail_msg("%s (depth %d) moved while frozen (from depth %d)", t->name,
+                                                     t->depth, min_depth);
+        n[t->depth]++;
+        moved[t->depth] += !same;
+    }
+    for (int d = min_depth; d <= top; d++) {
+        assert_true(n[d] > 0);
+        if (2 * moved[d] <= n[d]) fail_msg("depth %d: %d of %d tensors moved, unfrozen from depth %d", d, moved[d],
+                                           n[d], min_depth);
+    }
+    ss_model_free(pre);
+    ss_model_free(ft);
+}
+
+static void test_finetune_gradual_unfreeze(void **state) {
+    (void)state;
+    char pre[512], out[512];
+    snprintf(pre, sizeof pre, "%s/pretrained2", g_dir);
+    snprintf(out, sizeof out, "%s/unfreeze", g_dir);
+    save_pretrained_layers(pre, 2);
+    ss_finetune_opts o;
+    ft_opts(&o, out);
+    o.init = pre;
+    o.tokenizer = NULL;
+    o.unfreeze_every = 2;
+    o.eval_every = 1;
+    o.lr = 1e-2;
+    o.dropout = 0.1;
+    /* 2 layers: the head (depth 3) alone for steps 0-1, block 1 (depth 2)
+     * joins at step 2, block 0 at 4, the embeddings at 6; each stop is
+     * checked, and the run resumed (the stages follow the step) */
+    ft_run_until(&o, 2);
+    char *ckpt = path_in(out, "checkpoint");
+    for (int stop = 4, depth = 2; depth >= 0; stop += 2, depth--) {
+        expect_unfrozen_from(pre, ckpt, depth + 1);
+        ss_finetune_opts r = resume_opts(out);
+        ft_run_until(&r, stop);
+    }
+    expect_unfrozen_from(pre, ckpt, 0);
+    cJSON *ev;
+    ss_finetune_opts r = resume_opts(out);
+    ss_finetune_result res;
+    ss_error err = {0};
+    CHECK_OK(ss_finetune(&r, &res, NULL, NULL, &err), &err);
+    ss_finetune_result_free(&res);
+    ev = read_json(path_in(out, "eval.json"));
+    assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(ev, "unfreeze_every")->valuedouble, 2);
+    cJSON_Delete(ev);
+    /* with --freeze-encoder the body never trains: refused */
+    ft_opts(&o, out);
+    snprintf(pre, sizeof pre, "%s/never-unfrozen", g_dir);
+    o.out_dir = pre;
+    o.freeze_encoder = 1;
+    o.unfreeze_every = 3;
+    expect_arg_error(&o, "--unfreeze-every");
+}
+
 /* Options are checked by the library as by the CLI. */
 static void test_finetune_opts_checked(void **state) {
     (void)state;
@@ -1145,6 +1222,7 @@ int main(void) {
         cmocka_unit_test(test_finetune_keeps_best_bf16),
         cmocka_unit_test(test_finetune_freeze_encoder),
         cmocka_unit_test(test_finetune_auto_hparams),
+        cmocka_unit_test(test_finetune_gradual_unfreeze),
         cmocka_unit_test(test_finetune_train_size_keeps_classes),
         cmocka_unit_test(test_finetune_errors),
         cmocka_unit_test(test_finetune_resume_is_bit_identical),

@@ -112,7 +112,7 @@ int main(int argc, char **argv) {
             ss_scale_grads(ss_model_grads(d), ss_model_num_params(d), (float)(1.0 / (norm + 1e-6)));
             ss_scale_grads(ss_model_grads(g), ss_model_num_params(g), (float)(1.0 / (norm + 1e-6)));
         }
-        ss_adamw_hparams h = {(float)ss_lr_schedule(s, steps, warmup, lr, lr / 10), 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f};
+        ss_adamw_hparams h = {(float)ss_lr_schedule(s, steps, warmup, lr, lr / 10), 0.9f, 0.95f, 1e-8f, 0.1f, 1.0f, 0};
         ss_adamw_step(&od, d, ss_model_params(d), ss_model_grads(d), &h);
         ss_adamw_step(&og, g, ss_model_params(g), ss_model_grads(g), &h);
         double gl = ls.loss_sum / (double)nm, dl = ds.loss_sum / (double)ds.n;

@@ -93,6 +93,13 @@ typedef struct {
     ss_status (*after_step)(void *ctx, const ss_engine_step *s, ss_error *err);
     /* The run should end now (early stopping); NULL: never. */
     int (*done)(void *ctx);
+    /* Gradual unfreezing: the depth (ss_param_info.depth) below which the
+     * model's tensors are frozen at the coming step; their gradients are
+     * set to zero after the backward (so the norm and clipping see only the
+     * trained tensors, as if the frozen ones had no gradient) and AdamW
+     * leaves them and their moments as they are. A function of the step
+     * alone, so a resumed run freezes as the uninterrupted one. NULL: 0. */
+    int (*frozen_below)(void *ctx);
     /* The stop flag was raised: save what --resume needs. NULL: nothing. */
     ss_status (*on_stop)(void *ctx, ss_error *err);
 } ss_engine_hooks;

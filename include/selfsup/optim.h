@@ -15,6 +15,10 @@ typedef struct {
      * model of L layers steps with lr * layer_decay^(L + 1 - d), so the head
      * takes the full rate and the embeddings the smallest. 0 or 1: off. */
     float layer_decay;
+    /* Gradual unfreezing (ULMFiT): tensors of depth below min_depth are
+     * frozen at this step: neither they nor their moments change (no weight
+     * decay either). 0: every tensor steps. */
+    int min_depth;
 } ss_adamw_hparams;
 
 /* Moments m and v, one float each per parameter, in one allocation. */

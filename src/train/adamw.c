@@ -120,7 +120,7 @@ void ss_adamw_step_scaled(ss_adamw *o, const ss_model *model, float *params, con
     for (size_t i = 0; i < nt; i++) {
         const ss_param_info *t = ss_model_tensor(model, i);
         size_t off = t->offset;
-        if (off < first) continue;
+        if (off < first || t->depth < h->min_depth) continue;
         ss_adamw_hparams ht = *h;
         if (llrd) ht.lr = (float)((double)h->lr * pow((double)h->layer_decay, (double)(top - t->depth)));
         update(params + off, grads + off, o->m + off, o->v + off, t->numel, &ht,

@@ -62,14 +62,26 @@ static double grad_norm_all(const ss_engine *e) {
 
 /* AdamW on every trained model, with clipping by the joint norm (torch
  * semantics) folded into the update as a factor on the gradients. */
-static void adamw_all(ss_engine *e, double lr, double norm) {
+static void adamw_all(ss_engine *e, double lr, double norm, int min_depth) {
     const ss_engine_config *c = &e->c;
     ss_train_models *tm = e->tm;
     ss_adamw_hparams h = {(float)lr, (float)c->beta1, (float)c->beta2, (float)c->eps, (float)c->weight_decay,
-                          (float)c->layer_decay};
+                          (float)c->layer_decay, min_depth};
     float gs = ss_clip_factor(norm, c->clip);
     ss_adamw_step_scaled(&tm->opt, tm->model, ss_model_params(tm->model), ss_model_grads(tm->model), &h, c->first, gs);
+    h.min_depth = 0;
     if (tm->gen) ss_adamw_step_scaled(&tm->gen_opt, tm->gen, ss_model_params(tm->gen), ss_model_grads(tm->gen), &h, 0, gs);
+}
+
+/* Gradual unfreezing: the gradients of the model's tensors below min_depth
+ * are zero, as if they had none. */
+static void zero_frozen_grads(ss_engine *e, int min_depth) {
+    const ss_model *m = e->tm->model;
+    float *g = ss_model_grads(e->tm->model);
+    for (size_t i = 0; i < ss_model_num_tensors(m); i++) {
+        const ss_param_info *t = ss_model_tensor(m, i);
+        if (t->depth < min_depth && t->offset >= e->c.first) memset(g + t->offset, 0, t->numel * sizeof(float));
+    }
 }
 
 /* The gradient segments the engine trains: the model's from `first` on,
@@ -306,6 +318,8 @@ static ss_status step(ss_engine *e, ss_engine_step *s, double t0, ss_error *err)
     s->stats = e->stats;
     s->loss = e->stats[0];
     s->tokens = (int64_t)e->stats[1];
+    int min_depth = e->h.frozen_below ? e->h.frozen_below(e->h.ctx) : 0;
+    if (min_depth > 0) zero_frozen_grads(e, min_depth);
     s->grad_norm = grad_norm_all(e);
     s->skipped = !isfinite(s->loss) || !isfinite(s->grad_norm);
     ss_train_state *ts = e->st;
@@ -316,7 +330,7 @@ static ss_status step(ss_engine *e, ss_engine_step *s, double t0, ss_error *err)
                            ts->bad_steps, ts->step + 1, e->c.fail_note ? " " : "", e->c.fail_note ? e->c.fail_note : "");
     } else {
         ts->bad_steps = 0;
-        adamw_all(e, s->lr, s->grad_norm);
+        adamw_all(e, s->lr, s->grad_norm, min_depth);
     }
     ts->step++;
     ts->tokens_seen += s->tokens;

@@ -368,6 +368,16 @@ static int patience_out(const ft_run *r) {
 
 static int done(void *ctx) { return patience_out(ctx); }
 
+/* Gradual unfreezing (--unfreeze-every N, ULMFiT): at step s the tensors of
+ * depth L + 1 - floor(s / N) and up train (ss_param_info.depth: the final
+ * LayerNorm and head at L + 1, block l at l + 1, the embeddings at 0). */
+static int frozen_below(void *ctx) {
+    const ft_run *r = ctx;
+    if (r->o.unfreeze_every <= 0) return 0;
+    int64_t top = ss_model_config_of(r->model)->n_layer + 1, stage = r->state.step / r->o.unfreeze_every;
+    return stage >= top ? 0 : (int)(top - stage);
+}
+
 /* A metrics line (the mean loss of the steps since the last one) at the
  * engine's log cadence; a progress report at most every FT_SHOW_MIN seconds
  * at those steps, and at the first step FT_SHOW_MAX seconds after the
@@ -456,6 +466,14 @@ static ss_status plan(ft_run *r, ss_error *err) {
     r->total_steps = (batches + o->grad_accum - 1) / o->grad_accum * o->epochs;
     r->warmup = (int64_t)llround(o->warmup_ratio * (double)r->total_steps);
     ss_rng_seed(&r->rng, o->seed ^ 0xF17E7u);
+    if (o->unfreeze_every > 0 && !o->resume) {
+        int64_t all = (ss_model_config_of(r->model)->n_layer + 1) * o->unfreeze_every;
+        char msg[256];
+        snprintf(msg, sizeof msg, "gradual unfreezing: the head alone for %" PRId64 " steps, then one block more every "
+                 "%" PRId64 ", everything from step %" PRId64 "%s", o->unfreeze_every, o->unfreeze_every, all,
+                 all >= r->total_steps ? " (after the run's last step: the lowest layers never train)" : "");
+        note(r, msg);
+    }
     if (!o->resume || r->state.epoch == 0) return SS_OK;
     ss_status st = ss_rng_state_set(&r->rng, r->state.data_rng, err);
     if (st) return st;
@@ -483,7 +501,7 @@ static ss_status train_loop(ft_run *r, ss_error *err) {
               .fail_note = "The best weights so far are in the output directory.", .stop = o->stop},
         .tm = &r->tm, .st = &r->state,
         .h = {.ctx = r, .n_stats = 2, .micro_count = micro_count, .prepare = prepare, .micro = micro,
-              .after_step = after_step, .done = done, .on_stop = on_stop}};
+              .after_step = after_step, .done = done, .frozen_below = frozen_below, .on_stop = on_stop}};
     ss_status st = ss_engine_run(&r->eng, err);
     if (!st && patience_out(r)) note(r, "early stop: no dev improvement");
     if (!st && !r->state.have_best) st = evaluate(r, err); /* stopped before the first evaluation */

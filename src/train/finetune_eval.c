@@ -94,6 +94,7 @@ ss_status ft_write_eval_json(ft_run *r, const ss_finetune_result *res, ss_error 
     cJSON_AddNumberToObject(o, "seed", (double)r->o.seed);
     cJSON_AddNumberToObject(o, "lr", r->o.lr);
     cJSON_AddNumberToObject(o, "layer_decay", r->o.layer_decay);
+    cJSON_AddNumberToObject(o, "unfreeze_every", (double)r->o.unfreeze_every);
     if (r->prompt) {
         cJSON_AddStringToObject(o, "template", r->o.template);
         cJSON_AddStringToObject(o, "verbalizer", r->o.verbalizer);

@@ -41,6 +41,8 @@ ss_status ss_finetune_opts_check(const ss_finetune_opts *o, ss_error *err) {
     if (!o->init && !o->tokenizer)
         return ss_fail(err, SS_ERR_ARG, "a model from scratch (--init none) needs --tokenizer");
     if (!o->template != !o->verbalizer) return ss_fail(err, SS_ERR_ARG, "--template and --verbalizer go together");
+    if (o->freeze_encoder && o->unfreeze_every > 0)
+        return ss_fail(err, SS_ERR_ARG, "--unfreeze-every does not go with --freeze-encoder: the body never trains");
     if (o->template) {
         if (!o->init)
             return ss_fail(err, SS_ERR_ARG, "prompt-based fine-tuning (--template) needs --init RUN: a pretrained "
