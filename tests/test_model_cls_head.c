@@ -493,6 +493,46 @@ static const ss_param_info *find_tensor(const ss_model *m, const char *name) {
 /* Head tensors, their shapes, decay and init; they come last, from
  * ss_model_head_offset on; the head alone (no body backward) writes only
  * there. */
+/* ss_model_body_backward_to(m, d): the gradients of the tensors at depth d
+ * and up are those of the whole backward, bit for bit; those below stay
+ * zero; every depth from d up has a non-zero gradient. */
+static void test_body_backward_to(void **state) {
+    (void)state;
+    ss_error err = {0};
+    batch b;
+    make_batch(&b, 1, 0);
+    ss_model *m = new_model(cls_config(SS_ENCODER, SS_POOL_CLS, 1), 21);
+    size_t np = ss_model_num_params(m);
+    float *full = malloc(np * sizeof(float));
+    assert_non_null(full);
+    analytic(m, &b, full);
+    for (int d = 0; d <= L + 1; d++) {
+        ss_model_zero_grads(m);
+        CHECK_OK(ss_model_body_forward(m, b.tokens, b.key_valid, B, T, 1, 1234, NULL, &err), &err);
+        ss_cls_stats s;
+        CHECK_OK(ss_cls_head(m, b.key_valid, b.labels, NULL, (float)(1.0 / b.weight_sum), 1, NULL, &s, &err), &err);
+        ss_model_body_backward_to(m, d);
+        const float *g = ss_model_grads(m);
+        int nonzero_at[L + 2] = {0};
+        for (size_t i = 0; i < ss_model_num_tensors(m); i++) {
+            const ss_param_info *t = ss_model_tensor(m, i);
+            const float *gt = g + t->offset, *ft = full + t->offset;
+            if (t->depth >= d) {
+                if (memcmp(gt, ft, t->numel * sizeof(float)) != 0)
+                    fail_msg("min_depth %d: %s (depth %d) differs from the whole backward", d, t->name, t->depth);
+                for (size_t k = 0; k < t->numel; k++) nonzero_at[t->depth] |= gt[k] != 0.0f;
+            } else {
+                for (size_t k = 0; k < t->numel; k++)
+                    if (gt[k] != 0.0f) fail_msg("min_depth %d: %s (depth %d) has a gradient", d, t->name, t->depth);
+            }
+        }
+        for (int k = d; k <= L + 1; k++)
+            if (!nonzero_at[k]) fail_msg("min_depth %d: no gradient at depth %d", d, k);
+    }
+    free(full);
+    ss_model_free(m);
+}
+
 static void test_params_and_head_offset(void **state) {
     (void)state;
     ss_error err = {0};
@@ -693,6 +733,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_params_and_head_offset),
+        cmocka_unit_test(test_body_backward_to),
         cmocka_unit_test(test_gradcheck_encoder),
         cmocka_unit_test(test_gradcheck_decoder),
         cmocka_unit_test(test_gradcheck_defaults_and_dropout),

@@ -166,6 +166,11 @@ ss_status ss_model_body_forward_kv(ss_model *m, float *kv, int t0, const int32_t
 float *ss_model_dhidden(ss_model *m);
 /* Backpropagate dhidden through the body into the parameter gradients. */
 void ss_model_body_backward(ss_model *m);
+/* The same down to the tensors of depth min_depth (ss_param_info.depth: the
+ * final LayerNorm at n_layer + 1, block l at l + 1, the embeddings at 0)
+ * and no further: the gradients of those below are left as they are (a
+ * frozen part of the body: gradual unfreezing). 0: the whole body. */
+void ss_model_body_backward_to(ss_model *m, int min_depth);
 /* Called by ss_model_body_backward right after block l's parameter
  * gradients are complete (l = n_layer - 1 down to 0): the step engine
  * starts their reduction across ranks there, while the blocks below

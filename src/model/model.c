@@ -294,18 +294,22 @@ void ss_model_set_block_hook(ss_model *m, ss_block_grads_fn fn, void *ctx) {
     m->block_hook_ctx = ctx;
 }
 
-void ss_model_body_backward(ss_model *m) {
+void ss_model_body_backward(ss_model *m) { ss_model_body_backward_to(m, 0); }
+
+void ss_model_body_backward_to(ss_model *m, int min_depth) {
     const ss_model_config *c = &m->cfg;
     ss_acts *a = &m->a;
     int C = c->d_model, BT = m->B * m->T, L = c->n_layer;
     size_t n = (size_t)BT * C;
+    if (min_depth > L + 1) return;
     memset(a->dres, 0, n * sizeof(float));
     ss_layernorm_backward(a->dres, m->g.lnfw, m->g.lnfb, a->dhidden, a->res3 + (size_t)(L - 1) * n,
                           m->p.lnfw, a->lnf_mean, a->lnf_rstd, BT, C);
-    for (int l = L - 1; l >= 0; l--) {
+    for (int l = L - 1; l >= 0 && l + 1 >= min_depth; l--) { /* block l is at depth l + 1 */
         block_backward(m, l, l == 0 ? a->encoded : a->res3 + (size_t)(l - 1) * n);
         if (m->block_hook) m->block_hook(m->block_hook_ctx, l);
     }
+    if (min_depth > 0) return;
     int E = ss_model_embed_width(c);
     const float *dx = a->dres;
     if (E != C) { /* encoded = emb @ projw^T + projb */

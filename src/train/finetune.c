@@ -296,6 +296,16 @@ static ss_status prepare(void *ctx, int k, ss_error *err) {
     return SS_OK;
 }
 
+/* Gradual unfreezing (--unfreeze-every N, ULMFiT): at step s the tensors of
+ * depth L + 1 - floor(s / N) and up train (ss_param_info.depth: the final
+ * LayerNorm and head at L + 1, block l at l + 1, the embeddings at 0). */
+static int frozen_below(void *ctx) {
+    const ft_run *r = ctx;
+    if (r->o.unfreeze_every <= 0) return 0;
+    int64_t top = ss_model_config_of(r->model)->n_layer + 1, stage = r->state.step / r->o.unfreeze_every;
+    return stage >= top ? 0 : (int)(top - stage);
+}
+
 /* Part `part` of the batch (its texts [lo, hi)): loss = sum_i w_i CE_i /
  * sum_i w_i over the whole batch, gradients added times scale. */
 static ss_status micro(void *ctx, int k, int part, int parts, float scale, double *stats, ss_error *err) {
@@ -320,7 +330,7 @@ static ss_status micro(void *ctx, int k, int part, int parts, float scale, doubl
         st = ss_cls_head(m, r->valid + off, r->batch_y + lo, r->class_w, gs, 1, NULL, &cs, err);
     }
     if (st) return st;
-    if (!r->o.freeze_encoder) ss_model_body_backward(m);
+    if (!r->o.freeze_encoder) ss_model_body_backward_to(m, frozen_below(r)); /* no gradients for frozen blocks */
     stats[0] += (wsum > 0 ? cs.loss_sum / wsum : 0) * scale;
     return SS_OK;
 }
@@ -367,16 +377,6 @@ static int patience_out(const ft_run *r) {
 }
 
 static int done(void *ctx) { return patience_out(ctx); }
-
-/* Gradual unfreezing (--unfreeze-every N, ULMFiT): at step s the tensors of
- * depth L + 1 - floor(s / N) and up train (ss_param_info.depth: the final
- * LayerNorm and head at L + 1, block l at l + 1, the embeddings at 0). */
-static int frozen_below(void *ctx) {
-    const ft_run *r = ctx;
-    if (r->o.unfreeze_every <= 0) return 0;
-    int64_t top = ss_model_config_of(r->model)->n_layer + 1, stage = r->state.step / r->o.unfreeze_every;
-    return stage >= top ? 0 : (int)(top - stage);
-}
 
 /* A metrics line (the mean loss of the steps since the last one) at the
  * engine's log cadence; a progress report at most every FT_SHOW_MIN seconds
