@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Fine-tuning and classification through the CLI, printing TAP: a tiny
 # pretrain -> finetune -> classify on SST-2 that must beat chance clearly,
-# the scratch baseline, a frozen body, malformed rows (stop or skip), the
+# the scratch baseline, a frozen body, gradual unfreezing, malformed rows (stop or skip), the
 # Treebank detokenization saved with a classifier,
 # default text column ('text' or 'sentence'), Ctrl-C (exit 130 with the best
 # weights saved), and the errors a user meets.
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 28
+tap_plan 30
 tap_needs sst2 train.tsv cli-finetune
 
 SST=$MIRROR/sst2
@@ -83,6 +83,16 @@ body = [k for k in b if not k.startswith('cls_head.')]
 assert body and all(np.array_equal(a[k][:len(b[k])], b[k]) for k in body), 'body changed'
 assert len(b['embeddings.position.weight']) == 64
 assert any(k.startswith('cls_head.') for k in b)"
+
+# 1000 rows, batch 32: 32 steps; every 5 steps one more layer group of the tiny mlm run joins
+"$SS" finetune --init "$TMP/mlm" "${FT[@]}" --epochs 1 --train-size 1000 --unfreeze-every 5 --out "$TMP/gradual" \
+  >"$TMP/gu.log" 2>&1
+check "--unfreeze-every: the run says when everything trains, eval.json records it" bash -c \
+  "[ $? -eq 0 ] && grep -q 'gradual unfreezing: the head alone for 5 steps' '$TMP/gu.log' &&
+   grep -q '\"unfreeze_every\":[[:space:]]*5' '$TMP/gradual/eval.json'"
+"$SS" finetune --init "$TMP/mlm" "${FT[@]}" --freeze-encoder --unfreeze-every 5 --out "$TMP/gu2" >"$TMP/gu2.log" 2>&1
+check "--unfreeze-every with --freeze-encoder is refused, naming the flag" bash -c \
+  "[ $? -ne 0 ] && grep -q -- '--unfreeze-every' '$TMP/gu2.log' && [ ! -e '$TMP/gu2' ]"
 
 { head -3 "$SST/train.tsv"; printf 'a row without a label\n'; sed -n 4,300p "$SST/train.tsv"; } >"$TMP/bad.tsv"
 "$SS" finetune --init "$TMP/mlm" --train "$TMP/bad.tsv" --dev "$SST/dev.tsv" --epochs 1 --out "$TMP/b1" >"$TMP/b1.log" 2>&1
