@@ -93,7 +93,7 @@ FUZZ_LDLIBS   = $(shell pkg-config --libs libutf8proc libzstd libcjson 2>/dev/nu
                 -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -ldnnl -lgomp -lm
 
 .PHONY: all deps check check-deps check-torch check-fresh demo clean install uninstall bench-tokenizer fuzz \
-        bench-train bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb exp-fewlabels exp-probe mpi bench-mpi \
+        bench-train bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb exp-fewlabels exp-probe exp-continued mpi bench-mpi \
         bench-mpi-net
 all: deps
 	$(call stage,build: libselfsup and the selfsup CLI into $(B)/ (V=1 shows the commands),$(B)/libselfsup.a $(B)/selfsup)
@@ -331,6 +331,11 @@ exp-fewlabels: all
 # models (PROBE_MODELS) on SST-2, against random weights.
 exp-probe: all
 	eval/exp_probe.sh
+# exp-continued: continued pretraining (pretrain --init) from general text
+# (GENERAL=kjv|wikitext-2) to IMDB, against each alone, at equal FLOPs.
+exp-continued: all
+	$(call need_pkgs,zstd)
+	eval/exp_continued.sh
 
 # ---- benchmarks -----------------------------------------------------------------
 bench-tokenizer: all
