@@ -1176,6 +1176,18 @@ static void test_finetune_gradual_unfreeze(void **state) {
     ev = read_json(path_in(out, "eval.json"));
     assert_int_equal((int)cJSON_GetObjectItemCaseSensitive(ev, "unfreeze_every")->valuedouble, 2);
     cJSON_Delete(ev);
+    /* a stage longer than any run (the note's step count saturates, no
+     * overflow): the body stays as it was, the head alone trains */
+    snprintf(out, sizeof out, "%s/unfreeze-never", g_dir);
+    ft_opts(&o, out);
+    o.init = pre;
+    o.tokenizer = NULL;
+    o.unfreeze_every = INT64_MAX;
+    o.epochs = 1;
+    o.lr = 1e-2;
+    CHECK_OK(ss_finetune(&o, &res, NULL, NULL, &err), &err);
+    ss_finetune_result_free(&res);
+    expect_unfrozen_from(pre, out, 3);
     /* with --freeze-encoder the body never trains: refused */
     ft_opts(&o, out);
     snprintf(pre, sizeof pre, "%s/never-unfrozen", g_dir);

@@ -467,7 +467,8 @@ static ss_status plan(ft_run *r, ss_error *err) {
     r->warmup = (int64_t)llround(o->warmup_ratio * (double)r->total_steps);
     ss_rng_seed(&r->rng, o->seed ^ 0xF17E7u);
     if (o->unfreeze_every > 0 && !o->resume) {
-        int64_t all = (ss_model_config_of(r->model)->n_layer + 1) * o->unfreeze_every;
+        int64_t top = ss_model_config_of(r->model)->n_layer + 1;
+        int64_t all = o->unfreeze_every > INT64_MAX / top ? INT64_MAX : top * o->unfreeze_every; /* no overflow */
         char msg[256];
         snprintf(msg, sizeof msg, "gradual unfreezing: the head alone for %" PRId64 " steps, then one block more every "
                  "%" PRId64 ", everything from step %" PRId64 "%s", o->unfreeze_every, o->unfreeze_every, all,
