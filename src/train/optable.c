@@ -196,13 +196,18 @@ static ss_status read_row(const ss_opt *r, void *o, const cJSON *v, const char *
  * computed in fp32 (OpenBLAS); one saved before --layer-decay trained every
  * layer at the same rate; before self-training, nothing was unlabelled;
  * before prompt-based fine-tuning, there was no template or verbalizer;
- * before pretrain --init, pretraining started from random weights. */
+ * before pretrain --init, pretraining started from random weights; before
+ * --unfreeze-every, every tensor trained from the first step; before
+ * --detokenize, texts were tokenized as given.
+ * tests/test_train_options_compat.c loads options saved by old versions
+ * (tests/golden/options/): a row added without a line here fails it. */
 static const struct {
     const char *name, *value;
 } added_later[] = {{"precision", "fp32"}, {"layer_decay", "1"}, {"rtd_generator", "model"}, {"unlabeled", NULL},
                    {"rounds", "1"}, {"threshold", "0.9"}, {"max_pseudo", "0"},
                    {"template", NULL}, {"verbalizer", NULL}, {"init", NULL},
-                   {"student_epochs", "0"}, {"causal_share", "0.0625"}};
+                   {"student_epochs", "0"}, {"causal_share", "0.0625"}, {"unfreeze_every", "0"},
+                   {"detokenize", "none"}};
 
 /* 1 when `name` is listed above, its old value in *value. */
 static int added_later_row(const char *name, const char **value) {
