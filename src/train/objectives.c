@@ -3,7 +3,10 @@
  *   mlm     packed documents, BERT masking, loss on the masked positions (encoder + MLM head)
  *   rtd     ELECTRA: a small MLM generator proposes tokens for the masked
  *           positions; the discriminator tells, for every real token, whether
- *           it was replaced. loss = gen_mlm + disc_weight * disc_bce
+ *           it was replaced. loss = gen_mlm + w(step) * disc_bce, where
+ *           w = disc_weight, or with --disc-warmup N w rises linearly:
+ *           w(s) = disc_weight * min(1, (s + 1) / N), so the generator
+ *           learns first (a function of the step: resume stays exact)
  *   hybrid  an encoder with an MLM head trained with both (as GPT-BERT,
  *           Charpentier & Samuel 2024, mixes them 1:15): a causal_share of
  *           the steps, evenly spread, are clm steps (random windows, causal
@@ -195,6 +198,13 @@ static ss_status rtd_generator(trainer *t, int micro, float scale, size_t lo, si
     return SS_OK;
 }
 
+static float disc_weight_at(const trainer *t) {
+    double w = t->o.disc_weight;
+    if (t->o.disc_warmup > 0 && t->state.step < t->o.disc_warmup)
+        w *= (double)(t->state.step + 1) / (double)t->o.disc_warmup;
+    return (float)w;
+}
+
 static ss_status rtd_part(trainer *t, int micro, int part, int parts, float scale, double *s, ss_error *err) {
     size_t lo, rows = part_rows(t, part, parts, &lo), T = (size_t)t->o.seq, off = lo * T, n = rows * T;
     if (rows == 0) return SS_OK;
@@ -212,7 +222,7 @@ static ss_status rtd_part(trainer *t, int micro, int part, int parts, float scal
     }
     ss_model *d = t->tm.model;
     ss_disc_stats ds;
-    float w = (float)t->o.disc_weight;
+    float w = disc_weight_at(t);
     ss_model_set_row_offset(d, lo);
     st = ss_model_body_forward(d, tok, t->key_valid + off, (int)rows, (int)T, 1, obj_step_seed(t, micro), NULL, err);
     if (!st) st = ss_disc_head(d, t->key_valid + off, rep, w * scale / (float)real, 1, NULL, &ds, err);

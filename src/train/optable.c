@@ -198,7 +198,8 @@ static ss_status read_row(const ss_opt *r, void *o, const cJSON *v, const char *
  * before prompt-based fine-tuning, there was no template or verbalizer;
  * before pretrain --init, pretraining started from random weights; before
  * --unfreeze-every, every tensor trained from the first step; before
- * --detokenize, texts were tokenized as given.
+ * --detokenize, texts were tokenized as given; before --disc-warmup, the
+ * discriminator had its full weight from the first step.
  * tests/test_train_options_compat.c loads options saved by old versions
  * (tests/golden/options/): a row added without a line here fails it. */
 static const struct {
@@ -207,7 +208,7 @@ static const struct {
                    {"rounds", "1"}, {"threshold", "0.9"}, {"max_pseudo", "0"},
                    {"template", NULL}, {"verbalizer", NULL}, {"init", NULL},
                    {"student_epochs", "0"}, {"causal_share", "0.0625"}, {"unfreeze_every", "0"},
-                   {"detokenize", "none"}};
+                   {"detokenize", "none"}, {"disc_warmup", "0"}};
 
 /* 1 when `name` is listed above, its old value in *value. */
 static int added_later_row(const char *name, const char **value) {

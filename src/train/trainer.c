@@ -329,6 +329,9 @@ static void describe(trainer *t) {
     else
         note(t, "lr: warmup %" PRId64 " steps, then cosine from %.2e to %.2e %s", o->warmup, o->lr, o->lr_min,
              t->total_steps > 0 ? "over the steps" : "by the elapsed share of the time budget");
+    if (o->objective == SS_OBJ_RTD && o->disc_warmup > 0)
+        note(t, "rtd: the discriminator loss weight rises linearly from %g to %g over the first %" PRId64 " steps",
+             o->disc_weight / (double)o->disc_warmup, o->disc_weight, o->disc_warmup);
 }
 
 static void cleanup(trainer *t) {
