@@ -13,6 +13,10 @@
 #              Rotten Tomatoes text; 20,000 drawn with a fixed seed from the
 #              unlabelled reviews), probability >= 0.9, at most 2,000
 #              balanced, a student trained 3 epochs on labelled + pseudo rows
+#              (ST_MAX and ST_THRESHOLD change the 2,000 and 0.9; ST_PROMPT=1
+#              makes teacher and student prompt-based, the prompt mode's
+#              template and verbalizer: runs <MODEL><FT_TAG>+pself<ST_TAG>,
+#              else +self<ST_TAG>)
 # Runs go to eval/work/exp/label_eff/<MODEL><FT_TAG>+prompt_n<N>_s<S> and
 # <MODEL><FT_TAG>+self_n<N>_s<S> (so exp_summary.py's label_eff table has them
 # as models of their own), zero-shot results to eval/work/exp/fewlabels/.
@@ -88,18 +92,21 @@ for line in sys.stdin:
 random.Random(14).shuffle(sents)
 sys.stdout.write("\n".join(sents[:20000]) + "\n")' >"$POOL.part" && mv "$POOL.part" "$POOL"
 fi
+ST_MAX=${ST_MAX:-2000}; ST_THRESHOLD=${ST_THRESHOLD:-0.9}; ST_TAG=${ST_TAG:-}
+ST_NAME=+self; ST_PROMPT_A=()
+if [ -n "${ST_PROMPT:-}" ]; then ST_NAME=+pself; ST_PROMPT_A=(--template "$TEMPLATE" --verbalizer "$VERB_FT"); fi
 for n in $ST_SIZES; do
   read -r epochs every < <(schedule "$n")
   for s in $SEEDS; do
-    out=$W/label_eff/${MODEL}${FT_TAG}+self_n${n}_s$s
+    out=$W/label_eff/${MODEL}${FT_TAG}${ST_NAME}${ST_TAG}_n${n}_s$s
     [ -s "$out/selftrain.json" ] && continue
     echo "== self-training: $MODEL, $n sentences, seed $s"
     $SS finetune --init "$RUN" --train "$SST/train.tsv" --dev "$SST/dev.tsv" --out "$out" "${FT_RECIPE[@]}" \
       --epochs "$epochs" --eval-every "$every" --train-size "$n" --seed "$s" --threads "$THREADS" \
-      --precision fp32 --unlabeled "$POOL" --rounds 1 --threshold 0.9 --max-pseudo 2000 --student-epochs 3 \
-      "${FT_EXTRA_A[@]}" |
+      --precision fp32 --unlabeled "$POOL" --rounds 1 --threshold "$ST_THRESHOLD" --max-pseudo "$ST_MAX" \
+      --student-epochs 3 "${ST_PROMPT_A[@]}" "${FT_EXTRA_A[@]}" |
       grep -E '^(self-training|  |dev:)'
   done
 done
 /usr/bin/python3 eval/exp_summary.py label_eff "$W/label_eff" "" "" "" \
-  "$MODEL$FT_TAG" scratch-encoder "$MODEL$FT_TAG+prompt" scratch-encoder "$MODEL$FT_TAG+self" scratch-encoder 2>/dev/null || true
+  "$MODEL$FT_TAG" scratch-encoder "$MODEL$FT_TAG+prompt" scratch-encoder "$MODEL$FT_TAG$ST_NAME$ST_TAG" scratch-encoder 2>/dev/null || true
