@@ -253,6 +253,18 @@ static void params_of(const char *run, float **out, size_t *n) {
     free(opts);
 }
 
+/* Runs a and b end with the same generator and discriminator, bit for bit. */
+static void assert_same_params(const char *a, const char *b) {
+    float *pa, *pb;
+    size_t na, nb;
+    params_of(a, &pa, &na);
+    params_of(b, &pb, &nb);
+    assert_int_equal(na, nb);
+    assert_memory_equal(pa, pb, na * sizeof(float));
+    free(pa);
+    free(pb);
+}
+
 static void test_rtd_resume_is_bit_identical(void **state) {
     (void)state;
     ss_error err = {0};
@@ -269,14 +281,7 @@ static void test_rtd_resume_is_bit_identical(void **state) {
     o.model.dropout = 0.1f;
     o.grad_accum = 2;
     CHECK_OK(run_interrupted(o, 7, 16, 0, &err), &err);
-    float *pa, *pb;
-    size_t na, nb;
-    params_of(a, &pa, &na);
-    params_of(b, &pb, &nb);
-    assert_int_equal(na, nb);
-    assert_memory_equal(pa, pb, na * sizeof(float));
-    free(pa);
-    free(pb);
+    assert_same_params(a, b);
 }
 
 /* --disc-warmup N: every logged step's loss is gen + w(s) * disc with
@@ -315,14 +320,7 @@ static void test_rtd_disc_warmup(void **state) {
     o.disc_warmup = 8;
     o.log_every = 1;
     CHECK_OK(run_interrupted(o, 5, 12, 0, &err), &err);
-    float *pa, *pb;
-    size_t na, nb;
-    params_of(a, &pa, &na);
-    params_of(b, &pb, &nb);
-    assert_int_equal(na, nb);
-    assert_memory_equal(pa, pb, na * sizeof(float));
-    free(pa);
-    free(pb);
+    assert_same_params(a, b);
 }
 
 /* The final weights of a run (model only). */
