@@ -16,7 +16,7 @@
 #              (ST_MAX and ST_THRESHOLD change the 2,000 and 0.9; ST_PROMPT=1
 #              makes teacher and student prompt-based, the prompt mode's
 #              template and verbalizer: runs <MODEL><FT_TAG>+pself<ST_TAG>,
-#              else +self<ST_TAG>)
+#              else +self<ST_TAG>; ST_POOL=train: see below)
 # Runs go to eval/work/exp/label_eff/<MODEL><FT_TAG>+prompt_n<N>_s<S> and
 # <MODEL><FT_TAG>+self_n<N>_s<S> (so exp_summary.py's label_eff table has them
 # as models of their own), zero-shot results to eval/work/exp/fewlabels/.
@@ -80,8 +80,29 @@ for n in $SIZES; do
   done
 done
 
+# ST_POOL=train: the pool is 20,000 sentences of IMDB's *labelled* train
+# reviews instead, each with its review's label as a gold column that
+# training never sees: selftrain.json then reports how often the chosen
+# pseudo-labels agree with the review's label (a proxy for their accuracy:
+# a sentence can disagree with its review); runs tagged -trainpool
+ST_TAG=${ST_TAG:-}
 POOL=$W/imdb_sentences.txt
-if [ ! -s "$POOL" ]; then
+if [ "${ST_POOL:-unsup}" = train ]; then
+  POOL=$W/imdb_train_sentences.tsv; ST_TAG="${ST_TAG:-}-trainpool"
+  if [ ! -s "$POOL" ]; then
+    echo "== unlabelled pool: 20,000 sentences of IMDB's labelled train reviews, the review label as hidden gold"
+    zstdcat "$IMDB/train.tsv.zst" | /usr/bin/python3 -c '
+import random, re, sys
+sents = []
+next(sys.stdin)
+for line in sys.stdin:
+    text, label = line.rstrip("\n").rsplit("\t", 1)
+    for s in re.split(r"(?<=[.!?])\s+", text.strip()):
+        if 5 <= len(s.split()) <= 40: sents.append((s, label))
+random.Random(15).shuffle(sents)
+sys.stdout.write("sentence\tlabel\n" + "".join("%s\t%s\n" % p for p in sents[:20000]))' >"$POOL.part" && mv "$POOL.part" "$POOL"
+  fi
+elif [ ! -s "$POOL" ]; then
   echo "== unlabelled pool: 20,000 sentences of the unlabelled IMDB reviews (seeded draw)"
   zstdcat "$IMDB/unsup.txt.zst" | /usr/bin/python3 -c '
 import random, re, sys
@@ -92,7 +113,7 @@ for line in sys.stdin:
 random.Random(14).shuffle(sents)
 sys.stdout.write("\n".join(sents[:20000]) + "\n")' >"$POOL.part" && mv "$POOL.part" "$POOL"
 fi
-ST_MAX=${ST_MAX:-2000}; ST_THRESHOLD=${ST_THRESHOLD:-0.9}; ST_TAG=${ST_TAG:-}
+ST_MAX=${ST_MAX:-2000}; ST_THRESHOLD=${ST_THRESHOLD:-0.9}
 ST_NAME=+self; ST_PROMPT_A=()
 if [ -n "${ST_PROMPT:-}" ]; then ST_NAME=+pself; ST_PROMPT_A=(--template "$TEMPLATE" --verbalizer "$VERB_FT"); fi
 for n in $ST_SIZES; do
