@@ -13,7 +13,8 @@
 #              Rotten Tomatoes text; 20,000 drawn with a fixed seed from the
 #              unlabelled reviews), probability >= 0.9, at most 2,000
 #              balanced, a student trained 3 epochs on labelled + pseudo rows
-#              (ST_MAX and ST_THRESHOLD change the 2,000 and 0.9; ST_PROMPT=1
+#              (ST_MAX and ST_THRESHOLD change the 2,000 and 0.9, ST_GOLD=N
+#              repeats the labelled rows N times (--gold-repeat); ST_PROMPT=1
 #              makes teacher and student prompt-based, the prompt mode's
 #              template and verbalizer: runs <MODEL><FT_TAG>+pself<ST_TAG>,
 #              else +self<ST_TAG>; ST_POOL=train: see below)
@@ -114,8 +115,9 @@ random.Random(14).shuffle(sents)
 sys.stdout.write("\n".join(sents[:20000]) + "\n")' >"$POOL.part" && mv "$POOL.part" "$POOL"
 fi
 ST_MAX=${ST_MAX:-2000}; ST_THRESHOLD=${ST_THRESHOLD:-0.9}
-ST_NAME=+self; ST_PROMPT_A=()
-if [ -n "${ST_PROMPT:-}" ]; then ST_NAME=+pself; ST_PROMPT_A=(--template "$TEMPLATE" --verbalizer "$VERB_FT"); fi
+ST_NAME=+self; ST_A=()
+[ -n "${ST_GOLD:-}" ] && ST_A+=(--gold-repeat "$ST_GOLD")  # ST_GOLD=N: the labelled rows N times
+if [ -n "${ST_PROMPT:-}" ]; then ST_NAME=+pself; ST_A+=(--template "$TEMPLATE" --verbalizer "$VERB_FT"); fi
 for n in $ST_SIZES; do
   read -r epochs every < <(schedule "$n")
   for s in $SEEDS; do
@@ -125,7 +127,7 @@ for n in $ST_SIZES; do
     $SS finetune --init "$RUN" --train "$SST/train.tsv" --dev "$SST/dev.tsv" --out "$out" "${FT_RECIPE[@]}" \
       --epochs "$epochs" --eval-every "$every" --train-size "$n" --seed "$s" --threads "$THREADS" \
       --precision fp32 --unlabeled "$POOL" --rounds 1 --threshold "$ST_THRESHOLD" --max-pseudo "$ST_MAX" \
-      --student-epochs 3 "${ST_PROMPT_A[@]}" "${FT_EXTRA_A[@]}" |
+      --student-epochs 3 "${ST_A[@]}" "${FT_EXTRA_A[@]}" |
       grep -E '^(self-training|  |dev:)'
   done
 done

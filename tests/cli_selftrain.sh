@@ -8,7 +8,7 @@
 # run continued to the same weights, and the errors a user meets.
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 11
+tap_plan 12
 SS=${SELFSUP:-build/selfsup}
 [ -x "$SS" ] || bail "$SS not built (run make)"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/selfsup-selftrain.XXXXXX")
@@ -101,13 +101,21 @@ weights equal to those of the run never stopped" bash -c "
 { [ $rc -eq 130 ] || [ $rc -eq 0 ]; } && cmp -s '$TMP/a/round-2/model.safetensors' '$TMP/b/round-2/model.safetensors' &&
 cmp -s '$TMP/a/model.safetensors' '$TMP/b/model.safetensors'"
 
-"$SS" finetune "${FT[@]}" --unlabeled "$TMP/pool.txt" --rounds 1 --threshold 0.6 --student-epochs 2 --out "$TMP/c" \
-  >"$TMP/c.log" 2>&1
+"$SS" finetune "${FT[@]}" --unlabeled "$TMP/pool.txt" --rounds 1 --threshold 0.6 --student-epochs 2 --gold-repeat 3 \
+  --out "$TMP/c" >"$TMP/c.log" 2>&1
 check "a plain text file (one text per line, blank lines skipped) is an unlabelled pool too; --student-epochs 2: \
 the student evaluates dev twice, once per epoch" bash -c "
 [ $? -eq 0 ] && /usr/bin/python3 -c \"import json; s = json.load(open('$TMP/c/selftrain.json')); \
 assert s['unlabeled_texts'] == 50 and 'pseudo_accuracy' not in s['rounds'][-1], s\" &&
 [ \$(grep -c dev_accuracy '$TMP/c/round-1/metrics.jsonl') -eq 2 ]"
+check "--gold-repeat 3: the student's rows hold the 40 labelled rows three times (in --train-size order), then the \
+pseudo-labels, as many as selftrain.json counts" /usr/bin/python3 -c "
+import json
+rows = [json.loads(l) for l in open('$TMP/c/round-1/train.jsonl')]
+gold = [json.loads(l) for l in open('$TMP/a/round-1/train.jsonl')][:40]
+s = json.load(open('$TMP/c/selftrain.json'))
+assert rows[:40] == gold and rows[40:80] == gold and rows[80:120] == gold, 'labelled rows not repeated 3 times'
+assert len(rows) - 120 == s['rounds'][1]['pseudo_labels'] > 0, (len(rows), s['rounds'][1])"
 
 : >"$TMP/empty.txt"
 "$SS" finetune "${FT[@]}" --unlabeled "$TMP/empty.txt" --out "$TMP/d" >"$TMP/d.log" 2>&1

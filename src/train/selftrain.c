@@ -215,8 +215,9 @@ static int by_confidence(const void *a, const void *b) {
 }
 
 /* Label the unlabelled texts with the model in teacher_dir and write the
- * student's rows (labelled, then the chosen pseudo-labelled ones) to
- * `train` as JSONL, with the column names of --train. */
+ * student's rows (the labelled ones --gold-repeat times, then the chosen
+ * pseudo-labelled ones) to `train` as JSONL, with the column names of
+ * --train. */
 static ss_status pseudo_label(const ss_finetune_opts *o, const unlabeled_set *u, const char *teacher_dir,
                               const char *train, ss_selftrain_round *rd, ss_error *err) {
     ss_classifier c;
@@ -233,7 +234,9 @@ static ss_status pseudo_label(const ss_finetune_opts *o, const unlabeled_set *u,
     if (!st) st = read_labelled(&lab, o, err);
     const char *text_key = o->text_column ? o->text_column : "text";
     const char *label_key = o->label_column ? o->label_column : "label";
-    for (size_t i = 0; !st && i < lab.n; i++) st = add_row(&out, text_key, label_key, lab.texts[i], lab.labels[i], err);
+    for (int rep = 0; rep < o->gold_repeat; rep++) /* --gold-repeat: the labelled rows' weight among the pseudo */
+        for (size_t i = 0; !st && i < lab.n; i++)
+            st = add_row(&out, text_key, label_key, lab.texts[i], lab.labels[i], err);
     /* the prediction of each text, and how many per class reach the threshold */
     size_t per_class = SIZE_MAX, *reach = st ? NULL : calloc((size_t)K, sizeof *reach);
     if (!st && !reach) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
