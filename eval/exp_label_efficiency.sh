@@ -9,7 +9,9 @@
 # seed also picks the subset) for max(3 epochs, 300 steps), evaluated on dev
 # six times in the run (the best evaluation is kept). LE_MODELS runs only
 # some of "$BEST $BASE". Writes eval/work/exp/label_eff/, prints the table and draws
-# eval/label_efficiency.png (gnuplot) for LE_PAIRS (see below).
+# eval/work/exp/label_efficiency.png (gnuplot) for LE_PAIRS (see below). The plot
+# committed beside RESULTS.md, eval/label_efficiency.png, has every objective's
+# curve: it is drawn from eval/label_efficiency.tsv (see that file's header).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build}; SS=$B/selfsup
@@ -41,5 +43,5 @@ for m in ${LE_MODELS:-$BEST $BASE}; do
   done
 done
 # the table and plot: LE_PAIRS "pretrained scratch ..." (default "$BEST $BASE")
-/usr/bin/python3 eval/exp_summary.py label_eff "$W/label_eff" eval/label_efficiency.png "$W/sst2" 6920 \
+/usr/bin/python3 eval/exp_summary.py label_eff "$W/label_eff" "$W/label_efficiency.png" "$W/sst2" 6920 \
   ${LE_PAIRS:-$BEST $BASE}

@@ -9,6 +9,12 @@
                                           models (default: all) and their differences
   exp_summary.py imdb DIR                 DIR/<model>/eval.json
   exp_summary.py best DIR MODEL...        the MODEL with the highest mean dev accuracy in DIR
+  exp_summary.py curve DIR FULLDIR N NAME=MODEL[,MODEL...]...
+                                          label-efficiency curves as TSV lines (name, labels,
+                                          mean, std, seeds, run): per size the MODEL with the
+                                          highest mean (a recipe chosen on dev)
+  exp_summary.py plot TSV PNG             the label-efficiency plot of a curve TSV (mean with
+                                          the seeds' std as error bars; '#' lines are comments)
 
 Prints Markdown tables: mean, sample standard deviation, min and max of the
 dev accuracy over fine-tuning seeds (and macro-F1, MCC means)."""
@@ -49,13 +55,21 @@ def sst2(directory):
         print(f"| {model} | {len(devs)} | **{mean:.2f}** | {sd:.2f} | {lo:.2f} | {hi:.2f} | {f1:.4f} | {mcc:.4f} |")
 
 
-def label_eff(directory, png=None, full_dir=None, full_n=None, *pairs):
+def accuracies(directory, full_dir=None, full_n=None):
+    """{model: {labels: [dev accuracy (%) per seed]}}; FULLDIR's runs count as size N."""
     table = {}
     for key, ev in runs(directory, r"(?P<model>.+)_n(?P<n>\d+)_s(?P<seed>\d+)"):
         table.setdefault(key["model"], {}).setdefault(int(key["n"]), []).append(100 * ev["dev"]["accuracy"])
     for key, ev in runs(full_dir, r"(?P<model>.+)_s(?P<seed>\d+)") if full_dir else []:
-        if key["model"] in table:
-            table[key["model"]].setdefault(int(full_n), []).append(100 * ev["dev"]["accuracy"])
+        table.setdefault(key["model"], {}).setdefault(int(full_n), []).append(100 * ev["dev"]["accuracy"])
+    return table
+
+
+def label_eff(directory, png=None, full_dir=None, full_n=None, *pairs):
+    table = accuracies(directory, full_dir, full_n)
+    if not pairs:  # the full-size runs join only the models run at smaller sizes
+        small = {key["model"] for key, _ in runs(directory, r"(?P<model>.+)_n(?P<n>\d+)_s(?P<seed>\d+)")}
+        table = {m: v for m, v in table.items() if m in small}
     if pairs:
         table = {m: table.get(m, {}) for m in pairs}
     else:
@@ -66,7 +80,6 @@ def label_eff(directory, png=None, full_dir=None, full_n=None, *pairs):
     heads = [f"{a} - {b}" for a, b in diffs] or ["difference"]
     print("| labelled sentences | " + " | ".join(models + heads) + " |")
     print("|---|" + "---|" * (len(models) + len(heads)))
-    data_lines = []
     for n in sizes:
         cells, means = [], []
         for m in models:
@@ -82,27 +95,71 @@ def label_eff(directory, png=None, full_dir=None, full_n=None, *pairs):
         dcells = [f"{mean_of[a] - mean_of[b]:+.2f}" if None not in (mean_of[a], mean_of[b]) else "–"
                   for a, b in diffs] or ["–"]
         print(f"| {n} | " + " | ".join(cells + dcells) + " |")
-        data_lines.append(f"{n} " + " ".join("nan" if x is None else f"{x:.3f}" for x in means))
-    if png and len(models) >= 1:
-        plot(models, data_lines, png)
+    if png:
+        plot([(m, [(n, *stats(v)[:2]) for n, v in sorted(table[m].items())]) for m in models if table[m]], png)
 
 
-def plot(models, data_lines, png):
-    dat = png + ".dat"
-    with open(dat, "w") as f:
-        f.write("\n".join(data_lines) + "\n")
-    series = ", ".join(f"'{dat}' using 1:{i + 2} with linespoints lw 2 pt 7 title '{m}'" for i, m in enumerate(models))
-    script = (f"set terminal pngcairo size 800,500; set output '{png}'; set logscale x; "
-              "set xlabel 'labelled training sentences (SST-2)'; set ylabel 'dev accuracy (%), mean of seeds'; "
-              "set key bottom right; set grid; set title 'Label efficiency: pretrained vs scratch'; "
-              f"plot {series}")
+def curve(directory, full_dir, full_n, *specs):
+    """TSV lines of named curves; NAME=A,B takes per size the recipe (A or B) with the higher mean."""
+    table = accuracies(directory, full_dir, full_n)
+    print("# curve\tlabels\tmean\tstd\tseeds\trun")
+    for spec in specs:
+        name, _, models = spec.partition("=")
+        candidates = [m for m in (models or name).split(",")]
+        missing = [m for m in candidates if m not in table]
+        if missing:
+            sys.exit(f"no fine-tuning results for {', '.join(missing)} in {directory} or {full_dir}")
+        for n in sorted({n for m in candidates for n in table[m]}):
+            m = max((m for m in candidates if n in table[m]), key=lambda m: statistics.mean(table[m][n]))
+            mean, sd, _, _ = stats(table[m][n])
+            print(f"{name}\t{n}\t{mean:.2f}\t{sd:.2f}\t{len(table[m][n])}\t{m}")
+
+
+def read_curves(tsv):
+    curves = {}
+    with open(tsv) as f:
+        for lineno, line in enumerate(f, 1):
+            if not line.strip() or line.startswith("#"):
+                continue
+            cells = line.rstrip("\n").split("\t")
+            try:
+                curves.setdefault(cells[0], []).append((int(cells[1]), float(cells[2]), float(cells[3])))
+            except (IndexError, ValueError):
+                sys.exit(f"{tsv}:{lineno}: expected curve, labels, mean, std (tab-separated)")
+    return [(name, sorted(points)) for name, points in curves.items()]
+
+
+def plot(curves, png):
+    """Mean with std error bars per curve, log x; the PNG appears only when gnuplot drew it
+    (gnuplot opens its output before it fails, which once left an empty plot behind)."""
+    if not curves:
+        print("no plot (no results)", file=sys.stderr)
+        return
+    tmp = png + ".tmp"
+    dats = []
     try:
+        for i, (name, points) in enumerate(curves):
+            dats.append(f"{png}.{i}.dat")
+            with open(dats[-1], "w") as f:
+                f.write("".join(f"{n} {mean:.3f} {sd:.3f}\n" for n, mean, sd in points))
+        series = ", ".join(f"'{d}' using 1:2:3 with yerrorlines lw 2 pt 7 title '{name}'"
+                           for d, (name, _) in zip(dats, curves))
+        script = (f"set terminal pngcairo size 900,560; set output '{tmp}'; set logscale x; set xrange [70:10000]; "
+                  "set xlabel 'labelled training sentences (SST-2)'; "
+                  "set ylabel 'dev accuracy (%), mean and std of 3 seeds'; "
+                  "set key top left; set grid; set title 'Label efficiency: pretrained vs scratch'; "
+                  f"plot {series}")
         subprocess.run(["gnuplot", "-e", script], check=True)
+        if not os.path.getsize(tmp):
+            raise OSError("gnuplot wrote an empty file")
+        os.replace(tmp, png)
         print(f"plot: {png}")
     except (OSError, subprocess.CalledProcessError) as e:
         print(f"no plot ({e})", file=sys.stderr)
     finally:
-        os.remove(dat)
+        for path in dats + [tmp]:
+            if os.path.exists(path):
+                os.remove(path)
 
 
 def imdb(directory):
@@ -125,14 +182,20 @@ def best(directory, models):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 3 or sys.argv[1] not in ("sst2", "label_eff", "imdb", "best"):
+    modes = {"sst2": (3, 3), "label_eff": (3, None), "imdb": (3, 3), "best": (3, None), "curve": (6, None), "plot": (4, 4)}
+    mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    lo, hi = modes.get(mode, (None, None))
+    if lo is None or len(sys.argv) < lo or (hi is not None and len(sys.argv) > hi):
         sys.exit(__doc__)
-    if sys.argv[1] == "best":
-        best(sys.argv[2], sys.argv[3:])
-        sys.exit(0)
-    if sys.argv[1] == "sst2":
+    if mode == "sst2":
         sst2(sys.argv[2])
-    elif sys.argv[1] == "label_eff":
+    elif mode == "label_eff":
         label_eff(*sys.argv[2:])
-    else:
+    elif mode == "imdb":
         imdb(sys.argv[2])
+    elif mode == "best":
+        best(sys.argv[2], sys.argv[3:])
+    elif mode == "curve":
+        curve(*sys.argv[2:])
+    else:
+        plot(read_curves(sys.argv[2]), sys.argv[3])

@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# eval/exp_summary.py, which turns the experiments' eval.json files into the
+# tables and the label-efficiency plot of eval/RESULTS.md: the figures it
+# prints are checked against hand-computed ones on made-up runs, and the plot
+# appears only when gnuplot drew it (gnuplot opens its output before it
+# fails: an empty eval/label_efficiency.png was once committed that way).
+# gnuplot is replaced by a stand-in on PATH, so the test needs only python3.
+set -u
+source "$(dirname "$0")/tap.sh"
+tap_plan 6
+PY=/usr/bin/python3
+[ -x "$PY" ] || PY=$(command -v python3) || bail "python3 is not installed (apt-get install python3)"
+SUMMARY=eval/exp_summary.py
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/selfsup-exp-summary.XXXXXX")
+trap 'rm -rf "$TMP"' EXIT
+
+run() { # DIR ACCURACY: a fine-tuned run's eval.json
+  mkdir -p "$1" && printf '{"dev": {"accuracy": %s, "macro_f1": 0.5, "mcc": 0.1}}\n' "$2" >"$1/eval.json"
+}
+LE=$TMP/label_eff FULL=$TMP/sst2
+run "$LE/a+lr1_n100_s1" 0.60; run "$LE/a+lr1_n100_s2" 0.62; run "$LE/a+lr1_n100_s3" 0.64
+run "$LE/a+lr2_n100_s1" 0.70; run "$LE/a+lr2_n100_s2" 0.70; run "$LE/a+lr2_n100_s3" 0.73
+run "$LE/a+lr1_n1000_s1" 0.80; run "$LE/a+lr1_n1000_s2" 0.82
+run "$LE/a+lr2_n1000_s1" 0.75
+run "$FULL/a+lr1_s1" 0.90; run "$FULL/a+lr1_s2" 0.91
+run "$LE/b_n100_s1" 0.50; run "$LE/b_n100_s2" 0.52
+mkdir -p "$LE/b_n100_s3"  # a run without eval.json (interrupted): not counted
+
+curve_ok() {
+  local out want
+  out=$("$PY" "$SUMMARY" curve "$LE" "$FULL" 6920 "A=a+lr1,a+lr2" B=b) || return 1
+  # per size the recipe with the higher mean: lr2 at 100 (71.00 vs 62.00), lr1 at 1,000 and 6,920
+  want=$(printf '# curve\tlabels\tmean\tstd\tseeds\trun\nA\t100\t71.00\t1.73\t3\ta+lr2\nA\t1000\t81.00\t1.41\t2\ta+lr1\nA\t6920\t90.50\t0.71\t2\ta+lr1\nB\t100\t51.00\t1.41\t2\tb')
+  [ "$out" = "$want" ] || { echo "$out" | sed 's/^/# got: /'; return 1; }
+}
+check "curve: mean and sample std per size, the better recipe chosen per size, interrupted runs skipped" curve_ok
+
+table_ok() {
+  local out
+  out=$("$PY" "$SUMMARY" label_eff "$LE" "" "$FULL" 6920 a+lr1 b) || return 1
+  echo "$out" | grep -qF '| 100 | 62.00 ± 2.00 (3) | 51.00 ± 1.41 (2) | +11.00 |' &&
+    echo "$out" | grep -qF '| 6920 | 90.50 ± 0.71 (2) | – | – |' || { echo "$out" | sed 's/^/# got: /'; return 1; }
+}
+check "label_eff: the table's cells and differences, the full-size runs as 6,920" table_ok
+
+# gnuplot stand-ins: one opens its output and fails, one writes a picture
+mkdir -p "$TMP/bad" "$TMP/good"
+cat >"$TMP/bad/gnuplot" <<'EOF'
+#!/bin/sh
+out=$(printf '%s' "$2" | sed -n "s/.*set output '\([^']*\)'.*/\1/p"); : >"$out"; echo "gnuplot: all points undefined" >&2; exit 1
+EOF
+cat >"$TMP/good/gnuplot" <<'EOF'
+#!/bin/sh
+out=$(printf '%s' "$2" | sed -n "s/.*set output '\([^']*\)'.*/\1/p"); printf 'PNG picture' >"$out"
+EOF
+chmod +x "$TMP/bad/gnuplot" "$TMP/good/gnuplot"
+printf '# a comment\nA\t100\t71.00\t1.73\t3\ta+lr2\nA\t1000\t81.00\t1.41\t2\ta+lr1\n' >"$TMP/curves.tsv"
+
+failed_plot_leaves_nothing() {
+  printf 'old picture' >"$TMP/kept.png"
+  PATH=$TMP/bad:$PATH "$PY" "$SUMMARY" plot "$TMP/curves.tsv" "$TMP/kept.png" 2>"$TMP/err" &&
+    PATH=$TMP/bad:$PATH "$PY" "$SUMMARY" plot "$TMP/curves.tsv" "$TMP/new.png" 2>>"$TMP/err" &&
+    [ "$(cat "$TMP/kept.png")" = "old picture" ] && [ ! -e "$TMP/new.png" ] &&
+    [ -z "$(ls "$TMP" | grep -E '\.(tmp|dat)$')" ] && grep -q 'no plot' "$TMP/err"
+}
+check "plot: when gnuplot fails, no empty PNG appears and an existing one is kept (no temporary files left)" failed_plot_leaves_nothing
+
+good_plot() {
+  PATH=$TMP/good:$PATH "$PY" "$SUMMARY" plot "$TMP/curves.tsv" "$TMP/kept.png" >"$TMP/out" &&
+    [ "$(cat "$TMP/kept.png")" = "PNG picture" ] && grep -q "plot: $TMP/kept.png" "$TMP/out"
+}
+check "plot: a drawn picture replaces the old one" good_plot
+
+bad_tsv() {
+  printf 'A\t100\t71.00\t1.73\nA\tmany\t81.00\t1.41\n' >"$TMP/broken.tsv"
+  ! PATH=$TMP/good:$PATH "$PY" "$SUMMARY" plot "$TMP/broken.tsv" "$TMP/b.png" 2>"$TMP/err" &&
+    grep -qF "broken.tsv:2: expected curve, labels, mean, std" "$TMP/err" && [ ! -e "$TMP/b.png" ]
+}
+check "plot: a malformed curve file is refused naming its line" bad_tsv
+
+committed_curves() { # the source of eval/label_efficiency.png: every objective and both scratch models
+  "$PY" -c '
+import sys; sys.path.insert(0, "eval"); import exp_summary
+names = {n for n, _ in exp_summary.read_curves("eval/label_efficiency.tsv")}
+need = {"clm-2h", "mlm-2h-bf16", "rtd-2h-bf16", "scratch-decoder", "scratch-encoder"}
+sys.exit(0 if need <= names else "missing curves: %s" % sorted(need - names))' && [ -s eval/label_efficiency.png ]
+}
+check "eval/label_efficiency.tsv has clm, mlm and rtd and both scratch curves; the PNG is not empty" committed_curves
