@@ -13,8 +13,10 @@
                                           label-efficiency curves as TSV lines (name, labels,
                                           mean, std, seeds, run): per size the MODEL with the
                                           highest mean (a recipe chosen on dev)
-  exp_summary.py plot TSV PNG             the label-efficiency plot of a curve TSV (mean with
-                                          the seeds' std as error bars; '#' lines are comments)
+  exp_summary.py plot TSV PNG [XLABEL [TITLE]]
+                                          the plot of a curve TSV (name, x, mean, std: mean
+                                          with the seeds' std as error bars, log x; '#' lines
+                                          are comments), by default the label-efficiency one
 
 Prints Markdown tables: mean, sample standard deviation, min and max of the
 dev accuracy over fine-tuning seeds (and macro-F1, MCC means)."""
@@ -123,13 +125,17 @@ def read_curves(tsv):
                 continue
             cells = line.rstrip("\n").split("\t")
             try:
-                curves.setdefault(cells[0], []).append((int(cells[1]), float(cells[2]), float(cells[3])))
+                curves.setdefault(cells[0], []).append((float(cells[1]), float(cells[2]), float(cells[3])))
             except (IndexError, ValueError):
-                sys.exit(f"{tsv}:{lineno}: expected curve, labels, mean, std (tab-separated)")
+                sys.exit(f"{tsv}:{lineno}: expected curve, x, mean, std (tab-separated)")
     return [(name, sorted(points)) for name, points in curves.items()]
 
 
-def plot(curves, png):
+LABELS_X = "labelled training sentences (SST-2)"
+LABELS_TITLE = "Label efficiency: pretrained vs scratch"
+
+
+def plot(curves, png, xlabel=LABELS_X, title=LABELS_TITLE):
     """Mean with std error bars per curve, log x; the PNG appears only when gnuplot drew it
     (gnuplot opens its output before it fails, which once left an empty plot behind)."""
     if not curves:
@@ -141,14 +147,15 @@ def plot(curves, png):
         for i, (name, points) in enumerate(curves):
             dats.append(f"{png}.{i}.dat")
             with open(dats[-1], "w") as f:
-                f.write("".join(f"{n} {mean:.3f} {sd:.3f}\n" for n, mean, sd in points))
+                f.write("".join(f"{n:g} {mean:.3f} {sd:.3f}\n" for n, mean, sd in points))
         series = ", ".join(f"'{d}' using 1:2:3 with yerrorlines lw 2 pt 7 title '{name}'"
                            for d, (name, _) in zip(dats, curves))
-        script = (f"set terminal pngcairo size 900,560; set output '{tmp}'; set logscale x; set xrange [70:10000]; "
-                  "set xlabel 'labelled training sentences (SST-2)'; "
-                  "set ylabel 'dev accuracy (%), mean and std of 3 seeds'; "
-                  "set key top left; set grid; set title 'Label efficiency: pretrained vs scratch'; "
-                  f"plot {series}")
+        xs = [n for _, points in curves for n, _, _ in points]
+        script = (f"set terminal pngcairo size 900,620; set output '{tmp}'; set logscale x; "
+                  f"set xrange [{min(xs) / 1.4:g}:{max(xs) * 1.4:g}]; set xlabel '{xlabel}'; "
+                  + ("set xtics (1e14, 2e14, 5e14, 1e15, 2e15, 5e15, 1e16) format '%.0e'; " if max(xs) > 1e6 else "")
+                  + "set ylabel 'SST-2 dev accuracy (%), mean and std of 3 seeds'; "
+                  f"set key below; set grid; set title '{title}'; plot {series}")
         subprocess.run(["gnuplot", "-e", script], check=True)
         if not os.path.getsize(tmp):
             raise OSError("gnuplot wrote an empty file")
@@ -182,7 +189,7 @@ def best(directory, models):
 
 
 if __name__ == "__main__":
-    modes = {"sst2": (3, 3), "label_eff": (3, None), "imdb": (3, 3), "best": (3, None), "curve": (6, None), "plot": (4, 4)}
+    modes = {"sst2": (3, 3), "label_eff": (3, None), "imdb": (3, 3), "best": (3, None), "curve": (6, None), "plot": (4, 6)}
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     lo, hi = modes.get(mode, (None, None))
     if lo is None or len(sys.argv) < lo or (hi is not None and len(sys.argv) > hi):
@@ -198,4 +205,4 @@ if __name__ == "__main__":
     elif mode == "curve":
         curve(*sys.argv[2:])
     else:
-        plot(read_curves(sys.argv[2]), sys.argv[3])
+        plot(read_curves(sys.argv[2]), *sys.argv[3:])

@@ -74,7 +74,7 @@ check "plot: a drawn picture replaces the old one" good_plot
 bad_tsv() {
   printf 'A\t100\t71.00\t1.73\nA\tmany\t81.00\t1.41\n' >"$TMP/broken.tsv"
   ! PATH=$TMP/good:$PATH "$PY" "$SUMMARY" plot "$TMP/broken.tsv" "$TMP/b.png" 2>"$TMP/err" &&
-    grep -qF "broken.tsv:2: expected curve, labels, mean, std" "$TMP/err" && [ ! -e "$TMP/b.png" ]
+    grep -qF "broken.tsv:2: expected curve, x, mean, std" "$TMP/err" && [ ! -e "$TMP/b.png" ]
 }
 check "plot: a malformed curve file is refused naming its line" bad_tsv
 
