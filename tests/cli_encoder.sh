@@ -4,7 +4,7 @@
 # user meets (tokenizer without [MASK], fill-mask on a decoder, bad options).
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 15
+tap_plan 16
 tap_needs tinyshakespeare input.txt cli-encoder
 
 head -c 120000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
@@ -53,6 +53,26 @@ check "plot of an mlm run: loss and masked-accuracy panels, no gnuplot warning" 
 "$SS" plot "$TMP/rtd" --out "$TMP/rtd.png" >"$TMP/p2" 2>"$TMP/p2.err"
 check "plot of an rtd run: generator/discriminator losses, accuracy vs base rate and AUC, no gnuplot warning" \
   bash -c "[ $? -eq 0 ] && grep -q 'rtd (ELECTRA) pretraining' '$TMP/p2' && [ $(png_height "$TMP/rtd.png") -eq 900 ] && ! test -s '$TMP/p2.err'"
+
+# a gnuplot that fails after opening its output (a stand-in on PATH): the
+# PNG drawn above stays as it was, no empty or temporary file is left; the
+# PNGs drawn are 0644 like every file selfsup writes (not mkstemp's 0600)
+mkdir -p "$TMP/badgp"
+cat >"$TMP/badgp/gnuplot" <<'EOF'
+#!/bin/sh
+out=$(sed -n "s/^set output '\(.*\)'$/\1/p" "$1"); : >"$out"; echo "all points undefined" >&2; exit 1
+EOF
+chmod +x "$TMP/badgp/gnuplot"
+cp "$TMP/rtd.png" "$TMP/rtd.before"
+PATH=$TMP/badgp:$PATH "$SS" plot "$TMP/rtd" --out "$TMP/rtd.png" >"$TMP/p3" 2>"$TMP/p3.err"
+plot_rc=$?
+failed_plot_kept() {
+  [ "$1" -ne 0 ] && grep -q 'gnuplot could not draw' "$TMP/p3.err" && cmp -s "$TMP/rtd.png" "$TMP/rtd.before" &&
+    [ -z "$(ls "$TMP" | grep '\.tmp\.')" ] && [ "$(stat -c %a "$TMP/rtd.png")" = 644 ] &&
+    [ "$(stat -c %a "$TMP/mlm/loss.png")" = 644 ]
+}
+check "plot: when gnuplot fails it says so, an earlier PNG is kept and no temporary file is left; PNGs are 0644" \
+  failed_plot_kept $plot_rc
 
 # eval on a terminal (script gives it one): a live progress line on stderr
 script -qec "'$SS' eval --model '$TMP/rtd' --data '$TMP/shards' --split train --batch 2 --threads 2" /dev/null >"$TMP/tty" 2>&1

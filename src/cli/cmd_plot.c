@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -269,14 +270,30 @@ int cmd_plot(int argc, char **argv) {
         cli_die(a.command, "%s holds nothing to plot yet", metrics);
     }
 
+    /* gnuplot opens its output before it draws: it writes a temporary file
+     * beside the PNG, renamed over it only when gnuplot succeeded, so a
+     * failed plot leaves an earlier PNG as it was and no empty one */
+    char tmp_png[SS_PATH_MAX + 16];
+    if ((size_t)snprintf(tmp_png, sizeof tmp_png, "%s.tmp.XXXXXX", png) >= sizeof tmp_png)
+        cli_die(a.command, "path too long: %.200s...", png);
+    int fd = mkstemp(tmp_png);
+    if (fd < 0) {
+        remove_tables(s, ns, NULL, dir);
+        cli_die(a.command, "cannot write beside %s: %s", png, strerror(errno));
+    }
+    fchmod(fd, 0644); /* as every file selfsup writes (mkstemp makes it 0600) */
+    close(fd);
     snprintf(script, sizeof script, "%s/plot.gp", dir);
     FILE *gp = fopen(script, "w");
-    if (!gp) cli_die(a.command, "cannot write %s", script);
+    if (!gp) {
+        unlink(tmp_png);
+        cli_die(a.command, "cannot write %s", script);
+    }
     int panels = (points[0] > 0) + (points[1] > 0);
     fprintf(gp, "set terminal pngcairo size 1000,%d noenhanced\nset output '%s'\nset grid\n"
                 "set key below horizontal Left reverse maxrows 3 width 2\nset lmargin 12\nset rmargin 12\n"
                 "set xlabel 'step'\n",
-            panels == 2 ? 900 : 520, png);
+            panels == 2 ? 900 : 520, tmp_png);
     if (kind == RUN_FINETUNE) fprintf(gp, "set link x2\nset x2tics nomirror\nset xtics nomirror\nset grid x2tics\n");
     double xlo, xhi;
     steps_and_epochs(lines, n, &xlo, &xhi, gp, kind == RUN_FINETUNE);
@@ -293,9 +310,15 @@ int cmd_plot(int argc, char **argv) {
     for (size_t i = 0; i < n; i++) cJSON_Delete(lines[i]);
     free(lines);
     cli_args_free(&a);
+    if (rc != 0) unlink(tmp_png);
     if (rc == -1 || (WIFEXITED(rc) && WEXITSTATUS(rc) == 127))
         cli_die("plot", "cannot run gnuplot: install it (apt-get install gnuplot-nox)");
     if (rc != 0) cli_die("plot", "gnuplot could not draw %s (its messages are above)", png);
+    if (rename(tmp_png, png) != 0) {
+        int e = errno;
+        unlink(tmp_png);
+        cli_die("plot", "cannot write %s: %s", png, strerror(e));
+    }
     printf("wrote %s (%s: %d points, %d evaluations)\n", png, L->what, points[0] + points[1], evals);
     return 0;
 }
