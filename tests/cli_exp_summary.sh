@@ -7,6 +7,7 @@
 # gnuplot is replaced by a stand-in on PATH, so the test needs only python3.
 set -u
 source "$(dirname "$0")/tap.sh"
+cd "$(dirname "$0")/.."
 tap_plan 6
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3) || bail "python3 is not installed (apt-get install python3)"
