@@ -10,7 +10,9 @@
  * cuts the texts), the best evaluation's weights are what is kept, patience
  * stops a run that does not improve, a frozen body stays bit-identical to
  * the pretrained one, a training subset keeps every class, and malformed
- * options are refused before anything is written. Runs in about a second. */
+ * options are refused before anything is written; ss_selftrain frees the
+ * texts it read when the unlabelled file fails. Runs in about a second. */
+#include <malloc.h>
 #include <math.h>
 #include <omp.h>
 
@@ -26,6 +28,7 @@
 #include "selfsup/labeled.h"
 #include "selfsup/model.h"
 #include "selfsup/optim.h"
+#include "selfsup/selftrain.h"
 #include "selfsup/tokenizer.h"
 
 /* ---- data and tokenizers shared by every test ---------------------------------------- */
@@ -1214,6 +1217,38 @@ static void test_finetune_opts_checked(void **state) {
     expect_arg_error(&o, "--warmup-ratio 1: must be in [0, 1)");
 }
 
+/* An --unlabeled text file that turns out to be unreadable (invalid UTF-8
+ * after many good lines): ss_selftrain says which line, and frees the texts
+ * it had read (they leaked: a library caller lost them on every attempt). */
+static void test_selftrain_bad_unlabeled_frees(void **state) {
+    (void)state;
+    char out[512], pool[512];
+    snprintf(out, sizeof out, "%s/never3", g_dir);
+    snprintf(pool, sizeof pool, "%s/pool_bad.txt", g_dir);
+    FILE *f = fopen(pool, "w");
+    assert_non_null(f);
+    for (int i = 0; i < 4000; i++) fprintf(f, "the movie was quite good and the plot felt fine %d\n", i);
+    fprintf(f, "bad \xff byte\n");
+    fclose(f);
+    ss_finetune_opts o;
+    ft_opts(&o, out);
+    o.unlabeled = pool;
+    ss_selftrain_result r;
+    ss_error err = {0};
+    assert_int_equal(ss_selftrain(&o, &r, NULL, NULL, &err), SS_ERR_FORMAT); /* warm-up: stdio, first allocations */
+    assert_non_null(strstr(err.msg, "pool_bad.txt:4001: the line is not valid UTF-8"));
+    ss_selftrain_result_free(&r);
+    struct mallinfo2 before = mallinfo2();
+    for (int k = 0; k < 4; k++) {
+        assert_int_equal(ss_selftrain(&o, &r, NULL, NULL, &err), SS_ERR_FORMAT);
+        ss_selftrain_result_free(&r);
+    }
+    struct mallinfo2 after = mallinfo2();
+    size_t b = before.uordblks + before.hblkhd, a = after.uordblks + after.hblkhd;
+    print_message("heap before %zu, after 4 failed runs %zu bytes\n", b, a);
+    assert_true(a <= b + 16384); /* the texts are about 200 KB a run */
+}
+
 int main(void) {
     omp_set_num_threads(1);
     const struct CMUnitTest tests[] = {
@@ -1239,6 +1274,7 @@ int main(void) {
         cmocka_unit_test(test_finetune_errors),
         cmocka_unit_test(test_finetune_resume_is_bit_identical),
         cmocka_unit_test(test_finetune_opts_checked),
+        cmocka_unit_test(test_selftrain_bad_unlabeled_frees),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -94,6 +94,7 @@ static ss_status read_unlabeled(unlabeled_set *u, const ss_finetune_opts *o, ss_
         u->gold = u->table.labels;
     }
     if (!st && u->n == 0) st = ss_fail(err, SS_ERR_FORMAT, "%s: no texts", o->unlabeled);
+    if (st) unlabeled_free(u);
     return st;
 }
 
