@@ -80,7 +80,7 @@ ss_status ss_embed_seqs(ss_model *m, const ss_seqs *s, int32_t pad_id, const ss_
     int32_t *tokens = malloc((size_t)batch * maxT * sizeof(int32_t));
     uint8_t *valid = malloc((size_t)batch * maxT);
     ss_status st = order && tokens && valid ? SS_OK : ss_fail(err, SS_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < s->n; i++) order[i] = i;
+    for (size_t i = 0; !st && i < s->n; i++) order[i] = i;
     if (!st) qsort_r(order, s->n, sizeof(size_t), by_length, (void *)s);
     for (size_t i = 0; i < s->n && !st; i += (size_t)batch) {
         int B = s->n - i < (size_t)batch ? (int)(s->n - i) : batch;

@@ -109,7 +109,7 @@ ss_status ss_classify_seqs(ss_model *m, const ss_seqs *s, int batch, int32_t pad
     uint8_t *valid = malloc((size_t)batch * T);
     float *p = malloc((size_t)batch * K * sizeof(float));
     ss_status st = order && tokens && valid && p ? SS_OK : ss_fail(err, SS_ERR_NOMEM, "out of memory");
-    for (size_t i = 0; i < s->n; i++) order[i] = i;
+    for (size_t i = 0; !st && i < s->n; i++) order[i] = i;
     if (!st) qsort_r(order, s->n, sizeof(size_t), by_length, (void *)s);
     for (size_t i = 0; i < s->n && !st; i += (size_t)batch) {
         int B = s->n - i < (size_t)batch ? (int)(s->n - i) : batch;
