@@ -370,9 +370,12 @@ static ss_status load_tokenizers(prep *p, ss_error *err) {
     ss_status *sts = calloc((size_t)p->nthreads, sizeof *sts);
     ss_error *errs = calloc((size_t)p->nthreads, sizeof *errs);
     if (!sts || !errs) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
-#pragma omp parallel for num_threads(p->nthreads) if (!st)
-    for (int i = 1; i < p->nthreads; i++)
-        sts[i] = ss_tokenizer_load(&p->toks[i], p->o->tokenizer_path, &errs[i]);
+    /* (an OpenMP if clause only makes the loop serial: it would still run) */
+    if (!st) {
+#pragma omp parallel for num_threads(p->nthreads)
+        for (int i = 1; i < p->nthreads; i++)
+            sts[i] = ss_tokenizer_load(&p->toks[i], p->o->tokenizer_path, &errs[i]);
+    }
     for (int i = 1; i < p->nthreads && !st; i++)
         if (sts[i]) { if (err) *err = errs[i]; st = sts[i]; }
     free(sts);
