@@ -159,7 +159,7 @@ ss_status ss_evaluate_encoder_parts(ss_model *mlm, ss_model *disc, int uniform, 
             continue;
         }
         double *sl = slots + (size_t)part * E_N;
-        ss_loss_stats ls;
+        ss_loss_stats ls = {0}; /* read below even when the forward pass failed */
         st = ss_model_body_forward(mlm, b.tokens, b.key_valid, rows, T, 0, 0, NULL, err);
         int sample = disc && !uniform;
         if (!st) st = ss_lm_head_sample(mlm, b.targets, 0.0f, 0, sample ? &rng : NULL, sample ? b.samples : NULL, &ls, err);
@@ -175,7 +175,7 @@ ss_status ss_evaluate_encoder_parts(ss_model *mlm, ss_model *disc, int uniform, 
             for (size_t i = 0; i < (size_t)rows * T; i++)
                 if (b.targets[i] >= 0) b.samples[i] = cfg->ordinary[ss_rng_below(&rng, cfg->n_ordinary)];
         substitute(&b, (size_t)rows * T);
-        ss_disc_stats ds;
+        ss_disc_stats ds = {0};
         st = ss_model_body_forward(disc, b.dtokens, b.key_valid, rows, T, 0, 0, NULL, err);
         if (!st) st = ss_disc_head(disc, b.key_valid, b.replaced, 0.0f, 0, b.probs, &ds, err);
         if (!st) st = keep_scores(&b, (size_t)rows * T, err);
