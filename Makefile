@@ -92,7 +92,7 @@ FUZZ_CFLAGS   = -std=c11 -D_GNU_SOURCE -march=native -Wall -Wextra -Wno-unknown-
 FUZZ_LDLIBS   = $(shell pkg-config --libs libutf8proc libzstd libcjson 2>/dev/null) \
                 -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -ldnnl -lgomp -lm
 
-.PHONY: all deps check check-deps check-torch check-fresh demo clean install uninstall bench-tokenizer fuzz \
+.PHONY: all deps check check-deps check-torch check-fresh demo clean install uninstall bench-tokenizer fuzz analyze \
         bench-train bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb exp-fewlabels exp-probe exp-continued mpi bench-mpi \
         bench-mpi-net
 all: deps
@@ -287,6 +287,19 @@ fuzz: deps
 	$(call need_pkgs,$(FUZZ_PKGS))
 	$(call stage,build: $(words $(FUZZ_BINS)) fuzz targets (clang$(,) libFuzzer$(,) ASan+UBSan),$(FUZZ_BINS))
 	@B=$(B) FUZZ_JOBS=$(FUZZ_JOBS) tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# clang's static analyzer over the library and the CLI, one file at a time:
+# the warnings, then their count; the analyzer's path for each in
+# $(B)/analyze/FILE.txt. Not part of make check: most warnings are false
+# positives that need reading (75 of 82 at the count in eval/RESULTS.md).
+analyze: deps
+	$(call need_pkgs,clang)
+	$(call stage,build: $(B)/gen/selfsup_git.h,$(B)/gen/selfsup_git.h)
+	@mkdir -p $(B)/analyze; for f in $(LIB_SRCS) $(CLI_SRCS); do \
+	  clang --analyze -Xanalyzer -analyzer-output=text $(filter-out -O% -g -march=%,$(CFLAGS)) -I$(B)/gen -Isrc/cli \
+	    -o /dev/null $$f >$(B)/analyze/$$(basename $$f).txt 2>&1; \
+	done; cat $(B)/analyze/*.txt | grep -E '^[^ ]+:[0-9]+:[0-9]+: warning:' | sort -u >$(B)/analyze/warnings; \
+	cat $(B)/analyze/warnings; echo "$$(wc -l <$(B)/analyze/warnings) analyzer warnings (paths in $(B)/analyze/)"
 
 # The README's two commands on a fresh Debian 12 root (debootstrap --variant=minbase,
 # cached in .cache/fresh/), with this working tree and the data mirror; see tests/check_fresh.sh.
