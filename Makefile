@@ -72,8 +72,13 @@ CLI_OBJS := $(CLI_SRCS:%.c=$(B)/obj/%.o)
 MPI_LIB_OBJS := $(filter-out $(B)/obj/src/train/dist_single.o,$(LIB_OBJS)) $(B)/obj/src/train/dist_mpi.o
 TEST_SRCS := $(wildcard tests/test_*.c)
 TEST_BINS := $(TEST_SRCS:tests/%.c=$(B)/tests/%)
-# The sanitizer build covers the tokenizer, data, io, kernel and inference tests.
-ASAN_SRCS := $(wildcard tests/test_tok_*.c tests/test_data_*.c tests/test_io_*.c tests/test_nn_*.c tests/test_infer_*.c)
+# The sanitizer build covers the tokenizer, data, io, kernel and inference tests,
+# and the fine-tuning, self-training, prompt and run-initialisation ones (about
+# 20 s more; the pretraining loops of test_train and test_train_encoder are too
+# slow under ASan for make check).
+ASAN_SRCS := $(wildcard tests/test_tok_*.c tests/test_data_*.c tests/test_io_*.c tests/test_nn_*.c tests/test_infer_*.c) \
+             $(addprefix tests/,test_train_finetune.c test_train_prompt.c test_train_init.c \
+               test_train_options_compat.c test_train_classmetrics.c)
 ASAN_BINS := $(ASAN_SRCS:tests/%.c=$(B)/asan/tests/%)
 ASAN_FLAGS := -O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
