@@ -154,7 +154,7 @@ def plot(curves, png, xlabel=LABELS_X, title=LABELS_TITLE):
         script = (f"set terminal pngcairo size 900,620; set output '{tmp}'; set logscale x; "
                   f"set xrange [{min(xs) / 1.4:g}:{max(xs) * 1.4:g}]; set xlabel '{xlabel}'; "
                   + ("set xtics (1e14, 2e14, 5e14, 1e15, 2e15, 5e15, 1e16) format '%.0e'; " if max(xs) > 1e6 else "")
-                  + "set ylabel 'SST-2 dev accuracy (%), mean and std of 3 seeds'; "
+                  + "set ylabel 'SST-2 dev accuracy (%), mean and std over seeds'; "
                   f"set key below; set grid; set title '{title}'; plot {series}")
         subprocess.run(["gnuplot", "-e", script], check=True)
         if not os.path.getsize(tmp):
