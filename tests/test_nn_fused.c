@@ -78,6 +78,18 @@ static void test_gelu_grad_pair_vs_unfused(void **state) {
 
 /* The column sums walk the rows in order in every column block, so the bits
  * do not depend on how many threads split the columns. */
+/* A NaN activation (a diverged step, which the non-finite policy must see)
+ * stays NaN through GELU's vectorized exp. (The undefined NaN-to-int
+ * conversion that ss_vexpf had was reported by UBSan in test_train's
+ * test_nonfinite_training_stops under ASan, not by this vectorized path.) */
+static void test_gelu_nan_propagates(void **state) {
+    (void)state;
+    float in[4] = {NAN, 1.0f, -INFINITY, 0.5f}, out[4];
+    ss_gelu_forward(out, in, 4);
+    assert_true(isnan(out[0]));
+    assert_true(isfinite(out[1]) && isfinite(out[3]));
+}
+
 static void test_bias_grads_thread_invariant(void **state) {
     (void)state;
     const int widths[] = {GF, 8192, 256, 48, 3};
@@ -252,6 +264,7 @@ static void test_clip_factor_and_norm(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gelu_grad_pair_vs_unfused),
+        cmocka_unit_test(test_gelu_nan_propagates),
         cmocka_unit_test(test_bias_grads_thread_invariant),
         cmocka_unit_test(test_adamw_scaled),
         cmocka_unit_test(test_adamw_layer_decay),

@@ -53,7 +53,7 @@ void ss_tile_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const f
  *   polynomial);  2^n is built in the exponent bits.
  * Relative error ~2 ulp. x is clamped to [-87, 88] so the result is always a
  * finite normal float: callers rely on exp(-large) being a tiny positive
- * number, never inf or a denormal. */
+ * number, never inf or a denormal. A NaN x gives NaN. */
 static inline float ss_vexpf(float x) {
     const float shifter = 12582912.0f; /* 1.5 * 2^23: adding it rounds to an integer */
     x = x < -87.0f ? -87.0f : x;
@@ -68,6 +68,7 @@ static inline float ss_vexpf(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     float er = p * r * r + r + 1.0f;
+    n = n == n ? n : 0.0f; /* NaN in, NaN out (through er), without converting NaN to an int (undefined) */
     int32_t bits = ((int32_t)n + 127) * (1 << 23);
     float two_n;
     memcpy(&two_n, &bits, sizeof two_n);
