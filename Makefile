@@ -396,4 +396,5 @@ bench-mpi-net: mpi
 clean:
 	rm -rf $(B)
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(PIC_OBJS:.o=.d) $(B)/obj/src/train/dist_mpi.d $(wildcard $(B)/fuzz/obj/*/*.d $(B)/fuzz/obj/*/*/*.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(PIC_OBJS:.o=.d) $(B)/obj/src/train/dist_mpi.d $(wildcard $(B)/fuzz/obj/*/*.d $(B)/fuzz/obj/*/*/*.d) \
+  $(LIB_SRCS:%.c=$(B)/asan/obj/%.d)

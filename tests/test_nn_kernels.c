@@ -393,6 +393,26 @@ static void test_crossentropy_stable(void **state) {
     ss_crossentropy_fused(lg, loss, &tg, 1, 3, 1.0f, NULL);
 }
 
+/* A NaN logit (a diverged model) makes that row's loss and gradient NaN, so
+ * the trainer's non-finite check stops the run; it must not be undefined
+ * behaviour on the way: exp of NaN once converted NaN to an int
+ * (ss_vexpf), which UBSan reports in the sanitizer build of this test. */
+static void test_crossentropy_nan_logit(void **state) {
+    (void)state;
+    float logits[2 * 3] = {0.5f, NAN, -1.0f, 0.0f, 1.0f, 2.0f};
+    int32_t targets[2] = {2, 2};
+    float loss[2];
+    int64_t correct = -1;
+    double total = ss_crossentropy_fused(logits, loss, targets, 2, 3, 1.0f, &correct);
+    assert_true(isnan(loss[0]));
+    assert_true(isnan(total));
+    for (int j = 0; j < 3; j++) assert_true(isnan(logits[j]));
+    double lse = log(exp(-2.0) + exp(-1.0) + 1.0);  // the finite row is untouched by the NaN one
+    assert_true(fabs(loss[1] - lse) < 1e-5);
+    assert_true(fabs(logits[5] - (1.0 / exp(lse) - 1.0)) < 1e-6);
+    assert_int_equal(correct, 1);  // row 1 only: row 0's argmax (0) is not its target
+}
+
 /* ---- determinism ------------------------------------------------------------------------ */
 
 /* Every kernel run twice on 2 threads gives identical bits; the kernels whose
@@ -483,6 +503,7 @@ int main(void) {
         cmocka_unit_test(test_dropout_statistics_and_mask),
         cmocka_unit_test(test_crossentropy),
         cmocka_unit_test(test_crossentropy_stable),
+        cmocka_unit_test(test_crossentropy_nan_logit),
         cmocka_unit_test(test_determinism),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
