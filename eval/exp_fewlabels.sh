@@ -17,7 +17,8 @@
 #              repeats the labelled rows N times (--gold-repeat); ST_PROMPT=1
 #              makes teacher and student prompt-based, the prompt mode's
 #              template and verbalizer: runs <MODEL><FT_TAG>+pself<ST_TAG>,
-#              else +self<ST_TAG>; ST_POOL=train: see below)
+#              else +self<ST_TAG>; ST_TEACHERS=K: K teachers' mean labels
+#              the pool (--teachers); ST_POOL=train: see below)
 # Runs go to eval/work/exp/label_eff/<MODEL><FT_TAG>+prompt_n<N>_s<S> and
 # <MODEL><FT_TAG>+self_n<N>_s<S> (so exp_summary.py's label_eff table has them
 # as models of their own), zero-shot results to eval/work/exp/fewlabels/.
@@ -117,6 +118,8 @@ fi
 ST_MAX=${ST_MAX:-2000}; ST_THRESHOLD=${ST_THRESHOLD:-0.9}
 ST_NAME=+self; ST_A=()
 [ -n "${ST_GOLD:-}" ] && ST_A+=(--gold-repeat "$ST_GOLD")  # ST_GOLD=N: the labelled rows N times
+# ST_TEACHERS=K: round 1's pseudo-labels from the mean of K teachers (--teachers); runs tagged -tK
+[ -n "${ST_TEACHERS:-}" ] && ST_A+=(--teachers "$ST_TEACHERS") && ST_TAG="$ST_TAG-t$ST_TEACHERS"
 if [ -n "${ST_PROMPT:-}" ]; then ST_NAME=+pself; ST_A+=(--template "$TEMPLATE" --verbalizer "$VERB_FT"); fi
 for n in $ST_SIZES; do
   read -r epochs every < <(schedule "$n")

@@ -5,10 +5,11 @@
 # pseudo-labelled ones, balanced, the most confident first), their accuracy
 # against gold labels the pool hides from training, the round kept in DIR,
 # running again (finished rounds kept, identical results), Ctrl-C and the
-# run continued to the same weights, and the errors a user meets.
+# run continued to the same weights, an ensemble of teachers (--teachers),
+# and the errors a user meets.
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 12
+tap_plan 16
 SS=${SELFSUP:-build/selfsup}
 [ -x "$SS" ] || bail "$SS not built (run make)"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/selfsup-selftrain.XXXXXX")
@@ -116,6 +117,71 @@ gold = [json.loads(l) for l in open('$TMP/a/round-1/train.jsonl')][:40]
 s = json.load(open('$TMP/c/selftrain.json'))
 assert rows[:40] == gold and rows[40:80] == gold and rows[80:120] == gold, 'labelled rows not repeated 3 times'
 assert len(rows) - 120 == s['rounds'][1]['pseudo_labels'] > 0, (len(rows), s['rounds'][1])"
+
+"$SS" finetune "${FT[@]}" --unlabeled "$TMP/pool.tsv" --rounds 1 --threshold 0.7 --max-pseudo 120 --teachers 3 \
+  --out "$TMP/e" >"$TMP/e.log" 2>&1
+rc=$?
+tail -n +2 "$TMP/pool.tsv" | cut -f1 >"$TMP/pool.sentences"
+tail -n +2 "$TMP/dev.tsv" | cut -f1 >"$TMP/dev.sentences"
+for t in round-0 teacher-2 teacher-3; do
+  "$SS" classify --model "$TMP/e/$t" --threads 1 "$TMP/pool.sentences" >"$TMP/e.$t.pool" 2>/dev/null
+  "$SS" classify --model "$TMP/e/$t" --threads 1 "$TMP/dev.sentences" >"$TMP/e.$t.dev" 2>/dev/null
+done
+check "--teachers 3: round 0 is the one teacher of a plain run (the same bits), two more train on the same 40 \
+labelled rows with seeds +1000 and +2000, and selftrain.json has each one's dev accuracy" bash -c "
+[ $rc -eq 0 ] && cmp -s '$TMP/a/round-0/model.safetensors' '$TMP/e/round-0/model.safetensors' &&
+! cmp -s '$TMP/e/round-0/model.safetensors' '$TMP/e/teacher-2/model.safetensors' &&
+grep -q \"teachers' dev accuracy:\" '$TMP/e.log' && /usr/bin/python3 -c \"
+import json
+lab = [json.loads(l) for l in open('$TMP/e/labelled.jsonl')]
+assert lab == [json.loads(l) for l in open('$TMP/a/round-1/train.jsonl')][:40], 'not the 40 labelled rows'
+s = json.load(open('$TMP/e/selftrain.json'))
+assert [t['dir'] for t in s['teachers']] == ['round-0', 'teacher-2', 'teacher-3'], s['teachers']
+assert [t['seed'] for t in s['teachers']] == [3, 1003, 2003], s['teachers']
+for t in s['teachers']:
+    e = json.load(open('$TMP/e/%s/eval.json' % t['dir']))
+    assert abs(e['dev']['accuracy'] - t['dev_accuracy']) < 1e-12, (t, e['dev'])
+\""
+check "--teachers 3: round 1's pseudo-labels are the argmax of the three teachers' mean probability (at least \
+--threshold; the count reaching it is the mean's), and the ensemble's dev accuracy in selftrain.json is that mean's on dev" /usr/bin/python3 -c "
+import json
+def probs(path):
+    out = []
+    for line in open(path):
+        cols = line.rstrip('\n').split('\t')
+        out.append({kv.split('=')[0]: float(kv.split('=')[1]) for kv in cols[2].split()})
+    return out
+def mean(kind):
+    ps = [probs('$TMP/e.%s.%s' % (t, kind)) for t in ('round-0', 'teacher-2', 'teacher-3')]
+    return [{k: sum(p[i][k] for p in ps) / 3 for k in ps[0][i]} for i in range(len(ps[0]))]
+pool = [l.rstrip('\n') for l in open('$TMP/pool.sentences')]
+m = dict(zip(pool, mean('pool')))
+pseudo = [json.loads(l) for l in open('$TMP/e/round-1/train.jsonl')][40:]
+assert pseudo
+s = json.load(open('$TMP/e/selftrain.json'))
+reach = sum(max(p.values()) >= 0.7 for p in m.values())  # one teacher's count differs (295 against 183 here)
+near = sum(abs(max(p.values()) - 0.7) < 1e-3 for p in m.values())
+assert abs(s['rounds'][1]['candidates'] - reach) <= near, (s['rounds'][1], reach, near)
+for r in pseudo:
+    p = m[r['text']]
+    assert p[r['label']] == max(p.values()) and p[r['label']] >= 0.7 - 1e-3, (r, p)
+gold = [l.split('\t')[1].strip() for l in open('$TMP/dev.tsv')][1:]
+md = mean('dev')
+right = sum(max(p, key=p.get) == g for p, g in zip(md, gold))
+near = sum(abs(max(p.values()) - 0.5) < 1e-3 for p in md)  # printed to 4 digits: a near-tie may round either way
+ens = s['rounds'][1]['ensemble_dev_accuracy']
+assert abs(ens * len(gold) - right) <= near + 1e-9, (ens, right, near)"
+
+cp "$TMP/e/selftrain.json" "$TMP/e.summary"
+"$SS" finetune "${FT[@]}" --unlabeled "$TMP/pool.tsv" --rounds 1 --threshold 0.7 --max-pseudo 120 --teachers 3 \
+  --out "$TMP/e" >"$TMP/e2.log" 2>&1
+check "--teachers 3 again: the three teachers and round 1 finished before, the same summary" bash -c "
+[ $? -eq 0 ] && [ \$(grep -c 'finished before' '$TMP/e2.log') -eq 4 ] && cmp -s '$TMP/e/selftrain.json' '$TMP/e.summary'"
+
+"$SS" finetune "${FT[@]}" --teachers 2 --out "$TMP/f" >"$TMP/f.log" 2>&1
+check "a self-training option without --unlabeled is an error naming it" \
+  bash -c "[ $? -ne 0 ] && grep -q -- '--teachers is a self-training option: it needs --unlabeled FILE' '$TMP/f.log' &&
+           [ ! -e '$TMP/f' ]"
 
 : >"$TMP/empty.txt"
 "$SS" finetune "${FT[@]}" --unlabeled "$TMP/empty.txt" --out "$TMP/d" >"$TMP/d.log" 2>&1

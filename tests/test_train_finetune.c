@@ -1215,6 +1215,14 @@ static void test_finetune_opts_checked(void **state) {
     ft_opts(&o, out);
     o.warmup_ratio = 1;
     expect_arg_error(&o, "--warmup-ratio 1: must be in [0, 1)");
+    /* a self-training option given without --unlabeled would be ignored: an error naming it */
+    ft_opts(&o, out);
+    o.teachers = 3;
+    o.given |= SS_OPT_BIT(SS_FINETUNE_OPT_teachers);
+    expect_arg_error(&o, "--teachers is a self-training option: it needs --unlabeled FILE");
+    ft_opts(&o, out);
+    o.given |= SS_OPT_BIT(SS_FINETUNE_OPT_rounds);
+    expect_arg_error(&o, "--rounds is a self-training option");
 }
 
 /* An --unlabeled text file that turns out to be unreadable (invalid UTF-8

@@ -1,7 +1,10 @@
 /* Self-training on unlabelled text (Noisy Student, Xie et al. 2020), around
  * fine-tuning (selfsup/finetune.h).
  *
- *   round 0   a teacher: ss_finetune on the labelled rows, as without it
+ *   round 0   a teacher: ss_finetune on the labelled rows, as without it;
+ *             with --teachers K, K-1 more (seeds S+1000, S+2000, ... on the
+ *             same labelled rows, in OUT/teacher-2/ ...), whose mean class
+ *             probability (an ensemble, PET's distillation) labels round 1
  *   round k   label the unlabelled texts with round k-1's model; keep the
  *             confident predictions (probability >= threshold), balanced:
  *             per class the most confident ones, as many as the class with
@@ -20,12 +23,16 @@
  * labels are hidden from training).
  *
  * Layout of OUT: round-K/ (each a classifier directory; from round 1 on
- * with train.jsonl, the student's rows), selftrain.json (per round: pseudo-
- * labels, their accuracy where gold is known, dev metrics) and, in OUT
+ * with train.jsonl, the student's rows), teacher-T/ and labelled.jsonl (the
+ * labelled subset they train on) with --teachers, selftrain.json (per
+ * round: pseudo-labels, their accuracy where gold is known, dev metrics;
+ * each teacher's dev accuracy and their ensemble's) and, in OUT
  * itself, a copy of the classifier of the round with the best dev score
- * (--select; selection on dev, as for epochs). A round whose eval.json
- * exists is not redone, and an interrupted round resumes from its
- * checkpoint: running the same command again continues. */
+ * (--select; selection on dev, as for epochs; round 0 is the first
+ * teacher: the kept classifier is always one model, never the ensemble).
+ * A round (or teacher) whose eval.json exists is not redone, and an
+ * interrupted one resumes from its checkpoint: running the same command
+ * again continues. */
 #ifndef SELFSUP_SELFTRAIN_H
 #define SELFSUP_SELFTRAIN_H
 
@@ -39,6 +46,7 @@ typedef struct {
     size_t per_class;       /* of them per class */
     size_t candidates;      /* unlabelled texts at or above the threshold, before balancing */
     size_t gold, correct;   /* pseudo-labels whose text has a gold label, and how many of them match */
+    double ensemble_dev_accuracy; /* round 1 with --teachers K > 1: the K teachers' ensemble on dev; else -1 */
     double dev_accuracy, dev_macro_f1, dev_mcc, dev_score; /* dev_score: by --select */
 } ss_selftrain_round;
 
@@ -48,6 +56,8 @@ typedef struct {
     ss_selftrain_round *rounds;
     int best;               /* the round copied into OUT */
     size_t unlabeled;       /* texts in the unlabelled file */
+    int teachers;           /* --teachers: the first is round 0 */
+    double *teacher_dev_accuracy; /* [teachers]: each teacher's dev accuracy (its eval.json) */
 } ss_selftrain_result;
 
 /* o->unlabeled, o->rounds, o->threshold and o->max_pseudo drive the rounds;

@@ -46,10 +46,13 @@ static const char usage_head[] =
     "round's model, keeps those predicted with probability >= --threshold, the same\n"
     "number per class (the most confident; at most --max-pseudo in all), and\n"
     "fine-tunes a student from the same start (--init, dropout on) on the labelled\n"
-    "rows (--gold-repeat times) plus those. Rounds go to DIR/round-K/, the table\n"
-    "to DIR/selftrain.json, and the round with the best dev score is copied into\n"
-    "DIR. Running the same command again continues an interrupted run (finished\n"
-    "rounds are kept).\n"
+    "rows (--gold-repeat times) plus those. --teachers K fine-tunes K teachers\n"
+    "(seeds S, S+1000, ...) on the same labelled rows and labels round 1 with\n"
+    "their mean probability. Rounds go to DIR/round-K/ (teachers after the\n"
+    "first to DIR/teacher-T/), the table to DIR/selftrain.json, and the round\n"
+    "with the best dev score is copied into DIR (one model: round 0 is the\n"
+    "first teacher). Running the same command again continues an interrupted\n"
+    "run (finished rounds are kept).\n"
     "\n"
     "Prompt-based fine-tuning (LM-BFF, PET): with --template and --verbalizer\n"
     "the pretrained LM head is the classifier instead of a new head: the class\n"
@@ -185,6 +188,13 @@ static int self_train(cli_args *a, ss_finetune_opts *o) {
         char acc[32] = "-";
         if (rd->gold) snprintf(acc, sizeof acc, "%.4f (n=%zu)", (double)rd->correct / (double)rd->gold, rd->gold);
         printf("  %5d  %13zu  %15s  %12.4f%s\n", k, rd->pseudo, acc, rd->dev_accuracy, k == r.best ? "  (kept)" : "");
+    }
+    if (r.teachers > 1) {
+        printf("  teachers' dev accuracy:");
+        for (int t = 0; t < r.teachers; t++) printf(" %.4f", r.teacher_dev_accuracy[t]);
+        if (r.n > 1 && r.rounds[1].ensemble_dev_accuracy >= 0)
+            printf("; their ensemble (round 1's labels): %.4f", r.rounds[1].ensemble_dev_accuracy);
+        printf("\n");
     }
     const ss_selftrain_round *b = &r.rounds[r.best];
     printf("dev: accuracy %.4f  macro-F1 %.4f  MCC %.4f  (round %d)\n", b->dev_accuracy, b->dev_macro_f1, b->dev_mcc,

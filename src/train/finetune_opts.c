@@ -41,6 +41,15 @@ ss_status ss_finetune_opts_check(const ss_finetune_opts *o, ss_error *err) {
     if (!o->init && !o->tokenizer)
         return ss_fail(err, SS_ERR_ARG, "a model from scratch (--init none) needs --tokenizer");
     if (!o->template != !o->verbalizer) return ss_fail(err, SS_ERR_ARG, "--template and --verbalizer go together");
+    if (!o->unlabeled) { /* a self-training option alone would be silently ignored */
+        static const int st_rows[] = {SS_FINETUNE_OPT_rounds, SS_FINETUNE_OPT_threshold, SS_FINETUNE_OPT_max_pseudo,
+                                      SS_FINETUNE_OPT_student_epochs, SS_FINETUNE_OPT_gold_repeat,
+                                      SS_FINETUNE_OPT_teachers};
+        for (size_t i = 0; i < sizeof st_rows / sizeof st_rows[0]; i++)
+            if (o->given & SS_OPT_BIT(st_rows[i]))
+                return ss_fail(err, SS_ERR_ARG, "%s is a self-training option: it needs --unlabeled FILE",
+                               ss_finetune_opt_table.rows[st_rows[i]].flag);
+    }
     if (o->freeze_encoder && o->unfreeze_every > 0)
         return ss_fail(err, SS_ERR_ARG, "--unfreeze-every does not go with --freeze-encoder: the body never trains");
     if (o->template) {

@@ -111,6 +111,14 @@ static ss_status round_dir(char *out, size_t cap, const char *root, int k, ss_er
     return ss_path_join(out, cap, root, name, err);
 }
 
+/* Teacher t (0-based) of --teachers: round-0 itself, then teacher-2, ... */
+static void teacher_name(char *out, size_t cap, int t) {
+    if (t == 0) snprintf(out, cap, "round-0");
+    else snprintf(out, cap, "teacher-%d", t + 1);
+}
+
+static uint64_t teacher_seed(const ss_finetune_opts *o, int t) { return o->seed + 1000u * (uint64_t)t; }
+
 /* Dev metrics of a finished round, from its eval.json. */
 static ss_status read_round_eval(ss_selftrain_round *rd, const char *dir, ss_select_metric sel, ss_error *err) {
     char path[SS_PATH_MAX];
@@ -148,8 +156,8 @@ static int round_finished(const char *dir) {
 
 /* Fine-tune one round into dir (resuming its checkpoint when a previous
  * attempt was interrupted), unless it finished before. */
-static ss_status run_round(const ss_finetune_opts *base, const char *dir, const char *train, ss_selftrain_round *rd,
-                           ss_finetune_progress_fn fn, void *ctx, ss_error *err) {
+static ss_status run_round(const ss_finetune_opts *base, const char *dir, const char *train, int student,
+                           ss_selftrain_round *rd, ss_finetune_progress_fn fn, void *ctx, ss_error *err) {
     char path[SS_PATH_MAX];
     ss_status st;
     if (round_finished(dir)) {
@@ -160,11 +168,14 @@ static ss_status run_round(const ss_finetune_opts *base, const char *dir, const 
     }
     ss_finetune_opts o = *base;
     o.out_dir = dir;
-    o.unlabeled = NULL;
+    o.unlabeled = NULL; /* a plain fine-tuning run: the self-training options are not its own */
+    o.given &= ~(SS_OPT_BIT(SS_FINETUNE_OPT_rounds) | SS_OPT_BIT(SS_FINETUNE_OPT_threshold) |
+                 SS_OPT_BIT(SS_FINETUNE_OPT_max_pseudo) | SS_OPT_BIT(SS_FINETUNE_OPT_student_epochs) |
+                 SS_OPT_BIT(SS_FINETUNE_OPT_gold_repeat) | SS_OPT_BIT(SS_FINETUNE_OPT_teachers));
     if (train) {
         o.train_path = train;
         o.train_size = 0; /* the file holds the labelled subset already */
-        if (base->student_epochs > 0) {
+        if (student && base->student_epochs > 0) {
             o.epochs = base->student_epochs;
             o.eval_every = 0;
         }
@@ -215,23 +226,90 @@ static int by_confidence(const void *a, const void *b) {
     return x->i < y->i ? -1 : x->i > y->i; /* ties: file order, so the choice is deterministic */
 }
 
-/* Label the unlabelled texts with the model in teacher_dir and write the
- * student's rows (the labelled ones --gold-repeat times, then the chosen
+/* The labelled rows the teachers after the first train on (--teachers):
+ * the --train-size subset written as JSONL, so that a teacher with another
+ * seed trains on the same rows (its seed would draw another subset). */
+static ss_status write_labelled(const ss_finetune_opts *o, const char *path, ss_error *err) {
+    ss_labeled_set lab = {0};
+    ss_buf out = {0};
+    ss_status st = read_labelled(&lab, o, err);
+    const char *text_key = o->text_column ? o->text_column : "text";
+    const char *label_key = o->label_column ? o->label_column : "label";
+    for (size_t i = 0; !st && i < lab.n; i++) st = add_row(&out, text_key, label_key, lab.texts[i], lab.labels[i], err);
+    if (!st) st = ss_write_file_atomic(path, out.data, out.len, err);
+    ss_buf_free(&out);
+    ss_labeled_free(&lab);
+    return st;
+}
+
+static int same_labels(const ss_label_map *a, const ss_label_map *b) {
+    if (a->n != b->n) return 0;
+    for (int k = 0; k < a->n; k++)
+        if (strcmp(a->names[k], b->names[k])) return 0;
+    return 1;
+}
+
+/* probs[0..n*K) += the class probabilities of texts by the classifier in
+ * dir, and the same for the dev texts; its labels must be `labels`. */
+static ss_status add_probs(const char *dir, const ss_label_map *labels, const unlabeled_set *u,
+                           const ss_labeled_set *dev, int batch, float *probs, float *dev_probs, ss_error *err) {
+    ss_classifier c;
+    ss_status st = ss_classifier_load(&c, dir, err);
+    if (st) return st;
+    size_t K = (size_t)labels->n, n = u->n > dev->n ? u->n : dev->n;
+    float *p = NULL;
+    if (!same_labels(&c.labels, labels))
+        st = ss_fail(err, SS_ERR_FORMAT, "%s: its labels differ from the first teacher's", dir);
+    if (!st && !(p = malloc(n * K * sizeof *p))) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    if (!st) st = ss_classify(&c, u->texts, u->n, batch, p, err);
+    for (size_t i = 0; !st && i < u->n * K; i++) probs[i] += p[i];
+    if (!st) st = ss_classify(&c, dev->texts, dev->n, batch, p, err);
+    for (size_t i = 0; !st && i < dev->n * K; i++) dev_probs[i] += p[i];
+    free(p);
+    ss_classifier_free(&c);
+    return st;
+}
+
+static int argmax(const float *p, int K) {
+    int m = 0;
+    for (int j = 1; j < K; j++)
+        if (p[j] > p[m]) m = j;
+    return m;
+}
+
+/* Label the unlabelled texts with the mean class probabilities of the
+ * models in dirs[0..nd) (round k-1's model; for round 1, the --teachers of
+ * round 0, whose ensemble is also scored on dev) and write the student's
+ * rows (the labelled ones --gold-repeat times, then the chosen
  * pseudo-labelled ones) to `train` as JSONL, with the column names of
  * --train. */
-static ss_status pseudo_label(const ss_finetune_opts *o, const unlabeled_set *u, const char *teacher_dir,
+static ss_status pseudo_label(const ss_finetune_opts *o, const unlabeled_set *u, char (*dirs)[SS_PATH_MAX], int nd,
                               const char *train, ss_selftrain_round *rd, ss_error *err) {
     ss_classifier c;
-    ss_status st = ss_classifier_load(&c, teacher_dir, err);
+    ss_status st = ss_classifier_load(&c, dirs[0], err);
     if (st) return st;
     int K = c.labels.n;
-    float *probs = malloc(u->n * (size_t)K * sizeof *probs);
+    float *probs = malloc(u->n * (size_t)K * sizeof *probs), *dev_probs = NULL;
     int *pred = malloc(u->n * sizeof *pred);
     scored *cand = malloc(u->n * sizeof *cand);
-    ss_labeled_set lab = {0};
+    ss_labeled_set lab = {0}, dev = {0};
     ss_buf out = {0};
     if (!probs || !pred || !cand) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
     if (!st) st = ss_classify(&c, u->texts, u->n, o->batch, probs, err);
+    if (!st && nd > 1) { /* the ensemble: the mean of the teachers' probabilities, here and on dev */
+        ss_labeled_opts lo = {.text_column = o->text_column, .label_column = o->label_column, .format = o->format,
+                              .skip_bad_rows = o->skip_bad_rows, .need_label = 1};
+        st = ss_labeled_read(&dev, o->dev_path, &lo, err);
+        if (!st && !(dev_probs = malloc((dev.n ? dev.n : 1) * (size_t)K * sizeof *dev_probs)))
+            st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
+        if (!st) st = ss_classify(&c, dev.texts, dev.n, o->batch, dev_probs, err);
+        for (int t = 1; !st && t < nd; t++) st = add_probs(dirs[t], &c.labels, u, &dev, o->batch, probs, dev_probs, err);
+        for (size_t i = 0; !st && i < u->n * (size_t)K; i++) probs[i] /= (float)nd;
+        size_t right = 0;
+        for (size_t i = 0; !st && i < dev.n; i++)
+            right += argmax(dev_probs + i * (size_t)K, K) == ss_label_map_find(&c.labels, dev.labels[i]);
+        if (!st) rd->ensemble_dev_accuracy = dev.n ? (double)right / (double)dev.n : 0.0;
+    }
     if (!st) st = read_labelled(&lab, o, err);
     const char *text_key = o->text_column ? o->text_column : "text";
     const char *label_key = o->label_column ? o->label_column : "label";
@@ -243,9 +321,7 @@ static ss_status pseudo_label(const ss_finetune_opts *o, const unlabeled_set *u,
     if (!st && !reach) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
     for (size_t i = 0; !st && i < u->n; i++) {
         const float *p = probs + i * (size_t)K;
-        pred[i] = 0;
-        for (int j = 1; j < K; j++)
-            if (p[j] > p[pred[i]]) pred[i] = j;
+        pred[i] = argmax(p, K);
         reach[pred[i]] += p[pred[i]] >= o->threshold;
     }
     for (int k = 0; !st && k < K; k++) {
@@ -274,7 +350,9 @@ static ss_status pseudo_label(const ss_finetune_opts *o, const unlabeled_set *u,
     if (!st && rd->pseudo > 0) st = ss_write_file_atomic(train, out.data, out.len, err);
     ss_buf_free(&out);
     ss_labeled_free(&lab);
+    ss_labeled_free(&dev);
     free(probs);
+    free(dev_probs);
     free(pred);
     free(cand);
     ss_classifier_free(&c);
@@ -284,12 +362,12 @@ static ss_status pseudo_label(const ss_finetune_opts *o, const unlabeled_set *u,
 /* ROUND/pseudo.json: what pseudo_label chose, so that a finished round is
  * not labelled again when the command runs again. */
 static ss_status save_pseudo_stats(const char *dir, const ss_selftrain_round *rd, ss_error *err) {
-    char path[SS_PATH_MAX], text[256];
+    char path[SS_PATH_MAX], text[320];
     ss_status st = ss_path_join(path, sizeof path, dir, "pseudo.json", err);
     if (st) return st;
     int n = snprintf(text, sizeof text, "{\"pseudo_labels\": %zu, \"per_class\": %zu, \"candidates\": %zu, "
-                     "\"pseudo_with_gold\": %zu, \"correct\": %zu}\n", rd->pseudo, rd->per_class, rd->candidates,
-                     rd->gold, rd->correct);
+                     "\"pseudo_with_gold\": %zu, \"correct\": %zu, \"ensemble_dev_accuracy\": %.17g}\n", rd->pseudo,
+                     rd->per_class, rd->candidates, rd->gold, rd->correct, rd->ensemble_dev_accuracy);
     return ss_write_file_atomic(path, text, (size_t)n, err);
 }
 
@@ -311,6 +389,8 @@ static int load_pseudo_stats(const char *dir, ss_selftrain_round *rd) {
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, keys[i]);
         if ((ok = cJSON_IsNumber(v) && v->valuedouble >= 0)) *fields[i] = (size_t)v->valuedouble;
     }
+    const cJSON *ens = cJSON_GetObjectItemCaseSensitive(j, "ensemble_dev_accuracy"); /* absent: written by one teacher */
+    rd->ensemble_dev_accuracy = cJSON_IsNumber(ens) ? ens->valuedouble : -1.0;
     cJSON_Delete(j);
     return ok;
 }
@@ -322,6 +402,16 @@ static ss_status write_summary(const ss_finetune_opts *o, const ss_selftrain_res
     cJSON_AddNumberToObject(j, "unlabeled_texts", (double)r->unlabeled);
     cJSON_AddNumberToObject(j, "threshold", o->threshold);
     cJSON_AddNumberToObject(j, "best_round", r->best);
+    cJSON *teachers = cJSON_AddArrayToObject(j, "teachers");
+    for (int t = 0; t < r->teachers; t++) {
+        char name[32];
+        cJSON *x = cJSON_CreateObject();
+        teacher_name(name, sizeof name, t);
+        cJSON_AddStringToObject(x, "dir", name);
+        cJSON_AddNumberToObject(x, "seed", (double)teacher_seed(o, t));
+        cJSON_AddNumberToObject(x, "dev_accuracy", r->teacher_dev_accuracy[t]);
+        cJSON_AddItemToArray(teachers, x);
+    }
     for (int k = 0; k < r->n; k++) {
         const ss_selftrain_round *rd = &r->rounds[k];
         cJSON *x = cJSON_CreateObject();
@@ -330,6 +420,7 @@ static ss_status write_summary(const ss_finetune_opts *o, const ss_selftrain_res
         cJSON_AddNumberToObject(x, "candidates", (double)rd->candidates);
         cJSON_AddNumberToObject(x, "pseudo_with_gold", (double)rd->gold);
         if (rd->gold) cJSON_AddNumberToObject(x, "pseudo_accuracy", (double)rd->correct / (double)rd->gold);
+        if (rd->ensemble_dev_accuracy >= 0) cJSON_AddNumberToObject(x, "ensemble_dev_accuracy", rd->ensemble_dev_accuracy);
         cJSON_AddNumberToObject(x, "dev_accuracy", rd->dev_accuracy);
         cJSON_AddNumberToObject(x, "dev_macro_f1", rd->dev_macro_f1);
         cJSON_AddNumberToObject(x, "dev_mcc", rd->dev_mcc);
@@ -366,6 +457,30 @@ static ss_status copy_round(const char *from, const char *to, ss_error *err) {
     return SS_OK;
 }
 
+/* Round 0's teachers after the first (--teachers K): each fine-tuned on the
+ * same labelled rows (OUT/labelled.jsonl) with its own seed into
+ * OUT/teacher-T/, their directories into labellers[1..K) and their dev
+ * accuracy into r. A teacher that finished before is not redone. */
+static ss_status more_teachers(const ss_finetune_opts *o, ss_selftrain_result *r, char (*labellers)[SS_PATH_MAX],
+                               ss_finetune_progress_fn fn, void *ctx, ss_error *err) {
+    char labelled[SS_PATH_MAX], name[32], msg[SS_PATH_MAX + 128];
+    ss_status st = ss_path_join(labelled, sizeof labelled, o->out_dir, "labelled.jsonl", err);
+    if (!st) st = write_labelled(o, labelled, err); /* the same rows every time: rewriting is harmless */
+    for (int t = 1; !st && t < o->teachers && !(o->stop && *o->stop); t++) {
+        teacher_name(name, sizeof name, t);
+        if ((st = ss_path_join(labellers[t], sizeof labellers[t], o->out_dir, name, err))) break;
+        ss_finetune_opts ot = *o;
+        ot.seed = teacher_seed(o, t);
+        snprintf(msg, sizeof msg, "self-training round 0: teacher %d of %d (seed %llu) on the same labelled rows, "
+                 "into %s", t + 1, o->teachers, (unsigned long long)ot.seed, labellers[t]);
+        note(fn, ctx, msg);
+        ss_selftrain_round tr = {.round = 0};
+        if (!(st = run_round(&ot, labellers[t], labelled, 0, &tr, fn, ctx, err)))
+            r->teacher_dev_accuracy[t] = tr.dev_accuracy;
+    }
+    return st;
+}
+
 ss_status ss_selftrain(const ss_finetune_opts *o, ss_selftrain_result *r, ss_finetune_progress_fn fn, void *ctx,
                        ss_error *err) {
     memset(r, 0, sizeof *r);
@@ -380,25 +495,36 @@ ss_status ss_selftrain(const ss_finetune_opts *o, ss_selftrain_result *r, ss_fin
     unlabeled_set u;
     if ((st = read_unlabeled(&u, o, err))) return st;
     r->unlabeled = u.n;
+    r->teachers = o->teachers;
     r->rounds = calloc((size_t)o->rounds + 1, sizeof *r->rounds);
-    if (!r->rounds) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    r->teacher_dev_accuracy = calloc((size_t)o->teachers, sizeof *r->teacher_dev_accuracy);
+    /* the models that label the next round: round k-1's, or round 0's teachers */
+    char (*labellers)[SS_PATH_MAX] = malloc((size_t)o->teachers * sizeof *labellers);
+    int n_labellers = 0;
+    if (!r->rounds || !r->teacher_dev_accuracy || !labellers) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
     if (!st) st = ss_mkdir_p(o->out_dir, err);
-    char dir[SS_PATH_MAX], prev[SS_PATH_MAX], train[SS_PATH_MAX], msg[512];
+    char dir[SS_PATH_MAX], train[SS_PATH_MAX], msg[512];
     for (int k = 0; !st && k <= o->rounds && !(o->stop && *o->stop); k++) {
         ss_selftrain_round *rd = &r->rounds[k];
         rd->round = k;
+        rd->ensemble_dev_accuracy = -1.0;
         if ((st = round_dir(dir, sizeof dir, o->out_dir, k, err))) break;
         if (k == 0) {
             snprintf(msg, sizeof msg, "self-training round 0: the teacher, on the labelled rows alone (%zu unlabelled "
                      "texts in %s)", u.n, o->unlabeled);
             note(fn, ctx, msg);
-            if (!(st = run_round(o, dir, NULL, rd, fn, ctx, err))) r->n = 1;
-            strcpy(prev, dir);
+            if (!(st = run_round(o, dir, NULL, 0, rd, fn, ctx, err))) r->n = 1;
+            strcpy(labellers[0], dir);
+            n_labellers = 1;
+            r->teacher_dev_accuracy[0] = rd->dev_accuracy;
+            if (!st && o->teachers > 1 && !(o->stop && *o->stop))
+                st = more_teachers(o, r, labellers, fn, ctx, err);
+            if (!st) n_labellers = o->teachers;
             continue;
         }
         if ((st = ss_mkdir_p(dir, err)) || (st = ss_path_join(train, sizeof train, dir, "train.jsonl", err))) break;
         if (!load_pseudo_stats(dir, rd)) {
-            if ((st = pseudo_label(o, &u, prev, train, rd, err))) break;
+            if ((st = pseudo_label(o, &u, labellers, n_labellers, train, rd, err))) break;
             if (rd->pseudo && (st = save_pseudo_stats(dir, rd, err))) break;
         }
         if (rd->pseudo == 0) {
@@ -408,16 +534,21 @@ ss_status ss_selftrain(const ss_finetune_opts *o, ss_selftrain_result *r, ss_fin
             note(fn, ctx, msg);
             break;
         }
+        char ens[96] = "";
+        if (rd->ensemble_dev_accuracy >= 0)
+            snprintf(ens, sizeof ens, " from %d teachers (their ensemble: %.2f%% on dev)", n_labellers,
+                     100.0 * rd->ensemble_dev_accuracy);
         if (rd->gold)
-            snprintf(msg, sizeof msg, "self-training round %d: %zu pseudo-labels (%zu per class, of %zu at or above "
-                     "%g), %.2f%% of the %zu with a gold label correct", k, rd->pseudo, rd->per_class,
+            snprintf(msg, sizeof msg, "self-training round %d: %zu pseudo-labels%s (%zu per class, of %zu at or above "
+                     "%g), %.2f%% of the %zu with a gold label correct", k, rd->pseudo, ens, rd->per_class,
                      rd->candidates, o->threshold, 100.0 * (double)rd->correct / (double)rd->gold, rd->gold);
         else
-            snprintf(msg, sizeof msg, "self-training round %d: %zu pseudo-labels (of %zu at or above %g)", k,
-                     rd->pseudo, rd->candidates, o->threshold);
+            snprintf(msg, sizeof msg, "self-training round %d: %zu pseudo-labels%s (of %zu at or above %g)", k,
+                     rd->pseudo, ens, rd->candidates, o->threshold);
         note(fn, ctx, msg);
-        if (!(st = run_round(o, dir, train, rd, fn, ctx, err))) r->n = k + 1;
-        strcpy(prev, dir);
+        if (!(st = run_round(o, dir, train, 1, rd, fn, ctx, err))) r->n = k + 1;
+        strcpy(labellers[0], dir);
+        n_labellers = 1;
     }
     if (!st && r->n > 0 && !(o->stop && *o->stop)) {
         for (int k = 1; k < r->n; k++)
@@ -425,11 +556,13 @@ ss_status ss_selftrain(const ss_finetune_opts *o, ss_selftrain_result *r, ss_fin
         if (!(st = round_dir(dir, sizeof dir, o->out_dir, r->best, err))) st = copy_round(dir, o->out_dir, err);
         if (!st) st = write_summary(o, r, err);
     }
+    free(labellers);
     unlabeled_free(&u);
     return st;
 }
 
 void ss_selftrain_result_free(ss_selftrain_result *r) {
     free(r->rounds);
+    free(r->teacher_dev_accuracy);
     memset(r, 0, sizeof *r);
 }
