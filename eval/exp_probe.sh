@@ -11,7 +11,12 @@
 # PROBE_LR (linear decay), dev evaluated every epoch and the best kept, SEEDS
 # seeds (the head's init and the order). Chosen before any result, not tuned.
 # Runs go to eval/work/exp/probe/<model>+<pool>_s<seed>; the table is
-# eval/exp_summary.py's sst2 table of that directory.
+# eval/exp_summary.py's sst2 table of that directory. Then, for each
+# pretrained model, how spread its frozen vectors of the 872 dev sentences
+# are (selfsup embed, mean pooling and an encoder's [CLS]; exp_summary.py
+# spread): a body collapsed onto a few directions holds nothing to probe.
+# A scratch model's vectors come from its first probe (a classifier whose
+# frozen body is the random initialisation).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build}; SS=$B/selfsup
@@ -39,3 +44,16 @@ for m in $PROBE_MODELS; do
   done
 done
 /usr/bin/python3 eval/exp_summary.py sst2 "$R"
+tail -n +2 "$SST/dev.tsv" | cut -f1 >"$R/dev.txt"
+vecs=()
+for m in $PROBE_MODELS; do
+  body=$W/pre_$m
+  case $m in scratch-*) read -r first _ <<<"${PROBE_POOLS:-mean}"; body=$R/$m+${first}_s${SEEDS%% *} ;; esac
+  pools=$(case $m in clm*|scratch-decoder) echo mean ;; *) echo "mean cls" ;; esac)
+  for pool in $pools; do
+    v=$R/$m+$pool.dev.npy
+    [ -s "$v" ] || $SS embed --model "$body" --pooling "$pool" --threads "$THREADS" --npy "$v" "$R/dev.txt"
+    vecs+=("$v")
+  done
+done
+[ ${#vecs[@]} -eq 0 ] || /usr/bin/python3 eval/exp_summary.py spread "${vecs[@]}"

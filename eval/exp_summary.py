@@ -13,6 +13,12 @@
                                           label-efficiency curves as TSV lines (name, labels,
                                           mean, std, seeds, run): per size the MODEL with the
                                           highest mean (a recipe chosen on dev)
+  exp_summary.py spread NPY...            how far apart a model's sentence vectors are (selfsup
+                                          embed --npy): mean pairwise cosine, mean distance to
+                                          the centroid over mean norm, the top principal
+                                          component's share of the variance and the effective
+                                          rank (exp of the entropy of the variance shares); a
+                                          collapsed body has cosines near 1 and rank near 1
   exp_summary.py plot TSV PNG [XLABEL [TITLE]]
                                           the plot of a curve TSV (name, x, mean, std: mean
                                           with the seeds' std as error bars, log x; '#' lines
@@ -188,8 +194,31 @@ def best(directory, models):
     print(max(means, key=lambda m: statistics.mean(means[m])))
 
 
+def spread(paths):
+    import numpy as np  # only this mode needs it
+
+    print("| vectors | n | mean pairwise cosine | spread / norm | top PC share | effective rank |")
+    print("|---|---|---|---|---|---|")
+    for path in paths:
+        x = np.load(path).astype(np.float64)
+        if x.ndim != 2 or len(x) < 2:
+            sys.exit(f"{path}: not a matrix of at least 2 vectors")
+        norms = np.linalg.norm(x, axis=1)
+        unit = x / np.maximum(norms, 1e-30)[:, None]
+        n = len(x)
+        cos = (np.square(unit.sum(0)).sum() - n) / (n * (n - 1))  # the mean of u_i . u_j over i != j
+        centred = x - x.mean(0)
+        sv = np.linalg.svd(centred, compute_uv=False)
+        share = np.square(sv) / max(np.square(sv).sum(), 1e-300)
+        nz = share[share > 0]
+        rank = float(np.exp(-(nz * np.log(nz)).sum()))
+        rel = np.linalg.norm(centred, axis=1).mean() / norms.mean()
+        print(f"| {os.path.basename(path)} | {n} | {cos:.4f} | {rel:.4f} | {share[0]:.3f} | {rank:.1f} |")
+
+
 if __name__ == "__main__":
-    modes = {"sst2": (3, 3), "label_eff": (3, None), "imdb": (3, 3), "best": (3, None), "curve": (6, None), "plot": (4, 6)}
+    modes = {"sst2": (3, 3), "label_eff": (3, None), "imdb": (3, 3), "best": (3, None), "curve": (6, None), "plot": (4, 6),
+             "spread": (3, None)}
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     lo, hi = modes.get(mode, (None, None))
     if lo is None or len(sys.argv) < lo or (hi is not None and len(sys.argv) > hi):
@@ -204,5 +233,7 @@ if __name__ == "__main__":
         best(sys.argv[2], sys.argv[3:])
     elif mode == "curve":
         curve(*sys.argv[2:])
+    elif mode == "spread":
+        spread(sys.argv[2:])
     else:
         plot(read_curves(sys.argv[2]), *sys.argv[3:])

@@ -4,11 +4,12 @@
 # prints are checked against hand-computed ones on made-up runs, and the plot
 # appears only when gnuplot drew it (gnuplot opens its output before it
 # fails: an empty eval/label_efficiency.png was once committed that way).
-# gnuplot is replaced by a stand-in on PATH, so the test needs only python3.
+# gnuplot is replaced by a stand-in on PATH, so the test needs only python3
+# (and numpy for the spread of sentence vectors).
 set -u
 source "$(dirname "$0")/tap.sh"
 cd "$(dirname "$0")/.."
-tap_plan 6
+tap_plan 7
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3) || bail "python3 is not installed (apt-get install python3)"
 SUMMARY=eval/exp_summary.py
@@ -87,3 +88,17 @@ need = {"clm-2h", "mlm-2h-bf16", "rtd-2h-bf16", "scratch-decoder", "scratch-enco
 sys.exit(0 if need <= names else "missing curves: %s" % sorted(need - names))' && [ -s eval/label_efficiency.png ]
 }
 check "eval/label_efficiency.tsv has clm, mlm and rtd and both scratch curves; the PNG is not empty" committed_curves
+
+spread_ok() { # hand-made vectors: 3 that differ only by scale (cosine 1, one direction), and an orthonormal set
+  "$PY" -c "
+import numpy as np
+np.save('$TMP/same.npy', np.array([[1, 2, 2], [2, 4, 4], [3, 6, 6]], dtype=np.float32))
+np.save('$TMP/ortho.npy', np.eye(4, dtype=np.float32))" || return 1
+  out=$("$PY" $SUMMARY spread "$TMP/same.npy" "$TMP/ortho.npy") || return 1
+  echo "$out" | sed 's/^/# /'
+  # same: cosine 1; centred rows (-1,-2,-2), 0, (1,2,2): one direction (share 1, rank 1), spread 2/3*3 / 6 = 1/3
+  # ortho: cosine 0; centred rows e_i - 1/4: variance equal over 3 directions, rank 3; spread sqrt(3)/2 / 1
+  echo "$out" | grep -qF '| same.npy | 3 | 1.0000 | 0.3333 | 1.000 | 1.0 |' &&
+  echo "$out" | grep -qF '| ortho.npy | 4 | 0.0000 | 0.8660 | 0.333 | 3.0 |'
+}
+check "spread: cosine, spread, top component and effective rank of hand-made vectors" spread_ok
