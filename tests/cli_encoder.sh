@@ -4,7 +4,7 @@
 # user meets (tokenizer without [MASK], fill-mask on a decoder, bad options).
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 16
+tap_plan 17
 tap_needs tinyshakespeare input.txt cli-encoder
 
 head -c 120000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
@@ -30,6 +30,19 @@ check "eval of an mlm run prints MLM loss and masked accuracy" grep -qE 'MLM los
 check "encoder eval is reproducible (fixed masking seed; results on stdout, the measured GEMM peaks on stderr vary)" cmp -s "$TMP/e1" "$TMP/e1b"
 "$SS" eval --model "$TMP/rtd" --data "$TMP/shards" >"$TMP/e2" 2>&1
 check "eval of an rtd run prints the discriminator's accuracy, its base rate and AUC" grep -qE 'discriminator: loss [0-9.]+ \| accuracy [0-9.]+ \(base rate, share not replaced: [0-9.]+\) \| AUC [0-9.]+' "$TMP/e2"
+# the batches of the run's own evaluation (--seq 32 --batch 4 --eval-tokens 4096): with the run's masking
+# (--whole-word here) eval gives the val loss the run logged; with the default masking it did not
+"$SS" eval --model "$TMP/rtd" --data "$TMP/shards" --seq 32 --batch 4 --max-tokens 4096 >"$TMP/e2b" 2>&1
+check "eval of an encoder uses the run's masking (whole words here), so it reproduces the run's logged val loss, \
+and prints the spread of the body's vectors" /usr/bin/python3 -c "
+import json, re
+out = open('$TMP/e2b').read()
+assert re.search(r'masking \(the run.s\): 15% of the tokens chosen \(whole words\); of them 80% \[MASK\]', out), out
+assert re.search(r'spread of the discriminator.s mean vectors: mean cosine [-0-9.]+ \| participation ratio [0-9.]+', out), out
+got = float(re.search(r'generator MLM loss ([0-9.]+)', out).group(1))
+logged = [json.loads(l) for l in open('$TMP/rtd/metrics.jsonl') if 'val_loss' in l][-1]
+assert abs(got - logged['val_loss']) < 0.01 * logged['val_loss'], (got, logged)  # precision may differ: auto
+assert 'val_spread_pr' in logged and 'val_spread_cos' in logged, logged"
 
 "$SS" fill-mask --model "$TMP/mlm" --top-k 3 "To be or not to [MASK]" >"$TMP/f1" 2>&1
 check "fill-mask prints top-3 fillers with probabilities" bash -c "[ $(grep -cE '^ +[0-9.]+%  ' "$TMP/f1") -eq 3 ] && grep -q '^best: To be or not to' '$TMP/f1'"

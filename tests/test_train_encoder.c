@@ -144,6 +144,11 @@ static void test_mlm_learns(void **state) {
     /* measured: 4.60 and 0.170 (seeds 11, 12); unigram predictor 5.23 and 0.047 */
     assert_true(val < log(512.0) - 1.4);
     assert_true(acc > 0.12);
+    /* the collapse monitor: the spread of the body's mean vectors of the val rows */
+    double pr = last_metric(run, "val_spread_pr"), cos = last_metric(run, "val_spread_cos");
+    printf("# mlm: spread of the val rows' mean vectors: mean cosine %.3f, participation ratio %.2f\n", cos, pr);
+    assert_true(isfinite(pr) && pr >= 1.0 && pr <= 64.0);
+    assert_true(isfinite(cos) && cos > -1.0 && cos <= 1.0);
 }
 
 static void test_rtd_learns(void **state) {
@@ -157,8 +162,10 @@ static void test_rtd_learns(void **state) {
     CHECK_OK(ss_pretrain(&o, test_progress_cb, &tp, &err), &err);
     double auc = last_metric(run, "val_auc"), acc = last_metric(run, "val_disc_acc");
     double gen = last_metric(run, "val_loss"), gen_acc = last_metric(run, "val_acc");
-    printf("# rtd: generator val loss %.3f acc %.3f, discriminator accuracy %.3f, AUC %.3f\n", gen, gen_acc, acc,
-           auc);
+    double pr = last_metric(run, "val_spread_pr"), cos = last_metric(run, "val_spread_cos");
+    printf("# rtd: generator val loss %.3f acc %.3f, discriminator accuracy %.3f, AUC %.3f; the discriminator's "
+           "spread: mean cosine %.3f, participation ratio %.2f\n", gen, gen_acc, acc, auc, cos, pr);
+    assert_true(isfinite(pr) && pr >= 1.0 && isfinite(cos));
     /* generator measured 4.83 / 0.13 (seeds 11, 12) */
     assert_true(gen < log(512.0) - 1.2);
     assert_true(gen_acc > 0.09);

@@ -27,6 +27,13 @@ ss_status ss_evaluate_encoder_parts(ss_model *mlm, ss_model *disc, int uniform, 
                                     const ss_mlm_config *cfg, int B, int T, int64_t max_tokens, int parts,
                                     ss_eval_progress_fn fn, void *ctx, ss_eval_result *r, ss_error *err);
 
+/* The masking a run was pretrained with, from RUN/trainer_state.json's
+ * options: cfg's mask_prob, mask_replace, mask_random and whole_word (an
+ * encoder evaluated with other masking scores otherwise: an rtd generator
+ * trained without random replacements copies them). *found 0 when RUN has
+ * no trainer_state.json (cfg untouched). */
+ss_status ss_mlm_config_from_run(ss_mlm_config *cfg, const char *run, int *found, ss_error *err);
+
 /* Area under the ROC curve of scores for binary labels (ties count half);
  * NaN when one class is absent. The inputs are not modified. */
 double ss_auc(float *scores, uint8_t *labels, size_t n);

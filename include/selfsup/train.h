@@ -66,6 +66,7 @@ typedef struct {
     double mlm_acc;            /* mlm: masked-token accuracy; rtd: the generator's */
     double gen_loss, disc_loss, disc_acc, disc_precision, disc_recall; /* rtd */
     double val_loss, val_bpb, val_acc, val_disc_acc, val_disc_base, val_auc;
+    double val_spread_cos, val_spread_pr; /* encoders: ss_eval_result's spread_cos, spread_participation */
     const char *message;       /* warnings and notes (NaN skips, saves) */
 } ss_train_progress;
 typedef void (*ss_train_progress_fn)(void *ctx, const ss_train_progress *p);
@@ -79,6 +80,9 @@ typedef struct {
     double mlm_acc;            /* mlm/rtd: masked-token accuracy (rtd: the generator's) */
     double disc_loss, disc_acc, auc; /* rtd: the discriminator on every real token */
     double disc_base;          /* rtd: share of real tokens not replaced = accuracy of "never replaced" */
+    double spread_cos, spread_participation; /* encoders: how spread the body's mean vectors of the evaluated
+                                                rows are (selfsup/spread.h; the discriminator's for rtd): a
+                                                collapse monitor; NaN for decoders */
 } ss_eval_result;
 /* What an evaluation reports after each batch (fn may be NULL). */
 typedef struct {

@@ -17,7 +17,10 @@ static const char usage[] =
     "bytes the tokens stand for, so models with different tokenizers compare), in\n"
     "non-overlapping windows of T tokens (default: the model's max_seq).\n"
     "Encoder (mlm or rtd run): masked-LM loss and masked-token accuracy with masks\n"
-    "from a fixed seed (numbers compare across runs); for an rtd run also the\n"
+    "from a fixed seed (numbers compare across runs) and the run's masking\n"
+    "(--mask-prob, --mask-replace, --mask-random, --whole-word as pretrained);\n"
+    "the spread of the body's vectors (mean cosine, participation ratio: near 1\n"
+    "the body has collapsed onto one direction); for an rtd run also the\n"
     "discriminator's accuracy and AUC on every real token (replacements sampled\n"
     "from the run's generator, also for a --rtd-generator uniform run). T\n"
     "defaults to 128.\n"
@@ -49,8 +52,13 @@ static ss_status eval_encoder(eval_ctx *c, const char *run, const char *data, in
     ss_status st = ss_path_join(path, sizeof path, data, SS_RUN_TOKENIZER, err);
     if (!st) st = ss_tokenizer_load(&c->tok, path, err);
     if (!st) st = ss_mlm_config_from_tokenizer(&c->mlm, c->tok, err);
+    int from_run = 0;
+    if (!st) st = ss_mlm_config_from_run(&c->mlm, run, &from_run, err);
     if (!st) st = ss_doc_index_build(&c->docs, &c->s, err);
     if (st) return st;
+    printf("masking (%s): %.0f%% of the tokens chosen%s; of them %.0f%% [MASK], %.0f%% a random token, the rest "
+           "unchanged\n", from_run ? "the run's" : "the defaults: no trainer_state.json", 100.0 * c->mlm.mask_prob,
+           c->mlm.whole_word ? " (whole words)" : "", 100.0 * c->mlm.mask_replace, 100.0 * c->mlm.mask_random);
     if (ss_model_config_of(c->m)->head == SS_HEAD_DISC) {
         st = ss_model_load_generator(c->m, run, &c->gen, err);
         if (st == SS_ERR_NOT_FOUND)
@@ -113,6 +121,9 @@ int cmd_eval(int argc, char **argv) {
         if (!st && c.gen)
             printf("discriminator: loss %.4f | accuracy %.4f (base rate, share not replaced: %.4f) | AUC %.4f\n",
                    r.disc_loss, r.disc_acc, r.disc_base, r.auc);
+        if (!st)
+            printf("spread of the %s's mean vectors: mean cosine %.4f | participation ratio %.1f (1: collapsed)\n",
+                   c.gen ? "discriminator" : "encoder", r.spread_cos, r.spread_participation);
     }
     free_ctx(&c);
     cli_args_free(&a);

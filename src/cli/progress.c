@@ -26,9 +26,11 @@ void cli_progress(void *ctx, const ss_train_progress *p) {
         printf("%sstep %lld | val loss %.4f", s->line_open ? "\n" : "", (long long)p->step, p->val_loss);
         if (p->objective == SS_OBJ_CLM) printf(" | val bpb %.4f\n", p->val_bpb);
         else if (p->objective == SS_OBJ_MLM || p->objective == SS_OBJ_HYBRID)
-            printf(" | val masked acc %.4f\n", p->val_acc);
-        else printf(" (generator) | val gen acc %.4f | val disc acc %.4f (not replaced: %.4f) | val AUC %.4f\n",
-                    p->val_acc, p->val_disc_acc, p->val_disc_base, p->val_auc);
+            printf(" | val masked acc %.4f | spread: cos %.3f, PR %.1f\n", p->val_acc, p->val_spread_cos,
+                   p->val_spread_pr);
+        else printf(" (generator) | val gen acc %.4f | val disc acc %.4f (not replaced: %.4f) | val AUC %.4f"
+                    " | spread: cos %.3f, PR %.1f\n", p->val_acc, p->val_disc_acc, p->val_disc_base, p->val_auc,
+                    p->val_spread_cos, p->val_spread_pr);
         s->line_open = 0;
     } else {
         char eta[32], total[32] = "";

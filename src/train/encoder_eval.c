@@ -5,8 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cJSON.h>
+
 #include "selfsup/dist.h"
 #include "selfsup/encoder_eval.h"
+#include "selfsup/io.h"
+#include "selfsup/path.h"
+#include "selfsup/spread.h"
 
 typedef struct {
     float score;
@@ -44,6 +49,7 @@ typedef struct {
     int32_t *tokens, *targets, *samples, *dtokens;
     uint8_t *key_valid, *replaced;
     float *probs, *all_scores;
+    float *pooled, *gram; /* the rows' mean vectors [B, C] and the spread's scratch [C, C] */
     uint8_t *all_labels;
     size_t n_all, cap_all;
 } eval_bufs;
@@ -51,15 +57,30 @@ typedef struct {
 static void free_bufs(eval_bufs *b) {
     free(b->tokens); free(b->targets); free(b->samples); free(b->dtokens);
     free(b->key_valid); free(b->replaced); free(b->probs); free(b->all_scores); free(b->all_labels);
+    free(b->pooled); free(b->gram);
 }
 
-static ss_status alloc_bufs(eval_bufs *b, size_t n, ss_error *err) {
+static ss_status alloc_bufs(eval_bufs *b, size_t n, int B, int C, ss_error *err) {
     memset(b, 0, sizeof *b);
     b->tokens = malloc(n * 4); b->targets = malloc(n * 4); b->samples = malloc(n * 4);
     b->dtokens = malloc(n * 4); b->key_valid = malloc(n); b->replaced = malloc(n); b->probs = malloc(n * 4);
-    if (!b->tokens || !b->targets || !b->samples || !b->dtokens || !b->key_valid || !b->replaced || !b->probs)
+    b->pooled = malloc((size_t)B * C * sizeof(float)); b->gram = malloc((size_t)C * C * sizeof(float));
+    if (!b->tokens || !b->targets || !b->samples || !b->dtokens || !b->key_valid || !b->replaced || !b->probs ||
+        !b->pooled || !b->gram)
         return ss_fail(err, SS_ERR_NOMEM, "out of memory for evaluation");
     return SS_OK;
+}
+
+/* The spread of the body's vectors (selfsup/spread.h): each row's mean
+ * hidden state over its real tokens (a packed row: its documents together),
+ * added to the part's accumulator. */
+static void add_spread(eval_bufs *b, double *acc, const float *hidden, const uint8_t *valid, int rows, int T, int C) {
+    int m = 0;
+    for (int r = 0; r < rows; r++)
+        if (ss_pool_forward(SS_POOL_MEAN, hidden + (size_t)r * T * C, valid + (size_t)r * T, T, C,
+                            b->pooled + (size_t)m * C) > 0)
+            m++;
+    ss_spread_add(acc, b->pooled, m, C, b->gram);
 }
 
 /* Keep the discriminator's score and label of every real token, for the AUC. */
@@ -132,10 +153,13 @@ ss_status ss_evaluate_encoder_parts(ss_model *mlm, ss_model *disc, int uniform, 
     if (parts < 1 || parts % ss_dist_size())
         return ss_fail(err, SS_ERR_ARG, "evaluation in %d parts: not a multiple of the %d ranks", parts, ss_dist_size());
     size_t n = (size_t)B * T;
+    ss_model *body = disc ? disc : mlm; /* the encoder a user fine-tunes: its vectors' spread */
+    int C = ss_model_config_of(body)->d_model;
+    int width = E_N + (int)ss_spread_width(C); /* per part: the sums, then the spread's accumulator */
     eval_bufs b;
-    ss_status st = alloc_bufs(&b, n, err);
-    double *slots = calloc((size_t)parts * E_N, sizeof(double)), sum[E_N];
-    if (!st && !slots) st = ss_fail(err, SS_ERR_NOMEM, "out of memory for evaluation");
+    ss_status st = alloc_bufs(&b, n, B, C, err);
+    double *slots = calloc((size_t)parts * width, sizeof(double)), *sum = malloc((size_t)width * sizeof(double));
+    if (!st && (!slots || !sum)) st = ss_fail(err, SS_ERR_NOMEM, "out of memory for evaluation");
     ss_rng rng;
     ss_rng_seed(&rng, SS_EVAL_MASK_SEED);
     uint64_t cursor = 0;
@@ -158,9 +182,11 @@ ss_status ss_evaluate_encoder_parts(ss_model *mlm, ss_model *disc, int uniform, 
                 for (size_t k = 0; k < nm; k++) (void)ss_rng_u64(&rng);
             continue;
         }
-        double *sl = slots + (size_t)part * E_N;
+        double *sl = slots + (size_t)part * width;
         ss_loss_stats ls = {0}; /* read below even when the forward pass failed */
-        st = ss_model_body_forward(mlm, b.tokens, b.key_valid, rows, T, 0, 0, NULL, err);
+        const float *hidden = NULL;
+        st = ss_model_body_forward(mlm, b.tokens, b.key_valid, rows, T, 0, 0, &hidden, err);
+        if (!st && !disc) add_spread(&b, sl + E_N, hidden, b.key_valid, rows, T, C);
         int sample = disc && !uniform;
         if (!st) st = ss_lm_head_sample(mlm, b.targets, 0.0f, 0, sample ? &rng : NULL, sample ? b.samples : NULL, &ls, err);
         if (!st && disc && uniform) /* one draw per masked position, as the generator's sampling takes */
@@ -176,7 +202,8 @@ ss_status ss_evaluate_encoder_parts(ss_model *mlm, ss_model *disc, int uniform, 
                 if (b.targets[i] >= 0) b.samples[i] = cfg->ordinary[ss_rng_below(&rng, cfg->n_ordinary)];
         substitute(&b, (size_t)rows * T);
         ss_disc_stats ds = {0};
-        st = ss_model_body_forward(disc, b.dtokens, b.key_valid, rows, T, 0, 0, NULL, err);
+        st = ss_model_body_forward(disc, b.dtokens, b.key_valid, rows, T, 0, 0, &hidden, err);
+        if (!st) add_spread(&b, sl + E_N, hidden, b.key_valid, rows, T, C);
         if (!st) st = ss_disc_head(disc, b.key_valid, b.replaced, 0.0f, 0, b.probs, &ds, err);
         if (!st) st = keep_scores(&b, (size_t)rows * T, err);
         sl[E_DLOSS] += ds.loss_sum;
@@ -185,7 +212,7 @@ ss_status ss_evaluate_encoder_parts(ss_model *mlm, ss_model *disc, int uniform, 
         sl[E_DPOS] += (double)ds.positives;
         if (!st) report(fn, ctx, docs, cursor, ++batches, seen, max_tokens, t0);
     }
-    if (!st) st = ss_dist_sum_parts(slots, parts, E_N, sum, err);
+    if (!st) st = ss_dist_sum_parts(slots, parts, width, sum, err);
     if (!st && disc) st = gather_scores(&b, err);
     int64_t masked = st ? 0 : (int64_t)sum[E_MASKED], dn = st ? 0 : (int64_t)sum[E_DN];
     if (!st && masked == 0) st = ss_fail(err, SS_ERR_ARG, "the split has no tokens to evaluate");
@@ -195,6 +222,9 @@ ss_status ss_evaluate_encoder_parts(ss_model *mlm, ss_model *disc, int uniform, 
         r->perplexity = exp(r->loss);
         r->bits_per_byte = NAN;
         r->mlm_acc = sum[E_CORRECT] / (double)masked;
+        ss_spread_stats sp = ss_spread_get(sum + E_N, C);
+        r->spread_cos = sp.mean_cos;
+        r->spread_participation = sp.participation;
         if (disc && dn > 0) {
             r->disc_loss = sum[E_DLOSS] / (double)dn;
             r->disc_acc = sum[E_DCORRECT] / (double)dn;
@@ -203,6 +233,7 @@ ss_status ss_evaluate_encoder_parts(ss_model *mlm, ss_model *disc, int uniform, 
         }
     }
     free(slots);
+    free(sum);
     free_bufs(&b);
     return st;
 }
@@ -211,4 +242,31 @@ ss_status ss_evaluate_encoder(ss_model *mlm, ss_model *disc, int uniform, const 
                               const ss_mlm_config *cfg, int B, int T, int64_t max_tokens,
                               ss_eval_progress_fn fn, void *ctx, ss_eval_result *r, ss_error *err) {
     return ss_evaluate_encoder_parts(mlm, disc, uniform, docs, cfg, B, T, max_tokens, ss_dist_size(), fn, ctx, r, err);
+}
+
+ss_status ss_mlm_config_from_run(ss_mlm_config *cfg, const char *run, int *found, ss_error *err) {
+    char path[SS_PATH_MAX];
+    *found = 0;
+    ss_status st = ss_path_join(path, sizeof path, run, SS_RUN_STATE, err);
+    if (st || !ss_file_exists(path)) return st;
+    ss_buf b = {0};
+    if ((st = ss_read_file(path, &b, err))) return st;
+    cJSON *j = cJSON_ParseWithLength((const char *)b.data, b.len);
+    ss_buf_free(&b);
+    char *opts = j ? cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(j, "options")) : NULL;
+    cJSON_Delete(j);
+    if (!opts) return ss_fail(err, SS_ERR_FORMAT, "%s: not JSON with the run's 'options'", path);
+    ss_train_opts o;
+    int64_t total;
+    char *keep = NULL;
+    st = ss_train_opts_from_json(&o, &total, opts, path, &keep, err);
+    free(opts);
+    free(keep);
+    if (st) return st;
+    cfg->mask_prob = o.mask_prob;
+    cfg->mask_replace = o.mask_replace;
+    cfg->mask_random = o.mask_random;
+    cfg->whole_word = o.whole_word;
+    *found = 1;
+    return ss_mlm_config_check(cfg, err);
 }

@@ -73,6 +73,7 @@ ss_status ss_evaluate_clm_parts(ss_model *m, const ss_token_split *s, int B, int
     /* The evaluated tokens stand for their share of the split's text bytes. */
     double bytes = (double)s->text_bytes * (double)count / (double)(s->n > 1 ? s->n - 1 : 1);
     r->bits_per_byte = bytes > 0 ? loss / log(2.0) / bytes : NAN;
+    r->spread_cos = r->spread_participation = NAN; /* measured for encoders only */
     return SS_OK;
 }
 

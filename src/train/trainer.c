@@ -169,13 +169,15 @@ static ss_status evaluate(trainer *t, ss_error *err) {
     ss_status st = obj_evaluate(t, &r, err);
     if (st) return st;
     ss_objective ob = t->o.objective;
-    ss_metric_field f[9] = {SS_MF_I("step", t->state.step), SS_MF_D("val_loss", r.loss), SS_MF_I("val_tokens", r.tokens)};
+    ss_metric_field f[11] = {SS_MF_I("step", t->state.step), SS_MF_D("val_loss", r.loss), SS_MF_I("val_tokens", r.tokens)};
     size_t n = 3;
     if (ob == SS_OBJ_CLM) {
         f[n++] = SS_MF_D("val_bpb", r.bits_per_byte);
         f[n++] = SS_MF_D("val_ppl", r.perplexity);
     } else {
         f[n++] = SS_MF_D("val_acc", r.mlm_acc);
+        f[n++] = SS_MF_D("val_spread_cos", r.spread_cos); /* the encoder's vectors: a collapse monitor */
+        f[n++] = SS_MF_D("val_spread_pr", r.spread_participation);
     }
     if (ob == SS_OBJ_RTD) {
         f[n++] = SS_MF_D("val_disc_loss", r.disc_loss);
@@ -186,7 +188,9 @@ static ss_status evaluate(trainer *t, ss_error *err) {
     if (t->metrics && (st = ss_metrics_write(t->metrics, f, n, err))) return st;
     ss_train_progress p = {.step = t->state.step, .total_steps = t->total_steps, .is_eval = 1, .objective = ob,
                            .val_loss = r.loss, .val_bpb = r.bits_per_byte, .val_acc = r.mlm_acc,
-                           .val_disc_acc = r.disc_acc, .val_disc_base = r.disc_base, .val_auc = r.auc, .elapsed = t->state.elapsed};
+                           .val_disc_acc = r.disc_acc, .val_disc_base = r.disc_base, .val_auc = r.auc,
+                           .val_spread_cos = r.spread_cos, .val_spread_pr = r.spread_participation,
+                           .elapsed = t->state.elapsed};
     if (t->fn) t->fn(t->ctx, &p);
     return SS_OK;
 }
