@@ -65,16 +65,18 @@ typedef struct {
 #define RED "#d62728"
 #define PURPLE "#9467bd"
 #define BASE "linespoints lw 2 dt 2 pt 6 ps 1 lc rgb '#555555'"
+#define SPREAD "linespoints lw 2 dt 3 pt 4 ps 1 lc rgb '#8c564b'" /* the collapse monitor */
 
 static const layout layouts[] = {
     [RUN_CLM] = {{"loss (nats/token)", "bits per byte"}, {NULL, NULL}, "clm pretraining",
                  {{"loss", "train loss", 0, 0, TRAIN(LBLUE)}, {"val_loss", "val loss", 0, 0, EVAL(BLUE)},
                   {"val_bpb", "val bits per byte", 1, 0, EVAL(ORANGE)}}},
-    [RUN_MLM] = {{"masked-LM loss (nats/token)", "masked-token accuracy"}, {NULL, NULL}, "mlm pretraining",
+    [RUN_MLM] = {{"masked-LM loss (nats/token)", "masked-token accuracy, cosine"}, {NULL, NULL}, "mlm pretraining",
                  {{"loss", "train loss", 0, 0, TRAIN(LBLUE)}, {"val_loss", "val loss", 0, 0, EVAL(BLUE)},
                   {"mlm_acc", "train masked accuracy", 1, 0, TRAIN(LGREEN)},
-                  {"val_acc", "val masked accuracy", 1, 0, EVAL(GREEN)}}},
-    [RUN_RTD] = {{"generator MLM loss (nats/token)", "accuracy, AUC"}, {"discriminator loss (BCE)", NULL},
+                  {"val_acc", "val masked accuracy", 1, 0, EVAL(GREEN)},
+                  {"val_spread_cos", "mean cosine of the body's vectors (val; 1: collapsed)", 1, 0, SPREAD}}},
+    [RUN_RTD] = {{"generator MLM loss (nats/token)", "accuracy, AUC, cosine"}, {"discriminator loss (BCE)", NULL},
                  "rtd (ELECTRA) pretraining",
                  {{"gen_loss", "generator loss (train)", 0, 0, TRAIN(LBLUE)},
                   {"val_loss", "generator loss (val)", 0, 0, EVAL(BLUE)},
@@ -84,7 +86,8 @@ static const layout layouts[] = {
                   {"val_disc_acc", "discriminator accuracy (val)", 1, 0, EVAL(GREEN)},
                   {"val_disc_base", "its base rate: share not replaced (val)", 1, 0, BASE},
                   {"val_auc", "discriminator AUC (val)", 1, 0, EVAL(RED)},
-                  {"val_acc", "generator masked accuracy (val)", 1, 0, EVAL(PURPLE)}}},
+                  {"val_acc", "generator masked accuracy (val)", 1, 0, EVAL(PURPLE)},
+                  {"val_spread_cos", "mean cosine of the discriminator's vectors (val; 1: collapsed)", 1, 0, SPREAD}}},
     [RUN_FINETUNE] = {{"train loss (cross-entropy)", "dev metric"}, {NULL, NULL}, "fine-tuning",
                       {{"loss", "train loss", 0, 0, TRAIN(LBLUE)},
                        {"train_loss", "train loss (mean since the previous evaluation)", 0, 0, EVAL(BLUE)},
