@@ -13,6 +13,11 @@
                                           label-efficiency curves as TSV lines (name, labels,
                                           mean, std, seeds, run): per size the MODEL with the
                                           highest mean (a recipe chosen on dev)
+  exp_summary.py selftrain DIR MODEL      self-training per round, from DIR/<MODEL>_n<N>_s<seed>/
+                                          selftrain.json: per run and as mean +- std per size,
+                                          the teacher (round 0), the other teachers and their
+                                          ensemble (--teachers), the student (round 1), student -
+                                          teacher, and the pseudo-labels' accuracy where known
   exp_summary.py spread NPY...            how far apart a model's sentence vectors are (selfsup
                                           embed --npy): mean pairwise cosine, mean distance to
                                           the centroid over mean norm, the top principal
@@ -194,6 +199,43 @@ def best(directory, models):
     print(max(means, key=lambda m: statistics.mean(means[m])))
 
 
+def selftrain(directory, model):
+    rows = {}
+    for name in sorted(os.listdir(directory)):
+        m = re.fullmatch(re.escape(model) + r"_n(?P<n>\d+)_s(?P<seed>\d+)", name)
+        path = os.path.join(directory, name, "selftrain.json")
+        if not m or not os.path.exists(path):
+            continue
+        with open(path) as f:
+            st = json.load(f)
+        rounds = st["rounds"]
+        if len(rounds) < 2:
+            continue  # the student never ran (no confident pseudo-label of some class)
+        teachers = [100 * t["dev_accuracy"] for t in st.get("teachers", [])]
+        r1 = rounds[1]
+        rows.setdefault(int(m["n"]), []).append({
+            "seed": int(m["seed"]), "teacher": 100 * rounds[0]["dev_accuracy"], "teachers": teachers,
+            "ensemble": 100 * r1["ensemble_dev_accuracy"] if "ensemble_dev_accuracy" in r1 else None,
+            "student": 100 * r1["dev_accuracy"], "pseudo": r1["pseudo_labels"], "candidates": r1["candidates"],
+            "pseudo_acc": 100 * r1["pseudo_accuracy"] if "pseudo_accuracy" in r1 else None})
+    if not rows:
+        sys.exit(f"no self-training results for {model} in {directory}")
+    fmt = lambda v: "" if v is None else f"{v:.2f}"
+    print("| labels | seed | teacher (round 0) | other teachers | their ensemble | student (round 1) "
+          "| student - teacher | pseudo-labels (of candidates) | pseudo-label accuracy |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for n in sorted(rows):
+        for r in sorted(rows[n], key=lambda r: r["seed"]):
+            others = " / ".join(f"{t:.2f}" for t in r["teachers"][1:])
+            print(f"| {n} | {r['seed']} | {r['teacher']:.2f} | {others} | {fmt(r['ensemble'])} | {r['student']:.2f} "
+                  f"| {r['student'] - r['teacher']:+.2f} | {r['pseudo']} ({r['candidates']}) | {fmt(r['pseudo_acc'])} |")
+        agg = lambda key: [r[key] for r in rows[n] if r[key] is not None]
+        ms = lambda v: f"{statistics.mean(v):.2f} ± {stats(v)[1]:.2f}" if v else ""
+        diff = [r["student"] - r["teacher"] for r in rows[n]]
+        print(f"| {n} | mean ± std ({len(rows[n])}) | {ms(agg('teacher'))} | | {ms(agg('ensemble'))} "
+              f"| {ms(agg('student'))} | **{statistics.mean(diff):+.2f}** | | {ms(agg('pseudo_acc'))} |")
+
+
 def spread(paths):
     import numpy as np  # only this mode needs it
 
@@ -218,7 +260,7 @@ def spread(paths):
 
 if __name__ == "__main__":
     modes = {"sst2": (3, 3), "label_eff": (3, None), "imdb": (3, 3), "best": (3, None), "curve": (6, None), "plot": (4, 6),
-             "spread": (3, None)}
+             "spread": (3, None), "selftrain": (4, 4)}
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     lo, hi = modes.get(mode, (None, None))
     if lo is None or len(sys.argv) < lo or (hi is not None and len(sys.argv) > hi):
@@ -235,5 +277,7 @@ if __name__ == "__main__":
         curve(*sys.argv[2:])
     elif mode == "spread":
         spread(sys.argv[2:])
+    elif mode == "selftrain":
+        selftrain(sys.argv[2], sys.argv[3])
     else:
         plot(read_curves(sys.argv[2]), *sys.argv[3:])
