@@ -19,7 +19,7 @@ declare -A HDR=(
   [model.h]=model [export.h]=model
   [train.h]=train [train_opts.def]=train [optim.h]=train [options.h]=train [engine.h]=train [classmetrics.h]=train
   [encoder_eval.h]=train [textseq.h]=train [finetune.h]=train [finetune_opts.def]=train [selftrain.h]=train [dist.h]=train
-  [infer.h]=infer [generate.h]=infer [prompt.h]=infer
+  [infer.h]=infer [generate.h]=infer [prompt.h]=infer [spread.h]=infer
 )
 
 # Print "FILE (L): includes X (L')" for every include by FILE, in layer L,
