@@ -75,7 +75,7 @@ static const layout layouts[] = {
                  {{"loss", "train loss", 0, 0, TRAIN(LBLUE)}, {"val_loss", "val loss", 0, 0, EVAL(BLUE)},
                   {"mlm_acc", "train masked accuracy", 1, 0, TRAIN(LGREEN)},
                   {"val_acc", "val masked accuracy", 1, 0, EVAL(GREEN)},
-                  {"val_spread_cos", "mean cosine of the body's vectors (val; 1: collapsed)", 1, 0, SPREAD}}},
+                  {"val_spread_cos", "mean cosine of the body vectors (val; 1: collapsed)", 1, 0, SPREAD}}},
     [RUN_RTD] = {{"generator MLM loss (nats/token)", "accuracy, AUC, cosine"}, {"discriminator loss (BCE)", NULL},
                  "rtd (ELECTRA) pretraining",
                  {{"gen_loss", "generator loss (train)", 0, 0, TRAIN(LBLUE)},
@@ -87,7 +87,7 @@ static const layout layouts[] = {
                   {"val_disc_base", "its base rate: share not replaced (val)", 1, 0, BASE},
                   {"val_auc", "discriminator AUC (val)", 1, 0, EVAL(RED)},
                   {"val_acc", "generator masked accuracy (val)", 1, 0, EVAL(PURPLE)},
-                  {"val_spread_cos", "mean cosine of the discriminator's vectors (val; 1: collapsed)", 1, 0, SPREAD}}},
+                  {"val_spread_cos", "mean cosine of the discriminator vectors (val; 1: collapsed)", 1, 0, SPREAD}}},
     [RUN_FINETUNE] = {{"train loss (cross-entropy)", "dev metric"}, {NULL, NULL}, "fine-tuning",
                       {{"loss", "train loss", 0, 0, TRAIN(LBLUE)},
                        {"train_loss", "train loss (mean since the previous evaluation)", 0, 0, EVAL(BLUE)},
@@ -183,6 +183,17 @@ static void steps_and_epochs(cJSON *const *lines, size_t n, double *lo, double *
     if (last_epoch >= 0) fprintf(gp, "%s\"epoch %d\" %.17g)\n", first ? "set x2tics (" : ", ", last_epoch, end);
 }
 
+/* s as a gnuplot single-quoted string: a quote inside is doubled (a run
+ * directory or --out path may hold one; a bare one ended the string). */
+static void gp_quoted(FILE *gp, const char *s) {
+    fputc('\'', gp);
+    for (; *s; s++) {
+        if (*s == '\'') fputc('\'', gp);
+        fputc(*s, gp);
+    }
+    fputc('\'', gp);
+}
+
 /* A y range for an axis whose values are all equal, so gnuplot does not
  * warn of an empty range. */
 static void axis_range(FILE *gp, const series *s, int ns, int panel, int y2) {
@@ -212,8 +223,10 @@ static void draw_panel(FILE *gp, const layout *L, const series *s, int ns, int p
     const char *sep = "plot ";
     for (int k = 0; k < ns; k++) {
         if (!s[k].n || s[k].spec->panel != panel) continue;
-        fprintf(gp, "%s'%s' using 1:2 axes x1y%d with %s title '%s'", sep, s[k].path, s[k].spec->y2 ? 2 : 1,
-                s[k].spec->style, s[k].spec->title);
+        fputs(sep, gp);
+        gp_quoted(gp, s[k].path);
+        fprintf(gp, " using 1:2 axes x1y%d with %s title ", s[k].spec->y2 ? 2 : 1, s[k].spec->style);
+        gp_quoted(gp, s[k].spec->title);
         sep = ", ";
     }
     fprintf(gp, "\n");
@@ -292,16 +305,20 @@ int cmd_plot(int argc, char **argv) {
         cli_die(a.command, "cannot write %s", script);
     }
     int panels = (points[0] > 0) + (points[1] > 0);
-    fprintf(gp, "set terminal pngcairo size 1000,%d noenhanced\nset output '%s'\nset grid\n"
-                "set key below horizontal Left reverse maxrows 3 width 2\nset lmargin 12\nset rmargin 12\n"
-                "set xlabel 'step'\n",
-            panels == 2 ? 900 : 520, tmp_png);
+    fprintf(gp, "set terminal pngcairo size 1000,%d noenhanced\nset output ", panels == 2 ? 900 : 520);
+    gp_quoted(gp, tmp_png);
+    fprintf(gp, "\nset grid\nset key below horizontal Left reverse maxrows 3 width 2\nset lmargin 12\n"
+                "set rmargin 12\nset xlabel 'step'\n");
     if (kind == RUN_FINETUNE) fprintf(gp, "set link x2\nset x2tics nomirror\nset xtics nomirror\nset grid x2tics\n");
     double xlo, xhi;
     steps_and_epochs(lines, n, &xlo, &xhi, gp, kind == RUN_FINETUNE);
     if (xhi <= xlo) fprintf(gp, "set xrange [%.17g:%.17g]\n", xlo - 1, xhi + 1);
     else fprintf(gp, "set xrange [%.17g:%.17g]\n", xlo < 0 ? xlo : 0, xhi + 0.02 * (xhi - (xlo < 0 ? xlo : 0)));
-    fprintf(gp, "set multiplot layout %d,1 title 'selfsup %s: %s'\n", panels, L->what, run);
+    char title[SS_PATH_MAX + 64];
+    snprintf(title, sizeof title, "selfsup %s: %s", L->what, run);
+    fprintf(gp, "set multiplot layout %d,1 title ", panels);
+    gp_quoted(gp, title);
+    fputc('\n', gp);
     for (int p = 0; p < 2; p++)
         if (points[p]) draw_panel(gp, L, s, ns, p);
     fprintf(gp, "unset multiplot\n");
