@@ -183,8 +183,9 @@ static void steps_and_epochs(cJSON *const *lines, size_t n, double *lo, double *
     if (last_epoch >= 0) fprintf(gp, "%s\"epoch %d\" %.17g)\n", first ? "set x2tics (" : ", ", last_epoch, end);
 }
 
-/* s as a gnuplot single-quoted string: a quote inside is doubled (a run
- * directory or --out path may hold one; a bare one ended the string). */
+/* s as a gnuplot single-quoted string: a quote inside is doubled (a bare
+ * one ends the string: a title once did; paths holding one are refused
+ * earlier, the quoting would take them too). */
 static void gp_quoted(FILE *gp, const char *s) {
     fputc('\'', gp);
     for (; *s; s++) {
