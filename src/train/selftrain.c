@@ -189,20 +189,22 @@ static ss_status run_round(const ss_finetune_opts *base, const char *dir, const 
     return read_round_eval(rd, dir, base->select, err);
 }
 
-/* The labelled rows the teacher trained on: --train, cut to the same
- * --train-size subset as ss_finetune cuts it. */
-static ss_status read_labelled(ss_labeled_set *s, const ss_finetune_opts *o, ss_error *err) {
-    ss_labeled_opts lo = {.text_column = o->text_column, .label_column = o->label_column, .format = o->format,
-                          .skip_bad_rows = o->skip_bad_rows, .need_label = 1};
-    ss_status st = ss_labeled_read(s, o->train_path, &lo, err);
-    if (!st && o->train_size > 0 && (size_t)o->train_size <= s->n) ss_labeled_subsample(s, (size_t)o->train_size, o->seed);
-    return st;
+/* How --train's and --dev's rows are read (the columns and format the
+ * user gave), labels required. */
+static ss_labeled_opts labelled_opts(const ss_finetune_opts *o) {
+    return (ss_labeled_opts){.text_column = o->text_column, .label_column = o->label_column, .format = o->format,
+                             .skip_bad_rows = o->skip_bad_rows, .need_label = 1};
 }
 
-static ss_status add_row(ss_buf *out, const char *text_key, const char *label_key, const char *text,
+/* The JSONL keys of the rows written for a student or teacher: --train's
+ * column names, so that its other options read them unchanged. */
+static const char *text_key(const ss_finetune_opts *o) { return o->text_column ? o->text_column : "text"; }
+static const char *label_key(const ss_finetune_opts *o) { return o->label_column ? o->label_column : "label"; }
+
+static ss_status add_row(ss_buf *out, const char *tkey, const char *lkey, const char *text,
                          const char *label, ss_error *err) {
     cJSON *j = cJSON_CreateObject();
-    if (!j || !cJSON_AddStringToObject(j, text_key, text) || !cJSON_AddStringToObject(j, label_key, label)) {
+    if (!j || !cJSON_AddStringToObject(j, tkey, text) || !cJSON_AddStringToObject(j, lkey, label)) {
         cJSON_Delete(j);
         return ss_fail(err, SS_ERR_NOMEM, "out of memory");
     }
@@ -226,19 +228,31 @@ static int by_confidence(const void *a, const void *b) {
     return x->i < y->i ? -1 : x->i > y->i; /* ties: file order, so the choice is deterministic */
 }
 
-/* The labelled rows the teachers after the first train on (--teachers):
- * the --train-size subset written as JSONL, so that a teacher with another
- * seed trains on the same rows (its seed would draw another subset). */
-static ss_status write_labelled(const ss_finetune_opts *o, const char *path, ss_error *err) {
+/* Append the labelled rows the first teacher trained on (--train, cut to
+ * the same --train-size subset as ss_finetune cuts it) `times` times to
+ * out as JSONL: the rows of the teachers after the first (a teacher with
+ * another seed would draw another subset) and the gold rows of a student
+ * (--gold-repeat times). */
+static ss_status add_labelled_rows(ss_buf *out, const ss_finetune_opts *o, int times, ss_error *err) {
     ss_labeled_set lab = {0};
+    ss_labeled_opts lo = labelled_opts(o);
+    ss_status st = ss_labeled_read(&lab, o->train_path, &lo, err);
+    if (!st && o->train_size > 0 && (size_t)o->train_size <= lab.n)
+        ss_labeled_subsample(&lab, (size_t)o->train_size, o->seed);
+    for (int rep = 0; !st && rep < times; rep++)
+        for (size_t i = 0; !st && i < lab.n; i++)
+            st = add_row(out, text_key(o), label_key(o), lab.texts[i], lab.labels[i], err);
+    ss_labeled_free(&lab);
+    return st;
+}
+
+/* --teachers: the labelled rows written to path for the teachers after the
+ * first. */
+static ss_status write_labelled(const ss_finetune_opts *o, const char *path, ss_error *err) {
     ss_buf out = {0};
-    ss_status st = read_labelled(&lab, o, err);
-    const char *text_key = o->text_column ? o->text_column : "text";
-    const char *label_key = o->label_column ? o->label_column : "label";
-    for (size_t i = 0; !st && i < lab.n; i++) st = add_row(&out, text_key, label_key, lab.texts[i], lab.labels[i], err);
+    ss_status st = add_labelled_rows(&out, o, 1, err);
     if (!st) st = ss_write_file_atomic(path, out.data, out.len, err);
     ss_buf_free(&out);
-    ss_labeled_free(&lab);
     return st;
 }
 
@@ -292,13 +306,12 @@ static ss_status pseudo_label(const ss_finetune_opts *o, const unlabeled_set *u,
     float *probs = malloc(u->n * (size_t)K * sizeof *probs), *dev_probs = NULL;
     int *pred = malloc(u->n * sizeof *pred);
     scored *cand = malloc(u->n * sizeof *cand);
-    ss_labeled_set lab = {0}, dev = {0};
+    ss_labeled_set dev = {0};
     ss_buf out = {0};
     if (!probs || !pred || !cand) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
     if (!st) st = ss_classify(&c, u->texts, u->n, o->batch, probs, err);
     if (!st && nd > 1) { /* the ensemble: the mean of the teachers' probabilities, here and on dev */
-        ss_labeled_opts lo = {.text_column = o->text_column, .label_column = o->label_column, .format = o->format,
-                              .skip_bad_rows = o->skip_bad_rows, .need_label = 1};
+        ss_labeled_opts lo = labelled_opts(o);
         st = ss_labeled_read(&dev, o->dev_path, &lo, err);
         if (!st && !(dev_probs = malloc((dev.n ? dev.n : 1) * (size_t)K * sizeof *dev_probs)))
             st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
@@ -310,12 +323,7 @@ static ss_status pseudo_label(const ss_finetune_opts *o, const unlabeled_set *u,
             right += argmax(dev_probs + i * (size_t)K, K) == ss_label_map_find(&c.labels, dev.labels[i]);
         if (!st) rd->ensemble_dev_accuracy = dev.n ? (double)right / (double)dev.n : 0.0;
     }
-    if (!st) st = read_labelled(&lab, o, err);
-    const char *text_key = o->text_column ? o->text_column : "text";
-    const char *label_key = o->label_column ? o->label_column : "label";
-    for (int rep = 0; rep < o->gold_repeat; rep++) /* --gold-repeat: the labelled rows' weight among the pseudo */
-        for (size_t i = 0; !st && i < lab.n; i++)
-            st = add_row(&out, text_key, label_key, lab.texts[i], lab.labels[i], err);
+    if (!st) st = add_labelled_rows(&out, o, o->gold_repeat, err); /* --gold-repeat: their weight among the pseudo */
     /* the prediction of each text, and how many per class reach the threshold */
     size_t per_class = SIZE_MAX, *reach = st ? NULL : calloc((size_t)K, sizeof *reach);
     if (!st && !reach) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
@@ -338,7 +346,7 @@ static ss_status pseudo_label(const ss_finetune_opts *o, const unlabeled_set *u,
         qsort(cand, m, sizeof *cand, by_confidence);
         for (size_t r = 0; !st && r < per_class; r++) {
             size_t i = cand[r].i;
-            st = add_row(&out, text_key, label_key, u->texts[i], c.labels.names[k], err);
+            st = add_row(&out, text_key(o), label_key(o), u->texts[i], c.labels.names[k], err);
             rd->pseudo++;
             if (u->gold[i]) {
                 rd->gold++;
@@ -349,7 +357,6 @@ static ss_status pseudo_label(const ss_finetune_opts *o, const unlabeled_set *u,
     rd->per_class = st ? 0 : per_class;
     if (!st && rd->pseudo > 0) st = ss_write_file_atomic(train, out.data, out.len, err);
     ss_buf_free(&out);
-    ss_labeled_free(&lab);
     ss_labeled_free(&dev);
     free(probs);
     free(dev_probs);
