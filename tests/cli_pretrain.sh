@@ -111,6 +111,13 @@ check "plot of a run without evaluations: the train-loss panel alone, no gnuplot
   bash -c "[ $? -eq 0 ] && grep -q '0 evaluations' '$TMP/p2' && [ $(png_height "$TMP/noeval/loss.png") -eq 520 ] &&
            ! test -s '$TMP/p2.err'"
 
+# a run directory and an --out holding a quote (gnuplot's strings get it doubled)
+cp -r "$TMP/noeval" "$TMP/it's run"
+"$SS" plot "$TMP/it's run" --out "$TMP/it's.png" >"$TMP/p3" 2>"$TMP/p3.err"
+rc=$? h=$(png_height "$TMP/it's.png")
+check "plot of a run whose path holds a quote, to a PNG whose path holds one" \
+  bash -c "[ $rc -eq 0 ] && [ $h -eq 520 ] && ! test -s \"\$1\"" _ "$TMP/p3.err"
+
 # --resume of a finished run: other data, another lr or a shorter length are
 # errors naming the option; a longer --steps extends it (the added steps at lr-min)
 cp -r "$TMP/run" "$TMP/ext"

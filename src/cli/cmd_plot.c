@@ -184,8 +184,8 @@ static void steps_and_epochs(cJSON *const *lines, size_t n, double *lo, double *
 }
 
 /* s as a gnuplot single-quoted string: a quote inside is doubled (a bare
- * one ends the string: a title once did; paths holding one are refused
- * earlier, the quoting would take them too). */
+ * one ends the string, as a title once did), so a path may hold one; a line
+ * break would end gnuplot's command and is refused earlier. */
 static void gp_quoted(FILE *gp, const char *s) {
     fputc('\'', gp);
     for (; *s; s++) {
@@ -264,7 +264,7 @@ int cmd_plot(int argc, char **argv) {
         cli_die(a.command, "%s", err.msg);
     if (out && (size_t)snprintf(png, sizeof png, "%s", out) >= sizeof png)
         cli_die(a.command, "--out: path too long (at most %zu bytes): %.200s...", sizeof png - 1, out);
-    if (strchr(png, '\'') || strchr(run, '\'')) cli_die(a.command, "paths with a ' cannot be passed to gnuplot");
+    if (strpbrk(png, "\n\r") || strpbrk(run, "\n\r")) cli_die(a.command, "a path with a line break cannot be passed to gnuplot");
     size_t n;
     cJSON **lines = read_lines(metrics, &n);
     run_kind kind = detect(lines, n);
