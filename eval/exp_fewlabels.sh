@@ -25,6 +25,10 @@
 # FT_EXTRA adds fine-tuning flags to both (as in eval/exp_label_efficiency.sh,
 # e.g. FT_EXTRA="--lr 5e-4 --layer-decay 0.8" FT_TAG=+lr5e-4+ld0.8: the
 # self-training teacher and student then use the plain head's best recipe).
+# TEMPLATE and VERB_FT replace the prompt (defaults below); TEMPLATE_TAG
+# then names it: the zero-shot files get it and the runs' names carry
+# <MODEL><FT_TAG><TEMPLATE_TAG> (required with either, so that no result is
+# mistaken for the default prompt's).
 # A finished run is not redone; an interrupted one starts over (self-training
 # continues by itself).
 set -euo pipefail
@@ -40,22 +44,29 @@ source eval/exp_recipe.sh
 read -r -a FT_EXTRA_A <<<"${FT_EXTRA:-}"; FT_TAG=${FT_TAG:-}
 mkdir -p "$R" "$W/label_eff"
 RUN=$W/pre_$MODEL
-case $MODEL in
-  clm*) TEMPLATE='{text} It was' ;;
-  *) TEMPLATE='{text} It was [MASK].' ;;
-esac
+TTAG=${TEMPLATE_TAG:-}
+if [ -n "${TEMPLATE:-}${VERB_FT:-}" ] && [ -z "$TTAG" ]; then
+  echo "exp_fewlabels.sh: TEMPLATE or VERB_FT given without TEMPLATE_TAG (e.g. TEMPLATE_TAG=+t2)" >&2; exit 2
+fi
+if [ -z "${TEMPLATE:-}" ]; then
+  case $MODEL in
+    clm*) TEMPLATE='{text} It was' ;;
+    *) TEMPLATE='{text} It was [MASK].' ;;
+  esac
+fi
 VERB_ZS='0=terrible,bad,awful;1=great,good,wonderful'
 # DETOK=ptb: every text read with --detokenize ptb (SST-2's Treebank tokens
 # as ordinary text); its results are tagged +ptb
 DT=(); DTAG=
 [ -n "${DETOK:-}" ] && DT=(--detokenize "$DETOK") && DTAG=+$DETOK
-VERB_FT='0=terrible;1=great'
+VERB_FT=${VERB_FT:-'0=terrible;1=great'}
+FT_TAG=$FT_TAG$TTAG
 tail -n +2 "$SST/dev.tsv" | cut -f1 >"$R/dev.txt"
 tail -n +2 "$SST/dev.tsv" | cut -f2 >"$R/dev.gold"
 
 echo "== zero-shot: $MODEL, template '$TEMPLATE', verbalizer '$VERB_ZS'"
 for cal in "" --calibrate; do
-  out=$R/zeroshot_${MODEL}${DTAG}${cal}.txt
+  out=$R/zeroshot_${MODEL}${DTAG}${TTAG}${cal}.txt
   [ -s "$out" ] || $SS classify --model "$RUN" --template "$TEMPLATE" --verbalizer "$VERB_ZS" $cal "${DT[@]}" \
     --threads "$THREADS" "$R/dev.txt" | cut -f1 >"$out"
   paste "$out" "$R/dev.gold" | awk -v c="${cal:-uncalibrated}" \
