@@ -6,10 +6,10 @@
 # against gold labels the pool hides from training, the round kept in DIR,
 # running again (finished rounds kept, identical results), Ctrl-C and the
 # run continued to the same weights, an ensemble of teachers (--teachers),
-# and the errors a user meets.
+# balanced few-label sets (--per-class), and the errors a user meets.
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 16
+tap_plan 19
 SS=${SELFSUP:-build/selfsup}
 [ -x "$SS" ] || bail "$SS not built (run make)"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/selfsup-selftrain.XXXXXX")
@@ -182,6 +182,33 @@ check "--teachers 3 again: the three teachers and round 1 finished before, the s
 check "a self-training option without --unlabeled is an error naming it" \
   bash -c "[ $? -ne 0 ] && grep -q -- '--teachers is a self-training option: it needs --unlabeled FILE' '$TMP/f.log' &&
            [ ! -e '$TMP/f' ]"
+
+# --per-class 20: 20 rows of each class; the second teacher and the student
+# get the same 40 rows the first teacher drew (seed 5: both teachers learn
+# the keyword, so round 1 has pseudo-labels)
+FT_PC=("${FT[@]}")
+for i in "${!FT_PC[@]}"; do
+  [ "${FT_PC[$i]}" = --train-size ] && FT_PC[$((i + 1))]=0
+  [ "${FT_PC[$i]}" = --seed ] && FT_PC[$((i + 1))]=5
+done
+"$SS" finetune "${FT_PC[@]}" --per-class 20 --unlabeled "$TMP/pool.tsv" --rounds 1 --threshold 0.7 --max-pseudo 120 \
+  --teachers 2 --out "$TMP/g" >"$TMP/g.log" 2>&1
+check "--per-class 20 with --teachers 2: both teachers and the student train on the same 20 rows of each class" \
+  bash -c "[ $? -eq 0 ] && [ \$(grep -c '^data: train 40 rows' '$TMP/g.log') -eq 2 ] && /usr/bin/python3 -c \"
+import json, csv
+train = {r['sentence']: r['label'] for r in csv.DictReader(open('$TMP/train.tsv'), delimiter='\\t')}
+lab = [json.loads(l) for l in open('$TMP/g/labelled.jsonl')]
+assert len(lab) == 40 and sum(r['label'] == '1' for r in lab) == 20, lab
+assert all(train.get(r['text']) == r['label'] for r in lab)
+rows = [json.loads(l) for l in open('$TMP/g/round-1/train.jsonl')]
+assert rows[:40] == lab and len(rows) > 40
+\""
+"$SS" finetune "${FT[@]}" --per-class 20 --out "$TMP/h" >"$TMP/h.log" 2>&1
+check "--per-class with --train-size is an error" \
+  bash -c "[ $? -ne 0 ] && grep -q -- '--train-size and --per-class are two ways' '$TMP/h.log' && [ ! -e '$TMP/h' ]"
+"$SS" finetune "${FT_PC[@]}" --per-class 101 --out "$TMP/h" >"$TMP/h.log" 2>&1
+check "--per-class larger than a class is an error naming the class, its count and the file" \
+  bash -c "[ $? -ne 0 ] && grep -q -- \"--per-class: 101 rows of each class asked for, but class '0' has 100 in $TMP/train.tsv\" '$TMP/h.log'"
 
 : >"$TMP/empty.txt"
 "$SS" finetune "${FT[@]}" --unlabeled "$TMP/empty.txt" --out "$TMP/d" >"$TMP/d.log" 2>&1

@@ -825,6 +825,73 @@ static void test_subsample(void **state) {
     ss_labeled_free(&none);
 }
 
+/* Rows t<i> labelled "pos" for i % 4 == 0 and "neg" otherwise (1 in 4
+ * positive), one row without a label at the end. */
+static void make_skewed(ss_labeled_set *s, size_t n) {
+    const char **labels = calloc(n + 1, sizeof *labels);
+    for (size_t i = 0; i < n; i++) labels[i] = i % 4 == 0 ? "pos" : "neg";
+    make_set(s, labels, n + 1);
+    free(labels);
+}
+
+static int count_label(const ss_labeled_set *s, const char *label) {
+    int c = 0;
+    for (size_t i = 0; i < s->n; i++) c += s->labels[i] && !strcmp(s->labels[i], label);
+    return c;
+}
+
+/* --per-class: N of each class from the seeded shuffle of
+ * ss_labeled_subsample (so, for one seed, nested across N and in the
+ * shuffle's order), texts, labels and lines together; a class too small is
+ * an error naming it and the file, the set untouched. */
+static void test_subsample_per_class(void **state) {
+    (void)state;
+    ss_labeled_set a, big, shuffled, small;
+    ss_label_map m;
+    ss_error err = {0};
+    make_skewed(&a, 400);
+    CHECK_OK(ss_label_map_build(&m, &a, "train.tsv", &err), &err);
+    make_skewed(&big, 400);
+    make_skewed(&shuffled, 400);
+    CHECK_OK(ss_labeled_subsample_per_class(&a, &m, 16, 7, "train.tsv", &err), &err);
+    CHECK_OK(ss_labeled_subsample_per_class(&big, &m, 50, 7, "train.tsv", &err), &err);
+    ss_labeled_subsample(&shuffled, shuffled.n, 7);
+    assert_int_equal(a.n, 32);
+    assert_int_equal(count_label(&a, "pos"), 16);
+    assert_int_equal(count_label(&a, "neg"), 16);
+    assert_int_equal(big.n, 100);
+    for (size_t i = 0; i < a.n; i++) { /* aligned, and the row without a label is never kept */
+        size_t k;
+        assert_non_null(a.labels[i]);
+        assert_int_equal(sscanf(a.texts[i], "t%zu", &k), 1);
+        assert_string_equal(a.labels[i], k % 4 == 0 ? "pos" : "neg");
+        assert_int_equal(a.lines[i], 10 + (int64_t)k);
+    }
+    /* the first 16 of each class in the full shuffle, in its order; so the
+     * 16-per-class set is inside the 50-per-class one, in the same order */
+    size_t j = 0, in_big = 0;
+    int seen[2] = {0, 0};
+    for (size_t i = 0; i < shuffled.n && j < a.n; i++) {
+        if (!shuffled.labels[i]) continue;
+        int c = !strcmp(shuffled.labels[i], "pos");
+        if (seen[c]++ < 16) assert_string_equal(a.texts[j++], shuffled.texts[i]);
+    }
+    assert_int_equal(j, a.n);
+    for (size_t i = 0; i < big.n && in_big < a.n; i++) in_big += !strcmp(big.texts[i], a.texts[in_big]);
+    assert_int_equal(in_big, a.n);
+    /* 101 positives asked of 100: an error naming the class, its count and the file; nothing changed */
+    make_skewed(&small, 400);
+    assert_int_equal(ss_labeled_subsample_per_class(&small, &m, 101, 7, "train.tsv", &err), SS_ERR_ARG);
+    assert_non_null(strstr(err.msg, "'pos' has 100 in train.tsv"));
+    assert_int_equal(small.n, 401);
+    for (size_t i = 0; i < small.n; i++) assert_int_equal(small.lines[i], 10 + (int64_t)i);
+    ss_label_map_free(&m);
+    ss_labeled_free(&a);
+    ss_labeled_free(&big);
+    ss_labeled_free(&shuffled);
+    ss_labeled_free(&small);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_rows),
@@ -842,6 +909,7 @@ int main(void) {
         cmocka_unit_test(test_binary_input_is_quoted),
         cmocka_unit_test(test_label_map_json),
         cmocka_unit_test(test_subsample),
+        cmocka_unit_test(test_subsample_per_class),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -50,6 +50,13 @@ ss_status ss_finetune_opts_check(const ss_finetune_opts *o, ss_error *err);
 char *ss_finetune_opts_to_json(const ss_finetune_opts *o);
 ss_status ss_finetune_opts_from_json(ss_finetune_opts *o, const char *json, const char *src, char **keep,
                                      ss_error *err);
+/* The rows of --train a run trains on, in place: --train-size's seeded
+ * subset or --per-class's (m: the classes, from every row of --train), or
+ * every row; the same rows for the same options, so self-training's
+ * teachers and students see what the first teacher saw. An impossible
+ * subset is SS_ERR_ARG naming --train. */
+ss_status ss_finetune_train_subset(ss_labeled_set *rows, const ss_label_map *m, const ss_finetune_opts *o,
+                                   ss_error *err);
 
 /* ---- The run (src/train/finetune.c) ----------------------------------------------- */
 typedef struct {

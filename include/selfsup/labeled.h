@@ -73,6 +73,14 @@ int ss_label_map_find(const ss_label_map *m, const char *label);
  * a row with no label. */
 ss_status ss_label_map_apply(const ss_label_map *m, const ss_labeled_set *s, const char *path, int32_t *ids,
                              ss_error *err);
+/* Keep per_class rows of each of m's classes and free the rest: of each
+ * class the first rows of ss_labeled_subsample's seeded shuffle, in that
+ * order, so for one seed a smaller per_class keeps a subset of a larger
+ * one's rows (balanced few-shot sets: LM-BFF's 16 per class). Rows whose
+ * label m lacks are not kept. A class with fewer than per_class rows is
+ * SS_ERR_ARG naming it, PATH and its count, s unchanged. */
+ss_status ss_labeled_subsample_per_class(ss_labeled_set *s, const ss_label_map *m, size_t per_class, uint64_t seed,
+                                         const char *path, ss_error *err);
 /* JSON array text of the names (malloc'd, NULL when out of memory), and
  * back: at least 2 distinct non-empty strings, else SS_ERR_FORMAT naming
  * `source`. */

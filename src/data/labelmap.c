@@ -157,3 +157,37 @@ void ss_label_map_free(ss_label_map *m) {
     m->names = NULL;
     m->n = 0;
 }
+
+ss_status ss_labeled_subsample_per_class(ss_labeled_set *s, const ss_label_map *m, size_t per_class, uint64_t seed,
+                                         const char *path, ss_error *err) {
+    size_t *count = calloc((size_t)m->n, sizeof *count);
+    if (!count) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < s->n; i++) {
+        int k = ss_label_map_find(m, s->labels[i]);
+        if (k >= 0) count[k]++;
+    }
+    for (int k = 0; k < m->n; k++)
+        if (count[k] < per_class) {
+            ss_status st = ss_fail(err, SS_ERR_ARG, "%zu rows of each class asked for, but class '%s' has %zu in %s",
+                                   per_class, m->names[k], count[k], path);
+            free(count);
+            return st;
+        }
+    memset(count, 0, (size_t)m->n * sizeof *count);
+    ss_labeled_subsample(s, s->n, seed); /* every row, shuffled: the subsample's order */
+    size_t kept = 0;
+    for (size_t i = 0; i < s->n; i++) {
+        int k = ss_label_map_find(m, s->labels[i]);
+        if (k >= 0 && count[k] < per_class) {
+            count[k]++;
+            s->texts[kept] = s->texts[i], s->labels[kept] = s->labels[i], s->lines[kept] = s->lines[i];
+            kept++;
+        } else {
+            free(s->texts[i]);
+            free(s->labels[i]);
+        }
+    }
+    s->n = kept;
+    free(count);
+    return SS_OK;
+}

@@ -48,6 +48,20 @@ static ss_status class_weights(ft_run *r, ss_error *err) {
     return SS_OK;
 }
 
+ss_status ss_finetune_train_subset(ss_labeled_set *rows, const ss_label_map *m, const ss_finetune_opts *o,
+                                   ss_error *err) {
+    if (o->train_size > 0) {
+        if ((size_t)o->train_size > rows->n)
+            return ss_fail(err, SS_ERR_ARG, "--train-size %zu exceeds the %zu rows of %s", (size_t)o->train_size,
+                           rows->n, o->train_path);
+        ss_labeled_subsample(rows, (size_t)o->train_size, o->seed);
+    } else if (o->per_class > 0) {
+        ss_status st = ss_labeled_subsample_per_class(rows, m, (size_t)o->per_class, o->seed, o->train_path, err);
+        if (st) return ss_error_prefix(err, "--per-class: ");
+    }
+    return SS_OK;
+}
+
 ss_status ft_load_data(ft_run *r, ss_error *err) {
     const ss_finetune_opts *o = &r->o;
     ss_labeled_opts table = {.text_column = o->text_column, .label_column = o->label_column, .format = o->format,
@@ -62,12 +76,7 @@ ss_status ft_load_data(ft_run *r, ss_error *err) {
             ss_text_normalize(split[i]->rows.texts[j], o->detokenize);
     /* classes from every training row, so a small subset cannot lose one */
     if ((st = ss_label_map_build(&r->labels, &r->train.rows, o->train_path, err))) return st;
-    if (o->train_size > 0) {
-        if ((size_t)o->train_size > r->train.rows.n)
-            return ss_fail(err, SS_ERR_ARG, "--train-size %zu exceeds the %zu rows of %s", (size_t)o->train_size,
-                           r->train.rows.n, o->train_path);
-        ss_labeled_subsample(&r->train.rows, (size_t)o->train_size, o->seed);
-    }
+    if ((st = ss_finetune_train_subset(&r->train.rows, &r->labels, o, err))) return st;
     st = apply_labels(r, &r->train, err);
     if (!st) st = apply_labels(r, &r->dev, err);
     if (!st) st = apply_labels(r, &r->test, err);

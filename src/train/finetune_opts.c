@@ -40,6 +40,8 @@ ss_status ss_finetune_opts_check(const ss_finetune_opts *o, ss_error *err) {
         return ss_fail(err, SS_ERR_ARG, "fine-tuning needs a train file, a dev file and an output directory");
     if (!o->init && !o->tokenizer)
         return ss_fail(err, SS_ERR_ARG, "a model from scratch (--init none) needs --tokenizer");
+    if (o->train_size > 0 && o->per_class > 0)
+        return ss_fail(err, SS_ERR_ARG, "--train-size and --per-class are two ways to take a subset: give one");
     if (!o->template != !o->verbalizer) return ss_fail(err, SS_ERR_ARG, "--template and --verbalizer go together");
     if (!o->unlabeled) { /* a self-training option alone would be silently ignored */
         static const int st_rows[] = {SS_FINETUNE_OPT_rounds, SS_FINETUNE_OPT_threshold, SS_FINETUNE_OPT_max_pseudo,

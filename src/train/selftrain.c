@@ -174,7 +174,7 @@ static ss_status run_round(const ss_finetune_opts *base, const char *dir, const 
                  SS_OPT_BIT(SS_FINETUNE_OPT_gold_repeat) | SS_OPT_BIT(SS_FINETUNE_OPT_teachers));
     if (train) {
         o.train_path = train;
-        o.train_size = 0; /* the file holds the labelled subset already */
+        o.train_size = o.per_class = 0; /* the file holds the labelled subset already */
         if (student && base->student_epochs > 0) {
             o.epochs = base->student_epochs;
             o.eval_every = 0;
@@ -229,19 +229,21 @@ static int by_confidence(const void *a, const void *b) {
 }
 
 /* Append the labelled rows the first teacher trained on (--train, cut to
- * the same --train-size subset as ss_finetune cuts it) `times` times to
- * out as JSONL: the rows of the teachers after the first (a teacher with
- * another seed would draw another subset) and the gold rows of a student
- * (--gold-repeat times). */
+ * its --train-size or --per-class subset by ss_finetune_train_subset, as
+ * ss_finetune cuts it) `times` times to out as JSONL: the rows of the
+ * teachers after the first (a teacher with another seed would draw another
+ * subset) and the gold rows of a student (--gold-repeat times). */
 static ss_status add_labelled_rows(ss_buf *out, const ss_finetune_opts *o, int times, ss_error *err) {
     ss_labeled_set lab = {0};
+    ss_label_map classes = {0};
     ss_labeled_opts lo = labelled_opts(o);
     ss_status st = ss_labeled_read(&lab, o->train_path, &lo, err);
-    if (!st && o->train_size > 0 && (size_t)o->train_size <= lab.n)
-        ss_labeled_subsample(&lab, (size_t)o->train_size, o->seed);
+    if (!st) st = ss_label_map_build(&classes, &lab, o->train_path, err);
+    if (!st) st = ss_finetune_train_subset(&lab, &classes, o, err);
     for (int rep = 0; !st && rep < times; rep++)
         for (size_t i = 0; !st && i < lab.n; i++)
             st = add_row(out, text_key(o), label_key(o), lab.texts[i], lab.labels[i], err);
+    ss_label_map_free(&classes);
     ss_labeled_free(&lab);
     return st;
 }
