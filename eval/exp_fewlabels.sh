@@ -6,8 +6,9 @@
 #   zero-shot  no labelled row: classify --template --verbalizer, with and
 #              without --calibrate
 #   prompt     prompt-based fine-tuning (finetune --template --verbalizer) at
-#              SIZES labels, with the plain head's subsets, seeds, epochs
-#              and dev evaluations (max(3 epochs, 300 steps), six of them)
+#              SIZES labels (N random sentences, or Kpc: K of each class),
+#              with the plain head's subsets, seeds, epochs and dev
+#              evaluations (max(3 epochs, 300 steps), six of them)
 #   self       self-training at ST_SIZES labels: the plain-head teacher, one
 #              round of pseudo-labels on IMDB review sentences (never SST or
 #              Rotten Tomatoes text; 20,000 drawn with a fixed seed from the
@@ -73,23 +74,18 @@ for cal in "" --calibrate; do
     '{n++; ok += ($1 == $2)} END {printf "zero-shot %s: %d/%d = %.2f%%\n", c, ok, n, 100 * ok / n}'
 done
 
-# the plain head's schedule for n labels (eval/exp_label_efficiency.sh)
-schedule() {
-  local n=$1 per_epoch epochs
-  per_epoch=$(( (n + 31) / 32 )); epochs=$(( (300 + per_epoch - 1) / per_epoch )); [ $epochs -lt 3 ] && epochs=3
-  echo "$epochs $(( per_epoch * epochs / 6 ))"
-}
-
-for n in $SIZES; do
-  read -r epochs every < <(schedule "$n")
+# sizes (N or Kpc) and schedules are the plain head's (exp_recipe.sh's
+# subset and schedule, as eval/exp_label_efficiency.sh runs them)
+for size in $SIZES; do
+  read -r n cut < <(subset "$size"); read -r epochs every < <(schedule "$n")
   for s in $SEEDS; do
-    out=$W/label_eff/${MODEL}${FT_TAG}+prompt${DTAG}_n${n}_s$s
+    out=$W/label_eff/${MODEL}${FT_TAG}+prompt${DTAG}_n${size}_s$s
     [ -s "$out/eval.json" ] && continue
     rm -rf "$out"
-    echo "== prompt-based fine-tuning: $MODEL, $n sentences, seed $s ($epochs epochs)"
+    echo "== prompt-based fine-tuning: $MODEL, $n sentences ($cut), seed $s ($epochs epochs)"
     $SS finetune --init "$RUN" --template "$TEMPLATE" --verbalizer "$VERB_FT" --train "$SST/train.tsv" \
       --dev "$SST/dev.tsv" --out "$out" "${FT_RECIPE[@]}" --epochs "$epochs" --eval-every "$every" \
-      --train-size "$n" --seed "$s" --threads "$THREADS" "${DT[@]}" "${FT_EXTRA_A[@]}" | grep -E '^(dev:|best)'
+      $cut --seed "$s" --threads "$THREADS" "${DT[@]}" "${FT_EXTRA_A[@]}" | grep -E '^(dev:|best)'
   done
 done
 
@@ -132,14 +128,14 @@ ST_NAME=+self; ST_A=()
 # ST_TEACHERS=K: round 1's pseudo-labels from the mean of K teachers (--teachers); runs tagged -tK
 [ -n "${ST_TEACHERS:-}" ] && ST_A+=(--teachers "$ST_TEACHERS") && ST_TAG="$ST_TAG-t$ST_TEACHERS"
 if [ -n "${ST_PROMPT:-}" ]; then ST_NAME=+pself; ST_A+=(--template "$TEMPLATE" --verbalizer "$VERB_FT"); fi
-for n in $ST_SIZES; do
-  read -r epochs every < <(schedule "$n")
+for size in $ST_SIZES; do
+  read -r n cut < <(subset "$size"); read -r epochs every < <(schedule "$n")
   for s in $SEEDS; do
-    out=$W/label_eff/${MODEL}${FT_TAG}${ST_NAME}${ST_TAG}_n${n}_s$s
+    out=$W/label_eff/${MODEL}${FT_TAG}${ST_NAME}${ST_TAG}_n${size}_s$s
     [ -s "$out/selftrain.json" ] && continue
-    echo "== self-training: $MODEL, $n sentences, seed $s"
+    echo "== self-training: $MODEL, $n sentences ($cut), seed $s"
     $SS finetune --init "$RUN" --train "$SST/train.tsv" --dev "$SST/dev.tsv" --out "$out" "${FT_RECIPE[@]}" \
-      --epochs "$epochs" --eval-every "$every" --train-size "$n" --seed "$s" --threads "$THREADS" \
+      --epochs "$epochs" --eval-every "$every" $cut --seed "$s" --threads "$THREADS" \
       --precision fp32 --unlabeled "$POOL" --rounds 1 --threshold "$ST_THRESHOLD" --max-pseudo "$ST_MAX" \
       --student-epochs 3 "${ST_A[@]}" "${FT_EXTRA_A[@]}" |
       grep -E '^(self-training|  |dev:)'

@@ -6,8 +6,9 @@
 # the highest mean SST-2 dev accuracy) and the same architecture from scratch
 # (BASE), SEEDS fine-tuning seeds each.
 # A size-n run trains on a seeded random n-sentence subset (--train-size, the
-# seed also picks the subset) for max(3 epochs, 300 steps), evaluated on dev
-# six times in the run (the best evaluation is kept). LE_MODELS runs only
+# seed also picks the subset; a size Kpc: K of each class, --per-class, runs
+# named _nKpc_) for max(3 epochs, 300 steps), evaluated on dev six times in
+# the run (the best evaluation is kept). LE_MODELS runs only
 # some of "$BEST $BASE". Writes eval/work/exp/label_eff/, prints the table and draws
 # eval/work/exp/label_efficiency.png (gnuplot) for LE_PAIRS (see below). The plot
 # committed beside RESULTS.md, eval/label_efficiency.png, has every objective's
@@ -28,15 +29,14 @@ read -r -a FT_EXTRA_A <<<"${FT_EXTRA:-}"; FT_TAG=${FT_TAG:-}
 BEST=${BEST:-$(/usr/bin/python3 eval/exp_summary.py best "$W/sst2" mlm rtd clm)}; BASE=${BASE:-$(scratch_for "$BEST")}
 echo "label efficiency: $BEST against $BASE"
 for m in ${LE_MODELS:-$BEST $BASE}; do
-  for n in $SIZES; do
-    per_epoch=$(( (n + 31) / 32 )); epochs=$(( (300 + per_epoch - 1) / per_epoch )); [ $epochs -lt 3 ] && epochs=3
-    every=$(( per_epoch * epochs / 6 ))  # six dev evaluations per run, whatever the epochs
+  for size in $SIZES; do
+    read -r n cut < <(subset "$size"); read -r epochs every < <(schedule "$n")
     for s in $SEEDS; do
-      out=$W/label_eff/${m}${FT_TAG}_n${n}_s$s
+      out=$W/label_eff/${m}${FT_TAG}_n${size}_s$s
       [ -s "$out/eval.json" ] && continue
-      echo "== $m, $n sentences, seed $s ($epochs epochs)"
+      echo "== $m, $n sentences ($cut), seed $s ($epochs epochs)"
       $SS finetune $(init_args "$m") --train "$SST/train.tsv" --dev "$SST/dev.tsv" --out "$out" \
-        "${FT_RECIPE[@]}" --epochs "$epochs" --eval-every "$every" --train-size "$n" --seed "$s" --threads "$THREADS" \
+        "${FT_RECIPE[@]}" --epochs "$epochs" --eval-every "$every" $cut --seed "$s" --threads "$THREADS" \
         "${FT_EXTRA_A[@]}" |
         grep -E '^(dev:|best)'
     done

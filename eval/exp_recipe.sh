@@ -14,3 +14,21 @@ init_args() {
 }
 # The from-scratch baseline of a model: the same architecture, random init.
 scratch_for() { case $1 in clm*) echo scratch-decoder ;; *) echo scratch-encoder ;; esac; }
+# A label-efficiency size: N (a seeded random N-sentence subset) or Kpc (K
+# sentences of each class: SST-2's two classes make 2K; LM-BFF's 16 per
+# class is 16pc). Prints the labelled count and the finetune flag that cuts
+# --train, "32 --per-class 16" or "100 --train-size 100".
+subset() {
+  case $1 in
+    *[0-9]pc) echo "$(( 2 * ${1%pc} )) --per-class ${1%pc}" ;;
+    *) echo "$1 --train-size $1" ;;
+  esac
+}
+# The schedule for n labels: max(3 epochs, 300 steps) at batch 32, dev
+# evaluated six times whatever the epochs (the best evaluation is kept).
+# Prints "epochs every".
+schedule() {
+  local n=$1 per_epoch epochs
+  per_epoch=$(( (n + 31) / 32 )); epochs=$(( (300 + per_epoch - 1) / per_epoch )); [ $epochs -lt 3 ] && epochs=3
+  echo "$epochs $(( per_epoch * epochs / 6 ))"
+}

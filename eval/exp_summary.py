@@ -3,7 +3,9 @@
 
   exp_summary.py sst2 DIR                 DIR/<model>_s<seed>/eval.json
   exp_summary.py label_eff DIR [PNG [FULLDIR N [PRETRAINED SCRATCH]...]]
-                                          DIR/<model>_n<size>_s<seed>/eval.json, and
+                                          DIR/<model>_n<size>_s<seed>/eval.json (size N: N
+                                          random sentences; Kpc: K of each class, counted as
+                                          K x the classes of the run's labels.json), and
                                           FULLDIR/<model>_s<seed> as size N (all rows);
                                           the PRETRAINED SCRATCH pairs choose the
                                           models (default: all) and their differences
@@ -46,8 +48,44 @@ def runs(directory, pattern):
         path = os.path.join(directory, name, "eval.json")
         if m and os.path.exists(path):
             with open(path) as f:
-                out.append((m.groupdict(), json.load(f)))
+                key = m.groupdict()
+                if "n" in key:
+                    key["n"] = size_of(directory, name, key["n"])
+                out.append((key, json.load(f)))
     return out
+
+
+SIZE = r"_n(?P<n>\d+(?:pc)?)_s(?P<seed>\d+)"  # a run's name after its model: labels and seed
+
+
+class Size(int):
+    """A number of labelled sentences: random ones, or per_class of each class
+    (finetune --per-class), two different sizes even at the same count."""
+
+    def __new__(cls, total, per_class=None):
+        size = super().__new__(cls, total)
+        size.per_class = per_class
+        return size
+
+    def __eq__(self, other):
+        return int(self) == int(other) and self.per_class == getattr(other, "per_class", None)
+
+    def __hash__(self):
+        return hash((int(self), self.per_class))
+
+    def __str__(self):
+        return f"{int(self)} ({self.per_class} per class)" if self.per_class else str(int(self))
+
+    def __format__(self, spec):  # "{n}" names it, "{n:g}" is the count
+        return format(int(self), spec) if spec else str(self)
+
+
+def size_of(directory, name, n):
+    """The Size of run `name` whose name holds _n<n>_: Kpc counts K x the classes in its labels.json."""
+    if not n.endswith("pc"):
+        return Size(int(n))
+    with open(os.path.join(directory, name, "labels.json")) as f:
+        return Size(int(n[:-2]) * len(json.load(f)), int(n[:-2]))
 
 
 def stats(values):
@@ -71,17 +109,17 @@ def sst2(directory):
 def accuracies(directory, full_dir=None, full_n=None):
     """{model: {labels: [dev accuracy (%) per seed]}}; FULLDIR's runs count as size N."""
     table = {}
-    for key, ev in runs(directory, r"(?P<model>.+)_n(?P<n>\d+)_s(?P<seed>\d+)"):
-        table.setdefault(key["model"], {}).setdefault(int(key["n"]), []).append(100 * ev["dev"]["accuracy"])
+    for key, ev in runs(directory, r"(?P<model>.+)" + SIZE):
+        table.setdefault(key["model"], {}).setdefault(key["n"], []).append(100 * ev["dev"]["accuracy"])
     for key, ev in runs(full_dir, r"(?P<model>.+)_s(?P<seed>\d+)") if full_dir else []:
-        table.setdefault(key["model"], {}).setdefault(int(full_n), []).append(100 * ev["dev"]["accuracy"])
+        table.setdefault(key["model"], {}).setdefault(Size(int(full_n)), []).append(100 * ev["dev"]["accuracy"])
     return table
 
 
 def label_eff(directory, png=None, full_dir=None, full_n=None, *pairs):
     table = accuracies(directory, full_dir, full_n)
     if not pairs:  # the full-size runs join only the models run at smaller sizes
-        small = {key["model"] for key, _ in runs(directory, r"(?P<model>.+)_n(?P<n>\d+)_s(?P<seed>\d+)")}
+        small = {key["model"] for key, _ in runs(directory, r"(?P<model>.+)" + SIZE)}
         table = {m: v for m, v in table.items() if m in small}
     if pairs:
         table = {m: table.get(m, {}) for m in pairs}
@@ -125,7 +163,7 @@ def curve(directory, full_dir, full_n, *specs):
         for n in sorted({n for m in candidates for n in table[m]}):
             m = max((m for m in candidates if n in table[m]), key=lambda m: statistics.mean(table[m][n]))
             mean, sd, _, _ = stats(table[m][n])
-            print(f"{name}\t{n}\t{mean:.2f}\t{sd:.2f}\t{len(table[m][n])}\t{m}")
+            print(f"{name}\t{int(n)}\t{mean:.2f}\t{sd:.2f}\t{len(table[m][n])}\t{m}")
 
 
 def read_curves(tsv):
@@ -202,7 +240,7 @@ def best(directory, models):
 def selftrain(directory, model):
     rows = {}
     for name in sorted(os.listdir(directory)):
-        m = re.fullmatch(re.escape(model) + r"_n(?P<n>\d+)_s(?P<seed>\d+)", name)
+        m = re.fullmatch(re.escape(model) + SIZE, name)
         path = os.path.join(directory, name, "selftrain.json")
         if not m or not os.path.exists(path):
             continue
@@ -213,7 +251,7 @@ def selftrain(directory, model):
             continue  # the student never ran (no confident pseudo-label of some class)
         teachers = [100 * t["dev_accuracy"] for t in st.get("teachers", [])]
         r1 = rounds[1]
-        rows.setdefault(int(m["n"]), []).append({
+        rows.setdefault(size_of(directory, name, m["n"]), []).append({
             "seed": int(m["seed"]), "teacher": 100 * rounds[0]["dev_accuracy"], "teachers": teachers,
             "ensemble": 100 * r1["ensemble_dev_accuracy"] if "ensemble_dev_accuracy" in r1 else None,
             "student": 100 * r1["dev_accuracy"], "pseudo": r1["pseudo_labels"], "candidates": r1["candidates"],

@@ -9,7 +9,7 @@
 set -u
 source "$(dirname "$0")/tap.sh"
 cd "$(dirname "$0")/.."
-tap_plan 8
+tap_plan 9
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3) || bail "python3 is not installed (apt-get install python3)"
 SUMMARY=eval/exp_summary.py
@@ -44,6 +44,20 @@ table_ok() {
     echo "$out" | grep -qF '| 6920 | 90.50 ± 0.71 (2) | – | – |' || { echo "$out" | sed 's/^/# got: /'; return 1; }
 }
 check "label_eff: the table's cells and differences, the full-size runs as 6,920" table_ok
+
+# balanced sizes (finetune --per-class): _n16pc_ is 16 of each class of the
+# run's labels.json, a size of its own beside 32 random sentences
+PC=$TMP/pc
+for s in 1 2; do run "$PC/c_n16pc_s$s" 0.7$s; printf '["0", "1"]\n' >"$PC/c_n16pc_s$s/labels.json"; done
+run "$PC/c_n32_s1" 0.60; run "$PC/c_n100_s1" 0.80
+per_class_ok() {
+  local out
+  out=$("$PY" "$SUMMARY" label_eff "$PC") || return 1
+  [ "$(echo "$out" | grep -c '^| [0-9]')" = 3 ] && echo "$out" | grep -qF '| 32 (16 per class) | 71.50 ± 0.71 (2) |' &&
+    echo "$out" | grep -qF '| 32 | 60.00 ± 0.00 (1) |' &&
+    [ "$("$PY" "$SUMMARY" curve "$PC" "" 0 c | sed -n 2p | cut -f2)" = 32 ] || { echo "$out" | sed 's/^/# got: /'; return 1; }
+}
+check "label_eff: Kpc runs count K x the run's classes, a size apart from as many random sentences" per_class_ok
 
 # gnuplot stand-ins: one opens its output and fails, one writes a picture
 mkdir -p "$TMP/bad" "$TMP/good"
