@@ -52,6 +52,21 @@ pretrain "$C/pre_$GENERAL+imdb" "$W/shards" "$(part "$SHARE")" "$C/pre_$GENERAL-
 
 SST=$($SS data get sst2)
 source eval/exp_recipe.sh
+# 1,000 labels first for every model (short runs: the comparison is whole
+# sooner; exp_recipe.sh's subset and schedule, as eval/exp_label_efficiency.sh
+# runs them), then all labels
+read -r n cut < <(subset 1000); read -r epochs every < <(schedule "$n")
+for m in "$GENERAL" imdb "$GENERAL+imdb"; do
+  for s in $SEEDS; do
+    out=$C/label_eff/${m}_n1000_s$s
+    if [ ! -s "$out/eval.json" ]; then
+      rm -rf "$out"
+      echo "== $m, 1,000 labels, seed $s"
+      $SS finetune --init "$C/pre_$m" --train "$SST/train.tsv" --dev "$SST/dev.tsv" --out "$out" "${FT_RECIPE[@]}" \
+        --epochs "$epochs" --eval-every "$every" $cut --seed "$s" --threads "$THREADS" | grep -E '^best' || true
+    fi
+  done
+done
 for m in "$GENERAL" imdb "$GENERAL+imdb"; do
   for s in $SEEDS; do
     out=$C/sst2/${m}_s$s
@@ -60,13 +75,6 @@ for m in "$GENERAL" imdb "$GENERAL+imdb"; do
       echo "== $m, all labels, seed $s"
       $SS finetune --init "$C/pre_$m" --train "$SST/train.tsv" --dev "$SST/dev.tsv" --out "$out" "${FT_RECIPE[@]}" \
         --seed "$s" --threads "$THREADS" | grep -E '^best' || true
-    fi
-    out=$C/label_eff/${m}_n1000_s$s
-    if [ ! -s "$out/eval.json" ]; then
-      rm -rf "$out"
-      echo "== $m, 1,000 labels, seed $s"  # the schedule of eval/exp_label_efficiency.sh for n = 1000
-      $SS finetune --init "$C/pre_$m" --train "$SST/train.tsv" --dev "$SST/dev.tsv" --out "$out" "${FT_RECIPE[@]}" \
-        --epochs 10 --eval-every 53 --train-size 1000 --seed "$s" --threads "$THREADS" | grep -E '^best' || true
     fi
   done
 done
