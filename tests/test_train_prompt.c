@@ -270,6 +270,46 @@ static void test_encoder_learns(void **state) {
     learns(SS_ENCODER);
 }
 
+static void lr_note(void *ctx, const ss_finetune_progress *p) {
+    if (p->message && strstr(p->message, "learning rate")) snprintf(ctx, 256, "%s", p->message);
+}
+
+/* --lr 0 (the default) for prompt-based fine-tuning: a decoder on fewer
+ * than 1,000 rows 1e-5, on more 5e-5 (the learning study's SST-2
+ * measurements, finetune.c's auto_hparams); an encoder 2e-4. The rate
+ * chosen is the one eval.json records and the note names. */
+static void test_default_lr(void **state) {
+    (void)state;
+    ss_error err = {0};
+    char big[512];
+    snprintf(big, sizeof big, "%s/train1000.tsv", g_dir);
+    write_keyword_tsv(big, 1000, NULL);
+    struct {
+        ss_model_kind kind;
+        const char *train, *name, *note;
+        double lr;
+    } cases[] = {{SS_DECODER, g_train, "lr-dec-few", "a decoder on fewer than 1,000 rows", 1e-5},
+                 {SS_DECODER, big, "lr-dec-many", "a decoder on at least 1,000 rows", 5e-5},
+                 {SS_ENCODER, g_train, "lr-enc", "prompt-based fine-tuning of an encoder", 2e-4}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char out[512], note[256] = "";
+        snprintf(out, sizeof out, "%s/%s", g_dir, cases[i].name);
+        ss_finetune_opts o;
+        pt_opts(&o, cases[i].kind, out);
+        o.train_path = cases[i].train;
+        o.epochs = 1;
+        o.lr = 0;
+        ss_finetune_result r;
+        CHECK_OK(ss_finetune(&o, &r, lr_note, note, &err), &err);
+        ss_finetune_result_free(&r);
+        cJSON *ev = read_json(path_in(out, "eval.json"));
+        double lr = cJSON_GetObjectItemCaseSensitive(ev, "lr")->valuedouble;
+        cJSON_Delete(ev);
+        if (fabs(lr - cases[i].lr) > 1e-12 || !strstr(note, cases[i].note))
+            fail_msg("%s: lr %g, note '%s'; want %g and '%s'", cases[i].name, lr, note, cases[i].lr, cases[i].note);
+    }
+}
+
 /* With a learning rate of 1e-9 the fine-tuned model is the pretrained one:
  * every tensor (the MLM head's too) was loaded, none re-initialised. */
 static void test_starts_from_pretrained_head(void **state) {
@@ -442,6 +482,7 @@ int main(void) {
         cmocka_unit_test(test_resume_is_bit_identical),
         cmocka_unit_test(test_opts_json),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_default_lr),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
