@@ -35,13 +35,14 @@ if [ ! -s "$C/shards-$GENERAL/tokenizer.json" ]; then
   echo "== shards of $GENERAL with the IMDB tokenizer"
   $SS data prepare --tokenizer "$W/tok.json" --out "$C/shards-$GENERAL" --doc-boundary line --val-fraction 0.02 "$TEXT"
 fi
-COMMON=(--objective clm --preset small --seq 128 --batch 32 --lr 5e-4 --warmup 300 --weight-decay 0.01
+COMMON=(--objective clm --seq 128 --batch 32 --lr 5e-4 --warmup 300 --weight-decay 0.01
         --threads "$THREADS" --eval-every 1000 --eval-tokens 131072 --save-every 500 --log-every 100 --seed 1)
 pretrain() { # run data flops [init]
   local run=$1 data=$2 flops=$3 init=${4:-} start=()
   echo "== pretrain $(basename "$run") on $(basename "$data") for $flops FLOPs${init:+ from $(basename "$init")}"
-  if [ -s "$run/trainer_state.json" ]; then start=(--resume)  # a finished run returns at once
-  else start=(--overwrite ${init:+--init "$init"}); fi
+  # a finished run returns at once; a resumed run's architecture is its checkpoint's (--preset refused)
+  if [ -s "$run/trainer_state.json" ]; then start=(--resume)
+  else start=(--overwrite --preset small ${init:+--init "$init"}); fi
   $SS pretrain "${COMMON[@]}" --data "$data" --flops "$flops" "${start[@]}" --out "$run" | grep -v '^sgemm'
 }
 part() { /usr/bin/python3 -c "print('%.4g' % (($1) * $FLOPS))"; }
