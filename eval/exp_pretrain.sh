@@ -12,7 +12,9 @@
 # FLOPS (default 1.5e14, 15-30 minutes per run on 2 cores), THREADS (2).
 # TIME=SECONDS budgets by wall time instead of FLOPs (the learning-rate
 # schedule follows the clock); TAG names the runs pre_$obj$TAG, so a longer
-# budget (e.g. TAG=-long) sits beside the equal-FLOPs runs.
+# budget (e.g. TAG=-long) sits beside the equal-FLOPs runs. STEPS=N budgets
+# by optimizer steps (e.g. a timed run re-made to its recorded step count,
+# which other work on the machine cannot change).
 # CORPUS=all pretrains on the unsup reviews plus the texts (labels dropped)
 # of IMDB's train and test reviews (2x the text, less repetition; same
 # tokenizer, shards in eval/work/exp/shards-all). LR, LR_MIN, MASK, BATCH
@@ -53,7 +55,7 @@ COMMON=(--data "$SHARDS" --preset small --seq 128 --batch "${BATCH:-32}" --lr "$
         --log-every 100 --seed 1)
 [ -n "${LR_MIN:-}" ] && COMMON+=(--lr-min "$LR_MIN")
 [ -z "${LR:-}" ] && COMMON+=(--warmup 300)  # the original recipe; otherwise warmup is 5% of the run
-BUDGET=(--flops "$FLOPS"); [ -n "$TIME" ] && BUDGET=(--time "$TIME")
+BUDGET=(--flops "$FLOPS"); [ -n "$TIME" ] && BUDGET=(--time "$TIME"); [ -n "${STEPS:-}" ] && BUDGET=(--steps "$STEPS")
 for obj in $OBJECTIVES; do
   run=$W/pre_$obj$TAG
   echo "== pretrain $obj for ${BUDGET[*]}"

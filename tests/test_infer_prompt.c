@@ -493,18 +493,16 @@ static void test_template_and_verbalizer_errors(void **state) {
     ss_prompt_free(p);
 }
 
-/* Prompt-based fine-tuning needs one single-token word per label, and the
- * labels of its training file (renumbered in their order). */
+/* Prompt-based fine-tuning needs words of one token (one or more per
+ * label), and the labels of its training file (renumbered in their order,
+ * the words' labels with them). */
 static void test_fine_tuning_checks(void **state) {
     (void)state;
     ss_error err = {0};
-    int32_t ids[3];
+    int32_t ids[3], wl[3];
     ss_prompt *p = new_prompt("{text} It was", "neg=bad,awful;pos=good", SS_DECODER, MAXSEQ);
-    assert_int_equal(ss_prompt_single_tokens(p, ids, &err), SS_ERR_ARG);
-    assert_non_null(strstr(err.msg, "one word per label: label 'neg' has 2"));
-    ss_prompt_free(p);
-    p = new_prompt("{text} It was", "neg=awful;pos=good", SS_DECODER, MAXSEQ);
-    assert_int_equal(ss_prompt_single_tokens(p, ids, &err), SS_ERR_ARG);
+    assert_int_equal(ss_prompt_num_words(p), 3);
+    assert_int_equal(ss_prompt_word_tokens(p, ids, wl, &err), SS_ERR_ARG);
     assert_non_null(strstr(err.msg, "the verbalizer word 'awful' (label 'neg') is"));
     assert_non_null(strstr(err.msg, "' + '")); /* its tokens, shown */
     ss_prompt_free(p);
@@ -518,12 +516,28 @@ static void test_fine_tuning_checks(void **state) {
     assert_non_null(strstr(err.msg, "the verbalizer's label 'pos' is not a label of train.tsv"));
     CHECK_OK(ss_prompt_order_labels(p, &m2, "train.tsv", &err), &err);
     assert_string_equal(ss_prompt_label(p, 0), "neg");
-    CHECK_OK(ss_prompt_single_tokens(p, ids, &err), &err);
+    CHECK_OK(ss_prompt_word_tokens(p, ids, wl, &err), &err);
     ss_ids t = {0};
     enc(" bad", &t);
     enc(" good", &t);
-    assert_int_equal(ids[0], t.ids[0]);
-    assert_int_equal(ids[1], t.ids[1]);
+    /* the words in the verbalizer's order (good, bad), their labels renumbered */
+    assert_int_equal(ids[0], t.ids[1]);
+    assert_int_equal(wl[0], 1);
+    assert_int_equal(ids[1], t.ids[0]);
+    assert_int_equal(wl[1], 0);
+    ss_prompt_free(p);
+    /* several words of one token for a label */
+    p = new_prompt("{text} It was [MASK].", "pos=good;neg=bad,the", SS_ENCODER, MAXSEQ);
+    CHECK_OK(ss_prompt_order_labels(p, &m2, "train.tsv", &err), &err);
+    assert_int_equal(ss_prompt_num_words(p), 3);
+    CHECK_OK(ss_prompt_word_tokens(p, ids, wl, &err), &err);
+    enc(" the", &t);
+    assert_int_equal(t.n, 3);
+    const int32_t want_ids[3] = {t.ids[1], t.ids[0], t.ids[2]}, want_wl[3] = {1, 0, 0};
+    for (int j = 0; j < 3; j++) {
+        assert_int_equal(ids[j], want_ids[j]);
+        assert_int_equal(wl[j], want_wl[j]);
+    }
     ss_ids_free(&t);
     ss_prompt_free(p);
 }

@@ -5,15 +5,17 @@
  *   - both learn the task through their LM head's verbalizer logits, the
  *     loss falls, and the directory (head lm/mlm + prompt.json) reloads into
  *     a classifier that reproduces eval.json's dev accuracy in any batch
- *     size, with the probabilities the verbalizer head gives;
+ *     size, with the probabilities the verbalizer head gives; so does a
+ *     verbalizer of several words per label (what classify scores over the
+ *     whole vocabulary, log sum P(word), is what was trained);
  *   - the run starts from every pretrained weight, the head's included;
  *   - an interrupted and resumed run ends bit-identical to one never
  *     stopped (the prompt is part of the checkpoint's options; another
  *     template on resume is an error naming it); options saved before the
  *     prompt options existed still read;
  *   - the errors: a template without verbalizer, no --init, a frozen body, a
- *     pooling, a word of several tokens, two words for a label, a label
- *     without word, a model without LM head. */
+ *     pooling, a word of several tokens (alone or beside another word), a
+ *     label without word, a model without LM head. */
 #include <math.h>
 #include <omp.h>
 
@@ -209,14 +211,17 @@ static void verbalizer_probs(const char *dir, float *probs) {
     ss_labeled_set dev;
     CHECK_OK(ss_labeled_read(&dev, g_dev, NULL, &err), &err);
     ss_seqs s;
-    int32_t *pos, ids[2];
+    int32_t *pos, ids[8], labels[8];
     CHECK_OK(ss_prompt_encode(c.prompt, dev.texts, dev.n, &s, &pos, &err), &err);
-    CHECK_OK(ss_prompt_single_tokens(c.prompt, ids, &err), &err);
+    int W = ss_prompt_num_words(c.prompt);
+    assert_true(W <= 8);
+    CHECK_OK(ss_prompt_word_tokens(c.prompt, ids, labels, &err), &err);
+    ss_verbalizer_tokens v = {ids, labels, W, 2};
     for (size_t i = 0; i < dev.n; i++) {
         ss_cls_stats st;
         CHECK_OK(ss_model_body_forward(c.model, s.ids + s.off[i], NULL, 1, (int)ss_seqs_len(&s, i), 0, 0, NULL, &err),
                  &err);
-        CHECK_OK(ss_verbalizer_head(c.model, pos + i, 1, ids, 2, NULL, NULL, 0, 0, probs + 2 * i, &st, &err), &err);
+        CHECK_OK(ss_verbalizer_head(c.model, pos + i, 1, &v, NULL, NULL, 0, 0, probs + 2 * i, &st, &err), &err);
     }
     free(pos);
     ss_seqs_free(&s);
@@ -224,18 +229,20 @@ static void verbalizer_probs(const char *dir, float *probs) {
     ss_classifier_free(&c);
 }
 
-static void learns(ss_model_kind kind) {
+/* verbalizer NULL: pt_opts's one word per label */
+static void learns(ss_model_kind kind, const char *verbalizer) {
     ss_error err = {0};
     char out[512];
-    snprintf(out, sizeof out, "%s/learn-%s", g_dir, ss_model_kind_name(kind));
+    snprintf(out, sizeof out, "%s/learn-%s%s", g_dir, ss_model_kind_name(kind), verbalizer ? "-words" : "");
     ss_finetune_opts o;
     pt_opts(&o, kind, out);
+    if (verbalizer) o.verbalizer = verbalizer;
     ss_finetune_result r;
     CHECK_OK(ss_finetune(&o, &r, NULL, NULL, &err), &err);
     double first, last;
     first_last_loss(out, &first, &last);
-    print_message("prompt-based %s: dev accuracy %.3f (best epoch %d), train loss %.3f -> %.3f\n",
-                  ss_model_kind_name(kind), r.dev.accuracy, r.best_epoch, first, last);
+    print_message("prompt-based %s, verbalizer %s: dev accuracy %.3f (best epoch %d), train loss %.3f -> %.3f\n",
+                  ss_model_kind_name(kind), o.verbalizer, r.dev.accuracy, r.best_epoch, first, last);
     assert_true(r.dev.accuracy > 0.9);
     assert_true(last < 0.5 * first);
     assert_true(ss_file_exists(path_in(out, "prompt.json")));
@@ -262,12 +269,22 @@ static void learns(ss_model_kind kind) {
 
 static void test_decoder_learns(void **state) {
     (void)state;
-    learns(SS_DECODER);
+    learns(SS_DECODER, NULL);
 }
 
 static void test_encoder_learns(void **state) {
     (void)state;
-    learns(SS_ENCODER);
+    learns(SS_ENCODER, NULL);
+}
+
+/* Several words per label, in any order: the class logit is the
+ * log-sum-exp of its words' logits, and the reloaded classifier (which
+ * scores log sum P(word) over the whole vocabulary) gives the same
+ * probabilities. */
+static void test_several_words_learn(void **state) {
+    (void)state;
+    learns(SS_DECODER, "pos=good,film;neg=bad,plot,story");
+    learns(SS_ENCODER, "neg=bad,plot;pos=good,film,cast");
 }
 
 static void lr_note(void *ctx, const ss_finetune_progress *p) {
@@ -457,8 +474,8 @@ static void test_errors(void **state) {
     o.verbalizer = "neg=bad;pos=somewhatgood";
     expect_error(&o, "the verbalizer word 'somewhatgood' (label 'pos') is");
     pt_opts(&o, SS_DECODER, out);
-    o.verbalizer = "neg=bad,film;pos=good";
-    expect_error(&o, "one word per label: label 'neg' has 2");
+    o.verbalizer = "neg=bad,somewhatbad;pos=good";
+    expect_error(&o, "the verbalizer word 'somewhatbad' (label 'neg') is");
     pt_opts(&o, SS_DECODER, out);
     o.verbalizer = "neg=bad;positive=good";
     expect_error(&o, "the verbalizer's label 'positive' is not a label of");
@@ -478,6 +495,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decoder_learns),
         cmocka_unit_test(test_encoder_learns),
+        cmocka_unit_test(test_several_words_learn),
         cmocka_unit_test(test_starts_from_pretrained_head),
         cmocka_unit_test(test_resume_is_bit_identical),
         cmocka_unit_test(test_opts_json),

@@ -224,18 +224,32 @@ typedef struct {
 } ss_cls_stats;
 ss_status ss_cls_head(ss_model *m, const uint8_t *key_valid, const int32_t *labels, const float *class_weights,
                       float grad_scale, int want_grad, float *probs, ss_cls_stats *stats, ss_error *err);
-/* Verbalizer head (prompt-based fine-tuning: LM-BFF, PET): class logits are
- * the LM/MLM head's logits of K tokens ids[0..K) (distinct) at one position
+/* The verbalizer's tokens for ss_verbalizer_head: n_words distinct tokens,
+ * word j standing for class label[j] (NULL: word j is class j, n_words ==
+ * n_classes); every class has at least one word. */
+typedef struct {
+    const int32_t *ids;   /* [n_words] */
+    const int32_t *label; /* [n_words] or NULL */
+    int n_words, n_classes;
+} ss_verbalizer_tokens;
+
+/* Verbalizer head (prompt-based fine-tuning: LM-BFF, PET): class logits come
+ * from the LM/MLM head's logits of the verbalizer's tokens at one position
  * per row, positions[i] = b*T + t of the last body forward:
- *   z_ik = x_i . wte[ids[k]] (+ mlm_bias[ids[k]]),  x_i = h[positions[i]] (LM)
- *          or the MLM head's transform of it;  loss_i = w[y_i] * CE(softmax(z_i), y_i)
- * Only the K rows of the tied embedding are multiplied. labels [n] (NULL: no
- * loss; < 0 skips a row), class_weights, grad_scale, want_grad, probs [n, K]
- * and stats as ss_cls_head. With want_grad, accumulates d(loss_sum *
- * grad_scale) into dhidden, the token embeddings' gradient (the K rows) and
- * the MLM head's. SS_ERR_ARG: no LM/MLM head, a repeated token, K < 2;
- * SS_ERR_RANGE: a position, token or label out of range. */
-ss_status ss_verbalizer_head(ss_model *m, const int32_t *positions, int n, const int32_t *ids, int K,
+ *   z_ij = x_i . wte[ids[j]] (+ mlm_bias[ids[j]]),  x_i = h[positions[i]] (LM)
+ *          or the MLM head's transform of it;
+ *   s_ik = log sum_{j: label[j] = k} exp(z_ij)   (one word per class: z_ik)
+ *   loss_i = w[y_i] * CE(softmax(s_i), y_i)
+ * so a class's probability is the LM's probability of any of its words,
+ * renormalised over the verbalizer (as zero-shot scoring, selfsup/prompt.h).
+ * Only the n_words rows of the tied embedding are multiplied. labels [n]
+ * (NULL: no loss; < 0 skips a row), class_weights, grad_scale, want_grad,
+ * probs [n, n_classes] and stats as ss_cls_head. With want_grad, accumulates
+ * d(loss_sum * grad_scale) into dhidden, the token embeddings' gradient (the
+ * words' rows) and the MLM head's. SS_ERR_ARG: no LM/MLM head, a repeated
+ * token, fewer than 2 classes, a class without a word; SS_ERR_RANGE: a
+ * position, token, word's class or label out of range. */
+ss_status ss_verbalizer_head(ss_model *m, const int32_t *positions, int n, const ss_verbalizer_tokens *v,
                              const int32_t *labels, const float *class_weights, float grad_scale, int want_grad,
                              float *probs, ss_cls_stats *stats, ss_error *err);
 /* First float of the head's own parameters in the flat arrays (head tensors

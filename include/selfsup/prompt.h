@@ -29,9 +29,10 @@
  * the softmax of the label scores. With calibration (Zhao et al. 2021,
  * "Calibrate before use"), the label probabilities p_cf of content-free
  * inputs (the texts "N/A" and "", averaged) divide them out:
- * softmax(score - log p_cf). With one single-token word per label this is
- * the softmax of the LM head's logits of those tokens, which prompt-based
- * fine-tuning trains (ss_verbalizer_head, selfsup/model.h). */
+ * softmax(score - log p_cf). With words of one token each this is the
+ * softmax over labels of the logsumexp of the LM head's logits of each
+ * label's tokens, which prompt-based fine-tuning trains (ss_verbalizer_head,
+ * selfsup/model.h). */
 #ifndef SELFSUP_PROMPT_H
 #define SELFSUP_PROMPT_H
 
@@ -66,14 +67,17 @@ void ss_prompt_free(ss_prompt *p);
 ss_prompt_spec ss_prompt_spec_of(const ss_prompt *p);
 void ss_prompt_set_calibrate(ss_prompt *p, int on);
 int ss_prompt_num_labels(const ss_prompt *p);
+int ss_prompt_num_words(const ss_prompt *p);
 const char *ss_prompt_label(const ss_prompt *p, int k);
 /* Renumber the labels as m numbers them (a fine-tuning run's classes): the
  * verbalizer must name exactly m's labels (SS_ERR_ARG naming the one missing
  * or extra; `source` names where m's labels come from). */
 ss_status ss_prompt_order_labels(ss_prompt *p, const ss_label_map *m, const char *source, ss_error *err);
-/* ids[k] = the token of label k's word, for prompt-based fine-tuning: one
- * word per label, of one token (SS_ERR_ARG naming the word and its tokens). */
-ss_status ss_prompt_single_tokens(const ss_prompt *p, int32_t *ids, ss_error *err);
+/* For prompt-based fine-tuning (ss_verbalizer_tokens, selfsup/model.h):
+ * ids[j] = the token of word j and labels[j] its label, for the
+ * ss_prompt_num_words words in the verbalizer's order; every word must be
+ * one token (SS_ERR_ARG naming the word and its tokens). */
+ss_status ss_prompt_word_tokens(const ss_prompt *p, int32_t *ids, int32_t *labels, ss_error *err);
 
 /* Texts as prompt sequences, and pos[i] (malloc'd) the position whose LM
  * logits predict the word: the [MASK] (encoder), the last token (decoder).

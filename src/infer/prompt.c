@@ -82,6 +82,7 @@ ss_prompt_spec ss_prompt_spec_of(const ss_prompt *p) {
 }
 void ss_prompt_set_calibrate(ss_prompt *p, int on) { p->calibrate = on != 0; }
 int ss_prompt_num_labels(const ss_prompt *p) { return p->K; }
+int ss_prompt_num_words(const ss_prompt *p) { return p->W; }
 const char *ss_prompt_label(const ss_prompt *p, int k) { return k >= 0 && k < p->K ? p->labels[k] : NULL; }
 
 /* ---- the template ----------------------------------------------------------------- */
@@ -414,25 +415,17 @@ ss_status ss_prompt_order_labels(ss_prompt *p, const ss_label_map *m, const char
     return SS_OK;
 }
 
-ss_status ss_prompt_single_tokens(const ss_prompt *p, int32_t *ids, ss_error *err) {
-    for (int k = 0; k < p->K; k++) {
-        int n = 0, j1 = -1;
-        for (int j = 0; j < p->W; j++)
-            if (p->word_label[j] == k) {
-                n++;
-                if (j1 < 0) j1 = j;
-            }
-        if (n != 1)
-            return ss_fail(err, SS_ERR_ARG, "prompt-based fine-tuning takes one word per label: label '%s' has %d "
-                           "(the class logit is the LM head's logit of that word's token)", p->labels[k], n);
-        if (word_len(p, j1) != 1) {
+ss_status ss_prompt_word_tokens(const ss_prompt *p, int32_t *ids, int32_t *labels, ss_error *err) {
+    for (int j = 0; j < p->W; j++) {
+        if (word_len(p, j) != 1) {
             char toks[512];
-            describe_tokens(p, word_ids(p, j1), word_len(p, j1), toks, sizeof toks);
+            describe_tokens(p, word_ids(p, j), word_len(p, j), toks, sizeof toks);
             return ss_fail(err, SS_ERR_ARG, "the verbalizer word '%s' (label '%s') is %d tokens for this tokenizer "
-                           "(%s): prompt-based fine-tuning needs a word of one token; choose another word",
-                           p->words[j1], p->labels[k], word_len(p, j1), toks);
+                           "(%s): prompt-based fine-tuning needs words of one token; choose another word",
+                           p->words[j], p->labels[p->word_label[j]], word_len(p, j), toks);
         }
-        ids[k] = word_ids(p, j1)[0];
+        ids[j] = word_ids(p, j)[0];
+        labels[j] = p->word_label[j];
     }
     return SS_OK;
 }

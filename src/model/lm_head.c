@@ -204,26 +204,29 @@ ss_status ss_lm_head(ss_model *m, const int32_t *targets, float grad_scale, int 
 }
 
 /* ---- Verbalizer head (prompt-based classification) ----------------------------
- * The LM/MLM head on one position per sequence, restricted to the K tokens
- * of the verbalizer: only their rows of the tied embedding take part, so the
- * products are [n, D] x [D, K], not [n, D] x [D, V].
+ * The LM/MLM head on one position per sequence, restricted to the W tokens
+ * of the verbalizer's words: only their rows of the tied embedding take
+ * part, so the products are [n, D] x [D, W], not [n, D] x [D, V].
  *   x_i = h[pos_i] (LM) or u_i = LN(gelu(h[pos_i] Wd^T + bd)) (MLM)
- *   W = wte[ids] [K, D],  c = mlm_bias[ids] [K] (MLM; else 0)
- *   z_i = x_i W^T + c;    loss_i = w[y_i] (logsumexp(z_i) - z_i[y_i])
- * backward: dz_i = w[y_i] scale (softmax(z_i) - onehot(y_i));
- *   dx = dz W;  dwte[ids[k]] += (dz^T x)[k];  dmlm_bias[ids[k]] += sum_i dz[i,k];
+ *   E = wte[ids] [W, D],  c = mlm_bias[ids] [W] (MLM; else 0)
+ *   z_i = x_i E^T + c;    s_ik = logsumexp_{j of class k} z_ij
+ *   loss_i = w[y_i] (logsumexp(s_i) - s_i[y_i])
+ * backward: ds_i = w[y_i] scale (softmax(s_i) - onehot(y_i));
+ *   dz_ij = ds_i[label_j] q_ij,  q_ij = exp(z_ij - s_i[label_j]) (the word's
+ *   share of its class; 1 for a class of one word, where s = z exactly);
+ *   dx = dz E;  dwte[ids[j]] += (dz^T x)[j];  dmlm_bias[ids[j]] += sum_i dz[i,j];
  *   MLM: dh from dx through the transform's backward (as ss_lm_head);
  *   dhidden[pos_i] += dh_i. */
 typedef struct {
-    head_bufs t;                   /* h, dh and the MLM transform's buffers */
-    float *w, *c, *z, *loss, *dw, *dc; /* [K,D], [K], [n,K], [n], [K,D], [K] */
+    head_bufs t;                              /* h, dh and the MLM transform's buffers */
+    float *w, *c, *z, *s, *loss, *dw, *dc;    /* [W,D], [W], [n,W], [n,K], [n], [W,D], [W] */
 } verb_bufs;
 
-static ss_status verb_scratch(ss_model *m, int n, int K, verb_bufs *b, ss_error *err) {
-    size_t C = (size_t)m->cfg.d_model, E = (size_t)ss_model_embed_width(&m->cfg), N = (size_t)n, k = (size_t)K;
+static ss_status verb_scratch(ss_model *m, int n, int W, int K, verb_bufs *b, ss_error *err) {
+    size_t C = (size_t)m->cfg.d_model, E = (size_t)ss_model_embed_width(&m->cfg), N = (size_t)n, w = (size_t)W;
     int mlm = m->cfg.head == SS_HEAD_MLM;
     size_t D = mlm ? E : C;
-    ss_status st = ss_head_scratch(m, N * row_floats(&m->cfg) + 2 * k * D + 2 * k + N * k + N, N, err);
+    ss_status st = ss_head_scratch(m, N * row_floats(&m->cfg) + 2 * w * D + 2 * w + N * w + N * (size_t)K + N, N, err);
     if (st) return st;
     memset(b, 0, sizeof *b);
     float *p = m->head_mem;
@@ -238,36 +241,60 @@ static ss_status verb_scratch(ss_model *m, int n, int K, verb_bufs *b, ss_error 
         b->t.mean = p; p += N;
         b->t.rstd = p; p += N;
     }
-    b->w = p; p += k * D;
-    b->dw = p; p += k * D;
-    b->c = p; p += k;
-    b->dc = p; p += k;
-    b->z = p; p += N * k;
+    b->w = p; p += w * D;
+    b->dw = p; p += w * D;
+    b->c = p; p += w;
+    b->dc = p; p += w;
+    b->z = p; p += N * w;
+    b->s = p; p += N * (size_t)K;
     b->loss = p;
     b->t.targets = m->head_ints;
     return SS_OK;
 }
 
-static ss_status verb_check(const ss_model *m, const int32_t *positions, int n, const int32_t *ids, int K,
+static int word_class(const ss_verbalizer_tokens *v, int j) { return v->label ? v->label[j] : j; }
+
+static ss_status verb_check_words(const ss_model *m, const ss_verbalizer_tokens *v, ss_error *err) {
+    int W = v->n_words, K = v->n_classes;
+    if (K < 2) return ss_fail(err, SS_ERR_ARG, "the verbalizer head needs >= 2 classes (%d)", K);
+    if (!v->label && W != K)
+        return ss_fail(err, SS_ERR_ARG, "the verbalizer has %d words for %d classes and no class for each word", W, K);
+    if (W < K)
+        return ss_fail(err, SS_ERR_ARG, "the verbalizer has %d words for %d classes: every class needs a word", W, K);
+    for (int j = 0; j < W; j++) {
+        if (v->ids[j] < 0 || v->ids[j] >= m->cfg.vocab_size)
+            return ss_fail(err, SS_ERR_RANGE, "verbalizer token %d is outside the vocabulary (size %d)", v->ids[j],
+                           m->cfg.vocab_size);
+        if (word_class(v, j) < 0 || word_class(v, j) >= K)
+            return ss_fail(err, SS_ERR_RANGE, "verbalizer word %d's class %d is outside the %d classes", j,
+                           word_class(v, j), K);
+        for (int i = 0; i < j; i++)
+            if (v->ids[i] == v->ids[j])
+                return ss_fail(err, SS_ERR_ARG, "verbalizer words %d and %d (classes %d and %d) have the same token %d",
+                               i, j, word_class(v, i), word_class(v, j), v->ids[j]);
+    }
+    for (int k = 0; k < K; k++) {
+        int has = 0;
+        for (int j = 0; j < W && !has; j++) has = word_class(v, j) == k;
+        if (!has) return ss_fail(err, SS_ERR_ARG, "class %d has no verbalizer word", k);
+    }
+    return SS_OK;
+}
+
+static ss_status verb_check(const ss_model *m, const int32_t *positions, int n, const ss_verbalizer_tokens *v,
                             const int32_t *labels, const float *cw, int want_grad, ss_error *err) {
     ss_status st = ss_need_lm_head(m, err);
     if (st) return st;
     size_t BT = (size_t)m->B * m->T;
+    int K = v->n_classes;
     if (m->B < 1) return ss_fail(err, SS_ERR_ARG, "the verbalizer head needs a body forward first");
-    if (n < 1 || K < 2) return ss_fail(err, SS_ERR_ARG, "the verbalizer head needs rows (%d) and >= 2 tokens (%d)", n, K);
+    if (n < 1) return ss_fail(err, SS_ERR_ARG, "the verbalizer head needs rows (%d)", n);
     if (want_grad && !m->train)
         return ss_fail(err, SS_ERR_ARG, "verbalizer head gradients need a training body forward (train != 0)");
     for (int i = 0; i < n; i++)
         if (positions[i] < 0 || (size_t)positions[i] >= BT)
             return ss_fail(err, SS_ERR_RANGE, "position %d is outside the last batch", positions[i]);
-    for (int k = 0; k < K; k++) {
-        if (ids[k] < 0 || ids[k] >= m->cfg.vocab_size)
-            return ss_fail(err, SS_ERR_RANGE, "verbalizer token %d is outside the vocabulary (size %d)", ids[k],
-                           m->cfg.vocab_size);
-        for (int j = 0; j < k; j++)
-            if (ids[j] == ids[k])
-                return ss_fail(err, SS_ERR_ARG, "classes %d and %d have the same verbalizer token %d", j, k, ids[k]);
-    }
+    if ((st = verb_check_words(m, v, err))) return st;
     for (int i = 0; labels && i < n; i++)
         if (labels[i] >= K)
             return ss_fail(err, SS_ERR_RANGE, "label %d of row %d is outside the %d classes", labels[i], i, K);
@@ -278,57 +305,80 @@ static ss_status verb_check(const ss_model *m, const int32_t *positions, int n, 
     return SS_OK;
 }
 
-ss_status ss_verbalizer_head(ss_model *m, const int32_t *positions, int n, const int32_t *ids, int K,
+/* s_i = the class scores of row i (logsumexp of each class's word logits),
+ * and z_i becomes q_i, each word's share of its class. */
+static void class_scores(const ss_verbalizer_tokens *v, float *z, float *s, int n) {
+    int W = v->n_words, K = v->n_classes;
+    for (int i = 0; i < n; i++) {
+        float *zi = z + (size_t)i * W, *si = s + (size_t)i * K;
+        for (int k = 0; k < K; k++) {
+            float mx = -INFINITY;
+            for (int j = 0; j < W; j++)
+                if (word_class(v, j) == k) mx = fmaxf(mx, zi[j]);
+            double sum = 0;
+            for (int j = 0; j < W; j++)
+                if (word_class(v, j) == k) sum += exp((double)(zi[j] - mx));
+            si[k] = mx + (float)log(sum);
+        }
+        for (int j = 0; j < W; j++) zi[j] = expf(zi[j] - si[word_class(v, j)]);
+    }
+}
+
+ss_status ss_verbalizer_head(ss_model *m, const int32_t *positions, int n, const ss_verbalizer_tokens *v,
                              const int32_t *labels, const float *class_weights, float grad_scale, int want_grad,
                              float *probs, ss_cls_stats *stats, ss_error *err) {
     memset(stats, 0, sizeof *stats);
     verb_bufs b;
-    ss_status st = verb_check(m, positions, n, ids, K, labels, class_weights, want_grad, err);
-    if (!st) st = verb_scratch(m, n, K, &b, err);
+    ss_status st = verb_check(m, positions, n, v, labels, class_weights, want_grad, err);
+    if (!st) st = verb_scratch(m, n, v->n_words, v->n_classes, &b, err);
     if (st) return st;
     size_t C = (size_t)m->cfg.d_model;
     int mlm = m->cfg.head == SS_HEAD_MLM, D = mlm ? ss_model_embed_width(&m->cfg) : (int)C;
+    int W = v->n_words, K = v->n_classes;
     for (int i = 0; i < n; i++)
         memcpy(b.t.h + (size_t)i * C, m->a.lnf + (size_t)positions[i] * C, C * sizeof(float));
     if (mlm) transform_forward(m, &b.t, n);
     const float *x = mlm ? b.t.u : b.t.h;
-    for (int k = 0; k < K; k++) {
-        memcpy(b.w + (size_t)k * D, m->p.wte + (size_t)ids[k] * D, (size_t)D * sizeof(float));
-        b.c[k] = mlm ? m->p.mlm_bias[ids[k]] : 0.0f;
+    for (int j = 0; j < W; j++) {
+        memcpy(b.w + (size_t)j * D, m->p.wte + (size_t)v->ids[j] * D, (size_t)D * sizeof(float));
+        b.c[j] = mlm ? m->p.mlm_bias[v->ids[j]] : 0.0f;
     }
-    ss_linear_forward(b.z, x, b.w, mlm ? b.c : NULL, n, D, K);
+    ss_linear_forward(b.z, x, b.w, mlm ? b.c : NULL, n, D, W);
+    class_scores(v, b.z, b.s, n);
     if (probs)
         for (int i = 0; i < n; i++) {
-            const float *z = b.z + (size_t)i * K;
-            float *p = probs + (size_t)i * K, mx = z[0];
-            for (int k = 1; k < K; k++) mx = fmaxf(mx, z[k]);
+            const float *s = b.s + (size_t)i * K;
+            float *p = probs + (size_t)i * K, mx = s[0];
+            for (int k = 1; k < K; k++) mx = fmaxf(mx, s[k]);
             double sum = 0;
-            for (int k = 0; k < K; k++) sum += (double)(p[k] = expf(z[k] - mx));
+            for (int k = 0; k < K; k++) sum += (double)(p[k] = expf(s[k] - mx));
             for (int k = 0; k < K; k++) p[k] = (float)(p[k] / sum);
         }
 
-    /* dz = (softmax - onehot) * grad_scale per labelled row, then * w[y] */
+    /* ds = (softmax - onehot) * grad_scale * w[y] per labelled row, then dz = ds[label] q */
     for (int i = 0; i < n; i++) b.t.targets[i] = labels && labels[i] >= 0 ? labels[i] : -1;
-    ss_crossentropy_fused(b.z, b.loss, b.t.targets, n, K, grad_scale, &stats->correct);
+    ss_crossentropy_fused(b.s, b.loss, b.t.targets, n, K, grad_scale, &stats->correct);
     for (int i = 0; i < n; i++) {
-        if (b.t.targets[i] < 0) continue;
-        float w = class_weights ? class_weights[b.t.targets[i]] : 1.0f;
-        stats->loss_sum += (double)w * b.loss[i];
-        stats->weight_sum += w;
-        stats->n++;
-        for (int k = 0; k < K; k++) b.z[(size_t)i * K + k] *= w;
+        float w = 0.0f;
+        if (b.t.targets[i] >= 0) {
+            w = class_weights ? class_weights[b.t.targets[i]] : 1.0f;
+            stats->loss_sum += (double)w * b.loss[i];
+            stats->weight_sum += w;
+            stats->n++;
+        }
+        for (int j = 0; j < W; j++) b.z[(size_t)i * W + j] *= b.s[(size_t)i * K + word_class(v, j)] * w;
     }
     if (!want_grad) return SS_OK;
 
     float *dx = mlm ? b.t.du : b.t.dh;
-    memset(b.dw, 0, (size_t)K * D * sizeof(float));
-    memset(b.dc, 0, (size_t)K * sizeof(float));
-    ss_linear_backward_set(dx, b.dw, b.dc, b.z, x, b.w, n, D, K);
-    for (int k = 0; k < K; k++) {
-        float *g = m->g.wte + (size_t)ids[k] * D;
+    memset(b.dw, 0, (size_t)W * D * sizeof(float));
+    memset(b.dc, 0, (size_t)W * sizeof(float));
+    ss_linear_backward_set(dx, b.dw, b.dc, b.z, x, b.w, n, D, W);
+    for (int k = 0; k < W; k++) {
+        float *g = m->g.wte + (size_t)v->ids[k] * D;
         const float *d = b.dw + (size_t)k * D;
         for (int j = 0; j < D; j++) g[j] += d[j];
-        if (mlm) m->g.mlm_bias[ids[k]] += b.dc[k];
+        if (mlm) m->g.mlm_bias[v->ids[k]] += b.dc[k];
     }
     if (mlm) {
         memset(b.t.dh, 0, (size_t)n * C * sizeof(float));

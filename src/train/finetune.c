@@ -90,15 +90,18 @@ static ss_status create_model(ft_run *r, ss_error *err) {
 }
 
 /* --template: the prompt, its labels numbered as the training file's, and
- * the token of each label's word. */
+ * the token and label of each verbalizer word. */
 static ss_status setup_prompt(ft_run *r, ss_model_kind kind, int T, ss_error *err) {
     ss_prompt_spec spec = {r->o.template, r->o.verbalizer, 0};
     ss_status st = ss_prompt_create(&r->prompt, &spec, r->tok, kind, T, err);
     if (!st) st = ss_prompt_order_labels(r->prompt, &r->labels, r->o.train_path, err);
-    if (!st && (!(r->verb_ids = malloc((size_t)r->labels.n * sizeof(int32_t))) ||
+    int W = st ? 0 : ss_prompt_num_words(r->prompt);
+    if (!st && (!(r->verb_ids = malloc((size_t)W * sizeof(int32_t))) ||
+                !(r->verb_labels = malloc((size_t)W * sizeof(int32_t))) ||
                 !(r->positions = malloc((size_t)r->o.batch * sizeof(int32_t)))))
         st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
-    if (!st) st = ss_prompt_single_tokens(r->prompt, r->verb_ids, err);
+    if (!st) st = ss_prompt_word_tokens(r->prompt, r->verb_ids, r->verb_labels, err);
+    r->verb = (ss_verbalizer_tokens){r->verb_ids, r->verb_labels, W, r->labels.n};
     return st;
 }
 
@@ -334,7 +337,7 @@ static ss_status micro(void *ctx, int k, int part, int parts, float scale, doubl
     ss_status st = ss_model_body_forward(m, r->tokens + off, r->valid + off, (int)rows, T, 1, seed, NULL, err);
     if (!st && r->prompt) {
         for (size_t i = 0; i < rows; i++) r->positions[i] = (int32_t)(i * (size_t)T) + r->train.pos[r->cur_idx[lo + i]];
-        st = ss_verbalizer_head(m, r->positions, (int)rows, r->verb_ids, r->labels.n, r->batch_y + lo, r->class_w, gs,
+        st = ss_verbalizer_head(m, r->positions, (int)rows, &r->verb, r->batch_y + lo, r->class_w, gs,
                                 1, NULL, &cs, err);
     } else if (!st) {
         st = ss_cls_head(m, r->valid + off, r->batch_y + lo, r->class_w, gs, 1, NULL, &cs, err);
@@ -538,6 +541,7 @@ static void free_run(ft_run *r) {
     ft_free_data(r);
     ss_prompt_free(r->prompt);
     free(r->verb_ids);
+    free(r->verb_labels);
     free(r->positions);
     ss_model_free(r->tm.model);
     ss_tokenizer_free(r->tok);

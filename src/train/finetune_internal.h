@@ -29,8 +29,9 @@ typedef struct {
     ss_label_map labels;
     ft_split train, dev, test;
     float *class_w;             /* [K] or NULL */
-    ss_prompt *prompt;          /* --template: the class logits are the LM head's of verb_ids */
-    int32_t *verb_ids;          /* [K] */
+    ss_prompt *prompt;          /* --template: the class logits come from the LM head's of verb */
+    int32_t *verb_ids, *verb_labels; /* [words]: each verbalizer word's token and label */
+    ss_verbalizer_tokens verb;  /* views of them */
     int32_t *positions;         /* [batch]: b*T + pos of each row (prompt-based) */
     ss_model *model;            /* = tm.model */
     ss_train_models tm;         /* the model and its AdamW state */
