@@ -391,6 +391,74 @@ static void test_time_budget_warmup(void **state) {
 }
 
 
+/* --schedule one-cycle (Cramming's triangle): by default the warmup is half
+ * the run, then a straight line down to lr_min. Steps: exactly so at every
+ * step, and the run's log says so. --time: the same by the elapsed share of
+ * the budget (about half the steps warm up, however fast they run); an
+ * explicit --warmup still counts steps. */
+static void test_one_cycle_schedule(void **state) {
+    (void)state;
+    ss_error err = {0};
+    char run[600];
+    static lr_trace t;
+    ss_train_opts o;
+    snprintf(run, sizeof run, "%s/one-cycle-steps", test_tmpdir());
+    tiny_opts(&o, run);
+    o.schedule = SS_SCHEDULE_ONE_CYCLE;
+    o.warmup = -1;
+    o.steps = 40;
+    o.lr_min = 3e-4;
+    o.log_every = 1;
+    o.eval_every = 0;
+    o.save_every = 0;
+    t.n = 0;
+    CHECK_OK(ss_pretrain(&o, trace_cb, &t, &err), &err);
+    assert_int_equal(t.n, 40);
+    for (int64_t i = 0; i < t.n; i++) {
+        double want = i < 20 ? o.lr * (double)(i + 1) / 20 : o.lr_min + (o.lr - o.lr_min) * (double)(40 - i) / 20;
+        if (fabs(t.lr[i] - want) > 1e-12) fail_msg("step %lld: lr %.12g, expected %.12g", (long long)i + 1, t.lr[i], want);
+    }
+    assert_true(t.lr[19] == o.lr && t.lr[20] == o.lr); /* the peak mid-run */
+
+    snprintf(run, sizeof run, "%s/one-cycle-time", test_tmpdir());
+    tiny_opts(&o, run);
+    o.schedule = SS_SCHEDULE_ONE_CYCLE;
+    o.steps = 0;
+    o.time_limit = 2.0;
+    o.warmup = -1;
+    o.grad_accum = 1;
+    o.eval_every = 0;
+    o.save_every = 0;
+    o.log_every = 1;
+    t.n = 0;
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1); /* even steps (see test_time_budget_warmup) */
+    ss_status st = ss_pretrain(&o, trace_cb, &t, &err);
+    omp_set_num_threads(threads);
+    CHECK_OK(st, &err);
+    if (t.n < 20 || t.n >= 20000) fail_msg("%lld steps in %.0f s: too few (or too many) to check", (long long)t.n,
+                                           o.time_limit);
+    int64_t warm = 0;
+    double lr_min = o.lr / 10;
+    for (int64_t i = 0; i < t.n; i++) {
+        double before = i ? t.elapsed[i - 1] : 0, share = before / o.time_limit, want;
+        if (share < 0.5) {
+            want = o.lr * share / 0.5;
+            warm = i + 1;
+        } else {
+            want = lr_min + (o.lr - lr_min) * (1 - fmin(1, (share - 0.5) / 0.5));
+        }
+        if (fabs(t.lr[i] - want) > 1e-5 * o.lr) /* the position is quantized to 1e-6 */
+            fail_msg("step %lld: lr %.9g, expected %.9g (elapsed before it %.4f s of %.1f)", (long long)i + 1,
+                     t.lr[i], want, before, o.time_limit);
+    }
+    double share = (double)warm / (double)t.n;
+    printf("# --schedule one-cycle --time %.0f s: %lld steps, %lld of them warmup (%.1f%%); last lr %.3g\n",
+           o.time_limit, (long long)t.n, (long long)warm, 100 * share, t.lr[t.n - 1]);
+    assert_true(share > 0.3 && share < 0.7);
+    assert_true(t.lr[t.n - 1] < 0.2 * o.lr);
+}
+
 /* Every saved option survives to_json -> from_json; the JSON a run saved
  * before the options table (key "data", no steps/tokens) still reads. */
 static void test_opts_json_roundtrip(void **state) {
@@ -542,6 +610,7 @@ int main(void) {
         cmocka_unit_test(test_config_and_tokenizer_mismatch),
         cmocka_unit_test(test_nonfinite_training_stops),
         cmocka_unit_test(test_time_budget_warmup),
+        cmocka_unit_test(test_one_cycle_schedule),
         cmocka_unit_test(test_opts_json_roundtrip),
         cmocka_unit_test(test_opts_checked_by_library),
         cmocka_unit_test(test_resume_rules),

@@ -407,23 +407,30 @@ static void test_lr_linear(void **state) {
     (void)state;
     const double lr = 3e-4;
     const int64_t total = 100, warmup = 10;
-    for (int64_t s = 0; s < warmup; s++) NEAR(ss_lr_linear(s, total, warmup, lr), lr * (s + 1) / 10.0, 1e-15);
-    NEAR(ss_lr_linear(9, total, warmup, lr), lr, 1e-15);   /* peak at the end of warmup */
-    NEAR(ss_lr_linear(10, total, warmup, lr), lr, 1e-15);  /* decay starts from the peak */
-    NEAR(ss_lr_linear(55, total, warmup, lr), lr * 0.5, 1e-15);
-    NEAR(ss_lr_linear(99, total, warmup, lr), lr / 90.0, 1e-15);
-    NEAR(ss_lr_linear(100, total, warmup, lr), 0.0, 0.0);
-    NEAR(ss_lr_linear(101, total, warmup, lr), 0.0, 0.0);
-    NEAR(ss_lr_linear(1000, total, warmup, lr), 0.0, 0.0);
+    for (int64_t s = 0; s < warmup; s++) NEAR(ss_lr_linear(s, total, warmup, lr, 0), lr * (s + 1) / 10.0, 1e-15);
+    NEAR(ss_lr_linear(9, total, warmup, lr, 0), lr, 1e-15);   /* peak at the end of warmup */
+    NEAR(ss_lr_linear(10, total, warmup, lr, 0), lr, 1e-15);  /* decay starts from the peak */
+    NEAR(ss_lr_linear(55, total, warmup, lr, 0), lr * 0.5, 1e-15);
+    NEAR(ss_lr_linear(99, total, warmup, lr, 0), lr / 90.0, 1e-15);
+    NEAR(ss_lr_linear(100, total, warmup, lr, 0), 0.0, 0.0);
+    NEAR(ss_lr_linear(101, total, warmup, lr, 0), 0.0, 0.0);
+    NEAR(ss_lr_linear(1000, total, warmup, lr, 0), 0.0, 0.0);
     for (int64_t s = 10; s < total; s++) {
-        double a = ss_lr_linear(s, total, warmup, lr), b = ss_lr_linear(s + 1, total, warmup, lr);
+        double a = ss_lr_linear(s, total, warmup, lr, 0), b = ss_lr_linear(s + 1, total, warmup, lr, 0);
         assert_true(b < a && b >= 0);
         NEAR(a - b, lr / 90.0, 1e-15); /* a straight line */
     }
     /* no warmup: the peak at step 0 */
-    NEAR(ss_lr_linear(0, 50, 0, lr), lr, 1e-15);
-    NEAR(ss_lr_linear(25, 50, 0, lr), lr * 0.5, 1e-15);
-    NEAR(ss_lr_linear(50, 50, 0, lr), 0.0, 0.0);
+    NEAR(ss_lr_linear(0, 50, 0, lr, 0), lr, 1e-15);
+    NEAR(ss_lr_linear(25, 50, 0, lr, 0), lr * 0.5, 1e-15);
+    NEAR(ss_lr_linear(50, 50, 0, lr, 0), 0.0, 0.0);
+    /* a floor (pretrain --schedule one-cycle): the same line from lr down to lr_min */
+    const double lo = 3e-5;
+    NEAR(ss_lr_linear(10, total, warmup, lr, lo), lr, 1e-15);
+    NEAR(ss_lr_linear(55, total, warmup, lr, lo), lo + (lr - lo) * 0.5, 1e-15);
+    NEAR(ss_lr_linear(100, total, warmup, lr, lo), lo, 1e-15);
+    NEAR(ss_lr_linear(1000, total, warmup, lr, lo), lo, 1e-15);
+    for (int64_t s = 0; s < warmup; s++) NEAR(ss_lr_linear(s, total, warmup, lr, lo), lr * (s + 1) / 10.0, 1e-15);
 }
 
 /* ---- 5. AdamW over a suffix of the parameters ------------------------------------------ */

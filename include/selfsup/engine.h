@@ -33,13 +33,16 @@
 
 typedef enum {
     SS_SCHED_COSINE = 0, /* linear warmup, cosine decay to lr_min (pretraining) */
-    SS_SCHED_LINEAR,     /* linear warmup, linear decay to 0 (BERT's fine-tuning) */
+    SS_SCHED_LINEAR,     /* linear warmup, linear decay to lr_min (fine-tuning: to 0; pretrain --schedule
+                            one-cycle) */
 } ss_schedule_kind;
 
 /* Default warmup of a time-budgeted run: this share of the budget, at most
- * SS_WARMUP_MAX steps. */
+ * SS_WARMUP_MAX steps; with the linear schedule SS_ONE_CYCLE_PEAK of it,
+ * uncapped (the one-cycle triangle peaks mid-run). */
 #define SS_WARMUP_SHARE 0.05
 #define SS_WARMUP_MAX 1000
+#define SS_ONE_CYCLE_PEAK 0.5
 
 typedef struct {
     double lr, lr_min, weight_decay, clip, beta1, beta2, eps;

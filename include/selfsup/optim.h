@@ -66,8 +66,9 @@ void ss_scale_grads(float *grads, size_t n, float s);
 /* lr at `step` (0-based) of `total`: linear warmup from lr/warmup to lr over
  * `warmup` steps, then cosine decay to lr_min at `total`. */
 double ss_lr_schedule(int64_t step, int64_t total, int64_t warmup, double lr, double lr_min);
-/* Linear warmup as above, then linear decay to 0 at `total` (BERT's
- * fine-tuning schedule). */
-double ss_lr_linear(int64_t step, int64_t total, int64_t warmup, double lr);
+/* Linear warmup as above, then linear decay to lr_min at `total` (BERT's
+ * fine-tuning schedule with lr_min 0; with the warmup half the run,
+ * Cramming's one-cycle "triangle"). */
+double ss_lr_linear(int64_t step, int64_t total, int64_t warmup, double lr, double lr_min);
 
 #endif

@@ -22,6 +22,9 @@ extern const char *const ss_objective_names[]; /* "clm", "mlm", "rtd", NULL */
 /* Where an rtd run's replacements come from (--rtd-generator). */
 enum { SS_RTD_GEN_MODEL = 0, SS_RTD_GEN_UNIFORM };
 extern const char *const ss_rtd_generator_names[]; /* "model", "uniform", NULL */
+/* The lr schedule after the warmup (--schedule). */
+enum { SS_SCHEDULE_COSINE = 0, SS_SCHEDULE_ONE_CYCLE };
+extern const char *const ss_schedule_names[]; /* "cosine", "one-cycle", NULL */
 
 /* The fields come from selfsup/train_opts.def, one row per option. */
 typedef struct {

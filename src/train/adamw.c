@@ -176,9 +176,9 @@ double ss_lr_schedule(int64_t step, int64_t total, int64_t warmup, double lr, do
     return lr_min + 0.5 * (lr - lr_min) * (1.0 + cos(M_PI * progress));
 }
 
-double ss_lr_linear(int64_t step, int64_t total, int64_t warmup, double lr) {
+double ss_lr_linear(int64_t step, int64_t total, int64_t warmup, double lr, double lr_min) {
     if (warmup > 0 && step < warmup) return lr * (double)(step + 1) / (double)warmup;
     if (total <= warmup) return lr;
     double left = (double)(total - step) / (double)(total - warmup);
-    return lr * (left > 0 ? left : 0);
+    return lr_min + (lr - lr_min) * (left > 0 ? left : 0);
 }

@@ -13,33 +13,38 @@
 #include "selfsup/dist.h"
 #include "selfsup/engine.h"
 
-/* Cosine by the elapsed share of a time budget: by default a linear warmup
- * over the first SS_WARMUP_SHARE of the budget (ending sooner if
- * SS_WARMUP_MAX steps come first), then the cosine over the rest, so warmup
- * is 5% of the steps however fast they run; with an explicit warmup N, N
- * steps of warmup, then the cosine by the elapsed share. The elapsed time is
- * in the checkpoint, so a resumed run continues the schedule. */
+/* The schedule by the elapsed share of a time budget: by default a linear
+ * warmup over the first SS_WARMUP_SHARE of the budget (ending sooner if
+ * SS_WARMUP_MAX steps come first; the linear schedule: SS_ONE_CYCLE_PEAK of
+ * it, uncapped), then the cosine (or the straight line) to lr_min over the
+ * rest, so warmup is a share of the steps however fast they run; with an
+ * explicit warmup N, N steps of warmup, then the decay by the elapsed share.
+ * The elapsed time is in the checkpoint, so a resumed run continues the
+ * schedule. */
 static double time_lr(const ss_engine *e) {
     const ss_engine_config *c = &e->c;
+    int linear = c->schedule == SS_SCHED_LINEAR;
     int64_t step = e->st->step;
     double share = e->st->elapsed / c->sched_time, start = 0;
     if (c->warmup >= 0 && step < c->warmup) return ss_lr_schedule(step, 1, c->warmup, c->lr, c->lr_min);
     if (c->warmup < 0) {
-        double w = fmax((double)(step + 1) / SS_WARMUP_MAX, share / SS_WARMUP_SHARE);
+        double peak = linear ? SS_ONE_CYCLE_PEAK : SS_WARMUP_SHARE;
+        double w = linear ? share / peak : fmax((double)(step + 1) / SS_WARMUP_MAX, share / peak);
         if (w < 1) return c->lr * w;
-        start = SS_WARMUP_SHARE;
+        start = peak;
     }
     const int64_t res = 1000000;
     double p = share > start ? (share - start) / (1 - start) : 0;
     int64_t pos = (int64_t)(p * (double)res);
-    return ss_lr_schedule(pos < res ? pos : res, res, 0, c->lr, c->lr_min);
+    pos = pos < res ? pos : res;
+    return linear ? ss_lr_linear(pos, res, 0, c->lr, c->lr_min) : ss_lr_schedule(pos, res, 0, c->lr, c->lr_min);
 }
 
 double ss_engine_lr(const ss_engine *e) {
     const ss_engine_config *c = &e->c;
-    if (c->schedule == SS_SCHED_LINEAR) return ss_lr_linear(e->st->step, c->sched_steps, c->warmup, c->lr);
-    if (c->sched_steps > 0) return ss_lr_schedule(e->st->step, c->sched_steps, c->warmup, c->lr, c->lr_min);
-    return time_lr(e);
+    if (c->sched_steps <= 0 && c->sched_time > 0) return time_lr(e);
+    if (c->schedule == SS_SCHED_LINEAR) return ss_lr_linear(e->st->step, c->sched_steps, c->warmup, c->lr, c->lr_min);
+    return ss_lr_schedule(e->st->step, c->sched_steps, c->warmup, c->lr, c->lr_min);
 }
 
 int ss_engine_finished(const ss_engine *e) {

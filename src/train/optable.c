@@ -202,7 +202,7 @@ static ss_status read_row(const ss_opt *r, void *o, const cJSON *v, const char *
  * discriminator had its full weight from the first step; before
  * --gold-repeat, a student saw each labelled row once per epoch; before
  * --teachers, one teacher labelled the pool; before --per-class, no
- * subset was balanced.
+ * subset was balanced; before --schedule, pretraining decayed by a cosine.
  * tests/test_train_options_compat.c loads options saved by old versions
  * (tests/golden/options/): a row added without a line here fails it. */
 static const struct {
@@ -212,7 +212,7 @@ static const struct {
                    {"template", NULL}, {"verbalizer", NULL}, {"init", NULL},
                    {"student_epochs", "0"}, {"causal_share", "0.0625"}, {"unfreeze_every", "0"},
                    {"detokenize", "none"}, {"disc_warmup", "0"}, {"gold_repeat", "1"},
-                   {"teachers", "1"}, {"per_class", "0"}};
+                   {"teachers", "1"}, {"per_class", "0"}, {"schedule", "cosine"}};
 
 /* 1 when `name` is listed above, its old value in *value. */
 static int added_later_row(const char *name, const char **value) {

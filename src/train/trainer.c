@@ -88,7 +88,9 @@ static ss_status setup_fresh(trainer *t, ss_error *err) {
     t->total_steps = plan_steps(t, &t->o);
     if (t->o.warmup < 0 && t->total_steps > 0) { /* with --time it stays -1: warmup by time (ss_engine_lr) */
         int64_t w = t->total_steps / 20; /* SS_WARMUP_SHARE */
-        t->o.warmup = w > SS_WARMUP_MAX ? SS_WARMUP_MAX : w;
+        t->o.warmup = t->o.schedule == SS_SCHEDULE_ONE_CYCLE ? t->total_steps / 2 /* SS_ONE_CYCLE_PEAK */
+                      : w > SS_WARMUP_MAX                    ? SS_WARMUP_MAX
+                                                             : w;
     }
     if (t->o.lr_min < 0) t->o.lr_min = t->o.lr / 10;
     ss_rng_seed(&t->data_rng, t->o.seed ^ 0x5DEECE66Dull);
@@ -285,7 +287,8 @@ static ss_status loop(trainer *t, ss_error *err) {
     snprintf(t->fail_note, sizeof t->fail_note, "The last checkpoint in %s holds finite weights.", o->out_dir);
     t->eng = (ss_engine){
         .c = {.lr = o->lr, .lr_min = o->lr_min, .weight_decay = o->weight_decay, .clip = o->clip, .beta1 = o->beta1,
-              .beta2 = o->beta2, .eps = o->eps, .schedule = SS_SCHED_COSINE, .warmup = o->warmup,
+              .beta2 = o->beta2, .eps = o->eps,
+              .schedule = o->schedule == SS_SCHEDULE_ONE_CYCLE ? SS_SCHED_LINEAR : SS_SCHED_COSINE, .warmup = o->warmup,
               .sched_steps = t->state.sched_steps, .sched_time = t->state.sched_time, .total_steps = t->total_steps,
               .time_limit = o->time_limit, .grad_accum = o->grad_accum, .max_bad_steps = o->max_bad_steps,
               .comm_overlap = o->comm_overlap,
@@ -327,11 +330,16 @@ static void describe(trainer *t) {
          (double)np * 16 / 1e6, act / 1e6, (double)(t->train.n + t->val.n) * 4 / 1e6);
     note(t, "GEMM peak here (%s, 1024^3, the MFU denominator): %.1f GFLOP/s; training: %.1f MFLOP per token", t->state.gemm, t->peak_gflops, t->flops_per_token / 1e6);
     const ss_train_opts *o = &t->o;
-    if (t->total_steps <= 0 && o->warmup < 0)
-        note(t, "lr: warmup over the first %.0f%% of the %.0f s budget (at most %d steps), then cosine from %.2e to "
-             "%.2e by the elapsed share", 100 * SS_WARMUP_SHARE, t->state.sched_time, SS_WARMUP_MAX, o->lr, o->lr_min);
+    const char *decay = o->schedule == SS_SCHEDULE_ONE_CYCLE ? "a straight line (one-cycle)" : "cosine";
+    if (t->total_steps <= 0 && o->warmup < 0 && o->schedule == SS_SCHEDULE_ONE_CYCLE)
+        note(t, "lr: warmup over the first %.0f%% of the %.0f s budget, then %s from %.2e to %.2e by the elapsed share",
+             100 * SS_ONE_CYCLE_PEAK, t->state.sched_time, decay, o->lr, o->lr_min);
+    else if (t->total_steps <= 0 && o->warmup < 0)
+        note(t, "lr: warmup over the first %.0f%% of the %.0f s budget (at most %d steps), then %s from %.2e to "
+             "%.2e by the elapsed share", 100 * SS_WARMUP_SHARE, t->state.sched_time, SS_WARMUP_MAX, decay, o->lr,
+             o->lr_min);
     else
-        note(t, "lr: warmup %" PRId64 " steps, then cosine from %.2e to %.2e %s", o->warmup, o->lr, o->lr_min,
+        note(t, "lr: warmup %" PRId64 " steps, then %s from %.2e to %.2e %s", o->warmup, decay, o->lr, o->lr_min,
              t->total_steps > 0 ? "over the steps" : "by the elapsed share of the time budget");
     if (o->objective == SS_OBJ_RTD && o->disc_warmup > 0)
         note(t, "rtd: the discriminator loss weight rises linearly from %g to %g over the first %" PRId64 " steps",
