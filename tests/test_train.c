@@ -341,31 +341,37 @@ static void trace_cb(void *ctx, const ss_train_progress *p) {
  * of its steps however fast they run (not a fixed 100 steps), then follows
  * the cosine over the rest of the budget down to lr_min. The lr of every
  * step is checked against the elapsed time before it. */
-static void test_time_budget_warmup(void **state) {
-    (void)state;
+/* A 2-s --time run of `schedule` with the default warmup, traced into *t. */
+static void timed_run(const char *name, int schedule, ss_train_opts *o, lr_trace *t) {
     ss_error err = {0};
-    char run[600];
-    snprintf(run, sizeof run, "%s/timed", test_tmpdir());
-    ss_train_opts o;
-    tiny_opts(&o, run);
-    o.steps = 0;
-    o.time_limit = 2.0;
-    o.warmup = -1;
-    o.grad_accum = 1;
-    o.eval_every = 0;
-    o.save_every = 0;
-    o.log_every = 1;
-    static lr_trace t;
-    t.n = 0;
+    static char run[600];
+    snprintf(run, sizeof run, "%s/%s", test_tmpdir(), name);
+    tiny_opts(o, run);
+    o->schedule = schedule;
+    o->steps = 0;
+    o->time_limit = 2.0;
+    o->warmup = -1;
+    o->grad_accum = 1;
+    o->eval_every = 0;
+    o->save_every = 0;
+    o->log_every = 1;
+    t->n = 0;
     /* one thread: steps of even length on a loaded machine (two threads
      * spinning at barriers on shared cores make some steps 20x longer) */
     int threads = omp_get_max_threads();
     omp_set_num_threads(1);
-    ss_status st = ss_pretrain(&o, trace_cb, &t, &err);
+    ss_status st = ss_pretrain(o, trace_cb, t, &err);
     omp_set_num_threads(threads);
     CHECK_OK(st, &err);
-    if (t.n < 20 || t.n >= 20000) fail_msg("%lld steps in %.0f s: too few (or too many) to check", (long long)t.n,
-                                           o.time_limit);
+    if (t->n < 20 || t->n >= 20000) fail_msg("%lld steps in %.0f s: too few (or too many) to check", (long long)t->n,
+                                             o->time_limit);
+}
+
+static void test_time_budget_warmup(void **state) {
+    (void)state;
+    ss_train_opts o;
+    static lr_trace t;
+    timed_run("timed", SS_SCHEDULE_COSINE, &o, &t);
     int64_t warm = 0;
     for (int64_t i = 0; i < t.n; i++) {
         double before = i ? t.elapsed[i - 1] : 0, share = before / o.time_limit;
@@ -420,24 +426,7 @@ static void test_one_cycle_schedule(void **state) {
     }
     assert_true(t.lr[19] == o.lr && t.lr[20] == o.lr); /* the peak mid-run */
 
-    snprintf(run, sizeof run, "%s/one-cycle-time", test_tmpdir());
-    tiny_opts(&o, run);
-    o.schedule = SS_SCHEDULE_ONE_CYCLE;
-    o.steps = 0;
-    o.time_limit = 2.0;
-    o.warmup = -1;
-    o.grad_accum = 1;
-    o.eval_every = 0;
-    o.save_every = 0;
-    o.log_every = 1;
-    t.n = 0;
-    int threads = omp_get_max_threads();
-    omp_set_num_threads(1); /* even steps (see test_time_budget_warmup) */
-    ss_status st = ss_pretrain(&o, trace_cb, &t, &err);
-    omp_set_num_threads(threads);
-    CHECK_OK(st, &err);
-    if (t.n < 20 || t.n >= 20000) fail_msg("%lld steps in %.0f s: too few (or too many) to check", (long long)t.n,
-                                           o.time_limit);
+    timed_run("one-cycle-time", SS_SCHEDULE_ONE_CYCLE, &o, &t);
     int64_t warm = 0;
     double lr_min = o.lr / 10;
     for (int64_t i = 0; i < t.n; i++) {
