@@ -540,6 +540,20 @@ static void test_fine_tuning_checks(void **state) {
     }
     ss_ids_free(&t);
     ss_prompt_free(p);
+    /* two spellings a lower-casing tokenizer makes the same tokens: refused
+     * when the prompt is made (the head needs distinct tokens) */
+    static const char *const specials[] = {"<|endoftext|>", "[PAD]", "[CLS]", "[SEP]", "[MASK]"};
+    char corpus[600];
+    snprintf(corpus, sizeof corpus, "%s/corpus.txt", g_dir);
+    const char *paths[] = {corpus};
+    ss_bpe_train_opts lo = {.vocab_size = 5 + 256 + 60, .special_tokens = specials, .n_special = 5, .nthreads = 1,
+                            .lowercase = 1};
+    ss_tokenizer *lower;
+    CHECK_OK(ss_bpe_train_files(&lo, paths, 1, &lower, &err), &err);
+    ss_prompt_spec spec = {"{text} It was", "neg=bad,BAD;pos=good", 0};
+    assert_int_equal(ss_prompt_create(&p, &spec, lower, SS_DECODER, MAXSEQ, &err), SS_ERR_ARG);
+    assert_non_null(strstr(err.msg, "the verbalizer words 'bad' and 'BAD' are the same tokens"));
+    ss_tokenizer_free(lower);
 }
 
 /* A prompt-fine-tuned directory (prompt.json, labels.json) classifies with
