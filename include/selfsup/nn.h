@@ -94,6 +94,16 @@ void ss_dropout_backward_at(float *dinp, const float *dout, size_t n, float p, u
 double ss_crossentropy_fused(float *logits, float *loss, const int32_t *targets,
                              int N, int V, float scale, int64_t *correct);
 
+/* ---- log-sum-exp over groups (src/nn/logsumexp.c) --------------------------------
+ * W values x[j], each in group group[j] (0 <= group[j] < K):
+ *   lse[k] = log sum_{j: group[j] = k} exp(x[j])   (max-shifted, summed in double;
+ *            -inf for a group with no value or only -inf values)
+ * and, if share is not NULL, share[j] = exp(x[j] - lse[group[j]]), each value's
+ * softmax share within its group (0 in a -inf group); share may be x itself.
+ * One label's score from its verbalizer words, in training and in zero-shot
+ * classification alike. */
+void ss_logsumexp_groups(const float *x, const int32_t *group, int W, int K, float *lse, float *share);
+
 /* ---- binary cross-entropy on logits (src/nn/bce.c) -------------------------------
  * loss[n] = -y log sigmoid(z) - (1-y) log(1 - sigmoid(z)), computed stably;
  * z is overwritten with dloss/dz * scale = (sigmoid(z) - y) * scale.

@@ -10,6 +10,7 @@
 
 #include <cJSON.h>
 
+#include "selfsup/nn.h"
 #include "selfsup/prompt.h"
 
 typedef enum { PIECE_LIT, PIECE_TEXT, PIECE_WORD } piece_kind;
@@ -45,7 +46,7 @@ struct ss_prompt {
     int K, W;          /* labels, words */
     char **labels;     /* [K] */
     char **words;      /* [W] */
-    int *word_label;   /* [W] */
+    int32_t *word_label; /* [W] */
     size_t *word_off;  /* [W+1] into word_tok */
     ss_ids word_tok;
     int *word_var;     /* [W] */
@@ -233,7 +234,7 @@ static ss_status parse_entry(ss_prompt *p, const char *e, size_t n, int entry, s
                 free(word);
                 return st;
             }
-        int *wl = realloc(p->word_label, (size_t)(p->W + 1) * sizeof *wl);
+        int32_t *wl = realloc(p->word_label, (size_t)(p->W + 1) * sizeof *wl);
         if (!wl) {
             free(word);
             return ss_fail(err, SS_ERR_NOMEM, "out of memory");
@@ -524,7 +525,7 @@ static void build_row(const ss_prompt *p, const ss_seqs *s, const int32_t *pos, 
 
 /* Word log-probabilities wl[n, W] of the encoded texts. */
 static ss_status word_logprobs(ss_prompt *p, ss_model *m, const ss_seqs *s, const int32_t *pos, int batch,
-                               double *wl, ss_error *err) {
+                               float *wl, ss_error *err) {
     const ss_model_config *c = ss_model_config_of(m);
     int V = c->vocab_size, maxm = 1;
     for (int v = 0; v < p->NV; v++) maxm = p->vars[v].m > maxm ? p->vars[v].m : maxm;
@@ -572,7 +573,7 @@ static ss_status word_logprobs(ss_prompt *p, ss_model *m, const ss_seqs *s, cons
                 double lp = 0;
                 for (int q = 0; q < word_len(p, j); q++)
                     lp += (double)logits[(size_t)(r0 + q) * V + word_ids(p, j)[q]] - lse[r0 + q];
-                wl[it[b].text * p->W + j] = lp;
+                wl[it[b].text * p->W + j] = (float)lp;
             }
     }
     free(items);
@@ -584,24 +585,18 @@ static ss_status word_logprobs(ss_prompt *p, ss_model *m, const ss_seqs *s, cons
     return st;
 }
 
-/* Label probabilities [n, K] before calibration, and the label scores
- * (log-sum-exp of their words' log-probabilities) in score[n, K]. */
-static ss_status label_probs(ss_prompt *p, ss_model *m, const ss_seqs *s, const int32_t *pos, int batch,
+/* The label scores score[n, K] before calibration: each label's
+ * log-sum-exp of its words' log-probabilities. */
+static ss_status label_scores(ss_prompt *p, ss_model *m, const ss_seqs *s, const int32_t *pos, int batch,
                              double *score, ss_error *err) {
-    double *wl = malloc((s->n ? s->n : 1) * (size_t)p->W * sizeof(double));
-    if (!wl) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
-    ss_status st = word_logprobs(p, m, s, pos, batch, wl, err);
-    for (size_t i = 0; !st && i < s->n; i++)
-        for (int k = 0; k < p->K; k++) {
-            double mx = -INFINITY, sum = 0;
-            const double *w = wl + i * p->W;
-            for (int j = 0; j < p->W; j++)
-                if (p->word_label[j] == k) mx = fmax(mx, w[j]);
-            for (int j = 0; j < p->W; j++)
-                if (p->word_label[j] == k) sum += exp(w[j] - mx);
-            score[i * p->K + k] = mx + log(sum);
-        }
+    float *wl = malloc((s->n ? s->n : 1) * (size_t)p->W * sizeof(float)), *lse = malloc((size_t)p->K * sizeof(float));
+    ss_status st = wl && lse ? word_logprobs(p, m, s, pos, batch, wl, err) : ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; !st && i < s->n; i++) {
+        ss_logsumexp_groups(wl + i * p->W, p->word_label, p->W, p->K, lse, NULL);
+        for (int k = 0; k < p->K; k++) score[i * p->K + k] = lse[k];
+    }
     free(wl);
+    free(lse);
     return st;
 }
 
@@ -621,7 +616,7 @@ static ss_status content_free_prior(ss_prompt *p, ss_model *m, double *prior, ss
     double *score = malloc(NCF * (size_t)p->K * sizeof(double)), *q = malloc((size_t)p->K * sizeof(double));
     ss_status st = score && q ? ss_prompt_encode(p, cf, NCF, &s, &pos, err) : ss_fail(err, SS_ERR_NOMEM, "out of memory");
     if (!st) {
-        st = label_probs(p, m, &s, pos, NCF, score, err);
+        st = label_scores(p, m, &s, pos, NCF, score, err);
         ss_seqs_free(&s);
         free(pos);
     }
@@ -651,7 +646,7 @@ ss_status ss_prompt_classify_seqs(ss_prompt *p, ss_model *m, const ss_seqs *s, c
     double *x = malloc((size_t)K * sizeof(double)), *q = malloc((size_t)K * sizeof(double));
     ss_status st = score && prior && x && q ? SS_OK : ss_fail(err, SS_ERR_NOMEM, "out of memory");
     if (!st && p->calibrate) st = content_free_prior(p, m, prior, err);
-    if (!st) st = label_probs(p, m, s, pos, batch, score, err);
+    if (!st) st = label_scores(p, m, s, pos, batch, score, err);
     for (size_t i = 0; !st && i < s->n; i++) {
         for (int k = 0; k < K; k++) x[k] = score[i * K + k] - prior[k];
         softmax(x, K, q);

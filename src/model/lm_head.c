@@ -306,21 +306,20 @@ static ss_status verb_check(const ss_model *m, const int32_t *positions, int n, 
 }
 
 /* s_i = the class scores of row i (logsumexp of each class's word logits),
- * and z_i becomes q_i, each word's share of its class. */
+ * and z_i becomes q_i, each word's share of its class (without labels each
+ * word is its own class: s_i = z_i and q = 1). */
 static void class_scores(const ss_verbalizer_tokens *v, float *z, float *s, int n) {
     int W = v->n_words, K = v->n_classes;
     for (int i = 0; i < n; i++) {
         float *zi = z + (size_t)i * W, *si = s + (size_t)i * K;
-        for (int k = 0; k < K; k++) {
-            float mx = -INFINITY;
-            for (int j = 0; j < W; j++)
-                if (word_class(v, j) == k) mx = fmaxf(mx, zi[j]);
-            double sum = 0;
-            for (int j = 0; j < W; j++)
-                if (word_class(v, j) == k) sum += exp((double)(zi[j] - mx));
-            si[k] = mx + (float)log(sum);
+        if (v->label) {
+            ss_logsumexp_groups(zi, v->label, W, K, si, zi);
+            continue;
         }
-        for (int j = 0; j < W; j++) zi[j] = expf(zi[j] - si[word_class(v, j)]);
+        for (int j = 0; j < W; j++) {
+            si[j] = zi[j];
+            zi[j] = 1.0f;
+        }
     }
 }
 
