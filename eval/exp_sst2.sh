@@ -12,6 +12,11 @@
 # nine evaluations, the best kept; GLUE_EPOCHS overrides the epochs) and
 # scores GLUE dev (the same 872 sentences, GLUE's bracket tokens); results
 # in eval/work/exp/sst2_glue/ (GLUE_EPOCHS=1 runs are tagged +1ep).
+# PROMPT=1 fine-tunes prompt-based instead of under a new head (finetune
+# --template '{text} It was' --verbalizer '0=terrible;1=great', the decoder
+# prompt of eval/exp_fewlabels.sh; an encoder's template ends in [MASK].),
+# at finetune's default rate for it unless FT_EXTRA gives --lr; runs named
+# <model><FT_TAG>+prompt_s<seed>.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build}; SS=$B/selfsup
@@ -31,12 +36,18 @@ case ${TRAIN_SET:-kim} in
   *) echo "TRAIN_SET must be kim or glue" >&2; exit 2 ;;
 esac
 for m in $MODELS; do
+  PA=(); PTAG=
+  if [ -n "${PROMPT:-}" ]; then  # --lr 0 --layer-decay 0: finetune's defaults for prompt-based fine-tuning
+    case $m in clm*|scratch-decoder) tmpl='{text} It was' ;; *) tmpl='{text} It was [MASK].' ;; esac
+    PA=(--template "$tmpl" --verbalizer '0=terrible;1=great' --lr 0 --layer-decay 0); PTAG=+prompt
+  fi
   for s in $SEEDS; do
-    out=$R/${m}${FT_TAG}_s$s
+    out=$R/${m}${FT_TAG}${PTAG}_s$s
     [ -s "$out/eval.json" ] && continue
-    echo "== $m, seed $s"
+    echo "== $m${PTAG}, seed $s"
     $SS finetune $(init_args "$m") --train "$TRAIN" --dev "$DEV" --out "$out" \
-      "${FT_RECIPE[@]}" "${EXTRA[@]}" "${FT_EXTRA_A[@]}" --seed "$s" --threads "$THREADS" | grep -E '^(epoch|dev:|best)'
+      "${FT_RECIPE[@]}" "${PA[@]}" "${EXTRA[@]}" "${FT_EXTRA_A[@]}" --seed "$s" --threads "$THREADS" |
+      grep -E '^(epoch|dev:|best)'
   done
 done
 /usr/bin/python3 eval/exp_summary.py sst2 "$R"
