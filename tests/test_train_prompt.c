@@ -291,10 +291,11 @@ static void lr_note(void *ctx, const ss_finetune_progress *p) {
     if (p->message && strstr(p->message, "learning rate")) snprintf(ctx, 256, "%s", p->message);
 }
 
-/* --lr 0 (the default) for prompt-based fine-tuning: a decoder on fewer
- * than 1,000 rows 1e-5, on more 5e-5 (the learning study's SST-2
- * measurements, finetune.c's auto_hparams); an encoder 2e-4. The rate
- * chosen is the one eval.json records and the note names. */
+/* --lr 0 and --layer-decay 0 (the defaults) for prompt-based fine-tuning:
+ * a decoder on fewer than 1,000 rows lr 1e-5 without decay, on more 2e-4
+ * with layer decay 0.8 (the learning study's SST-2 measurements,
+ * finetune.c's auto_hparams); an encoder 2e-4 without decay. The values
+ * chosen are the ones eval.json records and the note names. */
 static void test_default_lr(void **state) {
     (void)state;
     ss_error err = {0};
@@ -304,10 +305,10 @@ static void test_default_lr(void **state) {
     struct {
         ss_model_kind kind;
         const char *train, *name, *note;
-        double lr;
-    } cases[] = {{SS_DECODER, g_train, "lr-dec-few", "a decoder on fewer than 1,000 rows", 1e-5},
-                 {SS_DECODER, big, "lr-dec-many", "a decoder on at least 1,000 rows", 5e-5},
-                 {SS_ENCODER, g_train, "lr-enc", "prompt-based fine-tuning of an encoder", 2e-4}};
+        double lr, decay;
+    } cases[] = {{SS_DECODER, g_train, "lr-dec-few", "a decoder on fewer than 1,000 rows", 1e-5, 1.0},
+                 {SS_DECODER, big, "lr-dec-many", "a decoder on at least 1,000 rows", 2e-4, 0.8},
+                 {SS_ENCODER, g_train, "lr-enc", "prompt-based fine-tuning of an encoder", 2e-4, 1.0}};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char out[512], note[256] = "";
         snprintf(out, sizeof out, "%s/%s", g_dir, cases[i].name);
@@ -316,14 +317,17 @@ static void test_default_lr(void **state) {
         o.train_path = cases[i].train;
         o.epochs = 1;
         o.lr = 0;
+        o.layer_decay = 0;
         ss_finetune_result r;
         CHECK_OK(ss_finetune(&o, &r, lr_note, note, &err), &err);
         ss_finetune_result_free(&r);
         cJSON *ev = read_json(path_in(out, "eval.json"));
         double lr = cJSON_GetObjectItemCaseSensitive(ev, "lr")->valuedouble;
+        double decay = cJSON_GetObjectItemCaseSensitive(ev, "layer_decay")->valuedouble;
         cJSON_Delete(ev);
-        if (fabs(lr - cases[i].lr) > 1e-12 || !strstr(note, cases[i].note))
-            fail_msg("%s: lr %g, note '%s'; want %g and '%s'", cases[i].name, lr, note, cases[i].lr, cases[i].note);
+        if (fabs(lr - cases[i].lr) > 1e-12 || fabs(decay - cases[i].decay) > 1e-12 || !strstr(note, cases[i].note))
+            fail_msg("%s: lr %g, layer decay %g, note '%s'; want %g, %g and '%s'", cases[i].name, lr, decay, note,
+                     cases[i].lr, cases[i].decay, cases[i].note);
     }
 }
 
