@@ -44,7 +44,7 @@ for m in $MODELS; do
   for s in $SEEDS; do
     out=$R/${m}${FT_TAG}${PTAG}_s$s
     [ -s "$out/eval.json" ] && continue
-    echo "== $m${PTAG}, seed $s"
+    echo "== $m${FT_TAG}${PTAG}, seed $s"
     $SS finetune $(init_args "$m") --train "$TRAIN" --dev "$DEV" --out "$out" \
       "${FT_RECIPE[@]}" "${PA[@]}" "${EXTRA[@]}" "${FT_EXTRA_A[@]}" --seed "$s" --threads "$THREADS" |
       grep -E '^(epoch|dev:|best)'
