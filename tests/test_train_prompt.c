@@ -13,6 +13,8 @@
  *     stopped (the prompt is part of the checkpoint's options; another
  *     template on resume is an error naming it); options saved before the
  *     prompt options existed still read;
+ *   - the default learning rate and layer decay by rows, and self-training's
+ *     student keeping its teacher's (its rows are mostly pseudo-labels);
  *   - the errors: a template without verbalizer, no --init, a frozen body, a
  *     pooling, a word of several tokens (alone or beside another word), a
  *     label without word, a model without LM head. */
@@ -29,6 +31,7 @@
 #include "selfsup/labeled.h"
 #include "selfsup/model.h"
 #include "selfsup/prompt.h"
+#include "selfsup/selftrain.h"
 #include "selfsup/tokenizer.h"
 #include "selfsup/train.h"
 
@@ -331,6 +334,51 @@ static void test_default_lr(void **state) {
     }
 }
 
+/* Self-training with the defaults: the student's rows (320 labelled + about
+ * 1,200 pseudo-labels) pass 1,000, where a decoder's prompt-based default
+ * would become lr 2e-4 with layer decay 0.8; the student keeps what its
+ * teacher resolved from the 320 labelled rows (1e-5, no decay), and says
+ * so. The teacher starts from a model that knows the task (prompt-based
+ * fine-tuning at 2e-3 first), so that both classes get pseudo-labels. */
+static void test_selftrain_student_keeps_teacher_lr(void **state) {
+    (void)state;
+    ss_error err = {0};
+    char init[512], out[512], pool[512], note[256] = "";
+    snprintf(init, sizeof init, "%s/st-init", g_dir);
+    snprintf(out, sizeof out, "%s/st", g_dir);
+    snprintf(pool, sizeof pool, "%s/pool.tsv", g_dir);
+    write_keyword_tsv(pool, 1200, NULL);
+    ss_finetune_opts o;
+    pt_opts(&o, SS_DECODER, init);
+    ss_finetune_result fr;
+    CHECK_OK(ss_finetune(&o, &fr, NULL, NULL, &err), &err);
+    ss_finetune_result_free(&fr);
+    pt_opts(&o, SS_DECODER, out);
+    o.init = init;
+    o.epochs = 1;
+    o.lr = 0;
+    o.layer_decay = 0;
+    o.unlabeled = pool;
+    o.rounds = 1;
+    o.threshold = 0.5;
+    ss_selftrain_result r;
+    CHECK_OK(ss_selftrain(&o, &r, lr_note, note, &err), &err);
+    assert_int_equal(r.n, 2);
+    for (int k = 0; k < 2; k++) {
+        cJSON *ev = read_json(path_in(out, k ? "round-1/eval.json" : "round-0/eval.json"));
+        double lr = cJSON_GetObjectItemCaseSensitive(ev, "lr")->valuedouble;
+        double decay = cJSON_GetObjectItemCaseSensitive(ev, "layer_decay")->valuedouble;
+        double rows = cJSON_GetObjectItemCaseSensitive(ev, "train_rows")->valuedouble;
+        cJSON_Delete(ev);
+        if (k == 1 && rows < 1000) fail_msg("the student trained on %g rows: the test needs at least 1,000", rows);
+        if (fabs(lr - 1e-5) > 1e-12 || fabs(decay - 1.0) > 1e-12)
+            fail_msg("round %d (%g rows): lr %g, layer decay %g; want the teacher's 1e-5 and 1", k, rows, lr, decay);
+    }
+    if (!strstr(note, "first teacher's learning rate 1e-05 and layer decay 1"))
+        fail_msg("no note of the inherited values: last note '%s'", note);
+    ss_selftrain_result_free(&r);
+}
+
 /* With a learning rate of 1e-9 the fine-tuned model is the pretrained one:
  * every tensor (the MLM head's too) was loaded, none re-initialised. */
 static void test_starts_from_pretrained_head(void **state) {
@@ -505,6 +553,7 @@ int main(void) {
         cmocka_unit_test(test_opts_json),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_default_lr),
+        cmocka_unit_test(test_selftrain_student_keeps_teacher_lr),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -48,6 +48,7 @@ typedef struct {
     size_t gold, correct;   /* pseudo-labels whose text has a gold label, and how many of them match */
     double ensemble_dev_accuracy; /* round 1 with --teachers K > 1: the K teachers' ensemble on dev; else -1 */
     double dev_accuracy, dev_macro_f1, dev_mcc, dev_score; /* dev_score: by --select */
+    double lr, layer_decay; /* what it trained with (its eval.json): --lr 0 and --layer-decay 0 resolved */
 } ss_selftrain_round;
 
 typedef struct {

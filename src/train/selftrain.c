@@ -139,6 +139,9 @@ static ss_status read_round_eval(ss_selftrain_round *rd, const char *dir, ss_sel
     rd->dev_macro_f1 = f->valuedouble;
     rd->dev_mcc = m->valuedouble;
     rd->dev_score = sel == SS_SELECT_MACRO_F1 ? rd->dev_macro_f1 : sel == SS_SELECT_MCC ? rd->dev_mcc : rd->dev_accuracy;
+    const cJSON *lr = cJSON_GetObjectItemCaseSensitive(j, "lr"), *ld = cJSON_GetObjectItemCaseSensitive(j, "layer_decay");
+    rd->lr = cJSON_IsNumber(lr) ? lr->valuedouble : 0; /* 0: not recorded (eval.json of an older run) */
+    rd->layer_decay = cJSON_IsNumber(ld) ? ld->valuedouble : 0;
     cJSON_Delete(j);
     return SS_OK;
 }
@@ -490,6 +493,25 @@ static ss_status more_teachers(const ss_finetune_opts *o, ss_selftrain_result *r
     return st;
 }
 
+/* The options of the rounds after the first teacher: its learning rate and
+ * layer decay where the user left them to the defaults. The defaults follow
+ * the rows a run trains on (finetune.c's auto_hparams: prompt-based
+ * fine-tuning of a decoder takes 1e-5 under 1,000 rows, 2e-4 with layer
+ * decay 0.8 from 1,000) and were measured on labelled rows; a student's
+ * rows are mostly pseudo-labels, so the student keeps the recipe of its
+ * labelled rows instead of one its pseudo-labels would pick. */
+static void after_teacher_opts(ss_finetune_opts *so, const ss_finetune_opts *o, const ss_selftrain_round *teacher,
+                               ss_finetune_progress_fn fn, void *ctx) {
+    *so = *o;
+    if (o->lr == 0 && teacher->lr > 0) so->lr = teacher->lr;
+    if (o->layer_decay == 0 && teacher->layer_decay > 0) so->layer_decay = teacher->layer_decay;
+    if (so->lr == o->lr && so->layer_decay == o->layer_decay) return;
+    char msg[192];
+    snprintf(msg, sizeof msg, "self-training: the later rounds train with the first teacher's learning rate %g and "
+             "layer decay %g (its defaults, from the labelled rows)", so->lr, so->layer_decay);
+    note(fn, ctx, msg);
+}
+
 ss_status ss_selftrain(const ss_finetune_opts *o, ss_selftrain_result *r, ss_finetune_progress_fn fn, void *ctx,
                        ss_error *err) {
     memset(r, 0, sizeof *r);
@@ -513,6 +535,7 @@ ss_status ss_selftrain(const ss_finetune_opts *o, ss_selftrain_result *r, ss_fin
     if (!r->rounds || !r->teacher_dev_accuracy || !labellers) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
     if (!st) st = ss_mkdir_p(o->out_dir, err);
     char dir[SS_PATH_MAX], train[SS_PATH_MAX], msg[512];
+    ss_finetune_opts later = *o; /* the rounds after the first teacher (after_teacher_opts) */
     for (int k = 0; !st && k <= o->rounds && !(o->stop && *o->stop); k++) {
         ss_selftrain_round *rd = &r->rounds[k];
         rd->round = k;
@@ -526,8 +549,9 @@ ss_status ss_selftrain(const ss_finetune_opts *o, ss_selftrain_result *r, ss_fin
             strcpy(labellers[0], dir);
             n_labellers = 1;
             r->teacher_dev_accuracy[0] = rd->dev_accuracy;
+            if (!st) after_teacher_opts(&later, o, rd, fn, ctx);
             if (!st && o->teachers > 1 && !(o->stop && *o->stop))
-                st = more_teachers(o, r, labellers, fn, ctx, err);
+                st = more_teachers(&later, r, labellers, fn, ctx, err);
             if (!st) n_labellers = o->teachers;
             continue;
         }
@@ -555,7 +579,7 @@ ss_status ss_selftrain(const ss_finetune_opts *o, ss_selftrain_result *r, ss_fin
             snprintf(msg, sizeof msg, "self-training round %d: %zu pseudo-labels%s (of %zu at or above %g)", k,
                      rd->pseudo, ens, rd->candidates, o->threshold);
         note(fn, ctx, msg);
-        if (!(st = run_round(o, dir, train, 1, rd, fn, ctx, err))) r->n = k + 1;
+        if (!(st = run_round(&later, dir, train, 1, rd, fn, ctx, err))) r->n = k + 1;
         strcpy(labellers[0], dir);
         n_labellers = 1;
     }
