@@ -42,6 +42,7 @@ for m in ${LE_MODELS:-$BEST $BASE}; do
     done
   done
 done
-# the table and plot: LE_PAIRS "pretrained scratch ..." (default "$BEST $BASE")
+# the table and plot: LE_PAIRS "pretrained scratch ..." (run names, FT_TAG included; default
+# "$BEST$FT_TAG $BASE$FT_TAG", the runs made above)
 /usr/bin/python3 eval/exp_summary.py label_eff "$W/label_eff" "$W/label_efficiency.png" "$W/sst2" 6920 \
-  ${LE_PAIRS:-$BEST $BASE}
+  ${LE_PAIRS:-$BEST$FT_TAG $BASE$FT_TAG}
