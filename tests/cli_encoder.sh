@@ -4,7 +4,7 @@
 # user meets (tokenizer without [MASK], fill-mask on a decoder, bad options).
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 17
+tap_plan 18
 tap_needs tinyshakespeare input.txt cli-encoder
 
 head -c 120000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
@@ -26,6 +26,8 @@ check "rtd saves the discriminator alone" test -s "$TMP/rtd/discriminator/model.
 # --precision fixed: auto probes the GEMM backends, and on a loaded machine two runs can pick different ones
 "$SS" eval --model "$TMP/mlm" --data "$TMP/shards" --precision fp32 >"$TMP/e1" 2>"$TMP/e1.err"
 check "eval of an mlm run prints MLM loss and masked accuracy" grep -qE 'MLM loss [0-9.]+ \| perplexity [0-9.]+ \| masked accuracy [0-9.]+' "$TMP/e1"
+check "an mlm run without --mask-prob trains and evaluates at mlm's default rate, 30%" \
+  grep -qF "masking (the run's): 30% of the tokens chosen; of them 80% [MASK]" "$TMP/e1"
 "$SS" eval --model "$TMP/mlm" --data "$TMP/shards" --precision fp32 >"$TMP/e1b" 2>"$TMP/e1b.err"
 check "encoder eval is reproducible (fixed masking seed; results on stdout, the measured GEMM peaks on stderr vary)" cmp -s "$TMP/e1" "$TMP/e1b"
 "$SS" eval --model "$TMP/rtd" --data "$TMP/shards" >"$TMP/e2" 2>&1

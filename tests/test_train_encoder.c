@@ -4,9 +4,12 @@
  * interrupted and resumed RTD run ends bit-identical to an uninterrupted one
  * (generator, discriminator, both AdamW states and the sampling RNG are
  * checkpointed); the standalone discriminator directory loads; an encoder
- * made causal is causal; the hybrid objective; --disc-warmup's ramp. */
+ * made causal is causal; the hybrid objective; --disc-warmup's ramp;
+ * --mask-prob's default by objective. */
 #include <math.h>
 #include <omp.h>
+
+#include <cJSON.h>
 
 #include "testutil.h"
 #include "train_helpers.h"
@@ -343,6 +346,69 @@ static float *weights_of(const char *run, size_t *n) {
     return w;
 }
 
+/* The options a run saved in trainer_state.json, and its planned steps. */
+static void saved_opts(const char *run, ss_train_opts *o, int64_t *total, char **keep) {
+    ss_error err = {0};
+    char path[700];
+    snprintf(path, sizeof path, "%s/trainer_state.json", run);
+    ss_buf txt = {0};
+    CHECK_OK(ss_read_file(path, &txt, &err), &err);
+    cJSON *j = cJSON_ParseWithLength((const char *)txt.data, txt.len);
+    assert_non_null(j);
+    char *opts = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(j, "options"));
+    ss_train_opts_defaults(o);
+    CHECK_OK(ss_train_opts_from_json(o, total, opts, path, keep, &err), &err);
+    free(opts);
+    cJSON_Delete(j);
+    ss_buf_free(&txt);
+}
+
+/* --mask-prob 0 (the default) resolves by objective before the run is
+ * planned: 0.3 for mlm, 0.15 for rtd and hybrid, saved as such (so a
+ * resumed run and 'selfsup eval' use the rate it trained with); a given
+ * rate is kept; a --flops budget is planned with the resolved rate (the LM
+ * head's FLOPs count only on the masked share). */
+static void test_mask_prob_by_objective(void **state) {
+    (void)state;
+    ss_error err = {0};
+    const struct {
+        ss_objective obj;
+        float given, want;
+    } cases[] = {{SS_OBJ_MLM, 0, 0.3f}, {SS_OBJ_RTD, 0, 0.15f}, {SS_OBJ_HYBRID, 0, 0.15f}, {SS_OBJ_MLM, 0.2f, 0.2f}};
+    ss_train_opts o, s;
+    int64_t total;
+    char run[600], *keep;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(run, sizeof run, "%s/maskp-%zu", test_tmpdir(), i);
+        opts_for(&o, cases[i].obj, run, 2);
+        o.mask_prob = cases[i].given;
+        CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
+        saved_opts(run, &s, &total, &keep);
+        printf("# %s, --mask-prob %g: saved %g\n", ss_objective_names[cases[i].obj], cases[i].given, s.mask_prob);
+        assert_true(s.mask_prob == cases[i].want);
+        free(keep);
+    }
+    /* a FLOPs budget of 3.9 steps at 30% masking: 4 steps; the same budget
+     * counted at 15% would be 5 (the LM head's share makes 30% dearer) */
+    ss_model *m;
+    CHECK_OK(ss_model_load(&m, run, &err), &err);
+    const ss_model_config *c = ss_model_config_of(m);
+    double at30 = ss_train_flops_per_token(SS_OBJ_MLM, c, NULL, 64, 0.3f, 0),
+           at15 = ss_train_flops_per_token(SS_OBJ_MLM, c, NULL, 64, 0.15f, 0);
+    ss_model_free(m);
+    printf("# FLOPs per token at 30%% / 15%% masked: %.4g / %.4g\n", at30, at15);
+    assert_true(ceil(3.9 * at30 / at15) >= 5);
+    snprintf(run, sizeof run, "%s/maskp-flops", test_tmpdir());
+    opts_for(&o, SS_OBJ_MLM, run, 0);
+    o.flops = 3.9 * at30 * o.batch * o.seq;
+    o.eval_every = 0;
+    CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
+    saved_opts(run, &s, &total, &keep);
+    printf("# --flops %.4g: %lld steps at mask_prob %g\n", o.flops, (long long)total, s.mask_prob);
+    assert_int_equal(total, 4);
+    free(keep);
+}
+
 /* An encoder made causal (ss_model_set_causal): the hidden state of
  * position i does not change when later tokens do, and does in its default
  * bidirectional mode. */
@@ -390,8 +456,10 @@ static void test_hybrid(void **state) {
     snprintf(hb, sizeof hb, "%s/hy-b", dir);
     ss_train_opts o;
     opts_for(&o, SS_OBJ_MLM, mlm, 12);
+    o.mask_prob = 0.15f; /* the objectives' default rates differ (test_mask_prob_by_objective) */
     CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
     opts_for(&o, SS_OBJ_HYBRID, h0, 12);
+    o.mask_prob = 0.15f;
     o.causal_share = 0;
     CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
     opts_for(&o, SS_OBJ_HYBRID, ha, 12);
@@ -425,6 +493,7 @@ int main(void) {
         cmocka_unit_test(test_rtd_uniform_generator_sanity),
         cmocka_unit_test(test_rtd_resume_is_bit_identical),
         cmocka_unit_test(test_rtd_disc_warmup),
+        cmocka_unit_test(test_mask_prob_by_objective),
         cmocka_unit_test(test_encoder_causal_switch),
         cmocka_unit_test(test_hybrid),
     };

@@ -22,7 +22,8 @@ typedef struct {
     uint8_t *word_start;   /* [vocab_size] 1 = token starts a word; NULL = every token does */
     int32_t *ordinary;     /* the ids with is_special 0, ascending: random replacements */
     size_t n_ordinary;
-    float mask_prob;       /* chance a position (or word) is chosen, default 0.15 */
+    float mask_prob;       /* chance a position (or word) is chosen, default 0.15 (pretrain
+                              --mask-prob resolves its default by objective) */
     float mask_replace;    /* share of chosen positions that become [MASK], default 0.8 */
     float mask_random;     /* share that become a random ordinary token, default 0.1;
                               the rest (default 0.1) keep their token */

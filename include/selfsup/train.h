@@ -18,7 +18,7 @@ const char *ss_objective_name(ss_objective o);
 ss_status ss_objective_parse(const char *s, ss_objective *o, ss_error *err);
 
 /* ---- Options ------------------------------------------------------------------ */
-extern const char *const ss_objective_names[]; /* "clm", "mlm", "rtd", NULL */
+extern const char *const ss_objective_names[]; /* "clm", "mlm", "rtd", "hybrid", NULL */
 /* Where an rtd run's replacements come from (--rtd-generator). */
 enum { SS_RTD_GEN_MODEL = 0, SS_RTD_GEN_UNIFORM };
 extern const char *const ss_rtd_generator_names[]; /* "model", "uniform", NULL */

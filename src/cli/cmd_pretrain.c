@@ -15,7 +15,7 @@ static const char usage_head[] =
     "         [--lr LR --lr-min LR --warmup N --weight-decay W --clip C --dropout P]\n"
     "         [--seed S --threads N --eval-every N --eval-tokens N --save-every N --log-every N]\n"
     "         [--max-seq N --kind decoder|encoder] [--init RUN] [--resume | --overwrite]\n"
-    "         [--mask-prob P --mask-replace P --mask-random P --whole-word]   (mlm, rtd)\n"
+    "         [--mask-prob P --mask-replace P --mask-random P --whole-word]   (mlm, rtd, hybrid)\n"
     "         [--gen-size F --disc-weight W --disc-warmup N]                  (rtd)\n"
     "\n"
     "Pretrains a transformer on shards made by 'selfsup data prepare'. Random\n"

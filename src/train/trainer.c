@@ -85,6 +85,7 @@ static ss_status setup_fresh(trainer *t, ss_error *err) {
         t->o.model.vocab_size = (int)t->train.vocab_size;
         if ((st = obj_create_models(t, err))) return st;
     }
+    if (t->o.mask_prob <= 0) t->o.mask_prob = obj_default_mask_prob(t->o.objective); /* before: FLOPs count it */
     t->total_steps = plan_steps(t, &t->o);
     if (t->o.warmup < 0 && t->total_steps > 0) { /* with --time it stays -1: warmup by time (ss_engine_lr) */
         int64_t w = t->total_steps / 20; /* SS_WARMUP_SHARE */

@@ -60,6 +60,9 @@ int obj_n_stats(const trainer *t);
 void obj_step_stats(const trainer *t, const double *stats, step_stats *out);
 ss_status obj_evaluate(trainer *t, ss_eval_result *r, ss_error *err);
 double obj_flops_per_token(const trainer *t);
+/* --mask-prob 0: the objective's rate, 0.3 for mlm, 0.15 for rtd and hybrid
+ * (SS_MASK_PROB_MLM / SS_MASK_PROB_OTHER). */
+float obj_default_mask_prob(ss_objective o);
 void obj_free(trainer *t);
 /* Continued pretraining (init_run.c): the architecture from the --init run
  * (its kind checked against the objective, its tokenizer against the
