@@ -46,7 +46,7 @@ PF=(--precision fp32)
 
 # (a) 2 ranks x 1 shard against 1 process x 2 shards (build/selfsup itself):
 # dropout and gradient accumulation on, batch 6 split 3 + 3.
-A=(--objective clm --data "$TMP/shards" --layers 2 --d-model 32 --heads 2 --seq 32 --batch 6 --grad-accum 2 --steps 12
+A=(--objective clm --data "$TMP/shards" --layers 2 --d-model 32 --heads 2 --seq 32 --batch 6 --grad-accum 2 --steps 12 --lr 1e-3
    --dropout 0.1 --eval-every 6 --eval-tokens 2048 --log-every 1 --threads 1 --seed 7 "${P[@]}")
 mpi 2 pretrain "${A[@]}" --out "$TMP/r2" >"$TMP/r2.out" 2>"$TMP/r2.err"
 rc=$?

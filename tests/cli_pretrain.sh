@@ -126,7 +126,7 @@ check "--resume with other --data is an error naming --data" \
   bash -c "[ $? -ne 0 ] && grep -q -- '--data .* differs from the run' '$TMP/r1' && ! grep -q '^done' '$TMP/r1'"
 "$SS" pretrain --resume --out "$TMP/ext" --data "$TMP/shards" --lr 2e-3 --threads 2 >"$TMP/r2" 2>&1
 check "--resume with another --lr is an error naming --lr" \
-  bash -c "[ $? -ne 0 ] && grep -q -- \"--lr 0.002 differs from the run's 0.001\" '$TMP/r2'"
+  bash -c "[ $? -ne 0 ] && grep -q -- \"--lr 0.002 differs from the run's 0.0005\" '$TMP/r2'"
 "$SS" pretrain --resume --out "$TMP/ext" --steps 10 --threads 2 >"$TMP/r3" 2>&1
 check "--resume with a shorter --steps is an error" bash -c "[ $? -ne 0 ] && grep -q -- '--steps: shorter' '$TMP/r3'"
 "$SS" pretrain --resume --out "$TMP/ext" --steps 24 --threads 2 >"$TMP/r4" 2>&1

@@ -5,7 +5,7 @@
  * (generator, discriminator, both AdamW states and the sampling RNG are
  * checkpointed); the standalone discriminator directory loads; an encoder
  * made causal is causal; the hybrid objective; --disc-warmup's ramp;
- * --mask-prob's default by objective. */
+ * the defaults that depend on the objective (--mask-prob, --lr, --lr-min). */
 #include <math.h>
 #include <omp.h>
 
@@ -363,31 +363,42 @@ static void saved_opts(const char *run, ss_train_opts *o, int64_t *total, char *
     ss_buf_free(&txt);
 }
 
-/* --mask-prob 0 (the default) resolves by objective before the run is
- * planned: 0.3 for mlm, 0.15 for rtd and hybrid, saved as such (so a
- * resumed run and 'selfsup eval' use the rate it trained with); a given
- * rate is kept; a --flops budget is planned with the resolved rate (the LM
- * head's FLOPs count only on the masked share). */
-static void test_mask_prob_by_objective(void **state) {
+/* The defaults that depend on the objective resolve before the run is
+ * planned and are saved as resolved (so a resumed run and 'selfsup eval'
+ * use what it trained with): --mask-prob 0 is 0.3 for mlm, 0.15 for rtd and
+ * hybrid; --lr 0 is 5e-4 for clm, 1e-3 for the encoders; --lr-min -1 is
+ * lr/10 for clm, lr/100 for the encoders; given values are kept. A --flops
+ * budget is planned with the resolved rate (the LM head's FLOPs count only
+ * on the masked share). */
+static void test_defaults_by_objective(void **state) {
     (void)state;
     ss_error err = {0};
     const struct {
         ss_objective obj;
-        float given, want;
-    } cases[] = {{SS_OBJ_MLM, 0, 0.3f}, {SS_OBJ_RTD, 0, 0.15f}, {SS_OBJ_HYBRID, 0, 0.15f}, {SS_OBJ_MLM, 0.2f, 0.2f}};
+        float mask;
+        double lr, want_mask, want_lr, want_lr_min;
+    } cases[] = {{SS_OBJ_MLM, 0, 0, 0.3f, 1e-3, 1e-5},      {SS_OBJ_RTD, 0, 0, 0.15f, 1e-3, 1e-5},
+                 {SS_OBJ_HYBRID, 0, 0, 0.15f, 1e-3, 1e-5}, {SS_OBJ_CLM, 0, 0, 0.15f, 5e-4, 5e-5},
+                 {SS_OBJ_MLM, 0.2f, 2e-3, 0.2f, 2e-3, 2e-5}};
     ss_train_opts o, s;
     int64_t total;
     char run[600], *keep;
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        snprintf(run, sizeof run, "%s/maskp-%zu", test_tmpdir(), i);
+        snprintf(run, sizeof run, "%s/defaults-%zu", test_tmpdir(), i);
         opts_for(&o, cases[i].obj, run, 2);
-        o.mask_prob = cases[i].given;
+        if (cases[i].obj == SS_OBJ_CLM) o.model.kind = SS_DECODER;
+        o.mask_prob = cases[i].mask;
+        o.lr = cases[i].lr;
+        o.lr_min = -1;
         CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
         saved_opts(run, &s, &total, &keep);
-        printf("# %s, --mask-prob %g: saved %g\n", ss_objective_names[cases[i].obj], cases[i].given, s.mask_prob);
-        assert_true(s.mask_prob == cases[i].want);
+        printf("# %s, --mask-prob %g --lr %g: saved mask_prob %g, lr %g, lr_min %g\n",
+               ss_objective_names[cases[i].obj], cases[i].mask, cases[i].lr, s.mask_prob, s.lr, s.lr_min);
+        assert_true(s.mask_prob == (float)cases[i].want_mask);
+        assert_true(fabs(s.lr - cases[i].want_lr) < 1e-12 && fabs(s.lr_min - cases[i].want_lr_min) < 1e-12);
         free(keep);
     }
+    /* run: the last case's, an mlm encoder */
     /* a FLOPs budget of 3.9 steps at 30% masking: 4 steps; the same budget
      * counted at 15% would be 5 (the LM head's share makes 30% dearer) */
     ss_model *m;
@@ -456,7 +467,7 @@ static void test_hybrid(void **state) {
     snprintf(hb, sizeof hb, "%s/hy-b", dir);
     ss_train_opts o;
     opts_for(&o, SS_OBJ_MLM, mlm, 12);
-    o.mask_prob = 0.15f; /* the objectives' default rates differ (test_mask_prob_by_objective) */
+    o.mask_prob = 0.15f; /* the objectives' default rates differ (test_defaults_by_objective) */
     CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
     opts_for(&o, SS_OBJ_HYBRID, h0, 12);
     o.mask_prob = 0.15f;
@@ -493,7 +504,7 @@ int main(void) {
         cmocka_unit_test(test_rtd_uniform_generator_sanity),
         cmocka_unit_test(test_rtd_resume_is_bit_identical),
         cmocka_unit_test(test_rtd_disc_warmup),
-        cmocka_unit_test(test_mask_prob_by_objective),
+        cmocka_unit_test(test_defaults_by_objective),
         cmocka_unit_test(test_encoder_causal_switch),
         cmocka_unit_test(test_hybrid),
     };

@@ -309,6 +309,13 @@ double ss_train_flops_per_token(ss_objective o, const ss_model_config *c, const 
 
 float obj_default_mask_prob(ss_objective o) { return o == SS_OBJ_MLM ? SS_MASK_PROB_MLM : SS_MASK_PROB_OTHER; }
 
+/* The learning study's rates (eval/exp_pretrain.sh, eval/RESULTS.md), which
+ * every 2-hour figure was measured with: the decoder at 5e-4 decaying to a
+ * tenth; the encoders at 1e-3 decaying to a hundredth (Cramming's larger
+ * peak and decay to near 0, chosen before any result, not ablated alone). */
+double obj_default_lr(ss_objective o) { return o == SS_OBJ_CLM ? 5e-4 : 1e-3; }
+double obj_default_lr_min(ss_objective o, double lr) { return o == SS_OBJ_CLM ? lr / 10 : lr / 100; }
+
 double obj_flops_per_token(const trainer *t) {
     return ss_train_flops_per_token(t->o.objective, ss_model_config_of(t->tm.model),
                                     t->tm.gen ? ss_model_config_of(t->tm.gen) : NULL, t->o.seq, t->o.mask_prob,

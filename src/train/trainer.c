@@ -93,7 +93,8 @@ static ss_status setup_fresh(trainer *t, ss_error *err) {
                       : w > SS_WARMUP_MAX                    ? SS_WARMUP_MAX
                                                              : w;
     }
-    if (t->o.lr_min < 0) t->o.lr_min = t->o.lr / 10;
+    if (t->o.lr <= 0) t->o.lr = obj_default_lr(t->o.objective);
+    if (t->o.lr_min < 0) t->o.lr_min = obj_default_lr_min(t->o.objective, t->o.lr);
     ss_rng_seed(&t->data_rng, t->o.seed ^ 0x5DEECE66Dull);
     t->state.total_steps = t->total_steps;
     t->state.sched_steps = t->total_steps;

@@ -63,6 +63,10 @@ double obj_flops_per_token(const trainer *t);
 /* --mask-prob 0: the objective's rate, 0.3 for mlm, 0.15 for rtd and hybrid
  * (SS_MASK_PROB_MLM / SS_MASK_PROB_OTHER). */
 float obj_default_mask_prob(ss_objective o);
+/* --lr 0 and --lr-min -1: the objective's (5e-4 and lr/10 for clm, 1e-3 and
+ * lr/100 for the encoders). */
+double obj_default_lr(ss_objective o);
+double obj_default_lr_min(ss_objective o, double lr);
 void obj_free(trainer *t);
 /* Continued pretraining (init_run.c): the architecture from the --init run
  * (its kind checked against the objective, its tokenizer against the
