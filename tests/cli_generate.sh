@@ -21,11 +21,18 @@ G=("$SS" generate --model "$TMP/run" --threads 2)
 "${G[@]}" --prompt "ROMEO:" --temperature 0 --max-new-tokens 30 >"$TMP/g1" 2>&1
 "${G[@]}" --prompt "ROMEO:" --temperature 0 --max-new-tokens 30 >"$TMP/g2" 2>&1
 check "greedy generation exits 0 and is deterministic" bash -c "[ -s '$TMP/g1' ] && cmp -s '$TMP/g1' '$TMP/g2'"
-"${G[@]}" --prompt "ROMEO:" --temperature 0 --max-new-tokens 30 --no-cache >"$TMP/g3" 2>&1
-"${G[@]}" --prompt "ROMEO:" --seed 3 --max-new-tokens 40 >"$TMP/c1" 2>&1
-"${G[@]}" --prompt "ROMEO:" --seed 3 --max-new-tokens 40 --no-cache >"$TMP/c2" 2>&1
-check "the KV cache gives the same text as full recomputation (greedy and sampled)" \
-  bash -c "cmp -s '$TMP/g1' '$TMP/g3' && cmp -s '$TMP/c1' '$TMP/c2' && [ \$(tr -d '\n' <'$TMP/c1' | wc -c) -gt 10 ]"
+# In fp32: with bf16 products (what --precision auto takes on some CPUs) the
+# full pass runs attention in bf16 tiles and a decoding step in fp32, so a
+# sampled token can flip where the draw falls near a boundary of the
+# distribution (seen with 3 of 4 seeds on this model); test_infer_kvcache
+# holds the fp32 logits of the two paths to 5e-6.
+F=(--precision fp32)
+"${G[@]}" "${F[@]}" --prompt "ROMEO:" --temperature 0 --max-new-tokens 30 >"$TMP/g4" 2>&1
+"${G[@]}" "${F[@]}" --prompt "ROMEO:" --temperature 0 --max-new-tokens 30 --no-cache >"$TMP/g3" 2>&1
+"${G[@]}" "${F[@]}" --prompt "ROMEO:" --seed 3 --max-new-tokens 40 >"$TMP/c1" 2>&1
+"${G[@]}" "${F[@]}" --prompt "ROMEO:" --seed 3 --max-new-tokens 40 --no-cache >"$TMP/c2" 2>&1
+check "the KV cache gives the same text as full recomputation (greedy and sampled; fp32)" \
+  bash -c "cmp -s '$TMP/g4' '$TMP/g3' && cmp -s '$TMP/c1' '$TMP/c2' && [ \$(tr -d '\n' <'$TMP/c1' | wc -c) -gt 10 ]"
 "${G[@]}" --prompt "ROMEO:" --seed 5 --top-k 20 --top-p 0.9 --max-new-tokens 30 >"$TMP/s1" 2>&1
 "${G[@]}" --prompt "ROMEO:" --seed 5 --top-k 20 --top-p 0.9 --max-new-tokens 30 >"$TMP/s2" 2>&1
 "${G[@]}" --prompt "ROMEO:" --seed 6 --top-k 20 --top-p 0.9 --max-new-tokens 30 >"$TMP/s3" 2>&1

@@ -544,7 +544,7 @@ static void test_resume_rules(void **state) {
     printf("# %s\n", err.msg);
     assert_non_null(strstr(err.msg, "--data"));
     r.data_dir = data_dir;
-    /* another lr, even the default one when the user gave it */
+    /* another lr, even one equal to a default when the user gave it */
     r.lr = 1e-2;
     assert_int_equal(ss_pretrain(&r, NULL, NULL, &err), SS_ERR_ARG);
     printf("# %s\n", err.msg);
@@ -553,6 +553,7 @@ static void test_resume_rules(void **state) {
     r.given = SS_OPT_BIT(SS_TRAIN_OPT_lr);
     assert_int_equal(ss_pretrain(&r, NULL, NULL, &err), SS_ERR_ARG);
     assert_non_null(strstr(err.msg, "--lr"));
+    r.lr = 0; /* the default again: not given */
     r.given = 0;
     /* shorter, or a time budget for a run in steps */
     r.steps = 10;
