@@ -294,24 +294,12 @@ static void test_rtd_resume_is_bit_identical(void **state) {
     assert_same_params(a, b);
 }
 
-/* --disc-warmup N: every logged step's loss is gen + w(s) * disc with
- * w(s) = disc_weight * min(1, s / N) for logged step s (1-based), so the
- * ramp is the one documented (a run that ignored the flag logs gen + 50 *
- * disc from step 1); and a run interrupted inside the ramp resumes
- * bit-identical (the weight is a function of the step). */
-static void test_rtd_disc_warmup(void **state) {
-    (void)state;
-    ss_error err = {0};
-    const char *dir = test_tmpdir();
-    char a[600], b[600], path[700], line[4096];
-    snprintf(a, sizeof a, "%s/warm_a", dir);
-    snprintf(b, sizeof b, "%s/warm_b", dir);
-    ss_train_opts o;
-    opts_for(&o, SS_OBJ_RTD, a, 12);
-    o.disc_warmup = 8;
-    o.log_every = 1;
-    CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
-    snprintf(path, sizeof path, "%s/metrics.jsonl", a);
+/* Every logged step's loss of the rtd run in `dir` (12 steps) is gen + w(s)
+ * * disc with w(s) = disc_weight * clamp((s - start) / warmup, 0, 1) for
+ * logged step s (1-based). */
+static void check_disc_ramp(const char *dir, double start, double warmup) {
+    char path[700], line[4096];
+    snprintf(path, sizeof path, "%s/metrics.jsonl", dir);
     FILE *f = fopen(path, "r");
     assert_non_null(f);
     int seen = 0;
@@ -320,17 +308,45 @@ static void test_rtd_disc_warmup(void **state) {
              *pd = strstr(line, "\"disc_loss\":");
         if (!ps || !pl || !pg || !pd || strstr(line, "val_")) continue;
         double step = atof(ps + 7), loss = atof(pl + 7), gen = atof(pg + 11), disc = atof(pd + 12);
-        double w = 50.0 * fmin(1.0, step / 8.0);
+        double w = 50.0 * fmax(0.0, fmin(1.0, (step - start) / warmup));
+        assert_true(disc > 0.1);
         assert_float_equal(loss, gen + w * disc, 1e-4 * loss);
         seen++;
     }
     fclose(f);
     assert_int_equal(seen, 12);
+}
+
+/* --disc-warmup N: the ramp is the one documented (a run that ignored the
+ * flag logs gen + 50 * disc from step 1); --disc-start S: the loss is the
+ * generator's alone for S steps, then the ramp; and a run interrupted
+ * inside the ramp resumes bit-identical (the weight is a function of the
+ * step). */
+static void test_rtd_disc_warmup(void **state) {
+    (void)state;
+    ss_error err = {0};
+    const char *dir = test_tmpdir();
+    char a[600], b[600], c[600];
+    snprintf(a, sizeof a, "%s/warm_a", dir);
+    snprintf(b, sizeof b, "%s/warm_b", dir);
+    snprintf(c, sizeof c, "%s/warm_c", dir);
+    ss_train_opts o;
+    opts_for(&o, SS_OBJ_RTD, a, 12);
+    o.disc_warmup = 8;
+    o.log_every = 1;
+    CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
+    check_disc_ramp(a, 0, 8);
     opts_for(&o, SS_OBJ_RTD, b, 12);
     o.disc_warmup = 8;
     o.log_every = 1;
     CHECK_OK(run_interrupted(o, 5, 12, 0, &err), &err);
     assert_same_params(a, b);
+    opts_for(&o, SS_OBJ_RTD, c, 12);
+    o.disc_start = 4;
+    o.disc_warmup = 4;
+    o.log_every = 1;
+    CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
+    check_disc_ramp(c, 4, 4);
 }
 
 /* The final weights of a run (model only). */

@@ -16,7 +16,7 @@ static const char usage_head[] =
     "         [--seed S --threads N --eval-every N --eval-tokens N --save-every N --log-every N]\n"
     "         [--max-seq N --kind decoder|encoder] [--init RUN] [--resume | --overwrite]\n"
     "         [--mask-prob P --mask-replace P --mask-random P --whole-word]   (mlm, rtd, hybrid)\n"
-    "         [--gen-size F --disc-weight W --disc-warmup N]                  (rtd)\n"
+    "         [--gen-size F --disc-weight W --disc-warmup N --disc-start N]   (rtd)\n"
     "\n"
     "Pretrains a transformer on shards made by 'selfsup data prepare'. Random\n"
     "windows of the train split (seeded); validation on the val split. RUN/ gets\n"

@@ -6,7 +6,9 @@
  *           it was replaced. loss = gen_mlm + w(step) * disc_bce, where
  *           w = disc_weight, or with --disc-warmup N w rises linearly:
  *           w(s) = disc_weight * min(1, (s + 1) / N), so the generator
- *           learns first (a function of the step: resume stays exact)
+ *           learns first (a function of the step: resume stays exact);
+ *           --disc-start S: w = 0 before step S and the ramp starts at S,
+ *           w(s) = disc_weight * min(1, (s - S + 1) / N)
  *   hybrid  an encoder with an MLM head trained with both (as GPT-BERT,
  *           Charpentier & Samuel 2024, mixes them 1:15): a causal_share of
  *           the steps, evenly spread, are clm steps (random windows, causal
@@ -200,8 +202,9 @@ static ss_status rtd_generator(trainer *t, int micro, float scale, size_t lo, si
 
 static float disc_weight_at(const trainer *t) {
     double w = t->o.disc_weight;
-    if (t->o.disc_warmup > 0 && t->state.step < t->o.disc_warmup)
-        w *= (double)(t->state.step + 1) / (double)t->o.disc_warmup;
+    int64_t s = t->state.step - t->o.disc_start; /* steps since the discriminator's start */
+    if (s < 0) return 0.0f;
+    if (t->o.disc_warmup > 0 && s < t->o.disc_warmup) w *= (double)(s + 1) / (double)t->o.disc_warmup;
     return (float)w;
 }
 

@@ -343,9 +343,12 @@ static void describe(trainer *t) {
     else
         note(t, "lr: warmup %" PRId64 " steps, then %s from %.2e to %.2e %s", o->warmup, decay, o->lr, o->lr_min,
              t->total_steps > 0 ? "over the steps" : "by the elapsed share of the time budget");
+    if (o->objective == SS_OBJ_RTD && o->disc_start > 0)
+        note(t, "rtd: the discriminator loss is off for the first %" PRId64 " steps (the generator learns alone)",
+             o->disc_start);
     if (o->objective == SS_OBJ_RTD && o->disc_warmup > 0)
-        note(t, "rtd: the discriminator loss weight rises linearly from %g to %g over the first %" PRId64 " steps",
-             o->disc_weight / (double)o->disc_warmup, o->disc_weight, o->disc_warmup);
+        note(t, "rtd: the discriminator loss weight rises linearly from %g to %g over %" PRId64 " steps from step %" PRId64,
+             o->disc_weight / (double)o->disc_warmup, o->disc_weight, o->disc_warmup, o->disc_start + 1);
 }
 
 static void cleanup(trainer *t) {
