@@ -76,7 +76,7 @@ static double step(bench *b, uint64_t seed) {
     } else {
         ss_model_zero_grads(b->g);
         if (ss_model_body_forward(b->g, b->tok, NULL, b->B, b->T, 1, seed, NULL, &err) ||
-            ss_lm_head_sample(b->g, b->tgt, 1.0f / (float)nt, 1, &b->rng, b->samples, &ls, &err)) die(&err);
+            ss_lm_head_sample(b->g, b->tgt, 1.0f / (float)nt, 1, &b->rng, 1.0f, b->samples, &ls, &err)) die(&err);
         ss_model_body_backward(b->g);
         for (int i = 0; i < b->B * b->T; i++) {
             b->replaced[i] = b->tgt[i] >= 0 && b->samples[i] != b->tgt[i];

@@ -90,7 +90,7 @@ int main(int argc, char **argv) {
         for (size_t i = 0; i < n; i++) samples[i] = -1;
         ss_loss_stats ls;
         die(ss_model_body_forward(g, tokens, kv, B, T, 1, sseed ^ 0x6E6ull, NULL, &err), &err);
-        die(ss_lm_head_sample(g, targets, 1.0f / (float)nm, 1, &rng, samples, &ls, &err), &err);
+        die(ss_lm_head_sample(g, targets, 1.0f / (float)nm, 1, &rng, 1.0f, samples, &ls, &err), &err);
         ss_model_body_backward(g);
         fwrite(tokens, 4, n, f);
         fwrite(targets, 4, n, f);

@@ -28,6 +28,8 @@ typedef struct {
     float mask_random;     /* share that become a random ordinary token, default 0.1;
                               the rest (default 0.1) keep their token */
     int whole_word;        /* 1: choose whole words (default 0) */
+    float gen_temperature; /* rtd: an ELECTRA generator's replacements are drawn from
+                              softmax(logits / gen_temperature), default 1 */
 } ss_mlm_config;
 
 /* Fill cfg from a tokenizer: the ids of [CLS] [SEP] [PAD] [MASK] (a missing

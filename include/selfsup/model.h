@@ -184,11 +184,13 @@ void ss_model_set_block_hook(ss_model *m, ss_block_grads_fn fn, void *ctx);
  * token-embedding gradient. */
 ss_status ss_lm_head(ss_model *m, const int32_t *targets, float grad_scale,
                      int want_grad, ss_loss_stats *stats, ss_error *err);
-/* The same, also drawing samples[i] ~ softmax(logits) at every target
- * position i (seeded by rng; other entries untouched): an ELECTRA generator
- * proposing replacements. No gradient flows through the sampling. */
+/* The same, also drawing samples[i] ~ softmax(logits / temperature) at
+ * every target position i (seeded by rng, one draw each; other entries
+ * untouched): an ELECTRA generator proposing replacements. The loss is the
+ * model's (temperature 1); no gradient flows through the sampling. */
 ss_status ss_lm_head_sample(ss_model *m, const int32_t *targets, float grad_scale, int want_grad,
-                            ss_rng *rng, int32_t *samples, ss_loss_stats *stats, ss_error *err);
+                            ss_rng *rng, float temperature, int32_t *samples, ss_loss_stats *stats,
+                            ss_error *err);
 
 /* Logits [n, V] of the LM/MLM head at the given positions (b*T + t) of the
  * last forward. */

@@ -44,6 +44,7 @@ ss_status ss_mlm_config_from_tokenizer(ss_mlm_config *cfg, const ss_tokenizer *t
     cfg->mask_prob = 0.15f;
     cfg->mask_replace = 0.8f;
     cfg->mask_random = 0.1f;
+    cfg->gen_temperature = 1.0f;
     return SS_OK;
 }
 
@@ -67,6 +68,8 @@ ss_status ss_mlm_config_check(const ss_mlm_config *cfg, ss_error *err) {
     if (!(cfg->mask_replace + cfg->mask_random <= 1.0f + 1e-6f))
         return ss_fail(err, SS_ERR_ARG, "mask-replace %g + mask-random %g exceed 1",
                        (double)cfg->mask_replace, (double)cfg->mask_random);
+    if (!(cfg->gen_temperature > 0.0f && cfg->gen_temperature <= 100.0f))
+        return ss_fail(err, SS_ERR_ARG, "generator temperature %g must be in (0, 100]", (double)cfg->gen_temperature);
     return SS_OK;
 }
 

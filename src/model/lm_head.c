@@ -94,14 +94,15 @@ ss_status ss_need_lm_head(const ss_model *m, ss_error *err) {
 }
 
 /* Draw one token from softmax(logits row) with a uniform from rng. */
-static int32_t sample_row(const float *z, int V, ss_rng *rng) {
+/* One draw from softmax(z / temp). */
+static int32_t sample_row(const float *z, int V, double temp, ss_rng *rng) {
     float mx = z[0];
     for (int v = 1; v < V; v++) mx = fmaxf(mx, z[v]);
     double sum = 0;
-    for (int v = 0; v < V; v++) sum += exp((double)(z[v] - mx));
+    for (int v = 0; v < V; v++) sum += exp((double)(z[v] - mx) / temp);
     double u = ss_rng_uniform_double(rng) * sum, acc = 0;
     for (int v = 0; v < V; v++) {
-        acc += exp((double)(z[v] - mx));
+        acc += exp((double)(z[v] - mx) / temp);
         if (acc > u) return v;
     }
     return V - 1;
@@ -125,13 +126,16 @@ static void transform_backward(ss_model *m, head_bufs *b, int nv) {
 }
 
 ss_status ss_lm_head_sample(ss_model *m, const int32_t *targets, float grad_scale, int want_grad,
-                            ss_rng *rng, int32_t *samples, ss_loss_stats *stats, ss_error *err) {
+                            ss_rng *rng, float temperature, int32_t *samples, ss_loss_stats *stats,
+                            ss_error *err) {
     size_t BT = (size_t)m->B * m->T, C = (size_t)m->cfg.d_model;
     int V = m->cfg.vocab_size, E = ss_model_embed_width(&m->cfg), mlm = m->cfg.head == SS_HEAD_MLM;
     size_t nv = 0;
     memset(stats, 0, sizeof *stats);
     ss_status st = ss_need_lm_head(m, err);
     if (st) return st;
+    if (samples && !(temperature > 0.0f))
+        return ss_fail(err, SS_ERR_ARG, "sampling temperature %g must be positive", (double)temperature);
     for (size_t i = 0; i < BT; i++) {
         if (targets[i] >= V)
             return ss_fail(err, SS_ERR_RANGE, "target id %d at position %zu is outside the vocabulary (size %d)",
@@ -160,7 +164,7 @@ ss_status ss_lm_head_sample(ss_model *m, const int32_t *targets, float grad_scal
         ss_linear_forward(b.logits, xr, m->p.wte, mlm ? m->p.mlm_bias : NULL, R, D, V);
         if (samples)
             for (int r = 0; r < R; r++)
-                samples[b.rows[r0 + r]] = sample_row(b.logits + (size_t)r * V, V, rng);
+                samples[b.rows[r0 + r]] = sample_row(b.logits + (size_t)r * V, V, temperature, rng);
         int64_t correct = 0;
         stats->loss_sum += ss_crossentropy_fused(b.logits, b.loss, b.targets + r0, R, V, grad_scale, &correct);
         stats->n_correct += correct;
@@ -200,7 +204,7 @@ ss_status ss_lm_head_logits(ss_model *m, const int32_t *positions, int n, float 
 
 ss_status ss_lm_head(ss_model *m, const int32_t *targets, float grad_scale, int want_grad,
                      ss_loss_stats *stats, ss_error *err) {
-    return ss_lm_head_sample(m, targets, grad_scale, want_grad, NULL, NULL, stats, err);
+    return ss_lm_head_sample(m, targets, grad_scale, want_grad, NULL, 1.0f, NULL, stats, err);
 }
 
 /* ---- Verbalizer head (prompt-based classification) ----------------------------

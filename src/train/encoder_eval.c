@@ -188,7 +188,8 @@ ss_status ss_evaluate_encoder_parts(ss_model *mlm, ss_model *disc, int uniform, 
         st = ss_model_body_forward(mlm, b.tokens, b.key_valid, rows, T, 0, 0, &hidden, err);
         if (!st && !disc) add_spread(&b, sl + E_N, hidden, b.key_valid, rows, T, C);
         int sample = disc && !uniform;
-        if (!st) st = ss_lm_head_sample(mlm, b.targets, 0.0f, 0, sample ? &rng : NULL, sample ? b.samples : NULL, &ls, err);
+        if (!st) st = ss_lm_head_sample(mlm, b.targets, 0.0f, 0, sample ? &rng : NULL, cfg->gen_temperature,
+                                         sample ? b.samples : NULL, &ls, err);
         if (!st && disc && uniform) /* one draw per masked position, as the generator's sampling takes */
             for (size_t k = 0; k < (size_t)rows * T; k++)
                 if (b.targets[k] >= 0) b.samples[k] = cfg->ordinary[ss_rng_u64(&rng) % cfg->n_ordinary];
@@ -267,6 +268,7 @@ ss_status ss_mlm_config_from_run(ss_mlm_config *cfg, const char *run, int *found
     cfg->mask_replace = o.mask_replace;
     cfg->mask_random = o.mask_random;
     cfg->whole_word = o.whole_word;
+    cfg->gen_temperature = o.gen_temperature;
     *found = 1;
     return ss_mlm_config_check(cfg, err);
 }

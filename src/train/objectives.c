@@ -52,6 +52,7 @@ ss_status obj_setup(trainer *t, ss_error *err) {
     t->mlm.mask_replace = t->o.mask_replace;
     t->mlm.mask_random = t->o.mask_random;
     t->mlm.whole_word = t->o.whole_word;
+    t->mlm.gen_temperature = t->o.gen_temperature;
     if ((st = ss_mlm_config_check(&t->mlm, err))) return st;
     if (t->o.seq < 3) return ss_fail(err, SS_ERR_ARG, "--seq must be at least 3 for [CLS] token [SEP]");
     st = ss_doc_index_build(&t->train_docs, &t->train, err);
@@ -191,7 +192,8 @@ static ss_status rtd_generator(trainer *t, int micro, float scale, size_t lo, si
     ss_model_set_row_offset(g, lo);
     ss_status st = ss_model_body_forward(g, t->tokens + off, t->key_valid + off, (int)rows, (int)T, 1,
                                          obj_step_seed(t, micro) ^ 0x6E6ull, NULL, err);
-    if (!st) st = ss_lm_head_sample(g, t->targets + off, scale / (float)nm, 1, &rng, t->samples + off, &ls, err);
+    if (!st) st = ss_lm_head_sample(g, t->targets + off, scale / (float)nm, 1, &rng, t->o.gen_temperature,
+                                        t->samples + off, &ls, err);
     if (st) return st;
     ss_model_body_backward(g);
     s[ST_GEN_LOSS] += ls.loss_sum / (double)nm * scale;

@@ -200,7 +200,8 @@ static ss_status read_row(const ss_opt *r, void *o, const cJSON *v, const char *
  * --unfreeze-every, every tensor trained from the first step; before
  * --detokenize, texts were tokenized as given; before --disc-warmup, the
  * discriminator had its full weight from the first step; before
- * --disc-start, it trained from the first step; before
+ * --disc-start, it trained from the first step; before --gen-temperature,
+ * the generator sampled at temperature 1; before
  * --gold-repeat, a student saw each labelled row once per epoch; before
  * --teachers, one teacher labelled the pool; before --per-class, no
  * subset was balanced; before --schedule, pretraining decayed by a cosine.
@@ -212,7 +213,7 @@ static const struct {
                    {"rounds", "1"}, {"threshold", "0.9"}, {"max_pseudo", "0"},
                    {"template", NULL}, {"verbalizer", NULL}, {"init", NULL},
                    {"student_epochs", "0"}, {"causal_share", "0.0625"}, {"unfreeze_every", "0"},
-                   {"detokenize", "none"}, {"disc_warmup", "0"}, {"disc_start", "0"}, {"gold_repeat", "1"},
+                   {"detokenize", "none"}, {"disc_warmup", "0"}, {"disc_start", "0"}, {"gen_temperature", "1"}, {"gold_repeat", "1"},
                    {"teachers", "1"}, {"per_class", "0"}, {"schedule", "cosine"}};
 
 /* 1 when `name` is listed above, its old value in *value. */

@@ -343,6 +343,8 @@ static void describe(trainer *t) {
     else
         note(t, "lr: warmup %" PRId64 " steps, then %s from %.2e to %.2e %s", o->warmup, decay, o->lr, o->lr_min,
              t->total_steps > 0 ? "over the steps" : "by the elapsed share of the time budget");
+    if (o->objective == SS_OBJ_RTD && o->gen_temperature != 1.0f)
+        note(t, "rtd: the generator's replacements are drawn at temperature %g", (double)o->gen_temperature);
     if (o->objective == SS_OBJ_RTD && o->disc_start > 0)
         note(t, "rtd: the discriminator loss is off for the first %" PRId64 " steps (the generator learns alone)",
              o->disc_start);
