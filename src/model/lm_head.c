@@ -93,8 +93,7 @@ ss_status ss_need_lm_head(const ss_model *m, ss_error *err) {
     return SS_OK;
 }
 
-/* Draw one token from softmax(logits row) with a uniform from rng. */
-/* One draw from softmax(z / temp). */
+/* Draw one token from softmax(z / temp) with a uniform from rng. */
 static int32_t sample_row(const float *z, int V, double temp, ss_rng *rng) {
     float mx = z[0];
     for (int v = 1; v < V; v++) mx = fmaxf(mx, z[v]);

@@ -213,8 +213,9 @@ static const struct {
                    {"rounds", "1"}, {"threshold", "0.9"}, {"max_pseudo", "0"},
                    {"template", NULL}, {"verbalizer", NULL}, {"init", NULL},
                    {"student_epochs", "0"}, {"causal_share", "0.0625"}, {"unfreeze_every", "0"},
-                   {"detokenize", "none"}, {"disc_warmup", "0"}, {"disc_start", "0"}, {"gen_temperature", "1"}, {"gold_repeat", "1"},
-                   {"teachers", "1"}, {"per_class", "0"}, {"schedule", "cosine"}};
+                   {"detokenize", "none"}, {"disc_warmup", "0"}, {"gold_repeat", "1"},
+                   {"teachers", "1"}, {"per_class", "0"}, {"schedule", "cosine"},
+                   {"disc_start", "0"}, {"gen_temperature", "1"}};
 
 /* 1 when `name` is listed above, its old value in *value. */
 static int added_later_row(const char *name, const char **value) {
