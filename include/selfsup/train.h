@@ -68,6 +68,7 @@ typedef struct {
     ss_objective objective;
     double mlm_acc;            /* mlm: masked-token accuracy; rtd: the generator's */
     double gen_loss, disc_loss, disc_acc, disc_precision, disc_recall; /* rtd */
+    double disc_weight;        /* rtd: the step's discriminator loss weight (0: off, not computed) */
     double val_loss, val_bpb, val_acc, val_disc_acc, val_disc_base, val_auc;
     double val_spread_cos, val_spread_pr; /* encoders: ss_eval_result's spread_cos, spread_participation */
     const char *message;       /* warnings and notes (NaN skips, saves) */

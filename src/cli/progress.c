@@ -39,9 +39,11 @@ void cli_progress(void *ctx, const ss_train_progress *p) {
         char extra[160] = "";
         if (p->objective == SS_OBJ_MLM || p->objective == SS_OBJ_HYBRID)
             snprintf(extra, sizeof extra, " | acc %.3f", p->mlm_acc);
-        if (p->objective == SS_OBJ_RTD)
+        if (p->objective == SS_OBJ_RTD && p->disc_weight > 0)
             snprintf(extra, sizeof extra, " | gen %.3f acc %.3f | disc %.4f acc %.3f P %.2f R %.2f", p->gen_loss,
                      p->mlm_acc, p->disc_loss, p->disc_acc, p->disc_precision, p->disc_recall);
+        else if (p->objective == SS_OBJ_RTD)
+            snprintf(extra, sizeof extra, " | gen %.3f acc %.3f | disc off", p->gen_loss, p->mlm_acc);
         printf("%sstep %lld%s | loss %.4f%s | lr %.2e | grad norm %.3f | %.0f tok/s | MFU %.1f%% | ETA %s%s",
                tty ? "\r" : "", (long long)p->step, total, p->loss, extra, p->lr, p->grad_norm, p->tokens_per_s,
                100 * p->mfu, eta, tty ? "\033[K" : "\n");

@@ -202,11 +202,14 @@ static ss_status rtd_generator(trainer *t, int micro, float scale, size_t lo, si
     return SS_OK;
 }
 
-static float disc_weight_at(const trainer *t) {
-    double w = t->o.disc_weight;
-    int64_t s = t->state.step - t->o.disc_start; /* steps since the discriminator's start */
+/* w(step) of the header; 0 before --disc-start (and with --disc-weight 0):
+ * then the step runs the generator alone (rtd_part skips the
+ * discriminator, whose gradient would be 0: the same update, less work). */
+static float disc_weight_of(const ss_train_opts *o, int64_t step) {
+    double w = o->disc_weight;
+    int64_t s = step - o->disc_start; /* steps since the discriminator's start */
     if (s < 0) return 0.0f;
-    if (t->o.disc_warmup > 0 && s < t->o.disc_warmup) w *= (double)(s + 1) / (double)t->o.disc_warmup;
+    if (o->disc_warmup > 0 && s < o->disc_warmup) w *= (double)(s + 1) / (double)o->disc_warmup;
     return (float)w;
 }
 
@@ -216,7 +219,8 @@ static ss_status rtd_part(trainer *t, int micro, int part, int parts, float scal
     size_t real = t->batch_real;
     s[ST_TOKENS] += (double)count_valid(t->key_valid + off, n);
     ss_status st = rtd_generator(t, micro, scale, lo, rows, s, err);
-    if (st) return st;
+    float w = disc_weight_of(&t->o, t->state.step);
+    if (st || w == 0.0f) return st;
     /* the discriminator's input: samples in place of the masked tokens;
      * a sample equal to the original counts as original */
     int32_t *tok = t->tokens + off, *tgt = t->targets + off, *smp = t->samples + off;
@@ -227,7 +231,6 @@ static ss_status rtd_part(trainer *t, int micro, int part, int parts, float scal
     }
     ss_model *d = t->tm.model;
     ss_disc_stats ds;
-    float w = disc_weight_at(t);
     ss_model_set_row_offset(d, lo);
     st = ss_model_body_forward(d, tok, t->key_valid + off, (int)rows, (int)T, 1, obj_step_seed(t, micro), NULL, err);
     if (!st) st = ss_disc_head(d, t->key_valid + off, rep, w * scale / (float)real, 1, NULL, &ds, err);
@@ -247,6 +250,7 @@ ss_status obj_prepare(trainer *t, int micro, ss_error *err) {
     (void)micro, (void)err;
     size_t n = (size_t)t->o.batch * t->o.seq;
     t->step_causal = t->o.objective == SS_OBJ_CLM || (t->o.objective == SS_OBJ_HYBRID && causal_step(t));
+    t->step_disc_weight = t->o.objective == SS_OBJ_RTD ? disc_weight_of(&t->o, t->state.step) : 0;
     if (t->step_causal) ss_clm_sample(&t->train, &t->data_rng, t->o.batch, t->o.seq, t->tokens, t->targets);
     else masked_batch(t);
     if (t->step_causal && t->o.objective == SS_OBJ_HYBRID) memset(t->key_valid, 1, n);
@@ -274,6 +278,7 @@ void obj_step_stats(const trainer *t, const double *s, step_stats *out) {
     out->gen_loss = s[ST_GEN_LOSS];
     out->disc_loss = s[ST_DISC_LOSS];
     out->disc_acc = s[ST_DISC_ACC];
+    out->disc_weight = t->step_disc_weight;
     if (t->o.objective != SS_OBJ_RTD) return;
     float scale = 1.0f / (float)t->o.grad_accum;
     for (int k = 0; k < t->o.grad_accum; k++) {
@@ -321,10 +326,30 @@ float obj_default_mask_prob(ss_objective o) { return o == SS_OBJ_MLM ? SS_MASK_P
 double obj_default_lr(ss_objective o) { return o == SS_OBJ_CLM ? 5e-4 : 1e-3; }
 double obj_default_lr_min(ss_objective o, double lr) { return o == SS_OBJ_CLM ? lr / 10 : lr / 100; }
 
-double obj_flops_per_token(const trainer *t) {
-    return ss_train_flops_per_token(t->o.objective, ss_model_config_of(t->tm.model),
-                                    t->tm.gen ? ss_model_config_of(t->tm.gen) : NULL, t->o.seq, t->o.mask_prob,
-                                    t->o.causal_share);
+double obj_flops_per_token(const trainer *t) { return obj_flops_per_token_at(t, INT64_MAX); }
+
+double obj_flops_per_token_at(const trainer *t, int64_t step) {
+    const ss_train_opts *o = &t->o;
+    const ss_model_config *c = ss_model_config_of(t->tm.model);
+    if (o->objective != SS_OBJ_RTD)
+        return ss_train_flops_per_token(o->objective, c, NULL, o->seq, o->mask_prob, o->causal_share);
+    /* rtd: the generator (none with uniform replacements), and the discriminator on steps where w > 0 */
+    const ss_model_config *g = ss_model_config_of(t->tm.gen);
+    double gen = o->rtd_generator == SS_RTD_GEN_UNIFORM
+                     ? 0
+                     : ss_train_flops_per_token(SS_OBJ_MLM, g, NULL, o->seq, o->mask_prob, 0);
+    double disc = disc_weight_of(o, step) == 0.0f ? 0 : ss_model_body_flops(c, o->seq) + ss_model_head_flops(c);
+    return gen + disc;
+}
+
+int64_t obj_steps_for_flops(const trainer *t, double flops, int64_t tokens_per_step) {
+    double full = obj_flops_per_token(t) * (double)tokens_per_step;
+    int64_t early = t->o.objective == SS_OBJ_RTD ? t->o.disc_start : 0; /* steps at the generator's cost */
+    double early_cost = early > 0 ? obj_flops_per_token_at(t, 0) * (double)tokens_per_step : full;
+    if (full <= 0) return early > 0 ? early : 1; /* nothing computed: --disc-weight 0 with uniform replacements */
+    if (early_cost <= 0) return early + (int64_t)ceil(flops / full); /* uniform replacements: those steps are free */
+    if (early == 0 || flops <= (double)early * early_cost) return (int64_t)ceil(flops / early_cost);
+    return early + (int64_t)ceil((flops - (double)early * early_cost) / full);
 }
 
 ss_model_config ss_electra_generator_config(const ss_model_config *disc, double gen_size) {

@@ -68,7 +68,7 @@ static int64_t plan_steps(const trainer *t, const ss_train_opts *o) {
     if (o->steps > 0) return o->steps;
     int64_t per_step = (int64_t)o->batch * o->seq * o->grad_accum;
     if (o->tokens > 0) return (o->tokens + per_step - 1) / per_step;
-    if (o->flops > 0) return (int64_t)ceil(o->flops / (obj_flops_per_token(t) * (double)per_step));
+    if (o->flops > 0) return obj_steps_for_flops(t, o->flops, per_step);
     return 0;
 }
 
@@ -218,15 +218,16 @@ static ss_status save(trainer *t, ss_error *err) {
 }
 
 static void report_step(trainer *t, const step_stats *s, double gnorm, double lr, int skipped, double dt_tokens,
-                        double dt, double comm) {
+                        double dt_flops, double dt, double comm) {
     double tps = dt > 0 ? dt_tokens / dt : 0;
     double peak = t->peak_gflops * ss_dist_size(); /* every rank's GEMM peak */
-    double mfu = peak > 0 ? t->flops_per_token * tps / (peak * 1e9) : 0;
+    double mfu = peak > 0 && dt > 0 ? dt_flops / dt / (peak * 1e9) : 0;
     ss_train_progress p = {.step = t->state.step, .total_steps = t->total_steps, .loss = s->loss, .lr = lr,
                            .grad_norm = gnorm, .tokens_per_s = tps, .mfu = mfu, .elapsed = t->state.elapsed,
                            .skipped = skipped, .objective = t->o.objective, .mlm_acc = s->mlm_acc,
                            .gen_loss = s->gen_loss, .disc_loss = s->disc_loss, .disc_acc = s->disc_acc,
-                           .disc_precision = s->disc_precision, .disc_recall = s->disc_recall};
+                           .disc_precision = s->disc_precision, .disc_recall = s->disc_recall,
+                           .disc_weight = s->disc_weight};
     if (t->total_steps > 0 && t->state.step > 0)
         p.eta = t->state.elapsed / (double)t->state.step * (double)(t->total_steps - t->state.step);
     else if (t->o.time_limit > 0)
@@ -238,8 +239,9 @@ static void report_step(trainer *t, const step_stats *s, double gnorm, double lr
                              SS_MF_D("elapsed_s", t->state.elapsed)};
     size_t n = 7;
     if (t->o.objective != SS_OBJ_CLM) f[n++] = SS_MF_D(t->o.objective == SS_OBJ_RTD ? "gen_acc" : "mlm_acc", s->mlm_acc);
-    if (t->o.objective == SS_OBJ_RTD) {
-        f[n++] = SS_MF_D("gen_loss", s->gen_loss);
+    if (t->o.objective == SS_OBJ_RTD) f[n++] = SS_MF_D("gen_loss", s->gen_loss);
+    if (t->o.objective == SS_OBJ_RTD && s->disc_weight > 0) { /* steps without the discriminator log none */
+        f[n++] = SS_MF_D("disc_weight", s->disc_weight);
         f[n++] = SS_MF_D("disc_loss", s->disc_loss);
         f[n++] = SS_MF_D("disc_acc", s->disc_acc);
         f[n++] = SS_MF_D("disc_precision", s->disc_precision);
@@ -263,12 +265,14 @@ static ss_status after_step(void *ctx, const ss_engine_step *s, ss_error *err) {
     double now = omp_get_wtime();
     obj_step_stats(t, s->stats, &t->stats);
     t->window_tokens += (double)s->tokens;
+    t->window_flops += (double)s->tokens * obj_flops_per_token_at(t, t->state.step - 1); /* the step just done */
     t->window_comm += s->comm_seconds;
     if (s->log_due) {
-        report_step(t, &t->stats, s->grad_norm, s->lr, s->skipped, t->window_tokens, now - t->window_t0,
-                    t->window_comm);
+        report_step(t, &t->stats, s->grad_norm, s->lr, s->skipped, t->window_tokens, t->window_flops,
+                    now - t->window_t0, t->window_comm);
         t->window_t0 = omp_get_wtime();
         t->window_tokens = 0;
+        t->window_flops = 0;
         t->window_comm = 0;
     }
     ss_status st = SS_OK;
@@ -300,7 +304,7 @@ static ss_status loop(trainer *t, ss_error *err) {
         .h = {.ctx = t, .n_stats = obj_n_stats(t), .prepare = prepare, .micro = part, .after_step = after_step,
               .on_stop = on_stop}};
     t->window_t0 = omp_get_wtime();
-    t->window_tokens = 0;
+    t->window_tokens = t->window_flops = 0;
     return ss_engine_run(&t->eng, err);
 }
 
@@ -330,7 +334,13 @@ static void describe(trainer *t) {
              R > 1 ? ss_engine_reduction_name(G, t->o.comm_overlap) : "");
     note(t, "memory need: %.1f MB (params+grads+AdamW %.1f, activations %.1f, token data %.1f)", need / 1e6,
          (double)np * 16 / 1e6, act / 1e6, (double)(t->train.n + t->val.n) * 4 / 1e6);
-    note(t, "GEMM peak here (%s, 1024^3, the MFU denominator): %.1f GFLOP/s; training: %.1f MFLOP per token", t->state.gemm, t->peak_gflops, t->flops_per_token / 1e6);
+    double fpt = obj_flops_per_token(t), early = obj_flops_per_token_at(t, 0);
+    char alone[96] = "";
+    if (early != fpt && t->o.disc_start > 0)
+        snprintf(alone, sizeof alone, " (%.1f for the first %" PRId64 " steps: the generator alone)", early / 1e6,
+                 t->o.disc_start);
+    note(t, "GEMM peak here (%s, 1024^3, the MFU denominator): %.1f GFLOP/s; training: %.1f MFLOP per token%s",
+         t->state.gemm, t->peak_gflops, fpt / 1e6, alone);
     const ss_train_opts *o = &t->o;
     const char *decay = o->schedule == SS_SCHEDULE_ONE_CYCLE ? "a straight line (one-cycle)" : "cosine";
     if (t->total_steps <= 0 && o->warmup < 0 && o->schedule == SS_SCHEDULE_ONE_CYCLE)
@@ -394,7 +404,6 @@ ss_status ss_pretrain(const ss_train_opts *opts, ss_train_progress_fn fn, void *
         st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
     if (!st) {
         t.peak_gflops = ss_gemm_peak_gflops();
-        t.flops_per_token = obj_flops_per_token(&t);
         describe(&t);
         st = loop(&t, err);
     }

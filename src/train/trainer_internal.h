@@ -18,6 +18,7 @@ enum { ST_LOSS, ST_TOKENS, ST_MLM_ACC, ST_GEN_LOSS, ST_DISC_LOSS, ST_DISC_ACC, S
 /* What one optimizer step measured (means over its micro-batches). */
 typedef struct {
     double loss, mlm_acc, gen_loss, disc_loss, disc_acc, disc_precision, disc_recall;
+    double disc_weight;        /* rtd: the discriminator loss's weight (0: off, the generator alone) */
     int64_t tokens;            /* input tokens processed (non-padding) */
 } step_stats;
 
@@ -37,12 +38,14 @@ typedef struct {
     uint8_t *key_valid, *replaced;
     size_t batch_masked, batch_real;   /* mlm/rtd: of the global batch */
     int step_causal;                   /* hybrid: this step is a causal (next-token) one */
+    float step_disc_weight;            /* rtd: this step's w(step) (0: the discriminator is skipped) */
     ss_rng sample_rng;                 /* rtd: where the generator's samples of the batch start */
     ss_metrics *metrics;
-    double peak_gflops, flops_per_token;
+    double peak_gflops;
     ss_engine eng;
     step_stats stats;          /* of the current step */
     double window_t0, window_tokens; /* since the last log line: tokens/s */
+    double window_flops;       /* and the FLOPs of its steps (MFU) */
     double window_comm;        /* and seconds in the reductions across ranks (rank 0's) */
     char fail_note[4200];
     ss_train_progress_fn fn;
@@ -59,7 +62,12 @@ int obj_n_stats(const trainer *t);
 /* The step's statistics (summed over parts and ranks) as logged. */
 void obj_step_stats(const trainer *t, const double *stats, step_stats *out);
 ss_status obj_evaluate(trainer *t, ss_eval_result *r, ss_error *err);
+/* Training FLOPs per input token: of a full step, of step `step` (rtd's steps
+ * before --disc-start run the generator alone), and the steps that a
+ * --flops budget buys. */
 double obj_flops_per_token(const trainer *t);
+double obj_flops_per_token_at(const trainer *t, int64_t step);
+int64_t obj_steps_for_flops(const trainer *t, double flops, int64_t tokens_per_step);
 /* --mask-prob 0: the objective's rate, 0.3 for mlm, 0.15 for rtd and hybrid
  * (SS_MASK_PROB_MLM / SS_MASK_PROB_OTHER). */
 float obj_default_mask_prob(ss_objective o);
