@@ -39,7 +39,7 @@ check "eval of an encoder uses the run's masking (whole words here), so it repro
 and prints the spread of the body's vectors" /usr/bin/python3 -c "
 import json, re
 out = open('$TMP/e2b').read()
-assert re.search(r'masking \(the run.s\): 15% of the tokens chosen \(whole words\); of them 80% \[MASK\]', out), out
+assert re.search(r'masking \(the run.s\): 30% of the tokens chosen \(whole words\); of them 80% \[MASK\]', out), out
 assert re.search(r'spread of the discriminator.s mean vectors: mean cosine [-0-9.]+ \| participation ratio [0-9.]+', out), out
 got = float(re.search(r'generator MLM loss ([0-9.]+)', out).group(1))
 logged = [json.loads(l) for l in open('$TMP/rtd/metrics.jsonl') if 'val_loss' in l][-1]

@@ -98,7 +98,8 @@ static void opts_for(ss_train_opts *o, ss_objective obj, const char *out, int64_
 }
 
 /* The ELECTRA learning tests' settings (eval/encoder_learning/ section 5):
- * batch 32, lr 1e-3, warmup 100, 30% masking, generator at half width. */
+ * batch 32, lr 1e-3, warmup 100, 30% masking, generator at half width, the
+ * discriminator at full weight from the first step, sampling at T = 1. */
 static void rtd_learning_opts(ss_train_opts *o, const char *data, const char *out, int64_t steps) {
     opts_for(o, SS_OBJ_RTD, out, steps);
     o->data_dir = data;
@@ -107,6 +108,9 @@ static void rtd_learning_opts(ss_train_opts *o, const char *data, const char *ou
     o->warmup = 100;
     o->mask_prob = 0.3f;
     o->gen_size = 0.5;
+    o->disc_start_share = 0;
+    o->disc_warmup = 0;
+    o->gen_temperature = 1;
 }
 
 /* The last "key" value in RUN/metrics.jsonl. */
@@ -345,11 +349,13 @@ static void test_rtd_disc_warmup(void **state) {
     ss_train_opts o;
     opts_for(&o, SS_OBJ_RTD, a, 12);
     o.disc_warmup = 8;
+    o.disc_start_share = 0;
     o.log_every = 1;
     CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
     check_disc_ramp(a, 0, 8);
     opts_for(&o, SS_OBJ_RTD, b, 12);
     o.disc_warmup = 8;
+    o.disc_start_share = 0;
     o.log_every = 1;
     CHECK_OK(run_interrupted(o, 5, 12, 0, &err), &err);
     assert_same_params(a, b);
@@ -406,7 +412,7 @@ static void test_defaults_by_objective(void **state) {
         ss_objective obj;
         float mask;
         double lr, want_mask, want_lr, want_lr_min;
-    } cases[] = {{SS_OBJ_MLM, 0, 0, 0.3f, 1e-3, 1e-5},      {SS_OBJ_RTD, 0, 0, 0.15f, 1e-3, 1e-5},
+    } cases[] = {{SS_OBJ_MLM, 0, 0, 0.3f, 1e-3, 1e-5},      {SS_OBJ_RTD, 0, 0, 0.3f, 1e-3, 1e-5},
                  {SS_OBJ_HYBRID, 0, 0, 0.15f, 1e-3, 1e-5}, {SS_OBJ_CLM, 0, 0, 0.15f, 5e-4, 5e-5},
                  {SS_OBJ_MLM, 0.2f, 2e-3, 0.2f, 2e-3, 2e-5}};
     ss_train_opts o, s;
@@ -574,6 +580,110 @@ static void test_rtd_disc_start_cost(void **state) {
     assert_same_params(c, e);
 }
 
+/* The disc_from_step a run recorded in trainer_state.json (-1: none). */
+static int64_t saved_disc_from(const char *run) {
+    ss_error err = {0};
+    char path[700];
+    snprintf(path, sizeof path, "%s/trainer_state.json", run);
+    ss_buf txt = {0};
+    CHECK_OK(ss_read_file(path, &txt, &err), &err);
+    cJSON *j = cJSON_ParseWithLength((const char *)txt.data, txt.len);
+    assert_non_null(j);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, "disc_from_step");
+    int64_t from = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -1;
+    cJSON_Delete(j);
+    ss_buf_free(&txt);
+    return from;
+}
+
+/* --disc-start-share P (the default, 0.5): with --steps the discriminator
+ * starts at ceil(P * steps) (12 steps: the ramp from step 6) and a --flops
+ * budget of 6 generator steps + 5.5 full steps plans 12 (a plan at the full
+ * cost throughout gives 9); with --time it starts at the first step begun
+ * after P of the budget has elapsed (--time 2: 1 s), that step is recorded in
+ * trainer_state.json, and a run extended on --resume keeps it (its ramp
+ * does not start again). */
+static void test_rtd_disc_start_share(void **state) {
+    (void)state;
+    ss_error err = {0};
+    const char *dir = test_tmpdir();
+    char a[600], b[600], c[600], line[4096], path[700];
+    snprintf(a, sizeof a, "%s/share_a", dir);
+    snprintf(b, sizeof b, "%s/share_b", dir);
+    snprintf(c, sizeof c, "%s/share_c", dir);
+    ss_train_opts o, saved;
+    opts_for(&o, SS_OBJ_RTD, a, 12);
+    o.disc_warmup = 4;
+    o.log_every = 1;
+    CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
+    check_disc_ramp(a, 6, 4);
+
+    int64_t total;
+    char *keep = NULL, disc[700];
+    saved_opts(a, &saved, &total, &keep);
+    free(keep);
+    assert_true(saved.disc_start_share == 0.5 && saved.disc_start == 0);
+    ss_model *m;
+    snprintf(disc, sizeof disc, "%s/discriminator", a);
+    CHECK_OK(ss_model_load(&m, disc, &err), &err);
+    ss_model_config dc = *ss_model_config_of(m), gc = ss_electra_generator_config(&dc, saved.gen_size);
+    ss_model_free(m);
+    double per_step = (double)saved.batch * saved.seq;
+    double alone = ss_train_flops_per_token(SS_OBJ_MLM, &gc, NULL, saved.seq, saved.mask_prob, 0) * per_step;
+    double full = ss_train_flops_per_token(SS_OBJ_RTD, &dc, &gc, saved.seq, saved.mask_prob, 0) * per_step;
+    opts_for(&o, SS_OBJ_RTD, b, 0);
+    o.disc_warmup = 4;
+    o.flops = 6 * alone + 5.5 * full;
+    o.eval_every = 12;
+    CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
+    saved_opts(b, &saved, &total, &keep);
+    free(keep);
+    assert_int_equal(total, 12);
+    assert_same_params(a, b);
+
+    /* --time 2: the start is the first step begun at elapsed >= 1 s */
+    opts_for(&o, SS_OBJ_RTD, c, 0);
+    o.time_limit = 2.0;
+    o.disc_warmup = 3;
+    o.log_every = 1;
+    o.eval_every = 0;
+    CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
+    int64_t from = saved_disc_from(c);
+    printf("# --time 2: the discriminator started at step %lld\n", (long long)from);
+    assert_true(from > 0);
+    o.time_limit = 3.0; /* extend the run: the discriminator stays on at full weight */
+    o.resume = 1;
+    CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
+    assert_int_equal(saved_disc_from(c), from);
+    snprintf(path, sizeof path, "%s/metrics.jsonl", c);
+    FILE *f = fopen(path, "r");
+    assert_non_null(f);
+    int64_t before = 0, after = 0, full_weight = 0;
+    while (fgets(line, sizeof line, f)) {
+        char *ps = strstr(line, "\"step\":"), *pe = strstr(line, "\"elapsed_s\":"),
+             *pw = strstr(line, "\"disc_weight\":");
+        if (!ps || !pe || strstr(line, "val_")) continue;
+        int64_t step = atoll(ps + 7); /* the line of step k comes after k steps: the step index k - 1 ran */
+        double elapsed = atof(pe + 12);
+        if (step <= from) { /* before the start: no discriminator, and the share not yet passed before it */
+            assert_null(pw);
+            if (step < from) assert_true(elapsed < 1.0);
+            before++;
+        } else {
+            assert_non_null(pw);
+            double w = atof(pw + 14), want = 50.0 * fmin(1.0, (double)(step - from) / 3.0);
+            assert_float_equal(w, want, 1e-5 * want);
+            full_weight += w == 50.0;
+            after++;
+        }
+        if (step == from) assert_true(elapsed >= 1.0);
+    }
+    fclose(f);
+    printf("# %lld steps before the start, %lld after (%lld at full weight)\n", (long long)before, (long long)after,
+           (long long)full_weight);
+    assert_true(before == from && after >= 4 && full_weight == after - 2);
+}
+
 int main(void) {
     omp_set_num_threads(2);
     const struct CMUnitTest tests[] = {
@@ -584,6 +694,7 @@ int main(void) {
         cmocka_unit_test(test_rtd_resume_is_bit_identical),
         cmocka_unit_test(test_rtd_disc_warmup),
         cmocka_unit_test(test_rtd_disc_start_cost),
+        cmocka_unit_test(test_rtd_disc_start_share),
         cmocka_unit_test(test_defaults_by_objective),
         cmocka_unit_test(test_encoder_causal_switch),
         cmocka_unit_test(test_hybrid),

@@ -281,7 +281,7 @@ static void test_encoders(void **state) {
     CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
     load(&x, out);
     ss_model *f, *fg;
-    fresh(ss_model_config_of(x.tm.model), 99, 0.25, &f, &fg);
+    fresh(ss_model_config_of(x.tm.model), 99, o.gen_size, &f, &fg);
     size_t dhead = ss_model_head_offset(x.tm.model), dn = ss_model_num_params(x.tm.model);
     assert_int_equal(dhead, head);
     double body = max_diff(m.tm.model, x.tm.model, 0, head);

@@ -130,6 +130,10 @@ typedef struct {
      * runs saved before they were recorded): --resume keeps them when the
      * ranks divide them. */
     int64_t shards;
+    /* rtd with --disc-start-share and a --time budget: the step at which the
+     * elapsed share passed it and the discriminator started (-1: not yet, or
+     * not decided by time), saved as "disc_from_step". */
+    int64_t disc_from;
     /* Fine-tuning: the epoch and the batches of it done, the best evaluation
      * so far, the train loss summed since the last evaluation. */
     int64_t epoch, epoch_batch, best_step, best_epoch, evals_since_best, have_best, loss_n;

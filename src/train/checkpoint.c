@@ -95,6 +95,7 @@ static char *state_json(const ss_train_state *s, const char *opts_json) {
     cJSON_AddNumberToObject(o, "schedule_time_s", s->sched_time);
     if (s->gemm[0]) cJSON_AddStringToObject(o, "gemm", s->gemm);
     cJSON_AddNumberToObject(o, "shards", (double)(s->shards > 0 ? s->shards : 1));
+    if (s->disc_from >= 0) cJSON_AddNumberToObject(o, "disc_from_step", (double)s->disc_from);
     if (s->epoch > 0) { /* fine-tuning */
         cJSON *f = cJSON_AddObjectToObject(o, "finetune");
         const char *k[] = {"epoch", "epoch_batch", "best_step", "best_epoch", "evals_since_best", "have_best", "loss_n"};
@@ -163,6 +164,7 @@ static ss_status parse_extras(const cJSON *o, const char *path, ss_train_state *
     snprintf(s->init_sha256, sizeof s->init_sha256, "%s", cJSON_IsString(sha) ? sha->valuestring : "");
     s->init_step = (int64_t)num_or(in, "step", -1);
     s->shards = (int64_t)num_or(o, "shards", 1);
+    s->disc_from = (int64_t)num_or(o, "disc_from_step", -1);
     const cJSON *f = cJSON_GetObjectItemCaseSensitive(o, "finetune");
     s->epoch = s->epoch_batch = s->best_step = s->best_epoch = s->evals_since_best = s->have_best = s->loss_n = 0;
     s->best_score = s->loss_sum = 0;

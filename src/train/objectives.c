@@ -1,14 +1,19 @@
 /* The pretraining objectives, one micro-batch at a time:
  *   clm     random windows, next-token loss on every position (decoder)
  *   mlm     packed documents, BERT masking, loss on the masked positions (encoder + MLM head)
- *   rtd     ELECTRA: a small MLM generator proposes tokens for the masked
- *           positions; the discriminator tells, for every real token, whether
- *           it was replaced. loss = gen_mlm + w(step) * disc_bce, where
+ *   rtd     ELECTRA: an MLM generator (as wide as the discriminator by
+ *           default) proposes tokens for the masked positions; the
+ *           discriminator tells, for every real token, whether it was
+ *           replaced. loss = gen_mlm + w(step) * disc_bce, where
  *           w = disc_weight, or with --disc-warmup N w rises linearly:
  *           w(s) = disc_weight * min(1, (s + 1) / N), so the generator
  *           learns first (a function of the step: resume stays exact);
  *           --disc-start S: w = 0 before step S and the ramp starts at S,
- *           w(s) = disc_weight * min(1, (s - S + 1) / N)
+ *           w(s) = disc_weight * min(1, (s - S + 1) / N); without it S is
+ *           --disc-start-share P of the run (default: the generator alone
+ *           for the first half, then the discriminator ramps over 500
+ *           steps, the recipe of the study in eval/RESULTS.md). While w =
+ *           0 the discriminator is not run (its gradient would be 0).
  *   hybrid  an encoder with an MLM head trained with both (as GPT-BERT,
  *           Charpentier & Samuel 2024, mixes them 1:15): a causal_share of
  *           the steps, evenly spread, are clm steps (random windows, causal
@@ -202,13 +207,26 @@ static ss_status rtd_generator(trainer *t, int micro, float scale, size_t lo, si
     return SS_OK;
 }
 
-/* w(step) of the header; 0 before --disc-start (and with --disc-weight 0):
- * then the step runs the generator alone (rtd_part skips the
- * discriminator, whose gradient would be 0: the same update, less work). */
-static float disc_weight_of(const ss_train_opts *o, int64_t step) {
+/* The step at which the discriminator starts: --disc-start N; without it
+ * --disc-start-share P of the run: of its scheduled steps, or for a --time
+ * budget the step at which the elapsed share passed P (recorded then in the
+ * state; -1 until it has). */
+int64_t obj_disc_from(const trainer *t) {
+    const ss_train_opts *o = &t->o;
+    if (o->disc_start > 0 || o->disc_start_share <= 0) return o->disc_start;
+    if (t->state.sched_steps > 0) return (int64_t)ceil(o->disc_start_share * (double)t->state.sched_steps);
+    return t->state.disc_from;
+}
+
+/* w(step) of the header; 0 before the discriminator's start (and with
+ * --disc-weight 0): then the step runs the generator alone (rtd_part skips
+ * the discriminator, whose gradient would be 0: the same update, less work). */
+static float disc_weight_at(const trainer *t, int64_t step) {
+    const ss_train_opts *o = &t->o;
+    int64_t from = obj_disc_from(t);
+    if (from < 0 || step < from) return 0.0f;
     double w = o->disc_weight;
-    int64_t s = step - o->disc_start; /* steps since the discriminator's start */
-    if (s < 0) return 0.0f;
+    int64_t s = step - from; /* steps since the discriminator's start */
     if (o->disc_warmup > 0 && s < o->disc_warmup) w *= (double)(s + 1) / (double)o->disc_warmup;
     return (float)w;
 }
@@ -219,7 +237,7 @@ static ss_status rtd_part(trainer *t, int micro, int part, int parts, float scal
     size_t real = t->batch_real;
     s[ST_TOKENS] += (double)count_valid(t->key_valid + off, n);
     ss_status st = rtd_generator(t, micro, scale, lo, rows, s, err);
-    float w = disc_weight_of(&t->o, t->state.step);
+    float w = t->step_disc_weight;
     if (st || w == 0.0f) return st;
     /* the discriminator's input: samples in place of the masked tokens;
      * a sample equal to the original counts as original */
@@ -247,10 +265,13 @@ static ss_status rtd_part(trainer *t, int micro, int part, int parts, float scal
 }
 
 ss_status obj_prepare(trainer *t, int micro, ss_error *err) {
-    (void)micro, (void)err;
+    (void)err;
     size_t n = (size_t)t->o.batch * t->o.seq;
     t->step_causal = t->o.objective == SS_OBJ_CLM || (t->o.objective == SS_OBJ_HYBRID && causal_step(t));
-    t->step_disc_weight = t->o.objective == SS_OBJ_RTD ? disc_weight_of(&t->o, t->state.step) : 0;
+    if (t->o.objective == SS_OBJ_RTD && micro == 0 && obj_disc_from(t) < 0 && t->state.sched_time > 0 &&
+        t->state.elapsed >= t->o.disc_start_share * t->state.sched_time)
+        t->state.disc_from = t->state.step; /* a --time budget's share has passed: the discriminator starts */
+    t->step_disc_weight = t->o.objective == SS_OBJ_RTD ? disc_weight_at(t, t->state.step) : 0;
     if (t->step_causal) ss_clm_sample(&t->train, &t->data_rng, t->o.batch, t->o.seq, t->tokens, t->targets);
     else masked_batch(t);
     if (t->step_causal && t->o.objective == SS_OBJ_HYBRID) memset(t->key_valid, 1, n);
@@ -312,12 +333,15 @@ double ss_train_flops_per_token(ss_objective o, const ss_model_config *c, const 
 
 /* The masked LM learns more per step from more masked positions at this
  * scale (Wettig et al. 2022; measured here: 30% beat 15% by 1.5 points on
- * SST-2 after 2 hours of pretraining); rtd and hybrid keep BERT's and
- * ELECTRA's 15% until measured otherwise. */
+ * SST-2 after 2 hours of pretraining); rtd's generator is such a masked LM
+ * and its study ran at 30%; hybrid keeps BERT's 15% until measured
+ * otherwise. */
 #define SS_MASK_PROB_MLM 0.3f
 #define SS_MASK_PROB_OTHER 0.15f
 
-float obj_default_mask_prob(ss_objective o) { return o == SS_OBJ_MLM ? SS_MASK_PROB_MLM : SS_MASK_PROB_OTHER; }
+float obj_default_mask_prob(ss_objective o) {
+    return o == SS_OBJ_MLM || o == SS_OBJ_RTD ? SS_MASK_PROB_MLM : SS_MASK_PROB_OTHER;
+}
 
 /* The learning study's rates (eval/exp_pretrain.sh, eval/RESULTS.md), which
  * every 2-hour figure was measured with: the decoder at 5e-4 decaying to a
@@ -326,30 +350,51 @@ float obj_default_mask_prob(ss_objective o) { return o == SS_OBJ_MLM ? SS_MASK_P
 double obj_default_lr(ss_objective o) { return o == SS_OBJ_CLM ? 5e-4 : 1e-3; }
 double obj_default_lr_min(ss_objective o, double lr) { return o == SS_OBJ_CLM ? lr / 10 : lr / 100; }
 
-double obj_flops_per_token(const trainer *t) { return obj_flops_per_token_at(t, INT64_MAX); }
-
-double obj_flops_per_token_at(const trainer *t, int64_t step) {
+/* rtd: the generator (none with uniform replacements), and the
+ * discriminator when it runs (disc_on). */
+static double flops_per_token(const trainer *t, int disc_on) {
     const ss_train_opts *o = &t->o;
     const ss_model_config *c = ss_model_config_of(t->tm.model);
     if (o->objective != SS_OBJ_RTD)
         return ss_train_flops_per_token(o->objective, c, NULL, o->seq, o->mask_prob, o->causal_share);
-    /* rtd: the generator (none with uniform replacements), and the discriminator on steps where w > 0 */
     const ss_model_config *g = ss_model_config_of(t->tm.gen);
     double gen = o->rtd_generator == SS_RTD_GEN_UNIFORM
                      ? 0
                      : ss_train_flops_per_token(SS_OBJ_MLM, g, NULL, o->seq, o->mask_prob, 0);
-    double disc = disc_weight_of(o, step) == 0.0f ? 0 : ss_model_body_flops(c, o->seq) + ss_model_head_flops(c);
-    return gen + disc;
+    return gen + (disc_on ? ss_model_body_flops(c, o->seq) + ss_model_head_flops(c) : 0);
+}
+
+double obj_flops_per_token(const trainer *t) { return flops_per_token(t, t->o.disc_weight > 0); }
+
+double obj_flops_per_token_at(const trainer *t, int64_t step) {
+    return flops_per_token(t, t->o.objective == SS_OBJ_RTD && disc_weight_at(t, step) > 0);
+}
+
+/* The FLOPs of an rtd run of n steps whose first ones (--disc-start, or
+ * --disc-start-share of n) cost `alone` each and the others `full`. */
+static double rtd_run_flops(const ss_train_opts *o, int64_t n, double alone, double full) {
+    int64_t k = o->disc_start > 0 || o->disc_start_share <= 0 ? o->disc_start
+                                                             : (int64_t)ceil(o->disc_start_share * (double)n);
+    k = k < n ? k : n;
+    return (double)k * alone + (double)(n - k) * full;
 }
 
 int64_t obj_steps_for_flops(const trainer *t, double flops, int64_t tokens_per_step) {
+    const ss_train_opts *o = &t->o;
     double full = obj_flops_per_token(t) * (double)tokens_per_step;
-    int64_t early = t->o.objective == SS_OBJ_RTD ? t->o.disc_start : 0; /* steps at the generator's cost */
-    double early_cost = early > 0 ? obj_flops_per_token_at(t, 0) * (double)tokens_per_step : full;
-    if (full <= 0) return early > 0 ? early : 1; /* nothing computed: --disc-weight 0 with uniform replacements */
-    if (early_cost <= 0) return early + (int64_t)ceil(flops / full); /* uniform replacements: those steps are free */
-    if (early == 0 || flops <= (double)early * early_cost) return (int64_t)ceil(flops / early_cost);
-    return early + (int64_t)ceil((flops - (double)early * early_cost) / full);
+    double alone = flops_per_token(t, 0) * (double)tokens_per_step;
+    int early = o->objective == SS_OBJ_RTD && o->disc_weight > 0 && (o->disc_start > 0 || o->disc_start_share > 0);
+    if (full <= 0) return 1; /* nothing computed: --disc-weight 0 with uniform replacements */
+    if (!early) return (int64_t)ceil(flops / full);
+    /* the fewest steps whose FLOPs reach the budget (monotone in the steps) */
+    int64_t lo = 1, hi = 1;
+    while (rtd_run_flops(o, hi, alone, full) < flops && hi < (INT64_C(1) << 52)) lo = hi + 1, hi *= 2;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo) / 2;
+        if (rtd_run_flops(o, mid, alone, full) >= flops) hi = mid;
+        else lo = mid + 1;
+    }
+    return hi;
 }
 
 ss_model_config ss_electra_generator_config(const ss_model_config *disc, double gen_size) {

@@ -215,7 +215,8 @@ static const struct {
                    {"student_epochs", "0"}, {"causal_share", "0.0625"}, {"unfreeze_every", "0"},
                    {"detokenize", "none"}, {"disc_warmup", "0"}, {"gold_repeat", "1"},
                    {"teachers", "1"}, {"per_class", "0"}, {"schedule", "cosine"},
-                   {"disc_start", "0"}, {"gen_temperature", "1"}};
+                   {"disc_start", "0"}, {"gen_temperature", "1"},
+                   {"disc_start_share", "0"}};
 
 /* 1 when `name` is listed above, its old value in *value. */
 static int added_later_row(const char *name, const char **value) {

@@ -99,6 +99,7 @@ static ss_status setup_fresh(trainer *t, ss_error *err) {
     t->state.total_steps = t->total_steps;
     t->state.sched_steps = t->total_steps;
     t->state.sched_time = t->o.time_limit;
+    t->state.disc_from = -1;
     return SS_OK;
 }
 
@@ -336,9 +337,8 @@ static void describe(trainer *t) {
          (double)np * 16 / 1e6, act / 1e6, (double)(t->train.n + t->val.n) * 4 / 1e6);
     double fpt = obj_flops_per_token(t), early = obj_flops_per_token_at(t, 0);
     char alone[96] = "";
-    if (early != fpt && t->o.disc_start > 0)
-        snprintf(alone, sizeof alone, " (%.1f for the first %" PRId64 " steps: the generator alone)", early / 1e6,
-                 t->o.disc_start);
+    if (early != fpt)
+        snprintf(alone, sizeof alone, " (%.1f before the discriminator starts: the generator alone)", early / 1e6);
     note(t, "GEMM peak here (%s, 1024^3, the MFU denominator): %.1f GFLOP/s; training: %.1f MFLOP per token%s",
          t->state.gemm, t->peak_gflops, fpt / 1e6, alone);
     const ss_train_opts *o = &t->o;
@@ -355,12 +355,18 @@ static void describe(trainer *t) {
              t->total_steps > 0 ? "over the steps" : "by the elapsed share of the time budget");
     if (o->objective == SS_OBJ_RTD && o->gen_temperature != 1.0f)
         note(t, "rtd: the generator's replacements are drawn at temperature %g", (double)o->gen_temperature);
-    if (o->objective == SS_OBJ_RTD && o->disc_start > 0)
-        note(t, "rtd: the discriminator loss is off for the first %" PRId64 " steps (the generator learns alone)",
-             o->disc_start);
+    int64_t from = o->objective == SS_OBJ_RTD ? obj_disc_from(t) : 0;
+    char when[96];
+    snprintf(when, sizeof when, "step %" PRId64, from + 1);
+    if (from < 0) /* a --time budget: decided when the elapsed time passes the share */
+        snprintf(when, sizeof when, "the step after %.0f%% of the %.0f s budget", 100 * o->disc_start_share,
+                 t->state.sched_time);
+    if (from != 0)
+        note(t, "rtd: the discriminator is off (not run, the generator learning alone) until %s%s", when,
+             o->disc_start > 0 || from < 0 ? "" : " (--disc-start-share of the steps)");
     if (o->objective == SS_OBJ_RTD && o->disc_warmup > 0)
-        note(t, "rtd: the discriminator loss weight rises linearly from %g to %g over %" PRId64 " steps from step %" PRId64,
-             o->disc_weight / (double)o->disc_warmup, o->disc_weight, o->disc_warmup, o->disc_start + 1);
+        note(t, "rtd: the discriminator loss weight rises linearly from %g to %g over %" PRId64 " steps from %s",
+             o->disc_weight / (double)o->disc_warmup, o->disc_weight, o->disc_warmup, when);
 }
 
 static void cleanup(trainer *t) {

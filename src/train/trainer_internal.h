@@ -66,9 +66,13 @@ ss_status obj_evaluate(trainer *t, ss_eval_result *r, ss_error *err);
  * before --disc-start run the generator alone), and the steps that a
  * --flops budget buys. */
 double obj_flops_per_token(const trainer *t);
+/* rtd: the step at which the discriminator starts (--disc-start, or
+ * --disc-start-share of the scheduled steps, or with a --time budget the
+ * step recorded when the elapsed share passed it; -1: not yet). */
+int64_t obj_disc_from(const trainer *t);
 double obj_flops_per_token_at(const trainer *t, int64_t step);
 int64_t obj_steps_for_flops(const trainer *t, double flops, int64_t tokens_per_step);
-/* --mask-prob 0: the objective's rate, 0.3 for mlm, 0.15 for rtd and hybrid
+/* --mask-prob 0: the objective's rate, 0.3 for mlm and rtd, 0.15 for hybrid
  * (SS_MASK_PROB_MLM / SS_MASK_PROB_OTHER). */
 float obj_default_mask_prob(ss_objective o);
 /* --lr 0 and --lr-min -1: the objective's (5e-4 and lr/10 for clm, 1e-3 and
