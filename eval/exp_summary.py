@@ -197,8 +197,9 @@ def plot(curves, png, xlabel=LABELS_X, title=LABELS_TITLE):
             dats.append(f"{png}.{i}.dat")
             with open(dats[-1], "w") as f:
                 f.write("".join(f"{n:g} {mean:.3f} {sd:.3f}\n" for n, mean, sd in points))
-        series = ", ".join(f"'{d}' using 1:2:3 with yerrorlines lw 2 pt 7 title '{name}'"
-                           for d, (name, _) in zip(dats, curves))
+        # gnuplot's default colours repeat after 8 curves: the later ones dashed, other points
+        series = ", ".join(f"'{d}' using 1:2:3 with yerrorlines lw 2 pt {(7, 5, 9)[i // 8 % 3]} dt {1 + i // 8} "
+                           f"title '{name}'" for i, (d, (name, _)) in enumerate(zip(dats, curves)))
         xs = [n for _, points in curves for n, _, _ in points]
         script = (f"set terminal pngcairo size 900,620; set output '{tmp}'; set logscale x; "
                   f"set xrange [{min(xs) / 1.4:g}:{max(xs) * 1.4:g}]; set xlabel '{xlabel}'; "
