@@ -530,6 +530,25 @@ static void test_hybrid(void **state) {
     free(w_mlm), free(w0), free(wa), free(wb);
 }
 
+/* The FLOPs of one step of rtd run RUN: the generator alone, and with the
+ * discriminator (its saved options and the models' shapes). */
+static void step_flops(const char *run, double *alone, double *full) {
+    ss_error err = {0};
+    ss_train_opts saved;
+    int64_t total;
+    char *keep = NULL, disc[700];
+    saved_opts(run, &saved, &total, &keep);
+    free(keep);
+    ss_model *m;
+    snprintf(disc, sizeof disc, "%s/discriminator", run);
+    CHECK_OK(ss_model_load(&m, disc, &err), &err);
+    ss_model_config dc = *ss_model_config_of(m), gc = ss_electra_generator_config(&dc, saved.gen_size);
+    ss_model_free(m);
+    double per_step = (double)saved.batch * saved.seq;
+    *alone = ss_train_flops_per_token(SS_OBJ_MLM, &gc, NULL, saved.seq, saved.mask_prob, 0) * per_step;
+    *full = ss_train_flops_per_token(SS_OBJ_RTD, &dc, &gc, saved.seq, saved.mask_prob, 0) * per_step;
+}
+
 /* --disc-start S: the steps before S run the generator alone (the
  * discriminator, at weight 0, is skipped), so a --flops budget buys S steps
  * at the generator's cost and the rest at the full cost: the budget of 4 +
@@ -540,7 +559,7 @@ static void test_rtd_disc_start_cost(void **state) {
     (void)state;
     ss_error err = {0};
     const char *dir = test_tmpdir();
-    char c[600], d[600], e[600], disc[700];
+    char c[600], d[600], e[600];
     snprintf(c, sizeof c, "%s/start_c", dir);
     snprintf(d, sizeof d, "%s/start_d", dir);
     snprintf(e, sizeof e, "%s/start_e", dir);
@@ -557,16 +576,8 @@ static void test_rtd_disc_start_cost(void **state) {
 
     int64_t total;
     char *keep = NULL;
-    saved_opts(c, &saved, &total, &keep);
-    free(keep);
-    ss_model *m;
-    snprintf(disc, sizeof disc, "%s/discriminator", c);
-    CHECK_OK(ss_model_load(&m, disc, &err), &err);
-    ss_model_config dc = *ss_model_config_of(m), gc = ss_electra_generator_config(&dc, saved.gen_size);
-    ss_model_free(m);
-    double per_step = (double)saved.batch * saved.seq;
-    double alone = ss_train_flops_per_token(SS_OBJ_MLM, &gc, NULL, saved.seq, saved.mask_prob, 0) * per_step;
-    double full = ss_train_flops_per_token(SS_OBJ_RTD, &dc, &gc, saved.seq, saved.mask_prob, 0) * per_step;
+    double alone, full;
+    step_flops(c, &alone, &full);
     assert_true(alone < 0.8 * full);
     opts_for(&o, SS_OBJ_RTD, e, 0);
     o.disc_start = 4;
@@ -619,18 +630,12 @@ static void test_rtd_disc_start_share(void **state) {
     check_disc_ramp(a, 6, 4);
 
     int64_t total;
-    char *keep = NULL, disc[700];
+    char *keep = NULL;
     saved_opts(a, &saved, &total, &keep);
     free(keep);
     assert_true(saved.disc_start_share == 0.5 && saved.disc_start == 0);
-    ss_model *m;
-    snprintf(disc, sizeof disc, "%s/discriminator", a);
-    CHECK_OK(ss_model_load(&m, disc, &err), &err);
-    ss_model_config dc = *ss_model_config_of(m), gc = ss_electra_generator_config(&dc, saved.gen_size);
-    ss_model_free(m);
-    double per_step = (double)saved.batch * saved.seq;
-    double alone = ss_train_flops_per_token(SS_OBJ_MLM, &gc, NULL, saved.seq, saved.mask_prob, 0) * per_step;
-    double full = ss_train_flops_per_token(SS_OBJ_RTD, &dc, &gc, saved.seq, saved.mask_prob, 0) * per_step;
+    double alone, full;
+    step_flops(a, &alone, &full);
     opts_for(&o, SS_OBJ_RTD, b, 0);
     o.disc_warmup = 4;
     o.flops = 6 * alone + 5.5 * full;
