@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Encoder pretraining through the CLI, printing TAP: mlm and rtd runs,
 # eval of both, fill-mask, the standalone discriminator, and the errors a
-# user meets (tokenizer without [MASK], fill-mask on a decoder, bad options).
+# user meets (tokenizer without [MASK], fill-mask on a decoder, bad options,
+# --disc-init generator with a narrower generator).
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 18
+tap_plan 19
 tap_needs tinyshakespeare input.txt cli-encoder
 
 head -c 120000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
@@ -59,6 +60,9 @@ check "fill-mask without [MASK] is a clear error" bash -c "[ $? -ne 0 ] && grep 
 check "mlm with a tokenizer lacking [MASK] names the problem" bash -c "[ $? -ne 0 ] && grep -q 'MASK\|CLS' '$TMP/e3'"
 "$SS" pretrain --objective rtd "${ARGS[@]}" --out "$TMP/y" --gen-size 0 >"$TMP/e4" 2>&1
 check "--gen-size 0 is rejected" bash -c "[ $? -ne 0 ] && grep -q 'gen-size' '$TMP/e4'"
+"$SS" pretrain --objective rtd "${ARGS[@]}" --out "$TMP/y" --gen-size 0.5 --disc-init generator >"$TMP/e5" 2>&1
+check "--disc-init generator with a narrower generator says it needs --gen-size 1" \
+  bash -c "[ $? -ne 0 ] && grep -q 'disc-init generator.*--gen-size 1' '$TMP/e5' && [ ! -e '$TMP/y/model.safetensors' ]"
 
 # plot: what each kind of encoder run logged, two panels, and no gnuplot warning
 png_height() { /usr/bin/python3 -c "import struct,sys; d=open(sys.argv[1],'rb').read(24); print(struct.unpack('>I', d[20:24])[0] if d[:4]==b'\x89PNG' else 0)" "$1"; }
@@ -92,4 +96,4 @@ check "plot: when gnuplot fails it says so, an earlier PNG is kept and no tempor
 # eval on a terminal (script gives it one): a live progress line on stderr
 script -qec "'$SS' eval --model '$TMP/rtd' --data '$TMP/shards' --split train --batch 2 --threads 2" /dev/null >"$TMP/tty" 2>&1
 check "eval on a terminal shows a live progress line (batches, elapsed, ETA)" \
-  grep -qE $'\reval train: 100% \\| batch [0-9]+/~[0-9]+ \\| [0-9]+ tokens \\| [0-9]+s elapsed \\| ETA 0s' "$TMP/tty"
+  grep -qE $'\reval train: 100% \\| batch [0-9]+/~[0-9]+ \\| [0-9]+ tokens \\| ([0-9]+m)?[0-9]+s elapsed \\| ETA 0s' "$TMP/tty"

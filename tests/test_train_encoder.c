@@ -5,6 +5,7 @@
  * (generator, discriminator, both AdamW states and the sampling RNG are
  * checkpointed); the standalone discriminator directory loads; an encoder
  * made causal is causal; the hybrid objective; --disc-warmup's ramp;
+ * --disc-init generator;
  * the defaults that depend on the objective (--mask-prob, --lr, --lr-min). */
 #include <math.h>
 #include <omp.h>
@@ -247,24 +248,33 @@ static void test_rtd_uniform_generator_sanity(void **state) {
     assert_true(auc > 0.75);
 }
 
-static void params_of(const char *run, float **out, size_t *n) {
+/* An rtd run's checkpointed discriminator and generator (free with models_free). */
+static void models_of(const char *run, ss_train_models *tm) {
     ss_error err = {0};
-    ss_train_models tm;
     ss_train_state st;
     char *opts;
     int prev;
-    CHECK_OK(ss_checkpoint_load(run, &tm, &st, &opts, &prev, &err), &err);
-    assert_non_null(tm.gen);
+    CHECK_OK(ss_checkpoint_load(run, tm, &st, &opts, &prev, &err), &err);
+    assert_non_null(tm->gen);
+    free(opts);
+}
+
+static void models_free(ss_train_models *tm) {
+    ss_model_free(tm->gen);
+    ss_model_free(tm->model);
+    ss_adamw_free(&tm->opt);
+    ss_adamw_free(&tm->gen_opt);
+}
+
+static void params_of(const char *run, float **out, size_t *n) {
+    ss_train_models tm;
+    models_of(run, &tm);
     size_t a = ss_model_num_params(tm.model), b = ss_model_num_params(tm.gen);
     *n = a + b;
     *out = malloc(*n * sizeof(float));
     memcpy(*out, ss_model_params(tm.model), a * sizeof(float));
     memcpy(*out + a, ss_model_params(tm.gen), b * sizeof(float));
-    ss_model_free(tm.gen);
-    ss_model_free(tm.model);
-    ss_adamw_free(&tm.opt);
-    ss_adamw_free(&tm.gen_opt);
-    free(opts);
+    models_free(&tm);
 }
 
 /* Runs a and b end with the same generator and discriminator, bit for bit. */
@@ -683,6 +693,85 @@ static void test_rtd_disc_start_share(void **state) {
     assert_true(before == from && after >= 4 && full_weight == after - 2);
 }
 
+/* The mean |d - g| over the block matrices (the 2-D blocks.* tensors, by
+ * name) of run d's discriminator and run g's generator; and over them the
+ * least ratio of d's AdamW second moment to beta2 times g's (where g's is
+ * above 0). */
+static double disc_gen_distance(const char *drun, const char *grun, double beta2, double *v_ratio) {
+    ss_train_models a, b;
+    models_of(drun, &a);
+    models_of(grun, &b);
+    double sum = 0;
+    size_t n = 0;
+    *v_ratio = INFINITY;
+    for (size_t i = 0; i < ss_model_num_tensors(b.gen); i++) {
+        const ss_param_info *g = ss_model_tensor(b.gen, i);
+        if (g->ndim != 2 || strncmp(g->name, "blocks.", 7)) continue;
+        for (size_t k = 0; k < ss_model_num_tensors(a.model); k++) {
+            const ss_param_info *d = ss_model_tensor(a.model, k);
+            if (strcmp(d->name, g->name)) continue;
+            assert_int_equal(d->numel, g->numel);
+            const float *x = ss_model_params(a.model) + d->offset, *y = ss_model_params(b.gen) + g->offset;
+            const float *vx = a.opt.v + d->offset, *vy = b.gen_opt.v + g->offset;
+            for (size_t j = 0; j < g->numel; j++) {
+                sum += fabs((double)x[j] - (double)y[j]);
+                if (vy[j] > 0) *v_ratio = fmin(*v_ratio, vx[j] / (beta2 * vy[j]));
+            }
+            n += g->numel;
+        }
+    }
+    models_free(&a);
+    models_free(&b);
+    assert_true(n > 0);
+    return sum / (double)n;
+}
+
+/* --disc-init generator (--disc-start 4): at step 4 the discriminator's
+ * blocks become the generator's of that moment, so one step later they sit
+ * within one small update of the generator's blocks after 4 steps (a run of
+ * 4 steps), where a fresh discriminator is as far as two random inits, and
+ * their AdamW second moments continue the generator's; the
+ * copy happens before step 4, so a run stopped after step 4 and resumed
+ * copies it then, bit-identical; a narrower generator is refused. */
+static void test_rtd_disc_init_generator(void **state) {
+    (void)state;
+    ss_error err = {0};
+    const char *dir = test_tmpdir();
+    char g4[600], a[600], b[600], f[600];
+    snprintf(g4, sizeof g4, "%s/dig_g4", dir);
+    snprintf(a, sizeof a, "%s/dig_a", dir);
+    snprintf(b, sizeof b, "%s/dig_b", dir);
+    snprintf(f, sizeof f, "%s/dig_f", dir);
+    ss_train_opts o;
+    const char *runs[] = {g4, a, f};
+    for (int r = 0; r < 3; r++) {
+        opts_for(&o, SS_OBJ_RTD, runs[r], r == 0 ? 4 : 5);
+        o.disc_start = 4;
+        o.disc_init = r == 2 ? SS_DISC_INIT_FRESH : SS_DISC_INIT_GENERATOR;
+        CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
+    }
+    double vc, vf, copied = disc_gen_distance(a, g4, o.beta2, &vc), fresh = disc_gen_distance(f, g4, o.beta2, &vf);
+    printf("# mean |disc - gen after 4 steps|: %.2e with --disc-init generator, %.2e fresh; least v_disc / (beta2 "
+           "v_gen): %.6f, %.6f\n", copied, fresh, vc, vf);
+    assert_true(copied < 2e-3);
+    assert_true(fresh > 1e-2);
+    assert_true(vc > 1 - 1e-5); /* v = beta2 v_copied + (1 - beta2) g^2: the moments came along */
+    assert_true(vf < 0.5);
+
+    opts_for(&o, SS_OBJ_RTD, b, 5);
+    o.disc_start = 4;
+    o.disc_init = SS_DISC_INIT_GENERATOR;
+    CHECK_OK(run_interrupted(o, 4, 5, 0, &err), &err);
+    assert_same_params(a, b);
+
+    snprintf(f, sizeof f, "%s/dig_narrow", dir);
+    opts_for(&o, SS_OBJ_RTD, f, 5);
+    o.disc_init = SS_DISC_INIT_GENERATOR;
+    o.gen_size = 0.5;
+    assert_int_equal(ss_pretrain(&o, NULL, NULL, &err), SS_ERR_ARG);
+    assert_non_null(strstr(err.msg, "--gen-size 1"));
+}
+
 int main(void) {
     omp_set_num_threads(2);
     const struct CMUnitTest tests[] = {
@@ -694,6 +783,7 @@ int main(void) {
         cmocka_unit_test(test_rtd_disc_warmup),
         cmocka_unit_test(test_rtd_disc_start_cost),
         cmocka_unit_test(test_rtd_disc_start_share),
+        cmocka_unit_test(test_rtd_disc_init_generator),
         cmocka_unit_test(test_defaults_by_objective),
         cmocka_unit_test(test_encoder_causal_switch),
         cmocka_unit_test(test_hybrid),

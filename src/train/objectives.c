@@ -14,6 +14,8 @@
  *           for the first half, then the discriminator ramps over 500
  *           steps, the recipe of the study in eval/RESULTS.md). While w =
  *           0 the discriminator is not run (its gradient would be 0).
+ *           --disc-init generator: at its start the discriminator's
+ *           blocks become the generator's (gen-size 1).
  *   hybrid  an encoder with an MLM head trained with both (as GPT-BERT,
  *           Charpentier & Samuel 2024, mixes them 1:15): a causal_share of
  *           the steps, evenly spread, are clm steps (random windows, causal
@@ -99,6 +101,10 @@ ss_status obj_create_models(trainer *t, ss_error *err) {
     st = ss_adamw_init(&tm->opt, ss_model_num_params(tm->model), err);
     if (st || t->o.objective != SS_OBJ_RTD) return st;
     ss_model_config g = ss_electra_generator_config(c, t->o.gen_size);
+    if (t->o.disc_init == SS_DISC_INIT_GENERATOR &&
+        (t->o.rtd_generator != SS_RTD_GEN_MODEL || g.d_model != c->d_model || g.n_head != c->n_head || g.d_ff != c->d_ff))
+        return ss_fail(err, SS_ERR_ARG, "--disc-init generator copies the generator's blocks into the discriminator: "
+                       "it needs a generator model as wide as the discriminator (--gen-size 1, --rtd-generator model)");
     st = ss_model_create_shared(&tm->gen, &g, tm->model, err);
     if (!st) ss_model_init_weights(tm->gen, t->o.seed + 1);
     if (!st) st = ss_adamw_init(&tm->gen_opt, ss_model_num_params(tm->gen), err);
@@ -264,6 +270,32 @@ static ss_status rtd_part(trainer *t, int micro, int part, int parts, float scal
     return SS_OK;
 }
 
+/* --disc-init generator, at the discriminator's first step: its blocks and
+ * final LayerNorm become the generator's (by name; obj_create_models checked
+ * the shapes), with their AdamW moments, so its training continues the
+ * generator's: the embeddings are shared already, only its head is new. With
+ * the moments (not zeros) the first updates keep the generator's scale, and
+ * the --disc-warmup ramp of the loss weight eases the discriminator's
+ * gradients in against them. */
+static void disc_from_generator(trainer *t) {
+    ss_model *d = t->tm.model, *g = t->tm.gen;
+    ss_adamw *od = &t->tm.opt, *og = &t->tm.gen_opt;
+    size_t head = ss_model_head_offset(g);
+    for (size_t i = 0; i < ss_model_num_tensors(g); i++) {
+        const ss_param_info *a = ss_model_tensor(g, i), *b = NULL;
+        if (a->offset >= head) continue;
+        for (size_t k = 0; k < ss_model_num_tensors(d) && !b; k++)
+            if (!strcmp(ss_model_tensor(d, k)->name, a->name) && ss_model_tensor(d, k)->numel == a->numel)
+                b = ss_model_tensor(d, k);
+        if (!b) continue;
+        size_t bytes = a->numel * sizeof(float);
+        memcpy(ss_model_params(d) + b->offset, ss_model_params(g) + a->offset, bytes);
+        memcpy(od->m + b->offset, og->m + a->offset, bytes);
+        memcpy(od->v + b->offset, og->v + a->offset, bytes);
+    }
+    ss_gemm_weights_changed();
+}
+
 ss_status obj_prepare(trainer *t, int micro, ss_error *err) {
     (void)err;
     size_t n = (size_t)t->o.batch * t->o.seq;
@@ -272,6 +304,9 @@ ss_status obj_prepare(trainer *t, int micro, ss_error *err) {
         t->state.elapsed >= t->o.disc_start_share * t->state.sched_time)
         t->state.disc_from = t->state.step; /* a --time budget's share has passed: the discriminator starts */
     t->step_disc_weight = t->o.objective == SS_OBJ_RTD ? disc_weight_at(t, t->state.step) : 0;
+    if (t->o.objective == SS_OBJ_RTD && micro == 0 && t->o.disc_init == SS_DISC_INIT_GENERATOR &&
+        t->state.step == obj_disc_from(t))
+        disc_from_generator(t); /* before the step: a checkpoint at this step resumes to the copy again */
     if (t->step_causal) ss_clm_sample(&t->train, &t->data_rng, t->o.batch, t->o.seq, t->tokens, t->targets);
     else masked_batch(t);
     if (t->step_causal && t->o.objective == SS_OBJ_HYBRID) memset(t->key_valid, 1, n);
