@@ -80,6 +80,9 @@ static int setup_data(void **state) {
     return 0;
 }
 
+/* RUN (a [600] buffer): NAME in the test's scratch directory. */
+static void scratch_run(char run[600], const char *name) { snprintf(run, 600, "%s/%s", test_tmpdir(), name); }
+
 static void opts_for(ss_train_opts *o, ss_objective obj, const char *out, int64_t steps) {
     ss_train_opts_defaults(o);
     o->objective = obj;
@@ -134,7 +137,7 @@ static void test_mlm_learns(void **state) {
     (void)state;
     ss_error err = {0};
     char run[600];
-    snprintf(run, sizeof run, "%s/mlm", test_tmpdir());
+    scratch_run(run, "mlm");
     ss_train_opts o;
     /* Masked LM sits on a unigram plateau (val ~5.1, acc ~0.047 here) until
      * attention learns to use position; batches of 32 at lr 2e-3 with 30%
@@ -163,7 +166,7 @@ static void test_rtd_learns(void **state) {
     (void)state;
     ss_error err = {0};
     char run[600];
-    snprintf(run, sizeof run, "%s/rtd", test_tmpdir());
+    scratch_run(run, "rtd");
     ss_train_opts o;
     rtd_learning_opts(&o, data_dir, run, 1000);
     test_progress tp = {"rtd, 1000 steps", 0};
@@ -206,7 +209,7 @@ static void test_rtd_beats_base_rate(void **state) {
     (void)state;
     ss_error err = {0};
     char run[600];
-    snprintf(run, sizeof run, "%s/rtd_counting", test_tmpdir());
+    scratch_run(run, "rtd_counting");
     ss_train_opts o;
     rtd_learning_opts(&o, syn_dir, run, 1500);
     test_progress tp = {"rtd on counting text, 1500 steps", 0};
@@ -233,7 +236,7 @@ static void test_rtd_uniform_generator_sanity(void **state) {
     (void)state;
     ss_error err = {0};
     char run[600];
-    snprintf(run, sizeof run, "%s/rtd_uniform", test_tmpdir());
+    scratch_run(run, "rtd_uniform");
     ss_train_opts o;
     rtd_learning_opts(&o, data_dir, run, 200);
     o.warmup = 20;
@@ -292,10 +295,9 @@ static void assert_same_params(const char *a, const char *b) {
 static void test_rtd_resume_is_bit_identical(void **state) {
     (void)state;
     ss_error err = {0};
-    const char *dir = test_tmpdir();
     char a[600], b[600];
-    snprintf(a, sizeof a, "%s/a", dir);
-    snprintf(b, sizeof b, "%s/b", dir);
+    scratch_run(a, "a");
+    scratch_run(b, "b");
     ss_train_opts o;
     opts_for(&o, SS_OBJ_RTD, a, 16);
     o.model.dropout = 0.1f;
@@ -349,10 +351,9 @@ static void check_disc_ramp(const char *dir, double start, double warmup) {
 static void test_rtd_disc_warmup(void **state) {
     (void)state;
     ss_error err = {0};
-    const char *dir = test_tmpdir();
     char a[600], b[600];
-    snprintf(a, sizeof a, "%s/warm_a", dir);
-    snprintf(b, sizeof b, "%s/warm_b", dir);
+    scratch_run(a, "warm_a");
+    scratch_run(b, "warm_b");
     ss_train_opts o;
     opts_for(&o, SS_OBJ_RTD, a, 12);
     o.disc_warmup = 8;
@@ -445,7 +446,7 @@ static void test_defaults_by_objective(void **state) {
     ss_model_free(m);
     printf("# FLOPs per token at 30%% / 15%% masked: %.4g / %.4g\n", at30, at15);
     assert_true(ceil(3.9 * at30 / at15) >= 5);
-    snprintf(run, sizeof run, "%s/maskp-flops", test_tmpdir());
+    scratch_run(run, "maskp-flops");
     opts_for(&o, SS_OBJ_MLM, run, 0);
     o.flops = 3.9 * at30 * o.batch * o.seq;
     o.eval_every = 0;
@@ -495,12 +496,11 @@ static void test_encoder_causal_switch(void **state) {
 static void test_hybrid(void **state) {
     (void)state;
     ss_error err = {0};
-    const char *dir = test_tmpdir();
     char mlm[600], h0[600], ha[600], hb[600];
-    snprintf(mlm, sizeof mlm, "%s/hy-mlm", dir);
-    snprintf(h0, sizeof h0, "%s/hy-0", dir);
-    snprintf(ha, sizeof ha, "%s/hy-a", dir);
-    snprintf(hb, sizeof hb, "%s/hy-b", dir);
+    scratch_run(mlm, "hy-mlm");
+    scratch_run(h0, "hy-0");
+    scratch_run(ha, "hy-a");
+    scratch_run(hb, "hy-b");
     ss_train_opts o;
     opts_for(&o, SS_OBJ_MLM, mlm, 12);
     o.mask_prob = 0.15f; /* the objectives' default rates differ (test_defaults_by_objective) */
@@ -560,11 +560,10 @@ static void step_flops(const char *run, double *alone, double *full) {
 static void test_rtd_disc_start_cost(void **state) {
     (void)state;
     ss_error err = {0};
-    const char *dir = test_tmpdir();
     char c[600], d[600], e[600];
-    snprintf(c, sizeof c, "%s/start_c", dir);
-    snprintf(d, sizeof d, "%s/start_d", dir);
-    snprintf(e, sizeof e, "%s/start_e", dir);
+    scratch_run(c, "start_c");
+    scratch_run(d, "start_d");
+    scratch_run(e, "start_e");
     ss_train_opts o, saved;
     opts_for(&o, SS_OBJ_RTD, c, 12);
     o.disc_start = 4;
@@ -621,11 +620,10 @@ static int64_t saved_disc_from(const char *run) {
 static void test_rtd_disc_start_share(void **state) {
     (void)state;
     ss_error err = {0};
-    const char *dir = test_tmpdir();
     char a[600], b[600], c[600], line[4096], path[700];
-    snprintf(a, sizeof a, "%s/share_a", dir);
-    snprintf(b, sizeof b, "%s/share_b", dir);
-    snprintf(c, sizeof c, "%s/share_c", dir);
+    scratch_run(a, "share_a");
+    scratch_run(b, "share_b");
+    scratch_run(c, "share_c");
     ss_train_opts o, saved;
     opts_for(&o, SS_OBJ_RTD, a, 12);
     o.disc_warmup = 4;
@@ -736,12 +734,11 @@ static double disc_gen_distance(const char *drun, const char *grun, double beta2
 static void test_rtd_disc_init_generator(void **state) {
     (void)state;
     ss_error err = {0};
-    const char *dir = test_tmpdir();
     char g4[600], a[600], b[600], f[600];
-    snprintf(g4, sizeof g4, "%s/dig_g4", dir);
-    snprintf(a, sizeof a, "%s/dig_a", dir);
-    snprintf(b, sizeof b, "%s/dig_b", dir);
-    snprintf(f, sizeof f, "%s/dig_f", dir);
+    scratch_run(g4, "dig_g4");
+    scratch_run(a, "dig_a");
+    scratch_run(b, "dig_b");
+    scratch_run(f, "dig_f");
     ss_train_opts o;
     const char *runs[] = {g4, a, f};
     for (int r = 0; r < 3; r++) {
@@ -764,7 +761,7 @@ static void test_rtd_disc_init_generator(void **state) {
     CHECK_OK(run_interrupted(o, 4, 5, 0, &err), &err);
     assert_same_params(a, b);
 
-    snprintf(f, sizeof f, "%s/dig_narrow", dir);
+    scratch_run(f, "dig_narrow");
     opts_for(&o, SS_OBJ_RTD, f, 5);
     o.disc_init = SS_DISC_INIT_GENERATOR;
     o.gen_size = 0.5;
