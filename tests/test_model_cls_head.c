@@ -484,12 +484,6 @@ static void test_config(void **state) {
     assert_true(ss_model_head_flops(&c) == 6.0 * K * C);
 }
 
-static const ss_param_info *find_tensor(const ss_model *m, const char *name) {
-    for (size_t i = 0; i < ss_model_num_tensors(m); i++)
-        if (!strcmp(ss_model_tensor(m, i)->name, name)) return ss_model_tensor(m, i);
-    return NULL;
-}
-
 /* Head tensors, their shapes, decay and init; they come last, from
  * ss_model_head_offset on; the head alone (no body backward) writes only
  * there. */
@@ -542,8 +536,10 @@ static void test_params_and_head_offset(void **state) {
         CHECK_OK(ss_model_create(&m, &c, &err), &err);
         ss_model_init_weights(m, 3);
         size_t nt = ss_model_num_tensors(m), off = ss_model_head_offset(m);
-        const ss_param_info *pw = find_tensor(m, "cls_head.pooler.weight"), *pb = find_tensor(m, "cls_head.pooler.bias");
-        const ss_param_info *ow = find_tensor(m, "cls_head.out.weight"), *ob = find_tensor(m, "cls_head.out.bias");
+        const ss_param_info *pw = ss_model_find_tensor(m, "cls_head.pooler.weight"),
+                            *pb = ss_model_find_tensor(m, "cls_head.pooler.bias");
+        const ss_param_info *ow = ss_model_find_tensor(m, "cls_head.out.weight"),
+                            *ob = ss_model_find_tensor(m, "cls_head.out.bias");
         assert_non_null(ow);
         assert_non_null(ob);
         assert_true((pw != NULL) == pooler && (pb != NULL) == pooler);
@@ -591,11 +587,11 @@ static void test_params_and_head_offset(void **state) {
     ss_model_free(m);
     c.head = SS_HEAD_DISC;
     CHECK_OK(ss_model_create(&m, &c, &err), &err);
-    assert_int_equal(ss_model_head_offset(m), find_tensor(m, "disc_head.dense.weight")->offset);
+    assert_int_equal(ss_model_head_offset(m), ss_model_find_tensor(m, "disc_head.dense.weight")->offset);
     ss_model_free(m);
     c.head = SS_HEAD_MLM;
     CHECK_OK(ss_model_create(&m, &c, &err), &err);
-    assert_int_equal(ss_model_head_offset(m), find_tensor(m, "mlm_head.dense.weight")->offset);
+    assert_int_equal(ss_model_head_offset(m), ss_model_find_tensor(m, "mlm_head.dense.weight")->offset);
     ss_model_free(m);
 }
 
@@ -653,7 +649,7 @@ static void test_load_body(void **state) {
     /* body tensors (everything before the head) equal the pretrained ones by name */
     size_t copied = 0;
     for (size_t i = 0; i < ss_model_num_tensors(clf); i++) {
-        const ss_param_info *t = ss_model_tensor(clf, i), *s = find_tensor(pre, t->name);
+        const ss_param_info *t = ss_model_tensor(clf, i), *s = ss_model_find_tensor(pre, t->name);
         if (t->offset >= off) {
             assert_null(s);
             continue;
@@ -707,9 +703,9 @@ static void test_load_body(void **state) {
     sc.max_seq = pc.max_seq - 3;
     ss_model *shorter = new_model(sc, 7);
     CHECK_OK(ss_model_load_body(shorter, mlm_dir, &err), &err);
-    const ss_param_info *pos = find_tensor(shorter, "embeddings.position.weight");
+    const ss_param_info *pos = ss_model_find_tensor(shorter, "embeddings.position.weight");
     assert_memory_equal(ss_model_params(shorter) + pos->offset,
-                        ss_model_params(pre) + find_tensor(pre, "embeddings.position.weight")->offset,
+                        ss_model_params(pre) + ss_model_find_tensor(pre, "embeddings.position.weight")->offset,
                         pos->numel * sizeof(float));
     ss_model_free(shorter);
     sc.max_seq = pc.max_seq + 1;

@@ -705,9 +705,8 @@ static double disc_gen_distance(const char *drun, const char *grun, double beta2
     for (size_t i = 0; i < ss_model_num_tensors(b.gen); i++) {
         const ss_param_info *g = ss_model_tensor(b.gen, i);
         if (g->ndim != 2 || strncmp(g->name, "blocks.", 7)) continue;
-        for (size_t k = 0; k < ss_model_num_tensors(a.model); k++) {
-            const ss_param_info *d = ss_model_tensor(a.model, k);
-            if (strcmp(d->name, g->name)) continue;
+        const ss_param_info *d = ss_model_find_tensor(a.model, g->name);
+        if (d) {
             assert_int_equal(d->numel, g->numel);
             const float *x = ss_model_params(a.model) + d->offset, *y = ss_model_params(b.gen) + g->offset;
             const float *vx = a.opt.v + d->offset, *vy = b.gen_opt.v + g->offset;
@@ -730,7 +729,9 @@ static double disc_gen_distance(const char *drun, const char *grun, double beta2
  * 4 steps), where a fresh discriminator is as far as two random inits, and
  * their AdamW second moments continue the generator's; the
  * copy happens before step 4, so a run stopped after step 4 and resumed
- * copies it then, bit-identical; a narrower generator is refused. */
+ * copies it then, bit-identical; a narrower generator is refused. The
+ * default, auto, makes the same run, and is saved as fresh with a narrower
+ * generator or a discriminator from step 0. */
 static void test_rtd_disc_init_generator(void **state) {
     (void)state;
     ss_error err = {0};
@@ -760,6 +761,34 @@ static void test_rtd_disc_init_generator(void **state) {
     o.disc_init = SS_DISC_INIT_GENERATOR;
     CHECK_OK(run_interrupted(o, 4, 5, 0, &err), &err);
     assert_same_params(a, b);
+
+    /* the default, auto: the copy where it can be made (the run above), fresh where not */
+    ss_train_opts s;
+    int64_t total;
+    char *keep;
+    scratch_run(b, "dig_auto");
+    opts_for(&o, SS_OBJ_RTD, b, 5);
+    o.disc_start = 4;
+    assert_int_equal(o.disc_init, SS_DISC_INIT_AUTO);
+    CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
+    assert_same_params(a, b);
+    saved_opts(b, &s, &total, &keep);
+    assert_int_equal(s.disc_init, SS_DISC_INIT_GENERATOR);
+    free(keep);
+    const struct {
+        double gen_size, share;
+        int64_t start;
+    } fresh_cases[] = {{0.5, 0.5, 0}, {1, 0, 0}}; /* a narrower generator; the discriminator from step 0 */
+    for (int i = 0; i < 2; i++) {
+        scratch_run(b, i ? "dig_auto_step0" : "dig_auto_narrow");
+        opts_for(&o, SS_OBJ_RTD, b, 5);
+        o.gen_size = fresh_cases[i].gen_size, o.disc_start_share = fresh_cases[i].share;
+        o.disc_start = fresh_cases[i].start;
+        CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
+        saved_opts(b, &s, &total, &keep);
+        assert_int_equal(s.disc_init, SS_DISC_INIT_FRESH);
+        free(keep);
+    }
 
     scratch_run(f, "dig_narrow");
     opts_for(&o, SS_OBJ_RTD, f, 5);

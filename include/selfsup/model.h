@@ -128,6 +128,8 @@ const ss_params *ss_model_param_views(const ss_model *m);
 const ss_params *ss_model_grad_views(const ss_model *m);
 size_t ss_model_num_tensors(const ss_model *m);
 const ss_param_info *ss_model_tensor(const ss_model *m, size_t i);
+/* The tensor named `name` ("blocks.0.attn.qkv.weight"; NULL: none). */
+const ss_param_info *ss_model_find_tensor(const ss_model *m, const char *name);
 /* ---- Running the model ------------------------------------------------------
  * A batch: tokens[B,T]; targets[B,T] (-1 = no loss at that position);
  * key_valid[B,T] (encoder padding: 0 = padding key; NULL = all valid). */

@@ -23,8 +23,8 @@ extern const char *const ss_objective_names[]; /* "clm", "mlm", "rtd", "hybrid",
 enum { SS_RTD_GEN_MODEL = 0, SS_RTD_GEN_UNIFORM };
 extern const char *const ss_rtd_generator_names[]; /* "model", "uniform", NULL */
 /* Where an rtd discriminator starts (--disc-init). */
-enum { SS_DISC_INIT_FRESH = 0, SS_DISC_INIT_GENERATOR };
-extern const char *const ss_disc_init_names[]; /* "fresh", "generator", NULL */
+enum { SS_DISC_INIT_FRESH = 0, SS_DISC_INIT_GENERATOR, SS_DISC_INIT_AUTO };
+extern const char *const ss_disc_init_names[]; /* "fresh", "generator", "auto", NULL */
 /* The lr schedule after the warmup (--schedule). */
 enum { SS_SCHEDULE_COSINE = 0, SS_SCHEDULE_ONE_CYCLE };
 extern const char *const ss_schedule_names[]; /* "cosine", "one-cycle", NULL */

@@ -73,6 +73,11 @@ const ss_params *ss_model_param_views(const ss_model *m) { return &m->p; }
 const ss_params *ss_model_grad_views(const ss_model *m) { return &m->g; }
 size_t ss_model_num_tensors(const ss_model *m) { return m->n_tensors; }
 const ss_param_info *ss_model_tensor(const ss_model *m, size_t i) { return i < m->n_tensors ? &m->tensors[i] : NULL; }
+const ss_param_info *ss_model_find_tensor(const ss_model *m, const char *name) {
+    for (size_t i = 0; i < m->n_tensors; i++)
+        if (!strcmp(m->tensors[i].name, name)) return &m->tensors[i];
+    return NULL;
+}
 void ss_model_zero_grads(ss_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 void ss_model_set_row_offset(ss_model *m, size_t row0) { m->row0 = row0; }
 

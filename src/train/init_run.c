@@ -125,10 +125,9 @@ static ss_status load_head(ss_model *m, const char *run, int *loaded, ss_error *
     *loaded = a->head == b->head && ss_model_embed_width(a) == ss_model_embed_width(b);
     size_t head = ss_model_head_offset(m);
     for (size_t i = 0; *loaded && !st && i < ss_model_num_tensors(m); i++) {
-        const ss_param_info *t = ss_model_tensor(m, i), *f = NULL;
+        const ss_param_info *t = ss_model_tensor(m, i);
         if (t->offset < head) continue;
-        for (size_t k = 0; k < ss_model_num_tensors(src) && !f; k++)
-            if (!strcmp(ss_model_tensor(src, k)->name, t->name)) f = ss_model_tensor(src, k);
+        const ss_param_info *f = ss_model_find_tensor(src, t->name);
         if (!f || f->numel != t->numel)
             st = ss_fail(err, SS_ERR_FORMAT, "%s: no head tensor '%s' of %zu values", run, t->name, t->numel);
         else

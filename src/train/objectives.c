@@ -101,8 +101,12 @@ ss_status obj_create_models(trainer *t, ss_error *err) {
     st = ss_adamw_init(&tm->opt, ss_model_num_params(tm->model), err);
     if (st || t->o.objective != SS_OBJ_RTD) return st;
     ss_model_config g = ss_electra_generator_config(c, t->o.gen_size);
-    if (t->o.disc_init == SS_DISC_INIT_GENERATOR &&
-        (t->o.rtd_generator != SS_RTD_GEN_MODEL || g.d_model != c->d_model || g.n_head != c->n_head || g.d_ff != c->d_ff))
+    int same_shape = t->o.rtd_generator == SS_RTD_GEN_MODEL && g.d_model == c->d_model && g.n_head == c->n_head &&
+                     g.d_ff == c->d_ff;
+    int alone_first = t->o.disc_start > 0 || t->o.disc_start_share > 0;
+    if (t->o.disc_init == SS_DISC_INIT_AUTO) /* resolved here, and saved so: a resumed run keeps it */
+        t->o.disc_init = same_shape && alone_first && !t->o.init ? SS_DISC_INIT_GENERATOR : SS_DISC_INIT_FRESH;
+    if (t->o.disc_init == SS_DISC_INIT_GENERATOR && !same_shape)
         return ss_fail(err, SS_ERR_ARG, "--disc-init generator copies the generator's blocks into the discriminator: "
                        "it needs a generator model as wide as the discriminator (--gen-size 1, --rtd-generator model)");
     st = ss_model_create_shared(&tm->gen, &g, tm->model, err);
@@ -282,12 +286,8 @@ static void disc_from_generator(trainer *t) {
     ss_adamw *od = &t->tm.opt, *og = &t->tm.gen_opt;
     size_t head = ss_model_head_offset(g);
     for (size_t i = 0; i < ss_model_num_tensors(g); i++) {
-        const ss_param_info *a = ss_model_tensor(g, i), *b = NULL;
-        if (a->offset >= head) continue;
-        for (size_t k = 0; k < ss_model_num_tensors(d) && !b; k++)
-            if (!strcmp(ss_model_tensor(d, k)->name, a->name) && ss_model_tensor(d, k)->numel == a->numel)
-                b = ss_model_tensor(d, k);
-        if (!b) continue;
+        const ss_param_info *a = ss_model_tensor(g, i), *b = ss_model_find_tensor(d, a->name);
+        if (a->offset >= head || !b || b->numel != a->numel) continue;
         size_t bytes = a->numel * sizeof(float);
         memcpy(ss_model_params(d) + b->offset, ss_model_params(g) + a->offset, bytes);
         memcpy(od->m + b->offset, og->m + a->offset, bytes);

@@ -365,7 +365,8 @@ static void describe(trainer *t) {
         note(t, "rtd: the discriminator is off (not run, the generator learning alone) until %s%s", when,
              o->disc_start > 0 || from < 0 ? "" : " (--disc-start-share of the steps)");
     if (o->objective == SS_OBJ_RTD && o->disc_init == SS_DISC_INIT_GENERATOR)
-        note(t, "rtd: at %s the discriminator's blocks are set to the generator's (--disc-init generator)", when);
+        note(t, "rtd: at %s the discriminator's blocks are set to the generator's (--disc-init; fresh keeps its own)",
+             when);
     if (o->objective == SS_OBJ_RTD && o->disc_warmup > 0)
         note(t, "rtd: the discriminator loss weight rises linearly from %g to %g over %" PRId64 " steps from %s",
              o->disc_weight / (double)o->disc_warmup, o->disc_weight, o->disc_warmup, when);
