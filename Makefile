@@ -98,7 +98,7 @@ FUZZ_LDLIBS   = $(shell pkg-config --libs libutf8proc libzstd libcjson 2>/dev/nu
                 -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -ldnnl -lgomp -lm
 
 .PHONY: all deps check check-deps check-torch check-fresh demo clean install uninstall bench-tokenizer fuzz analyze \
-        bench-train bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb exp-fewlabels exp-probe exp-continued mpi bench-mpi \
+        bench-train bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb exp-fewlabels exp-probe exp-continued exp-learning mpi bench-mpi \
         bench-mpi-net
 all: deps
 	$(call stage,build: libselfsup and the selfsup CLI into $(B)/ (V=1 shows the commands),$(B)/libselfsup.a $(B)/selfsup)
@@ -346,6 +346,12 @@ exp-imdb: all
 exp-fewlabels: all
 	$(call need_pkgs,zstd)
 	eval/exp_fewlabels.sh
+# exp-learning: the learning study's headline (issue 14): mlm, rtd and clm
+# pretrained TIME=7200 s each with pretrain's defaults, fine-tuned with
+# finetune's defaults against scratch on SST-2 (about 7 hours on 2 cores).
+exp-learning: all
+	$(call need_pkgs,zstd gnuplot-nox)
+	eval/exp_learning.sh
 # exp-probe: linear probes (a frozen body, one linear layer) of pretrained
 # models (PROBE_MODELS) on SST-2, against random weights.
 exp-probe: all
