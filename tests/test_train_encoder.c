@@ -610,7 +610,7 @@ static int64_t saved_disc_from(const char *run) {
     return from;
 }
 
-/* --disc-start-share P (the default, 0.5): with --steps the discriminator
+/* --disc-start-share P (0.5 here; the default is 0.75): with --steps the discriminator
  * starts at ceil(P * steps) (12 steps: the ramp from step 6) and a --flops
  * budget of 6 generator steps + 5.5 full steps plans 12 (a plan at the full
  * cost throughout gives 9); with --time it starts at the first step begun
@@ -625,7 +625,10 @@ static void test_rtd_disc_start_share(void **state) {
     scratch_run(b, "share_b");
     scratch_run(c, "share_c");
     ss_train_opts o, saved;
+    ss_train_opts_defaults(&o);
+    assert_true(o.disc_start_share == 0.75);
     opts_for(&o, SS_OBJ_RTD, a, 12);
+    o.disc_start_share = 0.5;
     o.disc_warmup = 4;
     o.log_every = 1;
     CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
@@ -639,6 +642,7 @@ static void test_rtd_disc_start_share(void **state) {
     double alone, full;
     step_flops(a, &alone, &full);
     opts_for(&o, SS_OBJ_RTD, b, 0);
+    o.disc_start_share = 0.5;
     o.disc_warmup = 4;
     o.flops = 6 * alone + 5.5 * full;
     o.eval_every = 12;
@@ -650,6 +654,7 @@ static void test_rtd_disc_start_share(void **state) {
 
     /* --time 2: the start is the first step begun at elapsed >= 1 s */
     opts_for(&o, SS_OBJ_RTD, c, 0);
+    o.disc_start_share = 0.5;
     o.time_limit = 2.0;
     o.disc_warmup = 3;
     o.log_every = 1;
