@@ -261,13 +261,14 @@ $(B)/asan/tests/%: tests/%.c tests/testutil.h $(B)/asan/libselfsup.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) -Itests -o $@ $< $(B)/asan/libselfsup.a $(TEST_LIBS) $(LDLIBS)
 
-# The fuzz build: the library (and the CLI's option parsers, src/cli/args.c)
+# The fuzz build: the library (and the CLI's option parsers, src/cli/args.c, with
+# the GEMM probe cache they call, src/cli/gemm_cache.c)
 # instrumented for libFuzzer, one program per target.
 $(B)/fuzz/obj/%.o: %.c $(B)/.deps-ok
 	@mkdir -p $(dir $@)
 	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
-$(B)/fuzz/libselfsup.a: $(LIB_SRCS:%.c=$(B)/fuzz/obj/%.o) $(B)/fuzz/obj/src/cli/args.o
+$(B)/fuzz/libselfsup.a: $(LIB_SRCS:%.c=$(B)/fuzz/obj/%.o) $(B)/fuzz/obj/src/cli/args.o $(B)/fuzz/obj/src/cli/gemm_cache.o
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 

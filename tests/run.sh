@@ -12,6 +12,9 @@ set -u
 export CMOCKA_MESSAGE_OUTPUT=TAP
 export TMPDIR="${TMPDIR:-/tmp}/selfsup-tests.$$"
 mkdir -p "$TMPDIR" build/test-logs
+# the GEMM probe kept for this run's commands, not in the user's cache
+# (src/cli/gemm_cache.c): the tests' processes choose one backend alike
+export SELFSUP_CACHE_DIR="$TMPDIR/cache"
 trap 'rm -rf "$TMPDIR"' EXIT
 passed=0; failed=0; failures=()
 [ -t 1 ] && tty=1 || tty=0

@@ -93,8 +93,20 @@ typedef struct {
  * transformer-sized product (2048 x 1024 x 256) a few times per backend on
  * the current thread count: about 0.1 s, once per process and thread count
  * (later selections reuse its measurements, so the runs of one process
- * choose alike even where load makes timings noisy). */
+ * choose alike even where load makes timings noisy), unless measurements
+ * were given with ss_gemm_set_probe (the CLI keeps them across processes). */
 ss_status ss_gemm_select(ss_precision want, ss_gemm_choice *out, ss_error *err);
+/* The probe itself: measure now on the current thread count (replacing any
+ * earlier measurements; later selections reuse these) and, when peak is not
+ * NULL, copy the GFLOP/s per backend out (0 = unavailable; the rounding
+ * reference is never measured). */
+void ss_gemm_probe(double peak[SS_GEMM_N_BACKENDS]);
+/* Measurements made before, by another process on this machine (a cache the
+ * caller keeps, e.g. the CLI's, src/cli/gemm_cache.c), taken as the probe's
+ * for the current thread count: selections then decide from them without
+ * timing, so every process given the same numbers chooses alike. Peaks of
+ * backends unavailable here are taken as 0. */
+void ss_gemm_set_probe(const double peak[SS_GEMM_N_BACKENDS]);
 /* Use one backend without probing (tests, and --resume of a run's recorded precision). */
 ss_status ss_gemm_use(ss_gemm_backend be, ss_error *err);
 ss_gemm_backend ss_gemm_current(void);

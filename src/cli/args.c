@@ -329,8 +329,9 @@ ss_gemm_choice cli_setup_precision(const char *command, const char *precision, c
         c.backend = c.f32_backend = be;
         c.precision = be == SS_GEMM_DNNL_BF16 || be == SS_GEMM_REF_BF16 ? SS_PRECISION_BF16 : SS_PRECISION_FP32;
         snprintf(c.reason, sizeof c.reason, "named by --gemm");
-    } else if (ss_gemm_select(want, &c, &err)) {
-        cli_die(command, "--precision: %s", err.msg);
+    } else {
+        cli_gemm_probe_prepare(command, verbose);
+        if (ss_gemm_select(want, &c, &err)) cli_die(command, "--precision: %s", err.msg);
     }
     if (!verbose) return c;
     fprintf(stderr, "precision: %s matrix products through %s (%s)\n", ss_precision_name(c.precision),

@@ -92,6 +92,16 @@ int cli_threads_quiet(int n);
  * openblas-f32, the reference path (comparisons, and a CPU where oneDNN
  * misbehaves). A bad value or an impossible choice exits 2. */
 ss_gemm_choice cli_setup_precision(const char *command, const char *precision, const char *gemm, int verbose);
+/* Where --precision auto's probe comes from (src/cli/gemm_cache.c): the
+ * measurements an earlier command made on this machine (same CPU,
+ * libraries and thread count), kept in the cache directory, or measured
+ * now and kept there; so that every command chooses the same backend and
+ * a seed gives the same bits in every process. SELFSUP_GEMM_PROBE=fresh
+ * measures again, =off neither reads nor writes; a bad value exits 2.
+ * After the threads are set; cli_setup_precision calls it, and the
+ * training commands before their run. verbose: say where the
+ * measurements came from on stderr. */
+void cli_gemm_probe_prepare(const char *command, int verbose);
 /* The --precision line of the usage texts. */
 #define CLI_PRECISION_HELP                                                                               \
     "--precision fp32|bf16|auto: matrix products in fp32, or with bf16 inputs and fp32 accumulation\n"  \

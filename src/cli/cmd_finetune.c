@@ -215,6 +215,7 @@ int cmd_finetune(int argc, char **argv) {
     if (cli_args_done(&a)) return 2;
     if (a.n_positional) cli_die(a.command, "unexpected argument '%s'", a.positional[0]);
     o.threads = cli_setup_threads(o.threads);
+    cli_gemm_probe_prepare(a.command, 1);
     o.stop = cli_catch_interrupt();
     if (o.unlabeled) return self_train(&a, &o);
     ss_finetune_result r;

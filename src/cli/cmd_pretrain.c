@@ -179,6 +179,7 @@ int cmd_pretrain(int argc, char **argv) {
         cli_die(a.command, "%s already holds a training run; use --resume to continue it or --overwrite "
                 "to start again", o.out_dir);
     o.threads = cli_setup_threads(o.threads);
+    cli_gemm_probe_prepare(a.command, 1);
     o.stop = cli_catch_interrupt();
     cli_progress_state ps = {0};
     int speaker = ss_dist_rank() == 0; /* under mpirun rank 0 reports for all */

@@ -541,6 +541,25 @@ static struct {
     double peak[SS_GEMM_N_BACKENDS];
 } probe_cache;
 
+void ss_gemm_probe(double peak[SS_GEMM_N_BACKENDS]) {
+    dnnl_ready();
+    memset(probe_cache.peak, 0, sizeof probe_cache.peak);
+    for (int round = 0; round < PROBE_ROUNDS; round++)
+        for (int be = 0; be < SS_GEMM_REF_BF16; be++) {
+            double p = peak_of((ss_gemm_backend)be, PROBE_M, PROBE_N, PROBE_K, PROBE_SECONDS / PROBE_ROUNDS, 2);
+            if (p > probe_cache.peak[be]) probe_cache.peak[be] = p;
+        }
+    probe_cache.threads = omp_get_max_threads();
+    if (peak) memcpy(peak, probe_cache.peak, sizeof probe_cache.peak);
+}
+
+void ss_gemm_set_probe(const double peak[SS_GEMM_N_BACKENDS]) {
+    for (int be = 0; be < SS_GEMM_N_BACKENDS; be++) /* a backend not available here cannot be chosen */
+        probe_cache.peak[be] =
+            be < SS_GEMM_REF_BF16 && ss_gemm_available((ss_gemm_backend)be) && peak[be] > 0 ? peak[be] : 0.0;
+    probe_cache.threads = omp_get_max_threads();
+}
+
 ss_status ss_gemm_select(ss_precision want, ss_gemm_choice *out, ss_error *err) {
     ss_gemm_choice c;
     memset(&c, 0, sizeof c);
@@ -548,15 +567,7 @@ ss_status ss_gemm_select(ss_precision want, ss_gemm_choice *out, ss_error *err) 
     isa_name(c.isa, sizeof c.isa);
     int native = ss_gemm_native_bf16();
     (void)err;
-    if (probe_cache.threads != omp_get_max_threads()) {
-        memset(probe_cache.peak, 0, sizeof probe_cache.peak);
-        for (int round = 0; round < PROBE_ROUNDS; round++)
-            for (int be = 0; be < SS_GEMM_REF_BF16; be++) {
-                double p = peak_of((ss_gemm_backend)be, PROBE_M, PROBE_N, PROBE_K, PROBE_SECONDS / PROBE_ROUNDS, 2);
-                if (p > probe_cache.peak[be]) probe_cache.peak[be] = p;
-            }
-        probe_cache.threads = omp_get_max_threads();
-    }
+    if (probe_cache.threads != omp_get_max_threads()) ss_gemm_probe(NULL);
     memcpy(c.peak, probe_cache.peak, sizeof c.peak);
     c.f32_backend = c.peak[SS_GEMM_DNNL_F32] > 0 && c.peak[SS_GEMM_OPENBLAS] <= OPENBLAS_MARGIN * c.peak[SS_GEMM_DNNL_F32]
                         ? SS_GEMM_DNNL_F32 : SS_GEMM_OPENBLAS;
