@@ -410,6 +410,40 @@ static void test_select(void **state) {
     CHECK_OK(ss_gemm_use(SS_GEMM_OPENBLAS, &err), &err);
 }
 
+/* Measurements given with ss_gemm_set_probe (the CLI's cache) decide the
+ * selection without timing: the backend the given peaks favour is taken;
+ * unavailable backends count as 0; ss_gemm_probe measures again and says
+ * how much of the cores it had. */
+static void test_select_given_probe(void **state) {
+    (void)state;
+    ss_error err = {0};
+    ss_gemm_choice c;
+    double given[SS_GEMM_N_BACKENDS] = {[SS_GEMM_OPENBLAS] = 1000, [SS_GEMM_DNNL_F32] = 100,
+                                        [SS_GEMM_DNNL_BF16] = 0, [SS_GEMM_REF_BF16] = 5000};
+    ss_gemm_set_probe(given);
+    CHECK_OK(ss_gemm_select(SS_PRECISION_AUTO, &c, &err), &err);
+    assert_int_equal(c.backend, SS_GEMM_OPENBLAS);
+    assert_int_equal(c.precision, SS_PRECISION_FP32);
+    assert_true(c.peak[SS_GEMM_OPENBLAS] == 1000 && c.peak[SS_GEMM_REF_BF16] == 0); /* the reference is never a peak */
+    given[SS_GEMM_OPENBLAS] = 100, given[SS_GEMM_DNNL_F32] = 1000;
+    ss_gemm_set_probe(given);
+    CHECK_OK(ss_gemm_select(SS_PRECISION_FP32, &c, &err), &err);
+    assert_int_equal(c.backend, ss_gemm_available(SS_GEMM_DNNL_F32) ? SS_GEMM_DNNL_F32 : SS_GEMM_OPENBLAS);
+    given[SS_GEMM_DNNL_BF16] = 10000;
+    ss_gemm_set_probe(given);
+    CHECK_OK(ss_gemm_select(SS_PRECISION_AUTO, &c, &err), &err);
+    assert_int_equal(c.precision, ss_gemm_native_bf16() && ss_gemm_available(SS_GEMM_DNNL_BF16) ? SS_PRECISION_BF16
+                                                                                                 : SS_PRECISION_FP32);
+    double measured[SS_GEMM_N_BACKENDS];
+    double share = ss_gemm_probe(measured);
+    assert_true(share > 0.05 && share < 1.5);
+    assert_true(measured[SS_GEMM_OPENBLAS] > 0 && measured[SS_GEMM_OPENBLAS] < 1e5);
+    CHECK_OK(ss_gemm_select(SS_PRECISION_FP32, &c, &err), &err);
+    assert_memory_equal(measured, c.peak, sizeof measured); /* the new measurements replace the given ones */
+    print_message("# probe: %.0f%% of %d threads' time\n", 100 * share, omp_get_max_threads());
+    CHECK_OK(ss_gemm_use(SS_GEMM_OPENBLAS, &err), &err);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bf16_rounding),
@@ -423,6 +457,7 @@ int main(void) {
         cmocka_unit_test(test_attention_tiles),
         cmocka_unit_test(test_weight_cache),
         cmocka_unit_test(test_select),
+        cmocka_unit_test(test_select_given_probe),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);
     ss_gemm_release();

@@ -99,8 +99,11 @@ ss_status ss_gemm_select(ss_precision want, ss_gemm_choice *out, ss_error *err);
 /* The probe itself: measure now on the current thread count (replacing any
  * earlier measurements; later selections reuse these) and, when peak is not
  * NULL, copy the GFLOP/s per backend out (0 = unavailable; the rounding
- * reference is never measured). */
-void ss_gemm_probe(double peak[SS_GEMM_N_BACKENDS]);
+ * reference is never measured). Returns the share of the timed products'
+ * wall time x threads this process had the CPU for: near 1 on an idle
+ * machine, about 0.5 beside another job on every core (timings then are
+ * noise: a caller keeping them should not). */
+double ss_gemm_probe(double peak[SS_GEMM_N_BACKENDS]);
 /* Measurements made before, by another process on this machine (a cache the
  * caller keeps, e.g. the CLI's, src/cli/gemm_cache.c), taken as the probe's
  * for the current thread count: selections then decide from them without

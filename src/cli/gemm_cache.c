@@ -32,7 +32,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -125,24 +124,6 @@ static ss_status load(const char *path, const char *key, double peak[SS_GEMM_N_B
     return st;
 }
 
-/* Run the probe; return the share of its wall time x threads this process
- * had the CPU for (1 on an idle machine; about 0.5 beside another job
- * using every core, whose timings would then be kept for good). */
-static double probe_cpu_share(double peak[SS_GEMM_N_BACKENDS]) {
-    struct rusage r0, r1;
-    struct timespec t0, t1;
-    getrusage(RUSAGE_SELF, &r0);
-    clock_gettime(CLOCK_MONOTONIC, &t0);
-    ss_gemm_probe(peak);
-    clock_gettime(CLOCK_MONOTONIC, &t1);
-    getrusage(RUSAGE_SELF, &r1);
-#define SECONDS(tv) ((double)(tv).tv_sec + (double)(tv).tv_usec * 1e-6)
-    double cpu = SECONDS(r1.ru_utime) - SECONDS(r0.ru_utime) + SECONDS(r1.ru_stime) - SECONDS(r0.ru_stime);
-#undef SECONDS
-    double wall = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
-    return wall > 0 ? cpu / (wall * omp_get_max_threads()) : 1.0;
-}
-
 /* SELFSUP_GEMM_PROBE_MIN_SHARE: the share of the cores' time a probe must
  * have had to be kept (default MIN_SHARE; 0 keeps every probe; tests set
  * it to choose a branch on any machine). */
@@ -208,7 +189,7 @@ void cli_gemm_probe_prepare(const char *command, int verbose) {
         }
         if (verbose) fprintf(stderr, "GEMM probe: %s not used (%s): measuring again\n", path, err.msg);
     }
-    double share = probe_cpu_share(peak);
+    double share = ss_gemm_probe(peak);
     ss_error werr = {0};
     if (!fresh && share < need_share) { /* fresh: the user asked for this measurement, busy or not */
         if (verbose)

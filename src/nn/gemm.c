@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include <oneapi/dnnl/dnnl.h>
@@ -480,8 +481,18 @@ static double now_s(void) {
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* Best GFLOP/s of at least min_reps products and min_seconds. */
-static double peak_of(ss_gemm_backend be, int M, int N, int K, double min_seconds, int min_reps) {
+/* CPU seconds of this process, every thread. */
+static double cpu_s(void) {
+    struct rusage r;
+    getrusage(RUSAGE_SELF, &r);
+    return (double)r.ru_utime.tv_sec + (double)r.ru_utime.tv_usec * 1e-6 + (double)r.ru_stime.tv_sec +
+           (double)r.ru_stime.tv_usec * 1e-6;
+}
+
+/* Best GFLOP/s of at least min_reps products and min_seconds; the timed
+ * products' wall and CPU seconds added to *wall and *cpu (when not NULL). */
+static double peak_of(ss_gemm_backend be, int M, int N, int K, double min_seconds, int min_reps, double *wall,
+                      double *cpu) {
     if (!ss_gemm_available(be)) return 0.0;
     float *a = malloc((size_t)M * K * sizeof *a), *b = malloc((size_t)N * K * sizeof *b);
     float *c = malloc((size_t)M * N * sizeof *c);
@@ -492,13 +503,15 @@ static double peak_of(ss_gemm_backend be, int M, int N, int K, double min_second
         ss_error err = {0};
         /* the first call creates the primitive: not timed */
         if (ss_gemm_on(be, 0, 1, M, N, K, 1.0f, a, K, b, K, 0.0f, c, N, &err) == SS_OK) {
-            double start = now_s();
+            double start = now_s(), cpu0 = cpu ? cpu_s() : 0.0;
             for (int rep = 0; rep < min_reps || now_s() - start < min_seconds; rep++) {
                 double t0 = now_s();
                 ss_gemm_on(be, 0, 1, M, N, K, 1.0f, a, K, b, K, 0.0f, c, N, &err);
                 double dt = now_s() - t0, g = 2.0 * M * N * K / dt * 1e-9;
                 if (g > best) best = g;
             }
+            if (wall) *wall += now_s() - start;
+            if (cpu) *cpu += cpu_s() - cpu0;
         }
     }
     free(a);
@@ -508,7 +521,7 @@ static double peak_of(ss_gemm_backend be, int M, int N, int K, double min_second
 }
 
 double ss_gemm_peak(ss_gemm_backend be, int M, int N, int K, double min_seconds) {
-    return peak_of(be, M, N, K, min_seconds, 5);
+    return peak_of(be, M, N, K, min_seconds, 5, NULL, NULL);
 }
 
 static void isa_name(char *out, size_t n) {
@@ -541,16 +554,19 @@ static struct {
     double peak[SS_GEMM_N_BACKENDS];
 } probe_cache;
 
-void ss_gemm_probe(double peak[SS_GEMM_N_BACKENDS]) {
+double ss_gemm_probe(double peak[SS_GEMM_N_BACKENDS]) {
     dnnl_ready();
     memset(probe_cache.peak, 0, sizeof probe_cache.peak);
+    double wall = 0.0, cpu = 0.0;
     for (int round = 0; round < PROBE_ROUNDS; round++)
         for (int be = 0; be < SS_GEMM_REF_BF16; be++) {
-            double p = peak_of((ss_gemm_backend)be, PROBE_M, PROBE_N, PROBE_K, PROBE_SECONDS / PROBE_ROUNDS, 2);
+            double p = peak_of((ss_gemm_backend)be, PROBE_M, PROBE_N, PROBE_K, PROBE_SECONDS / PROBE_ROUNDS, 2,
+                               &wall, &cpu);
             if (p > probe_cache.peak[be]) probe_cache.peak[be] = p;
         }
     probe_cache.threads = omp_get_max_threads();
     if (peak) memcpy(peak, probe_cache.peak, sizeof probe_cache.peak);
+    return wall > 0 ? cpu / (wall * probe_cache.threads) : 1.0;
 }
 
 void ss_gemm_set_probe(const double peak[SS_GEMM_N_BACKENDS]) {
