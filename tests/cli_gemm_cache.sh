@@ -68,10 +68,13 @@ check "a damaged file is not used: measured again and replaced by a valid one" \
 
 /usr/bin/python3 -c 'import json, sys; p = sys.argv[1]; j = json.load(open(p)); j["key"] = "cpu another one"; json.dump(j, open(p, "w"))' "$F"
 "${G[@]}" >/dev/null 2>"$TMP/g5.err"
+/usr/bin/python3 -c 'import json, sys; p = sys.argv[1]; j = json.load(open(p)); j["measured"] = "\u001b[2Jyesterday"; json.dump(j, open(p, "w"))' "$F"
+"${G[@]}" >/dev/null 2>"$TMP/g5b.err"
 head -c 70000 /dev/zero | tr '\0' ' ' >>"$F"
 "${G[@]}" >/dev/null 2>"$TMP/g6.err"
-check "a file from another setup, or of 70 KB, is measured again" \
+check "a file from another setup, with a time that is not one, or of 70 KB, is measured again" \
   bash -c "grep -q 'not used (made on another machine or setup (its key: cpu another one))' '$TMP/g5.err' &&
+           grep -q 'not used (\"measured\": expected a UTC time' '$TMP/g5b.err' && ! grep -q yesterday '$TMP/g5b.err' &&
            grep -q 'not used (not a regular file of at most 65536 bytes)' '$TMP/g6.err' && [ \$(wc -c <'$F') -lt 4096 ]"
 
 SELFSUP_GEMM_PROBE=fresh "${G[@]}" >/dev/null 2>"$TMP/g7.err"

@@ -110,6 +110,8 @@ static ss_status load(const char *path, const char *key, double peak[SS_GEMM_N_B
     if (!j) st = ss_fail(err, SS_ERR_FORMAT, "not JSON");
     else if (!cJSON_IsString(k) || !cJSON_IsObject(peaks) || !cJSON_IsString(m))
         st = ss_fail(err, SS_ERR_FORMAT, "no \"key\", \"measured\" and \"peaks\"");
+    else if (strlen(m->valuestring) != 20 || strspn(m->valuestring, "0123456789-T:Z") != 20)
+        st = ss_fail(err, SS_ERR_FORMAT, "\"measured\": expected a UTC time as YYYY-MM-DDTHH:MM:SSZ");
     else if (strcmp(k->valuestring, key))
         st = ss_fail(err, SS_ERR_FORMAT, "made on another machine or setup (its key: %.200s)", k->valuestring);
     for (int be = 0; !st && be < SS_GEMM_N_BACKENDS; be++) {
