@@ -4,7 +4,10 @@
 # classifier, on SST-2 dev (sentence protocol), beside the plain-head
 # fine-tuning of the same model (eval/exp_label_efficiency.sh's runs):
 #   zero-shot  no labelled row: classify --template --verbalizer, with and
-#              without --calibrate
+#              without --calibrate; then the seven templates below given
+#              together (--template several times: the mean of their class
+#              log-probabilities), fixed before any of them was read on
+#              this model (ZS_TEMPLATES=0 skips them)
 #   prompt     prompt-based fine-tuning (finetune --template --verbalizer) at
 #              SIZES labels (N random sentences, or Kpc: K of each class),
 #              with the plain head's subsets, seeds, epochs and dev
@@ -74,6 +77,26 @@ for cal in "" --calibrate; do
   paste "$out" "$R/dev.gold" | awk -v c="${cal:-uncalibrated}" \
     '{n++; ok += ($1 == $2)} END {printf "zero-shot %s: %d/%d = %.2f%%\n", c, ok, n, 100 * ok / n}'
 done
+
+# several templates at once: the fourteenth part's five (chosen on
+# clm-2h-bf16) and two more, the same for every model (an encoder's with
+# [MASK] where a decoder's word goes)
+if [ "${ZS_TEMPLATES:-1}" != 0 ]; then
+  ZS=('{text} It was' '{text} This movie is' '{text} All in all, it was' '{text} Overall, the film was'
+    '{text} In short, a' '{text} The movie was' '{text} I thought it was')
+  TA=()
+  for t in "${ZS[@]}"; do
+    case $MODEL in clm*) TA+=(--template "$t") ;; *) TA+=(--template "$t [MASK].") ;; esac
+  done
+  echo "== zero-shot, the ${#ZS[@]} templates together"
+  for cal in "" --calibrate; do
+    out=$R/zeroshot_${MODEL}${DTAG}+t${#ZS[@]}${cal}.txt
+    [ -s "$out" ] || $SS classify --model "$RUN" "${TA[@]}" --verbalizer "$VERB_ZS" $cal "${DT[@]}" \
+      --threads "$THREADS" "$R/dev.txt" | cut -f1 >"$out"
+    paste "$out" "$R/dev.gold" | awk -v c="${cal:-uncalibrated}" -v n=${#ZS[@]} \
+      '{t++; ok += ($1 == $2)} END {printf "zero-shot, %d templates, %s: %d/%d = %.2f%%\n", n, c, ok, t, 100 * ok / t}'
+  done
+fi
 
 # sizes (N or Kpc) and schedules are the plain head's (exp_recipe.sh's
 # subset and schedule, as eval/exp_label_efficiency.sh runs them)

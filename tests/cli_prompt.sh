@@ -7,7 +7,7 @@
 # with plain 'classify --model DIR' exactly as its dev evaluation did.
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 13
+tap_plan 14
 tap_needs sst2 train.tsv cli-prompt
 
 SST=$MIRROR/sst2
@@ -38,6 +38,19 @@ assert all(list(r['probs']) == ['0', '1'] and abs(sum(r['probs'].values()) - 1) 
 check "--calibrate changes the probabilities (the content-free prior divided out)" /usr/bin/python3 -c "
 import json; a = [json.loads(l)['probs']['1'] for l in open('$TMP/z2')]; b = [json.loads(l)['probs']['1'] for l in open('$TMP/z3')]
 assert len(b) == 3 and all(abs(x - y) > 1e-4 for x, y in zip(a, b)), (a, b)"
+
+"$SS" classify --model "$TMP/mlm" --template '{text} A [MASK] film.' --verbalizer "$VERB" --json --calibrate -t 1 \
+  <"$TMP/three.txt" >"$TMP/z4" 2>&1
+"$SS" classify --model "$TMP/mlm" --template '{text} It was [MASK].' --template '{text} A [MASK] film.' \
+  --verbalizer "$VERB" --json --calibrate -t 1 <"$TMP/three.txt" >"$TMP/z5" 2>&1
+check "--template twice: the softmax of the mean of the two templates' calibrated log-probabilities" /usr/bin/python3 -c "
+import json, math
+one, two, both = ([json.loads(l)['probs'] for l in open('$TMP/' + f)] for f in ('z3', 'z4', 'z5'))
+assert len(both) == 3, both
+for a, b, g in zip(one, two, both):
+    s = {k: (math.log(a[k]) + math.log(b[k])) / 2 for k in a}
+    want = math.exp(s['1']) / (math.exp(s['0']) + math.exp(s['1']))
+    assert abs(g['1'] - want) < 2e-3 and abs(a['1'] - b['1']) > 1e-3, (a, b, g, want)"
 
 "$SS" classify --model "$TMP/clm" --template '{text} It was [MASK].' --verbalizer "$VERB" "$TMP/three.txt" >"$TMP/e1" 2>&1
 check "a decoder template with text after [MASK] is an error saying why" \

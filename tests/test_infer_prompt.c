@@ -198,7 +198,7 @@ static void classify_with(const char *dir, const char *tpl, const char *verb, in
     ss_error err = {0};
     ss_classifier c;
     ss_prompt_spec spec = {tpl, verb, calibrate};
-    CHECK_OK(ss_classifier_load_prompt(&c, dir, &spec, &err), &err);
+    CHECK_OK(ss_classifier_load_prompt(&c, dir, &spec, 1, &err), &err);
     assert_int_equal(c.labels.n, 2);
     assert_string_equal(c.labels.names[0], "neg");
     assert_string_equal(c.labels.names[1], "pos");
@@ -274,6 +274,73 @@ static void test_decoder_by_hand(void **state) {
     ss_ids_free(&prefix);
     classify_with(g_dec, "{text} It was", "neg=awful;pos=great", 0, 64, got);
     assert_true(fabs(got[0] - p[0]) <= 2e-6 && fabs(got[1] - p[1]) <= 2e-6);
+    ss_model_free(m);
+}
+
+/* One template's calibrated (or not) class probabilities by hand. */
+static void dec_probs_by_hand(ss_model *m, const char *tail, int calibrate, double *want) {
+    double s[2], cf[2][2], prior[2] = {0, 0};
+    if (calibrate) {
+        dec_scores(m, "N/A", tail, 1, s);
+        softmax2(s, cf[0]);
+        dec_scores(m, "", tail, 1, s);
+        softmax2(s, cf[1]);
+        prior[0] = log((cf[0][0] + cf[1][0]) / 2);
+        prior[1] = log((cf[0][1] + cf[1][1]) / 2);
+    }
+    for (int i = 0; i < N_TEXTS; i++) {
+        dec_scores(m, TEXTS[i], tail, 1, s);
+        s[0] -= prior[0];
+        s[1] -= prior[1];
+        softmax2(s, want + i * 2);
+    }
+}
+
+/* Several templates: the softmax of the mean of each template's class
+ * log-probabilities, each calibrated against its own content-free prior. */
+static void test_several_templates_by_hand(void **state) {
+    (void)state;
+    ss_error err = {0};
+    ss_model *m;
+    CHECK_OK(ss_model_load(&m, g_dec, &err), &err);
+    for (int calibrate = 0; calibrate <= 1; calibrate++) {
+        double a[N_TEXTS * 2], b[N_TEXTS * 2], want[N_TEXTS * 2], s[2];
+        dec_probs_by_hand(m, " It was", calibrate, a);
+        dec_probs_by_hand(m, " The film was", calibrate, b);
+        for (int i = 0; i < N_TEXTS; i++) {
+            s[0] = (log(a[i * 2]) + log(b[i * 2])) / 2;
+            s[1] = (log(a[i * 2 + 1]) + log(b[i * 2 + 1])) / 2;
+            softmax2(s, want + i * 2);
+        }
+        expect_informative(want);
+        /* the average is neither template alone (else the test would prove little) */
+        assert_true(fabs(want[0] - a[0]) > 1e-4 && fabs(want[0] - b[0]) > 1e-4);
+        ss_prompt_spec specs[2] = {{"{text} It was", VERB, calibrate}, {"{text} The film was", VERB, calibrate}};
+        ss_classifier c;
+        float got[N_TEXTS * 2];
+        CHECK_OK(ss_classifier_load_prompt(&c, g_dec, specs, 2, &err), &err);
+        assert_int_equal(c.n_prompts, 2);
+        CHECK_OK(ss_classify(&c, (char *const *)TEXTS, N_TEXTS, 3, got, &err), &err);
+        ss_classifier_free(&c);
+        expect_probs(got, want, calibrate ? "two templates, calibrated" : "two templates");
+    }
+    /* the labels in the first verbalizer's order, the second's renumbered to them */
+    ss_prompt_spec swapped[2] = {{"{text} It was", VERB, 0}, {"{text} The film was", "pos=good,great;neg=bad,awful", 0}};
+    ss_classifier c;
+    float got[N_TEXTS * 2], ref[N_TEXTS * 2];
+    ss_prompt_spec same[2] = {{"{text} It was", VERB, 0}, {"{text} The film was", VERB, 0}};
+    CHECK_OK(ss_classifier_load_prompt(&c, g_dec, same, 2, &err), &err);
+    CHECK_OK(ss_classify(&c, (char *const *)TEXTS, N_TEXTS, 64, ref, &err), &err);
+    ss_classifier_free(&c);
+    CHECK_OK(ss_classifier_load_prompt(&c, g_dec, swapped, 2, &err), &err);
+    CHECK_OK(ss_classify(&c, (char *const *)TEXTS, N_TEXTS, 64, got, &err), &err);
+    ss_classifier_free(&c);
+    for (int j = 0; j < N_TEXTS * 2; j++) assert_float_equal(got[j], ref[j], 1e-7);
+    /* a verbalizer naming other labels is an error naming the prompt */
+    ss_prompt_spec other[2] = {{"{text} It was", VERB, 0}, {"{text} The film was", "neg=bad;good=good", 0}};
+    assert_int_equal(ss_classifier_load_prompt(&c, g_dec, other, 2, &err), SS_ERR_ARG);
+    assert_non_null(strstr(err.msg, "prompt 2: "));
+    assert_int_equal(ss_classifier_load_prompt(&c, g_dec, other, 0, &err), SS_ERR_ARG);
     ss_model_free(m);
 }
 
@@ -581,7 +648,7 @@ static void test_prompt_directory(void **state) {
     CHECK_OK(ss_write_file_atomic(path, "[\"neg\", \"pos\"]", 14, &err), &err);
     ss_classifier c;
     CHECK_OK(ss_classifier_load(&c, dir, &err), &err);
-    assert_non_null(c.prompt);
+    assert_int_equal(c.n_prompts, 1);
     float got[N_TEXTS * 2], want[N_TEXTS * 2];
     CHECK_OK(ss_classify(&c, (char *const *)TEXTS, N_TEXTS, 64, got, &err), &err);
     ss_classifier_free(&c);
@@ -603,9 +670,9 @@ static void test_models_without_lm_head(void **state) {
     ss_error err = {0};
     ss_classifier c;
     ss_prompt_spec spec = {"{text} It was [MASK].", "n=bad;p=good", 0};
-    assert_int_equal(ss_classifier_load_prompt(&c, g_cls, &spec, &err), SS_ERR_ARG);
+    assert_int_equal(ss_classifier_load_prompt(&c, g_cls, &spec, 1, &err), SS_ERR_ARG);
     assert_non_null(strstr(err.msg, "classification head"));
-    assert_int_equal(ss_classifier_load_prompt(&c, g_disc, &spec, &err), SS_ERR_ARG);
+    assert_int_equal(ss_classifier_load_prompt(&c, g_disc, &spec, 1, &err), SS_ERR_ARG);
     assert_non_null(strstr(err.msg, "no language model head"));
     /* a pretrained run without --template: the message says how */
     assert_int_equal(ss_classifier_load(&c, g_dec, &err), SS_ERR_ARG);
@@ -613,7 +680,7 @@ static void test_models_without_lm_head(void **state) {
     assert_non_null(strstr(err.msg, "--template and --verbalizer"));
     /* the template is checked for the model's kind */
     spec.template_text = "{text} It was";
-    assert_int_equal(ss_classifier_load_prompt(&c, g_enc, &spec, &err), SS_ERR_ARG);
+    assert_int_equal(ss_classifier_load_prompt(&c, g_enc, &spec, 1, &err), SS_ERR_ARG);
     assert_non_null(strstr(err.msg, "an encoder's template needs exactly one"));
 }
 
@@ -621,6 +688,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tokenizer_as_expected),
         cmocka_unit_test(test_decoder_by_hand),
+        cmocka_unit_test(test_several_templates_by_hand),
         cmocka_unit_test(test_encoder_by_fill_mask),
         cmocka_unit_test(test_rtd_generator_by_fill_mask),
         cmocka_unit_test(test_sequences),

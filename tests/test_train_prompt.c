@@ -189,7 +189,7 @@ static double reload_accuracy(const char *dir, int batch, float *probs_out) {
     ss_error err = {0};
     ss_classifier c;
     CHECK_OK(ss_classifier_load(&c, dir, &err), &err);
-    assert_non_null(c.prompt);
+    assert_int_equal(c.n_prompts, 1);
     ss_labeled_set dev;
     CHECK_OK(ss_labeled_read(&dev, g_dev, NULL, &err), &err);
     float probs[N_DEV * 2];
@@ -215,10 +215,10 @@ static void verbalizer_probs(const char *dir, float *probs) {
     CHECK_OK(ss_labeled_read(&dev, g_dev, NULL, &err), &err);
     ss_seqs s;
     int32_t *pos, ids[8], labels[8];
-    CHECK_OK(ss_prompt_encode(c.prompt, dev.texts, dev.n, &s, &pos, &err), &err);
-    int W = ss_prompt_num_words(c.prompt);
+    CHECK_OK(ss_prompt_encode(c.prompts[0], dev.texts, dev.n, &s, &pos, &err), &err);
+    int W = ss_prompt_num_words(c.prompts[0]);
     assert_true(W <= 8);
-    CHECK_OK(ss_prompt_word_tokens(c.prompt, ids, labels, &err), &err);
+    CHECK_OK(ss_prompt_word_tokens(c.prompts[0], ids, labels, &err), &err);
     ss_verbalizer_tokens v = {ids, labels, W, 2};
     for (size_t i = 0; i < dev.n; i++) {
         ss_cls_stats st;

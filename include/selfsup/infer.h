@@ -50,16 +50,24 @@ typedef struct {
     ss_tokenizer *tok;
     ss_label_map labels;
     ss_text_format fmt;
-    ss_prompt *prompt; /* NULL: a CLS head */
+    ss_prompt **prompts; /* n_prompts: none for a CLS head, one for a prompt-fine-tuned directory; */
+    int n_prompts;       /* zero-shot, one per template (their class log-probabilities averaged) */
     ss_model *owner;   /* an rtd run whose generator is model; else NULL */
     ss_text_norm text_norm; /* applied to every text (the model's config.json; the caller may change it) */
 } ss_classifier;
 ss_status ss_classifier_load(ss_classifier *c, const char *dir, ss_error *err);
-/* Prompt-based classification with the model of DIR and this template and
- * verbalizer (the labels in the verbalizer's order): a pretrained run (clm,
- * mlm, or rtd: its generator), or a prompt-fine-tuned directory with another
- * prompt. SS_ERR_ARG for a model without a language model head. */
-ss_status ss_classifier_load_prompt(ss_classifier *c, const char *dir, const ss_prompt_spec *spec, ss_error *err);
+/* Prompt-based classification with the model of DIR and n_specs >= 1
+ * templates and verbalizers (the labels in the first verbalizer's order;
+ * every verbalizer must name the same labels): a pretrained run (clm, mlm,
+ * or rtd: its generator), or a prompt-fine-tuned directory with other
+ * prompts. With several, the class probabilities are the softmax of the mean
+ * over the prompts of each prompt's class log-probabilities (calibrated
+ * where its spec says so): the normalized geometric mean, which is what
+ * averaging the label logits of the prompts gives (PET's ensemble of
+ * patterns, with one model). SS_ERR_ARG for a model without a language
+ * model head, or verbalizers naming different labels. */
+ss_status ss_classifier_load_prompt(ss_classifier *c, const char *dir, const ss_prompt_spec *specs, int n_specs,
+                                    ss_error *err);
 void ss_classifier_free(ss_classifier *c);
 /* Class probabilities probs[n, K] of n texts (no dropout), in batches of
  * up to `batch` texts (prompts: sequences) of similar length. */

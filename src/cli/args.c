@@ -72,15 +72,32 @@ static int find_opt(cli_args *a, const char *name, int takes_value) {
     return found;
 }
 
-const char *cli_opt(cli_args *a, const char *name) {
-    int i = find_opt(a, name, 1);
-    if (i < 0) return NULL;
+/* The value of argument i, option NAME ("NAME=V" or "NAME V"), marked used. */
+static const char *value_at(cli_args *a, int i) {
     a->used[i] = 1;
     const char *eq = strchr(a->argv[i], '=');
     if (eq) return eq + 1;
     if (i + 1 >= a->argc) cli_die(a->command, "option %s needs a value (see --help)", a->argv[i]);
     a->used[i + 1] = 1;
     return a->argv[i + 1];
+}
+
+const char *cli_opt(cli_args *a, const char *name) {
+    int i = find_opt(a, name, 1);
+    return i < 0 ? NULL : value_at(a, i);
+}
+
+int cli_opt_all(cli_args *a, const char *name, const char ***out) {
+    const char *shrt = short_form(name);
+    int n = 0;
+    *out = NULL;
+    for (int i = 0; i < a->argc; i++) {
+        if (strcmp(a->argv[i], "--") == 0) break;
+        if (a->used[i] || !(is_opt(a->argv[i], name) || (shrt && is_opt(a->argv[i], shrt)))) continue;
+        if (!*out && !(*out = calloc((size_t)a->argc, sizeof **out))) cli_die(a->command, "out of memory");
+        (*out)[n++] = value_at(a, i);
+    }
+    return n;
 }
 
 int cli_flag(cli_args *a, const char *name) {

@@ -36,6 +36,10 @@ void cli_args_init(cli_args *a, int argc, char **argv, const char *command,
                    const char *usage);
 const char *cli_opt(cli_args *a, const char *name);
 int cli_flag(cli_args *a, const char *name);
+/* An option that may be given several times (classify's --template): every
+ * value in order in *out (malloc'd, the caller frees it; NULL when absent);
+ * returns the count. Any other option given twice keeps its last value. */
+int cli_opt_all(cli_args *a, const char *name, const char ***out);
 /* A numeric option's value text parsed, without exiting (the fuzz target
  * tests/fuzz/fuzz_cli_numbers.c calls these): SS_ERR_ARG naming the option
  * when it is not an integer (strtod's syntax, so 1e6 is one; |v| < 9.2e18),

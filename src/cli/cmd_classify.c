@@ -11,7 +11,8 @@
 
 static const char usage[] =
     "usage: selfsup classify --model DIR [--json] [--batch B] [--threads N] [--precision fp32|bf16|auto] [--gemm NAME]\n"
-    "                        [--template TEXT --verbalizer 'LABEL=WORD[,WORD...];...' [--calibrate]]\n"
+    "                        [--template TEXT [--template TEXT...] --verbalizer 'LABEL=WORD[,WORD...];...'\n"
+    "                         [--calibrate]]\n"
     "                        [--detokenize none|ptb] [FILE...]\n"
     "\n"
     "Reads one text per line (files, plain or .zst, or standard input; '-' is\n"
@@ -37,6 +38,9 @@ static const char usage[] =
     "                    a word of several tokens, the product of theirs)\n"
     "  --calibrate       divide out the label probabilities of content-free\n"
     "                    inputs ('N/A' and '' in the template; Zhao et al. 2021)\n"
+    "  --template given several times: every template scores each text, and the\n"
+    "                    class probabilities are the softmax of the mean of the\n"
+    "                    templates' (calibrated) class log-probabilities\n"
     "A model fine-tuned with --template classifies with its own prompt; these\n"
     "options replace it.\n"
     "  --detokenize none|ptb  normalize each line before tokenizing (ptb: undo\n"
@@ -113,28 +117,35 @@ int cmd_classify(int argc, char **argv) {
     int threads = cli_opt_threads(&a, 0);
     const char *precision = cli_opt(&a, "--precision");
     const char *gemm = cli_opt(&a, "--gemm");
-    ss_prompt_spec spec = {cli_opt(&a, "--template"), cli_opt(&a, "--verbalizer"), cli_flag(&a, "--calibrate")};
+    const char *verbalizer = cli_opt(&a, "--verbalizer"), **templates;
+    int calibrate = cli_flag(&a, "--calibrate");
+    int n_templates = cli_opt_all(&a, "--template", &templates);
     const char *detok = cli_opt(&a, "--detokenize");
     if (cli_args_done(&a)) return 2;
     if (x.batch < 1) cli_die(a.command, "--batch must be >= 1");
-    if (!spec.template_text != !spec.verbalizer) cli_die(a.command, "--template and --verbalizer go together");
+    if (!n_templates != !verbalizer) cli_die(a.command, "--template and --verbalizer go together");
+    ss_prompt_spec *specs = calloc((size_t)n_templates + 1, sizeof *specs);
+    if (!specs) cli_die(a.command, "out of memory");
+    for (int i = 0; i < n_templates; i++) specs[i] = (ss_prompt_spec){templates[i], verbalizer, calibrate};
     ss_text_norm norm = SS_TEXT_NORM_NONE;
     ss_error nerr = {0};
     if (detok && ss_text_norm_parse(detok, &norm, &nerr)) cli_die(a.command, "--detokenize: %s", nerr.msg);
     cli_threads_quiet(threads);
     cli_setup_precision(a.command, precision, gemm, 0);
     ss_error err = {0};
-    ss_status st = spec.template_text ? ss_classifier_load_prompt(&x.c, dir, &spec, &err)
-                                      : ss_classifier_load(&x.c, dir, &err);
-    if (!st && spec.calibrate && !x.c.prompt)
+    ss_status st = n_templates ? ss_classifier_load_prompt(&x.c, dir, specs, n_templates, &err)
+                               : ss_classifier_load(&x.c, dir, &err);
+    if (!st && calibrate && !x.c.n_prompts)
         st = ss_fail(&err, SS_ERR_ARG, "--calibrate is for prompt-based classification: %s has a classification "
                      "head", dir);
-    if (!st && spec.calibrate) ss_prompt_set_calibrate(x.c.prompt, 1);
+    for (int i = 0; !st && calibrate && i < x.c.n_prompts; i++) ss_prompt_set_calibrate(x.c.prompts[i], 1);
     if (!st && detok) x.c.text_norm = norm;
     for (int i = 0; i < (a.n_positional ? a.n_positional : 1) && !st; i++)
         st = cli_text_batches(a.n_positional ? a.positional[i] : "-", 0, (size_t)x.batch * CLI_SORT_BATCHES, flush_batch,
                               &x, &err);
     ss_classifier_free(&x.c);
+    free(specs);
+    free(templates);
     cli_args_free(&a);
     return st ? cli_report("classify", &err) : 0;
 }

@@ -1,6 +1,8 @@
 /* Classifiers: a fine-tuned directory (a CLS head, or an LM head with the
- * prompt it was fine-tuned with), or a language model with a prompt given
+ * prompt it was fine-tuned with), or a language model with prompts given
  * by the caller (zero-shot); the tokenizer it reads with and the class names. */
+#include <float.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +12,8 @@
 #include "selfsup/path.h"
 
 void ss_classifier_free(ss_classifier *c) {
-    ss_prompt_free(c->prompt);
+    for (int i = 0; i < c->n_prompts; i++) ss_prompt_free(c->prompts[i]);
+    free(c->prompts);
     ss_model_free(c->model); /* before its owner: a generator shares the owner's embeddings */
     ss_model_free(c->owner);
     ss_tokenizer_free(c->tok);
@@ -37,10 +40,16 @@ static ss_status load_tokenizer(ss_classifier *c, const char *dir, ss_error *err
     return st;
 }
 
-/* The prompt, for the model's kind and length. */
-static ss_status make_prompt(ss_classifier *c, const ss_prompt_spec *spec, ss_error *err) {
+/* The prompts, for the model's kind and length. */
+static ss_status make_prompts(ss_classifier *c, const ss_prompt_spec *specs, int n, ss_error *err) {
     const ss_model_config *cfg = ss_model_config_of(c->model);
-    return ss_prompt_create(&c->prompt, spec, c->tok, cfg->kind, cfg->max_seq, err);
+    if (!(c->prompts = calloc((size_t)n, sizeof *c->prompts))) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    for (; c->n_prompts < n; c->n_prompts++) {
+        ss_status st = ss_prompt_create(&c->prompts[c->n_prompts], &specs[c->n_prompts], c->tok, cfg->kind,
+                                        cfg->max_seq, err);
+        if (st) return st;
+    }
+    return SS_OK;
 }
 
 /* A prompt-fine-tuned directory: DIR/prompt.json, classes from labels.json. */
@@ -52,9 +61,9 @@ static ss_status load_prompt_dir(ss_classifier *c, const char *dir, const char *
     if (!st) st = ss_buf_append(&text, "", 1, err);
     if (!st) st = ss_prompt_spec_from_json(&spec, text.data, path, &keep, err);
     if (!st) st = load_labels(&c->labels, dir, err);
-    if (!st) st = make_prompt(c, &spec, err);
+    if (!st) st = make_prompts(c, &spec, 1, err);
     if (st == SS_ERR_ARG) ss_error_prefix(err, "%s: ", path);
-    if (!st) st = ss_prompt_order_labels(c->prompt, &c->labels, SS_RUN_LABELS, err);
+    if (!st) st = ss_prompt_order_labels(c->prompts[0], &c->labels, SS_RUN_LABELS, err);
     ss_buf_free(&text);
     free(keep);
     return st;
@@ -105,24 +114,60 @@ static ss_status load_lm(ss_classifier *c, const char *dir, ss_error *err) {
     return st;
 }
 
-ss_status ss_classifier_load_prompt(ss_classifier *c, const char *dir, const ss_prompt_spec *spec, ss_error *err) {
+/* The class names of the first prompt's verbalizer; every other prompt's
+ * labels renumbered to them (SS_ERR_ARG when one names other labels). */
+static ss_status prompt_labels(ss_classifier *c, ss_error *err) {
+    int K = ss_prompt_num_labels(c->prompts[0]);
+    if (!(c->labels.names = calloc((size_t)K, sizeof(char *)))) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    for (int k = 0; k < K; k++, c->labels.n++)
+        if (!(c->labels.names[k] = strdup(ss_prompt_label(c->prompts[0], k))))
+            return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    ss_status st = SS_OK;
+    for (int i = 1; i < c->n_prompts && !st; i++)
+        if ((st = ss_prompt_order_labels(c->prompts[i], &c->labels, "the first verbalizer", err)) == SS_ERR_ARG)
+            ss_error_prefix(err, "prompt %d: ", i + 1);
+    return st;
+}
+
+ss_status ss_classifier_load_prompt(ss_classifier *c, const char *dir, const ss_prompt_spec *specs, int n_specs,
+                                    ss_error *err) {
     memset(c, 0, sizeof *c);
+    if (n_specs < 1) return ss_fail(err, SS_ERR_ARG, "no template and verbalizer given");
     ss_status st = load_lm(c, dir, err);
     if (!st) st = load_tokenizer(c, dir, err);
     if (!st) c->text_norm = ss_model_config_of(c->model)->text_norm;
-    if (!st) st = make_prompt(c, spec, err);
-    int K = st ? 0 : ss_prompt_num_labels(c->prompt);
-    if (!st && !(c->labels.names = calloc((size_t)K, sizeof(char *)))) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
-    for (int k = 0; !st && k < K; k++, c->labels.n++)
-        if (!(c->labels.names[k] = strdup(ss_prompt_label(c->prompt, k))))
-            st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    if (!st) st = make_prompts(c, specs, n_specs, err);
+    if (!st) st = prompt_labels(c, err);
     if (st) ss_classifier_free(c);
+    return st;
+}
+
+/* Several prompts: probs = softmax_k(mean_i log p_i(k)), p_i prompt i's
+ * class probabilities (floored at FLT_MIN, so that one prompt's underflowed
+ * zero does not veto the others with log 0 = -inf). */
+static ss_status classify_prompts(ss_classifier *c, char *const *texts, size_t n, int batch, float *probs,
+                                  ss_error *err) {
+    if (c->n_prompts == 1) return ss_prompt_classify(c->prompts[0], c->model, texts, n, batch, probs, err);
+    int K = c->labels.n;
+    double *mean = calloc(n * (size_t)K, sizeof(double));
+    ss_status st = mean ? SS_OK : ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < c->n_prompts && !st; i++) {
+        if ((st = ss_prompt_classify(c->prompts[i], c->model, texts, n, batch, probs, err))) break;
+        for (size_t j = 0; j < n * (size_t)K; j++) mean[j] += log(fmax(probs[j], FLT_MIN)) / c->n_prompts;
+    }
+    for (size_t t = 0; t < n && !st; t++) {
+        double mx = mean[t * K], sum = 0;
+        for (int k = 1; k < K; k++) mx = fmax(mx, mean[t * K + k]);
+        for (int k = 0; k < K; k++) sum += exp(mean[t * K + k] - mx);
+        for (int k = 0; k < K; k++) probs[t * K + k] = (float)(exp(mean[t * K + k] - mx) / sum);
+    }
+    free(mean);
     return st;
 }
 
 static ss_status classify_texts(ss_classifier *c, char *const *texts, size_t n, int batch, float *probs,
                                 ss_error *err) {
-    if (c->prompt) return ss_prompt_classify(c->prompt, c->model, texts, n, batch, probs, err);
+    if (c->n_prompts) return classify_prompts(c, texts, n, batch, probs, err);
     ss_seqs s;
     ss_status st = ss_seqs_encode(&s, c->tok, &c->fmt, texts, n, err);
     if (st) return st;
