@@ -12,7 +12,9 @@
 #              SIZES labels (N random sentences, or Kpc: K of each class),
 #              with the plain head's subsets, seeds, epochs and dev
 #              evaluations (max(3 epochs, 300 steps), six of them) and
-#              finetune's default rate for it (not the plain head's 2e-4)
+#              finetune's default rate for it (not the plain head's 2e-4);
+#              FT_TEMPLATES=K: through the first K of the seven templates
+#              at once (runs <MODEL><FT_TAG>+ftK+prompt_...)
 #   self       self-training at ST_SIZES labels: the plain-head teacher, one
 #              round of pseudo-labels on IMDB review sentences (never SST or
 #              Rotten Tomatoes text; 20,000 drawn with a fixed seed from the
@@ -81,13 +83,13 @@ done
 # several templates at once: the fourteenth part's five (chosen on
 # clm-2h-bf16) and two more, the same for every model (an encoder's with
 # [MASK] where a decoder's word goes)
+ZS=('{text} It was' '{text} This movie is' '{text} All in all, it was' '{text} Overall, the film was'
+  '{text} In short, a' '{text} The movie was' '{text} I thought it was')
+TA=()
+for t in "${ZS[@]}"; do
+  case $MODEL in clm*) TA+=(--template "$t") ;; *) TA+=(--template "$t [MASK].") ;; esac
+done
 if [ "${ZS_TEMPLATES:-1}" != 0 ]; then
-  ZS=('{text} It was' '{text} This movie is' '{text} All in all, it was' '{text} Overall, the film was'
-    '{text} In short, a' '{text} The movie was' '{text} I thought it was')
-  TA=()
-  for t in "${ZS[@]}"; do
-    case $MODEL in clm*) TA+=(--template "$t") ;; *) TA+=(--template "$t [MASK].") ;; esac
-  done
   echo "== zero-shot, the ${#ZS[@]} templates together"
   for cal in "" --calibrate; do
     out=$R/zeroshot_${MODEL}${DTAG}+t${#ZS[@]}${cal}.txt
@@ -99,19 +101,27 @@ if [ "${ZS_TEMPLATES:-1}" != 0 ]; then
 fi
 
 # sizes (N or Kpc) and schedules are the plain head's (exp_recipe.sh's
-# subset and schedule, as eval/exp_label_efficiency.sh runs them)
+# subset and schedule, as eval/exp_label_efficiency.sh runs them).
+# FT_TEMPLATES=K fine-tunes through the first K of the seven templates above
+# at once (finetune --template K times; runs tagged +ftK): every row through
+# each, the schedule of K x N rows (at least 300 steps and 3 epochs, as for
+# N rows: the same steps at 100 and 300 labels, about twice them at 1,000).
+PT=(--template "$TEMPLATE"); PTAG=; PK=1
+if [ -n "${FT_TEMPLATES:-}" ]; then
+  PK=$FT_TEMPLATES; PTAG=+ft$PK; PT=("${TA[@]:0:$((2 * PK))}")
+fi
 for size in $SIZES; do
-  read -r n cut < <(subset "$size"); read -r epochs every < <(schedule "$n")
+  read -r n cut < <(subset "$size"); read -r epochs every < <(schedule "$((n * PK))")
   for s in $SEEDS; do
-    out=$W/label_eff/${MODEL}${FT_TAG}+prompt${DTAG}_n${size}_s$s
+    out=$W/label_eff/${MODEL}${FT_TAG}${PTAG}+prompt${DTAG}_n${size}_s$s
     [ -s "$out/eval.json" ] && continue
     rm -rf "$out"
-    echo "== prompt-based fine-tuning: $MODEL, $n sentences ($cut), seed $s ($epochs epochs)"
+    echo "== prompt-based fine-tuning: $MODEL, $n sentences ($cut), seed $s ($epochs epochs, $PK template(s))"
     # --lr 0 --layer-decay 0: finetune's defaults for prompt-based fine-tuning
     # (the rates the study measured best), not the plain head's 2e-4 of
     # FT_RECIPE (which every run before the eleventh session's fix used
     # unless FT_EXTRA gave --lr); FT_EXTRA still overrides them
-    $SS finetune --init "$RUN" --template "$TEMPLATE" --verbalizer "$VERB_FT" --train "$SST/train.tsv" \
+    $SS finetune --init "$RUN" "${PT[@]}" --verbalizer "$VERB_FT" --train "$SST/train.tsv" \
       --dev "$SST/dev.tsv" --out "$out" "${FT_RECIPE[@]}" --lr 0 --layer-decay 0 --epochs "$epochs" \
       --eval-every "$every" $cut --seed "$s" --threads "$THREADS" "${DT[@]}" "${FT_EXTRA_A[@]}" |
       grep -E '^(dev:|best)'

@@ -3,11 +3,12 @@
 # 'classify --template --verbalizer [--calibrate]' on tiny clm and mlm runs
 # pretrained on SST-2's sentences (output as any classify: lines and --json),
 # the template and verbalizer errors a user meets, and prompt-based
-# fine-tuning ('finetune --template --verbalizer') whose directory classifies
-# with plain 'classify --model DIR' exactly as its dev evaluation did.
+# fine-tuning ('finetune --template --verbalizer', one template or two)
+# whose directory classifies with plain 'classify --model DIR' exactly as
+# its dev evaluation did.
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 14
+tap_plan 15
 tap_needs sst2 train.tsv cli-prompt
 
 SST=$MIRROR/sst2
@@ -90,6 +91,23 @@ acc = sum(a == b for a, b in zip(pred, gold)) / len(gold)
 print('# $obj: dev accuracy', acc, 'eval.json', ev['dev']['accuracy'])
 assert acc == ev['dev']['accuracy'], (acc, ev['dev']['accuracy'])"
 done
+T2='Review: {text} Overall, it was'
+"$SS" finetune --init "$TMP/clm" "${FT[@]}" --template '{text} It was' --template "$T2" --verbalizer '0=bad;1=good' \
+  --out "$TMP/ft-two" >"$TMP/ft-two.log" 2>&1
+rc=$?
+"$SS" classify --model "$TMP/ft-two" -t 1 "$TMP/dev.txt" >"$TMP/ft-two.out" 2>&1
+check "--template twice in finetune: each row through both (twice the steps), prompt.json lists both, classify reproduces dev" \
+  /usr/bin/python3 -c "
+import json
+assert $rc == 0, open('$TMP/ft-two.log').read()[-500:]
+ev = json.load(open('$TMP/ft-two/eval.json')); one = json.load(open('$TMP/ft-clm/eval.json'))
+p = json.load(open('$TMP/ft-two/prompt.json'))
+assert p['template'] == ['{text} It was', '''$T2'''] and ev['template'] == p['template'], p
+assert ev['steps'] == 2 * one['steps'] and ev['train_rows'] == one['train_rows'] == 300, (ev['steps'], one['steps'])
+pred = [l.split('\t')[0] for l in open('$TMP/ft-two.out')]; gold = [l.strip() for l in open('$TMP/dev.gold')]
+acc = sum(a == b for a, b in zip(pred, gold)) / len(gold)
+print('# clm, two templates: dev accuracy', acc, 'eval.json', ev['dev']['accuracy'])
+assert acc == ev['dev']['accuracy'], (acc, ev['dev']['accuracy'])"
 "$SS" finetune --init "$TMP/mlm" "${FT[@]}" --template '{text} It was [MASK].' --verbalizer '0=bad;1=magnificent' \
   --out "$TMP/ft-bad" >"$TMP/e7" 2>&1
 check "prompt-based fine-tuning with a word of several tokens is an error showing its tokens" \

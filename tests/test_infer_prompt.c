@@ -634,12 +634,15 @@ static void test_prompt_directory(void **state) {
     CHECK_OK(ss_model_load(&m, g_dec, &err), &err);
     save_run(m, NULL, dir);
     ss_model_free(m);
-    ss_prompt_spec spec = {"{text} It was", "pos=good,great;neg=bad,awful", 0}, back;
-    char *json = ss_prompt_spec_to_json(&spec), *keep;
-    CHECK_OK(ss_prompt_spec_from_json(&back, json, "x", &keep, &err), &err);
-    assert_string_equal(back.template_text, spec.template_text);
-    assert_string_equal(back.verbalizer, spec.verbalizer);
-    assert_int_equal(back.calibrate, 0);
+    ss_prompt_spec spec = {"{text} It was", "pos=good,great;neg=bad,awful", 0}, *back;
+    int n_back;
+    char *json = ss_prompt_specs_to_json(&spec, 1), *keep;
+    assert_non_null(strstr(json, "\"template\":\t\"{text} It was\"")); /* one template: a string, as before */
+    CHECK_OK(ss_prompt_specs_from_json(&back, &n_back, json, "x", &keep, &err), &err);
+    assert_int_equal(n_back, 1);
+    assert_string_equal(back[0].template_text, spec.template_text);
+    assert_string_equal(back[0].verbalizer, spec.verbalizer);
+    assert_int_equal(back[0].calibrate, 0);
     free(keep);
     snprintf(path, sizeof path, "%s/prompt.json", dir);
     CHECK_OK(ss_write_file_atomic(path, json, strlen(json), &err), &err);
@@ -654,8 +657,37 @@ static void test_prompt_directory(void **state) {
     ss_classifier_free(&c);
     classify_with(g_dec, "{text} It was", VERB, 0, 64, want);
     for (int i = 0; i < N_TEXTS * 2; i++) assert_true(got[i] == want[i]);
-    assert_int_equal(ss_prompt_spec_from_json(&back, "{\"template\": 3}", "p.json", &keep, &err), SS_ERR_FORMAT);
-    assert_non_null(strstr(err.msg, "p.json"));
+    /* a directory fine-tuned through several templates: prompt.json lists
+     * them, and it classifies as classify does with them all given */
+    ss_prompt_spec two[2] = {{"{text} It was", VERB, 0}, {"Review: {text} Overall it was", VERB, 0}};
+    char *json2 = ss_prompt_specs_to_json(two, 2);
+    CHECK_OK(ss_prompt_specs_from_json(&back, &n_back, json2, "x", &keep, &err), &err);
+    assert_int_equal(n_back, 2);
+    for (int i = 0; i < 2; i++) {
+        assert_string_equal(back[i].template_text, two[i].template_text);
+        assert_string_equal(back[i].verbalizer, VERB);
+    }
+    free(keep);
+    snprintf(path, sizeof path, "%s/prompt.json", dir);
+    CHECK_OK(ss_write_file_atomic(path, json2, strlen(json2), &err), &err);
+    free(json2);
+    CHECK_OK(ss_classifier_load(&c, dir, &err), &err);
+    assert_int_equal(c.n_prompts, 2);
+    CHECK_OK(ss_classify(&c, (char *const *)TEXTS, N_TEXTS, 64, got, &err), &err);
+    ss_classifier_free(&c);
+    CHECK_OK(ss_classifier_load_prompt(&c, g_dec, two, 2, &err), &err);
+    CHECK_OK(ss_classify(&c, (char *const *)TEXTS, N_TEXTS, 64, want, &err), &err);
+    ss_classifier_free(&c);
+    for (int i = 0; i < N_TEXTS * 2; i++) assert_true(got[i] == want[i]);
+    const char *bad_json[] = {"{\"template\": 3, \"verbalizer\": \"a=b;c=d\"}",
+                              "{\"template\": [], \"verbalizer\": \"a=b;c=d\"}",
+                              "{\"template\": [\"{text}\", 1], \"verbalizer\": \"a=b;c=d\"}",
+                              "{\"template\": \"{text}\"}", "[1]"};
+    for (size_t i = 0; i < sizeof bad_json / sizeof bad_json[0]; i++) {
+        assert_int_equal(ss_prompt_specs_from_json(&back, &n_back, bad_json[i], "p.json", &keep, &err), SS_ERR_FORMAT);
+        assert_non_null(strstr(err.msg, "p.json: expected {\"template\": string or [strings]"));
+        assert_null(keep);
+    }
     /* a bad prompt.json names the file */
     snprintf(path, sizeof path, "%s/prompt.json", dir);
     const char *bad = "{\"template\": \"{text} It was\", \"verbalizer\": \"neg=bad\"}";

@@ -131,7 +131,10 @@ static int teardown(void **state) {
     return 0;
 }
 
-static const char *tpl_of(ss_model_kind kind) { return kind == SS_ENCODER ? "{text} It was [MASK]." : "{text} It was"; }
+static const char *const ENC_TPL[] = {"{text} It was [MASK]."}, *const DEC_TPL[] = {"{text} It was"};
+static const char *tpl_of(ss_model_kind kind) { return kind == SS_ENCODER ? ENC_TPL[0] : DEC_TPL[0]; }
+/* --template TEXT given once */
+static ss_strs one_template(ss_model_kind kind) { return (ss_strs){kind == SS_ENCODER ? ENC_TPL : DEC_TPL, 1}; }
 
 static void pt_opts(ss_finetune_opts *o, ss_model_kind kind, const char *out) {
     ss_finetune_opts_defaults(o);
@@ -145,7 +148,7 @@ static void pt_opts(ss_finetune_opts *o, ss_model_kind kind, const char *out) {
     o->lr = 2e-3;
     o->dropout = 0.0;
     o->seed = 3;
-    o->template = tpl_of(kind);
+    o->template = one_template(kind);
     o->verbalizer = "neg=bad;pos=good";
     /* fp32: the checks compare batch sizes to 1e-5; with bf16 products (the
      * default on a CPU with fast native bf16) one row and many rows round
@@ -185,11 +188,11 @@ static void first_last_loss(const char *dir, double *first, double *last) {
 
 /* Dev accuracy of the directory through ss_classifier_load + ss_classify;
  * probs_out (N_DEV x 2, may be NULL) receives the probabilities. */
-static double reload_accuracy(const char *dir, int batch, float *probs_out) {
+static double reload_accuracy_n(const char *dir, int batch, float *probs_out, int n_templates) {
     ss_error err = {0};
     ss_classifier c;
     CHECK_OK(ss_classifier_load(&c, dir, &err), &err);
-    assert_int_equal(c.n_prompts, 1);
+    assert_int_equal(c.n_prompts, n_templates);
     ss_labeled_set dev;
     CHECK_OK(ss_labeled_read(&dev, g_dev, NULL, &err), &err);
     float probs[N_DEV * 2];
@@ -203,6 +206,10 @@ static double reload_accuracy(const char *dir, int batch, float *probs_out) {
     ss_labeled_free(&dev);
     ss_classifier_free(&c);
     return (double)right / N_DEV;
+}
+
+static double reload_accuracy(const char *dir, int batch, float *probs_out) {
+    return reload_accuracy_n(dir, batch, probs_out, 1);
 }
 
 /* The probabilities fine-tuning trains: the verbalizer head's softmax on
@@ -288,6 +295,63 @@ static void test_several_words_learn(void **state) {
     (void)state;
     learns(SS_DECODER, "pos=good,film;neg=bad,plot,story");
     learns(SS_ENCODER, "neg=bad,plot;pos=good,film,cast");
+}
+
+/* Several templates (--template twice): every training row through each
+ * (twice one template's steps), eval.json and prompt.json list them, and
+ * the directory reloads into a classifier of both that reproduces
+ * eval.json's dev accuracy with the normalized geometric mean of each
+ * template's probabilities (checked by hand against each alone). */
+static void test_several_templates_learn(void **state) {
+    (void)state;
+    ss_error err = {0};
+    char out[512];
+    snprintf(out, sizeof out, "%s/learn-two-templates", g_dir);
+    static const char *const two[] = {"{text} It was", "Review: {text} All in all, it was"};
+    ss_finetune_opts o;
+    pt_opts(&o, SS_DECODER, out);
+    o.template = (ss_strs){two, 2};
+    ss_finetune_result r;
+    CHECK_OK(ss_finetune(&o, &r, NULL, NULL, &err), &err);
+    print_message("prompt-based decoder, two templates: dev accuracy %.3f in %lld steps\n", r.dev.accuracy,
+                  (long long)r.steps);
+    assert_true(r.dev.accuracy > 0.9);
+    assert_int_equal(r.steps, 2 * ((N_TRAIN + BATCH - 1) / BATCH) * o.epochs);
+    assert_int_equal(r.train_rows, N_TRAIN);
+    const char *files[] = {"eval.json", "prompt.json"};
+    for (int f = 0; f < 2; f++) {
+        cJSON *j = read_json(path_in(out, files[f]));
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "template");
+        assert_true(cJSON_IsArray(t) && cJSON_GetArraySize(t) == 2);
+        for (int i = 0; i < 2; i++) assert_string_equal(cJSON_GetArrayItem(t, i)->valuestring, two[i]);
+        cJSON_Delete(j);
+    }
+    float both[N_DEV * 2], each[2][N_DEV * 2];
+    assert_true(reload_accuracy_n(out, 64, both, 2) == r.dev.accuracy);
+    assert_true(reload_accuracy_n(out, 5, NULL, 2) == r.dev.accuracy);
+    ss_labeled_set dev;
+    CHECK_OK(ss_labeled_read(&dev, g_dev, NULL, &err), &err);
+    for (int t = 0; t < 2; t++) { /* each template alone, through the same fine-tuned model */
+        ss_classifier c;
+        ss_prompt_spec spec = {two[t], "neg=bad;pos=good", 0};
+        CHECK_OK(ss_classifier_load_prompt(&c, out, &spec, 1, &err), &err);
+        CHECK_OK(ss_classify(&c, dev.texts, dev.n, 64, each[t], &err), &err);
+        ss_classifier_free(&c);
+    }
+    ss_labeled_free(&dev);
+    /* in log-odds (fine-tuned through both, the templates nearly agree:
+     * probabilities would hide the difference) */
+    double apart = 0;
+    for (int i = 0; i < N_DEV; i++) {
+        double odds[2];
+        for (int t = 0; t < 2; t++) odds[t] = log(each[t][2 * i + 1]) - log(each[t][2 * i]);
+        double want = 0.5 * (odds[0] + odds[1]), got = log(both[2 * i + 1]) - log(both[2 * i]);
+        if (fabs(got - want) > 1e-4) fail_msg("row %d: classify's log-odds %g, by hand %g", i, got, want);
+        apart = fmax(apart, fabs(odds[0] - odds[1]));
+    }
+    print_message("the two templates' log-odds differ by up to %.4f\n", apart);
+    assert_true(apart > 2e-3); /* the mean is neither template alone */
+    ss_finetune_result_free(&r);
 }
 
 static void lr_note(void *ctx, const ss_finetune_progress *p) {
@@ -429,7 +493,9 @@ static void test_resume_is_bit_identical(void **state) {
     snprintf(b, sizeof b, "%s/resume-b", g_dir);
     ss_finetune_opts o;
     pt_opts(&o, SS_DECODER, a);
-    o.epochs = 2;
+    static const char *const two[] = {"{text} It was", "{text} Overall it was"};
+    o.template = (ss_strs){two, 2}; /* a list read back from the checkpoint's options */
+    o.epochs = 1;
     o.eval_every = 5;
     o.dropout = 0.1;
     ss_finetune_result ra, rb;
@@ -445,15 +511,21 @@ static void test_resume_is_bit_identical(void **state) {
     ss_finetune_opts_defaults(&r);
     r.out_dir = b;
     r.resume = 1;
-    r.template = "{text} It is";
+    static const char *const other[] = {"{text} It is", "{text} Overall it was"};
+    r.template = (ss_strs){other, 2};
     assert_int_equal(ss_finetune(&r, &rb, NULL, NULL, &err), SS_ERR_ARG);
     print_message("%s\n", err.msg);
-    assert_non_null(strstr(err.msg, "--template"));
-    r.template = NULL;
+    assert_non_null(strstr(err.msg, "--template '{text} It is' '{text} Overall it was' differs from the run's "
+                                    "'{text} It was' '{text} Overall it was'"));
+    r.template = (ss_strs){two, 1}; /* one template fewer is another run too */
+    assert_int_equal(ss_finetune(&r, &rb, NULL, NULL, &err), SS_ERR_ARG);
+    assert_non_null(strstr(err.msg, "--template '{text} It was' differs"));
+    r.template = (ss_strs){NULL, 0};
     CHECK_OK(ss_finetune(&r, &rb, NULL, NULL, &err), &err);
     assert_int_equal(ra.steps, rb.steps);
     assert_int_equal(ra.best_step, rb.best_step);
     assert_true(ra.dev.accuracy == rb.dev.accuracy);
+    assert_true(reload_accuracy_n(b, 64, NULL, 2) == rb.dev.accuracy);
     ss_model *ma, *mb;
     CHECK_OK(ss_model_load(&ma, a, &err), &err);
     CHECK_OK(ss_model_load(&mb, b, &err), &err);
@@ -462,31 +534,56 @@ static void test_resume_is_bit_identical(void **state) {
     ss_model_free(mb);
     ss_finetune_result_free(&ra);
     ss_finetune_result_free(&rb);
-    assert_true(reload_accuracy(b, 64, NULL) > 0.5);
 }
 
 /* Options saved before --template existed read back without a prompt; the
- * prompt options round-trip. */
+ * prompt options round-trip: one template saved as a string (as runs saved
+ * before --template could repeat have it), several as a list. */
 static void test_opts_json(void **state) {
     (void)state;
     ss_error err = {0};
     ss_finetune_opts o, back;
     pt_opts(&o, SS_ENCODER, "/x");
     char *json = ss_finetune_opts_to_json(&o), *keep;
+    assert_non_null(strstr(json, "\"template\":\"{text} It was [MASK].\""));
     ss_finetune_opts_defaults(&back);
     CHECK_OK(ss_finetune_opts_from_json(&back, json, "j", &keep, &err), &err);
-    assert_string_equal(back.template, o.template);
+    assert_int_equal(back.template.n, 1);
+    assert_string_equal(back.template.v[0], o.template.v[0]);
     assert_string_equal(back.verbalizer, o.verbalizer);
     free(keep);
+    static const char *const three[] = {"{text} It was [MASK].", "[MASK]: {text}", "{text} All in all [MASK]."};
+    o.template = (ss_strs){three, 3};
+    char *json3 = ss_finetune_opts_to_json(&o);
+    CHECK_OK(ss_finetune_opts_from_json(&back, json3, "j", &keep, &err), &err);
+    assert_int_equal(back.template.n, 3);
+    for (int i = 0; i < 3; i++) assert_string_equal(back.template.v[i], three[i]);
+    assert_string_equal(back.verbalizer, o.verbalizer);
+    free(keep);
+    free(json3);
+    const char *bad[] = {"{\"template\": [], ", "{\"template\": [\"a\", 3], ", "{\"template\": 3, "};
+    for (int i = 0; i < 3; i++) {
+        char text[512];
+        snprintf(text, sizeof text, "%s\"verbalizer\": \"n=bad;p=good\"}", bad[i]);
+        cJSON *j = cJSON_Parse(json), *t = cJSON_Parse(text);
+        cJSON_ReplaceItemInObject(j, "template", cJSON_Duplicate(cJSON_GetObjectItem(t, "template"), 1));
+        char *bad_json = cJSON_PrintUnformatted(j);
+        assert_int_equal(ss_finetune_opts_from_json(&back, bad_json, "saved.json", &keep, &err), SS_ERR_FORMAT);
+        assert_non_null(strstr(err.msg, "saved.json: saved option 'template'"));
+        free(keep);
+        free(bad_json);
+        cJSON_Delete(j);
+        cJSON_Delete(t);
+    }
     cJSON *j = cJSON_Parse(json);
     cJSON_DeleteItemFromObject(j, "template");
     cJSON_DeleteItemFromObject(j, "verbalizer");
     char *old = cJSON_PrintUnformatted(j);
     cJSON_Delete(j);
     ss_finetune_opts_defaults(&back);
-    back.template = "x";
+    back.template = (ss_strs){three, 3};
     CHECK_OK(ss_finetune_opts_from_json(&back, old, "old", &keep, &err), &err);
-    assert_null(back.template);
+    assert_int_equal(back.template.n, 0);
     assert_null(back.verbalizer);
     free(keep);
     free(old);
@@ -535,8 +632,17 @@ static void test_errors(void **state) {
     o.verbalizer = "neg=bad;pos=good;meh=film";
     expect_error(&o, "'meh' is not a label of");
     pt_opts(&o, SS_ENCODER, out);
-    o.template = "{text} It was";
+    o.template = one_template(SS_DECODER);
     expect_error(&o, "an encoder's template needs exactly one");
+    /* several templates: each is checked, and all must give the words the same tokens */
+    static const char *const enc_dec[] = {"{text} It was [MASK].", "{text} It was"};
+    pt_opts(&o, SS_ENCODER, out);
+    o.template = (ss_strs){enc_dec, 2};
+    expect_error(&o, "an encoder's template needs exactly one");
+    static const char *const line_break[] = {"{text} It was", "{text}\nIt was:\n"};
+    pt_opts(&o, SS_DECODER, out);
+    o.template = (ss_strs){line_break, 2};
+    expect_error(&o, "--template '{text}\nIt was:\n' gives the verbalizer's words other tokens than '{text} It was'");
     pt_opts(&o, SS_ENCODER, out);
     o.init = g_cls;
     expect_error(&o, "has a 'cls' head: prompt-based fine-tuning");
@@ -548,6 +654,7 @@ int main(void) {
         cmocka_unit_test(test_decoder_learns),
         cmocka_unit_test(test_encoder_learns),
         cmocka_unit_test(test_several_words_learn),
+        cmocka_unit_test(test_several_templates_learn),
         cmocka_unit_test(test_starts_from_pretrained_head),
         cmocka_unit_test(test_resume_is_bit_identical),
         cmocka_unit_test(test_opts_json),

@@ -13,7 +13,18 @@
 
 #include "selfsup/error.h"
 
-typedef enum { SS_OPT_INT, SS_OPT_I64, SS_OPT_U64, SS_OPT_DBL, SS_OPT_FLT, SS_OPT_BOOL, SS_OPT_STR, SS_OPT_ENUM } ss_opt_type;
+typedef enum {
+    SS_OPT_INT, SS_OPT_I64, SS_OPT_U64, SS_OPT_DBL, SS_OPT_FLT, SS_OPT_BOOL, SS_OPT_STR, SS_OPT_ENUM,
+    SS_OPT_STRS, /* ss_strs: an option that may be given several times (finetune --template) */
+} ss_opt_type;
+
+/* The value of an SS_OPT_STRS row: n strings in the order given (n = 0,
+ * v = NULL: absent). The strings and the array belong to whoever set them
+ * (the CLI: its arguments; a resumed run: the saved options' block). */
+typedef struct {
+    const char *const *v;
+    int n;
+} ss_strs;
 
 /* What --resume does with an option. */
 typedef enum {
@@ -51,7 +62,9 @@ void ss_opts_defaults(const ss_opt_table *t, void *opts);
 ss_status ss_opts_check(const ss_opt_table *t, const void *opts, ss_error *err);
 /* Row i's value as text ("0.001", "clm", "(none)"). */
 void ss_opt_format(const ss_opt *r, const void *opts, char *out, size_t cap);
-/* Set row r from text (the CLI's value); SS_ERR_ARG naming the flag when malformed. */
+/* Set row r from text (the CLI's value); SS_ERR_ARG naming the flag when
+ * malformed. An SS_OPT_STRS row is set by its caller (an ss_strs over its
+ * own array): SS_ERR_ARG. */
 ss_status ss_opt_parse(const ss_opt *r, void *opts, const char *text, ss_error *err);
 /* Index of the row with this name, or -1. */
 int ss_opt_find(const ss_opt_table *t, const char *name);

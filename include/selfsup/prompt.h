@@ -92,11 +92,22 @@ ss_status ss_prompt_classify_seqs(ss_prompt *p, ss_model *m, const ss_seqs *s, c
 ss_status ss_prompt_classify(ss_prompt *p, ss_model *m, char *const *texts, size_t n, int batch, float *probs,
                              ss_error *err);
 
-/* The spec as JSON ({"template", "verbalizer", "calibrate"}; malloc'd, NULL
- * when out of memory), and back: strings point into *keep (the caller
- * frees it); SS_ERR_FORMAT naming `source`. */
-char *ss_prompt_spec_to_json(const ss_prompt_spec *s);
-ss_status ss_prompt_spec_from_json(ss_prompt_spec *s, const char *json, const char *source, char **keep,
-                                   ss_error *err);
+/* Several prompts (classify's templates, a model fine-tuned through
+ * several): probs = softmax_k(mean_i log p_i(k)), p_i prompt i's class
+ * probabilities, floored at FLT_MIN so that one prompt's underflowed zero
+ * does not veto the others with log 0 = -inf. acc (zeroed by the caller)
+ * gathers each prompt's probs[n_values] with ss_prompt_mean_add; then
+ * ss_prompt_mean_probs writes the softmax of acc's n rows of K. */
+void ss_prompt_mean_add(double *acc, const float *probs, size_t n_values, int n_prompts);
+void ss_prompt_mean_probs(const double *acc, size_t n, int K, float *probs);
+
+/* Prompt specs sharing one verbalizer and calibration (the first's) as
+ * JSON, a prompt-fine-tuned model's prompt.json: {"template": string (one
+ * spec) or [strings], "verbalizer", "calibrate"} (malloc'd, NULL when out
+ * of memory); and back: *specs (*n of them) and their strings in one block,
+ * *keep, which the caller frees; SS_ERR_FORMAT naming `source`. */
+char *ss_prompt_specs_to_json(const ss_prompt_spec *s, int n);
+ss_status ss_prompt_specs_from_json(ss_prompt_spec **specs, int *n, const char *json, const char *source,
+                                    char **keep, ss_error *err);
 
 #endif

@@ -32,6 +32,9 @@ typedef struct {
 ss_status ss_seqs_encode(ss_seqs *out, ss_tokenizer *tok, const ss_text_format *f, char *const *texts, size_t n,
                          ss_error *err);
 void ss_seqs_free(ss_seqs *s);
+/* src's sequences after dst's (dst may be empty, zeroed); the truncation
+ * counts add up. src is unchanged. */
+ss_status ss_seqs_append(ss_seqs *dst, const ss_seqs *src, ss_error *err);
 static inline size_t ss_seqs_len(const ss_seqs *s, size_t i) { return s->off[i + 1] - s->off[i]; }
 
 /* Gather sequences idx[0..B) into a right-padded batch: tokens [B, T] and

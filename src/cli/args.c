@@ -176,6 +176,16 @@ void cli_parse_table(cli_args *a, const ss_opt_table *t, void *opts, uint64_t *g
         const ss_opt *r = &t->rows[i];
         const char *v = "";
         if (!r->flag) continue;
+        if (r->type == SS_OPT_STRS) { /* every value, in order; the array lives as long as the arguments */
+            const char **all;
+            int n = cli_opt_all(a, r->flag, &all);
+            if (!n) continue;
+            if (a->n_owned == (int)(sizeof a->owned / sizeof a->owned[0])) cli_die(a->command, "too many list options");
+            *(ss_strs *)((char *)opts + r->offset) = (ss_strs){all, n};
+            a->owned[a->n_owned++] = all;
+            *given |= SS_OPT_BIT(i);
+            continue;
+        }
         if (r->type == SS_OPT_BOOL ? !cli_flag(a, r->flag) : !(v = cli_opt(a, r->flag))) continue;
         ss_error err = {0};
         if (ss_opt_parse(r, opts, v, &err)) cli_die(a->command, "%s", err.msg);
@@ -190,7 +200,8 @@ size_t cli_table_usage(char *out, size_t cap, const ss_opt_table *t, const void 
         if (!r->flag) continue;
         char head[64], def[64] = "";
         snprintf(head, sizeof head, "%s%s%s", r->flag, r->metavar[0] ? " " : "", r->metavar);
-        if (r->type != SS_OPT_STR && r->type != SS_OPT_BOOL && r->resume != SS_RESUME_LENGTH) {
+        if (r->type != SS_OPT_STR && r->type != SS_OPT_STRS && r->type != SS_OPT_BOOL &&
+            r->resume != SS_RESUME_LENGTH) {
             char v[48];
             ss_opt_format(r, defaults, v, sizeof v);
             snprintf(def, sizeof def, " (%s)", v);
@@ -231,6 +242,8 @@ int cli_args_done(cli_args *a) {
 }
 
 void cli_args_free(cli_args *a) {
+    for (int i = 0; i < a->n_owned; i++) free(a->owned[i]);
+    a->n_owned = 0;
     free(a->used);
     free(a->positional);
 }

@@ -30,6 +30,8 @@ typedef struct {
     const char *usage;
     char **positional;
     int n_positional;
+    void *owned[8];      /* the value arrays of list options (cli_parse_table), freed by cli_args_free */
+    int n_owned;
 } cli_args;
 
 void cli_args_init(cli_args *a, int argc, char **argv, const char *command,

@@ -1,8 +1,6 @@
 /* Classifiers: a fine-tuned directory (a CLS head, or an LM head with the
  * prompt it was fine-tuned with), or a language model with prompts given
  * by the caller (zero-shot); the tokenizer it reads with and the class names. */
-#include <float.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,18 +50,21 @@ static ss_status make_prompts(ss_classifier *c, const ss_prompt_spec *specs, int
     return SS_OK;
 }
 
-/* A prompt-fine-tuned directory: DIR/prompt.json, classes from labels.json. */
+/* A prompt-fine-tuned directory: DIR/prompt.json (one template or the
+ * several it was fine-tuned through), classes from labels.json. */
 static ss_status load_prompt_dir(ss_classifier *c, const char *dir, const char *path, ss_error *err) {
     ss_buf text = {0};
     char *keep = NULL;
-    ss_prompt_spec spec;
+    ss_prompt_spec *specs = NULL;
+    int n = 0;
     ss_status st = ss_read_file(path, &text, err);
     if (!st) st = ss_buf_append(&text, "", 1, err);
-    if (!st) st = ss_prompt_spec_from_json(&spec, text.data, path, &keep, err);
+    if (!st) st = ss_prompt_specs_from_json(&specs, &n, text.data, path, &keep, err);
     if (!st) st = load_labels(&c->labels, dir, err);
-    if (!st) st = make_prompts(c, &spec, 1, err);
+    if (!st) st = make_prompts(c, specs, n, err);
     if (st == SS_ERR_ARG) ss_error_prefix(err, "%s: ", path);
-    if (!st) st = ss_prompt_order_labels(c->prompts[0], &c->labels, SS_RUN_LABELS, err);
+    for (int i = 0; i < c->n_prompts && !st; i++)
+        st = ss_prompt_order_labels(c->prompts[i], &c->labels, SS_RUN_LABELS, err);
     ss_buf_free(&text);
     free(keep);
     return st;
@@ -142,25 +143,18 @@ ss_status ss_classifier_load_prompt(ss_classifier *c, const char *dir, const ss_
     return st;
 }
 
-/* Several prompts: probs = softmax_k(mean_i log p_i(k)), p_i prompt i's
- * class probabilities (floored at FLT_MIN, so that one prompt's underflowed
- * zero does not veto the others with log 0 = -inf). */
+/* Several prompts: the normalized geometric mean of their class
+ * probabilities (ss_prompt_mean_add). */
 static ss_status classify_prompts(ss_classifier *c, char *const *texts, size_t n, int batch, float *probs,
                                   ss_error *err) {
     if (c->n_prompts == 1) return ss_prompt_classify(c->prompts[0], c->model, texts, n, batch, probs, err);
     int K = c->labels.n;
-    double *mean = calloc(n * (size_t)K, sizeof(double));
+    double *mean = calloc(n * (size_t)K + 1, sizeof(double));
     ss_status st = mean ? SS_OK : ss_fail(err, SS_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < c->n_prompts && !st; i++) {
-        if ((st = ss_prompt_classify(c->prompts[i], c->model, texts, n, batch, probs, err))) break;
-        for (size_t j = 0; j < n * (size_t)K; j++) mean[j] += log(fmax(probs[j], FLT_MIN)) / c->n_prompts;
-    }
-    for (size_t t = 0; t < n && !st; t++) {
-        double mx = mean[t * K], sum = 0;
-        for (int k = 1; k < K; k++) mx = fmax(mx, mean[t * K + k]);
-        for (int k = 0; k < K; k++) sum += exp(mean[t * K + k] - mx);
-        for (int k = 0; k < K; k++) probs[t * K + k] = (float)(exp(mean[t * K + k] - mx) / sum);
-    }
+    for (int i = 0; i < c->n_prompts && !st; i++)
+        if (!(st = ss_prompt_classify(c->prompts[i], c->model, texts, n, batch, probs, err)))
+            ss_prompt_mean_add(mean, probs, n * (size_t)K, c->n_prompts);
+    if (!st) ss_prompt_mean_probs(mean, n, K, probs);
     free(mean);
     return st;
 }

@@ -3,6 +3,7 @@
  * head's log-probabilities of the verbalizer words (selfsup/prompt.h has the
  * rules and the math). */
 #include <ctype.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -673,37 +674,81 @@ ss_status ss_prompt_classify(ss_prompt *p, ss_model *m, char *const *texts, size
 
 /* ---- JSON ------------------------------------------------------------------------- */
 
-char *ss_prompt_spec_to_json(const ss_prompt_spec *s) {
-    cJSON *o = cJSON_CreateObject();
-    cJSON_AddStringToObject(o, "template", s->template_text ? s->template_text : "");
-    cJSON_AddStringToObject(o, "verbalizer", s->verbalizer ? s->verbalizer : "");
-    cJSON_AddBoolToObject(o, "calibrate", s->calibrate);
+char *ss_prompt_specs_to_json(const ss_prompt_spec *s, int n) {
+    cJSON *o = cJSON_CreateObject(), *t = NULL;
+    if (n == 1) {
+        cJSON_AddStringToObject(o, "template", s[0].template_text ? s[0].template_text : "");
+    } else if ((t = cJSON_AddArrayToObject(o, "template"))) {
+        for (int i = 0; i < n; i++)
+            cJSON_AddItemToArray(t, cJSON_CreateString(s[i].template_text ? s[i].template_text : ""));
+    }
+    cJSON_AddStringToObject(o, "verbalizer", n > 0 && s[0].verbalizer ? s[0].verbalizer : "");
+    cJSON_AddBoolToObject(o, "calibrate", n > 0 && s[0].calibrate);
     char *text = cJSON_Print(o);
     cJSON_Delete(o);
     return text;
 }
 
-ss_status ss_prompt_spec_from_json(ss_prompt_spec *s, const char *json, const char *source, char **keep,
-                                   ss_error *err) {
+/* The template member: one string, or a non-empty array of strings; their
+ * count, or -1. */
+static int template_count(const cJSON *t) {
+    if (cJSON_IsString(t)) return 1;
+    if (!cJSON_IsArray(t) || cJSON_GetArraySize(t) < 1) return -1;
+    for (const cJSON *e = t->child; e; e = e->next)
+        if (!cJSON_IsString(e)) return -1;
+    return cJSON_GetArraySize(t);
+}
+
+ss_status ss_prompt_specs_from_json(ss_prompt_spec **specs, int *n, const char *json, const char *source,
+                                    char **keep, ss_error *err) {
     *keep = NULL;
-    memset(s, 0, sizeof *s);
+    *specs = NULL;
+    *n = 0;
     cJSON *o = cJSON_Parse(json);
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "template");
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, "verbalizer");
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "calibrate");
-    ss_status st = SS_OK;
-    if (!cJSON_IsObject(o) || !cJSON_IsString(t) || !cJSON_IsString(v) || (c && !cJSON_IsBool(c)))
-        st = ss_fail(err, SS_ERR_FORMAT, "%s: expected {\"template\": string, \"verbalizer\": string, "
-                     "\"calibrate\": true|false}", source);
-    size_t nt = st ? 0 : strlen(t->valuestring) + 1, nv = st ? 0 : strlen(v->valuestring) + 1;
-    if (!st && !(*keep = malloc(nt + nv))) st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    int nt = cJSON_IsObject(o) ? template_count(t) : -1;
+    if (nt < 1 || !cJSON_IsString(v) || (c && !cJSON_IsBool(c))) {
+        cJSON_Delete(o);
+        return ss_fail(err, SS_ERR_FORMAT, "%s: expected {\"template\": string or [strings], \"verbalizer\": "
+                       "string, \"calibrate\": true|false}", source);
+    }
+    /* one block: the specs, the verbalizer, the templates */
+    size_t bytes = (size_t)nt * sizeof(ss_prompt_spec) + strlen(v->valuestring) + 1;
+    for (const cJSON *e = cJSON_IsArray(t) ? t->child : t; e; e = cJSON_IsArray(t) ? e->next : NULL)
+        bytes += strlen(e->valuestring) + 1;
+    ss_status st = (*keep = malloc(bytes)) ? SS_OK : ss_fail(err, SS_ERR_NOMEM, "out of memory");
     if (!st) {
-        memcpy(*keep, t->valuestring, nt);
-        memcpy(*keep + nt, v->valuestring, nv);
-        s->template_text = *keep;
-        s->verbalizer = *keep + nt;
-        s->calibrate = cJSON_IsTrue(c);
+        ss_prompt_spec *sp = (ss_prompt_spec *)(void *)*keep;
+        char *pool = *keep + (size_t)nt * sizeof(ss_prompt_spec), *verb = pool;
+        size_t len = strlen(v->valuestring) + 1;
+        memcpy(verb, v->valuestring, len);
+        pool += len;
+        int i = 0;
+        for (const cJSON *e = cJSON_IsArray(t) ? t->child : t; e; e = cJSON_IsArray(t) ? e->next : NULL, i++) {
+            len = strlen(e->valuestring) + 1;
+            memcpy(pool, e->valuestring, len);
+            sp[i] = (ss_prompt_spec){pool, verb, cJSON_IsTrue(c)};
+            pool += len;
+        }
+        *specs = sp;
+        *n = nt;
     }
     cJSON_Delete(o);
     return st;
+}
+
+void ss_prompt_mean_add(double *acc, const float *probs, size_t n_values, int n_prompts) {
+    for (size_t j = 0; j < n_values; j++) acc[j] += log(fmax(probs[j], FLT_MIN)) / n_prompts;
+}
+
+void ss_prompt_mean_probs(const double *acc, size_t n, int K, float *probs) {
+    for (size_t t = 0; t < n; t++) {
+        const double *a = acc + t * (size_t)K;
+        double mx = a[0], sum = 0;
+        for (int k = 1; k < K; k++) mx = fmax(mx, a[k]);
+        for (int k = 0; k < K; k++) sum += exp(a[k] - mx);
+        for (int k = 0; k < K; k++) probs[t * (size_t)K + k] = (float)(exp(a[k] - mx) / sum);
+    }
 }

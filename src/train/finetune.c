@@ -47,7 +47,7 @@ static ss_status model_config(ft_run *r, ss_model_config *c, ss_error *err) {
         return ss_fail(err, SS_ERR_FORMAT, "%s: model vocabulary %d differs from its tokenizer's %zu", o->init,
                        c->vocab_size, ss_tokenizer_vocab_size(r->tok));
     c->text_norm = o->detokenize;
-    if (o->template) { /* the pretrained LM head is the classifier */
+    if (o->template.n) { /* the pretrained LM head is the classifier */
         if (c->head != SS_HEAD_LM && c->head != SS_HEAD_MLM)
             return ss_fail(err, SS_ERR_ARG, "%s has a '%s' head: prompt-based fine-tuning (--template) trains a "
                            "language model head, a clm or mlm run's%s", o->init, ss_head_kind_name(c->head),
@@ -83,24 +83,43 @@ static ss_status create_model(ft_run *r, ss_error *err) {
     if ((st = ss_model_create(&r->tm.model, &c, err))) return st;
     r->model = r->tm.model;
     ss_model_init_weights(r->model, r->o.seed);
-    if (r->o.init && (st = r->o.template ? ss_model_load_weights(r->model, r->o.init, err)
+    if (r->o.init && (st = r->o.template.n ? ss_model_load_weights(r->model, r->o.init, err)
                                          : ss_model_load_body(r->model, r->o.init, err)))
         return st;
     return ss_adamw_init(&r->tm.opt, ss_model_num_params(r->model), err);
 }
 
-/* --template: the prompt, its labels numbered as the training file's, and
- * the token and label of each verbalizer word. */
+/* --template: a prompt per template, its labels numbered as the training
+ * file's, and the token and label of each verbalizer word (the same tokens
+ * through every template: one verbalizer head scores a batch of rows
+ * through any of them). */
 static ss_status setup_prompt(ft_run *r, ss_model_kind kind, int T, ss_error *err) {
-    ss_prompt_spec spec = {r->o.template, r->o.verbalizer, 0};
-    ss_status st = ss_prompt_create(&r->prompt, &spec, r->tok, kind, T, err);
-    if (!st) st = ss_prompt_order_labels(r->prompt, &r->labels, r->o.train_path, err);
-    int W = st ? 0 : ss_prompt_num_words(r->prompt);
+    int n = r->o.template.n;
+    if (!(r->prompts = calloc((size_t)n, sizeof *r->prompts))) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    ss_status st = SS_OK;
+    for (; r->n_prompts < n && !st; r->n_prompts++) {
+        ss_prompt_spec spec = {r->o.template.v[r->n_prompts], r->o.verbalizer, 0};
+        if ((st = ss_prompt_create(&r->prompts[r->n_prompts], &spec, r->tok, kind, T, err))) break;
+        st = ss_prompt_order_labels(r->prompts[r->n_prompts], &r->labels, r->o.train_path, err);
+    }
+    int W = st ? 0 : ss_prompt_num_words(r->prompts[0]);
+    int32_t *ids = NULL, *labels = NULL;
     if (!st && (!(r->verb_ids = malloc((size_t)W * sizeof(int32_t))) ||
                 !(r->verb_labels = malloc((size_t)W * sizeof(int32_t))) ||
+                !(ids = malloc((size_t)W * sizeof(int32_t))) || !(labels = malloc((size_t)W * sizeof(int32_t))) ||
                 !(r->positions = malloc((size_t)r->o.batch * sizeof(int32_t)))))
         st = ss_fail(err, SS_ERR_NOMEM, "out of memory");
-    if (!st) st = ss_prompt_word_tokens(r->prompt, r->verb_ids, r->verb_labels, err);
+    if (!st) st = ss_prompt_word_tokens(r->prompts[0], r->verb_ids, r->verb_labels, err);
+    for (int i = 1; i < n && !st; i++) {
+        if ((st = ss_prompt_word_tokens(r->prompts[i], ids, labels, err))) break;
+        if (memcmp(ids, r->verb_ids, (size_t)W * sizeof(int32_t)))
+            st = ss_fail(err, SS_ERR_ARG, "--template '%s' gives the verbalizer's words other tokens than '%s' (a "
+                         "template that ends in a line break or tab is continued by words without their leading "
+                         "space): templates fine-tuned together must share the words' tokens", r->o.template.v[i],
+                         r->o.template.v[0]);
+    }
+    free(ids);
+    free(labels);
     r->verb = (ss_verbalizer_tokens){r->verb_ids, r->verb_labels, W, r->labels.n};
     return st;
 }
@@ -124,8 +143,8 @@ static ss_status setup_prompt(ft_run *r, ss_model_kind kind, int T, ss_error *er
  * 5e-4). A resumed run has the values it started with. */
 static void auto_hparams(ft_run *r, const ss_model_config *c) {
     if (r->o.lr > 0 && r->o.layer_decay > 0) return;
-    int pretrained_encoder = r->o.init && c->kind == SS_ENCODER && !r->o.template;
-    int prompt_decoder = r->o.template && c->kind == SS_DECODER;
+    int pretrained_encoder = r->o.init && c->kind == SS_ENCODER && !r->o.template.n;
+    int prompt_decoder = r->o.template.n && c->kind == SS_DECODER;
     size_t rows = r->train.rows.n;
     int prompt_decoder_many = prompt_decoder && rows >= 1000;
     if (r->o.lr == 0) r->o.lr = pretrained_encoder ? 5e-4 : !prompt_decoder ? 2e-4 : rows < 1000 ? 1e-5 : 2e-4;
@@ -139,7 +158,7 @@ static void auto_hparams(ft_run *r, const ss_model_config *c) {
              pretrained_encoder ? "a pretrained encoder with a new head"
              : !r->o.init       ? "a model from random weights"
              : prompt_decoder   ? what
-             : r->o.template    ? "prompt-based fine-tuning of an encoder"
+             : r->o.template.n  ? "prompt-based fine-tuning of an encoder"
                                 : "a decoder");
     note(r, msg);
 }
@@ -154,7 +173,7 @@ static ss_status setup_model(ft_run *r, ss_error *err) {
     auto_hparams(r, c);
     int T = r->o.max_seq < c->max_seq ? r->o.max_seq : c->max_seq;
     if ((st = ss_text_format_init(&r->fmt, r->tok, c->kind, T, err))) return st;
-    if (r->o.template && (st = setup_prompt(r, c->kind, T, err))) return st;
+    if (r->o.template.n && (st = setup_prompt(r, c->kind, T, err))) return st;
     size_t n = ss_model_num_params(r->model);
     r->first_trained = r->o.freeze_encoder ? ss_model_head_offset(r->model) : 0;
     if (!(r->best = malloc(n * sizeof(float)))) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
@@ -188,8 +207,7 @@ static ss_status load_best(ft_run *r, ss_error *err) {
 /* DIR/prompt.json: what 'selfsup classify' reads the model with. */
 static ss_status write_prompt(ft_run *r, ss_error *err) {
     char path[SS_PATH_MAX];
-    ss_prompt_spec spec = ss_prompt_spec_of(r->prompt);
-    char *json = ss_prompt_spec_to_json(&spec);
+    char *json = ft_prompt_json(r);
     ss_status st = json ? ss_path_join(path, sizeof path, r->o.out_dir, SS_RUN_PROMPT, err)
                         : ss_fail(err, SS_ERR_NOMEM, "out of memory");
     if (!st) st = ss_write_file_atomic(path, json, strlen(json), err);
@@ -210,7 +228,7 @@ static ss_status setup_output(ft_run *r, ss_error *err) {
     if (!st) st = labels ? ss_write_file_atomic(path, labels, strlen(labels), err)
                          : ss_fail(err, SS_ERR_NOMEM, "out of memory");
     free(labels);
-    if (!st && r->prompt) st = write_prompt(r, err);
+    if (!st && r->n_prompts) st = write_prompt(r, err);
     if (!st) st = ss_path_join(path, sizeof path, r->o.out_dir, SS_RUN_METRICS, err);
     if (!st && r->o.resume) st = ss_metrics_truncate_after_step(path, r->state.step, err);
     if (!st) st = ss_metrics_open(&r->metrics, path, r->o.resume, err);
@@ -306,7 +324,7 @@ static ss_status prepare(void *ctx, int k, ss_error *err) {
     r->cur_T = ss_seqs_batch(&r->train.seqs, idx, B, r->fmt.pad_id, r->tokens, r->valid);
     double wsum = 0;
     for (int i = 0; i < B; i++) {
-        r->batch_y[i] = r->train.y[idx[i]];
+        r->batch_y[i] = r->train.y[idx[i] % r->train.rows.n]; /* sequence t * rows + i is row i */
         wsum += r->class_w ? r->class_w[r->batch_y[i]] : 1.0;
     }
     r->cur_wsum = wsum;
@@ -339,7 +357,7 @@ static ss_status micro(void *ctx, int k, int part, int parts, float scale, doubl
     float gs = wsum > 0 ? (float)(1.0 / wsum) * scale : 0.0f;
     ss_model_set_row_offset(m, lo);
     ss_status st = ss_model_body_forward(m, r->tokens + off, r->valid + off, (int)rows, T, 1, seed, NULL, err);
-    if (!st && r->prompt) {
+    if (!st && r->n_prompts) {
         for (size_t i = 0; i < rows; i++) r->positions[i] = (int32_t)(i * (size_t)T) + r->train.pos[r->cur_idx[lo + i]];
         st = ss_verbalizer_head(m, r->positions, (int)rows, &r->verb, r->batch_y + lo, r->class_w, gs,
                                 1, NULL, &cs, err);
@@ -452,9 +470,9 @@ static void data_note(ft_run *r) {
     char msg[1024];
     int n = snprintf(msg, sizeof msg, "data: train %zu rows, dev %zu", r->train.rows.n, r->dev.rows.n);
     if (r->test.path) n += snprintf(msg + n, sizeof msg - (size_t)n, ", test %zu", r->test.rows.n);
-    n += snprintf(msg + n, sizeof msg - (size_t)n, "; %d classes (%s ... %s); %zu train texts cut to %d tokens",
+    n += snprintf(msg + n, sizeof msg - (size_t)n, "; %d classes (%s ... %s); %zu train %s cut to %d tokens",
                   r->labels.n, r->labels.names[0], r->labels.names[r->labels.n - 1], r->train.seqs.n_truncated,
-                  r->fmt.max_seq);
+                  r->n_prompts > 1 ? "sequences (rows x templates)" : "texts", r->fmt.max_seq);
     note(r, msg);
     int R = ss_dist_size(), G = (int)r->state.shards;
     if (R > 1 || G > 1) {
@@ -479,7 +497,7 @@ static void data_note(ft_run *r) {
  * replans the epoch it was in and continues at its batch. */
 static ss_status plan(ft_run *r, ss_error *err) {
     const ss_finetune_opts *o = &r->o;
-    int64_t batches = (int64_t)((r->train.rows.n + (size_t)o->batch - 1) / (size_t)o->batch);
+    int64_t batches = (int64_t)((r->train.seqs.n + (size_t)o->batch - 1) / (size_t)o->batch); /* rows x templates */
     r->total_steps = (batches + o->grad_accum - 1) / o->grad_accum * o->epochs;
     r->warmup = (int64_t)llround(o->warmup_ratio * (double)r->total_steps);
     ss_rng_seed(&r->rng, o->seed ^ 0xF17E7u);
@@ -543,7 +561,8 @@ static ss_status finish(ft_run *r, ss_finetune_result *res, ss_error *err) {
 
 static void free_run(ft_run *r) {
     ft_free_data(r);
-    ss_prompt_free(r->prompt);
+    for (int i = 0; i < r->n_prompts; i++) ss_prompt_free(r->prompts[i]);
+    free(r->prompts);
     free(r->verb_ids);
     free(r->verb_labels);
     free(r->positions);

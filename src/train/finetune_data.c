@@ -84,16 +84,32 @@ ss_status ft_load_data(ft_run *r, ss_error *err) {
     return st;
 }
 
+/* Prompt-based: the split's rows through each template in turn (ft_split). */
+static ss_status encode_prompts(ft_run *r, ft_split *s, ss_error *err) {
+    size_t n = s->rows.n;
+    ss_status st = (s->pos = malloc((n ? n : 1) * (size_t)r->n_prompts * sizeof(int32_t))) ? SS_OK
+                 : ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    for (int t = 0; t < r->n_prompts && !st; t++) {
+        ss_seqs one;
+        int32_t *pos;
+        if ((st = ss_prompt_encode(r->prompts[t], s->rows.texts, n, &one, &pos, err))) break;
+        st = ss_seqs_append(&s->seqs, &one, err);
+        if (!st) memcpy(s->pos + (size_t)t * n, pos, n * sizeof(int32_t));
+        ss_seqs_free(&one);
+        free(pos);
+    }
+    return st;
+}
+
 ss_status ft_encode_data(ft_run *r, ss_error *err) {
     ft_split *s[3] = {&r->train, &r->dev, &r->test};
     for (int i = 0; i < 3; i++) {
         if (!s[i]->path) continue;
-        ss_status st = r->prompt ? ss_prompt_encode(r->prompt, s[i]->rows.texts, s[i]->rows.n, &s[i]->seqs,
-                                                    &s[i]->pos, err)
-                                 : ss_seqs_encode(&s[i]->seqs, r->tok, &r->fmt, s[i]->rows.texts, s[i]->rows.n, err);
+        ss_status st = r->n_prompts ? encode_prompts(r, s[i], err)
+                                    : ss_seqs_encode(&s[i]->seqs, r->tok, &r->fmt, s[i]->rows.texts, s[i]->rows.n, err);
         if (st) return ss_error_prefix(err, "%s: ", s[i]->path);
     }
-    size_t n = r->train.rows.n, B = (size_t)r->o.batch, T = (size_t)r->fmt.max_seq;
+    size_t n = r->train.seqs.n, B = (size_t)r->o.batch, T = (size_t)r->fmt.max_seq;
     r->order = malloc(n * sizeof(size_t));
     r->batch_at = malloc((n / B + 1) * sizeof(size_t));
     r->batch_len = malloc((n / B + 1) * sizeof(int));
@@ -143,7 +159,7 @@ static void shuffle(size_t *v, size_t n, ss_rng *rng) {
  * shuffle the batch order: batches hold texts of similar length (little
  * padding) while every epoch still sees a fresh random order. */
 void ft_plan_epoch(ft_run *r) {
-    size_t n = r->train.rows.n, B = (size_t)r->o.batch, W = 50 * B;
+    size_t n = r->train.seqs.n, B = (size_t)r->o.batch, W = 50 * B;
     for (size_t i = 0; i < n; i++) r->order[i] = i;
     shuffle(r->order, n, &r->rng);
     for (size_t i = 0; i < n; i += W)

@@ -12,13 +12,15 @@
 #include "selfsup/textseq.h"
 #include "selfsup/tokenizer.h"
 
-/* One labelled split, read and encoded. */
+/* One labelled split, read and encoded. Prompt-based with several
+ * templates, seqs and pos hold every row through each template in turn:
+ * sequence t * rows.n + i is row i through template t (label y[i]). */
 typedef struct {
     const char *path;
     ss_labeled_set rows;
     ss_seqs seqs;
     int32_t *pos; /* prompt-based: the position of the word in each sequence */
-    int32_t *y;
+    int32_t *y;   /* [rows.n] */
 } ft_split;
 
 typedef struct {
@@ -29,7 +31,8 @@ typedef struct {
     ss_label_map labels;
     ft_split train, dev, test;
     float *class_w;             /* [K] or NULL */
-    ss_prompt *prompt;          /* --template: the class logits come from the LM head's of verb */
+    ss_prompt **prompts;        /* --template (one per template): the class logits come from the LM head's of verb */
+    int n_prompts;
     int32_t *verb_ids, *verb_labels; /* [words]: each verbalizer word's token and label */
     ss_verbalizer_tokens verb;  /* views of them */
     int32_t *positions;         /* [batch]: b*T + pos of each row (prompt-based) */
@@ -72,5 +75,7 @@ ss_status ft_eval_split(ft_run *r, const ft_split *s, ss_class_metrics *m, ss_er
 ss_status ft_save_best(ft_run *r, ss_error *err);
 ss_status ft_write_eval_json(ft_run *r, const ss_finetune_result *res, ss_error *err);
 double ft_score(const ft_run *r, const ss_class_metrics *m);
+/* The run's prompt.json (ss_prompt_specs_to_json of its templates); NULL when out of memory. */
+char *ft_prompt_json(const ft_run *r);
 
 #endif

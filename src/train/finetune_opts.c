@@ -42,7 +42,7 @@ ss_status ss_finetune_opts_check(const ss_finetune_opts *o, ss_error *err) {
         return ss_fail(err, SS_ERR_ARG, "a model from scratch (--init none) needs --tokenizer");
     if (o->train_size > 0 && o->per_class > 0)
         return ss_fail(err, SS_ERR_ARG, "--train-size and --per-class are two ways to take a subset: give one");
-    if (!o->template != !o->verbalizer) return ss_fail(err, SS_ERR_ARG, "--template and --verbalizer go together");
+    if (!o->template.n != !o->verbalizer) return ss_fail(err, SS_ERR_ARG, "--template and --verbalizer go together");
     if (!o->unlabeled) { /* a self-training option alone would be silently ignored */
         static const int st_rows[] = {SS_FINETUNE_OPT_rounds, SS_FINETUNE_OPT_threshold, SS_FINETUNE_OPT_max_pseudo,
                                       SS_FINETUNE_OPT_student_epochs, SS_FINETUNE_OPT_gold_repeat,
@@ -54,7 +54,9 @@ ss_status ss_finetune_opts_check(const ss_finetune_opts *o, ss_error *err) {
     }
     if (o->freeze_encoder && o->unfreeze_every > 0)
         return ss_fail(err, SS_ERR_ARG, "--unfreeze-every does not go with --freeze-encoder: the body never trains");
-    if (o->template) {
+    for (int i = 0; i < o->template.n; i++)
+        if (!o->template.v[i]) return ss_fail(err, SS_ERR_ARG, "--template %d of %d is missing", i + 1, o->template.n);
+    if (o->template.n) {
         if (!o->init)
             return ss_fail(err, SS_ERR_ARG, "prompt-based fine-tuning (--template) needs --init RUN: a pretrained "
                            "model whose language model head it trains");

@@ -38,6 +38,7 @@ static void set_num(const ss_opt *r, void *o, double v) {
 void ss_opts_defaults(const ss_opt_table *t, void *o) {
     for (size_t i = 0; i < t->n; i++) {
         if (t->rows[i].type == SS_OPT_STR) *FIELD(&t->rows[i], o, const char *) = NULL;
+        else if (t->rows[i].type == SS_OPT_STRS) *FIELD(&t->rows[i], o, ss_strs) = (ss_strs){NULL, 0};
         else set_num(&t->rows[i], o, t->rows[i].def);
     }
 }
@@ -53,6 +54,17 @@ void ss_opt_format(const ss_opt *r, const void *o, char *out, size_t cap) {
     case SS_OPT_STR: {
         const char *s = *CFIELD(r, o, const char *);
         snprintf(out, cap, "%s", s ? s : "(none)");
+        break;
+    }
+    case SS_OPT_STRS: { /* 'a' 'b' */
+        const ss_strs *l = CFIELD(r, o, ss_strs);
+        size_t n = 0;
+        out[0] = '\0';
+        for (int i = 0; i < l->n && n < cap; i++) {
+            int w = snprintf(out + n, cap - n, "%s'%s'", i ? " " : "", l->v[i]);
+            n += w > 0 ? (size_t)w : 0;
+        }
+        if (l->n == 0) snprintf(out, cap, "(none)");
         break;
     }
     case SS_OPT_ENUM: {
@@ -90,7 +102,8 @@ static void range_text(const char *range, char *out, size_t cap) {
 ss_status ss_opts_check(const ss_opt_table *t, const void *o, ss_error *err) {
     for (size_t i = 0; i < t->n; i++) {
         const ss_opt *r = &t->rows[i];
-        if (r->type == SS_OPT_STR || r->type == SS_OPT_U64 || r->type == SS_OPT_ENUM) continue;
+        if (r->type == SS_OPT_STR || r->type == SS_OPT_STRS || r->type == SS_OPT_U64 || r->type == SS_OPT_ENUM)
+            continue;
         double v = get_num(r, o);
         if (in_range(r->range, v)) continue;
         char val[64], want[64];
@@ -106,6 +119,7 @@ ss_status ss_opt_parse(const ss_opt *r, void *o, const char *text, ss_error *err
     errno = 0;
     switch (r->type) {
     case SS_OPT_STR: *FIELD(r, o, const char *) = text; return SS_OK;
+    case SS_OPT_STRS: return ss_fail(err, SS_ERR_ARG, "option %s: a list, set by its caller", r->flag ? r->flag : r->name);
     case SS_OPT_BOOL: *FIELD(r, o, int) = 1; return SS_OK;
     case SS_OPT_ENUM:
         for (int k = 0; r->names[k]; k++)
@@ -149,6 +163,11 @@ void opts_to_json(const ss_opt_table *t, const void *o, cJSON *j) {
             const char *s = *CFIELD(r, o, const char *);
             if (s) cJSON_AddStringToObject(j, r->name, s);
             else cJSON_AddNullToObject(j, r->name);
+        } else if (r->type == SS_OPT_STRS) { /* null, a string (one value: as a STR row saves it), or an array */
+            const ss_strs *l = CFIELD(r, o, ss_strs);
+            if (l->n == 0) cJSON_AddNullToObject(j, r->name);
+            else if (l->n == 1) cJSON_AddStringToObject(j, r->name, l->v[0]);
+            else cJSON_AddItemToObject(j, r->name, cJSON_CreateStringArray(l->v, l->n));
         } else if (r->type == SS_OPT_ENUM || r->type == SS_OPT_U64) { /* names; 64 bits exactly, as a string */
             ss_opt_format(r, o, buf, sizeof buf);
             cJSON_AddStringToObject(j, r->name, buf);
@@ -165,6 +184,31 @@ static const cJSON *lookup(const cJSON *j, const char *name) {
     for (size_t k = 0; !v && k < sizeof legacy / sizeof legacy[0]; k++)
         if (strcmp(legacy[k][0], name) == 0) v = cJSON_GetObjectItemCaseSensitive(j, legacy[k][1]);
     return v;
+}
+
+/* A saved STRS row: null, one string, or an array of strings; *ptrs takes
+ * its array, *pool its strings. */
+static ss_status read_strs(const ss_opt *r, void *o, const cJSON *v, const char *src, const char ***ptrs, char **pool,
+                           ss_error *err) {
+    ss_strs *l = FIELD(r, o, ss_strs);
+    *l = (ss_strs){NULL, 0};
+    if (cJSON_IsNull(v)) return SS_OK;
+    int n = cJSON_IsString(v) ? 1 : cJSON_IsArray(v) ? cJSON_GetArraySize(v) : -1;
+    const cJSON *e = cJSON_IsString(v) ? v : cJSON_IsArray(v) ? v->child : NULL;
+    if (n < 1) return ss_fail(err, SS_ERR_FORMAT, "%s: saved option '%s' is not a string or a list of strings", src,
+                              r->name);
+    const char **arr = *ptrs;
+    for (int i = 0; i < n; i++, e = e->next) {
+        if (!cJSON_IsString(e))
+            return ss_fail(err, SS_ERR_FORMAT, "%s: saved option '%s' holds a value that is not a string", src, r->name);
+        size_t len = strlen(e->valuestring) + 1;
+        memcpy(*pool, e->valuestring, len);
+        arr[i] = *pool;
+        *pool += len;
+    }
+    *ptrs += n;
+    *l = (ss_strs){arr, n};
+    return SS_OK;
 }
 
 static ss_status read_row(const ss_opt *r, void *o, const cJSON *v, const char *src, char **pool, ss_error *err) {
@@ -229,15 +273,24 @@ static int added_later_row(const char *name, const char **value) {
     return 0;
 }
 
+/* The block of saved strings: the STRS rows' pointer arrays first (aligned
+ * as malloc aligns), then every string. */
 ss_status opts_from_json(const ss_opt_table *t, void *o, const cJSON *j, const char *src, char **keep,
                          ss_error *err) {
-    size_t bytes = 1;
+    size_t bytes = 1, n_ptrs = 0;
     for (size_t i = 0; i < t->n; i++) {
         const cJSON *v = lookup(j, t->rows[i].name);
         if (t->rows[i].type == SS_OPT_STR && cJSON_IsString(v)) bytes += strlen(v->valuestring) + 1;
+        if (t->rows[i].type != SS_OPT_STRS) continue;
+        for (const cJSON *e = cJSON_IsArray(v) ? v->child : v; e; e = cJSON_IsArray(v) ? e->next : NULL) {
+            if (cJSON_IsString(e)) bytes += strlen(e->valuestring) + 1;
+            n_ptrs++;
+        }
     }
-    char *pool = *keep = malloc(bytes);
-    if (!pool) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    void *block = malloc(n_ptrs * sizeof(char *) + bytes);
+    if (!(*keep = block)) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    const char **ptrs = block;
+    char *pool = (char *)(ptrs + n_ptrs);
     for (size_t i = 0; i < t->n; i++) {
         const ss_opt *r = &t->rows[i];
         if (!saved(r)) continue;
@@ -247,6 +300,7 @@ ss_status opts_from_json(const ss_opt_table *t, void *o, const cJSON *j, const c
         if (!v && added_later_row(r->name, &old)) {
             if (!old) { /* a string option the run did not have */
                 if (r->type == SS_OPT_STR) *FIELD(r, o, const char *) = NULL;
+                if (r->type == SS_OPT_STRS) *FIELD(r, o, ss_strs) = (ss_strs){NULL, 0};
                 continue;
             }
             ss_error e = {0};
@@ -257,7 +311,8 @@ ss_status opts_from_json(const ss_opt_table *t, void *o, const cJSON *j, const c
         }
         if (!v) return ss_fail(err, SS_ERR_FORMAT, "%s: the saved options lack '%s' (a run saved by another "
                                "version of selfsup?)", src, r->name);
-        ss_status st = read_row(r, o, v, src, &pool, err);
+        ss_status st = r->type == SS_OPT_STRS ? read_strs(r, o, v, src, &ptrs, &pool, err)
+                                              : read_row(r, o, v, src, &pool, err);
         if (st) return st;
     }
     return SS_OK;
@@ -266,6 +321,7 @@ ss_status opts_from_json(const ss_opt_table *t, void *o, const cJSON *j, const c
 int opt_given(const ss_opt *r, const void *o, uint64_t given, size_t i) {
     if (given & SS_OPT_BIT(i)) return 1;
     if (r->type == SS_OPT_STR) return *CFIELD(r, o, const char *) != NULL;
+    if (r->type == SS_OPT_STRS) return CFIELD(r, o, ss_strs)->n > 0;
     if (r->type == SS_OPT_U64) return *CFIELD(r, o, uint64_t) != (uint64_t)r->def;
     if (r->type == SS_OPT_FLT) return (float)get_num(r, o) != (float)r->def;
     return get_num(r, o) != r->def;
@@ -284,12 +340,18 @@ static int same_path(const char *a, const char *b) {
 
 static int same_value(const ss_opt *r, const void *a, const void *b) {
     if (r->type == SS_OPT_STR) return same_path(*CFIELD(r, a, const char *), *CFIELD(r, b, const char *));
+    if (r->type == SS_OPT_STRS) { /* the same strings in the same order */
+        const ss_strs *x = CFIELD(r, a, ss_strs), *y = CFIELD(r, b, ss_strs);
+        int same = x->n == y->n;
+        for (int i = 0; same && i < x->n; i++) same = strcmp(x->v[i], y->v[i]) == 0;
+        return same;
+    }
     if (r->type == SS_OPT_U64) return *CFIELD(r, a, uint64_t) == *CFIELD(r, b, uint64_t);
     return get_num(r, a) == get_num(r, b);
 }
 
 static void copy_value(const ss_opt *r, void *dst, const void *src) {
-    size_t size = r->type == SS_OPT_STR ? sizeof(const char *) : r->type == SS_OPT_I64 || r->type == SS_OPT_U64 ||
+    size_t size = r->type == SS_OPT_STRS ? sizeof(ss_strs) : r->type == SS_OPT_STR ? sizeof(const char *) : r->type == SS_OPT_I64 || r->type == SS_OPT_U64 ||
                   r->type == SS_OPT_DBL ? 8 : 4;
     memcpy((char *)dst + r->offset, (const char *)src + r->offset, size);
 }

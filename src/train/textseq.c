@@ -72,6 +72,21 @@ ss_status ss_seqs_encode(ss_seqs *out, ss_tokenizer *tok, const ss_text_format *
     return st;
 }
 
+ss_status ss_seqs_append(ss_seqs *dst, const ss_seqs *src, ss_error *err) {
+    size_t have = dst->n ? dst->off[dst->n] : 0, add = src->n ? src->off[src->n] : 0;
+    int32_t *ids = realloc(dst->ids, (have + add + 1) * sizeof(int32_t));
+    if (ids) dst->ids = ids;
+    size_t *off = ids ? realloc(dst->off, (dst->n + src->n + 1) * sizeof(size_t)) : NULL;
+    if (!off) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
+    dst->off = off;
+    if (add) memcpy(dst->ids + have, src->ids, add * sizeof(int32_t));
+    off[0] = dst->n ? off[0] : 0;
+    for (size_t i = 0; i < src->n; i++) off[dst->n + i + 1] = have + src->off[i + 1];
+    dst->n += src->n;
+    dst->n_truncated += src->n_truncated;
+    return SS_OK;
+}
+
 int ss_seqs_batch(const ss_seqs *s, const size_t *idx, int B, int32_t pad_id, int32_t *tokens, uint8_t *key_valid) {
     int T = 1;
     for (int b = 0; b < B; b++)

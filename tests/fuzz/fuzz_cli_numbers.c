@@ -26,7 +26,7 @@ static void table(const ss_opt_table *t, void *opts, size_t size, const char *v)
     ss_opts_defaults(t, defaults);
     for (size_t i = 0; i < t->n; i++) {
         const ss_opt *r = &t->rows[i];
-        if (!r->flag || r->type == SS_OPT_STR || r->type == SS_OPT_BOOL) continue;
+        if (!r->flag || r->type == SS_OPT_STR || r->type == SS_OPT_STRS || r->type == SS_OPT_BOOL) continue;
         memcpy(opts, defaults, size);
         ss_error err = {0};
         ss_status st = ss_opt_parse(r, opts, v, &err);
