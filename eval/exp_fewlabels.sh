@@ -182,4 +182,4 @@ for size in $ST_SIZES; do
 done
 [ -z "$ST_SIZES" ] || /usr/bin/python3 eval/exp_summary.py selftrain "$W/label_eff" "$MODEL$FT_TAG$ST_NAME$ST_TAG" || true
 /usr/bin/python3 eval/exp_summary.py label_eff "$W/label_eff" "" "" "" \
-  "$MODEL$FT_TAG" scratch-encoder "$MODEL$FT_TAG+prompt" scratch-encoder "$MODEL$FT_TAG$ST_NAME$ST_TAG" scratch-encoder 2>/dev/null || true
+  "$MODEL$FT_TAG" scratch-encoder "$MODEL$FT_TAG$PTAG+prompt" scratch-encoder "$MODEL$FT_TAG$ST_NAME$ST_TAG" scratch-encoder 2>/dev/null || true

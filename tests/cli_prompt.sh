@@ -72,42 +72,38 @@ check "classify on a pretrained run without a prompt points to --template" \
 FT=(--train "$SST/train.tsv" --dev "$SST/dev.tsv" --train-size 300 --epochs 1 --batch 16 --max-seq 64 --lr 1e-3 --threads 1)
 tail -n +2 "$SST/dev.tsv" | cut -f1 >"$TMP/dev.txt"
 tail -n +2 "$SST/dev.tsv" | cut -f2 >"$TMP/dev.gold"
+# plain 'classify --model DIR' of fine-tuned run ft-NAME (exit status RC)
+# on dev reproduces its eval.json accuracy; EXTRA: more Python assertions
+# (ev: eval.json, p: prompt.json)
+reproduces() {
+  local name=$1 rc=$2 what=$3 extra=$4
+  "$SS" classify --model "$TMP/ft-$name" -t 1 "$TMP/dev.txt" >"$TMP/ft-$name.out" 2>&1
+  check "$what" /usr/bin/python3 -c "
+import json
+assert $rc == 0, open('$TMP/ft-$name.log').read()[-500:]
+ev = json.load(open('$TMP/ft-$name/eval.json')); p = json.load(open('$TMP/ft-$name/prompt.json'))
+$extra
+pred = [l.split('\t')[0] for l in open('$TMP/ft-$name.out')]; gold = [l.strip() for l in open('$TMP/dev.gold')]
+assert len(pred) == len(gold) == ev['dev']['n'] == 872
+acc = sum(a == b for a, b in zip(pred, gold)) / len(gold)
+print('# $name: dev accuracy', acc, 'eval.json', ev['dev']['accuracy'])
+assert acc == ev['dev']['accuracy'], (acc, ev['dev']['accuracy'])"
+}
 for obj in clm mlm; do
   tpl='{text} It was [MASK].'
   [ $obj = clm ] && tpl='{text} It was'
   "$SS" finetune --init "$TMP/$obj" "${FT[@]}" --template "$tpl" --verbalizer '0=bad;1=good' --out "$TMP/ft-$obj" \
     >"$TMP/ft-$obj.log" 2>&1
-  rc=$?
-  "$SS" classify --model "$TMP/ft-$obj" -t 1 "$TMP/dev.txt" >"$TMP/ft-$obj.out" 2>&1
-  check "prompt-based fine-tuning of the $obj run; plain 'classify --model DIR' reproduces its dev accuracy" \
-    /usr/bin/python3 -c "
-import json
-assert $rc == 0, open('$TMP/ft-$obj.log').read()[-500:]
-ev = json.load(open('$TMP/ft-$obj/eval.json')); p = json.load(open('$TMP/ft-$obj/prompt.json'))
-assert p['template'] == '''$tpl''' and p['verbalizer'] == '0=bad;1=good', p
-pred = [l.split('\t')[0] for l in open('$TMP/ft-$obj.out')]; gold = [l.strip() for l in open('$TMP/dev.gold')]
-assert len(pred) == len(gold) == ev['dev']['n'] == 872
-acc = sum(a == b for a, b in zip(pred, gold)) / len(gold)
-print('# $obj: dev accuracy', acc, 'eval.json', ev['dev']['accuracy'])
-assert acc == ev['dev']['accuracy'], (acc, ev['dev']['accuracy'])"
+  reproduces $obj $? "prompt-based fine-tuning of the $obj run; plain 'classify --model DIR' reproduces its dev accuracy" \
+    "assert p['template'] == '''$tpl''' and p['verbalizer'] == '0=bad;1=good', p"
 done
 T2='Review: {text} Overall, it was'
 "$SS" finetune --init "$TMP/clm" "${FT[@]}" --template '{text} It was' --template "$T2" --verbalizer '0=bad;1=good' \
   --out "$TMP/ft-two" >"$TMP/ft-two.log" 2>&1
-rc=$?
-"$SS" classify --model "$TMP/ft-two" -t 1 "$TMP/dev.txt" >"$TMP/ft-two.out" 2>&1
-check "--template twice in finetune: each row through both (twice the steps), prompt.json lists both, classify reproduces dev" \
-  /usr/bin/python3 -c "
-import json
-assert $rc == 0, open('$TMP/ft-two.log').read()[-500:]
-ev = json.load(open('$TMP/ft-two/eval.json')); one = json.load(open('$TMP/ft-clm/eval.json'))
-p = json.load(open('$TMP/ft-two/prompt.json'))
+reproduces two $? "--template twice in finetune: each row through both (twice the steps), prompt.json lists both, classify reproduces dev" "
+one = json.load(open('$TMP/ft-clm/eval.json'))
 assert p['template'] == ['{text} It was', '''$T2'''] and ev['template'] == p['template'], p
-assert ev['steps'] == 2 * one['steps'] and ev['train_rows'] == one['train_rows'] == 300, (ev['steps'], one['steps'])
-pred = [l.split('\t')[0] for l in open('$TMP/ft-two.out')]; gold = [l.strip() for l in open('$TMP/dev.gold')]
-acc = sum(a == b for a, b in zip(pred, gold)) / len(gold)
-print('# clm, two templates: dev accuracy', acc, 'eval.json', ev['dev']['accuracy'])
-assert acc == ev['dev']['accuracy'], (acc, ev['dev']['accuracy'])"
+assert ev['steps'] == 2 * one['steps'] and ev['train_rows'] == one['train_rows'] == 300, (ev['steps'], one['steps'])"
 "$SS" finetune --init "$TMP/mlm" "${FT[@]}" --template '{text} It was [MASK].' --verbalizer '0=bad;1=magnificent' \
   --out "$TMP/ft-bad" >"$TMP/e7" 2>&1
 check "prompt-based fine-tuning with a word of several tokens is an error showing its tokens" \
