@@ -23,8 +23,8 @@
 #              (ST_MAX and ST_THRESHOLD change the 2,000 and 0.9, ST_GOLD=N
 #              repeats the labelled rows N times (--gold-repeat); ST_PROMPT=1
 #              makes teacher and student prompt-based, the prompt mode's
-#              template and verbalizer: runs <MODEL><FT_TAG>+pself<ST_TAG>,
-#              else +self<ST_TAG>; ST_TEACHERS=K: K teachers' mean labels
+#              template(s) and verbalizer: runs <MODEL><FT_TAG>+pself<ST_TAG>
+#              (+ftK+pself with FT_TEMPLATES=K), else +self<ST_TAG>; ST_TEACHERS=K: K teachers' mean labels
 #              the pool (--teachers); ST_POOL=train: see below)
 # Runs go to eval/work/exp/label_eff/<MODEL><FT_TAG>+prompt_n<N>_s<S> and
 # <MODEL><FT_TAG>+self_n<N>_s<S> (so exp_summary.py's label_eff table has them
@@ -166,9 +166,11 @@ ST_NAME=+self; ST_A=()
 [ -n "${ST_GOLD:-}" ] && ST_A+=(--gold-repeat "$ST_GOLD")  # ST_GOLD=N: the labelled rows N times
 # ST_TEACHERS=K: round 1's pseudo-labels from the mean of K teachers (--teachers); runs tagged -tK
 [ -n "${ST_TEACHERS:-}" ] && ST_A+=(--teachers "$ST_TEACHERS") && ST_TAG="$ST_TAG-t$ST_TEACHERS"
-if [ -n "${ST_PROMPT:-}" ]; then ST_NAME=+pself; ST_A+=(--template "$TEMPLATE" --verbalizer "$VERB_FT"); fi
+# ST_PROMPT=1 with FT_TEMPLATES=K: teacher and student through the K templates (runs +ftK+pself)
+SK=1
+if [ -n "${ST_PROMPT:-}" ]; then ST_NAME=$PTAG+pself; SK=$PK; ST_A+=("${PT[@]}" --verbalizer "$VERB_FT"); fi
 for size in $ST_SIZES; do
-  read -r n cut < <(subset "$size"); read -r epochs every < <(schedule "$n")
+  read -r n cut < <(subset "$size"); read -r epochs every < <(schedule "$((n * SK))")
   for s in $SEEDS; do
     out=$W/label_eff/${MODEL}${FT_TAG}${ST_NAME}${ST_TAG}_n${size}_s$s
     [ -s "$out/selftrain.json" ] && continue
