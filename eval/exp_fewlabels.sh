@@ -80,35 +80,29 @@ for cal in "" --calibrate; do
     '{n++; ok += ($1 == $2)} END {printf "zero-shot %s: %d/%d = %.2f%%\n", c, ok, n, 100 * ok / n}'
 done
 
-# several templates at once: the fourteenth part's five (chosen on
-# clm-2h-bf16) and two more, the same for every model (an encoder's with
-# [MASK] where a decoder's word goes)
-ZS=('{text} It was' '{text} This movie is' '{text} All in all, it was' '{text} Overall, the film was'
-  '{text} In short, a' '{text} The movie was' '{text} I thought it was')
-TA=()
-for t in "${ZS[@]}"; do
-  case $MODEL in clm*) TA+=(--template "$t") ;; *) TA+=(--template "$t [MASK].") ;; esac
-done
+# several templates at once: exp_recipe.sh's seven, the same for every
+# model (an encoder's with [MASK] where a decoder's word goes)
+template_args "$MODEL" 7; ZA=("${TA[@]}")
 if [ "${ZS_TEMPLATES:-1}" != 0 ]; then
-  echo "== zero-shot, the ${#ZS[@]} templates together"
+  echo "== zero-shot, the ${#TEMPLATES7[@]} templates together"
   for cal in "" --calibrate; do
-    out=$R/zeroshot_${MODEL}${DTAG}+t${#ZS[@]}${cal}.txt
-    [ -s "$out" ] || $SS classify --model "$RUN" "${TA[@]}" --verbalizer "$VERB_ZS" $cal "${DT[@]}" \
+    out=$R/zeroshot_${MODEL}${DTAG}+t${#TEMPLATES7[@]}${cal}.txt
+    [ -s "$out" ] || $SS classify --model "$RUN" "${ZA[@]}" --verbalizer "$VERB_ZS" $cal "${DT[@]}" \
       --threads "$THREADS" "$R/dev.txt" | cut -f1 >"$out"
-    paste "$out" "$R/dev.gold" | awk -v c="${cal:-uncalibrated}" -v n=${#ZS[@]} \
+    paste "$out" "$R/dev.gold" | awk -v c="${cal:-uncalibrated}" -v n=${#TEMPLATES7[@]} \
       '{t++; ok += ($1 == $2)} END {printf "zero-shot, %d templates, %s: %d/%d = %.2f%%\n", n, c, ok, t, 100 * ok / t}'
   done
 fi
 
 # sizes (N or Kpc) and schedules are the plain head's (exp_recipe.sh's
 # subset and schedule, as eval/exp_label_efficiency.sh runs them).
-# FT_TEMPLATES=K fine-tunes through the first K of the seven templates above
+# FT_TEMPLATES=K fine-tunes through the first K of the seven templates
 # at once (finetune --template K times; runs tagged +ftK): every row through
 # each, the schedule of K x N rows (at least 300 steps and 3 epochs, as for
 # N rows: the same steps at 100 and 300 labels, about twice them at 1,000).
 PT=(--template "$TEMPLATE"); PTAG=; PK=1
 if [ -n "${FT_TEMPLATES:-}" ]; then
-  PK=$FT_TEMPLATES; PTAG=+ft$PK; PT=("${TA[@]:0:$((2 * PK))}")
+  PK=$FT_TEMPLATES; PTAG=+ft$PK; template_args "$MODEL" "$PK"; PT=("${TA[@]}")
 fi
 for size in $SIZES; do
   read -r n cut < <(subset "$size"); read -r epochs every < <(schedule "$((n * PK))")

@@ -12,6 +12,21 @@ init_args() {
     *) echo "unknown model $1" >&2; return 1 ;;
   esac
 }
+# Seven templates for prompt-based classification, fixed before any of them
+# was read on the model they serve (the fourteenth part's five, chosen on
+# clm-2h-bf16, and two more; RESULTS, nineteenth part): zero-shot reads them
+# together, FT_TEMPLATES / PROMPT_TEMPLATES fine-tune through the first K.
+TEMPLATES7=('{text} It was' '{text} This movie is' '{text} All in all, it was' '{text} Overall, the film was'
+  '{text} In short, a' '{text} The movie was' '{text} I thought it was')
+# template_args MODEL K: the first K of them as --template arguments in the
+# array TA, a decoder's as written, an encoder's with [MASK]. where the
+# decoder's word goes.
+template_args() {
+  local t; TA=()
+  for t in "${TEMPLATES7[@]:0:$2}"; do
+    case $1 in clm*|scratch-decoder) TA+=(--template "$t") ;; *) TA+=(--template "$t [MASK].") ;; esac
+  done
+}
 # The from-scratch baseline of a model: the same architecture, random init.
 scratch_for() { case $1 in clm*) echo scratch-decoder ;; *) echo scratch-encoder ;; esac; }
 # A label-efficiency size: N (a seeded random N-sentence subset) or Kpc (K

@@ -16,7 +16,9 @@
 # --template '{text} It was' --verbalizer '0=terrible;1=great', the decoder
 # prompt of eval/exp_fewlabels.sh; an encoder's template ends in [MASK].),
 # at finetune's default rate for it unless FT_EXTRA gives --lr; runs named
-# <model><FT_TAG>+prompt_s<seed>.
+# <model><FT_TAG>+prompt_s<seed>. PROMPT_TEMPLATES=K: through the first K
+# of exp_recipe.sh's seven templates at once (K times the steps per epoch;
+# runs <model><FT_TAG>+ftK+prompt_s<seed>).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build}; SS=$B/selfsup
@@ -38,8 +40,9 @@ esac
 for m in $MODELS; do
   PA=(); PTAG=
   if [ -n "${PROMPT:-}" ]; then  # --lr 0 --layer-decay 0: finetune's defaults for prompt-based fine-tuning
-    case $m in clm*|scratch-decoder) tmpl='{text} It was' ;; *) tmpl='{text} It was [MASK].' ;; esac
-    PA=(--template "$tmpl" --verbalizer '0=terrible;1=great' --lr 0 --layer-decay 0); PTAG=+prompt
+    K=${PROMPT_TEMPLATES:-1}; template_args "$m" "$K"
+    PA=("${TA[@]}" --verbalizer '0=terrible;1=great' --lr 0 --layer-decay 0); PTAG=+prompt
+    [ "$K" = 1 ] || PTAG=+ft$K+prompt
   fi
   for s in $SEEDS; do
     out=$R/${m}${FT_TAG}${PTAG}_s$s
