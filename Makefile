@@ -98,7 +98,7 @@ FUZZ_LDLIBS   = $(shell pkg-config --libs libutf8proc libzstd libcjson 2>/dev/nu
                 -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -ldnnl -lgomp -lm
 
 .PHONY: all deps check check-deps check-torch check-fresh demo clean install uninstall bench-tokenizer fuzz analyze \
-        bench-train bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb exp-fewlabels exp-probe exp-continued exp-learning mpi bench-mpi \
+        bench-train bench-tiles bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb exp-fewlabels exp-probe exp-continued exp-learning mpi bench-mpi \
         bench-mpi-net
 all: deps
 	$(call stage,build: libselfsup and the selfsup CLI into $(B)/ (V=1 shows the commands),$(B)/libselfsup.a $(B)/selfsup)
@@ -377,6 +377,11 @@ bench-train: all
 	$(call stage,build: $(B)/bench_train,$(B)/bench_train)
 	@eval/bench_train.sh
 	@eval/learn_tinyshakespeare.sh
+
+# Attention's fp32 tiles: selfsup's own AVX-512 kernel vs OpenBLAS sgemm.
+bench-tiles: all
+	$(call stage,build: $(B)/bench_train,$(B)/bench_train)
+	@eval/bench_tiles.sh
 
 bench-generate: all
 	$(call need_pkgs,$(BENCH_PKGS))

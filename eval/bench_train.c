@@ -9,8 +9,10 @@
  * MFU is reported against the selected backend's 1024^3 peak (mfu) and
  * against the faster f32 backend's (mfu_f32).
  * --gemm NAME forces one backend (e.g. openblas-f32: the reference path).
+ * --tiles openblas sends attention's tiles through OpenBLAS sgemm instead of
+ * selfsup's own tile kernels (ss_gemm_set_own_tiles; make bench-tiles).
  * usage: bench_train S|M|custom [--objective clm|mlm|rtd] [--steps N] [--warmup N] [--threads N] [--precision P]
- *        [--gemm NAME]
+ *        [--gemm NAME] [--tiles own|openblas]
  *        [--layers L --d-model C --heads H --d-ff F --seq T --batch B --vocab V]
  * Prints one JSON line. */
 #include <math.h>
@@ -127,13 +129,17 @@ int main(int argc, char **argv) {
     int L = 4, C = 256, H = 4, F = 1024, T = 128, B = 16, V = 8192, steps = 20, warm = 3, threads = 2;
     bench b = {.obj = SS_OBJ_CLM};
     ss_precision prec = SS_PRECISION_FP32;
-    const char *force = NULL;
+    const char *force = NULL, *tiles = "own";
     if (strcmp(name, "M") == 0) { L = 6; C = 384; H = 6; F = 1536; T = 256; B = 8; }
     for (int i = 2; i + 1 < argc; i += 2) {
         int v = atoi(argv[i + 1]);
         ss_error err = {0};
         if (!strcmp(argv[i], "--objective")) { if (ss_objective_parse(argv[i + 1], &b.obj, &err)) die(&err); }
         else if (!strcmp(argv[i], "--gemm")) force = argv[i + 1];
+        else if (!strcmp(argv[i], "--tiles")) {
+            tiles = argv[i + 1];
+            if (strcmp(tiles, "own") && strcmp(tiles, "openblas")) { fprintf(stderr, "--tiles: own or openblas\n"); return 2; }
+        }
         else if (!strcmp(argv[i], "--precision")) { if (ss_precision_parse(argv[i + 1], &prec, &err)) die(&err); }
         else if (!strcmp(argv[i], "--steps")) steps = v;
         else if (!strcmp(argv[i], "--warmup")) warm = v;
@@ -156,6 +162,7 @@ int main(int argc, char **argv) {
         ss_gemm_backend be;
         if (ss_gemm_backend_parse(force, &be, &perr) || ss_gemm_use(be, &perr)) die(&perr);
     }
+    ss_gemm_set_own_tiles(strcmp(tiles, "own") == 0);
     double peak = ss_gemm_peak_gflops();
     ss_gemm_backend chosen = ss_gemm_current();
     double peak_f32 = ss_gemm_peak(gc_.f32_backend, 1024, 1024, 1024, 0.3);
@@ -184,11 +191,12 @@ int main(int argc, char **argv) {
            "\"T\":%d,\"tokens_per_s\":%.1f,\"step_ms_median\":%.2f,\"sgemm_peak_gflops\":%.1f,"
            "\"model_gflop_per_token\":%.5f,\"mfu\":%.4f,\"peak_rss_mb\":%.1f,\"analytic_need_mb\":%.1f,"
            "\"rss_over_need\":%.3f,\"last_loss\":%.4f,\"precision\":\"%s\",\"gemm\":\"%s\","
-           "\"f32_gemm\":\"%s\",\"f32_peak_gflops\":%.1f,\"mfu_f32\":%.4f,\"gemm_forced\":%s}\n",
+           "\"f32_gemm\":\"%s\",\"f32_peak_gflops\":%.1f,\"mfu_f32\":%.4f,\"gemm_forced\":%s,"
+           "\"tiles\":\"%s\",\"openblas_core\":\"%s\"}\n",
            ss_objective_name(b.obj), name, threads, np, B, T, tps, med * 1e3, peak, fpt / 1e9, mfu,
            ru.ru_maxrss / 1024.0, need / 1048576.0, ru.ru_maxrss * 1024.0 / need, loss,
            ss_precision_name(gc_.precision), ss_gemm_backend_name(chosen), ss_gemm_backend_name(gc_.f32_backend),
-           peak_f32, mfu_f32, force ? "true" : "false");
+           peak_f32, mfu_f32, force ? "true" : "false", tiles, openblas_get_corename());
     free(dt);
     return 0;
 }

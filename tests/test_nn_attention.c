@@ -459,6 +459,52 @@ static void test_bf16_tiles(void **state) {
     free(qkv), free(dout), free(o32), free(l32), free(g32), free(o16), free(l16), free(g16), free(valid);
 }
 
+/* With the oneDNN backends on a CPU with AVX-512 (and, for bf16, without
+ * AVX512_BF16) the tiles' products run through selfsup's fp32 tile kernel
+ * (src/nn/tile_f32.c): every shape and mode above within the fp32
+ * tolerances, on NaN-poisoned stacks; not OpenBLAS's bits (the kernel ran);
+ * the same bits on one and two threads. */
+int ss_tile_f32_available(void); /* src/nn/nn_internal.h */
+static void test_f32_tiles(void **state) {
+    (void)state;
+    ss_error err = {0};
+    if (!ss_gemm_available(SS_GEMM_DNNL_F32) || !ss_tile_f32_available()) {
+        print_message("# no AVX-512 here: attention's fp32 tile kernel is not tested on this CPU\n");
+        return;
+    }
+    int B = 3, T = 130, C = 64, NH = 4, nth0 = omp_get_max_threads();
+    size_t nqkv = (size_t)B * T * 3 * C, nout = (size_t)B * T * C, nl = (size_t)B * NH * T;
+    rng_state = 4242;
+    float *qkv = rand_buf(nqkv, 2.0f), *dout = rand_buf(nout, 1.0f);
+    uint8_t *valid = make_valid(PAD_RANDOM, B, T);
+    float *ob = malloc(nout * 4), *lb = malloc(nl * 4), *gb = malloc(nqkv * 4);
+    float *o1 = malloc(nout * 4), *l1 = malloc(nl * 4), *g1 = malloc(nqkv * 4);
+    float *o2 = malloc(nout * 4), *l2 = malloc(nl * 4), *g2 = malloc(nqkv * 4);
+    assert_true(ob && lb && gb && o1 && l1 && g1 && o2 && l2 && g2);
+    run_with_threads(2, ob, lb, gb, qkv, dout, valid, 1, B, T, C, NH); /* OpenBLAS's tiles */
+    CHECK_OK(ss_gemm_use(SS_GEMM_DNNL_F32, &err), &err);
+    worst_out = worst_grad = 0;
+    for (int rep = 0; rep < 2; rep++) {
+        #pragma omp parallel
+        poison_stack();
+        run_all_modes(2, 37, 72, 3);
+        run_all_modes(3, 130, 64, 4);
+        run_all_modes(2, 67, 21, 3);
+        run_all_modes(1, 1, 16, 2);
+    }
+    print_message("# fp32 tiles: out %.2e, gradients %.2e normwise (tolerance %.0e)\n", worst_out, worst_grad, TOL);
+    run_with_threads(2, o2, l2, g2, qkv, dout, valid, 1, B, T, C, NH);
+    run_with_threads(1, o1, l1, g1, qkv, dout, valid, 1, B, T, C, NH);
+    assert_true(memcmp(o2, ob, nout * 4) != 0 || memcmp(g2, gb, nqkv * 4) != 0);
+    assert_memory_equal(o1, o2, nout * 4);
+    assert_memory_equal(l1, l2, nl * 4);
+    assert_memory_equal(g1, g2, nqkv * 4);
+    omp_set_num_threads(nth0);
+    CHECK_OK(ss_gemm_use(SS_GEMM_OPENBLAS, &err), &err);
+    free(qkv), free(dout), free(valid), free(ob), free(lb), free(gb), free(o1), free(l1), free(g1);
+    free(o2), free(l2), free(g2);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_shape_37x72x3),
@@ -473,6 +519,7 @@ int main(void) {
         cmocka_unit_test(test_backward_accumulates),
         cmocka_unit_test(test_long_sequence_memory),
         cmocka_unit_test(test_bf16_tiles),
+        cmocka_unit_test(test_f32_tiles),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -292,15 +292,20 @@ static void test_gemv_rows(void **state) {
  * row: on a Zen 4 EPYC the two differ in the last bit), on every thread
  * count. */
 int ss_tile_bf16_available(void); /* src/nn/nn_internal.h */
+int ss_tile_f32_available(void);
 static void test_attention_tiles(void **state) {
     (void)state;
     static const int S[][3] = {{64, 64, 64}, {64, 64, 72}, {37, 24, 64}, {1, 1, 1}, {5, 17, 3}, {64, 130, 29},
                                {130, 64, 131}, {63, 48, 65}, {2, 200, 7}};
     ss_error err = {0};
     int native = ss_gemm_available(SS_GEMM_DNNL_BF16) && ss_tile_bf16_available();
-    for (int be = 0; be < SS_GEMM_N_BACKENDS; be++) {
+    /* each backend with its own tile kernels, then (own 0) every tile through OpenBLAS */
+    for (int run = 0; run < 2 * SS_GEMM_N_BACKENDS; run++) {
+        int be = run % SS_GEMM_N_BACKENDS, own = run < SS_GEMM_N_BACKENDS;
         if (!ss_gemm_available((ss_gemm_backend)be)) continue;
-        int bf16 = be == SS_GEMM_DNNL_BF16 && native;
+        ss_gemm_set_own_tiles(own);
+        int bf16 = own && be == SS_GEMM_DNNL_BF16 && native;
+        int f32 = own && !bf16 && (be == SS_GEMM_DNNL_F32 || be == SS_GEMM_DNNL_BF16) && ss_tile_f32_available();
         CHECK_OK(ss_gemm_use((ss_gemm_backend)be, &err), &err);
         for (size_t si = 0; si < sizeof S / sizeof S[0]; si++)
             for (int c = 0; c < CASES; c++) {
@@ -321,12 +326,13 @@ static void test_attention_tiles(void **state) {
                                SS_GEMM_TILE);
                 }
                 for (int r = 0; r < 3; r++) assert_non_null(C[r]);
-                if (bf16) {
+                if (bf16 || f32) { /* bf16: the rounded inputs' products; fp32: the inputs' */
                     double worst;
-                    size_t bad = count_bad(&s, A, B, C0, C[0], 0.0, 1, &worst);
+                    size_t bad = count_bad(&s, A, B, C0, C[0], 0.0, bf16, &worst);
                     if (bad)
-                        fail_msg("bf16 tiles: %zu of %d outside tolerance (worst %.2fx) for %dx%dx%d trans %d%d "
-                                 "alpha %g beta %g", bad, s.M * s.N, worst, s.M, s.N, s.K, s.ta, s.tb, alpha, beta);
+                        fail_msg("%s tiles: %zu of %d outside tolerance (worst %.2fx) for %dx%dx%d trans %d%d "
+                                 "alpha %g beta %g", bf16 ? "bf16" : "fp32", bad, s.M * s.N, worst, s.M, s.N, s.K,
+                                 s.ta, s.tb, alpha, beta);
                 } else {
                     float *want = malloc(nc * sizeof(float));
                     memcpy(want, start, nc * sizeof(float));
@@ -352,10 +358,13 @@ static void test_attention_tiles(void **state) {
                         assert_memory_equal(&C[0][(size_t)i * s.ldc + j], &start[(size_t)i * s.ldc + j], sizeof(float));
                 free(A), free(B), free(C0), free(start), free(C[0]), free(C[1]), free(C[2]);
             }
-        print_message("# %s: attention tiles %s\n", ss_gemm_backend_name((ss_gemm_backend)be),
-                      bf16 ? "in bf16 numerics, within fp32 accumulation of the rounded inputs"
-                           : "bit-identical to OpenBLAS sgemm");
+        print_message("# %s%s: attention tiles %s\n", ss_gemm_backend_name((ss_gemm_backend)be),
+                      own ? "" : " (own tiles off)",
+                      bf16  ? "in bf16 numerics, within fp32 accumulation of the rounded inputs"
+                      : f32 ? "by the fp32 tile kernel, within fp32 accumulation of the inputs"
+                            : "bit-identical to OpenBLAS sgemm");
     }
+    ss_gemm_set_own_tiles(1);
     if (!native) print_message("# no AVX512_BF16 here: the bf16 tile kernel is not tested on this CPU\n");
     CHECK_OK(ss_gemm_use(SS_GEMM_OPENBLAS, &err), &err);
 }

@@ -20,11 +20,15 @@
  * from inside an OpenMP parallel region and products too small to amortise a
  * primitive call run through OpenBLAS in fp32 in every mode (see
  * SS_GEMM_SMALL). The tiles of attention (products of 64 x 64 x head size
- * inside attention's OpenMP tasks, marked SS_GEMM_TILE) run, with the bf16
- * backend on CPUs with AVX512_BF16, through selfsup's own bf16 tile kernel
- * (src/nn/tile_bf16.c: bf16 inputs, fp32 accumulation, the same bits on any
- * thread count); otherwise through OpenBLAS in fp32, on any thread count
- * (never oneDNN, whose primitive call costs more than such a product). Single rows against a weight stored [N, K] (M = 1, B
+ * inside attention's OpenMP tasks, marked SS_GEMM_TILE; never oneDNN, whose
+ * primitive call costs more than such a product) run, with the oneDNN
+ * backends, through selfsup's own tile kernels: with the bf16 backend on
+ * CPUs with AVX512_BF16, src/nn/tile_bf16.c (bf16 inputs, fp32
+ * accumulation); otherwise, on CPUs with AVX-512, src/nn/tile_f32.c (fp32
+ * FMAs: OpenBLAS packs both operands of every call, and on a CPU its table
+ * does not know it runs SSE3 kernels). Both give the same bits on any
+ * thread count. With the OpenBLAS and rounding-reference backends, and
+ * without AVX-512, through OpenBLAS in fp32. Single rows against a weight stored [N, K] (M = 1, B
  * transposed: a decoding step's matrix-vector products, bound by reading
  * the weights) run, with the oneDNN backends, through selfsup's own AVX-512
  * kernels (src/nn/gemv.c): in bf16 numerics with the bf16 backend on CPUs
@@ -142,6 +146,13 @@ void ss_gemm_weights_forget(const float *base, size_t n);
  * Returns the previous threshold. */
 #define SS_GEMM_SMALL 262144.0
 double ss_gemm_set_small(double mnk);
+
+/* Attention's tiles through selfsup's own kernels where the backend takes
+ * them (1, the default: see above) or through OpenBLAS sgemm in fp32 (0:
+ * the side-by-side measure of make bench-tiles). Set it from one thread,
+ * outside parallel regions; it holds until changed, across ss_gemm_use and
+ * ss_gemm_select. Returns the previous setting. */
+int ss_gemm_set_own_tiles(int on);
 
 /* fp32 -> bf16 (round to nearest even; NaN stays NaN) and back, the rounding
  * the bf16 backend applies to its inputs (tests and reference paths). */

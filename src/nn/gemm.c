@@ -106,9 +106,26 @@ static struct {
     int n_weights;
     unsigned long epoch;
     double small;               /* M*N*K below which OpenBLAS computes (SS_GEMM_SMALL) */
-    int tile_bf16;              /* attention tiles through src/nn/tile_bf16.c (set with the backend,
-                                   read from the tiles' threads) */
-} G = {.small = SS_GEMM_SMALL};
+    int own_tiles;              /* ss_gemm_set_own_tiles */
+    int tile_bf16, tile_f32;    /* attention tiles through src/nn/tile_bf16.c or tile_f32.c (set with
+                                   the backend, read from the tiles' threads) */
+} G = {.small = SS_GEMM_SMALL, .own_tiles = 1};
+
+/* The backend of every later product, and the kernels of attention's tiles
+ * that go with it (gemm.h). */
+static void set_backend(ss_gemm_backend be) {
+    int dnnl = be == SS_GEMM_DNNL_F32 || be == SS_GEMM_DNNL_BF16;
+    G.backend = be;
+    G.tile_bf16 = G.own_tiles && be == SS_GEMM_DNNL_BF16 && ss_tile_bf16_available();
+    G.tile_f32 = G.own_tiles && dnnl && !G.tile_bf16 && ss_tile_f32_available();
+}
+
+int ss_gemm_set_own_tiles(int on) {
+    int old = G.own_tiles;
+    G.own_tiles = on != 0;
+    set_backend(G.backend);
+    return old;
+}
 
 static int dnnl_ready(void) {
     if (G.dnnl_state) return G.dnnl_state > 0;
@@ -404,6 +421,8 @@ void ss_gemm_ex(int ta, int tb, int M, int N, int K, float alpha, const float *A
     if (flags & SS_GEMM_TILE) { /* a tile of attention (see gemm.h) */
         if (G.tile_bf16)
             ss_tile_gemm_bf16(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        else if (G.tile_f32)
+            ss_tile_gemm_f32(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         else
             gemm_openblas(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
@@ -470,8 +489,7 @@ ss_status ss_gemm_use(ss_gemm_backend be, ss_error *err) {
     if (!ss_gemm_available(be))
         return ss_fail(err, SS_ERR_ARG, "GEMM backend %s is not available on this CPU (oneDNN ISA: %s)",
                        ss_gemm_backend_name(be), G.dnnl_state > 0 ? "see --help" : "oneDNN unusable");
-    G.backend = be;
-    G.tile_bf16 = be == SS_GEMM_DNNL_BF16 && ss_tile_bf16_available();
+    set_backend(be);
     return SS_OK;
 }
 
@@ -608,8 +626,7 @@ ss_status ss_gemm_select(ss_precision want, ss_gemm_choice *out, ss_error *err) 
                  c.f32_backend == SS_GEMM_DNNL_F32 ? "onednn-f32 (OpenBLAS is taken only when measured 1.2x faster)"
                                                    : "openblas-f32 measured faster");
     }
-    G.backend = c.backend;
-    G.tile_bf16 = c.backend == SS_GEMM_DNNL_BF16 && ss_tile_bf16_available();
+    set_backend(c.backend);
     if (out) *out = c;
     return SS_OK;
 }

@@ -47,6 +47,14 @@ int ss_tile_bf16_available(void);
 void ss_tile_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                        int ldb, float beta, float *C, int ldc);
 
+/* Products of attention's tiles in fp32 (src/nn/tile_f32.c): the arguments
+ * of ss_gemm, fp32 FMAs, any number of threads at once, each element's depth
+ * summed in order (the same bits whatever the thread count). Only on CPUs
+ * where available says so (AVX-512F). */
+int ss_tile_f32_available(void);
+void ss_tile_gemm_f32(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                      int ldb, float beta, float *C, int ldc);
+
 /* exp(x) in fp32, written so that `#pragma omp simd` loops vectorize it
  * (glibc's expf only vectorizes under -ffast-math):
  *   x = n ln2 + r, |r| <= ln2/2;  e^r ~ 1 + r + r^2 P(r)  (Cephes expf
