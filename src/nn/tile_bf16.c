@@ -33,6 +33,7 @@
 #include <string.h>
 
 #include "nn_internal.h"
+#include "tile.h"
 
 #define TB 64 /* block of the packed operands: rows, columns and depth */
 #define TP (TB / 2)
@@ -48,8 +49,6 @@ int ss_tile_bf16_available(void) {
     return have;
 }
 
-static inline __mmask16 mask16(int n) { return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
-
 /* Row r (r < rows) of X (element (r, k) at x[r * ld + k], k < kc) as bf16
  * pairs: dst[r * dstride + kk], kk < (kc + 1) / 2, an odd depth's last pair
  * padded with zero. */
@@ -58,10 +57,10 @@ BF16_TARGET static void pack_rows(uint32_t *dst, int dstride, const float *x, lo
         const float *s = x + r * ld;
         uint16_t *d = (uint16_t *)(dst + (size_t)r * dstride);
         for (int k = 0; k < kc; k += 16) {
-            __mmask16 m = mask16(kc - k);
+            __mmask16 m = ss_lanes(kc - k);
             __m256bh h = _mm512_cvtneps_pbh(_mm512_maskz_loadu_ps(m, s + k));
             /* the pad lane of an odd depth: the zero the masked load gave */
-            __mmask16 st = mask16(kc - k + 1 < 16 ? kc - k + 1 : 16);
+            __mmask16 st = ss_lanes(kc - k + 1 < 16 ? kc - k + 1 : 16);
             _mm256_mask_storeu_epi16(d + k, st, (__m256i)h);
         }
     }
@@ -78,7 +77,7 @@ BF16_TARGET static void pack_pairs(uint32_t *dst, int dstride, const float *x, l
         const float *lo = x + 2 * kk * ld, *hi = lo + ld;
         int has_hi = 2 * kk + 1 < kc;
         for (int r = 0; r < n; r += 16) {
-            __mmask16 m = mask16(n - r);
+            __mmask16 m = ss_lanes(n - r);
             __m512 l = _mm512_maskz_loadu_ps(m, lo + r);
             __m512 h = has_hi ? _mm512_maskz_loadu_ps(m, hi + r) : _mm512_setzero_ps();
             __m512i v = (__m512i)_mm512_cvtne2ps_pbh(h, l);
@@ -97,7 +96,7 @@ BF16_TARGET static void pack_pairs_t(uint32_t *dst, int dstride, const float *x,
     const __m512i step = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                             _mm512_set1_epi32(TP));
     for (int r = 0; r < n; r += 16) {
-        __mmask16 m = mask16(n - r);
+        __mmask16 m = ss_lanes(n - r);
         const uint32_t *base = rows + (size_t)r * TP;
         for (int kk = 0; kk < kp; kk++) {
             __m512i v = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, step, base + kk, 4);
@@ -120,25 +119,6 @@ BF16_TARGET static void pack_pairs_t(uint32_t *dst, int dstride, const float *x,
         if (NV > 3) c##r##3 = _mm512_dpbf16_ps(c##r##3, av, b3);                              \
     } while (0)
 
-#define TILE_STORE1(r, v)                                                                     \
-    do {                                                                                      \
-        if (r < mr && 16 * (v) < n) {                                                         \
-            __mmask16 m = mask16(n - 16 * (v));                                               \
-            float *cp = c + (size_t)(r) * ldc + 16 * (v);                                     \
-            __m512 res = _mm512_mul_ps(_mm512_set1_ps(alpha), c##r##v);                       \
-            if (beta != 0.0f) res = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, cp), res); \
-            _mm512_mask_storeu_ps(cp, m, res);                                                \
-        }                                                                                     \
-    } while (0)
-
-#define TILE_STORE(r)                                                                         \
-    do {                                                                                      \
-        TILE_STORE1(r, 0);                                                                    \
-        if (NV > 1) TILE_STORE1(r, 1);                                                        \
-        if (NV > 2) TILE_STORE1(r, 2);                                                        \
-        if (NV > 3) TILE_STORE1(r, 3);                                                        \
-    } while (0)
-
 __attribute__((always_inline)) BF16_TARGET static inline void
 kernel(const int NV, int mr, int kp, const uint32_t *a, long sam, long sak, const uint32_t *b, long sb, float alpha,
        float beta, float *c, long ldc, int n) {
@@ -156,30 +136,14 @@ kernel(const int NV, int mr, int kp, const uint32_t *a, long sam, long sak, cons
         TILE_ROW(2, a2);
         TILE_ROW(3, a3);
     }
-    TILE_STORE(0);
-    TILE_STORE(1);
-    TILE_STORE(2);
-    TILE_STORE(3);
+    SS_TILE_STORE_ALL();
 }
 #undef TILE_ROW
-#undef TILE_STORE1
-#undef TILE_STORE
 
 /* One block: C[mc, nc] (+)= over a depth block of kp pairs. */
 BF16_TARGET static void block(int mc, int nc, int kp, const uint32_t *a, long sam, long sak, const uint32_t *b,
                               long sb, float alpha, float beta, float *c, long ldc) {
-    int nv = (nc + 15) / 16;
-    for (int r0 = 0; r0 < mc; r0 += 4) {
-        int mr = mc - r0 < 4 ? mc - r0 : 4;
-        const uint32_t *ar = a + r0 * sam;
-        float *cr = c + (size_t)r0 * ldc;
-        switch (nv) {
-        case 1: kernel(1, mr, kp, ar, sam, sak, b, sb, alpha, beta, cr, ldc, nc); break;
-        case 2: kernel(2, mr, kp, ar, sam, sak, b, sb, alpha, beta, cr, ldc, nc); break;
-        case 3: kernel(3, mr, kp, ar, sam, sak, b, sb, alpha, beta, cr, ldc, nc); break;
-        default: kernel(4, mr, kp, ar, sam, sak, b, sb, alpha, beta, cr, ldc, nc); break;
-        }
-    }
+    SS_TILE_ROWS(mc, nc, kp, a, sam, sak, b, sb, alpha, beta, c, ldc);
 }
 
 BF16_TARGET void ss_tile_gemm_bf16(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda,

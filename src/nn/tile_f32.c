@@ -29,15 +29,13 @@
 #include <stdint.h>
 
 #include "nn_internal.h"
+#include "tile.h"
 
 #define TB 64 /* columns and depth of a transposed block of B */
 
 #define F32_TARGET __attribute__((target("avx512f")))
 
 int ss_tile_f32_available(void) { return ss_gemv_f32_available(); }
-
-/* lanes [0, n) of a vector; none for n <= 0 */
-static inline __mmask16 lanes(int n) { return n <= 0 ? 0 : n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1); }
 
 /* C rows [mr] (mr <= 4), columns [n] (n <= 16 NV):
  *   C = alpha * sum_{k < kc} A(m, k) B(k, :) + beta * C
@@ -53,30 +51,11 @@ static inline __mmask16 lanes(int n) { return n <= 0 ? 0 : n >= 16 ? (__mmask16)
         if (NV > 3) c##r##3 = _mm512_fmadd_ps(av, b3, c##r##3);                               \
     } while (0)
 
-#define TILE_STORE1(r, v)                                                                     \
-    do {                                                                                      \
-        if (r < mr && 16 * (v) < n) {                                                         \
-            __mmask16 m = lanes(n - 16 * (v));                                                \
-            float *cp = c + (size_t)(r) * ldc + 16 * (v);                                     \
-            __m512 res = _mm512_mul_ps(_mm512_set1_ps(alpha), c##r##v);                       \
-            if (beta != 0.0f) res = _mm512_fmadd_ps(_mm512_set1_ps(beta), _mm512_maskz_loadu_ps(m, cp), res); \
-            _mm512_mask_storeu_ps(cp, m, res);                                                \
-        }                                                                                     \
-    } while (0)
-
-#define TILE_STORE(r)                                                                         \
-    do {                                                                                      \
-        TILE_STORE1(r, 0);                                                                    \
-        if (NV > 1) TILE_STORE1(r, 1);                                                        \
-        if (NV > 2) TILE_STORE1(r, 2);                                                        \
-        if (NV > 3) TILE_STORE1(r, 3);                                                        \
-    } while (0)
-
 __attribute__((always_inline)) F32_TARGET static inline void
 kernel(const int NV, int mr, int kc, const float *a, long sam, long sak, const float *b, long sb, float alpha,
        float beta, float *c, long ldc, int n) {
     const float *a0 = a, *a1 = mr > 1 ? a + sam : a, *a2 = mr > 2 ? a + 2 * sam : a, *a3 = mr > 3 ? a + 3 * sam : a;
-    const __mmask16 m0 = lanes(n), m1 = lanes(n - 16), m2 = lanes(n - 32), m3 = lanes(n - 48);
+    const __mmask16 m0 = ss_lanes(n), m1 = ss_lanes(n - 16), m2 = ss_lanes(n - 32), m3 = ss_lanes(n - 48);
     __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00,
            c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
     for (int k = 0; k < kc; k++) {
@@ -90,31 +69,15 @@ kernel(const int NV, int mr, int kc, const float *a, long sam, long sak, const f
         TILE_ROW(2, a2);
         TILE_ROW(3, a3);
     }
-    TILE_STORE(0);
-    TILE_STORE(1);
-    TILE_STORE(2);
-    TILE_STORE(3);
+    SS_TILE_STORE_ALL();
 }
 #undef TILE_ROW
-#undef TILE_STORE1
-#undef TILE_STORE
 
 /* C[M, nc] (nc <= 64) = alpha * A[M, :kc] B[:kc, :nc] + beta * C, B's row k
  * at b + k * sb. */
 F32_TARGET static void panel(int M, int nc, int kc, const float *a, long sam, long sak, const float *b, long sb,
                              float alpha, float beta, float *c, long ldc) {
-    int nv = (nc + 15) / 16;
-    for (int r0 = 0; r0 < M; r0 += 4) {
-        int mr = M - r0 < 4 ? M - r0 : 4;
-        const float *ar = a + r0 * sam;
-        float *cr = c + (size_t)r0 * ldc;
-        switch (nv) {
-        case 1: kernel(1, mr, kc, ar, sam, sak, b, sb, alpha, beta, cr, ldc, nc); break;
-        case 2: kernel(2, mr, kc, ar, sam, sak, b, sb, alpha, beta, cr, ldc, nc); break;
-        case 3: kernel(3, mr, kc, ar, sam, sak, b, sb, alpha, beta, cr, ldc, nc); break;
-        default: kernel(4, mr, kc, ar, sam, sak, b, sb, alpha, beta, cr, ldc, nc); break;
-        }
-    }
+    SS_TILE_ROWS(M, nc, kc, a, sam, sak, b, sb, alpha, beta, c, ldc);
 }
 
 /* dst[k * TB + j] = x[j * ld + k] for j < n, k < kc (B stored [N, K]: its
@@ -123,7 +86,7 @@ F32_TARGET static void transpose(float *dst, const float *x, long ld, int n, int
     const __m512i rows = _mm512_mullo_epi32(_mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0),
                                             _mm512_set1_epi32((int)ld));
     for (int j = 0; j < n; j += 16) {
-        __mmask16 m = lanes(n - j);
+        __mmask16 m = ss_lanes(n - j);
         const float *base = x + (size_t)j * ld;
         for (int k = 0; k < kc; k++)
             _mm512_mask_storeu_ps(dst + (size_t)k * TB + j, m,
