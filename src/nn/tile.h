@@ -16,6 +16,21 @@ static inline __mmask16 ss_lanes(int n) {
     return n <= 0 ? (__mmask16)0 : n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
 }
 
+/* The sixteen accumulators c00 .. c33 of a kernel, zeroed. */
+#define SS_TILE_ACCUMULATORS()                                                                \
+    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, \
+           c13 = c00, c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00
+
+/* One depth step of the kernel's four rows: ROW(r, a<r>), the kernel's own
+ * multiply-add of row r (rows past mr read row 0 and are never stored). */
+#define SS_TILE_EACH_ROW(ROW)                                                                 \
+    do {                                                                                      \
+        ROW(0, a0);                                                                           \
+        ROW(1, a1);                                                                           \
+        ROW(2, a2);                                                                           \
+        ROW(3, a3);                                                                           \
+    } while (0)
+
 #define SS_TILE_STORE1(r, v)                                                                  \
     do {                                                                                      \
         if (r < mr && 16 * (v) < n) {                                                         \

@@ -123,18 +123,14 @@ __attribute__((always_inline)) BF16_TARGET static inline void
 kernel(const int NV, int mr, int kp, const uint32_t *a, long sam, long sak, const uint32_t *b, long sb, float alpha,
        float beta, float *c, long ldc, int n) {
     const uint32_t *a0 = a, *a1 = mr > 1 ? a + sam : a, *a2 = mr > 2 ? a + 2 * sam : a, *a3 = mr > 3 ? a + 3 * sam : a;
-    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00,
-           c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+    SS_TILE_ACCUMULATORS();
     for (int kk = 0; kk < kp; kk++) {
         const uint32_t *bk = b + kk * sb;
         __m512bh b0 = (__m512bh)_mm512_loadu_si512(bk);
         __m512bh b1 = NV > 1 ? (__m512bh)_mm512_loadu_si512(bk + 16) : b0;
         __m512bh b2 = NV > 2 ? (__m512bh)_mm512_loadu_si512(bk + 32) : b0;
         __m512bh b3 = NV > 3 ? (__m512bh)_mm512_loadu_si512(bk + 48) : b0;
-        TILE_ROW(0, a0);
-        TILE_ROW(1, a1);
-        TILE_ROW(2, a2);
-        TILE_ROW(3, a3);
+        SS_TILE_EACH_ROW(TILE_ROW);
     }
     SS_TILE_STORE_ALL();
 }

@@ -56,18 +56,14 @@ kernel(const int NV, int mr, int kc, const float *a, long sam, long sak, const f
        float beta, float *c, long ldc, int n) {
     const float *a0 = a, *a1 = mr > 1 ? a + sam : a, *a2 = mr > 2 ? a + 2 * sam : a, *a3 = mr > 3 ? a + 3 * sam : a;
     const __mmask16 m0 = ss_lanes(n), m1 = ss_lanes(n - 16), m2 = ss_lanes(n - 32), m3 = ss_lanes(n - 48);
-    __m512 c00 = _mm512_setzero_ps(), c01 = c00, c02 = c00, c03 = c00, c10 = c00, c11 = c00, c12 = c00, c13 = c00,
-           c20 = c00, c21 = c00, c22 = c00, c23 = c00, c30 = c00, c31 = c00, c32 = c00, c33 = c00;
+    SS_TILE_ACCUMULATORS();
     for (int k = 0; k < kc; k++) {
         const float *bk = b + k * sb;
         __m512 b0 = _mm512_maskz_loadu_ps(m0, bk);
         __m512 b1 = NV > 1 ? _mm512_maskz_loadu_ps(m1, bk + 16) : b0;
         __m512 b2 = NV > 2 ? _mm512_maskz_loadu_ps(m2, bk + 32) : b0;
         __m512 b3 = NV > 3 ? _mm512_maskz_loadu_ps(m3, bk + 48) : b0;
-        TILE_ROW(0, a0);
-        TILE_ROW(1, a1);
-        TILE_ROW(2, a2);
-        TILE_ROW(3, a3);
+        SS_TILE_EACH_ROW(TILE_ROW);
     }
     SS_TILE_STORE_ALL();
 }
