@@ -11,8 +11,9 @@
  * --gemm NAME forces one backend (e.g. openblas-f32: the reference path).
  * --tiles openblas sends attention's tiles through OpenBLAS sgemm instead of
  * selfsup's own tile kernels (ss_gemm_set_own_tiles; make bench-tiles).
+ * --bias 0: no biases in the body (pretrain --no-bias; make bench-bias).
  * usage: bench_train S|M|custom [--objective clm|mlm|rtd] [--steps N] [--warmup N] [--threads N] [--precision P]
- *        [--gemm NAME] [--tiles own|openblas]
+ *        [--gemm NAME] [--tiles own|openblas] [--bias 1|0]
  *        [--layers L --d-model C --heads H --d-ff F --seq T --batch B --vocab V]
  * Prints one JSON line. */
 #include <math.h>
@@ -126,7 +127,7 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *name = argv[1];
-    int L = 4, C = 256, H = 4, F = 1024, T = 128, B = 16, V = 8192, steps = 20, warm = 3, threads = 2;
+    int L = 4, C = 256, H = 4, F = 1024, T = 128, B = 16, V = 8192, steps = 20, warm = 3, threads = 2, bias = 1;
     bench b = {.obj = SS_OBJ_CLM};
     ss_precision prec = SS_PRECISION_FP32;
     const char *force = NULL, *tiles = "own";
@@ -151,6 +152,10 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--seq")) T = v;
         else if (!strcmp(argv[i], "--batch")) B = v;
         else if (!strcmp(argv[i], "--vocab")) V = v;
+        else if (!strcmp(argv[i], "--bias")) {
+            if (strcmp(argv[i + 1], "0") && strcmp(argv[i + 1], "1")) { fprintf(stderr, "--bias: 0 or 1\n"); return 2; }
+            bias = v;
+        }
         else { fprintf(stderr, "unknown option %s\n", argv[i]); return 2; }
     }
     omp_set_num_threads(threads);
@@ -167,7 +172,7 @@ int main(int argc, char **argv) {
     ss_gemm_backend chosen = ss_gemm_current();
     double peak_f32 = ss_gemm_peak(gc_.f32_backend, 1024, 1024, 1024, 0.3);
     ss_model_config cfg = {.kind = SS_DECODER, .vocab_size = V, .n_layer = L, .d_model = C, .n_head = H, .d_ff = F,
-                           .max_seq = T, .head = SS_HEAD_LM};
+                           .max_seq = T, .head = SS_HEAD_LM, .no_bias = !bias};
     b.B = B; b.T = T; b.V = V;
     setup(&b, &cfg);
     double *dt = malloc(sizeof(double) * (size_t)steps), loss = 0;
@@ -192,11 +197,11 @@ int main(int argc, char **argv) {
            "\"model_gflop_per_token\":%.5f,\"mfu\":%.4f,\"peak_rss_mb\":%.1f,\"analytic_need_mb\":%.1f,"
            "\"rss_over_need\":%.3f,\"last_loss\":%.4f,\"precision\":\"%s\",\"gemm\":\"%s\","
            "\"f32_gemm\":\"%s\",\"f32_peak_gflops\":%.1f,\"mfu_f32\":%.4f,\"gemm_forced\":%s,"
-           "\"tiles\":\"%s\",\"openblas_core\":\"%s\"}\n",
+           "\"tiles\":\"%s\",\"openblas_core\":\"%s\",\"bias\":%s}\n",
            ss_objective_name(b.obj), name, threads, np, B, T, tps, med * 1e3, peak, fpt / 1e9, mfu,
            ru.ru_maxrss / 1024.0, need / 1048576.0, ru.ru_maxrss * 1024.0 / need, loss,
            ss_precision_name(gc_.precision), ss_gemm_backend_name(chosen), ss_gemm_backend_name(gc_.f32_backend),
-           peak_f32, mfu_f32, force ? "true" : "false", tiles, openblas_get_corename());
+           peak_f32, mfu_f32, force ? "true" : "false", tiles, openblas_get_corename(), bias ? "true" : "false");
     free(dt);
     return 0;
 }

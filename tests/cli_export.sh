@@ -11,7 +11,7 @@
 set -u
 source "$(dirname "$0")/tap.sh"
 source "$(dirname "$0")/llama_setup.sh"
-tap_plan 9
+tap_plan 10
 tap_needs tinyshakespeare input.txt cli-export
 
 # ---- the model: vocabulary 1000, 2 layers of width 64 (rows a multiple of 32,
@@ -40,7 +40,8 @@ check "export writes GGUF v3 files in f32, f16, bf16 and q8_0 (f16 about half of
 
 # ---- llama.cpp ----
 if ! llama_setup; then
-  for name in "tokenizes 1,000 lines" "f32 greedy continuation" "f16, bf16, q8_0 load" "bf16, q8_0 agreement"; do
+  for name in "tokenizes 1,000 lines" "f32 greedy continuation" "f16, bf16, q8_0 load" "bf16, q8_0 agreement" \
+    "a model without biases"; do
     notok "llama.cpp: $name (node-llama-cpp is not available)" "$LLAMA_SETUP_ERROR"
   done
 else
@@ -93,6 +94,27 @@ else
     bash -c "for d in f16 bf16 q8_0; do [ \$(wc -w <'$TMP/ids_'\$d) = 64 ] || exit 1; done"
   check "bf16 and q8_0 agree with f32 on at least the first 8 tokens" \
     bash -c "[ $(agree bf16) -ge 8 ] && [ $(agree q8_0) -ge 8 ]"
+
+  # a decoder without biases (pretrain --no-bias): GPT-2's biases are written
+  # as zeros, which llama.cpp's gpt2 architecture requires
+  "$SS" pretrain --objective clm --data "$TMP/shards" --out "$TMP/nobias" --layers 2 --d-model 64 --heads 2 --seq 64 \
+    --max-seq 128 --batch 16 --steps 400 --lr 5e-3 --eval-every 0 --threads 1 --no-bias >/dev/null 2>&1 &&
+    "$SS" export --format gguf "$TMP/nobias" "$TMP/nb.gguf" >"$TMP/x_nb" 2>&1
+  "$SS" generate --model "$TMP/nobias" --prompt-file "$TMP/prompt.txt" --temperature 0 --max-new-tokens 64 \
+    --threads 1 >"$TMP/ss_nb" 2>&1
+  "${LL[@]}" generate "$TMP/nb.gguf" "$TMP/prompt.txt" 64 1 >"$TMP/ll_nb" 2>"$TMP/ll_nb.err"
+  # shellcheck disable=SC2046
+  { "$SS" tokenizer decode --tokenizer "$TMP/nobias/tokenizer.json" $(sed -n 's/^generated: //p' "$TMP/ll_nb"); echo; } \
+    >"$TMP/text_nb" 2>&1
+  # (at least 4 distinct token ids: a comparison a misplaced bias would change)
+  nb_ok() {
+    grep -q '"bias":[[:space:]]*false' "$TMP/nobias/config.json" && cmp -s "$TMP/text_nb" "$TMP/ss_nb" &&
+      [ "$(sed -n 's/^generated: //p' "$TMP/ll_nb" | tr ' ' '\n' | sort -u | wc -l)" -ge 4 ]
+  }
+  if nb_ok; then ok "a model without biases (--no-bias): llama.cpp's greedy continuation of its f32 file is selfsup's"
+  else notok "a model without biases (--no-bias): llama.cpp's greedy continuation of its f32 file is selfsup's" \
+    "selfsup:   $(head -c 200 "$TMP/ss_nb" | tr '\n' '|')" "llama.cpp: $(head -c 200 "$TMP/text_nb" | tr '\n' '|')" \
+    "$(tail -2 "$TMP/ll_nb.err")" "$(tail -2 "$TMP/x_nb")"; fi
 fi
 
 # ---- refusals ----

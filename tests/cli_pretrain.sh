@@ -6,7 +6,7 @@
 # (existing run, corrupt checkpoint, bad options).
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 26
+tap_plan 31
 tap_needs tinyshakespeare input.txt cli-pretrain
 
 head -c 200000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
@@ -133,3 +133,31 @@ check "--resume with a shorter --steps is an error" bash -c "[ $? -ne 0 ] && gre
 check "--resume with a longer --steps (no --data: the saved one) extends the run to it" \
   bash -c "[ $? -eq 0 ] && grep -q 'extending the run' '$TMP/r4' && grep -qE '^step 24/24 ' '$TMP/r4' &&
            grep -qE '\"step\":[[:space:]]*24,' '$TMP/ext/trainer_state.json'"
+
+# --no-bias (Cramming's lever): the body's linear layers and LayerNorms
+# without biases; the checkpoint has none of them and says so in config.json,
+# eval and --init read it, --resume refuses the flag, --init keeps the
+# model's (and refuses --no-bias for a model that has biases)
+"$SS" pretrain "${ARGS[@]}" --steps 10 --no-bias --out "$TMP/nb" >"$TMP/nb1" 2>&1
+check "--no-bias: a run whose config.json says \"bias\": false, whose checkpoint has no body bias, its log saying so" \
+  /usr/bin/python3 -c "
+import json, struct, sys
+assert json.load(open('$TMP/nb/config.json'))['bias'] is False
+f = open('$TMP/nb/model.safetensors', 'rb'); n = struct.unpack('<Q', f.read(8))[0]
+names = [k for k in json.loads(f.read(n)) if k != '__metadata__']
+assert not [k for k in names if k.endswith('.bias')], names
+assert 'blocks.1.ln2.weight' in names and 'ln_f.weight' in names, names
+assert 'no biases in the body' in open('$TMP/nb1').read()"
+"$SS" eval --model "$TMP/nb" --data "$TMP/shards" --threads 2 >"$TMP/nb2" 2>&1
+check "eval reads a model without biases" bash -c "[ $? -eq 0 ] && grep -q 'bits per byte' '$TMP/nb2'"
+"$SS" pretrain --resume --out "$TMP/nb" --no-bias --threads 2 >"$TMP/nb3" 2>&1
+check "--resume refuses --no-bias (the model comes from the checkpoint)" \
+  bash -c "[ $? -ne 0 ] && grep -q -- '--no-bias: a resumed run' '$TMP/nb3'"
+"$SS" pretrain --objective clm --data "$TMP/shards" --init "$TMP/nb" --out "$TMP/nb_init" --seq 32 --batch 4 --steps 4 \
+  --eval-every 0 --threads 2 >"$TMP/nb4" 2>&1
+"$SS" pretrain --objective clm --data "$TMP/shards" --init "$TMP/run" --out "$TMP/nb_init2" --seq 32 --batch 4 \
+  --steps 4 --eval-every 0 --threads 2 --no-bias >"$TMP/nb5" 2>&1
+r5=$?
+check "--init keeps a model without biases; --no-bias on a model with biases is an error naming it" \
+  bash -c "grep -q '\"bias\":[[:space:]]*false' '$TMP/nb_init/config.json' && [ $r5 -ne 0 ] &&
+           grep -q -- '--no-bias differs from the --init run' '$TMP/nb5'"

@@ -33,7 +33,7 @@ enum { V = 13, L = 2, C = 8, NH = 2, F = 12, MAXT = 8, B = 4, T = 6, K = 3 };
 #define ATOL 2e-4
 
 static ss_model_config cls_config(ss_model_kind kind, ss_pooling pool, int pooler) {
-    ss_model_config c = {kind, V, L, C, NH, F, MAXT, 0.0f, 0, SS_HEAD_CLS, K, pool, pooler, SS_TEXT_NORM_NONE};
+    ss_model_config c = {kind, V, L, C, NH, F, MAXT, 0.0f, 0, SS_HEAD_CLS, K, pool, pooler, SS_TEXT_NORM_NONE, 0};
     return c;
 }
 

@@ -6,7 +6,8 @@
  *   - AdamW with the clipping factor folded in, vs ss_scale_grads +
  *     ss_adamw_step, and both vs a scalar transcription of torch's update;
  *   - AdamW's layer-wise learning-rate decay (each tensor's depth and rate);
- *   - the clipping factor and the gradient norm.
+ *   - the clipping factor and the gradient norm;
+ *   - NULL biases (a model without them) give what zero biases give.
  * (Finite-difference checks of the GELU pair are in test_nn_gradcheck.c.) */
 #include "testutil.h"
 
@@ -82,6 +83,51 @@ static void test_gelu_grad_pair_vs_unfused(void **state) {
  * stays NaN through GELU's vectorized exp. (The undefined NaN-to-int
  * conversion that ss_vexpf had was reported by UBSan in test_train's
  * test_nonfinite_training_stops under ASan, not by this vectorized path.) */
+/* A model without biases passes NULL for them (pretrain --no-bias): each
+ * kernel must give what a zero bias gives, bit for bit, and leave out the
+ * bias gradient. */
+static void test_null_bias_is_zero_bias(void **state) {
+    (void)state;
+    size_t n = (size_t)GN * GF;
+    float *x = rand_vec(n, 3.0f, 11), *w = rand_vec(GF, 1.0f, 12), *dout = rand_vec(n, 1.0f, 13);
+    float *zero = calloc(GF, sizeof(float)), *db = calloc(GF, sizeof(float));
+    float *o1 = malloc(n * sizeof(float)), *o2 = malloc(n * sizeof(float));
+    float *m1 = malloc(GN * sizeof(float)), *r1 = malloc(GN * sizeof(float));
+    float *m2 = malloc(GN * sizeof(float)), *r2 = malloc(GN * sizeof(float));
+    assert_true(zero && db && o1 && o2 && m1 && r1 && m2 && r2);
+
+    ss_layernorm_forward(o1, m1, r1, x, w, zero, GN, GF);
+    ss_layernorm_forward(o2, m2, r2, x, w, NULL, GN, GF);
+    assert_same_bits(o1, o2, n, "layernorm out");
+    float *dx1 = calloc(n, sizeof(float)), *dx2 = calloc(n, sizeof(float));
+    float *dw1 = calloc(GF, sizeof(float)), *dw2 = calloc(GF, sizeof(float));
+    assert_true(dx1 && dx2 && dw1 && dw2);
+    ss_layernorm_backward(dx1, dw1, db, dout, x, w, m1, r1, GN, GF);
+    ss_layernorm_backward(dx2, dw2, NULL, dout, x, w, m2, r2, GN, GF);
+    assert_same_bits(dx1, dx2, n, "layernorm dinp");
+    assert_same_bits(dw1, dw2, GF, "layernorm dw");
+
+    float *x1 = copy_vec(x, n), *x2 = copy_vec(x, n);
+    for (int grad = 0; grad < 2; grad++) {
+        memcpy(x1, x, n * sizeof(float));
+        memcpy(x2, x, n * sizeof(float));
+        if (grad) {
+            ss_bias_gelu_forward_grad(o1, x1, zero, GN, GF);
+            ss_bias_gelu_forward_grad(o2, x2, NULL, GN, GF);
+        } else {
+            ss_bias_gelu_forward(o1, x1, zero, GN, GF);
+            ss_bias_gelu_forward(o2, x2, NULL, GN, GF);
+        }
+        assert_same_bits(o1, o2, n, grad ? "bias_gelu_grad out" : "bias_gelu out");
+        assert_same_bits(x1, x2, n, grad ? "bias_gelu_grad gelu'" : "bias_gelu x");
+    }
+    ss_gelu_backward_grad_bias(dx1, db, x1, dout, GN, GF);
+    ss_gelu_backward_grad_bias(dx2, NULL, x2, dout, GN, GF);
+    assert_same_bits(dx1, dx2, n, "gelu backward dinp");
+    free(x); free(w); free(dout); free(zero); free(db); free(o1); free(o2);
+    free(m1); free(r1); free(m2); free(r2); free(dx1); free(dx2); free(dw1); free(dw2); free(x1); free(x2);
+}
+
 static void test_gelu_nan_propagates(void **state) {
     (void)state;
     float in[4] = {NAN, 1.0f, -INFINITY, 0.5f}, out[4];
@@ -129,7 +175,7 @@ static void test_bias_grads_thread_invariant(void **state) {
 static ss_model *small_model(void) {
     /* d_model 20, d_ff 36: tensor sizes that are not multiples of 16, so
      * the vector loop and its scalar tail both run */
-    ss_model_config c = {SS_ENCODER, 53, 2, 20, 2, 36, 16, 0.0f, 0, SS_HEAD_MLM, 0, 0, 0, SS_TEXT_NORM_NONE};
+    ss_model_config c = {SS_ENCODER, 53, 2, 20, 2, 36, 16, 0.0f, 0, SS_HEAD_MLM, 0, 0, 0, SS_TEXT_NORM_NONE, 0};
     ss_error err = {0};
     ss_model *m;
     CHECK_OK(ss_model_create(&m, &c, &err), &err);
@@ -264,6 +310,7 @@ static void test_clip_factor_and_norm(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_gelu_grad_pair_vs_unfused),
+        cmocka_unit_test(test_null_bias_is_zero_bias),
         cmocka_unit_test(test_gelu_nan_propagates),
         cmocka_unit_test(test_bias_grads_thread_invariant),
         cmocka_unit_test(test_adamw_scaled),

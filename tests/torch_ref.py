@@ -62,6 +62,10 @@ The LM/MLM cases (all seeded, deterministic):
   mlm_l2_c64    MLM head, padding, ~15% of valid positions masked (BERT's
                 80/10/10), L=2 C=64 NH=4 F=256 T=33 B=3 V=90 maxT=40
   mlm_l1_c48    MLM head, no padding, L=1 C=48 NH=3 F=100 T=20 B=2 V=60
+  dec_nobias_l2_c48  decoder without the body's biases ("bias": false), L=2
+                C=48 NH=4 F=128 T=24 B=3 V=70
+  mlm_nobias_l2_c48  MLM head without the body's biases, padding, L=2 C=48
+                NH=3 F=96 T=22 B=3 V=66
 (The MLM cases' input.tokens are the masked tokens and input.targets the
 original ids at the masked positions, -1 elsewhere.)
 
@@ -157,10 +161,11 @@ LN_EPS = 1e-5
 # Configuration
 # ---------------------------------------------------------------------------
 def make_config(kind, V, L, C, NH, F_, maxT, dropout=0.0, head=None, d_embed=None,
-                n_classes=None, pooling=None, pooler=None):
+                n_classes=None, pooling=None, pooler=None, bias=True):
     """A config.json dict. head / d_embed are only written when given, so the
     original (LM-head) cases keep their exact config text; n_classes,
-    pooling and pooler belong to head "cls" only."""
+    pooling and pooler belong to head "cls" only; "bias": false (no biases
+    in the body's linear layers and LayerNorms) only when bias is False."""
     cfg = {"model_type": "selfsup", "kind": kind, "vocab_size": V, "n_layer": L,
            "d_model": C, "n_head": NH, "d_ff": F_, "max_seq": maxT,
            "dropout": dropout, "layer_norm_eps": LN_EPS,
@@ -171,6 +176,8 @@ def make_config(kind, V, L, C, NH, F_, maxT, dropout=0.0, head=None, d_embed=Non
         cfg["head"] = head
     if head == "cls":
         cfg.update(n_classes=n_classes, pooling=pooling, pooler=pooler)
+    if not bias:
+        cfg["bias"] = False
     return cfg
 
 
@@ -207,6 +214,8 @@ def check_config(cfg, source="config"):
     if head_of(cfg) != "mlm" and embed_width(cfg) != cfg["d_model"]:
         raise ValueError(f"{source}: d_embed {embed_width(cfg)} != d_model "
                          f"{cfg['d_model']} needs head \"mlm\"")
+    if not isinstance(cfg.get("bias", True), bool):
+        raise ValueError(f"{source}: bias must be true or false")
     if head_of(cfg) == "cls":
         k = cfg.get("n_classes")
         if not isinstance(k, int) or isinstance(k, bool) or not 2 <= k <= 65536:
@@ -227,18 +236,27 @@ def generator_config(disc_cfg, gen_size=0.25):
     return make_config("encoder", disc_cfg["vocab_size"], disc_cfg["n_layer"],
                        rnd(gen_size * C), max(1, rnd(NH * gen_size)), rnd(F_ * gen_size),
                        disc_cfg["max_seq"], disc_cfg.get("dropout", 0.0),
-                       head="mlm", d_embed=C)
+                       head="mlm", d_embed=C, bias=disc_cfg.get("bias", True))
 
 
 # ---------------------------------------------------------------------------
 # Model
 # ---------------------------------------------------------------------------
+def layer_norm(C, bias=True):
+    """nn.LayerNorm, without its bias when bias is False (torch 1.13's
+    LayerNorm has no bias= argument; F.layer_norm takes bias None)."""
+    ln = nn.LayerNorm(C, eps=LN_EPS)
+    if not bias:
+        ln.register_parameter("bias", None)
+    return ln
+
+
 class Attention(nn.Module):
-    def __init__(self, C, NH):
+    def __init__(self, C, NH, bias=True):
         super().__init__()
         self.NH = NH
-        self.qkv = nn.Linear(C, 3 * C)
-        self.proj = nn.Linear(C, C)
+        self.qkv = nn.Linear(C, 3 * C, bias=bias)
+        self.proj = nn.Linear(C, C, bias=bias)
 
     def forward(self, x, mask):
         """mask: bool [B or 1, 1, T or 1, T], True = key hidden from the query."""
@@ -256,23 +274,23 @@ class Attention(nn.Module):
 
 
 class MLP(nn.Module):
-    def __init__(self, C, F_):
+    def __init__(self, C, F_, bias=True):
         super().__init__()
-        self.fc = nn.Linear(C, F_)
-        self.proj = nn.Linear(F_, C)
+        self.fc = nn.Linear(C, F_, bias=bias)
+        self.proj = nn.Linear(F_, C, bias=bias)
 
     def forward(self, x):
         return self.proj(F.gelu(self.fc(x), approximate="tanh"))
 
 
 class Block(nn.Module):
-    def __init__(self, C, NH, F_, p):
+    def __init__(self, C, NH, F_, p, bias=True):
         super().__init__()
         self.p = p
-        self.ln1 = nn.LayerNorm(C, eps=LN_EPS)
-        self.attn = Attention(C, NH)
-        self.ln2 = nn.LayerNorm(C, eps=LN_EPS)
-        self.mlp = MLP(C, F_)
+        self.ln1 = layer_norm(C, bias)
+        self.attn = Attention(C, NH, bias)
+        self.ln2 = layer_norm(C, bias)
+        self.mlp = MLP(C, F_, bias)
 
     def forward(self, x, mask):
         x = x + F.dropout(self.attn(self.ln1(x), mask), self.p, self.training)
@@ -283,13 +301,13 @@ class Embeddings(nn.Module):
     """Token and position tables of width E (absent when the model shares
     another model's) and, when E != C, the projection E -> C."""
 
-    def __init__(self, V, E, maxT, C, own=True):
+    def __init__(self, V, E, maxT, C, own=True, bias=True):
         super().__init__()
         if own:
             self.token = nn.Embedding(V, E)
             self.position = nn.Embedding(maxT, E)
         if E != C:
-            self.project = nn.Linear(E, C)
+            self.project = nn.Linear(E, C, bias=bias)
 
 
 class MLMHead(nn.Module):
@@ -372,12 +390,13 @@ class SelfsupModel(nn.Module):
         if shared is not None and tuple(shared.token.weight.shape) != (V, E):
             raise ValueError(f"shared token embeddings {list(shared.token.weight.shape)}, "
                              f"expected [{V}, {E}]")
-        self.embeddings = Embeddings(V, E, cfg["max_seq"], C, own=shared is None)
+        bias = self.cfg.get("bias", True)  # the body's; the heads keep theirs
+        self.embeddings = Embeddings(V, E, cfg["max_seq"], C, own=shared is None, bias=bias)
         self.__dict__["shared_embeddings"] = shared  # bypasses module registration
         self.blocks = nn.ModuleList(
-            Block(C, cfg["n_head"], cfg["d_ff"], float(cfg.get("dropout", 0.0)))
+            Block(C, cfg["n_head"], cfg["d_ff"], float(cfg.get("dropout", 0.0)), bias)
             for _ in range(L))
-        self.ln_f = nn.LayerNorm(C, eps=LN_EPS)
+        self.ln_f = layer_norm(C, bias)
         if head_of(self.cfg) == "mlm":
             self.mlm_head = MLMHead(C, E, V)
         elif head_of(self.cfg) == "disc":
@@ -656,6 +675,11 @@ CASES = {
                        B=3, maxT=40, pad=True, clip_factor=0.5, seed=1005),
     "mlm_l1_c48": dict(kind="encoder", head="mlm", V=60, L=1, C=48, NH=3, F=100, T=20,
                        B=2, maxT=20, pad=False, clip_factor=0.5, seed=1006),
+    # No biases in the body (pretrain --no-bias): decoder, and MLM with padding.
+    "dec_nobias_l2_c48": dict(kind="decoder", V=70, L=2, C=48, NH=4, F=128, T=24, B=3,
+                              maxT=24, pad=False, clip_factor=0.5, seed=1007, bias=False),
+    "mlm_nobias_l2_c48": dict(kind="encoder", head="mlm", V=66, L=2, C=48, NH=3, F=96, T=22,
+                              B=3, maxT=24, pad=True, clip_factor=0.5, seed=1008, bias=False),
 }
 # ELECTRA replaced-token detection: discriminator dims; the generator's come
 # from generator_config(gen_size). Written to <out>/rtd/.
@@ -754,7 +778,7 @@ def build_case(name):
     gen = torch.Generator().manual_seed(c["seed"])
     head = c.get("head")
     cfg = make_config(c["kind"], c["V"], c["L"], c["C"], c["NH"], c["F"], c["maxT"],
-                      head=head, d_embed=c["C"] if head else None)
+                      head=head, d_embed=c["C"] if head else None, bias=c.get("bias", True))
     model = SelfsupModel(cfg)
     init_weights(model, gen, std=0.2, bias_std=0.1, ln_std=0.1)
     inputs = case_inputs(c, gen)

@@ -57,6 +57,10 @@ typedef struct {
     /* How a classifier reads text (config.json "text_normalization", written
      * when not none): applied to every text before tokenizing. */
     ss_text_norm text_norm;
+    int no_bias;       /* 1: the body's linear layers and LayerNorms have no
+                          bias (config.json "bias": false; Cramming's lever);
+                          the heads keep theirs. Last, so that positional
+                          initializers of the fields above keep meaning. */
 } ss_model_config;
 
 /* Presets "tiny", "small", "base" (architecture only: vocab_size is left as

@@ -29,7 +29,8 @@ void ss_linear_backward_set(float *dinp, float *dw, float *db, const float *dout
                             const float *inp, const float *w, int N, int C, int OC);
 
 /* ---- layernorm (src/nn/layernorm.c), eps = 1e-5 -------------------------------
- * out = (x - mean) * rstd * w + b per row; mean[N], rstd[N] saved for backward. */
+ * out = (x - mean) * rstd * w + b per row; mean[N], rstd[N] saved for backward.
+ * b / db may be NULL: no bias (its gradient not computed). */
 void ss_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                           const float *w, const float *b, int N, int C);
 void ss_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
@@ -41,7 +42,8 @@ void ss_layernorm_backward(float *dinp, float *dw, float *db, const float *dout,
 void ss_gelu_forward(float *out, const float *inp, size_t n);
 void ss_gelu_backward(float *dinp, const float *inp, const float *dout, size_t n);
 /* x[n,:] += b; out = gelu(x): a linear layer's bias folded into its
- * activation (the linear then runs without bias), saving a pass. */
+ * activation (the linear then runs without bias), saving a pass. b (and
+ * below db) may be NULL: no bias. */
 void ss_bias_gelu_forward(float *out, float *x, const float *b, int N, int F);
 /* dinp = dout * gelu'(inp), overwriting dinp. */
 void ss_gelu_backward_set(float *dinp, const float *inp, const float *dout, size_t n);

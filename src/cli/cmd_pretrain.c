@@ -14,7 +14,7 @@ static const char usage_head[] =
     "         --seq T --batch B [--grad-accum K] (--steps N | --tokens N | --flops F | --time SECONDS)\n"
     "         [--lr LR --lr-min LR --warmup N --weight-decay W --clip C --dropout P]\n"
     "         [--seed S --threads N --eval-every N --eval-tokens N --save-every N --log-every N]\n"
-    "         [--max-seq N --kind decoder|encoder] [--init RUN] [--resume | --overwrite]\n"
+    "         [--max-seq N --kind decoder|encoder --no-bias] [--init RUN] [--resume | --overwrite]\n"
     "         [--mask-prob P --mask-replace P --mask-random P --whole-word]   (mlm, rtd, hybrid)\n"
     "         [--gen-size F --disc-weight W --disc-warmup N --disc-start N]   (rtd)\n"
     "         [--gen-temperature T --rtd-generator model|uniform]             (rtd)\n"
@@ -67,6 +67,8 @@ static const char usage_model[] =
     "  --max-seq N              the model's positions (the preset's, at least --seq)\n"
     "  --kind decoder|encoder   (decoder for clm, encoder for mlm and rtd)\n"
     "  --dropout P              (0)\n"
+    "  --no-bias                no biases in the body's linear layers and LayerNorms\n"
+    "                           (Cramming's; the heads keep theirs; config.json \"bias\": false)\n"
     "  --overwrite              replace the run in --out\n"
     "--flops sets the steps from the objective's training FLOPs per token (the\n"
     "PaLM count that MFU uses), for comparisons at equal compute.\n"
@@ -103,6 +105,7 @@ static void parse_model(cli_args *a, ss_train_opts *o) {
     if (maxT) o->model.max_seq = (int)maxT;
     else if (o->model.max_seq < o->seq) o->model.max_seq = o->seq;
     o->model.dropout = (float)cli_opt_double(a, "--dropout", 0.0);
+    o->model.no_bias = cli_flag(a, "--no-bias");
     const char *kind = cli_opt(a, "--kind");
     if (kind && strcmp(kind, "decoder") && strcmp(kind, "encoder"))
         cli_die(a->command, "--kind must be decoder or encoder");
@@ -117,6 +120,8 @@ static void refuse_model_options(cli_args *a) {
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (cli_opt(a, flags[i]))
             cli_die(a->command, "%s: a resumed run's model comes from its checkpoint (leave it out)", flags[i]);
+    if (cli_flag(a, "--no-bias"))
+        cli_die(a->command, "--no-bias: a resumed run's model comes from its checkpoint (leave it out)");
 }
 
 /* With --init the model is the init run's: a model option that differs from
@@ -150,6 +155,9 @@ static void init_model_options(cli_args *a, ss_train_opts *o) {
     if (kind && strcmp(kind, ss_model_kind_name(ic.kind)))
         cli_die(a->command, "--kind %s differs from the --init run's kind %s: the model comes from %s (leave --kind "
                 "out)", kind, ss_model_kind_name(ic.kind), o->init);
+    if (cli_flag(a, "--no-bias") && !ic.no_bias)
+        cli_die(a->command, "--no-bias differs from the --init run's model, which has biases: the model comes from %s "
+                "(leave --no-bias out)", o->init);
     o->model.dropout = (float)cli_opt_double(a, "--dropout", ic.dropout);
 }
 

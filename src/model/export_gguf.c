@@ -152,12 +152,30 @@ static ss_status add_tokenizer(ss_gguf_writer *w, const ss_tokenizer *t, ss_erro
     return st;
 }
 
+/* A model without biases ("bias": false) has none of GPT-2's block and
+ * final-norm biases, which llama.cpp's gpt2 architecture requires: each is
+ * written as zeros (the same function), beside its weight. `zeros` holds at
+ * least the longest bias (3 d_model or d_ff) and outlives the writer. */
+static ss_status add_zero_bias(ss_gguf_writer *w, const char *weight_name, const ss_param_info *p,
+                               const float *zeros, ss_gguf_export_info *info, ss_error *err) {
+    size_t n = strlen(weight_name);
+    if (strcmp(p->name, "embeddings.token.weight") == 0 || strcmp(p->name, "embeddings.position.weight") == 0 ||
+        n < 7 || strcmp(weight_name + n - 7, ".weight") != 0)
+        return SS_OK;
+    char name[96];
+    snprintf(name, sizeof name, "%.*s.bias", (int)(n - 7), weight_name);
+    int64_t shape[1] = {p->shape[0]};
+    info->n_tensors++;
+    return ss_gguf_add_tensor(w, name, SS_GGML_F32, 1, shape, zeros, err);
+}
+
 /* Every tensor of the model's table under its llama.cpp name: matrices as
  * `type` (q8_0 needs rows of a multiple of 32: others fall back to f16),
  * vectors as f32. */
-static ss_status add_tensors(ss_gguf_writer *w, ss_model *m, ss_ggml_type type, ss_gguf_export_info *info,
-                             ss_error *err) {
+static ss_status add_tensors(ss_gguf_writer *w, ss_model *m, ss_ggml_type type, const float *zeros,
+                             ss_gguf_export_info *info, ss_error *err) {
     const float *params = ss_model_params(m);
+    int no_bias = ss_model_config_of(m)->no_bias;
     ss_status st = SS_OK;
     for (size_t i = 0; i < ss_model_num_tensors(m) && !st; i++) {
         const ss_param_info *p = ss_model_tensor(m, i);
@@ -170,6 +188,7 @@ static ss_status add_tensors(ss_gguf_writer *w, ss_model *m, ss_ggml_type type, 
         }
         st = ss_gguf_add_tensor(w, name, tt, p->ndim, p->shape, params + p->offset, err);
         info->n_tensors++;
+        if (!st && no_bias) st = add_zero_bias(w, name, p, zeros, info, err);
     }
     return st;
 }
@@ -198,6 +217,9 @@ ss_status ss_export_gguf(const char *run_dir, const char *out_path, ss_ggml_type
     ss_model *m = NULL;
     ss_tokenizer *t = NULL;
     ss_gguf_writer *w = NULL;
+    size_t longest = (size_t)(3 * c.d_model > c.d_ff ? 3 * c.d_model : c.d_ff);
+    float *zeros = c.no_bias ? calloc(longest, sizeof *zeros) : NULL;
+    if (c.no_bias && !zeros) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
     if (!(st = ss_model_load(&m, run_dir, err)) && !(st = ss_tokenizer_load(&t, path, err))) {
         info->lowercase = ss_tokenizer_lowercase(t);
         info->normalization = ss_tokenizer_normalization(t) != SS_NORM_NONE;
@@ -205,9 +227,10 @@ ss_status ss_export_gguf(const char *run_dir, const char *out_path, ss_ggml_type
     }
     if (!st) st = add_hparams(w, &c, name, type, err);
     if (!st) st = add_tokenizer(w, t, err);
-    if (!st) st = add_tensors(w, m, type, info, err);
+    if (!st) st = add_tensors(w, m, type, zeros, info, err);
     if (!st) st = ss_gguf_write(w, out_path, err);
     ss_gguf_writer_free(w);
+    free(zeros);
     ss_tokenizer_free(t);
     ss_model_free(m);
     return st;

@@ -154,6 +154,10 @@ static ss_status ensure_acts(ss_model *m, int B, int T, ss_error *err) {
     return SS_OK;
 }
 
+/* Layer l's slice of a stacked array, or NULL when the model has no such
+ * array (a model without biases: the kernels take NULL as no bias). */
+#define AT(base, off) ((base) ? (base) + (off) : NULL)
+
 /* One block forward: x (input residual) -> res2 -> res3 of layer l, on the
  * B*T rows of the current shape. qkv is where the layer's q|k|v rows live:
  * the activations (t0 = 0), or a KV cache of one sequence (B = 1) whose rows
@@ -170,24 +174,24 @@ static void block_forward(ss_model *m, int l, const float *x, float *qkv, int t0
     float *res2 = a->res2 + lc, *ln2 = a->ln2 + lc, *res3 = a->res3 + lc;
     float *fch = a->fch + lf, *fchg = a->fch_gelu + lf;
 
-    ss_layernorm_forward(ln1, a->ln1_mean + lr, a->ln1_rstd + lr, x, p->ln1w + l * C, p->ln1b + l * C, BT, C);
-    ss_linear_forward(qkv + (size_t)t0 * 3 * C, ln1, p->qkvw + (size_t)l * 3 * C * C, p->qkvb + l * 3 * C, BT, C,
+    ss_layernorm_forward(ln1, a->ln1_mean + lr, a->ln1_rstd + lr, x, p->ln1w + l * C, AT(p->ln1b, l * C), BT, C);
+    ss_linear_forward(qkv + (size_t)t0 * 3 * C, ln1, p->qkvw + (size_t)l * 3 * C * C, AT(p->qkvb, l * 3 * C), BT, C,
                       3 * C);
     if (t0 == 0)
         ss_attention_forward(atty, a->att_lse + (size_t)l * NH * BT, qkv, m->key_valid,
                              m->causal, B, T, C, NH);
     else
         ss_attention_forward_rows(atty, qkv, t0, t0 + T, C, NH);
-    ss_linear_forward(a->tmp, atty, p->attprojw + (size_t)l * C * C, p->attprojb + l * C, BT, C, C);
+    ss_linear_forward(a->tmp, atty, p->attprojw + (size_t)l * C * C, AT(p->attprojb, l * C), BT, C, C);
     ss_dropout_forward_at(a->tmp, a->tmp, (size_t)BT * C, drop, ss_dropout_site_seed(m->dropout_seed, 1 + 2 * l),
                           m->row0 * T * C);
     ss_residual_forward(res2, x, a->tmp, (size_t)BT * C);
-    ss_layernorm_forward(ln2, a->ln2_mean + lr, a->ln2_rstd + lr, res2, p->ln2w + l * C, p->ln2b + l * C, BT, C);
+    ss_layernorm_forward(ln2, a->ln2_mean + lr, a->ln2_rstd + lr, res2, p->ln2w + l * C, AT(p->ln2b, l * C), BT, C);
     ss_linear_forward(fch, ln2, p->fcw + (size_t)l * F * C, NULL, BT, C, F);
     /* training keeps gelu'(fc) in fch instead of fc itself: all the backward needs */
-    if (m->train) ss_bias_gelu_forward_grad(fchg, fch, p->fcb + (size_t)l * F, BT, F);
-    else ss_bias_gelu_forward(fchg, fch, p->fcb + (size_t)l * F, BT, F);
-    ss_linear_forward(a->tmp, fchg, p->fcprojw + (size_t)l * C * F, p->fcprojb + l * C, BT, F, C);
+    if (m->train) ss_bias_gelu_forward_grad(fchg, fch, AT(p->fcb, (size_t)l * F), BT, F);
+    else ss_bias_gelu_forward(fchg, fch, AT(p->fcb, (size_t)l * F), BT, F);
+    ss_linear_forward(a->tmp, fchg, p->fcprojw + (size_t)l * C * F, AT(p->fcprojb, l * C), BT, F, C);
     ss_dropout_forward_at(a->tmp, a->tmp, (size_t)BT * C, drop, ss_dropout_site_seed(m->dropout_seed, 2 + 2 * l),
                           m->row0 * T * C);
     ss_residual_forward(res3, res2, a->tmp, (size_t)BT * C);
@@ -272,25 +276,25 @@ static void block_backward(ss_model *m, int l, const float *x) {
 
     /* MLP branch: res3 = res2 + drop(proj2(gelu(fc(ln2(res2))))) */
     const float *dout = branch_grad(m, a->dres, 2 + 2 * l);
-    ss_linear_backward_set(a->dfch_gelu, g->fcprojw + (size_t)l * C * F, g->fcprojb + l * C, dout,
+    ss_linear_backward_set(a->dfch_gelu, g->fcprojw + (size_t)l * C * F, AT(g->fcprojb, l * C), dout,
                        a->fch_gelu + lf, p->fcprojw + (size_t)l * C * F, BT, F, C);
     /* fch holds gelu'(fc) after a training forward; fc's bias gradient is summed in the same pass */
-    ss_gelu_backward_grad_bias(a->dfch, g->fcb + (size_t)l * F, a->fch + lf, a->dfch_gelu, BT, F);
+    ss_gelu_backward_grad_bias(a->dfch, AT(g->fcb, (size_t)l * F), a->fch + lf, a->dfch_gelu, BT, F);
     ss_linear_backward_set(a->dbuf, g->fcw + (size_t)l * F * C, NULL, a->dfch,
                        a->ln2 + lc, p->fcw + (size_t)l * F * C, BT, C, F);
-    ss_layernorm_backward(a->dres, g->ln2w + l * C, g->ln2b + l * C, a->dbuf, a->res2 + lc,
+    ss_layernorm_backward(a->dres, g->ln2w + l * C, AT(g->ln2b, l * C), a->dbuf, a->res2 + lc,
                           p->ln2w + l * C, a->ln2_mean + lr, a->ln2_rstd + lr, BT, C);
 
     /* attention branch: res2 = x + drop(proj(attn(ln1(x)))) */
     dout = branch_grad(m, a->dres, 1 + 2 * l);
-    ss_linear_backward_set(a->dbuf, g->attprojw + (size_t)l * C * C, g->attprojb + l * C, dout,
+    ss_linear_backward_set(a->dbuf, g->attprojw + (size_t)l * C * C, AT(g->attprojb, l * C), dout,
                        a->atty + lc, p->attprojw + (size_t)l * C * C, BT, C, C);
     memset(a->dqkv, 0, 3 * n * sizeof(float));
     ss_attention_backward(a->dqkv, a->dbuf, a->atty + lc, a->att_lse + (size_t)l * NH * BT,
                           a->qkv + 3 * lc, m->key_valid, m->causal, B, T, C, NH);
-    ss_linear_backward_set(a->dbuf, g->qkvw + (size_t)l * 3 * C * C, g->qkvb + l * 3 * C, a->dqkv,
+    ss_linear_backward_set(a->dbuf, g->qkvw + (size_t)l * 3 * C * C, AT(g->qkvb, l * 3 * C), a->dqkv,
                        a->ln1 + lc, p->qkvw + (size_t)l * 3 * C * C, BT, C, 3 * C);
-    ss_layernorm_backward(a->dres, g->ln1w + l * C, g->ln1b + l * C, a->dbuf, x,
+    ss_layernorm_backward(a->dres, g->ln1w + l * C, AT(g->ln1b, l * C), a->dbuf, x,
                           p->ln1w + l * C, a->ln1_mean + lr, a->ln1_rstd + lr, BT, C);
 }
 

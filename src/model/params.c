@@ -32,8 +32,9 @@ typedef struct {
 static int describe(const ss_model_config *c, int shared_emb, array_desc d[MAX_ARRAYS]) {
     int64_t V = c->vocab_size, C = c->d_model, F = c->d_ff, T = c->max_seq;
     int64_t E = c->d_embed > 0 ? c->d_embed : C;
-    int n = 0;
+    int n = 0, bias = !c->no_bias; /* the body's biases (the heads keep theirs) */
 #define ADD(nm, pl, r, k, dec, in, f) d[n++] = (array_desc){nm, pl, r, k, dec, in, V_(f), 0}
+#define BIAS(nm, pl, r, f) do { if (bias) ADD(nm, pl, r, 0, 0, INIT_ZEROS, f); } while (0)
 #define HEAD(nm, r, k, dec, in, f) d[n++] = (array_desc){nm, 0, r, k, dec, in, V_(f), 1}
     if (!shared_emb) {
         ADD("embeddings.token.weight", 0, V, E, 0, INIT_NORMAL, wte);
@@ -41,22 +42,22 @@ static int describe(const ss_model_config *c, int shared_emb, array_desc d[MAX_A
     }
     if (E != C) {
         ADD("embeddings.project.weight", 0, C, E, 1, INIT_NORMAL, projw);
-        ADD("embeddings.project.bias", 0, C, 0, 0, INIT_ZEROS, projb);
+        BIAS("embeddings.project.bias", 0, C, projb);
     }
     ADD("ln1.weight", 1, C, 0, 0, INIT_ONES, ln1w);
-    ADD("ln1.bias", 1, C, 0, 0, INIT_ZEROS, ln1b);
+    BIAS("ln1.bias", 1, C, ln1b);
     ADD("attn.qkv.weight", 1, 3 * C, C, 1, INIT_NORMAL, qkvw);
-    ADD("attn.qkv.bias", 1, 3 * C, 0, 0, INIT_ZEROS, qkvb);
+    BIAS("attn.qkv.bias", 1, 3 * C, qkvb);
     ADD("attn.proj.weight", 1, C, C, 1, INIT_RESID, attprojw);
-    ADD("attn.proj.bias", 1, C, 0, 0, INIT_ZEROS, attprojb);
+    BIAS("attn.proj.bias", 1, C, attprojb);
     ADD("ln2.weight", 1, C, 0, 0, INIT_ONES, ln2w);
-    ADD("ln2.bias", 1, C, 0, 0, INIT_ZEROS, ln2b);
+    BIAS("ln2.bias", 1, C, ln2b);
     ADD("mlp.fc.weight", 1, F, C, 1, INIT_NORMAL, fcw);
-    ADD("mlp.fc.bias", 1, F, 0, 0, INIT_ZEROS, fcb);
+    BIAS("mlp.fc.bias", 1, F, fcb);
     ADD("mlp.proj.weight", 1, C, F, 1, INIT_RESID, fcprojw);
-    ADD("mlp.proj.bias", 1, C, 0, 0, INIT_ZEROS, fcprojb);
+    BIAS("mlp.proj.bias", 1, C, fcprojb);
     ADD("ln_f.weight", 0, C, 0, 0, INIT_ONES, lnfw);
-    ADD("ln_f.bias", 0, C, 0, 0, INIT_ZEROS, lnfb);
+    BIAS("ln_f.bias", 0, C, lnfb);
     if (c->head == SS_HEAD_MLM) {
         HEAD("mlm_head.dense.weight", E, C, 1, INIT_NORMAL, mlm_dw);
         HEAD("mlm_head.dense.bias", E, 0, 0, INIT_ZEROS, mlm_db);
@@ -78,6 +79,7 @@ static int describe(const ss_model_config *c, int shared_emb, array_desc d[MAX_A
         HEAD("cls_head.out.bias", K, 0, 0, INIT_ZEROS, cls_ob);
     }
 #undef ADD
+#undef BIAS
 #undef HEAD
     return n;
 }

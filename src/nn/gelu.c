@@ -27,13 +27,16 @@ void ss_gelu_forward(float *out, const float *inp, size_t n) {
 // below). The output is the same bits either way. The loop vectorizes with
 // the flag as a select, so inference pays the derivative's few flops too,
 // which the GEMMs around it dwarf; one kernel keeps the two outputs in step.
-static inline void bias_gelu(float *out, float *x, const float *b, int N, int F, const int store_grad) {
+// b NULL: no bias (a model without biases); the flag is a constant of each
+// instantiation below, so the loop carries no branch.
+static inline void bias_gelu(float *out, float *x, const float *b, int N, int F, const int store_grad,
+                             const int has_bias) {
     #pragma omp parallel for schedule(static) if ((size_t)N * F >= SS_NN_PAR_MIN)
     for (int n = 0; n < N; n++) {
         float *xr = x + (size_t)n * F, *o = out + (size_t)n * F;
         #pragma omp simd
         for (int f = 0; f < F; f++) {
-            float v = xr[f] + b[f];
+            float v = has_bias ? xr[f] + b[f] : xr[f];
             float u = GELU_K * (v + GELU_A * v * v * v);
             float e = ss_vexpf(-2.0f * u);
             o[f] = v / (1.0f + e);
@@ -48,8 +51,14 @@ static inline void bias_gelu(float *out, float *x, const float *b, int N, int F,
     }
 }
 
-void ss_bias_gelu_forward(float *out, float *x, const float *b, int N, int F) { bias_gelu(out, x, b, N, F, 0); }
-void ss_bias_gelu_forward_grad(float *out, float *x, const float *b, int N, int F) { bias_gelu(out, x, b, N, F, 1); }
+void ss_bias_gelu_forward(float *out, float *x, const float *b, int N, int F) {
+    if (b) bias_gelu(out, x, b, N, F, 0, 1);
+    else bias_gelu(out, x, NULL, N, F, 0, 0);
+}
+void ss_bias_gelu_forward_grad(float *out, float *x, const float *b, int N, int F) {
+    if (b) bias_gelu(out, x, b, N, F, 1, 1);
+    else bias_gelu(out, x, NULL, N, F, 1, 0);
+}
 
 // gelu'(x) = s + 2 x s (1-s) du/dx,  s = sigmoid(2u), 1-s = e s with e = exp(-2u),
 // du/dx = sqrt(2/pi) (1 + 3 * 0.044715 x^2);  dinp += gelu'(x) * dout
@@ -83,6 +92,11 @@ void ss_gelu_backward_set(float *restrict dinp, const float *restrict inp,
 // sum does): the result is the same bits on any thread count.
 void ss_gelu_backward_grad_bias(float *restrict dinp, float *restrict db, const float *restrict grad,
                                 const float *restrict dout, int N, int F) {
+    if (!db) { /* no bias: the multiply alone */
+        #pragma omp parallel for simd schedule(static) if (parallel: (size_t)N * F >= SS_NN_PAR_MIN)
+        for (size_t i = 0; i < (size_t)N * F; i++) dinp[i] = dout[i] * grad[i];
+        return;
+    }
     int width = ss_colsum_width(N, F), nblk = (F + width - 1) / width;
     #pragma omp parallel for schedule(static) if ((size_t)N * F >= SS_NN_PAR_MIN)
     for (int blk = 0; blk < nblk; blk++) {

@@ -9,6 +9,7 @@
 #define LN_BLOCK 64
 
 // mean = sum(x)/C;  rstd = 1/sqrt(sum((x-mean)^2)/C + eps);  out = (x-mean)*rstd*w + b
+// (b NULL: no bias, a model without biases)
 void ss_layernorm_forward(float *out, float *mean, float *rstd, const float *inp,
                           const float *w, const float *b, int N, int C) {
     #pragma omp parallel for schedule(static) if ((size_t)N * C >= SS_NN_PAR_MIN)
@@ -24,8 +25,13 @@ void ss_layernorm_forward(float *out, float *mean, float *rstd, const float *inp
         #pragma omp simd reduction(+:v)
         for (int i = 0; i < C; i++) { float d = x[i] - m; v += d * d; }
         float s = 1.0f / sqrtf(v / C + 1e-5f);
-        #pragma omp simd
-        for (int i = 0; i < C; i++) o[i] = (x[i] - m) * s * w[i] + b[i];
+        if (b) {
+            #pragma omp simd
+            for (int i = 0; i < C; i++) o[i] = (x[i] - m) * s * w[i] + b[i];
+        } else {
+            #pragma omp simd
+            for (int i = 0; i < C; i++) o[i] = (x[i] - m) * s * w[i];
+        }
         mean[n] = m;
         rstd[n] = s;
     }
@@ -51,7 +57,7 @@ static void ln_dinp_row(float *restrict dx, const float *restrict dout,
     }
 }
 
-// dw[c] += sum_n dout[n,c] * norm[n,c];  db[c] += sum_n dout[n,c]
+// dw[c] += sum_n dout[n,c] * norm[n,c];  db[c] += sum_n dout[n,c] (db NULL: skipped)
 // One thread owns a block of channels and walks every row in order, so the
 // sums are race-free and identical on any thread count.
 static void ln_dparams_block(float *restrict dw, float *restrict db,
@@ -68,7 +74,9 @@ static void ln_dparams_block(float *restrict dw, float *restrict db,
             ab[i] += d[i];
         }
     }
-    for (int i = 0; i < len; i++) { dw[c0 + i] += aw[i]; db[c0 + i] += ab[i]; }
+    for (int i = 0; i < len; i++) dw[c0 + i] += aw[i];
+    if (db)
+        for (int i = 0; i < len; i++) db[c0 + i] += ab[i];
 }
 
 // rows in parallel for dinp (ln_dinp_row), channel blocks in parallel for dw, db

@@ -311,9 +311,10 @@ static ss_status loop(trainer *t, ss_error *err) {
 
 static void describe_model(trainer *t, const char *what, const ss_model *m) {
     const ss_model_config *c = ss_model_config_of(m);
-    note(t, "%s: %s %s, %d layers, d_model %d, %d heads, d_ff %d, vocab %d, %s head, %.2fM parameters%s", what,
+    note(t, "%s: %s %s, %d layers, d_model %d, %d heads, d_ff %d, vocab %d, %s head%s, %.2fM parameters%s", what,
          ss_objective_name(t->o.objective), ss_model_kind_name(c->kind), c->n_layer, c->d_model, c->n_head, c->d_ff,
-         c->vocab_size, ss_head_kind_name(c->head), (double)ss_model_num_params(m) / 1e6,
+         c->vocab_size, ss_head_kind_name(c->head), c->no_bias ? ", no biases in the body" : "",
+         (double)ss_model_num_params(m) / 1e6,
          m == t->tm.gen ? " (plus the shared embeddings)" : "");
 }
 
