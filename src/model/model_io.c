@@ -219,6 +219,9 @@ static ss_status same_body(const ss_model_config *a, const ss_model_config *b, c
         if (f[i].pre != f[i].mine)
             return ss_fail(err, SS_ERR_ARG, "%s: pretrained %s %d differs from this model's %d", dir, f[i].name,
                            f[i].pre, f[i].mine);
+    if (a->no_bias != b->no_bias)
+        return ss_fail(err, SS_ERR_ARG, "%s: the pretrained model %s biases in its body, this model %s", dir,
+                       a->no_bias ? "has no" : "has", b->no_bias ? "has none" : "has them");
     if (b->max_seq > a->max_seq)
         return ss_fail(err, SS_ERR_ARG, "%s: this model's max_seq %d exceeds the pretrained %d", dir, b->max_seq,
                        a->max_seq);
