@@ -6,7 +6,7 @@
 # (existing run, corrupt checkpoint, bad options).
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 31
+tap_plan 33
 tap_needs tinyshakespeare input.txt cli-pretrain
 
 head -c 200000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
@@ -161,3 +161,25 @@ r5=$?
 check "--init keeps a model without biases; --no-bias on a model with biases is an error naming it" \
   bash -c "grep -q '\"bias\":[[:space:]]*false' '$TMP/nb_init/config.json' && [ $r5 -ne 0 ] &&
            grep -q -- '--no-bias differs from the --init run' '$TMP/nb5'"
+
+# --batch-ramp (Cramming's batch-size ramp): an rtd run of 10 steps with
+# --grad-accum 2 ramped over its first half trains 1 micro-batch (4 x 32
+# tokens, fewer the padding of packed documents) a step for 5 steps, then 2
+# (metrics.jsonl's cumulative "tokens": the non-pad input tokens);
+# its log says so; without --grad-accum 2 or more it is an error naming both
+"$SS" pretrain --objective rtd --data "$TMP/shards" --layers 2 --d-model 32 --heads 2 --seq 32 --batch 4 \
+  --grad-accum 2 --batch-ramp 0.5 --steps 10 --disc-start-share 0 --log-every 1 --eval-every 0 --threads 2 \
+  --out "$TMP/ramp" >"$TMP/ramp1" 2>&1
+check "--batch-ramp: 1 micro-batch a step over the first half of an rtd run, then --grad-accum's 2; the log says so" \
+  /usr/bin/python3 -c "
+import json
+rows = [json.loads(l) for l in open('$TMP/ramp/metrics.jsonl') if '\"loss\"' in l]
+tok = [r['tokens'] for r in rows]
+assert [r['step'] for r in rows] == list(range(1, 11)), rows
+d = [b - a for a, b in zip([0] + tok, tok)]
+assert all(96 < x <= 128 for x in d[:5]) and all(192 < x <= 256 for x in d[5:]), d
+assert all(0 <= r['disc_precision'] <= 1 and 0 <= r['disc_recall'] <= 1 for r in rows), rows
+assert 'batch ramp: 1 micro-batch' in open('$TMP/ramp1').read()"
+"$SS" pretrain "${ARGS[@]}" --batch-ramp 0.5 --out "$TMP/ramp_bad" >"$TMP/ramp2" 2>&1
+check "--batch-ramp without --grad-accum 2 or more is an error naming both" \
+  bash -c "[ $? -eq 2 ] && grep -q -- '--batch-ramp 0.5: .*--grad-accum 2 or more' '$TMP/ramp2'"

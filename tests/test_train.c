@@ -11,6 +11,7 @@
 #include "testutil.h"
 #include "train_helpers.h"
 
+#include "selfsup/engine.h"
 #include "selfsup/io.h"
 #include "selfsup/safetensors.h"
 #include "selfsup/shard.h"
@@ -448,6 +449,112 @@ static void test_one_cycle_schedule(void **state) {
     assert_true(t.lr[t.n - 1] < 0.2 * o.lr);
 }
 
+/* --batch-ramp (Cramming's batch-size ramp): the micro-batches per step by
+ * the share of the run done; a 24-step run with --grad-accum 4 and a ramp
+ * over its first half has 1, 2 and 3 micro-batches for 4 steps each (the
+ * share passes 1/6, 2/6 and 3/6 at steps 4, 8 and 12), then 4: every
+ * step's tokens are checked. --tokens and --flops buy exactly that run back
+ * (23 steps would be 68 micro-batches, short of its 72); a run interrupted
+ * mid-ramp and resumed ends bit-identical to it. */
+typedef struct {
+    int64_t n, tokens[20000];
+    double elapsed[20000];
+} token_trace;
+
+static void token_cb(void *ctx, const ss_train_progress *p) {
+    token_trace *t = ctx;
+    if (p->message || p->is_eval || t->n >= 20000) return;
+    assert_int_equal(p->step, t->n + 1);
+    t->elapsed[t->n] = p->elapsed;
+    t->tokens[t->n++] = p->tokens_seen;
+}
+
+static void test_batch_ramp(void **state) {
+    (void)state;
+    assert_int_equal(ss_batch_ramp_micro(0, 0.5, 4), 1);
+    assert_int_equal(ss_batch_ramp_micro(0.1666, 0.5, 4), 1);
+    assert_int_equal(ss_batch_ramp_micro(0.1667, 0.5, 4), 2);
+    assert_int_equal(ss_batch_ramp_micro(0.49, 0.5, 4), 3);
+    assert_int_equal(ss_batch_ramp_micro(0.5, 0.5, 4), 4);
+    assert_int_equal(ss_batch_ramp_micro(2, 0.5, 4), 4);
+    assert_int_equal(ss_batch_ramp_micro(0, 0, 4), 4);
+    assert_int_equal(ss_batch_ramp_micro(0, 1, 1), 1);
+    ss_error err = {0};
+    const char *dir = test_tmpdir();
+    char run[600];
+    static token_trace t;
+    ss_train_opts o;
+    const int64_t per_micro = 4 * 32; /* tiny_opts: batch 4 x seq 32 */
+    const char *how[] = {"steps", "tokens", "flops", "interrupted"};
+    float *p0 = NULL;
+    size_t n0 = 0;
+    for (int v = 0; v < 4; v++) {
+        snprintf(run, sizeof run, "%s/ramp-%s", dir, how[v]);
+        tiny_opts(&o, run);
+        o.grad_accum = 4;
+        o.batch_ramp = 0.5;
+        o.log_every = 1;
+        if (v == 1) o.steps = 0, o.tokens = 72 * per_micro;
+        if (v == 2) {
+            ss_model_config c = o.model;
+            c.vocab_size = 512;
+            o.steps = 0;
+            o.flops = 72 * per_micro * ss_train_flops_per_token(SS_OBJ_CLM, &c, NULL, o.seq, 0, 0) * (1 - 1e-9);
+        }
+        t.n = 0;
+        if (v == 3) {
+            CHECK_OK(run_interrupted(o, 6, 12, 8, &err), &err);
+        } else {
+            CHECK_OK(ss_pretrain(&o, token_cb, &t, &err), &err);
+            assert_int_equal(t.n, 24);
+            for (int64_t i = 0; i < t.n; i++) {
+                int64_t k = i < 12 ? 1 + i / 4 : 4, got = t.tokens[i] - (i ? t.tokens[i - 1] : 0);
+                if (got != k * per_micro)
+                    fail_msg("--%s: step %lld trained %lld tokens, expected %lld (%lld micro-batches)", how[v],
+                             (long long)i + 1, (long long)got, (long long)(k * per_micro), (long long)k);
+            }
+        }
+        float *p;
+        size_t n;
+        read_params(run, &p, &n);
+        if (!p0) p0 = p, n0 = n;
+        else {
+            assert_int_equal(n, n0);
+            if (memcmp(p, p0, n * sizeof(float))) fail_msg("--%s: the weights differ from the --steps run's", how[v]);
+            free(p);
+        }
+    }
+    free(p0);
+    /* --time: by the elapsed share of the budget, checked at every step
+     * against the time before it (one thread: even steps on a loaded machine) */
+    snprintf(run, sizeof run, "%s/ramp-time", dir);
+    tiny_opts(&o, run);
+    o.steps = 0;
+    o.time_limit = 1.0;
+    o.grad_accum = 3;
+    o.batch_ramp = 0.6;
+    o.log_every = 1;
+    o.eval_every = o.save_every = 0;
+    t.n = 0;
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
+    ss_status st = ss_pretrain(&o, token_cb, &t, &err);
+    omp_set_num_threads(threads);
+    CHECK_OK(st, &err);
+    int64_t small = 0;
+    for (int64_t i = 0; i < t.n; i++) {
+        double share = (i ? t.elapsed[i - 1] : 0) / o.time_limit;
+        int64_t k = share < 0.3 ? 1 : share < 0.6 ? 2 : 3, got = t.tokens[i] - (i ? t.tokens[i - 1] : 0);
+        small += k < 3;
+        if (got != k * per_micro)
+            fail_msg("--time: step %lld (%.3f of the budget before it) trained %lld tokens, expected %lld",
+                     (long long)i + 1, share, (long long)got, (long long)(k * per_micro));
+    }
+    printf("# --time %.0f s with --batch-ramp 0.6: %lld steps, %lld of them before the full batch\n", o.time_limit,
+           (long long)t.n, (long long)small);
+    assert_true(t.n >= 10 && small >= 3 && small < t.n);
+}
+
 /* Every saved option survives to_json -> from_json; the JSON a run saved
  * before the options table (key "data", no steps/tokens) still reads. */
 static void test_opts_json_roundtrip(void **state) {
@@ -460,6 +567,7 @@ static void test_opts_json_roundtrip(void **state) {
     a.mask_prob = 0.2f;
     a.whole_word = 1;
     a.lr_min = 1.0 / 3;
+    a.batch_ramp = 0.25;
     char *json = ss_train_opts_to_json(&a, 24), *keep;
     ss_train_opts_defaults(&b);
     int64_t total = 0;
@@ -514,6 +622,16 @@ static void test_opts_checked_by_library(void **state) {
     o.tokens = 1000;
     assert_int_equal(ss_pretrain(&o, NULL, NULL, &err), SS_ERR_ARG);
     assert_non_null(strstr(err.msg, "exactly one of --steps, --tokens, --flops, --time"));
+    tiny_opts(&o, run);
+    o.grad_accum = 1;
+    o.batch_ramp = 0.5;
+    assert_int_equal(ss_pretrain(&o, NULL, NULL, &err), SS_ERR_ARG);
+    assert_string_equal(err.msg, "--batch-ramp 0.5: the batch grows from one micro-batch to --grad-accum K, so it "
+                                 "needs --grad-accum 2 or more");
+    tiny_opts(&o, run);
+    o.batch_ramp = 1.5;
+    assert_int_equal(ss_pretrain(&o, NULL, NULL, &err), SS_ERR_ARG);
+    assert_string_equal(err.msg, "--batch-ramp 1.5: must be in [0, 1]");
     assert_false(ss_file_exists(run));
 }
 
@@ -601,6 +719,7 @@ int main(void) {
         cmocka_unit_test(test_nonfinite_training_stops),
         cmocka_unit_test(test_time_budget_warmup),
         cmocka_unit_test(test_one_cycle_schedule),
+        cmocka_unit_test(test_batch_ramp),
         cmocka_unit_test(test_opts_json_roundtrip),
         cmocka_unit_test(test_opts_checked_by_library),
         cmocka_unit_test(test_resume_rules),

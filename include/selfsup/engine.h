@@ -57,6 +57,8 @@ typedef struct {
     int64_t total_steps;       /* the run ends here, or (0) after time_limit seconds */
     double time_limit;
     int grad_accum, max_bad_steps;
+    double batch_ramp;         /* > 0: the micro-batches grow from 1 to grad_accum over this share of the schedule
+                                  (ss_batch_ramp_micro); 0: grad_accum every step */
     int64_t log_every, eval_every, save_every;
     size_t first;              /* the model trains its floats from here on (a frozen body: the head's offset) */
     int shards;                /* parts of the global batch (ss_engine_shards); 0: one per rank */
@@ -72,6 +74,7 @@ typedef struct {
     double comm_seconds;                 /* of it in the reductions across ranks after the backward pass (waiting
                                             for the others included; overlapped buckets: the part not hidden) */
     int64_t tokens;
+    int micro;                           /* the step's micro-batches */
     int skipped, last;                   /* not applied (non-finite); the run's last step */
     int log_due, eval_due, save_due;     /* log: every log_every, the last and a skipped step; eval: every
                                             eval_every (>0) and the last; save: every save_every (>0) */
@@ -82,7 +85,7 @@ typedef struct {
     /* Doubles per part that micro adds to (at least 2): [0] the loss times
      * scale, [1] the input tokens; the rest are the hooks' own. */
     int n_stats;
-    /* Micro-batches of the coming step; NULL: grad_accum. */
+    /* Micro-batches of the coming step; NULL: ss_engine_micro_count. */
     int (*micro_count)(void *ctx);
     /* Draw micro-batch `micro` of the coming step: the whole global batch,
      * the same on every rank. NULL: nothing to draw. */
@@ -149,6 +152,15 @@ ss_status ss_engine_precision(ss_precision want, int resumed, ss_train_state *st
                               ss_error *err);
 
 double ss_engine_lr(const ss_engine *e);
+/* The batch-size ramp (Cramming, Geiping & Goldstein 2022: small batches
+ * while the loss falls fast, the full batch later): the micro-batches of a
+ * step taken when `share` of the run is done, for a ramp over its first
+ * `ramp` share up to K micro-batches: 1 + floor((K - 1) share / ramp), and K
+ * from share >= ramp on (ramp 0: K). */
+int ss_batch_ramp_micro(double share, double ramp, int K);
+/* The coming step's micro-batches without a micro_count hook: the ramp by
+ * the share of sched_steps done, or of sched_time elapsed. */
+int ss_engine_micro_count(const ss_engine *e);
 /* Whether the run has reached its length. */
 int ss_engine_finished(const ss_engine *e);
 /* Steps until the run is finished, the stop flag is raised or done(). */

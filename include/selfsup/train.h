@@ -72,6 +72,7 @@ typedef struct {
     double mlm_acc;            /* mlm: masked-token accuracy; rtd: the generator's */
     double gen_loss, disc_loss, disc_acc, disc_precision, disc_recall; /* rtd */
     double disc_weight;        /* rtd: the step's discriminator loss weight (0: off, not computed) */
+    int64_t tokens_seen;       /* input tokens trained on so far (the run's, resumed runs included) */
     double val_loss, val_bpb, val_acc, val_disc_acc, val_disc_base, val_auc;
     double val_spread_cos, val_spread_pr; /* encoders: ss_eval_result's spread_cos, spread_participation */
     const char *message;       /* warnings and notes (NaN skips, saves) */

@@ -47,6 +47,21 @@ double ss_engine_lr(const ss_engine *e) {
     return ss_lr_schedule(e->st->step, c->sched_steps, c->warmup, c->lr, c->lr_min);
 }
 
+int ss_batch_ramp_micro(double share, double ramp, int K) {
+    if (ramp <= 0 || K <= 1 || share >= ramp) return K;
+    int k = 1 + (int)floor((double)(K - 1) * fmax(share, 0) / ramp);
+    return k < K ? k : K;
+}
+
+int ss_engine_micro_count(const ss_engine *e) {
+    const ss_engine_config *c = &e->c;
+    if (c->batch_ramp <= 0) return c->grad_accum;
+    double share = c->sched_steps > 0 ? (double)e->st->step / (double)c->sched_steps
+                   : c->sched_time > 0 ? e->st->elapsed / c->sched_time
+                                       : 1;
+    return ss_batch_ramp_micro(share, c->batch_ramp, c->grad_accum);
+}
+
 int ss_engine_finished(const ss_engine *e) {
     if (e->c.total_steps > 0) return e->st->step >= e->c.total_steps;
     return e->st->elapsed >= e->c.time_limit;
@@ -277,7 +292,8 @@ static ss_status overlap_finish(ss_engine *e, ss_error *err) {
  * statistics likewise (slots, selfsup/dist.h). A non-finite loss or norm
  * skips the update and counts as a bad step; every rank decides the same. */
 static ss_status step(ss_engine *e, ss_engine_step *s, double t0, ss_error *err) {
-    int K = e->h.micro_count ? e->h.micro_count(e->h.ctx) : e->c.grad_accum;
+    int K = e->h.micro_count ? e->h.micro_count(e->h.ctx) : ss_engine_micro_count(e);
+    s->micro = K;
     int G = e->c.shards, L = e->part_hi - e->part_lo, F = e->h.n_stats, R = ss_dist_size();
     ss_status st = SS_OK;
     zero_grads(e);

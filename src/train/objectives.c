@@ -326,7 +326,7 @@ ss_status obj_micro_part(trainer *t, int micro, int part, int parts, float scale
 
 int obj_n_stats(const trainer *t) { return ST_FIXED + (t->o.objective == SS_OBJ_RTD ? 3 * t->o.grad_accum : 0); }
 
-void obj_step_stats(const trainer *t, const double *s, step_stats *out) {
+void obj_step_stats(const trainer *t, const double *s, int micro, step_stats *out) {
     memset(out, 0, sizeof *out);
     out->loss = s[ST_LOSS];
     out->tokens = (int64_t)s[ST_TOKENS];
@@ -336,8 +336,8 @@ void obj_step_stats(const trainer *t, const double *s, step_stats *out) {
     out->disc_acc = s[ST_DISC_ACC];
     out->disc_weight = t->step_disc_weight;
     if (t->o.objective != SS_OBJ_RTD) return;
-    float scale = 1.0f / (float)t->o.grad_accum;
-    for (int k = 0; k < t->o.grad_accum; k++) {
+    float scale = 1.0f / (float)micro;
+    for (int k = 0; k < micro; k++) {
         const double *c = s + ST_FIXED + 3 * k;
         out->disc_precision += (c[0] + c[1] > 0 ? c[0] / (c[0] + c[1]) : 0) * scale;
         out->disc_recall += (c[2] > 0 ? c[0] / c[2] : 0) * scale;
@@ -405,28 +405,42 @@ double obj_flops_per_token_at(const trainer *t, int64_t step) {
     return flops_per_token(t, t->o.objective == SS_OBJ_RTD && disc_weight_at(t, step) > 0);
 }
 
-/* The FLOPs of an rtd run of n steps whose first ones (--disc-start, or
- * --disc-start-share of n) cost `alone` each and the others `full`. */
-static double rtd_run_flops(const ss_train_opts *o, int64_t n, double alone, double full) {
-    int64_t k = o->disc_start > 0 || o->disc_start_share <= 0 ? o->disc_start
-                                                             : (int64_t)ceil(o->disc_start_share * (double)n);
+/* The cost of a run of n steps: each step's micro-batches (the batch ramp,
+ * engine.h, by the share of the n steps done) x `per_micro` tokens x its
+ * cost per token, `alone` for rtd's steps before the discriminator starts
+ * (--disc-start, or --disc-start-share of n) and `full` after. */
+static double run_cost(const ss_train_opts *o, int early, int64_t n, double per_micro, double alone, double full) {
+    int64_t k = !early ? 0
+                : o->disc_start > 0 || o->disc_start_share <= 0 ? o->disc_start
+                                                                : (int64_t)ceil(o->disc_start_share * (double)n);
     k = k < n ? k : n;
-    return (double)k * alone + (double)(n - k) * full;
+    int A = o->grad_accum;
+    if (o->batch_ramp <= 0) return per_micro * A * ((double)k * alone + (double)(n - k) * full);
+    double micro_cost = 0; /* the ramp's steps one by one, the full-batch rest counted at once */
+    int64_t s = 0;
+    for (; s < n && ss_batch_ramp_micro((double)s / (double)n, o->batch_ramp, A) < A; s++)
+        micro_cost += ss_batch_ramp_micro((double)s / (double)n, o->batch_ramp, A) * (s < k ? alone : full);
+    int64_t rest_alone = k > s ? k - s : 0;
+    micro_cost += (double)A * ((double)rest_alone * alone + (double)(n - s - rest_alone) * full);
+    return per_micro * micro_cost;
 }
 
-int64_t obj_steps_for_flops(const trainer *t, double flops, int64_t tokens_per_step) {
+int64_t obj_steps_for_budget(const trainer *t, double budget, int count_tokens, int64_t tokens_per_micro) {
     const ss_train_opts *o = &t->o;
-    double full = obj_flops_per_token(t) * (double)tokens_per_step;
-    double alone = flops_per_token(t, 0) * (double)tokens_per_step;
-    int early = o->objective == SS_OBJ_RTD && o->disc_weight > 0 && (o->disc_start > 0 || o->disc_start_share > 0);
+    double per = (double)tokens_per_micro;
+    double full = count_tokens ? 1 : obj_flops_per_token(t), alone = count_tokens ? 1 : flops_per_token(t, 0);
+    int early = !count_tokens && o->objective == SS_OBJ_RTD && o->disc_weight > 0 &&
+                (o->disc_start > 0 || o->disc_start_share > 0);
     if (full <= 0) return 1; /* nothing computed: --disc-weight 0 with uniform replacements */
-    if (!early) return (int64_t)ceil(flops / full);
-    /* the fewest steps whose FLOPs reach the budget (monotone in the steps) */
+    if (!early && o->batch_ramp <= 0) return (int64_t)ceil(budget / (full * per * o->grad_accum));
+    /* the fewest steps whose cost reaches the budget (it grows with the steps:
+     * a step more moves each of the ramp's K - 1 boundaries by less than a
+     * step, and adds a full one) */
     int64_t lo = 1, hi = 1;
-    while (rtd_run_flops(o, hi, alone, full) < flops && hi < (INT64_C(1) << 52)) lo = hi + 1, hi *= 2;
+    while (run_cost(o, early, hi, per, alone, full) < budget && hi < (INT64_C(1) << 52)) lo = hi + 1, hi *= 2;
     while (lo < hi) {
         int64_t mid = lo + (hi - lo) / 2;
-        if (rtd_run_flops(o, mid, alone, full) >= flops) hi = mid;
+        if (run_cost(o, early, mid, per, alone, full) >= budget) hi = mid;
         else lo = mid + 1;
     }
     return hi;

@@ -249,7 +249,8 @@ static ss_status read_row(const ss_opt *r, void *o, const cJSON *v, const char *
  * --gold-repeat, a student saw each labelled row once per epoch; before
  * --teachers, one teacher labelled the pool; before --per-class, no
  * subset was balanced; before --schedule, pretraining decayed by a cosine;
- * before --disc-init, the discriminator started from its own random weights.
+ * before --disc-init, the discriminator started from its own random weights;
+ * before --batch-ramp, every step had --grad-accum micro-batches.
  * tests/test_train_options_compat.c loads options saved by old versions
  * (tests/golden/options/): a row added without a line here fails it. */
 static const struct {
@@ -261,7 +262,7 @@ static const struct {
                    {"detokenize", "none"}, {"disc_warmup", "0"}, {"gold_repeat", "1"},
                    {"teachers", "1"}, {"per_class", "0"}, {"schedule", "cosine"},
                    {"disc_start", "0"}, {"gen_temperature", "1"},
-                   {"disc_start_share", "0"}, {"disc_init", "fresh"}};
+                   {"disc_start_share", "0"}, {"disc_init", "fresh"}, {"batch_ramp", "0"}};
 
 /* 1 when `name` is listed above, its old value in *value. */
 static int added_later_row(const char *name, const char **value) {

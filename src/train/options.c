@@ -51,6 +51,9 @@ ss_status ss_train_opts_check(const ss_train_opts *o, ss_error *err) {
     if (n_len > 1 || (!o->resume && n_len != 1))
         return ss_fail(err, SS_ERR_ARG, "give exactly one of --steps, --tokens, --flops, --time%s",
                        o->resume ? " (or none: --resume continues the saved length)" : "");
+    if (!o->resume && o->batch_ramp > 0 && o->grad_accum < 2) /* a resumed run's were checked when it started */
+        return ss_fail(err, SS_ERR_ARG, "--batch-ramp %g: the batch grows from one micro-batch to --grad-accum K, "
+                       "so it needs --grad-accum 2 or more", o->batch_ramp);
     return SS_OK;
 }
 

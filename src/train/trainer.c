@@ -63,12 +63,14 @@ static ss_status load_data(trainer *t, ss_error *err) {
 }
 
 /* Total steps from --steps, --tokens or --flops (the objective's FLOPs per
- * token decide the steps), or 0 for --time (schedule by time). */
+ * token decide the steps; a batch ramp's smaller steps count as what they
+ * are), or 0 for --time (schedule by time). */
 static int64_t plan_steps(const trainer *t, const ss_train_opts *o) {
     if (o->steps > 0) return o->steps;
-    int64_t per_step = (int64_t)o->batch * o->seq * o->grad_accum;
-    if (o->tokens > 0) return (o->tokens + per_step - 1) / per_step;
-    if (o->flops > 0) return obj_steps_for_flops(t, o->flops, per_step);
+    int64_t per_micro = (int64_t)o->batch * o->seq, per_step = per_micro * o->grad_accum;
+    if (o->tokens > 0 && o->batch_ramp <= 0) return (o->tokens + per_step - 1) / per_step;
+    if (o->tokens > 0) return obj_steps_for_budget(t, (double)o->tokens, 1, per_micro);
+    if (o->flops > 0) return obj_steps_for_budget(t, o->flops, 0, per_micro);
     return 0;
 }
 
@@ -228,17 +230,17 @@ static void report_step(trainer *t, const step_stats *s, double gnorm, double lr
                            .skipped = skipped, .objective = t->o.objective, .mlm_acc = s->mlm_acc,
                            .gen_loss = s->gen_loss, .disc_loss = s->disc_loss, .disc_acc = s->disc_acc,
                            .disc_precision = s->disc_precision, .disc_recall = s->disc_recall,
-                           .disc_weight = s->disc_weight};
+                           .disc_weight = s->disc_weight, .tokens_seen = t->state.tokens_seen};
     if (t->total_steps > 0 && t->state.step > 0)
         p.eta = t->state.elapsed / (double)t->state.step * (double)(t->total_steps - t->state.step);
     else if (t->o.time_limit > 0)
         p.eta = t->o.time_limit - t->state.elapsed;
     if (skipped) p.message = "warning: non-finite loss or gradient; step skipped";
     if (t->fn) t->fn(t->ctx, &p);
-    ss_metric_field f[15] = {SS_MF_I("step", t->state.step), SS_MF_D("loss", s->loss), SS_MF_D("lr", lr),
+    ss_metric_field f[16] = {SS_MF_I("step", t->state.step), SS_MF_D("loss", s->loss), SS_MF_D("lr", lr),
                              SS_MF_D("grad_norm", gnorm), SS_MF_D("tokens_per_s", tps), SS_MF_D("mfu", mfu),
-                             SS_MF_D("elapsed_s", t->state.elapsed)};
-    size_t n = 7;
+                             SS_MF_D("elapsed_s", t->state.elapsed), SS_MF_I("tokens", t->state.tokens_seen)};
+    size_t n = 8;
     if (t->o.objective != SS_OBJ_CLM) f[n++] = SS_MF_D(t->o.objective == SS_OBJ_RTD ? "gen_acc" : "mlm_acc", s->mlm_acc);
     if (t->o.objective == SS_OBJ_RTD) f[n++] = SS_MF_D("gen_loss", s->gen_loss);
     if (t->o.objective == SS_OBJ_RTD && s->disc_weight > 0) { /* steps without the discriminator log none */
@@ -264,7 +266,7 @@ static ss_status part(void *ctx, int k, int part, int parts, float scale, double
 static ss_status after_step(void *ctx, const ss_engine_step *s, ss_error *err) {
     trainer *t = ctx;
     double now = omp_get_wtime();
-    obj_step_stats(t, s->stats, &t->stats);
+    obj_step_stats(t, s->stats, s->micro, &t->stats);
     t->window_tokens += (double)s->tokens;
     t->window_flops += (double)s->tokens * obj_flops_per_token_at(t, t->state.step - 1); /* the step just done */
     t->window_comm += s->comm_seconds;
@@ -297,7 +299,8 @@ static ss_status loop(trainer *t, ss_error *err) {
               .beta2 = o->beta2, .eps = o->eps,
               .schedule = o->schedule == SS_SCHEDULE_ONE_CYCLE ? SS_SCHED_LINEAR : SS_SCHED_COSINE, .warmup = o->warmup,
               .sched_steps = t->state.sched_steps, .sched_time = t->state.sched_time, .total_steps = t->total_steps,
-              .time_limit = o->time_limit, .grad_accum = o->grad_accum, .max_bad_steps = o->max_bad_steps,
+              .time_limit = o->time_limit, .grad_accum = o->grad_accum, .batch_ramp = o->batch_ramp,
+              .max_bad_steps = o->max_bad_steps,
               .comm_overlap = o->comm_overlap,
               .log_every = o->log_every, .eval_every = o->eval_every, .save_every = o->save_every,
               .shards = (int)t->state.shards, .fail_note = t->fail_note, .stop = o->stop},
@@ -328,6 +331,11 @@ static void describe(trainer *t) {
     if (g) describe_model(t, "generator", g);
     note(t, "data: %zu train / %zu val tokens; batch %d x seq %d x accum %d = %d tokens/step",
          t->train.n, t->val.n, t->o.batch, t->o.seq, t->o.grad_accum, t->o.batch * t->o.seq * t->o.grad_accum);
+    if (t->o.batch_ramp > 0)
+        note(t, "batch ramp: 1 micro-batch (%d tokens) per step at the start, one more at each %.3g%% of the run, "
+             "all %d from %.3g%% of it on (by %s)", t->o.batch * t->o.seq,
+             100 * t->o.batch_ramp / (t->o.grad_accum - 1), t->o.grad_accum, 100 * t->o.batch_ramp,
+             t->total_steps > 0 ? "the share of its steps" : "the elapsed share of its time budget");
     int R = ss_dist_size(), G = (int)t->state.shards;
     if (R > 1 || G > 1)
         note(t, "data parallel: %d rank%s (%s); each batch in %d shards of %d-%d windows, %d per rank, gradients "

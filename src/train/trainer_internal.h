@@ -60,18 +60,20 @@ ss_status obj_prepare(trainer *t, int micro, ss_error *err);
 ss_status obj_micro_part(trainer *t, int micro, int part, int parts, float scale, double *stats, ss_error *err);
 int obj_n_stats(const trainer *t);
 /* The step's statistics (summed over parts and ranks) as logged. */
-void obj_step_stats(const trainer *t, const double *stats, step_stats *out);
+void obj_step_stats(const trainer *t, const double *stats, int micro, step_stats *out);
 ss_status obj_evaluate(trainer *t, ss_eval_result *r, ss_error *err);
 /* Training FLOPs per input token: of a full step, of step `step` (rtd's steps
  * before --disc-start run the generator alone), and the steps that a
- * --flops budget buys. */
+ * budget of FLOPs (or with count_tokens of tokens) buys at tokens_per_micro
+ * input tokens per micro-batch, --grad-accum of them a step or fewer while
+ * the batch ramps up (--batch-ramp). */
 double obj_flops_per_token(const trainer *t);
 /* rtd: the step at which the discriminator starts (--disc-start, or
  * --disc-start-share of the scheduled steps, or with a --time budget the
  * step recorded when the elapsed share passed it; -1: not yet). */
 int64_t obj_disc_from(const trainer *t);
 double obj_flops_per_token_at(const trainer *t, int64_t step);
-int64_t obj_steps_for_flops(const trainer *t, double flops, int64_t tokens_per_step);
+int64_t obj_steps_for_budget(const trainer *t, double budget, int count_tokens, int64_t tokens_per_micro);
 /* --mask-prob 0: the objective's rate, 0.3 for mlm and rtd, 0.15 for hybrid
  * (SS_MASK_PROB_MLM / SS_MASK_PROB_OTHER). */
 float obj_default_mask_prob(ss_objective o);
