@@ -11,7 +11,7 @@
 static const char usage_head[] =
     "usage: selfsup pretrain --objective clm|mlm|rtd|hybrid --data SHARDS --out RUN\n"
     "         [--preset tiny|small|base | --layers L --d-model D --heads H [--d-ff F]]\n"
-    "         --seq T --batch B [--grad-accum K] (--steps N | --tokens N | --flops F | --time SECONDS)\n"
+    "         --seq T --batch B [--grad-accum K --batch-ramp P] (--steps N | --tokens N | --flops F | --time SECONDS)\n"
     "         [--lr LR --lr-min LR --warmup N --weight-decay W --clip C --dropout P]\n"
     "         [--seed S --threads N --eval-every N --eval-tokens N --save-every N --log-every N]\n"
     "         [--max-seq N --kind decoder|encoder --no-bias] [--init RUN] [--resume | --overwrite]\n"
