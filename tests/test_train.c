@@ -342,28 +342,38 @@ static void trace_cb(void *ctx, const ss_train_progress *p) {
  * of its steps however fast they run (not a fixed 100 steps), then follows
  * the cosine over the rest of the budget down to lr_min. The lr of every
  * step is checked against the elapsed time before it. */
-/* A 2-s --time run of `schedule` with the default warmup, traced into *t. */
-static void timed_run(const char *name, int schedule, ss_train_opts *o, lr_trace *t) {
-    ss_error err = {0};
+/* tiny_opts as a --time run of `seconds` in run directory `name`, logging
+ * every step, no evaluations or periodic saves. */
+static void timed_opts(ss_train_opts *o, const char *name, double seconds) {
     static char run[600];
     snprintf(run, sizeof run, "%s/%s", test_tmpdir(), name);
     tiny_opts(o, run);
-    o->schedule = schedule;
     o->steps = 0;
-    o->time_limit = 2.0;
-    o->warmup = -1;
+    o->time_limit = seconds;
     o->grad_accum = 1;
     o->eval_every = 0;
     o->save_every = 0;
     o->log_every = 1;
-    t->n = 0;
-    /* one thread: steps of even length on a loaded machine (two threads
-     * spinning at barriers on shared cores make some steps 20x longer) */
+}
+
+/* ss_pretrain on one thread: steps of even length on a loaded machine (two
+ * threads spinning at barriers on shared cores make some steps 20x longer). */
+static void pretrain_one_thread(const ss_train_opts *o, ss_train_progress_fn fn, void *ctx) {
+    ss_error err = {0};
     int threads = omp_get_max_threads();
     omp_set_num_threads(1);
-    ss_status st = ss_pretrain(o, trace_cb, t, &err);
+    ss_status st = ss_pretrain(o, fn, ctx, &err);
     omp_set_num_threads(threads);
     CHECK_OK(st, &err);
+}
+
+/* A 2-s --time run of `schedule` with the default warmup, traced into *t. */
+static void timed_run(const char *name, int schedule, ss_train_opts *o, lr_trace *t) {
+    timed_opts(o, name, 2.0);
+    o->schedule = schedule;
+    o->warmup = -1;
+    t->n = 0;
+    pretrain_one_thread(o, trace_cb, t);
     if (t->n < 20 || t->n >= 20000) fail_msg("%lld steps in %.0f s: too few (or too many) to check", (long long)t->n,
                                              o->time_limit);
 }
@@ -526,21 +536,12 @@ static void test_batch_ramp(void **state) {
     }
     free(p0);
     /* --time: by the elapsed share of the budget, checked at every step
-     * against the time before it (one thread: even steps on a loaded machine) */
-    snprintf(run, sizeof run, "%s/ramp-time", dir);
-    tiny_opts(&o, run);
-    o.steps = 0;
-    o.time_limit = 1.0;
+     * against the time before it */
+    timed_opts(&o, "ramp-time", 1.0);
     o.grad_accum = 3;
     o.batch_ramp = 0.6;
-    o.log_every = 1;
-    o.eval_every = o.save_every = 0;
     t.n = 0;
-    int threads = omp_get_max_threads();
-    omp_set_num_threads(1);
-    ss_status st = ss_pretrain(&o, token_cb, &t, &err);
-    omp_set_num_threads(threads);
-    CHECK_OK(st, &err);
+    pretrain_one_thread(&o, token_cb, &t);
     int64_t small = 0;
     for (int64_t i = 0; i < t.n; i++) {
         double share = (i ? t.elapsed[i - 1] : 0) / o.time_limit;
