@@ -415,7 +415,8 @@ static double run_cost(const ss_train_opts *o, int early, int64_t n, double per_
                                                                 : (int64_t)ceil(o->disc_start_share * (double)n);
     k = k < n ? k : n;
     int A = o->grad_accum;
-    if (o->batch_ramp <= 0) return per_micro * A * ((double)k * alone + (double)(n - k) * full);
+    double per_step = per_micro * A; /* exact: an integer */
+    if (o->batch_ramp <= 0) return (double)k * (alone * per_step) + (double)(n - k) * (full * per_step);
     double micro_cost = 0; /* the ramp's steps one by one, the full-batch rest counted at once */
     int64_t s = 0;
     for (; s < n && ss_batch_ramp_micro((double)s / (double)n, o->batch_ramp, A) < A; s++)
@@ -432,7 +433,7 @@ int64_t obj_steps_for_budget(const trainer *t, double budget, int count_tokens, 
     int early = !count_tokens && o->objective == SS_OBJ_RTD && o->disc_weight > 0 &&
                 (o->disc_start > 0 || o->disc_start_share > 0);
     if (full <= 0) return 1; /* nothing computed: --disc-weight 0 with uniform replacements */
-    if (!early && o->batch_ramp <= 0) return (int64_t)ceil(budget / (full * per * o->grad_accum));
+    if (!early && o->batch_ramp <= 0) return (int64_t)ceil(budget / (full * (per * o->grad_accum)));
     /* the fewest steps whose cost reaches the budget (it grows with the steps:
      * a step more moves each of the ramp's K - 1 boundaries by less than a
      * step, and adds a full one) */
