@@ -419,8 +419,8 @@ static double run_cost(const ss_train_opts *o, int early, int64_t n, double per_
     if (o->batch_ramp <= 0) return (double)k * (alone * per_step) + (double)(n - k) * (full * per_step);
     double micro_cost = 0; /* the ramp's steps one by one, the full-batch rest counted at once */
     int64_t s = 0;
-    for (; s < n && ss_batch_ramp_micro((double)s / (double)n, o->batch_ramp, A) < A; s++)
-        micro_cost += ss_batch_ramp_micro((double)s / (double)n, o->batch_ramp, A) * (s < k ? alone : full);
+    for (int m; s < n && (m = ss_batch_ramp_micro((double)s / (double)n, o->batch_ramp, A)) < A; s++)
+        micro_cost += m * (s < k ? alone : full);
     int64_t rest_alone = k > s ? k - s : 0;
     micro_cost += (double)A * ((double)rest_alone * alone + (double)(n - s - rest_alone) * full);
     return per_micro * micro_cost;
