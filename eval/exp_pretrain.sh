@@ -59,8 +59,14 @@ BUDGET=(--flops "$FLOPS"); [ -n "$TIME" ] && BUDGET=(--time "$TIME"); [ -n "${ST
 for obj in $OBJECTIVES; do
   run=$W/pre_$obj$TAG
   echo "== pretrain $obj for ${BUDGET[*]}"
-  resume=--overwrite; [ -s "$run/trainer_state.json" ] && resume=--resume  # a finished run returns at once
+  if [ -s "$run/trainer_state.json" ]; then
+    # resume (a finished run returns at once): the run's saved options hold; only the length is given
+    # (a longer one extends the run) and the options that may change (threads, logging)
+    $SS pretrain --resume --out "$run" --threads "$THREADS" --eval-every 1000 --save-every 500 --log-every 100 \
+      "${BUDGET[@]}" | grep -v '^sgemm'
+    continue
+  fi
   MASKARG=(); [ -n "${MASK:-}" ] && [ "$obj" != clm ] && MASKARG=(--mask-prob "$MASK")
-  $SS pretrain --objective "$obj" "${COMMON[@]}" "${MASKARG[@]}" ${PRE_EXTRA:-} "${BUDGET[@]}" --out "$run" $resume |
+  $SS pretrain --objective "$obj" "${COMMON[@]}" "${MASKARG[@]}" ${PRE_EXTRA:-} "${BUDGET[@]}" --out "$run" --overwrite |
     grep -v '^sgemm'
 done

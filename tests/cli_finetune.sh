@@ -7,7 +7,7 @@
 # weights saved), and the errors a user meets.
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 30
+tap_plan 31
 tap_needs sst2 train.tsv cli-finetune
 
 SST=$MIRROR/sst2
@@ -157,8 +157,11 @@ check "finetune prints the thread setup to stderr, not stdout" \
   bash -c "grep -q '^threads: ' '$TMP/int.err' && ! grep -q '^threads' '$TMP/int.out'"
 "$SS" finetune --resume -o "$TMP/int" --lr 1 -t 1 >"$TMP/int2" 2>&1
 check "--resume with another --lr is an error naming it" bash -c "[ $? -ne 0 ] && grep -q -- '--lr 1 differs from the run' '$TMP/int2'"
-"$SS" finetune --resume -o "$TMP/int" -t 1 >"$TMP/int3" 2>&1
-check "--resume after Ctrl-C continues the run to its end and removes the checkpoint" \
+"$SS" finetune --resume -o "$TMP/int" --d-model 999 -t 1 >"$TMP/int2b" 2>&1
+check "--resume with a model option that differs from the checkpoint is an error naming it" \
+  bash -c "[ $? -eq 2 ] && grep -q -- '--d-model 999 differs from the resumed run.s d_model' '$TMP/int2b'"
+"$SS" finetune --resume -o "$TMP/int" --kind encoder -t 1 >"$TMP/int3" 2>&1
+check "--resume after Ctrl-C (a model option that agrees given too) continues the run to its end and removes the checkpoint" \
   bash -c "[ $? -eq 0 ] && grep -qE '^resumed .* at step [1-9]' '$TMP/int3' && grep -qE '^best: epoch [1-5], step [0-9]+ of 470' '$TMP/int3' &&
            ! test -e '$TMP/int/checkpoint'"
 

@@ -6,7 +6,7 @@
 # (existing run, corrupt checkpoint, bad options).
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 33
+tap_plan 35
 tap_needs tinyshakespeare input.txt cli-pretrain
 
 head -c 200000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
@@ -38,6 +38,19 @@ check "refuses to overwrite an existing run without --resume/--overwrite" \
 "$SS" pretrain --data "$TMP/shards" --out "$TMP/run" --resume --threads 2 >"$TMP/log3" 2>&1
 check "--resume of a finished run exits 0 and says where it resumed" \
   bash -c "[ $? -eq 0 ] && grep -q 'resumed .* at step 20' '$TMP/log3'"
+# The command that made a run, with --resume added, continues it: model
+# options that agree with the checkpoint are accepted, one that differs is
+# an error naming it (as a training option that differs is).
+"$SS" pretrain "${ARGS[@]}" --out "$TMP/run" --resume >"$TMP/log3b" 2>&1
+check "--resume with the run's own command (model options that agree) exits 0" \
+  bash -c "[ $? -eq 0 ] && grep -q 'resumed .* at step 20' '$TMP/log3b'"
+"$SS" pretrain --resume --out "$TMP/run" --preset small --threads 2 >"$TMP/log3c" 2>&1; r1=$?
+"$SS" pretrain --resume --out "$TMP/run" --d-model 64 --threads 2 >"$TMP/log3d" 2>&1; r2=$?
+"$SS" pretrain --resume --out "$TMP/run" --dropout 0.1 --threads 2 >"$TMP/log3e" 2>&1; r3=$?
+check "--resume with a model option that differs from the checkpoint (--preset, --d-model, --dropout) names it" \
+  bash -c "[ $r1 -eq 2 ] && grep -q -- '--preset small (4 layers.*differs from the resumed run.s model' '$TMP/log3c' &&
+           [ $r2 -eq 2 ] && grep -q -- '--d-model 64 differs from the resumed run.s d_model 32' '$TMP/log3d' &&
+           [ $r3 -eq 2 ] && grep -q -- '--dropout 0.1 differs from the resumed run.s dropout 0' '$TMP/log3e'"
 check "a clm run resumes without a warning (no spurious 'holds no ELECTRA generator') and keeps its GEMM backend" \
   bash -c "! grep -q 'warning' '$TMP/log3' && grep -q 'as the run computed them before' '$TMP/log3'"
 
@@ -136,7 +149,7 @@ check "--resume with a longer --steps (no --data: the saved one) extends the run
 
 # --no-bias (Cramming's lever): the body's linear layers and LayerNorms
 # without biases; the checkpoint has none of them and says so in config.json,
-# eval and --init read it, --resume refuses the flag, --init keeps the
+# eval and --init read it, --resume takes the flag only on such a run, --init keeps the
 # model's (and refuses --no-bias for a model that has biases)
 "$SS" pretrain "${ARGS[@]}" --steps 10 --no-bias --out "$TMP/nb" >"$TMP/nb1" 2>&1
 check "--no-bias: a run whose config.json says \"bias\": false, whose checkpoint has no body bias, its log saying so" \
@@ -150,9 +163,10 @@ assert 'blocks.1.ln2.weight' in names and 'ln_f.weight' in names, names
 assert 'no biases in the body' in open('$TMP/nb1').read()"
 "$SS" eval --model "$TMP/nb" --data "$TMP/shards" --threads 2 >"$TMP/nb2" 2>&1
 check "eval reads a model without biases" bash -c "[ $? -eq 0 ] && grep -q 'bits per byte' '$TMP/nb2'"
-"$SS" pretrain --resume --out "$TMP/nb" --no-bias --threads 2 >"$TMP/nb3" 2>&1
-check "--resume refuses --no-bias (the model comes from the checkpoint)" \
-  bash -c "[ $? -ne 0 ] && grep -q -- '--no-bias: a resumed run' '$TMP/nb3'"
+"$SS" pretrain --resume --out "$TMP/nb" --no-bias --threads 2 >"$TMP/nb3" 2>&1; r3=$?
+"$SS" pretrain --resume --out "$TMP/run" --no-bias --threads 2 >"$TMP/nb3b" 2>&1
+check "--resume takes --no-bias on a run without biases, names it on a run with them" \
+  bash -c "[ $r3 -eq 0 ] && [ $? -eq 2 ] && grep -q -- '--no-bias differs from the resumed run.s model' '$TMP/nb3b'"
 "$SS" pretrain --objective clm --data "$TMP/shards" --init "$TMP/nb" --out "$TMP/nb_init" --seq 32 --batch 4 --steps 4 \
   --eval-every 0 --threads 2 >"$TMP/nb4" 2>&1
 "$SS" pretrain --objective clm --data "$TMP/shards" --init "$TMP/run" --out "$TMP/nb_init2" --seq 32 --batch 4 \

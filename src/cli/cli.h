@@ -9,6 +9,7 @@
 #include "selfsup/dist.h"
 #include "selfsup/error.h"
 #include "selfsup/gemm.h"
+#include "selfsup/model.h"
 #include "selfsup/options.h"
 
 /* Option parsing: options are "--name VALUE", "--name=VALUE" or flags;
@@ -69,6 +70,16 @@ void cli_usage_with_table(char *out, size_t cap, const char *head, const ss_opt_
 /* Collect positionals; report unknown options (long or short). Returns nonzero on error. */
 int cli_args_done(cli_args *a);
 void cli_args_free(cli_args *a);
+
+/* A command whose model comes from a saved run (RUN; WHAT names it in
+ * messages: "--init run", "resumed run"): --preset, --layers, --d-model,
+ * --heads, --d-ff and --kind, when given, must agree with RUN's config.json
+ * (one that differs: an error naming it and both values, exit 2; one that
+ * agrees is accepted, as a training option that agrees is on --resume, so
+ * the command that started a run continues it with --resume added). The
+ * config read goes to *have. Returns -1 without checking when RUN is NULL
+ * or has no readable config.json (the library reports that), else 0. */
+int cli_model_opts_agree(cli_args *a, const char *run, const char *what, ss_model_config *have);
 
 /* Print "selfsup: <command>: <message>" to stderr; return exit code 1. */
 int cli_report(const char *command, const ss_error *err);

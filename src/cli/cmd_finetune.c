@@ -134,10 +134,8 @@ static void parse(cli_args *a, ss_finetune_opts *o) {
     if (o->init && strcmp(o->init, "none") == 0) o->init = NULL;
     parse_pooler(a, o);
     if (o->resume) {
-        static const char *const flags[] = {"--kind", "--preset", "--layers", "--d-model", "--heads", "--d-ff"};
-        for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
-            if (cli_opt(a, flags[i]))
-                cli_die(a->command, "%s: a resumed run's model comes from its checkpoint (leave it out)", flags[i]);
+        ss_model_config have; /* the model comes from the checkpoint: a model option given must agree */
+        cli_model_opts_agree(a, o->out_dir, "resumed run", &have);
     } else {
         if (!(o->given & SS_OPT_BIT(SS_FINETUNE_OPT_init))) cli_die(a->command, "missing required option --init (see --help)");
         parse_scratch(a, o);

@@ -113,60 +113,34 @@ static void parse_model(cli_args *a, ss_train_opts *o) {
                          : (o->objective == SS_OBJ_CLM ? SS_DECODER : SS_ENCODER);
 }
 
-/* With --resume the model comes from the checkpoint: its options are an error. */
-static void refuse_model_options(cli_args *a) {
-    static const char *const flags[] = {"--preset", "--layers", "--d-model", "--heads", "--d-ff", "--max-seq",
-                                        "--dropout", "--kind"};
-    for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
-        if (cli_opt(a, flags[i]))
-            cli_die(a->command, "%s: a resumed run's model comes from its checkpoint (leave it out)", flags[i]);
-    if (cli_flag(a, "--no-bias"))
-        cli_die(a->command, "--no-bias: a resumed run's model comes from its checkpoint (leave it out)");
-}
-
-/* With --init the model is the init run's: a model option that differs from
- * it is an error naming the option (one that agrees is accepted); --dropout
- * is the new run's (the init run's when not given). When RUN has no
- * readable config.json, the library reports that. */
-static void init_model_options(cli_args *a, ss_train_opts *o) {
-    ss_error err = {0};
+/* With --init or --resume the model is that run's (RUN; WHAT names it in
+ * messages): the model options given must agree with it
+ * (cli_model_opts_agree, and here --max-seq and --no-bias). --dropout is a
+ * new run's own (the --init run's when not given); a resumed run keeps its
+ * checkpoint's, and a --dropout that differs is an error. */
+static void model_from_run(cli_args *a, ss_train_opts *o, const char *run, const char *what) {
     ss_model_config ic;
-    if (ss_model_load_config(&ic, o->init, &err)) return;
-    const char *preset = cli_opt(a, "--preset"), *kind = cli_opt(a, "--kind");
-    if (preset) {
-        ss_model_config p = {0};
-        if (ss_config_preset(&p, preset, &err)) cli_die(a->command, "%s", err.msg);
-        if (p.n_layer != ic.n_layer || p.d_model != ic.d_model || p.n_head != ic.n_head || p.d_ff != ic.d_ff)
-            cli_die(a->command, "--preset %s (%d layers, d_model %d, %d heads, d_ff %d) differs from the --init run's "
-                    "model (%d layers, d_model %d, %d heads, d_ff %d): the model comes from %s (leave --preset out)",
-                    preset, p.n_layer, p.d_model, p.n_head, p.d_ff, ic.n_layer, ic.d_model, ic.n_head, ic.d_ff,
-                    o->init);
-    }
-    const struct { const char *flag, *field; int have; } f[] = {
-        {"--layers", "n_layer", ic.n_layer}, {"--d-model", "d_model", ic.d_model}, {"--heads", "n_head", ic.n_head},
-        {"--d-ff", "d_ff", ic.d_ff},         {"--max-seq", "max_seq", ic.max_seq},
-    };
-    for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) {
-        int v = cli_opt_i32(a, f[i].flag, 0);
-        if (cli_opt(a, f[i].flag) && v != f[i].have)
-            cli_die(a->command, "%s %d differs from the --init run's %s %d: the model comes from %s (leave %s out)",
-                    f[i].flag, v, f[i].field, f[i].have, o->init, f[i].flag);
-    }
-    if (kind && strcmp(kind, ss_model_kind_name(ic.kind)))
-        cli_die(a->command, "--kind %s differs from the --init run's kind %s: the model comes from %s (leave --kind "
-                "out)", kind, ss_model_kind_name(ic.kind), o->init);
+    if (cli_model_opts_agree(a, run, what, &ic)) return;
+    int max_seq = cli_opt_i32(a, "--max-seq", ic.max_seq);
+    if (max_seq != ic.max_seq)
+        cli_die(a->command, "--max-seq %d differs from the %s's max_seq %d: the model comes from %s (leave --max-seq "
+                "out)", max_seq, what, ic.max_seq, run);
     if (cli_flag(a, "--no-bias") && !ic.no_bias)
-        cli_die(a->command, "--no-bias differs from the --init run's model, which has biases: the model comes from %s "
-                "(leave --no-bias out)", o->init);
-    o->model.dropout = (float)cli_opt_double(a, "--dropout", ic.dropout);
+        cli_die(a->command, "--no-bias differs from the %s's model, which has biases: the model comes from %s "
+                "(leave --no-bias out)", what, run);
+    double dropout = cli_opt_double(a, "--dropout", ic.dropout);
+    if (o->resume && (float)dropout != ic.dropout)
+        cli_die(a->command, "--dropout %g differs from the resumed run's dropout %g: the model comes from %s (leave "
+                "--dropout out)", dropout, (double)ic.dropout, run);
+    o->model.dropout = (float)dropout;
 }
 
 static void parse(cli_args *a, ss_train_opts *o) {
     ss_error err = {0};
     ss_train_opts_defaults(o);
     cli_parse_table(a, &ss_train_opt_table, o, &o->given);
-    if (o->resume) refuse_model_options(a);
-    else if (o->init) init_model_options(a, o);
+    if (o->resume) model_from_run(a, o, o->out_dir, "resumed run");
+    else if (o->init) model_from_run(a, o, o->init, "--init run");
     else parse_model(a, o);
     if (ss_train_opts_check(o, &err)) cli_die(a->command, "%s", err.msg);
 }
