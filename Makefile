@@ -98,7 +98,7 @@ FUZZ_LDLIBS   = $(shell pkg-config --libs libutf8proc libzstd libcjson 2>/dev/nu
                 -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -ldnnl -lgomp -lm
 
 .PHONY: all deps check check-deps check-torch check-fresh demo clean install uninstall bench-tokenizer fuzz analyze \
-        bench-train bench-tiles bench-bias bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb exp-fewlabels exp-probe exp-continued exp-learning mpi bench-mpi \
+        bench-train bench-tiles bench-bias bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb exp-fewlabels exp-probe exp-continued exp-lever exp-learning mpi bench-mpi \
         bench-mpi-net
 all: deps
 	$(call stage,build: libselfsup and the selfsup CLI into $(B)/ (V=1 shows the commands),$(B)/libselfsup.a $(B)/selfsup)
@@ -362,6 +362,12 @@ exp-probe: all
 exp-continued: all
 	$(call need_pkgs,zstd)
 	eval/exp_continued.sh
+# exp-lever: one pretraining lever (LEVER=flags LEVER_TAG=-name) against its
+# baseline over several pretraining seeds (PRE_SEEDS="1 2"), at FLOPS=3e14,
+# each run fine-tuned at 1,000 and all SST-2 labels (eval/exp_lever.sh).
+exp-lever: all
+	$(call need_pkgs,zstd)
+	eval/exp_lever.sh
 
 # ---- benchmarks -----------------------------------------------------------------
 bench-tokenizer: all

@@ -20,6 +20,13 @@
                                           the teacher (round 0), the other teachers and their
                                           ensemble (--teachers), the student (round 1), student -
                                           teacher, and the pseudo-labels' accuracy where known
+  exp_summary.py lever DIR FULLDIR N BASE=MODEL,... LEVER=MODEL,...
+                                          a pretraining lever across pretraining seeds: each
+                                          MODEL is one pretraining run (one pretraining seed),
+                                          fine-tuned with several seeds; per size, each run's
+                                          mean ± std, each side's mean of its runs' means, and
+                                          the lever's change with its standard error over the
+                                          pretraining runs (needs two or more a side)
   exp_summary.py spread NPY...            how far apart a model's sentence vectors are (selfsup
                                           embed --npy): mean pairwise cosine, mean distance to
                                           the centroid over mean norm, the top principal
@@ -275,6 +282,51 @@ def selftrain(directory, model):
               f"| {ms(agg('student'))} | **{statistics.mean(diff):+.2f}** | | {ms(agg('pseudo_acc'))} |")
 
 
+def lever(directory, full_dir, full_n, *sides):
+    """BASE=... LEVER=...: per size, each pretraining run's fine-tuning mean ± std, each side's mean over
+    its pretraining runs, and LEVER - BASE with the standard error sqrt(sd_b^2 / n_b + sd_l^2 / n_l), the
+    sd over a side's n pretraining runs' means: the fine-tuning seeds of one pretraining run are not
+    independent draws of the lever's effect, the pretraining runs are."""
+    table = accuracies(directory, full_dir, full_n)
+    named = dict(side.partition("=")[::2] for side in sides)
+    if sorted(named) != ["BASE", "LEVER"] or not all(named.values()):
+        sys.exit("lever: give BASE=MODEL,... and LEVER=MODEL,... (one model per pretraining run)")
+    groups = {side: named[side].split(",") for side in ("BASE", "LEVER")}
+    missing = [m for ms in groups.values() for m in ms if m not in table]
+    if missing:
+        sys.exit(f"no fine-tuning results for {', '.join(missing)} in {directory} or {full_dir}")
+    sizes = sorted({n for ms in groups.values() for m in ms for n in table[m]})
+    print("| labelled sentences | side | pretraining run | fine-tuning seeds | mean ± std |")
+    print("|---|---|---|---|---|")
+    for n in sizes:
+        means = {}
+        for side, ms in groups.items():
+            means[side] = []
+            for m in ms:
+                v = table[m].get(n)
+                if not v:
+                    continue
+                mean, sd, _, _ = stats(v)
+                means[side].append(mean)
+                print(f"| {n} | {side.lower()} | {m} | {', '.join(f'{a:.2f}' for a in v)} | {mean:.2f} ± {sd:.2f} |")
+            if means[side]:
+                mean, sd, _, _ = stats(means[side])
+                print(f"| {n} | {side.lower()} | mean of {len(means[side])} pretraining run(s) | | **{mean:.2f}**"
+                      + (f" ± {sd:.2f} |" if len(means[side]) > 1 else " |"))
+        b, l = means["BASE"], means["LEVER"]
+        if not b or not l:
+            print(f"| {n} | lever - base | | | – (a side has no run at this size) |")
+            continue
+        change = statistics.mean(l) - statistics.mean(b)
+        if len(b) > 1 and len(l) > 1:
+            se = (stats(b)[1] ** 2 / len(b) + stats(l)[1] ** 2 / len(l)) ** 0.5
+            z = f", {change / se:+.1f} SE" if se > 0 else ""
+            print(f"| {n} | lever - base | | | **{change:+.2f}** ± {se:.2f} (SE over pretraining runs{z}) |")
+        else:
+            print(f"| {n} | lever - base | | | **{change:+.2f}** (one pretraining run on a side: no standard error "
+                  "over pretraining runs) |")
+
+
 def spread(paths):
     import numpy as np  # only this mode needs it
 
@@ -299,7 +351,7 @@ def spread(paths):
 
 if __name__ == "__main__":
     modes = {"sst2": (3, 3), "label_eff": (3, None), "imdb": (3, 3), "best": (3, None), "curve": (6, None), "plot": (4, 6),
-             "spread": (3, None), "selftrain": (4, 4)}
+             "spread": (3, None), "selftrain": (4, 4), "lever": (7, 7)}
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     lo, hi = modes.get(mode, (None, None))
     if lo is None or len(sys.argv) < lo or (hi is not None and len(sys.argv) > hi):
@@ -318,5 +370,7 @@ if __name__ == "__main__":
         spread(sys.argv[2:])
     elif mode == "selftrain":
         selftrain(sys.argv[2], sys.argv[3])
+    elif mode == "lever":
+        lever(*sys.argv[2:])
     else:
         plot(read_curves(sys.argv[2]), *sys.argv[3:])

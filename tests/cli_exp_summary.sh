@@ -9,7 +9,7 @@
 set -u
 source "$(dirname "$0")/tap.sh"
 cd "$(dirname "$0")/.."
-tap_plan 9
+tap_plan 10
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3) || bail "python3 is not installed (apt-get install python3)"
 SUMMARY=eval/exp_summary.py
@@ -144,3 +144,27 @@ json.dump({'rounds': [{'round': 0, 'pseudo_labels': 0, 'candidates': 0, 'dev_acc
   [ "$(echo "$out" | grep -c '^| 100 |')" -eq 3 ]
 }
 check "selftrain: per seed and mean +- std of teacher, the other teachers, their ensemble and the student" selftrain_ok
+
+# lever: two pretraining runs a side, each fine-tuned with two seeds; the
+# side's figure is the mean of its runs' means, the change's standard error
+# comes from the spread of those means (not of the fine-tuning seeds):
+# base 61, 65 -> 63.00 (sd 2.83); lever 70, 67 -> 68.50 (sd 2.12);
+# +5.50, SE sqrt(8/2 + 4.5/2) = 2.50
+LV=$TMP/lever LVF=$TMP/lever_full
+run "$LV/b1_n1000_s1" 0.60; run "$LV/b1_n1000_s2" 0.62; run "$LV/b2_n1000_s1" 0.64; run "$LV/b2_n1000_s2" 0.66
+run "$LV/l1_n1000_s1" 0.70; run "$LV/l1_n1000_s2" 0.70; run "$LV/l2_n1000_s1" 0.66; run "$LV/l2_n1000_s2" 0.68
+run "$LVF/b1_s1" 0.80; run "$LVF/l1_s1" 0.81
+lever_ok() {
+  local out one
+  out=$("$PY" "$SUMMARY" lever "$LV" "$LVF" 6920 BASE=b1,b2 LEVER=l1,l2) || return 1
+  one=$("$PY" "$SUMMARY" lever "$LV" "$LVF" 6920 BASE=b1,b2 LEVER=l1) || return 1
+  echo "$out" | grep -qF '| 1000 | base | b2 | 64.00, 66.00 | 65.00 ± 1.41 |' &&
+    echo "$out" | grep -qF '| 1000 | base | mean of 2 pretraining run(s) | | **63.00** ± 2.83 |' &&
+    echo "$out" | grep -qF '| 1000 | lever | mean of 2 pretraining run(s) | | **68.50** ± 2.12 |' &&
+    echo "$out" | grep -qF '| 1000 | lever - base | | | **+5.50** ± 2.50 (SE over pretraining runs, +2.2 SE) |' &&
+    echo "$out" | grep -qF '| 6920 | lever - base | | | **+1.00** (one pretraining run on a side' &&
+    echo "$one" | grep -qF '| 1000 | lever - base | | | **+7.00** (one pretraining run on a side' &&
+    ! "$PY" "$SUMMARY" lever "$LV" "$LVF" 6920 BASE=b1 LEVER=l9 2>"$TMP/lv.err" && grep -q 'no fine-tuning results for l9' "$TMP/lv.err" ||
+    { echo "$out" | sed 's/^/# got: /'; return 1; }
+}
+check "lever: per pretraining run, each side's mean of means, the change and its SE over pretraining runs" lever_ok
