@@ -6,7 +6,7 @@
 # (existing run, corrupt checkpoint, bad options).
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 35
+tap_plan 36
 tap_needs tinyshakespeare input.txt cli-pretrain
 
 head -c 200000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
@@ -74,6 +74,25 @@ check "the thread setup line goes to stderr (stdout holds results only)" \
 check "--resume after Ctrl-C continues from the saved step to the end" \
   bash -c "[ $? -eq 0 ] && grep -qE 'resumed .* at step [1-9][0-9]*' '$TMP/int2' &&
            grep -qE '\"step\":[[:space:]]*200,' '$TMP/int/trainer_state.json'"
+
+# One writer per run directory: a second process given a run that another is
+# writing (even with --overwrite, or a fine-tune into it) is refused at once,
+# naming the directory and the writer's pid; the lock goes with the process.
+printf 'text\tlabel\na good film\t1\na bad film\t0\n' >"$TMP/ft.tsv"
+"$SS" pretrain "${ARGS[@]}" --steps 100000 --eval-every 0 --save-every 0 -o "$TMP/busy" >"$TMP/busy.out" 2>&1 &
+pid=$!
+for _ in $(seq 400); do grep -qs '^step ' "$TMP/busy.out" && break; sleep 0.05; done
+"$SS" pretrain "${ARGS[@]}" --steps 10 -o "$TMP/busy" --overwrite >"$TMP/busy2" 2>&1; r1=$?
+"$SS" finetune --init "$TMP/run" --train "$TMP/ft.tsv" --dev "$TMP/ft.tsv" --epochs 1 -t 1 -o "$TMP/busy" >"$TMP/busy3" 2>&1
+r2=$?
+kill -INT $pid
+wait $pid
+rc=$?
+"$SS" pretrain "${ARGS[@]}" --steps 10 -o "$TMP/busy" --overwrite >"$TMP/busy4" 2>&1; r3=$?
+check "a run directory another process writes is refused (pretrain, finetune), naming it and the pid; free once it ends" \
+  bash -c "[ $r1 -ne 0 ] && grep -q 'busy is in use by another training process (pid $pid)' '$TMP/busy2' &&
+           [ $r2 -ne 0 ] && grep -q 'busy is in use by another training process (pid $pid)' '$TMP/busy3' &&
+           [ $rc -eq 130 ] && [ $r3 -eq 0 ]"
 
 # A second Ctrl-C quits at once, without saving: it is sent as soon as the
 # first one's message is out, in the middle of a step of a bigger model.

@@ -38,6 +38,14 @@ ss_status ss_write_file_atomic(const char *path, const void *data, size_t len,
  * Only for a PATH no other process is writing. */
 ss_status ss_atomic_remove_stale(const char *path, int *removed, ss_error *err);
 
+/* One writer per run directory (pretrain, finetune): an exclusive advisory
+ * lock on DIR/.lock (flock; the file holds the owner's pid), in *fd until
+ * ss_run_unlock, released by the kernel when the process ends however it
+ * ends. DIR must exist. Another process holding it: SS_ERR_ARG naming DIR
+ * and that process's pid; never waits. */
+ss_status ss_run_lock(const char *dir, int *fd, ss_error *err);
+void ss_run_unlock(int fd);
+
 /* mkdir -p */
 ss_status ss_mkdir_p(const char *path, ss_error *err);
 /* 1 when data[0..n) is strict UTF-8 (no overlongs, surrogates, > U+10FFFF). */

@@ -19,6 +19,7 @@
 #define SS_RUN_OPTIMIZER     "optimizer.safetensors"
 #define SS_RUN_STATE         "trainer_state.json"
 #define SS_RUN_METRICS       "metrics.jsonl"
+#define SS_RUN_LOCK          ".lock" /* held by the process writing the run (ss_run_lock) */
 #define SS_RUN_PREVIOUS      ".previous"     /* hard links to the checkpoint before the latest */
 #define SS_RUN_DISCRIMINATOR "discriminator" /* rtd: the discriminator as a model directory of its own */
 #define SS_RUN_CHECKPOINT    "checkpoint"    /* fine-tuning: the state to resume from */

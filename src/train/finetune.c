@@ -220,6 +220,7 @@ static ss_status setup_output(ft_run *r, ss_error *err) {
     char path[SS_PATH_MAX];
     if (ss_dist_rank() != 0) return SS_OK; /* rank 0 writes DIR */
     ss_status st = ss_mkdir_p(r->o.out_dir, err);
+    if (!st) st = ss_run_lock(r->o.out_dir, &r->lock_fd, err); /* before its first write */
     if (!st) st = ss_path_join(path, sizeof path, r->o.out_dir, SS_RUN_TOKENIZER, err);
     if (!st) st = ss_tokenizer_save(r->tok, path, err);
     if (!st) st = ss_tokenizer_save_config(r->tok, r->o.out_dir, ss_model_config_of(r->model)->max_seq, err);
@@ -560,6 +561,7 @@ static ss_status finish(ft_run *r, ss_finetune_result *res, ss_error *err) {
 }
 
 static void free_run(ft_run *r) {
+    ss_run_unlock(r->lock_fd);
     ft_free_data(r);
     for (int i = 0; i < r->n_prompts; i++) ss_prompt_free(r->prompts[i]);
     free(r->prompts);
@@ -583,7 +585,7 @@ ss_status ss_finetune(const ss_finetune_opts *o, ss_finetune_result *res, ss_fin
     if (st) return st;
     if (o->unlabeled)
         return ss_fail(err, SS_ERR_ARG, "unlabelled texts are for self-training (ss_selftrain, selfsup/selftrain.h)");
-    ft_run r = {.o = *o, .fn = fn, .ctx = ctx};
+    ft_run r = {.o = *o, .fn = fn, .ctx = ctx, .lock_fd = -1};
     if (o->resume) st = load_checkpoint(&r, err);
     char pmsg[512];
     if (!st) st = ss_engine_precision(r.o.precision, o->resume, &r.state, pmsg, sizeof pmsg, err);

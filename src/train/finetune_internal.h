@@ -59,6 +59,7 @@ typedef struct {
     double t0;
     double log_loss, shown_loss, last_shown; /* since the last metrics line / progress report */
     int64_t log_n, shown_n;
+    int lock_fd;                /* DIR/.lock held while this process writes DIR (ss_run_lock); -1: none */
     ss_finetune_progress_fn fn;
     void *ctx;
 } ft_run;

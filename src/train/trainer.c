@@ -393,12 +393,14 @@ static void cleanup(trainer *t) {
     free(t->saved_strings);
     ss_error ignore;
     ss_metrics_close(t->metrics, &ignore);
+    ss_run_unlock(t->lock_fd);
 }
 
 ss_status ss_pretrain(const ss_train_opts *opts, ss_train_progress_fn fn, void *ctx, ss_error *err) {
-    trainer t = {.o = *opts, .fn = fn, .ctx = ctx};
+    trainer t = {.o = *opts, .fn = fn, .ctx = ctx, .lock_fd = -1};
     ss_status st = ss_train_opts_check(opts, err);
     if (!st) st = ss_mkdir_p(opts->out_dir, err);
+    if (!st && ss_dist_rank() == 0) st = ss_run_lock(opts->out_dir, &t.lock_fd, err); /* rank 0 writes RUN */
     if (!st && opts->resume) st = setup_resume(&t, err);
     else if (!st && opts->init) st = obj_init_config(&t, err); /* before the data: a wrong --init fails at once */
     if (!st) st = load_data(&t, err);

@@ -48,6 +48,7 @@ typedef struct {
     double window_flops;       /* and the FLOPs of its steps (MFU) */
     double window_comm;        /* and seconds in the reductions across ranks (rank 0's) */
     char fail_note[4200];
+    int lock_fd;               /* RUN/.lock held while this process writes RUN (ss_run_lock); -1: none */
     ss_train_progress_fn fn;
     void *ctx;
 } trainer;
