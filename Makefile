@@ -98,7 +98,7 @@ FUZZ_LDLIBS   = $(shell pkg-config --libs libutf8proc libzstd libcjson 2>/dev/nu
                 -L$(BLAS_DIR) -Wl,-rpath,$(BLAS_DIR) -lopenblas -ldnnl -lgomp -lm
 
 .PHONY: all deps check check-deps check-torch check-fresh demo clean install uninstall bench-tokenizer fuzz analyze \
-        bench-train bench-tiles bench-bias bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb exp-fewlabels exp-probe exp-continued exp-lever exp-learning mpi bench-mpi \
+        bench-train bench-tiles bench-bias bench-isa bench-generate experiments exp-pretrain exp-sst2 exp-label-efficiency exp-imdb exp-fewlabels exp-probe exp-continued exp-lever exp-learning mpi bench-mpi \
         bench-mpi-net
 all: deps
 	$(call stage,build: libselfsup and the selfsup CLI into $(B)/ (V=1 shows the commands),$(B)/libselfsup.a $(B)/selfsup)
@@ -393,6 +393,14 @@ bench-tiles: all
 bench-bias: all
 	$(call stage,build: $(B)/bench_train,$(B)/bench_train)
 	@eval/bench_bias.sh
+
+# The core's fp32 FMA and bf16 dot-product rates (eval/bench_isa.c): why
+# --precision auto picks what it picks on this CPU.
+$(B)/bench_isa: eval/bench_isa.c
+	$(Q)$(CC) -O2 -o $@ $<
+
+bench-isa: $(B)/bench_isa
+	@$(B)/bench_isa $(or $(RUNS),5)
 
 bench-generate: all
 	$(call need_pkgs,$(BENCH_PKGS))
