@@ -26,7 +26,9 @@
                                           fine-tuned with several seeds; per size, each run's
                                           mean ± std, each side's mean of its runs' means, and
                                           the lever's change with its standard error over the
-                                          pretraining runs (needs two or more a side)
+                                          pretraining runs (needs two or more a side), and with
+                                          as many runs a side, the change paired by pretraining
+                                          seed (the i-th run of each side: the same seed)
   exp_summary.py spread NPY...            how far apart a model's sentence vectors are (selfsup
                                           embed --npy): mean pairwise cosine, mean distance to
                                           the centroid over mean norm, the top principal
@@ -286,7 +288,9 @@ def lever(directory, full_dir, full_n, *sides):
     """BASE=... LEVER=...: per size, each pretraining run's fine-tuning mean ± std, each side's mean over
     its pretraining runs, and LEVER - BASE with the standard error sqrt(sd_b^2 / n_b + sd_l^2 / n_l), the
     sd over a side's n pretraining runs' means: the fine-tuning seeds of one pretraining run are not
-    independent draws of the lever's effect, the pretraining runs are."""
+    independent draws of the lever's effect, the pretraining runs are. With n runs a side, the i-th of
+    each sharing a pretraining seed (its data order and masks), also the paired change: the mean of the
+    n per-seed differences and their standard error, sd / sqrt(n)."""
     table = accuracies(directory, full_dir, full_n)
     named = dict(side.partition("=")[::2] for side in sides)
     if sorted(named) != ["BASE", "LEVER"] or not all(named.values()):
@@ -322,6 +326,12 @@ def lever(directory, full_dir, full_n, *sides):
             se = (stats(b)[1] ** 2 / len(b) + stats(l)[1] ** 2 / len(l)) ** 0.5
             z = f", {change / se:+.1f} SE" if se > 0 else ""
             print(f"| {n} | lever - base | | | **{change:+.2f}** ± {se:.2f} (SE over pretraining runs{z}) |")
+            if len(b) == len(l):  # the i-th run of each side shares its pretraining seed (exp_lever.sh's order)
+                d = [y - x for x, y in zip(b, l)]
+                sd = stats(d)[1] / len(d) ** 0.5
+                z = f", {statistics.mean(d) / sd:+.1f} SE" if sd > 0 else ""
+                print(f"| {n} | lever - base, paired by pretraining seed | | "
+                      f"{', '.join(f'{x:+.2f}' for x in d)} | {statistics.mean(d):+.2f} ± {sd:.2f}{z} |")
         else:
             print(f"| {n} | lever - base | | | **{change:+.2f}** (one pretraining run on a side: no standard error "
                   "over pretraining runs) |")

@@ -149,7 +149,8 @@ check "selftrain: per seed and mean +- std of teacher, the other teachers, their
 # side's figure is the mean of its runs' means, the change's standard error
 # comes from the spread of those means (not of the fine-tuning seeds):
 # base 61, 65 -> 63.00 (sd 2.83); lever 70, 67 -> 68.50 (sd 2.12);
-# +5.50, SE sqrt(8/2 + 4.5/2) = 2.50
+# +5.50, SE sqrt(8/2 + 4.5/2) = 2.50; paired by seed +9, +2: +5.50, SE
+# 4.95 / sqrt(2) = 3.50
 LV=$TMP/lever LVF=$TMP/lever_full
 run "$LV/b1_n1000_s1" 0.60; run "$LV/b1_n1000_s2" 0.62; run "$LV/b2_n1000_s1" 0.64; run "$LV/b2_n1000_s2" 0.66
 run "$LV/l1_n1000_s1" 0.70; run "$LV/l1_n1000_s2" 0.70; run "$LV/l2_n1000_s1" 0.66; run "$LV/l2_n1000_s2" 0.68
@@ -162,6 +163,7 @@ lever_ok() {
     echo "$out" | grep -qF '| 1000 | base | mean of 2 pretraining run(s) | | **63.00** ± 2.83 |' &&
     echo "$out" | grep -qF '| 1000 | lever | mean of 2 pretraining run(s) | | **68.50** ± 2.12 |' &&
     echo "$out" | grep -qF '| 1000 | lever - base | | | **+5.50** ± 2.50 (SE over pretraining runs, +2.2 SE) |' &&
+    echo "$out" | grep -qF '| 1000 | lever - base, paired by pretraining seed | | +9.00, +2.00 | +5.50 ± 3.50, +1.6 SE |' &&
     echo "$out" | grep -qF '| 6920 | lever - base | | | **+1.00** (one pretraining run on a side' &&
     echo "$one" | grep -qF '| 1000 | lever - base | | | **+7.00** (one pretraining run on a side' &&
     ! "$PY" "$SUMMARY" lever "$LV" "$LVF" 6920 BASE=b1 LEVER=l9 2>"$TMP/lv.err" && grep -q 'no fine-tuning results for l9' "$TMP/lv.err" ||
