@@ -634,7 +634,7 @@ static void finetune_learns(ss_model_kind kind) {
     assert_string_equal(c.labels.names[1], "pos");
     assert_int_equal(c.fmt.kind, kind);
     assert_int_equal(c.fmt.max_seq, SEQ);
-    assert_int_equal(ss_model_config_of(c.model)->pooling, kind == SS_ENCODER ? SS_POOL_CLS : SS_POOL_LAST);
+    assert_int_equal(ss_model_config_of(c.model)->pooling, kind == SS_ENCODER ? SS_POOL_CLS : SS_POOL_WMEAN);
     ss_classifier_free(&c);
     assert_true(reload_accuracy(out, 7) == acc);
     assert_true(reload_accuracy(out, 1) == acc);

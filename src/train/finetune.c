@@ -59,7 +59,7 @@ static ss_status model_config(ft_run *r, ss_model_config *c, ss_error *err) {
     c->d_embed = 0;
     c->head = SS_HEAD_CLS;
     c->n_classes = r->labels.n;
-    c->pooling = o->pooling >= 0 ? (ss_pooling)o->pooling : c->kind == SS_ENCODER ? SS_POOL_CLS : SS_POOL_LAST;
+    c->pooling = o->pooling >= 0 ? (ss_pooling)o->pooling : c->kind == SS_ENCODER ? SS_POOL_CLS : SS_POOL_WMEAN;
     c->pooler = o->pooler >= 0 ? o->pooler : c->pooling == SS_POOL_CLS;
     c->dropout = (float)o->dropout;
     return ss_config_validate(c, err);
