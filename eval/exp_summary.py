@@ -325,11 +325,12 @@ def lever(directory, full_dir, full_n, *sides):
         if len(b) > 1 and len(l) > 1:
             se = (stats(b)[1] ** 2 / len(b) + stats(l)[1] ** 2 / len(l)) ** 0.5
             z = f", {change / se:+.1f} SE" if se > 0 else ""
-            print(f"| {n} | lever - base | | | **{change:+.2f}** ± {se:.2f} (SE over pretraining runs{z}) |")
+            print(f"| {n} | lever - base | | | **{change:+.2f}** ± {se:.2f} (SE over {len(b)} + {len(l)} "
+                  f"pretraining runs{z}) |")
             if len(b) == len(l):  # the i-th run of each side shares its pretraining seed (exp_lever.sh's order)
                 d = [y - x for x, y in zip(b, l)]
                 sd = stats(d)[1] / len(d) ** 0.5
-                z = f", {statistics.mean(d) / sd:+.1f} SE" if sd > 0 else ""
+                z = f", {statistics.mean(d) / sd:+.1f} SE on {len(d) - 1} degree(s) of freedom" if sd > 0 else ""
                 print(f"| {n} | lever - base, paired by pretraining seed | | "
                       f"{', '.join(f'{x:+.2f}' for x in d)} | {statistics.mean(d):+.2f} ± {sd:.2f}{z} |")
         else:

@@ -162,8 +162,8 @@ lever_ok() {
   echo "$out" | grep -qF '| 1000 | base | b2 | 64.00, 66.00 | 65.00 ± 1.41 |' &&
     echo "$out" | grep -qF '| 1000 | base | mean of 2 pretraining run(s) | | **63.00** ± 2.83 |' &&
     echo "$out" | grep -qF '| 1000 | lever | mean of 2 pretraining run(s) | | **68.50** ± 2.12 |' &&
-    echo "$out" | grep -qF '| 1000 | lever - base | | | **+5.50** ± 2.50 (SE over pretraining runs, +2.2 SE) |' &&
-    echo "$out" | grep -qF '| 1000 | lever - base, paired by pretraining seed | | +9.00, +2.00 | +5.50 ± 3.50, +1.6 SE |' &&
+    echo "$out" | grep -qF '| 1000 | lever - base | | | **+5.50** ± 2.50 (SE over 2 + 2 pretraining runs, +2.2 SE) |' &&
+    echo "$out" | grep -qF '| 1000 | lever - base, paired by pretraining seed | | +9.00, +2.00 | +5.50 ± 3.50, +1.6 SE on 1 degree(s) of freedom |' &&
     echo "$out" | grep -qF '| 6920 | lever - base | | | **+1.00** (one pretraining run on a side' &&
     echo "$one" | grep -qF '| 1000 | lever - base | | | **+7.00** (one pretraining run on a side' &&
     ! "$PY" "$SUMMARY" lever "$LV" "$LVF" 6920 BASE=b1 LEVER=l9 2>"$TMP/lv.err" && grep -q 'no fine-tuning results for l9' "$TMP/lv.err" ||
