@@ -24,7 +24,9 @@
 #   LEVER=--no-bias LEVER_TAG=-m3-def-nobias make exp-lever
 #   LEVER="--batch 8 --grad-accum 4 --batch-ramp 0.5" LEVER_TAG=-m3-ramp make exp-lever
 # BASE_TAG defaults to -m3-def, the 3e14 baseline's name: with another FLOPS
-# give both tags, so no run is mistaken for one of another budget.
+# give both tags, so no run is mistaken for one of another budget. An
+# existing run is reused as it was made: its budget and seed are checked,
+# the lever's flags are not (a tag names one lever: a new lever, a new tag).
 # THREADS (default 2) for every step; B the build directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -6,7 +6,10 @@
 #   corpus:    imdb unsup.txt.zst, 50,000 reviews (selfsup data get imdb)
 #   tokenizer: byte-level BPE, vocab 8192, lower-cased (SST-2 is lower-case)
 #   model:     preset small (4 layers, d_model 256, 4 heads, d_ff 1024), seq 128
-# Runs go to eval/work/exp/pre_{mlm,rtd,clm}; an interrupted run resumes.
+# Runs go to eval/work/exp/pre_{mlm,rtd,clm}; an interrupted run resumes
+# with its own saved options (LR, MASK, PRE_EXTRA ... given now are not
+# compared with them: a new recipe needs a new TAG); a longer budget
+# extends a finished run, the same one returns at once.
 # OBJECTIVES chooses (default "mlm rtd clm"; "hybrid" is the encoder with
 # causal and masked steps, pretrain --objective hybrid).
 # FLOPS (default 1.5e14, 15-30 minutes per run on 2 cores), THREADS (2).
