@@ -26,7 +26,11 @@
 # BASE_TAG defaults to -m3-def, the 3e14 baseline's name: with another FLOPS
 # give both tags, so no run is mistaken for one of another budget. An
 # existing run is reused as it was made: its budget and seed are checked,
-# the lever's flags are not (a tag names one lever: a new lever, a new tag).
+# and per pretraining seed how the lever's run differs from the baseline's
+# (`exp_summary.py recipe-diff`: every model setting and training option)
+# must be non-empty and the same for every seed; the summary prints it, so
+# the table says what the lever was (a tag names one lever: a new lever, a
+# new tag).
 # THREADS (default 2) for every step; B the build directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -62,6 +66,21 @@ o = json.load(open(sys.argv[1]))["options"]
 if float(o["flops"]) != float(sys.argv[2]) or str(o["seed"]) != sys.argv[3]:
     sys.exit(f"{sys.argv[1]}: made with --flops {o['flops']} --seed {o['seed']}, not {sys.argv[2]} and {sys.argv[3]}")
 EOF
+    if [ $side = lever ]; then
+      # the lever's settings: what differs from the baseline of its seed, the baseline's side left
+      # out (a baseline made before an option existed has it unrecorded); the same for every seed
+      diff=$(/usr/bin/python3 eval/exp_summary.py recipe-diff "$W/pre_$OBJECTIVE$BASE_TAG$(seed_tag "$s")" \
+        "$W/pre_$model" | sed 's/: .* -> /: /')
+      [ -n "$diff" ] || die "pre_$model was made as its baseline was: LEVER=\"$LEVER\" changed nothing"
+      if [ -z "${lever_diff:-}" ]; then lever_diff=$diff
+      elif [ "$diff" != "$lever_diff" ]; then
+        die "pre_$model differs from its baseline in
+$diff
+but the first seed's lever run in
+$lever_diff
+(a run made with other flags under this tag? give the lever a new LEVER_TAG)"
+      fi
+    fi
     FT_EXTRA="--lr 0 --layer-decay 0" FT_TAG=+def BEST=$model BASE=$model LE_MODELS=$model SIZES=1000 \
       eval/exp_label_efficiency.sh | { grep -v "^|" || true; }
     FT_EXTRA="--lr 0 --layer-decay 0" FT_TAG=+def MODELS=$model eval/exp_sst2.sh | { grep -v "^|" || true; }
@@ -71,5 +90,8 @@ done
 join() { local IFS=,; echo "$*"; }
 echo
 echo "== $OBJECTIVE at $FLOPS FLOPs, SST-2 dev (sentence protocol): LEVER=\"$LEVER\" against the baseline"
+echo "the lever's runs against the baseline's (config.json, trainer_state.json):"
+echo "$lever_diff" | sed 's/^/  /'
+echo
 /usr/bin/python3 eval/exp_summary.py lever "$W/label_eff" "$W/sst2" 6920 \
   "BASE=$(join "${base_models[@]}")" "LEVER=$(join "${lever_models[@]}")"

@@ -29,6 +29,12 @@
                                           pretraining runs (needs two or more a side), and with
                                           as many runs a side, the change paired by pretraining
                                           seed (the i-th run of each side: the same seed)
+  exp_summary.py recipe-diff RUN_A RUN_B  how two pretraining runs were made differently: each
+                                          model setting (config.json) and training option
+                                          (trainer_state.json's options) whose values differ, one
+                                          `name: A -> B` line each, the seed left out; an option
+                                          the older run's selfsup did not write yet shows as
+                                          (unrecorded) (exit 1 when a run's files are missing)
   exp_summary.py spread NPY...            how far apart a model's sentence vectors are (selfsup
                                           embed --npy): mean pairwise cosine, mean distance to
                                           the centroid over mean norm, the top principal
@@ -338,6 +344,34 @@ def lever(directory, full_dir, full_n, *sides):
                   "over pretraining runs) |")
 
 
+# What a config.json key that an older selfsup did not write means (src/model/config.c).
+CONFIG_ABSENT = {"bias": True}
+
+
+def recipe(run):
+    """A pretraining run's recipe: its model settings and training options, without the seed. An
+    option the run's selfsup did not have yet is None (unrecorded: its value then is the one
+    src/train/optable.c's added_later table gives, which this script does not repeat)."""
+    try:
+        with open(os.path.join(run, "config.json")) as f:
+            config = json.load(f)
+        with open(os.path.join(run, "trainer_state.json")) as f:
+            options = json.load(f)["options"]
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        sys.exit(f"{run}: not a finished or resumable pretraining run ({e})")
+    both = {f"config.{k}": v for k, v in {**CONFIG_ABSENT, **config}.items()}
+    both.update({f"options.{k}": v for k, v in options.items() if k != "seed"})
+    return both
+
+
+def recipe_diff(run_a, run_b):
+    a, b = recipe(run_a), recipe(run_b)
+    shown = lambda v: "(unrecorded)" if v is None else json.dumps(v)
+    for key in sorted(set(a) | set(b)):
+        if a.get(key) != b.get(key):
+            print(f"{key}: {shown(a.get(key))} -> {shown(b.get(key))}")
+
+
 def spread(paths):
     import numpy as np  # only this mode needs it
 
@@ -362,7 +396,8 @@ def spread(paths):
 
 if __name__ == "__main__":
     modes = {"sst2": (3, 3), "label_eff": (3, None), "imdb": (3, 3), "best": (3, None), "curve": (6, None), "plot": (4, 6),
-             "spread": (3, None), "selftrain": (4, 4), "lever": (7, 7)}
+             "spread": (3, None), "selftrain": (4, 4), "lever": (7, 7),
+             "recipe-diff": (4, 4)}
     mode = sys.argv[1] if len(sys.argv) > 1 else ""
     lo, hi = modes.get(mode, (None, None))
     if lo is None or len(sys.argv) < lo or (hi is not None and len(sys.argv) > hi):
@@ -383,5 +418,7 @@ if __name__ == "__main__":
         selftrain(sys.argv[2], sys.argv[3])
     elif mode == "lever":
         lever(*sys.argv[2:])
+    elif mode == "recipe-diff":
+        recipe_diff(sys.argv[2], sys.argv[3])
     else:
         plot(read_curves(sys.argv[2]), *sys.argv[3:])

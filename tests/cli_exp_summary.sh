@@ -9,7 +9,7 @@
 set -u
 source "$(dirname "$0")/tap.sh"
 cd "$(dirname "$0")/.."
-tap_plan 10
+tap_plan 11
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3) || bail "python3 is not installed (apt-get install python3)"
 SUMMARY=eval/exp_summary.py
@@ -170,3 +170,26 @@ lever_ok() {
     { echo "$out" | sed 's/^/# got: /'; return 1; }
 }
 check "lever: per pretraining run, each side's mean of means, the change and its SE over pretraining runs" lever_ok
+
+# recipe-diff: how a lever's pretraining run was made differently from its
+# baseline's. A config.json without "bias" is a model with biases (written
+# before --no-bias), an option a run does not record is shown as unrecorded,
+# the seed is not a difference, and a run without its files is an error.
+RD=$TMP/recipe
+mkdir -p "$RD/base" "$RD/lever" "$RD/same"
+echo '{"kind": "encoder", "d_model": 256}' >"$RD/base/config.json"
+echo '{"kind": "encoder", "d_model": 256, "bias": false}' >"$RD/lever/config.json"
+cp "$RD/base/config.json" "$RD/same/config.json"
+echo '{"step": 9, "options": {"batch": 32, "seed": "1", "lr": 0.001}}' >"$RD/base/trainer_state.json"
+echo '{"step": 7, "options": {"batch": 8, "seed": "2", "lr": 0.001, "batch_ramp": 0.5}}' >"$RD/lever/trainer_state.json"
+echo '{"step": 3, "options": {"batch": 32, "seed": "3", "lr": 0.001}}' >"$RD/same/trainer_state.json"
+recipe_ok() {
+  local out want
+  out=$("$PY" "$SUMMARY" recipe-diff "$RD/base" "$RD/lever") || return 1
+  want=$(printf 'config.bias: true -> false\noptions.batch: 32 -> 8\noptions.batch_ramp: (unrecorded) -> 0.5')
+  [ "$out" = "$want" ] || { echo "$out" | sed 's/^/# got: /'; return 1; }
+  [ -z "$("$PY" "$SUMMARY" recipe-diff "$RD/base" "$RD/same")" ] &&
+    ! "$PY" "$SUMMARY" recipe-diff "$RD/base" "$RD/none" 2>"$TMP/rd.err" &&
+    grep -q "recipe/none: not a finished or resumable pretraining run" "$TMP/rd.err"
+}
+check "recipe-diff: model settings and options that differ, absent bias = biases, the seed left out" recipe_ok
