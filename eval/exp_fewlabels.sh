@@ -25,7 +25,10 @@
 #              makes teacher and student prompt-based, the prompt mode's
 #              template(s) and verbalizer: runs <MODEL><FT_TAG>+pself<ST_TAG>
 #              (+ftK+pself with FT_TEMPLATES=K), else +self<ST_TAG>; ST_TEACHERS=K: K teachers' mean labels
-#              the pool (--teachers); ST_POOL=train: see below)
+#              the pool (--teachers); ST_ROUNDS=N: N rounds (--rounds; each
+#              later round labelled by the previous student; a finished run
+#              with fewer rounds continues in place, its rounds kept);
+#              ST_POOL=train: see below)
 # Runs go to eval/work/exp/label_eff/<MODEL><FT_TAG>+prompt_n<N>_s<S> and
 # <MODEL><FT_TAG>+self_n<N>_s<S> (so exp_summary.py's label_eff table has them
 # as models of their own), zero-shot results to eval/work/exp/fewlabels/.
@@ -155,7 +158,8 @@ for line in sys.stdin:
 random.Random(14).shuffle(sents)
 sys.stdout.write("\n".join(sents[:20000]) + "\n")' >"$POOL.part" && mv "$POOL.part" "$POOL"
 fi
-ST_MAX=${ST_MAX:-2000}; ST_THRESHOLD=${ST_THRESHOLD:-0.9}
+ST_MAX=${ST_MAX:-2000}; ST_THRESHOLD=${ST_THRESHOLD:-0.9}; ST_ROUNDS=${ST_ROUNDS:-1}
+[[ $ST_ROUNDS =~ ^[1-9][0-9]*$ ]] || { echo "exp_fewlabels.sh: ST_ROUNDS=$ST_ROUNDS is not a positive integer" >&2; exit 2; }
 ST_NAME=+self; ST_A=()
 [ -n "${ST_GOLD:-}" ] && ST_A+=(--gold-repeat "$ST_GOLD")  # ST_GOLD=N: the labelled rows N times
 # ST_TEACHERS=K: round 1's pseudo-labels from the mean of K teachers (--teachers); runs tagged -tK
@@ -167,11 +171,13 @@ for size in $ST_SIZES; do
   read -r n cut < <(subset "$size"); read -r epochs every < <(schedule "$((n * SK))")
   for s in $SEEDS; do
     out=$W/label_eff/${MODEL}${FT_TAG}${ST_NAME}${ST_TAG}_n${size}_s$s
-    [ -s "$out/selftrain.json" ] && continue
+    # finished with ST_ROUNDS rounds (or more); a run of fewer rounds goes on with the next
+    [ -s "$out/selftrain.json" ] && /usr/bin/python3 -c 'import json, sys
+sys.exit(len(json.load(open(sys.argv[1]))["rounds"]) <= int(sys.argv[2]))' "$out/selftrain.json" "$ST_ROUNDS" && continue
     echo "== self-training: $MODEL, $n sentences ($cut), seed $s"
     $SS finetune --init "$RUN" --train "$SST/train.tsv" --dev "$SST/dev.tsv" --out "$out" "${FT_RECIPE[@]}" \
       --epochs "$epochs" --eval-every "$every" $cut --seed "$s" --threads "$THREADS" \
-      --precision fp32 --unlabeled "$POOL" --rounds 1 --threshold "$ST_THRESHOLD" --max-pseudo "$ST_MAX" \
+      --precision fp32 --unlabeled "$POOL" --rounds "$ST_ROUNDS" --threshold "$ST_THRESHOLD" --max-pseudo "$ST_MAX" \
       --student-epochs 3 "${ST_A[@]}" "${FT_EXTRA_A[@]}" |
       grep -E '^(self-training|  |dev:)'
   done

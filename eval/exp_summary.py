@@ -19,7 +19,8 @@
                                           selftrain.json: per run and as mean +- std per size,
                                           the teacher (round 0), the other teachers and their
                                           ensemble (--teachers), the student (round 1), student -
-                                          teacher, and the pseudo-labels' accuracy where known
+                                          teacher, the pseudo-labels' accuracy where known, and
+                                          the later rounds' students (--rounds 2 or more)
   exp_summary.py lever DIR FULLDIR N BASE=MODEL,... LEVER=MODEL,...
                                           a pretraining lever across pretraining seeds: each
                                           MODEL is one pretraining run (one pretraining seed),
@@ -271,23 +272,29 @@ def selftrain(directory, model):
             "seed": int(m["seed"]), "teacher": 100 * rounds[0]["dev_accuracy"], "teachers": teachers,
             "ensemble": 100 * r1["ensemble_dev_accuracy"] if "ensemble_dev_accuracy" in r1 else None,
             "student": 100 * r1["dev_accuracy"], "pseudo": r1["pseudo_labels"], "candidates": r1["candidates"],
-            "pseudo_acc": 100 * r1["pseudo_accuracy"] if "pseudo_accuracy" in r1 else None})
+            "pseudo_acc": 100 * r1["pseudo_accuracy"] if "pseudo_accuracy" in r1 else None,
+            "later": [100 * r["dev_accuracy"] for r in rounds[2:]]})
     if not rows:
         sys.exit(f"no self-training results for {model} in {directory}")
     fmt = lambda v: "" if v is None else f"{v:.2f}"
     print("| labels | seed | teacher (round 0) | other teachers | their ensemble | student (round 1) "
-          "| student - teacher | pseudo-labels (of candidates) | pseudo-label accuracy |")
-    print("|---|---|---|---|---|---|---|---|---|")
+          "| student - teacher | pseudo-labels (of candidates) | pseudo-label accuracy | rounds 2, 3, ... |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for n in sorted(rows):
         for r in sorted(rows[n], key=lambda r: r["seed"]):
             others = " / ".join(f"{t:.2f}" for t in r["teachers"][1:])
             print(f"| {n} | {r['seed']} | {r['teacher']:.2f} | {others} | {fmt(r['ensemble'])} | {r['student']:.2f} "
-                  f"| {r['student'] - r['teacher']:+.2f} | {r['pseudo']} ({r['candidates']}) | {fmt(r['pseudo_acc'])} |")
+                  f"| {r['student'] - r['teacher']:+.2f} | {r['pseudo']} ({r['candidates']}) | {fmt(r['pseudo_acc'])} "
+                  f"| {' / '.join(f'{a:.2f}' for a in r['later'])} |")
         agg = lambda key: [r[key] for r in rows[n] if r[key] is not None]
         ms = lambda v: f"{statistics.mean(v):.2f} ± {stats(v)[1]:.2f}" if v else ""
         diff = [r["student"] - r["teacher"] for r in rows[n]]
+        # round k's mean over the runs that reached it, and how many did
+        depth = max(len(r["later"]) for r in rows[n])
+        later = [[r["later"][k] for r in rows[n] if len(r["later"]) > k] for k in range(depth)]
+        later = " / ".join(f"{ms(v)}" + (f" ({len(v)})" if len(v) < len(rows[n]) else "") for v in later)
         print(f"| {n} | mean ± std ({len(rows[n])}) | {ms(agg('teacher'))} | | {ms(agg('ensemble'))} "
-              f"| {ms(agg('student'))} | **{statistics.mean(diff):+.2f}** | | {ms(agg('pseudo_acc'))} |")
+              f"| {ms(agg('student'))} | **{statistics.mean(diff):+.2f}** | | {ms(agg('pseudo_acc'))} | {later} |")
 
 
 def lever(directory, full_dir, full_n, *sides):

@@ -117,33 +117,37 @@ np.save('$TMP/ortho.npy', np.eye(4, dtype=np.float32))" || return 1
 }
 check "spread: cosine, spread, top component and effective rank of hand-made vectors" spread_ok
 
-selftrain_ok() { # two seeds of --teachers 3 at 100 labels, one with gold-scored pseudo-labels; a run whose student never ran
+selftrain_ok() { # two seeds of --teachers 3 at 100 labels, one with gold-scored pseudo-labels; a run whose student
+  # never ran; seed 1 went on for rounds 2 and 3, seed 2 for round 2 (--rounds)
   ST=$TMP/st
-  st_run() { # DIR TEACHER T2 T3 ENSEMBLE STUDENT [PSEUDO_ACC]
+  st_run() { # DIR TEACHER T2 T3 ENSEMBLE STUDENT [PSEUDO_ACC|- [ROUND2 ...]]
     mkdir -p "$1"
     "$PY" -c "
 import json, sys
 d, t1, t2, t3, ens, stu = sys.argv[1], *map(float, sys.argv[2:7])
 r1 = {'round': 1, 'pseudo_labels': 2000, 'candidates': 9000, 'ensemble_dev_accuracy': ens, 'dev_accuracy': stu}
-if len(sys.argv) > 7: r1['pseudo_accuracy'] = float(sys.argv[7])
-json.dump({'rounds': [{'round': 0, 'pseudo_labels': 0, 'candidates': 0, 'dev_accuracy': t1}, r1],
+if len(sys.argv) > 7 and sys.argv[7] != '-': r1['pseudo_accuracy'] = float(sys.argv[7])
+later = [{'round': 2 + k, 'pseudo_labels': 2000, 'candidates': 8000, 'dev_accuracy': float(a)}
+         for k, a in enumerate(sys.argv[8:])]
+json.dump({'rounds': [{'round': 0, 'pseudo_labels': 0, 'candidates': 0, 'dev_accuracy': t1}, r1] + later,
            'teachers': [{'dir': 'round-0', 'seed': 1, 'dev_accuracy': t1}, {'dir': 'teacher-2', 'seed': 1001,
            'dev_accuracy': t2}, {'dir': 'teacher-3', 'seed': 2001, 'dev_accuracy': t3}]}, open(d + '/selftrain.json', 'w'))
 " "$@"
   }
-  st_run "$ST/m+self_n100_s1" 0.60 0.62 0.64 0.66 0.65 0.80
-  st_run "$ST/m+self_n100_s2" 0.70 0.70 0.72 0.74 0.69
+  st_run "$ST/m+self_n100_s1" 0.60 0.62 0.64 0.66 0.65 0.80 0.67 0.68
+  st_run "$ST/m+self_n100_s2" 0.70 0.70 0.72 0.74 0.69 - 0.71
   mkdir -p "$ST/m+self_n100_s3" && echo '{"rounds": [{"round": 0, "dev_accuracy": 0.5}]}' >"$ST/m+self_n100_s3/selftrain.json"
   st_run "$ST/other_n100_s1" 0.1 0.1 0.1 0.1 0.1
   out=$("$PY" $SUMMARY selftrain "$ST" m+self) || return 1
   echo "$out" | sed 's/^/# /'
-  # seed 1: 60 -> 65 (+5), seed 2: 70 -> 69 (-1): mean +2.00; teachers 65 +- 7.07; ensembles 70 +- 5.66; students 67 +- 2.83
-  echo "$out" | grep -qF '| 100 | 1 | 60.00 | 62.00 / 64.00 | 66.00 | 65.00 | +5.00 | 2000 (9000) | 80.00 |' &&
-  echo "$out" | grep -qF '| 100 | 2 | 70.00 | 70.00 / 72.00 | 74.00 | 69.00 | -1.00 | 2000 (9000) |  |' &&
-  echo "$out" | grep -qF '| 100 | mean ± std (2) | 65.00 ± 7.07 | | 70.00 ± 5.66 | 67.00 ± 2.83 | **+2.00** | | 80.00 ± 0.00 |' &&
+  # seed 1: 60 -> 65 (+5), seed 2: 70 -> 69 (-1): mean +2.00; teachers 65 +- 7.07; ensembles 70 +- 5.66; students 67 +- 2.83;
+  # round 2: 67 and 71 -> 69 +- 2.83; round 3: seed 1's 68 alone, said so (1)
+  echo "$out" | grep -qF '| 100 | 1 | 60.00 | 62.00 / 64.00 | 66.00 | 65.00 | +5.00 | 2000 (9000) | 80.00 | 67.00 / 68.00 |' &&
+  echo "$out" | grep -qF '| 100 | 2 | 70.00 | 70.00 / 72.00 | 74.00 | 69.00 | -1.00 | 2000 (9000) |  | 71.00 |' &&
+  echo "$out" | grep -qF '| 100 | mean ± std (2) | 65.00 ± 7.07 | | 70.00 ± 5.66 | 67.00 ± 2.83 | **+2.00** | | 80.00 ± 0.00 | 69.00 ± 2.83 / 68.00 ± 0.00 (1) |' &&
   [ "$(echo "$out" | grep -c '^| 100 |')" -eq 3 ]
 }
-check "selftrain: per seed and mean +- std of teacher, the other teachers, their ensemble and the student" selftrain_ok
+check "selftrain: per seed and mean +- std of teacher, the other teachers, their ensemble, the student and later rounds" selftrain_ok
 
 # lever: two pretraining runs a side, each fine-tuned with two seeds; the
 # side's figure is the mean of its runs' means, the change's standard error

@@ -5,11 +5,12 @@
 # pseudo-labelled ones, balanced, the most confident first), their accuracy
 # against gold labels the pool hides from training, the round kept in DIR,
 # running again (finished rounds kept, identical results), Ctrl-C and the
-# run continued to the same weights, an ensemble of teachers (--teachers),
+# run continued to the same weights, an ensemble of teachers (--teachers), a
+# finished run given more rounds,
 # balanced few-label sets (--per-class), and the errors a user meets.
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 19
+tap_plan 20
 SS=${SELFSUP:-build/selfsup}
 [ -x "$SS" ] || bail "$SS not built (run make)"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/selfsup-selftrain.XXXXXX")
@@ -177,6 +178,29 @@ cp "$TMP/e/selftrain.json" "$TMP/e.summary"
   --out "$TMP/e" >"$TMP/e2.log" 2>&1
 check "--teachers 3 again: the three teachers and round 1 finished before, the same summary" bash -c "
 [ $? -eq 0 ] && [ \$(grep -c 'finished before' '$TMP/e2.log') -eq 4 ] && cmp -s '$TMP/e/selftrain.json' '$TMP/e.summary'"
+
+# the finished one-round run given --rounds 2: a later round goes on from it
+"$SS" finetune "${FT[@]}" --unlabeled "$TMP/pool.tsv" --rounds 2 --threshold 0.7 --max-pseudo 120 --teachers 3 \
+  --out "$TMP/e" >"$TMP/e3.log" 2>&1
+rc=$?
+"$SS" classify --model "$TMP/e/round-1" --threads 1 "$TMP/pool.sentences" >"$TMP/e.round-1.pool" 2>/dev/null
+check "--rounds 2 on a finished one-round run: the teachers and round 1 are kept as they were, round 2's \
+pseudo-labels are round 1's student's confident predictions, selftrain.json gains round 2" bash -c "
+[ $rc -eq 0 ] && [ \$(grep -c 'finished before' '$TMP/e3.log') -eq 4 ] && /usr/bin/python3 -c \"
+import json
+old, new = json.load(open('$TMP/e.summary')), json.load(open('$TMP/e/selftrain.json'))
+assert new['rounds'][:2] == old['rounds'] and new['teachers'] == old['teachers'], (old, new)
+assert len(new['rounds']) == 3 and new['rounds'][2]['round'] == 2, new['rounds']
+pool = [l.rstrip('\\n') for l in open('$TMP/pool.sentences')]
+pred = {}
+for text, line in zip(pool, open('$TMP/e.round-1.pool')):
+    cols = line.rstrip('\\n').split('\\t')
+    pred[text] = (cols[0], max(float(kv.split('=')[1]) for kv in cols[2].split()))
+pseudo = [json.loads(l) for l in open('$TMP/e/round-2/train.jsonl')][40:]
+assert len(pseudo) == new['rounds'][2]['pseudo_labels'] > 0, (len(pseudo), new['rounds'][2])
+for r in pseudo:
+    assert pred[r['text']][0] == r['label'] and pred[r['text']][1] >= 0.7 - 1e-3, (r, pred[r['text']])
+\""
 
 "$SS" finetune "${FT[@]}" --teachers 2 --out "$TMP/f" >"$TMP/f.log" 2>&1
 check "a self-training option without --unlabeled is an error naming it" \
