@@ -171,9 +171,12 @@ for size in $ST_SIZES; do
   read -r n cut < <(subset "$size"); read -r epochs every < <(schedule "$((n * SK))")
   for s in $SEEDS; do
     out=$W/label_eff/${MODEL}${FT_TAG}${ST_NAME}${ST_TAG}_n${size}_s$s
-    # finished with ST_ROUNDS rounds (or more); a run of fewer rounds goes on with the next
+    # finished with ST_ROUNDS rounds (or more, or stopped early: a round found no confident
+    # pseudo-label of some class); a run of fewer rounds goes on with the next
     [ -s "$out/selftrain.json" ] && /usr/bin/python3 -c 'import json, sys
-sys.exit(len(json.load(open(sys.argv[1]))["rounds"]) <= int(sys.argv[2]))' "$out/selftrain.json" "$ST_ROUNDS" && continue
+s = json.load(open(sys.argv[1]))
+sys.exit(not (len(s["rounds"]) > int(sys.argv[2]) or "stopped_at_round" in s))' "$out/selftrain.json" "$ST_ROUNDS" &&
+      continue
     echo "== self-training: $MODEL, $n sentences ($cut), seed $s"
     $SS finetune --init "$RUN" --train "$SST/train.tsv" --dev "$SST/dev.tsv" --out "$out" "${FT_RECIPE[@]}" \
       --epochs "$epochs" --eval-every "$every" $cut --seed "$s" --threads "$THREADS" \

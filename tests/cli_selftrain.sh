@@ -6,11 +6,11 @@
 # against gold labels the pool hides from training, the round kept in DIR,
 # running again (finished rounds kept, identical results), Ctrl-C and the
 # run continued to the same weights, an ensemble of teachers (--teachers), a
-# finished run given more rounds,
+# finished run given more rounds, rounds that stop early,
 # balanced few-label sets (--per-class), and the errors a user meets.
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 20
+tap_plan 21
 SS=${SELFSUP:-build/selfsup}
 [ -x "$SS" ] || bail "$SS not built (run make)"
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/selfsup-selftrain.XXXXXX")
@@ -201,6 +201,20 @@ assert len(pseudo) == new['rounds'][2]['pseudo_labels'] > 0, (len(pseudo), new['
 for r in pseudo:
     assert pred[r['text']][0] == r['label'] and pred[r['text']][1] >= 0.7 - 1e-3, (r, pred[r['text']])
 \""
+
+# a pool of one class only: round 1 finds no confident text of the other, so the rounds stop there
+tail -n +2 "$TMP/pool.tsv" | cut -f1 | grep ' good ' >"$TMP/pool.good.txt"
+"$SS" finetune "${FT[@]}" --unlabeled "$TMP/pool.good.txt" --rounds 2 --threshold 0.7 --out "$TMP/stop" >"$TMP/stop.log" 2>&1
+check "a round without a confident text of some class stops the rounds, says so, and selftrain.json records it \
+(rounds_asked 2, stopped_at_round 1, round 0 kept)" bash -c "
+[ $? -eq 0 ] && grep -q 'self-training round 1: some class has no unlabelled text .*stopping after round 0' '$TMP/stop.log' &&
+/usr/bin/python3 -c \"
+import json
+s = json.load(open('$TMP/stop/selftrain.json'))
+assert s['rounds_asked'] == 2 and s['stopped_at_round'] == 1 and len(s['rounds']) == 1 and s['best_round'] == 0, s
+a = json.load(open('$TMP/a/selftrain.json'))
+assert a['rounds_asked'] == 2 and 'stopped_at_round' not in a, a
+\" && cmp -s '$TMP/stop/model.safetensors' '$TMP/stop/round-0/model.safetensors'"
 
 "$SS" finetune "${FT[@]}" --teachers 2 --out "$TMP/f" >"$TMP/f.log" 2>&1
 check "a self-training option without --unlabeled is an error naming it" \

@@ -58,6 +58,8 @@ typedef struct {
     int best;               /* the round copied into OUT */
     size_t unlabeled;       /* texts in the unlabelled file */
     int teachers;           /* --teachers: the first is round 0 */
+    int stopped_at;         /* the round that found no confident pseudo-label of some class
+                               (rounds stopped before it), or 0: every round asked for ran */
     double *teacher_dev_accuracy; /* [teachers]: each teacher's dev accuracy (its eval.json) */
 } ss_selftrain_result;
 

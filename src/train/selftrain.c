@@ -414,6 +414,8 @@ static ss_status write_summary(const ss_finetune_opts *o, const ss_selftrain_res
     cJSON_AddNumberToObject(j, "unlabeled_texts", (double)r->unlabeled);
     cJSON_AddNumberToObject(j, "threshold", o->threshold);
     cJSON_AddNumberToObject(j, "best_round", r->best);
+    cJSON_AddNumberToObject(j, "rounds_asked", o->rounds);
+    if (r->stopped_at) cJSON_AddNumberToObject(j, "stopped_at_round", r->stopped_at);
     cJSON *teachers = cJSON_AddArrayToObject(j, "teachers");
     for (int t = 0; t < r->teachers; t++) {
         char name[32];
@@ -565,6 +567,7 @@ ss_status ss_selftrain(const ss_finetune_opts *o, ss_selftrain_result *r, ss_fin
                      "probability >= %g (%zu texts reached it in all): stopping after round %d", k, o->threshold,
                      rd->candidates, k - 1);
             note(fn, ctx, msg);
+            r->stopped_at = k;
             break;
         }
         char ens[96] = "";
