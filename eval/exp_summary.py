@@ -28,8 +28,10 @@
                                           mean ± std, each side's mean of its runs' means, and
                                           the lever's change with its standard error over the
                                           pretraining runs (needs two or more a side), and with
-                                          as many runs a side, the change paired by pretraining
-                                          seed (the i-th run of each side: the same seed)
+                                          two or more pretraining seeds on both sides, the change
+                                          paired by pretraining seed (read from exp_lever.sh's
+                                          names: <objective><tag>[-s<S>]+<fine-tuning tag>, no -s
+                                          for seed 1)
   exp_summary.py recipe-diff RUN_A RUN_B  how two pretraining runs were made differently: each
                                           model setting (config.json) and training option
                                           (trainer_state.json's options) whose values differ, one
@@ -297,13 +299,20 @@ def selftrain(directory, model):
               f"| {ms(agg('student'))} | **{statistics.mean(diff):+.2f}** | | {ms(agg('pseudo_acc'))} | {later} |")
 
 
+def pretraining_seed(model):
+    """The pretraining seed in exp_lever.sh's run names: <objective><tag>[-s<S>]+<fine-tuning tag>,
+    seed 1 without the -s."""
+    m = re.search(r"-s(\d+)(?=\+|$)", model)
+    return int(m[1]) if m else 1
+
+
 def lever(directory, full_dir, full_n, *sides):
     """BASE=... LEVER=...: per size, each pretraining run's fine-tuning mean ± std, each side's mean over
     its pretraining runs, and LEVER - BASE with the standard error sqrt(sd_b^2 / n_b + sd_l^2 / n_l), the
     sd over a side's n pretraining runs' means: the fine-tuning seeds of one pretraining run are not
-    independent draws of the lever's effect, the pretraining runs are. With n runs a side, the i-th of
-    each sharing a pretraining seed (its data order and masks), also the paired change: the mean of the
-    n per-seed differences and their standard error, sd / sqrt(n)."""
+    independent draws of the lever's effect, the pretraining runs are. Over the pretraining seeds both
+    sides have (at least two; a run and its baseline of one seed share data order and masks), also the
+    paired change: the mean of the per-seed differences and their standard error, sd / sqrt(n)."""
     table = accuracies(directory, full_dir, full_n)
     named = dict(side.partition("=")[::2] for side in sides)
     if sorted(named) != ["BASE", "LEVER"] or not all(named.values()):
@@ -315,16 +324,22 @@ def lever(directory, full_dir, full_n, *sides):
     sizes = sorted({n for ms in groups.values() for m in ms for n in table[m]})
     print("| labelled sentences | side | pretraining run | fine-tuning seeds | mean ± std |")
     print("|---|---|---|---|---|")
+    seeds = {side: [pretraining_seed(m) for m in ms] for side, ms in groups.items()}
+    for side, ss in seeds.items():
+        if len(set(ss)) < len(ss):
+            sys.exit(f"lever: two {side} runs have one pretraining seed ({', '.join(groups[side])}): give one run "
+                     "per seed, named <objective><tag>[-s<S>]+<fine-tuning tag>")
     for n in sizes:
-        means = {}
+        means, by_seed = {}, {}
         for side, ms in groups.items():
-            means[side] = []
+            means[side], by_seed[side] = [], {}
             for m in ms:
                 v = table[m].get(n)
                 if not v:
                     continue
                 mean, sd, _, _ = stats(v)
                 means[side].append(mean)
+                by_seed[side][pretraining_seed(m)] = mean
                 print(f"| {n} | {side.lower()} | {m} | {', '.join(f'{a:.2f}' for a in v)} | {mean:.2f} ± {sd:.2f} |")
             if means[side]:
                 mean, sd, _, _ = stats(means[side])
@@ -340,11 +355,12 @@ def lever(directory, full_dir, full_n, *sides):
             z = f", {change / se:+.1f} SE" if se > 0 else ""
             print(f"| {n} | lever - base | | | **{change:+.2f}** ± {se:.2f} (SE over {len(b)} + {len(l)} "
                   f"pretraining runs{z}) |")
-            if len(b) == len(l):  # the i-th run of each side shares its pretraining seed (exp_lever.sh's order)
-                d = [y - x for x, y in zip(b, l)]
+            common = sorted(set(by_seed["BASE"]) & set(by_seed["LEVER"]))
+            if len(common) > 1:  # a run and its baseline of one pretraining seed: the same data order and masks
+                d = [by_seed["LEVER"][k] - by_seed["BASE"][k] for k in common]
                 sd = stats(d)[1] / len(d) ** 0.5
                 z = f", {statistics.mean(d) / sd:+.1f} SE on {len(d) - 1} degree(s) of freedom" if sd > 0 else ""
-                print(f"| {n} | lever - base, paired by pretraining seed | | "
+                print(f"| {n} | lever - base, paired by pretraining seed ({', '.join(map(str, common))}) | | "
                       f"{', '.join(f'{x:+.2f}' for x in d)} | {statistics.mean(d):+.2f} ± {sd:.2f}{z} |")
         else:
             print(f"| {n} | lever - base | | | **{change:+.2f}** (one pretraining run on a side: no standard error "

@@ -153,27 +153,35 @@ check "selftrain: per seed and mean +- std of teacher, the other teachers, their
 # side's figure is the mean of its runs' means, the change's standard error
 # comes from the spread of those means (not of the fine-tuning seeds):
 # base 61, 65 -> 63.00 (sd 2.83); lever 70, 67 -> 68.50 (sd 2.12);
-# +5.50, SE sqrt(8/2 + 4.5/2) = 2.50; paired by seed +9, +2: +5.50, SE
-# 4.95 / sqrt(2) = 3.50
+# +5.50, SE sqrt(8/2 + 4.5/2) = 2.50; paired by pretraining seed (the -s<S>
+# of the names, none for seed 1) +9, +2: +5.50, SE 4.95 / sqrt(2) = 3.50,
+# whatever order the runs are given in
 LV=$TMP/lever LVF=$TMP/lever_full
-run "$LV/b1_n1000_s1" 0.60; run "$LV/b1_n1000_s2" 0.62; run "$LV/b2_n1000_s1" 0.64; run "$LV/b2_n1000_s2" 0.66
-run "$LV/l1_n1000_s1" 0.70; run "$LV/l1_n1000_s2" 0.70; run "$LV/l2_n1000_s1" 0.66; run "$LV/l2_n1000_s2" 0.68
-run "$LVF/b1_s1" 0.80; run "$LVF/l1_s1" 0.81
+run "$LV/b_n1000_s1" 0.60; run "$LV/b_n1000_s2" 0.62; run "$LV/b-s2_n1000_s1" 0.64; run "$LV/b-s2_n1000_s2" 0.66
+run "$LV/l_n1000_s1" 0.70; run "$LV/l_n1000_s2" 0.70; run "$LV/l-s2_n1000_s1" 0.66; run "$LV/l-s2_n1000_s2" 0.68
+run "$LV/l-s3_n1000_s1" 0.50; run "$LV/l2_n1000_s1" 0.55  # l2: seed 1 by its name, as l
+run "$LVF/b_s1" 0.80; run "$LVF/l_s1" 0.81
 lever_ok() {
-  local out one
-  out=$("$PY" "$SUMMARY" lever "$LV" "$LVF" 6920 BASE=b1,b2 LEVER=l1,l2) || return 1
-  one=$("$PY" "$SUMMARY" lever "$LV" "$LVF" 6920 BASE=b1,b2 LEVER=l1) || return 1
-  echo "$out" | grep -qF '| 1000 | base | b2 | 64.00, 66.00 | 65.00 ± 1.41 |' &&
+  local out one swap odd
+  out=$("$PY" "$SUMMARY" lever "$LV" "$LVF" 6920 BASE=b,b-s2 LEVER=l,l-s2) || return 1
+  one=$("$PY" "$SUMMARY" lever "$LV" "$LVF" 6920 BASE=b,b-s2 LEVER=l) || return 1
+  swap=$("$PY" "$SUMMARY" lever "$LV" "$LVF" 6920 BASE=b-s2,b LEVER=l,l-s2) || return 1
+  odd=$("$PY" "$SUMMARY" lever "$LV" "$LVF" 6920 BASE=b,b-s2 LEVER=l-s3,l) || return 1
+  echo "$out" | grep -qF '| 1000 | base | b-s2 | 64.00, 66.00 | 65.00 ± 1.41 |' &&
     echo "$out" | grep -qF '| 1000 | base | mean of 2 pretraining run(s) | | **63.00** ± 2.83 |' &&
     echo "$out" | grep -qF '| 1000 | lever | mean of 2 pretraining run(s) | | **68.50** ± 2.12 |' &&
     echo "$out" | grep -qF '| 1000 | lever - base | | | **+5.50** ± 2.50 (SE over 2 + 2 pretraining runs, +2.2 SE) |' &&
-    echo "$out" | grep -qF '| 1000 | lever - base, paired by pretraining seed | | +9.00, +2.00 | +5.50 ± 3.50, +1.6 SE on 1 degree(s) of freedom |' &&
+    echo "$out" | grep -qF '| 1000 | lever - base, paired by pretraining seed (1, 2) | | +9.00, +2.00 | +5.50 ± 3.50, +1.6 SE on 1 degree(s) of freedom |' &&
+    echo "$swap" | grep -qF '| 1000 | lever - base, paired by pretraining seed (1, 2) | | +9.00, +2.00 |' &&
     echo "$out" | grep -qF '| 6920 | lever - base | | | **+1.00** (one pretraining run on a side' &&
     echo "$one" | grep -qF '| 1000 | lever - base | | | **+7.00** (one pretraining run on a side' &&
-    ! "$PY" "$SUMMARY" lever "$LV" "$LVF" 6920 BASE=b1 LEVER=l9 2>"$TMP/lv.err" && grep -q 'no fine-tuning results for l9' "$TMP/lv.err" ||
+    ! echo "$odd" | grep -q 'paired' &&
+    ! "$PY" "$SUMMARY" lever "$LV" "$LVF" 6920 BASE=b LEVER=l9 2>"$TMP/lv.err" && grep -q 'no fine-tuning results for l9' "$TMP/lv.err" &&
+    ! "$PY" "$SUMMARY" lever "$LV" "$LVF" 6920 BASE=b,b-s2 LEVER=l,l2 2>"$TMP/lv.err" &&
+    grep -q 'two LEVER runs have one pretraining seed (l, l2)' "$TMP/lv.err" ||
     { echo "$out" | sed 's/^/# got: /'; return 1; }
 }
-check "lever: per pretraining run, each side's mean of means, the change and its SE over pretraining runs" lever_ok
+check "lever: per pretraining run, each side's mean of means, the change and its SE over pretraining runs, paired by the names' seeds" lever_ok
 
 # recipe-diff: how a lever's pretraining run was made differently from its
 # baseline's. A config.json without "bias" is a model with biases (written
