@@ -26,11 +26,11 @@
 # BASE_TAG defaults to -m3-def, the 3e14 baseline's name: with another FLOPS
 # give both tags, so no run is mistaken for one of another budget. An
 # existing run is reused as it was made: its budget and seed are checked,
-# and per pretraining seed how the lever's run differs from the baseline's
-# (`exp_summary.py recipe-diff`: every model setting and training option)
-# must be non-empty and the same for every seed; the summary prints it, so
-# the table says what the lever was (a tag names one lever: a new lever, a
-# new tag).
+# and what the runs were made with (`exp_summary.py recipe-diff`: every
+# model setting and training option) too: each side's runs must agree with
+# its first one, and each lever run must differ from its seed's baseline;
+# the summary prints how, so the table says what the lever was (a tag names
+# one lever: a new lever, a new tag).
 # THREADS (default 2) for every step; B the build directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +50,8 @@ case $OBJECTIVE in mlm|rtd|clm|hybrid) ;; *) die "OBJECTIVE=$OBJECTIVE: mlm, rtd
 for s in $PRE_SEEDS; do [[ $s =~ ^[1-9][0-9]*$ ]] || die "PRE_SEEDS: '$s' is not a positive integer"; done
 
 seed_tag() { [ "$1" = 1 ] || echo "-s$1"; }
+# how run $2 was made differently from run $1, the options one of them did not record left out
+recipe_diff() { /usr/bin/python3 eval/exp_summary.py recipe-diff "$1" "$2" | { grep -v '(unrecorded)' || true; }; }
 export B CORPUS=all LR=0 FLOPS
 base_models=() lever_models=()
 for s in $PRE_SEEDS; do
@@ -66,20 +68,20 @@ o = json.load(open(sys.argv[1]))["options"]
 if float(o["flops"]) != float(sys.argv[2]) or str(o["seed"]) != sys.argv[3]:
     sys.exit(f"{sys.argv[1]}: made with --flops {o['flops']} --seed {o['seed']}, not {sys.argv[2]} and {sys.argv[3]}")
 EOF
+    # what the runs were made with: each side's runs as its first one was, each lever run unlike
+    # its seed's baseline
+    first_var=first_$side
+    if [ -z "${!first_var:-}" ]; then printf -v "$first_var" %s "$W/pre_$model"
+    else
+      d=$(recipe_diff "${!first_var}" "$W/pre_$model")
+      [ -z "$d" ] || die "pre_$model was not made as ${!first_var} was (a run of other flags under this tag? give it a new tag):
+$d"
+    fi
     if [ $side = lever ]; then
-      # the lever's settings: what differs from the baseline of its seed, the baseline's side left
-      # out (a baseline made before an option existed has it unrecorded); the same for every seed
-      diff=$(/usr/bin/python3 eval/exp_summary.py recipe-diff "$W/pre_$OBJECTIVE$BASE_TAG$(seed_tag "$s")" \
-        "$W/pre_$model" | sed 's/: .* -> /: /')
-      [ -n "$diff" ] || die "pre_$model was made as its baseline was: LEVER=\"$LEVER\" changed nothing"
-      if [ -z "${lever_diff:-}" ]; then lever_diff=$diff
-      elif [ "$diff" != "$lever_diff" ]; then
-        die "pre_$model differs from its baseline in
-$diff
-but the first seed's lever run in
-$lever_diff
-(a run made with other flags under this tag? give the lever a new LEVER_TAG)"
-      fi
+      base_run=$W/pre_$OBJECTIVE$BASE_TAG$(seed_tag "$s")
+      [ -n "$(recipe_diff "$base_run" "$W/pre_$model")" ] ||
+        die "pre_$model was made as its baseline was: LEVER=\"$LEVER\" changed nothing"
+      [ -n "${lever_diff:-}" ] || lever_diff=$(/usr/bin/python3 eval/exp_summary.py recipe-diff "$base_run" "$W/pre_$model")
     fi
     FT_EXTRA="--lr 0 --layer-decay 0" FT_TAG=+def BEST=$model BASE=$model LE_MODELS=$model SIZES=1000 \
       eval/exp_label_efficiency.sh | { grep -v "^|" || true; }
