@@ -54,6 +54,7 @@ seed_tag() { [ "$1" = 1 ] || echo "-s$1"; }
 recipe_diff() { /usr/bin/python3 eval/exp_summary.py recipe-diff "$1" "$2" | { grep -v '(unrecorded)' || true; }; }
 export B CORPUS=all LR=0 FLOPS
 base_models=() lever_models=()
+declare -A first_run=()  # each side's first run: the others must have been made as it was
 for s in $PRE_SEEDS; do
   for side in base lever; do
     if [ $side = base ]; then tag=$BASE_TAG$(seed_tag "$s"); extra="--seed $s"
@@ -70,11 +71,10 @@ if float(o["flops"]) != float(sys.argv[2]) or str(o["seed"]) != sys.argv[3]:
 EOF
     # what the runs were made with: each side's runs as its first one was, each lever run unlike
     # its seed's baseline
-    first_var=first_$side
-    if [ -z "${!first_var:-}" ]; then printf -v "$first_var" %s "$W/pre_$model"
+    if [ -z "${first_run[$side]:-}" ]; then first_run[$side]=$W/pre_$model
     else
-      d=$(recipe_diff "${!first_var}" "$W/pre_$model")
-      [ -z "$d" ] || die "pre_$model was not made as ${!first_var} was (a run of other flags under this tag? give it a new tag):
+      d=$(recipe_diff "${first_run[$side]}" "$W/pre_$model")
+      [ -z "$d" ] || die "pre_$model was not made as ${first_run[$side]} was (a run of other flags under this tag? give it a new tag):
 $d"
     fi
     if [ $side = lever ]; then
