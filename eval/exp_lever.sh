@@ -30,7 +30,9 @@
 # model setting and training option) too: each side's runs must agree with
 # its first one, and each lever run must differ from its seed's baseline;
 # the summary prints how, so the table says what the lever was (a tag names
-# one lever: a new lever, a new tag).
+# one lever: a new lever, a new tag). The tag's LEVER is recorded in
+# eval/work/exp/lever<LEVER_TAG>.flags by its first invocation; a later one
+# with other flags under that tag is refused.
 # THREADS (default 2) for every step; B the build directory.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +50,17 @@ fi
 [ "$BASE_TAG" != "$LEVER_TAG" ] || die "BASE_TAG and LEVER_TAG are both '$BASE_TAG'"
 case $OBJECTIVE in mlm|rtd|clm|hybrid) ;; *) die "OBJECTIVE=$OBJECTIVE: mlm, rtd, clm or hybrid" ;; esac
 for s in $PRE_SEEDS; do [[ $s =~ ^[1-9][0-9]*$ ]] || die "PRE_SEEDS: '$s' is not a positive integer"; done
+
+# the flags a tag names, recorded with its first runs: the runs' files cannot tell which flags made them
+mkdir -p "$W"
+flags_file=$W/lever$LEVER_TAG.flags
+if [ -s "$flags_file" ]; then
+  recorded=$(cat "$flags_file")
+  [ "$recorded" = "$LEVER" ] ||
+    die "LEVER_TAG=$LEVER_TAG names LEVER=\"$recorded\" ($flags_file), not \"$LEVER\": give this lever a new tag"
+else
+  printf '%s\n' "$LEVER" > "$flags_file.tmp" && mv "$flags_file.tmp" "$flags_file"
+fi
 
 seed_tag() { [ "$1" = 1 ] || echo "-s$1"; }
 # how run $2 was made differently from run $1, the options one of them did not record left out
