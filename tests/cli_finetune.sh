@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Fine-tuning and classification through the CLI, printing TAP: a tiny
 # pretrain -> finetune -> classify on SST-2 that must beat chance clearly,
-# the scratch baseline, a frozen body, gradual unfreezing, malformed rows (stop or skip), the
+# the scratch baseline, a decoder with bidirectional attention, a frozen body, gradual unfreezing,
+# malformed rows (stop or skip), the
 # Treebank detokenization saved with a classifier,
 # default text column ('text' or 'sentence'), Ctrl-C (exit 130 with the best
 # weights saved), and the errors a user meets.
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 31
+tap_plan 35
 tap_needs sst2 train.tsv cli-finetune
 
 SST=$MIRROR/sst2
@@ -73,6 +74,32 @@ check "classify gives the same labels one text at a time as in a padded batch" b
   --train-size 1000 --epochs 1 --out "$TMP/scratch" >"$TMP/sc.log" 2>&1
 check "finetune --init none trains the same architecture from scratch" \
   bash -c "[ $? -eq 0 ] && grep -q '\"init\":[[:space:]]*\"none\"' '$TMP/scratch/eval.json'"
+
+# --attention bidirectional: a decoder classifier whose attention sees the whole text, saved in its
+# config.json and applied by classify (the same dev accuracy as eval.json's; with the field removed,
+# the causal model, other probabilities)
+"$SS" finetune --init none --tokenizer "$TMP/tok.json" --kind decoder --layers 2 --d-model 64 --heads 2 "${FT[@]}" \
+  --train-size 1000 --epochs 1 --attention bidirectional --out "$TMP/bidir" >"$TMP/bd.log" 2>&1
+check "finetune --attention bidirectional trains a decoder classifier and records it in config.json" \
+  bash -c "[ $? -eq 0 ] && grep -q '\"attention\":[[:space:]]*\"bidirectional\"' '$TMP/bidir/config.json'"
+tail -n +2 "$SST/dev.tsv" | cut -f1 >"$TMP/dev.txt"
+"$SS" classify --model "$TMP/bidir" --json "$TMP/dev.txt" >"$TMP/bd.cls" 2>/dev/null
+check "classify reads the bidirectional decoder as it was trained: eval.json's dev accuracy" /usr/bin/python3 -c "
+import json
+gold = [l.rstrip('\n').split('\t')[1] for l in open('$SST/dev.tsv')][1:]
+pred = [json.loads(l)['label'] for l in open('$TMP/bd.cls')]
+acc = sum(p == g for p, g in zip(pred, gold)) / len(gold)
+want = json.load(open('$TMP/bidir/eval.json'))['dev']['accuracy']
+assert len(pred) == len(gold) and abs(acc - want) < 1e-9, (acc, want)"
+mkdir -p "$TMP/causal" && cp "$TMP/bidir"/* "$TMP/causal"/ &&
+  /usr/bin/python3 -c "
+import json; p = '$TMP/causal/config.json'; c = json.load(open(p)); del c['attention']; json.dump(c, open(p, 'w'))"
+"$SS" classify --model "$TMP/causal" --json "$TMP/dev.txt" >"$TMP/ca.cls" 2>/dev/null
+check "the same weights read causally (config.json without 'attention') give other probabilities" \
+  bash -c "[ -s '$TMP/ca.cls' ] && ! cmp -s '$TMP/bd.cls' '$TMP/ca.cls'"
+"$SS" finetune --init "$TMP/mlm" "${FT[@]}" --attention bidirectional --out "$TMP/b7" >"$TMP/b7.log" 2>&1
+check "--attention on an encoder is an error saying it is for a decoder" \
+  bash -c "[ $? -ne 0 ] && grep -q 'attention is for a decoder' '$TMP/b7.log'"
 
 "$SS" finetune --init "$TMP/mlm" "${FT[@]}" --epochs 1 --train-size 1000 --freeze-encoder --out "$TMP/frozen" >"$TMP/fr.log" 2>&1
 check "--freeze-encoder leaves the pretrained body unchanged" /usr/bin/python3 -c "

@@ -33,7 +33,7 @@ enum { V = 13, L = 2, C = 8, NH = 2, F = 12, MAXT = 8, B = 4, T = 6, K = 3 };
 #define ATOL 2e-4
 
 static ss_model_config cls_config(ss_model_kind kind, ss_pooling pool, int pooler) {
-    ss_model_config c = {kind, V, L, C, NH, F, MAXT, 0.0f, 0, SS_HEAD_CLS, K, pool, pooler, SS_TEXT_NORM_NONE, 0};
+    ss_model_config c = {kind, V, L, C, NH, F, MAXT, 0.0f, 0, SS_HEAD_CLS, K, pool, pooler, SS_TEXT_NORM_NONE, 0, 0};
     return c;
 }
 
@@ -150,9 +150,11 @@ static void expect_all_tensors_reached(const ss_model *m, const double *num, con
     }
 }
 
-static void gradcheck(ss_model_kind kind, ss_pooling pool, int pooler, int padded, int weighted, float dropout) {
-    ss_model_config c = cls_config(kind, pool, pooler);
-    c.dropout = dropout;
+static void gradcheck_config(ss_model_config c, int padded, int weighted) {
+    ss_model_kind kind = c.kind;
+    ss_pooling pool = c.pooling;
+    int pooler = c.pooler;
+    float dropout = c.dropout;
     ss_model *m = new_model(c, 7 + (uint64_t)pool + 3 * (uint64_t)pooler);
     batch b;
     make_batch(&b, padded, weighted);
@@ -164,8 +166,9 @@ static void gradcheck(ss_model_kind kind, ss_pooling pool, int pooler, int padde
     analytic(m, &b, g);
     numeric(m, &b, num);
     char what[160], msg[300];
-    snprintf(what, sizeof what, "%s pooling=%s pooler=%d padded=%d weighted=%d dropout=%g",
-             ss_model_kind_name(kind), ss_pooling_name(pool), pooler, padded, weighted, (double)dropout);
+    snprintf(what, sizeof what, "%s%s pooling=%s pooler=%d padded=%d weighted=%d dropout=%g",
+             c.bidirectional ? "bidirectional " : "", ss_model_kind_name(kind), ss_pooling_name(pool), pooler, padded,
+             weighted, (double)dropout);
     double worst = 0;
     if (grad_mismatch(m, g, num, msg, sizeof msg, &worst)) fail_msg("%s: %s", what, msg);
     printf("# %s: worst gradient error %.2f of the tolerance\n", what, worst);
@@ -175,6 +178,12 @@ static void gradcheck(ss_model_kind kind, ss_pooling pool, int pooler, int padde
     ss_model_free(m);
 }
 
+static void gradcheck(ss_model_kind kind, ss_pooling pool, int pooler, int padded, int weighted, float dropout) {
+    ss_model_config c = cls_config(kind, pool, pooler);
+    c.dropout = dropout;
+    gradcheck_config(c, padded, weighted);
+}
+
 static void gradcheck_kind(ss_model_kind kind) {
     for (int pool = SS_POOL_CLS; pool <= SS_POOL_WMEAN; pool++)
         for (int pooler = 0; pooler < 2; pooler++) gradcheck(kind, (ss_pooling)pool, pooler, 1, 1, 0.0f);
@@ -182,6 +191,21 @@ static void gradcheck_kind(ss_model_kind kind) {
 
 static void test_gradcheck_encoder(void **state) { (void)state; gradcheck_kind(SS_ENCODER); }
 static void test_gradcheck_decoder(void **state) { (void)state; gradcheck_kind(SS_DECODER); }
+
+/* A decoder classifier with bidirectional attention (finetune --attention
+ * bidirectional): padded and weighted, every pooling, and with dropout. */
+static void test_gradcheck_bidirectional_decoder(void **state) {
+    (void)state;
+    for (int pool = SS_POOL_CLS; pool <= SS_POOL_WMEAN; pool++) {
+        ss_model_config c = cls_config(SS_DECODER, (ss_pooling)pool, pool == SS_POOL_CLS);
+        c.bidirectional = 1;
+        gradcheck_config(c, 1, 1);
+    }
+    ss_model_config c = cls_config(SS_DECODER, SS_POOL_WMEAN, 0);
+    c.bidirectional = 1;
+    c.dropout = 0.3f;
+    gradcheck_config(c, 1, 0);
+}
 
 /* NULL key_valid and class weights; dropout (body and head masks replayed
  * from the seed, so the loss is a fixed function of the parameters). */
@@ -395,6 +419,53 @@ static void test_decoder_right_padding(void **state) {
     ss_model_free(m);
 }
 
+/* Bidirectional attention in a decoder: position 0's hidden state reads the
+ * last token (a causal decoder's does not); a right-padded row's valid
+ * positions equal the row run alone (padding keys are masked); a KV cache,
+ * which only a causal decoder can use, is refused. */
+static void test_decoder_bidirectional(void **state) {
+    (void)state;
+    ss_error err = {0};
+    ss_model_config c = cls_config(SS_DECODER, SS_POOL_WMEAN, 0);
+    ss_model *causal = new_model(c, 21);
+    c.bidirectional = 1;
+    ss_model *bidir = new_model(c, 21); /* the same parameters */
+    batch b;
+    make_batch(&b, 0, 0);
+    int32_t other[T];
+    memcpy(other, b.tokens, sizeof other);
+    other[T - 1] = (other[T - 1] + 1) % V;
+    float h0[2][C];
+    const float *h;
+    ss_model *ms[2] = {causal, bidir};
+    for (int k = 0; k < 2; k++) {
+        CHECK_OK(ss_model_body_forward(ms[k], b.tokens, NULL, 1, T, 0, 0, &h, &err), &err);
+        memcpy(h0[0], h, sizeof h0[0]);
+        CHECK_OK(ss_model_body_forward(ms[k], other, NULL, 1, T, 0, 0, &h, &err), &err);
+        memcpy(h0[1], h, sizeof h0[1]);
+        float diff = 0;
+        for (int i = 0; i < C; i++) diff = fmaxf(diff, fabsf(h0[0][i] - h0[1][i]));
+        if (k == 0) assert_true(diff == 0.0f);
+        else assert_true(diff > 1e-4f);
+    }
+    make_batch(&b, 1, 0);
+    float *padded = malloc((size_t)B * T * C * sizeof *padded);
+    CHECK_OK(ss_model_body_forward(bidir, b.tokens, b.kv, B, T, 0, 0, &h, &err), &err);
+    memcpy(padded, h, (size_t)B * T * C * sizeof *padded);
+    for (int r = 0; r < B; r++) {
+        int n = LENGTHS[r];
+        CHECK_OK(ss_model_body_forward(bidir, b.tokens + r * T, NULL, 1, n, 0, 0, &h, &err), &err);
+        for (int i = 0; i < n * C; i++) assert_true(fabsf(h[i] - padded[(size_t)r * T * C + i]) <= 1e-5f);
+    }
+    free(padded);
+    float *kv = calloc(ss_model_kv_floats(&c), sizeof *kv);
+    assert_int_equal(ss_model_body_forward_kv(bidir, kv, 0, b.tokens, 2, &h, &err), SS_ERR_ARG);
+    assert_non_null(strstr(err.msg, "causal"));
+    free(kv);
+    ss_model_free(causal);
+    ss_model_free(bidir);
+}
+
 /* ---- config, parameters, files ------------------------------------------------------------- */
 
 static void expect_json_error(const char *json, const char *needle) {
@@ -476,6 +547,44 @@ static void test_config(void **state) {
     c.n_classes = 2;
     c.pooling = (ss_pooling)7;
     assert_int_equal(ss_config_validate(&c, &err), SS_ERR_ARG);
+
+    /* bidirectional attention: a decoder classifier's, saved as "attention" and read back */
+    c = cls_config(SS_DECODER, SS_POOL_WMEAN, 0);
+    c.bidirectional = 1;
+    CHECK_OK(ss_config_validate(&c, &err), &err);
+    js = ss_config_to_json(&c);
+    o = cJSON_Parse(js);
+    assert_string_equal(cJSON_GetObjectItem(o, "attention")->valuestring, "bidirectional");
+    cJSON_Delete(o);
+    CHECK_OK(ss_config_from_json(&back, js, "x", &err), &err);
+    assert_int_equal(back.bidirectional, 1);
+    free(js);
+    c.bidirectional = 0;
+    js = ss_config_to_json(&c);
+    assert_null(strstr(js, "attention"));
+    CHECK_OK(ss_config_from_json(&back, js, "x", &err), &err);
+    assert_int_equal(back.bidirectional, 0);
+    free(js);
+    c = cls_config(SS_ENCODER, SS_POOL_CLS, 1);
+    c.bidirectional = 1;
+    assert_int_equal(ss_config_validate(&c, &err), SS_ERR_ARG);
+    assert_non_null(strstr(err.msg, "encoder's attention is bidirectional already"));
+    c = cls_config(SS_DECODER, SS_POOL_LAST, 0);
+    c.head = SS_HEAD_LM;
+    c.bidirectional = 1;
+    assert_int_equal(ss_config_validate(&c, &err), SS_ERR_ARG);
+    assert_non_null(strstr(err.msg, "next token"));
+    snprintf(j, sizeof j, "%s,\"n_classes\":2,\"pooling\":\"cls\",\"pooler\":true,\"attention\":\"causal\"}", base);
+    expect_json_error(j, "an encoder's is bidirectional");
+    snprintf(j, sizeof j, "%s,\"n_classes\":2,\"pooling\":\"cls\",\"pooler\":true,\"attention\":\"bidirectional\"}",
+             base);
+    CHECK_OK(ss_config_from_json(&back, j, "x", &err), &err);
+    assert_int_equal(back.bidirectional, 0); /* an encoder's own: nothing to record */
+    expect_json_error("{\"kind\":\"decoder\",\"vocab_size\":13,\"n_layer\":2,\"d_model\":8,\"n_head\":2,"
+                      "\"d_ff\":12,\"max_seq\":8,\"attention\":\"sideways\"}",
+                      "'attention' must be \"causal\" or \"bidirectional\"");
+    expect_json_error("{\"kind\":\"decoder\",\"vocab_size\":13,\"n_layer\":2,\"d_model\":8,\"n_head\":2,"
+                      "\"d_ff\":12,\"max_seq\":8,\"attention\":\"bidirectional\"}", "next token");
 
     /* FLOPs per pooled sequence: 6 x (pooler C*C + classifier K*C) */
     c = cls_config(SS_ENCODER, SS_POOL_CLS, 1);
@@ -732,6 +841,8 @@ int main(void) {
         cmocka_unit_test(test_body_backward_to),
         cmocka_unit_test(test_gradcheck_encoder),
         cmocka_unit_test(test_gradcheck_decoder),
+        cmocka_unit_test(test_gradcheck_bidirectional_decoder),
+        cmocka_unit_test(test_decoder_bidirectional),
         cmocka_unit_test(test_gradcheck_defaults_and_dropout),
         cmocka_unit_test(test_gradcheck_rejects_wrong_gradients),
         cmocka_unit_test(test_probs_stats_and_ignored_rows),

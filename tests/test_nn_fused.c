@@ -175,7 +175,7 @@ static void test_bias_grads_thread_invariant(void **state) {
 static ss_model *small_model(void) {
     /* d_model 20, d_ff 36: tensor sizes that are not multiples of 16, so
      * the vector loop and its scalar tail both run */
-    ss_model_config c = {SS_ENCODER, 53, 2, 20, 2, 36, 16, 0.0f, 0, SS_HEAD_MLM, 0, 0, 0, SS_TEXT_NORM_NONE, 0};
+    ss_model_config c = {SS_ENCODER, 53, 2, 20, 2, 36, 16, 0.0f, 0, SS_HEAD_MLM, 0, 0, 0, SS_TEXT_NORM_NONE, 0, 0};
     ss_error err = {0};
     ss_model *m;
     CHECK_OK(ss_model_create(&m, &c, &err), &err);

@@ -312,7 +312,7 @@ enum { N_CLS = sizeof CLS_TEXTS / sizeof CLS_TEXTS[0], NK = 3 };
 static void classify_invariance(ss_model_kind kind, ss_pooling pool, int pooler) {
     ss_error err = {0};
     ss_model_config c = {kind, (int)ss_tokenizer_vocab_size(g_tok), 2, 16, 2, 32, 24, 0.1f, 0, SS_HEAD_CLS, NK,
-                         pool, pooler, SS_TEXT_NORM_NONE, 0};
+                         pool, pooler, SS_TEXT_NORM_NONE, 0, 0};
     ss_model *m;
     CHECK_OK(ss_model_create(&m, &c, &err), &err);
     fill_params(m, 11 + (uint64_t)kind);
@@ -381,7 +381,7 @@ static void test_classify_bad_input(void **state) {
     (void)state;
     ss_error err = {0};
     ss_model_config c = {SS_ENCODER, (int)ss_tokenizer_vocab_size(g_tok), 1, 16, 2, 32, 8, 0.0f, 0, SS_HEAD_CLS, 2,
-                         SS_POOL_CLS, 0, SS_TEXT_NORM_NONE, 0};
+                         SS_POOL_CLS, 0, SS_TEXT_NORM_NONE, 0, 0};
     ss_model *m;
     CHECK_OK(ss_model_create(&m, &c, &err), &err);
     ss_text_format f;
@@ -438,7 +438,7 @@ static void test_lr_linear(void **state) {
 static void test_adamw_step_from(void **state) {
     (void)state;
     ss_error err = {0};
-    ss_model_config c = {SS_ENCODER, 40, 1, 8, 2, 16, 8, 0.0f, 0, SS_HEAD_CLS, 2, SS_POOL_CLS, 1, SS_TEXT_NORM_NONE, 0};
+    ss_model_config c = {SS_ENCODER, 40, 1, 8, 2, 16, 8, 0.0f, 0, SS_HEAD_CLS, 2, SS_POOL_CLS, 1, SS_TEXT_NORM_NONE, 0, 0};
     ss_model *m;
     CHECK_OK(ss_model_create(&m, &c, &err), &err);
     size_t n = ss_model_num_params(m), nt = ss_model_num_tensors(m);
@@ -758,7 +758,7 @@ static void test_finetune_keeps_best_bf16(void **state) {
 static void save_pretrained_layers(const char *dir, int n_layer) {
     ss_error err = {0};
     ss_model_config c = {SS_ENCODER, (int)ss_tokenizer_vocab_size(g_tok), n_layer, 32, 2, 64, SEQ, 0.0f, 0, SS_HEAD_MLM,
-                         0, SS_POOL_CLS, 0, SS_TEXT_NORM_NONE, 0};
+                         0, SS_POOL_CLS, 0, SS_TEXT_NORM_NONE, 0, 0};
     ss_model *m;
     CHECK_OK(ss_model_create(&m, &c, &err), &err);
     ss_model_init_weights(m, 99);

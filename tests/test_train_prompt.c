@@ -619,6 +619,9 @@ static void test_errors(void **state) {
     pt_opts(&o, SS_ENCODER, out);
     o.pooling = SS_POOL_MEAN;
     expect_error(&o, "--pooling and --pooler are for a classification head");
+    pt_opts(&o, SS_DECODER, out);
+    o.attention = 1;
+    expect_error(&o, "--attention bidirectional is for a classification head");
     pt_opts(&o, SS_ENCODER, out);
     o.verbalizer = "neg=bad;pos=somewhatgood";
     expect_error(&o, "the verbalizer word 'somewhatgood' (label 'pos') is");

@@ -61,6 +61,11 @@ typedef struct {
                           bias (config.json "bias": false; Cramming's lever);
                           the heads keep theirs. Last, so that positional
                           initializers of the fields above keep meaning. */
+    int bidirectional; /* 1: a decoder classifier (CLS head) whose attention
+                          sees the whole text, as an encoder's does
+                          (config.json "attention": "bidirectional";
+                          finetune --attention). A decoder is otherwise
+                          causal; an encoder always bidirectional. */
 } ss_model_config;
 
 /* Presets "tiny", "small", "base" (architecture only: vocab_size is left as
@@ -281,7 +286,8 @@ void ss_model_set_row_offset(ss_model *m, size_t row0);
 /* An encoder's attention for the coming passes: causal (each position sees
  * itself and the positions before it, as a decoder's) or, the default,
  * bidirectional. The hybrid objective trains some steps causally. A
- * decoder's attention is always causal. */
+ * decoder's attention is always causal, unless its config is bidirectional
+ * (a classifier fine-tuned with --attention bidirectional). */
 void ss_model_set_causal(ss_model *m, int causal);
 
 /* Bytes of activation memory (forward + backward buffers) for a batch. */

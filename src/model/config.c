@@ -50,6 +50,12 @@ ss_status ss_config_validate(const ss_model_config *c, ss_error *err) {
         return ss_fail(err, SS_ERR_ARG, "d_embed %d differs from d_model %d: only an mlm head (an ELECTRA "
                        "generator) projects back to the embedding width", c->d_embed, c->d_model);
     if (c->no_bias != 0 && c->no_bias != 1) return ss_fail(err, SS_ERR_ARG, "no_bias %d must be 0 or 1", c->no_bias);
+    if (c->bidirectional != 0 && c->bidirectional != 1)
+        return ss_fail(err, SS_ERR_ARG, "bidirectional %d must be 0 or 1", c->bidirectional);
+    if (c->bidirectional && (c->kind != SS_DECODER || c->head != SS_HEAD_CLS))
+        return ss_fail(err, SS_ERR_ARG, "bidirectional attention is for a decoder with a classification head (an "
+                       "encoder's attention is bidirectional already; a language model head predicts the next "
+                       "token, which it must not see)");
     if (!(c->dropout >= 0.0f && c->dropout < 1.0f))
         return ss_fail(err, SS_ERR_ARG, "dropout %g must be in [0, 1)", (double)c->dropout);
     if (c->head == SS_HEAD_CLS) {
@@ -109,6 +115,7 @@ char *ss_config_to_json(const ss_model_config *c) {
     cJSON_AddNumberToObject(o, "d_embed", ss_model_embed_width(c));
     cJSON_AddStringToObject(o, "head", ss_head_kind_name(c->head));
     if (c->no_bias) cJSON_AddBoolToObject(o, "bias", 0);
+    if (c->bidirectional) cJSON_AddStringToObject(o, "attention", "bidirectional");
     if (c->head == SS_HEAD_CLS) {
         cJSON_AddNumberToObject(o, "n_classes", c->n_classes);
         cJSON_AddStringToObject(o, "pooling", ss_pooling_name(c->pooling));
@@ -154,6 +161,12 @@ static ss_status optional_fields(const cJSON *o, ss_model_config *c, const char 
     const cJSON *bi = cJSON_GetObjectItemCaseSensitive(o, "bias");
     if (bi && !cJSON_IsBool(bi)) return ss_fail(err, SS_ERR_FORMAT, "%s: field 'bias' must be true or false", src);
     c->no_bias = bi && cJSON_IsFalse(bi);
+    const cJSON *at = cJSON_GetObjectItemCaseSensitive(o, "attention"); /* absent: the kind's own */
+    if (at && !(cJSON_IsString(at) && (!strcmp(at->valuestring, "causal") || !strcmp(at->valuestring, "bidirectional"))))
+        return ss_fail(err, SS_ERR_FORMAT, "%s: field 'attention' must be \"causal\" or \"bidirectional\"", src);
+    if (at && c->kind == SS_ENCODER && strcmp(at->valuestring, "bidirectional"))
+        return ss_fail(err, SS_ERR_FORMAT, "%s: field 'attention' is \"causal\": an encoder's is bidirectional", src);
+    c->bidirectional = at && c->kind == SS_DECODER && !strcmp(at->valuestring, "bidirectional");
     const cJSON *tn = cJSON_GetObjectItemCaseSensitive(o, "text_normalization");
     if (tn && (!cJSON_IsString(tn) || ss_text_norm_parse(tn->valuestring, &c->text_norm, err)))
         return ss_fail(err, SS_ERR_FORMAT, "%s: field 'text_normalization' must be \"none\" or \"ptb\"", src);

@@ -22,7 +22,7 @@ static ss_status create(ss_model **out, const ss_model_config *c, ss_model *owne
     ss_model *m = calloc(1, sizeof *m);
     if (!m) return ss_fail(err, SS_ERR_NOMEM, "out of memory");
     m->cfg = *c;
-    m->causal = c->kind == SS_DECODER;
+    m->causal = c->kind == SS_DECODER && !c->bidirectional;
     m->shared_emb = owner != NULL;
     m->n_params = ss_params_count(c, m->shared_emb);
     m->params = calloc(m->n_params, sizeof(float));
@@ -81,7 +81,9 @@ const ss_param_info *ss_model_find_tensor(const ss_model *m, const char *name) {
 void ss_model_zero_grads(ss_model *m) { memset(m->grads, 0, m->n_params * sizeof(float)); }
 void ss_model_set_row_offset(ss_model *m, size_t row0) { m->row0 = row0; }
 
-void ss_model_set_causal(ss_model *m, int causal) { m->causal = m->cfg.kind == SS_DECODER || causal; }
+void ss_model_set_causal(ss_model *m, int causal) {
+    m->causal = (m->cfg.kind == SS_DECODER && !m->cfg.bidirectional) || causal;
+}
 float *ss_model_dhidden(ss_model *m) { return m->a.dhidden; }
 
 /* Activation sizes in floats, in arena order (must match acts_views). */
@@ -244,8 +246,8 @@ size_t ss_model_kv_floats(const ss_model_config *c) { return (size_t)c->n_layer 
 
 ss_status ss_model_body_forward_kv(ss_model *m, float *kv, int t0, const int32_t *tokens, int T,
                                    const float **hidden, ss_error *err) {
-    if (m->cfg.kind != SS_DECODER)
-        return ss_fail(err, SS_ERR_ARG, "a KV cache needs a decoder (causal attention)");
+    if (m->cfg.kind != SS_DECODER || !m->causal)
+        return ss_fail(err, SS_ERR_ARG, "a KV cache needs a decoder with causal attention");
     if (t0 < 0 || T < 1 || T > m->cfg.max_seq - t0)
         return ss_fail(err, SS_ERR_RANGE, "positions %d..%d are outside the model's max_seq %d", t0, t0 + T - 1,
                        m->cfg.max_seq);

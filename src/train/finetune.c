@@ -61,6 +61,11 @@ static ss_status model_config(ft_run *r, ss_model_config *c, ss_error *err) {
     c->n_classes = r->labels.n;
     c->pooling = o->pooling >= 0 ? (ss_pooling)o->pooling : c->kind == SS_ENCODER ? SS_POOL_CLS : SS_POOL_WMEAN;
     c->pooler = o->pooler >= 0 ? o->pooler : c->pooling == SS_POOL_CLS;
+    if (o->attention >= 0) {
+        if (c->kind == SS_ENCODER)
+            return ss_fail(err, SS_ERR_ARG, "--attention is for a decoder: an encoder's attention is bidirectional");
+        c->bidirectional = o->attention == 1;
+    }
     c->dropout = (float)o->dropout;
     return ss_config_validate(c, err);
 }
@@ -72,11 +77,13 @@ static ss_status create_model(ft_run *r, ss_error *err) {
     if (st) return st;
     if (r->tm.model) {
         const ss_model_config *k = ss_model_config_of(r->tm.model);
-        if (k->head != c.head || k->n_classes != c.n_classes || k->vocab_size != c.vocab_size || k->kind != c.kind)
+        if (k->head != c.head || k->n_classes != c.n_classes || k->vocab_size != c.vocab_size || k->kind != c.kind ||
+            k->bidirectional != c.bidirectional)
             return ss_fail(err, SS_ERR_FORMAT, "%s/checkpoint: the checkpoint's model (head %s, %d classes, "
-                           "vocabulary %d) does not fit this data and tokenizer (head %s, %d, %d)", r->o.out_dir,
-                           ss_head_kind_name(k->head), k->n_classes, k->vocab_size, ss_head_kind_name(c.head),
-                           c.n_classes, c.vocab_size);
+                           "vocabulary %d, %s attention) does not fit this data and tokenizer (head %s, %d, %d, %s)",
+                           r->o.out_dir, ss_head_kind_name(k->head), k->n_classes, k->vocab_size,
+                           k->bidirectional ? "bidirectional" : "its kind's", ss_head_kind_name(c.head), c.n_classes,
+                           c.vocab_size, c.bidirectional ? "bidirectional" : "its kind's");
         r->model = r->tm.model;
         return SS_OK;
     }

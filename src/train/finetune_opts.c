@@ -11,6 +11,7 @@
 static const char *const ss_table_format_names[] = {"auto", "tsv", "csv", "jsonl", NULL};
 static const char *const ss_select_metric_names[] = {"accuracy", "macro_f1", "mcc", NULL};
 static const char *const ss_pooling_names[] = {"cls", "last", "mean", "wmean", NULL};
+static const char *const ss_attention_names[] = {"causal", "bidirectional", NULL};
 
 static const ss_opt rows[] = {
 #define SS_OPT(type, ctype, field, flag, meta, def, range, names, resume, help) \
@@ -66,6 +67,9 @@ ss_status ss_finetune_opts_check(const ss_finetune_opts *o, ss_error *err) {
         if (o->pooling >= 0 || o->pooler >= 0)
             return ss_fail(err, SS_ERR_ARG, "--pooling and --pooler are for a classification head: with --template "
                            "the class logits are the LM head's at the word's position");
+        if (o->attention == 1)
+            return ss_fail(err, SS_ERR_ARG, "--attention bidirectional is for a classification head: with --template "
+                           "a decoder's LM head predicts the next token, which bidirectional attention would let it see");
     }
     return SS_OK;
 }

@@ -110,6 +110,7 @@ ss_status obj_init_config(trainer *t, ss_error *err) {
     c.n_classes = 0;
     c.pooling = SS_POOL_CLS;
     c.pooler = 0;
+    c.bidirectional = 0; /* a classifier fine-tuned bidirectionally continues as the decoder it was */
     t->o.model = c;
     return SS_OK;
 }

@@ -262,7 +262,8 @@ static const struct {
                    {"detokenize", "none"}, {"disc_warmup", "0"}, {"gold_repeat", "1"},
                    {"teachers", "1"}, {"per_class", "0"}, {"schedule", "cosine"},
                    {"disc_start", "0"}, {"gen_temperature", "1"},
-                   {"disc_start_share", "0"}, {"disc_init", "fresh"}, {"batch_ramp", "0"}};
+                   {"disc_start_share", "0"}, {"disc_init", "fresh"}, {"batch_ramp", "0"},
+                   {"attention", "auto"}};
 
 /* 1 when `name` is listed above, its old value in *value. */
 static int added_later_row(const char *name, const char **value) {
