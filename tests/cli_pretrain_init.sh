@@ -3,12 +3,13 @@
 # printing TAP: a run continued on new text starts from RUN's weights (its
 # first evaluation, after one step at lr 1e-30, is RUN's loss on the new
 # data as `selfsup eval` measures it), records RUN, its step and the sha256
-# of its weights, and has a fresh step; the errors a user meets: another
-# tokenizer, no such run, a model option that differs, an objective that
-# does not fit, another --init on --resume.
+# of its weights, and has a fresh step; a decoder continued as an encoder
+# (objective mlm) keeps its body; the errors a user meets: another
+# tokenizer, no such run, a model option that differs, another --init on
+# --resume.
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 12
+tap_plan 13
 tap_needs tinyshakespeare input.txt cli-pretrain-init
 
 head -c 120000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/a.txt"
@@ -61,9 +62,18 @@ check "a model option that differs from the init run's is an error naming it" \
 "$SS" pretrain --objective clm --data "$TMP/sb" --out "$TMP/e4" --init "$TMP/A" --preset small --steps 2 "${COMMON[@]}" >"$TMP/e4.log" 2>&1
 check "--preset with another model than the init run's is an error naming it" \
   bash -c "[ $? -eq 2 ] && grep -q -- '--preset small .* differs from the --init run' '$TMP/e4.log'"
-"$SS" pretrain --objective mlm --data "$TMP/sb" --out "$TMP/e5" --init "$TMP/A" --steps 2 "${COMMON[@]}" >"$TMP/e5.log" 2>&1
-check "an encoder objective from a decoder run is an error saying so" \
-  bash -c "[ $? -ne 0 ] && grep -q 'is a decoder .*objective mlm continues an encoder' '$TMP/e5.log'"
+# an encoder objective on a decoder run: the decoder's body continues as an encoder (one step at lr 1e-30: the
+# body's tensors stay A's exactly)
+"$SS" pretrain --objective mlm --data "$TMP/sb" --out "$TMP/E" --init "$TMP/A" --steps 1 --lr 1e-30 --warmup 0 \
+  "${COMMON[@]}" >"$TMP/e5.log" 2>&1
+check "an encoder objective on a decoder run continues its body as an encoder, saying so" \
+  bash -c "[ $? -eq 0 ] && grep -q \"the decoder's body as an encoder (attention over the whole text from now on), a fresh mlm head\" '$TMP/e5.log' &&
+           grep -q '\"kind\":[[:space:]]*\"encoder\"' '$TMP/E/config.json'"
+check "the encoder's body tensors are the decoder's" /usr/bin/python3 -c "
+import sys; sys.path.insert(0, 'tests'); import st_io, numpy as np
+a = st_io.read('$TMP/A/model.safetensors')[0]; e = st_io.read('$TMP/E/model.safetensors')[0]
+assert len(a) > 5 and all(k in e and np.array_equal(a[k], e[k]) for k in a), sorted(set(a) - set(e))
+assert len(e) > len(a)  # and an MLM head of its own"
 "$SS" pretrain --resume --out "$TMP/B" --init "$TMP/sb" --threads 1 >"$TMP/e6.log" 2>&1
 check "--resume with another --init is an error naming --init" \
   bash -c "[ $? -ne 0 ] && grep -q -- '--init $TMP/sb differs from the run' '$TMP/e6.log'"

@@ -330,6 +330,11 @@ ss_status ss_model_load_generator(ss_model *owner, const char *dir, ss_model **g
  * exceed DIR's (m takes the first rows of the position table); DIR's head
  * (and an RTD run's generator) is ignored. Fine-tuning starts from this. */
 ss_status ss_model_load_body(ss_model *m, const char *dir, ss_error *err);
+/* The same, DIR's model of either kind: a decoder's and an encoder's bodies
+ * are the same tensors, only the attention mask differs (m's kind decides
+ * it). Continued pretraining under the other kind's objective starts from
+ * this. */
+ss_status ss_model_load_body_any_kind(ss_model *m, const char *dir, ss_error *err);
 /* The same for every tensor, the head's included: DIR's head must be m's
  * (a CLS head also its number of classes). Prompt-based fine-tuning starts
  * from this: the pretrained LM/MLM head is trained, not replaced. */

@@ -77,9 +77,12 @@ void cli_args_free(cli_args *a);
  * (one that differs: an error naming it and both values, exit 2; one that
  * agrees is accepted, as a training option that agrees is on --resume, so
  * the command that started a run continues it with --resume added). The
- * config read goes to *have. Returns -1 without checking when RUN is NULL
- * or has no readable config.json (the library reports that), else 0. */
-int cli_model_opts_agree(cli_args *a, const char *run, const char *what, ss_model_config *have);
+ * config read goes to *have. --kind is compared with *kind_of when given
+ * (pretrain --init: the objective decides the kind, RUN may be of the
+ * other), else with RUN's. Returns -1 without checking when RUN is NULL or
+ * has no readable config.json (the library reports that), else 0. */
+int cli_model_opts_agree(cli_args *a, const char *run, const char *what, const ss_model_kind *kind_of,
+                         ss_model_config *have);
 
 /* Print "selfsup: <command>: <message>" to stderr; return exit code 1. */
 int cli_report(const char *command, const ss_error *err);

@@ -135,7 +135,7 @@ static void parse(cli_args *a, ss_finetune_opts *o) {
     parse_pooler(a, o);
     if (o->resume) {
         ss_model_config have; /* the model comes from the checkpoint: a model option given must agree */
-        cli_model_opts_agree(a, o->out_dir, "resumed run", &have);
+        cli_model_opts_agree(a, o->out_dir, "resumed run", NULL, &have);
     } else {
         if (!(o->given & SS_OPT_BIT(SS_FINETUNE_OPT_init))) cli_die(a->command, "missing required option --init (see --help)");
         parse_scratch(a, o);

@@ -120,7 +120,9 @@ static void parse_model(cli_args *a, ss_train_opts *o) {
  * checkpoint's, and a --dropout that differs is an error. */
 static void model_from_run(cli_args *a, ss_train_opts *o, const char *run, const char *what) {
     ss_model_config ic;
-    if (cli_model_opts_agree(a, run, what, &ic)) return;
+    /* --init: the objective decides the kind (a run of the other kind changes kind); --resume: the run's */
+    ss_model_kind objective_kind = o->objective == SS_OBJ_CLM ? SS_DECODER : SS_ENCODER;
+    if (cli_model_opts_agree(a, run, what, o->resume ? NULL : &objective_kind, &ic)) return;
     int max_seq = cli_opt_i32(a, "--max-seq", ic.max_seq);
     if (max_seq != ic.max_seq)
         cli_die(a->command, "--max-seq %d differs from the %s's max_seq %d: the model comes from %s (leave --max-seq "

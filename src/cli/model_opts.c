@@ -1,12 +1,14 @@
 /* The model options of a command whose model comes from a saved run
  * (pretrain --init / --resume, finetune --resume): each one given must agree
- * with the run's config.json. */
+ * with the run's config.json; --kind with `kind`, the kind the new model
+ * will have (the run's, or for pretrain --init the objective's). */
 #include <string.h>
 
 #include "cli.h"
 #include "selfsup/model.h"
 
-int cli_model_opts_agree(cli_args *a, const char *run, const char *what, ss_model_config *have) {
+int cli_model_opts_agree(cli_args *a, const char *run, const char *what, const ss_model_kind *kind_of,
+                         ss_model_config *have) {
     ss_error err = {0};
     if (!run || ss_model_load_config(have, run, &err)) return -1;
     const char *preset = cli_opt(a, "--preset"), *kind = cli_opt(a, "--kind");
@@ -30,7 +32,10 @@ int cli_model_opts_agree(cli_args *a, const char *run, const char *what, ss_mode
             cli_die(a->command, "%s %d differs from the %s's %s %d: the model comes from %s (leave %s out)",
                     f[i].flag, v, what, f[i].field, f[i].have, run, f[i].flag);
     }
-    if (kind && strcmp(kind, ss_model_kind_name(have->kind)))
+    if (kind && kind_of && strcmp(kind, ss_model_kind_name(*kind_of)))
+        cli_die(a->command, "--kind %s differs from the kind the objective makes of the %s (%s): leave --kind out",
+                kind, what, ss_model_kind_name(*kind_of));
+    else if (kind && !kind_of && strcmp(kind, ss_model_kind_name(have->kind)))
         cli_die(a->command, "--kind %s differs from the %s's kind %s: the model comes from %s (leave --kind out)",
                 kind, what, ss_model_kind_name(have->kind), run);
     return 0;

@@ -205,8 +205,9 @@ ss_status ss_model_load_generator(ss_model *owner, const char *dir, ss_model **o
 
 /* The first body field where the pretrained config `a` differs from m's
  * config `b`, named in the error. */
-static ss_status same_body(const ss_model_config *a, const ss_model_config *b, const char *dir, ss_error *err) {
-    if (a->kind != b->kind)
+static ss_status same_body(const ss_model_config *a, const ss_model_config *b, int any_kind, const char *dir,
+                           ss_error *err) {
+    if (!any_kind && a->kind != b->kind)
         return ss_fail(err, SS_ERR_ARG, "%s: pretrained kind %s differs from this model's %s", dir,
                        ss_model_kind_name(a->kind), ss_model_kind_name(b->kind));
     const struct { const char *name; int pre, mine; } f[] = {
@@ -249,15 +250,21 @@ static ss_status copy_tensors(ss_model *m, const ss_model *src, size_t end, cons
 
 /* Every tensor in front of m's head is a body tensor; the loaded model has
  * the same body. */
-ss_status ss_model_load_body(ss_model *m, const char *dir, ss_error *err) {
+static ss_status load_body(ss_model *m, const char *dir, int any_kind, ss_error *err) {
     ss_model *src;
     ss_status st = ss_model_load(&src, dir, err);
     if (st) return st;
     if (m->shared_emb) st = ss_fail(err, SS_ERR_ARG, "cannot load a body into a model with shared embeddings");
-    if (!st) st = same_body(&src->cfg, &m->cfg, dir, err);
+    if (!st) st = same_body(&src->cfg, &m->cfg, any_kind, dir, err);
     if (!st) st = copy_tensors(m, src, ss_model_head_offset(m), dir, err);
     ss_model_free(src);
     return st;
+}
+
+ss_status ss_model_load_body(ss_model *m, const char *dir, ss_error *err) { return load_body(m, dir, 0, err); }
+
+ss_status ss_model_load_body_any_kind(ss_model *m, const char *dir, ss_error *err) {
+    return load_body(m, dir, 1, err);
 }
 
 ss_status ss_model_load_weights(ss_model *m, const char *dir, ss_error *err) {
@@ -265,7 +272,7 @@ ss_status ss_model_load_weights(ss_model *m, const char *dir, ss_error *err) {
     ss_status st = ss_model_load(&src, dir, err);
     if (st) return st;
     if (m->shared_emb) st = ss_fail(err, SS_ERR_ARG, "cannot load weights into a model with shared embeddings");
-    if (!st) st = same_body(&src->cfg, &m->cfg, dir, err);
+    if (!st) st = same_body(&src->cfg, &m->cfg, 0, dir, err);
     if (!st && src->cfg.head != m->cfg.head)
         st = ss_fail(err, SS_ERR_ARG, "%s: pretrained head '%s' differs from this model's '%s'", dir,
                      ss_head_kind_name(src->cfg.head), ss_head_kind_name(m->cfg.head));

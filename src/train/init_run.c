@@ -11,9 +11,14 @@
  *                 MLM head; rtd: a discriminator head), else a fresh one
  *   generator     (rtd) RUN's when RUN is an rtd run, else a fresh one
  *
- * So a clm run continues as clm (a decoder), and an encoder (an mlm run, an
- * rtd run or its discriminator/) continues as mlm or rtd. The data must be
- * encoded with RUN's tokenizer (compared by content, not by file bytes). */
+ * The objective decides the kind: clm continues a decoder, mlm and rtd an
+ * encoder. A run of the other kind changes kind (its blocks are the same
+ * tensors; only the attention mask differs): a clm run continued with mlm
+ * becomes an encoder whose attention sees the whole text, as LLM2Vec
+ * (BehnamGhader et al. 2024) adapts a decoder with masked prediction before
+ * using it bidirectionally; an encoder continued with clm becomes a decoder.
+ * The data must be encoded with RUN's tokenizer (compared by content, not by
+ * file bytes). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -95,15 +100,9 @@ ss_status obj_init_config(trainer *t, ss_error *err) {
     ss_model_config ic;
     if ((st = ss_model_load_config(&ic, run, err))) return ss_error_prefix(err, "--init: ");
     ss_objective ob = t->o.objective;
-    if (ob == SS_OBJ_CLM && ic.kind != SS_DECODER)
-        return ss_fail(err, SS_ERR_ARG, "--init %s is an encoder (head '%s'): objective clm continues a decoder "
-                       "(a clm run); an encoder continues with --objective mlm or rtd", run, ss_head_kind_name(ic.head));
-    if (ob != SS_OBJ_CLM && ic.kind != SS_ENCODER)
-        return ss_fail(err, SS_ERR_ARG, "--init %s is a decoder (head '%s'): objective %s continues an encoder "
-                       "(an mlm or rtd run); a decoder continues with --objective clm", run,
-                       ss_head_kind_name(ic.head), ss_objective_name(ob));
     if ((st = check_tokenizer(t, err))) return st;
     ss_model_config c = ic;
+    c.kind = ob == SS_OBJ_CLM ? SS_DECODER : SS_ENCODER; /* RUN's blocks under the objective's attention */
     c.head = objective_head(ob);
     c.dropout = t->o.model.dropout;
     c.d_embed = 0;
@@ -184,7 +183,7 @@ ss_status obj_init_models(trainer *t, char *msg, size_t cap, ss_error *err) {
     /* fresh, seeded models first: what RUN lacks (another head, a generator) starts from these */
     ss_status st = obj_create_models(t, err);
     int head = 0, gen = 0;
-    if (!st) st = ss_model_load_body(t->tm.model, run, err);
+    if (!st) st = ss_model_load_body_any_kind(t->tm.model, run, err);
     if (!st) st = load_head(t->tm.model, run, &head, err);
     if (!st) ss_gemm_weights_changed();
     if (!st && t->tm.gen) st = load_generator(t, &gen, err);
@@ -193,11 +192,19 @@ ss_status obj_init_models(trainer *t, char *msg, size_t cap, ss_error *err) {
     if (!st) st = ss_sha256_file(path, t->state.init_sha256, err);
     if (st) return ss_error_prefix(err, "--init %s: ", run);
     t->state.init_step = saved_step(path);
-    char what[200];
-    if (t->o.objective == SS_OBJ_CLM) snprintf(what, sizeof what, "its weights");
-    else snprintf(what, sizeof what, "its body%s%s %s head%s", t->tm.gen ? ", " : " and ", head ? "its" : "a fresh",
-                  ss_head_kind_name(ss_model_config_of(t->tm.model)->head),
-                  !t->tm.gen ? "" : gen ? " and its generator" : " and a fresh generator");
+    char what[300];
+    ss_model_config ic;
+    if (!(st = ss_model_load_config(&ic, run, err)) && ic.kind != ss_model_config_of(t->tm.model)->kind)
+        snprintf(what, sizeof what, "the %s's body as %s (attention %s), a fresh %s head%s", ss_model_kind_name(ic.kind),
+                 t->o.objective == SS_OBJ_CLM ? "a decoder" : "an encoder",
+                 t->o.objective == SS_OBJ_CLM ? "causal from now on" : "over the whole text from now on",
+                 ss_head_kind_name(ss_model_config_of(t->tm.model)->head), t->tm.gen ? " and a fresh generator" : "");
+    else if (!st && t->o.objective == SS_OBJ_CLM) snprintf(what, sizeof what, "its weights");
+    else if (!st)
+        snprintf(what, sizeof what, "its body%s%s %s head%s", t->tm.gen ? ", " : " and ", head ? "its" : "a fresh",
+                 ss_head_kind_name(ss_model_config_of(t->tm.model)->head),
+                 !t->tm.gen ? "" : gen ? " and its generator" : " and a fresh generator");
+    if (st) return ss_error_prefix(err, "--init %s: ", run);
     char step[48] = "";
     if (t->state.init_step >= 0) snprintf(step, sizeof step, "step %" PRId64 ", ", t->state.init_step);
     snprintf(msg, cap, "continuing from %s (%smodel.safetensors sha256 %.16s...): %s; a fresh optimizer, schedule "
