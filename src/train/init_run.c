@@ -103,6 +103,7 @@ ss_status obj_init_config(trainer *t, ss_error *err) {
     if ((st = check_tokenizer(t, err))) return st;
     ss_model_config c = ic;
     c.kind = ob == SS_OBJ_CLM ? SS_DECODER : SS_ENCODER; /* RUN's blocks under the objective's attention */
+    t->init_other_kind = c.kind != ic.kind;
     c.head = objective_head(ob);
     c.dropout = t->o.model.dropout;
     c.d_embed = 0;
@@ -193,18 +194,17 @@ ss_status obj_init_models(trainer *t, char *msg, size_t cap, ss_error *err) {
     if (st) return ss_error_prefix(err, "--init %s: ", run);
     t->state.init_step = saved_step(path);
     char what[300];
-    ss_model_config ic;
-    if (!(st = ss_model_load_config(&ic, run, err)) && ic.kind != ss_model_config_of(t->tm.model)->kind)
-        snprintf(what, sizeof what, "the %s's body as %s (attention %s), a fresh %s head%s", ss_model_kind_name(ic.kind),
-                 t->o.objective == SS_OBJ_CLM ? "a decoder" : "an encoder",
-                 t->o.objective == SS_OBJ_CLM ? "causal from now on" : "over the whole text from now on",
+    int decoder = t->o.objective == SS_OBJ_CLM;
+    if (t->init_other_kind)
+        snprintf(what, sizeof what, "the %s's body as %s (attention %s), a fresh %s head%s",
+                 decoder ? "encoder" : "decoder", decoder ? "a decoder" : "an encoder",
+                 decoder ? "causal from now on" : "over the whole text from now on",
                  ss_head_kind_name(ss_model_config_of(t->tm.model)->head), t->tm.gen ? " and a fresh generator" : "");
-    else if (!st && t->o.objective == SS_OBJ_CLM) snprintf(what, sizeof what, "its weights");
-    else if (!st)
+    else if (decoder) snprintf(what, sizeof what, "its weights");
+    else
         snprintf(what, sizeof what, "its body%s%s %s head%s", t->tm.gen ? ", " : " and ", head ? "its" : "a fresh",
                  ss_head_kind_name(ss_model_config_of(t->tm.model)->head),
                  !t->tm.gen ? "" : gen ? " and its generator" : " and a fresh generator");
-    if (st) return ss_error_prefix(err, "--init %s: ", run);
     char step[48] = "";
     if (t->state.init_step >= 0) snprintf(step, sizeof step, "step %" PRId64 ", ", t->state.init_step);
     snprintf(msg, cap, "continuing from %s (%smodel.safetensors sha256 %.16s...): %s; a fresh optimizer, schedule "

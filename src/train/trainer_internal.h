@@ -31,6 +31,7 @@ typedef struct {
     ss_train_state state;
     ss_rng data_rng;           /* windows, masks and generator samples */
     int keep_previous;         /* resumed from RUN/.previous: do not link the broken set over it */
+    int init_other_kind;       /* --init: the init run is of the other kind (its body changes kind) */
     ss_token_split train, val;
     ss_doc_index train_docs, val_docs; /* mlm/rtd */
     ss_mlm_config mlm;
@@ -84,9 +85,9 @@ double obj_default_lr(ss_objective o);
 double obj_default_lr_min(ss_objective o, double lr);
 void obj_free(trainer *t);
 /* Continued pretraining (init_run.c): the architecture from the --init run
- * (its kind checked against the objective, its tokenizer against the
- * data's) into t->o.model; then the models from its weights, msg saying what
- * came from where. */
+ * (the kind the objective's, its tokenizer checked against the data's) into
+ * t->o.model; then the models from its weights, msg saying what came from
+ * where. */
 ss_status obj_init_config(trainer *t, ss_error *err);
 ss_status obj_init_models(trainer *t, char *msg, size_t cap, ss_error *err);
 uint64_t obj_step_seed(const trainer *t, int micro);
