@@ -23,6 +23,8 @@
 # levers at 3e14, whose seed-1 runs and baseline seeds 1-2 exist):
 #   LEVER=--no-bias LEVER_TAG=-m3-def-nobias make exp-lever
 #   LEVER="--batch 8 --grad-accum 4 --batch-ramp 0.5" LEVER_TAG=-m3-ramp make exp-lever
+#   LEVER="--layers 6 --d-model 256 --heads 4" LEVER_TAG=-m3-L6 make exp-lever   (a model size:
+#     fewer tokens for the same FLOPS; exp_pretrain.sh drops its preset small)
 # BASE_TAG defaults to -m3-def, the 3e14 baseline's name: with another FLOPS
 # give both tags, so no run is mistaken for one of another budget. An
 # existing run is reused as it was made: its budget and seed are checked,

@@ -23,7 +23,9 @@
 # tokenizer, shards in eval/work/exp/shards-all). LR, LR_MIN, MASK, BATCH
 # override the recipe (recorded in each run's trainer_state.json);
 # PRE_EXTRA adds pretrain options (e.g. the ELECTRA masking of the rtd
-# study: PRE_EXTRA="--mask-replace 0.85 --mask-random 0").
+# study: PRE_EXTRA="--mask-replace 0.85 --mask-random 0"); a PRE_EXTRA that
+# names the model (--preset, or --layers/--d-model/--heads) replaces preset
+# small (a model-size lever: PRE_EXTRA="--layers 6 --d-model 256 --heads 4").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 B=${B:-build}; SS=$B/selfsup
@@ -53,7 +55,9 @@ $SS data inspect "$SHARDS" | sed -n 1,5p
 
 # The same optimisation recipe for the three objectives (chosen on the val
 # split of the pretraining corpus only).
-COMMON=(--data "$SHARDS" --preset small --seq 128 --batch "${BATCH:-32}" --lr "${LR:-5e-4}" --weight-decay 0.01
+MODEL=(--preset small)
+case " ${PRE_EXTRA:-} " in *" --preset "*|*" --layers "*) MODEL=() ;; esac
+COMMON=(--data "$SHARDS" "${MODEL[@]}" --seq 128 --batch "${BATCH:-32}" --lr "${LR:-5e-4}" --weight-decay 0.01
         --threads "$THREADS" --eval-every 1000 --eval-tokens 131072 --save-every 500
         --log-every 100 --seed 1)
 [ -n "${LR_MIN:-}" ] && COMMON+=(--lr-min "$LR_MIN")
