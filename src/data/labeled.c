@@ -170,22 +170,26 @@ static const char *field_at(const fields *f, int i, size_t *len) {
     return f->bytes.data + f->start[i];
 }
 
-static void record_reset(reader *r) {
+/* A new record: its fields emptied, and its first line, the next non-blank
+ * one (*eof at the end of the file instead). */
+static ss_status record_start(reader *r, const char **s, size_t *n, size_t *term, int *eof, ss_error *err) {
     r->f.n = r->f.bytes.len = 0;
     r->why = NULL;
+    ss_status st;
+    do {
+        if ((st = next_line(r, s, n, term, err))) return st;
+        if (!*s) return *eof = 1, SS_OK;
+    } while (*n == 0);
+    r->rec_line = r->line;
+    return SS_OK;
 }
 
 /* One TSV record: the next non-blank line split on tabs (no quoting). */
 static ss_status tsv_record(reader *r, int *eof, ss_error *err) {
     const char *s;
     size_t n = 0, term;
-    ss_status st;
-    record_reset(r);
-    do {
-        if ((st = next_line(r, &s, &n, &term, err))) return st;
-        if (!s) return *eof = 1, SS_OK;
-    } while (n == 0);
-    r->rec_line = r->line;
+    ss_status st = record_start(r, &s, &n, &term, eof, err);
+    if (st || *eof) return st;
     for (size_t i = 0, a = 0; i <= n; i++)
         if (i == n || s[i] == '\t') {
             if ((st = field_open(&r->f, err)) || (st = ss_buf_append(&r->f.bytes, s + a, i - a, err)) ||
@@ -240,13 +244,8 @@ static ss_status csv_record(reader *r, int *eof, ss_error *err) {
     const char *s;
     size_t n = 0, term = 0;
     csv_state q = {0, 0};
-    ss_status st;
-    record_reset(r);
-    do {
-        if ((st = next_line(r, &s, &n, &term, err))) return st;
-        if (!s) return *eof = 1, SS_OK;
-    } while (n == 0);
-    r->rec_line = r->line;
+    ss_status st = record_start(r, &s, &n, &term, eof, err);
+    if (st || *eof) return st;
     if ((st = field_open(&r->f, err))) return st;
     for (;;) {
         if ((st = csv_scan(r, &q, s, n, err))) return st;
