@@ -127,6 +127,14 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *name = argv[1];
+    if (strcmp(name, "S") && strcmp(name, "M") && strcmp(name, "custom")) {
+        fprintf(stderr, "bench_train: the first argument is the configuration S, M or custom, not '%s'\n", name);
+        return 2;
+    }
+    if (argc % 2) {
+        fprintf(stderr, "bench_train: %s needs a value\n", argv[argc - 1]);
+        return 2;
+    }
     int L = 4, C = 256, H = 4, F = 1024, T = 128, B = 16, V = 8192, steps = 20, warm = 3, threads = 2, bias = 1;
     bench b = {.obj = SS_OBJ_CLM};
     ss_precision prec = SS_PRECISION_FP32;
