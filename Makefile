@@ -245,7 +245,8 @@ $(B)/obj/src/cli/main.o: $(B)/gen/selfsup_git.h
 $(B)/obj/src/cli/main.o: CFLAGS += -I$(B)/gen
 
 # ---- tests ----------------------------------------------------------------------
-$(B)/tests/%: tests/%.c tests/testutil.h tests/train_helpers.h tests/ref_lower.h tests/fill_params.h $(B)/libselfsup.a
+TEST_HEADERS := tests/testutil.h tests/train_helpers.h tests/keyword_data.h tests/ref_lower.h tests/fill_params.h
+$(B)/tests/%: tests/%.c $(TEST_HEADERS) $(B)/libselfsup.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) -Itests -o $@ $< $(B)/libselfsup.a $(TEST_LIBS) $(LDLIBS)
 
@@ -257,7 +258,7 @@ $(B)/asan/libselfsup.a: $(LIB_SRCS:%.c=$(B)/asan/obj/%.o)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(B)/asan/tests/%: tests/%.c tests/testutil.h $(B)/asan/libselfsup.a
+$(B)/asan/tests/%: tests/%.c $(TEST_HEADERS) $(B)/asan/libselfsup.a
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $(ASAN_FLAGS) -Itests -o $@ $< $(B)/asan/libselfsup.a $(TEST_LIBS) $(LDLIBS)
 

@@ -20,6 +20,7 @@
 
 #include "fill_params.h"
 #include "testutil.h"
+#include "keyword_data.h"
 
 #include "selfsup/finetune.h"
 #include "selfsup/infer.h"
@@ -38,11 +39,6 @@ enum { N_TRAIN = 320, N_DEV = 100, BATCH = 16, SEQ = 32 };
 static char g_dir[256], g_tok_path[512], g_train[512], g_dev[512];
 static ss_tokenizer *g_tok; /* <|endoftext|> [PAD] [CLS] [SEP] [MASK] */
 
-static const char *const FILLER[] = {"the",   "movie", "was",    "plot",   "actors",   "really", "quite",
-                                     "story", "film",  "music",  "and",    "scenes",   "ending", "very",
-                                     "this",  "felt",  "though", "overall", "somewhat", "cast"};
-enum { N_FILLER = sizeof FILLER / sizeof FILLER[0] };
-
 /* |a - b| <= tol in double (cmocka's assert_float_equal compares floats). */
 #define NEAR(a, b, tol)                                                                 \
     do {                                                                                \
@@ -51,44 +47,9 @@ enum { N_FILLER = sizeof FILLER / sizeof FILLER[0] };
             fail_msg("%s = %.17g, expected %.17g (+- %g)", #a, a_, b_, (double)(tol));  \
     } while (0)
 
-static uint64_t lcg_state;
-static uint32_t lcg_below(uint32_t n) {
-    lcg_state = lcg_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (uint32_t)((lcg_state >> 33) % n);
-}
-
-/* 2..8 filler words, `key` inserted among them at a random position. */
-static void make_text(char *buf, size_t cap, const char *key) {
-    int n = 2 + (int)lcg_below(7), at = (int)lcg_below((uint32_t)n + 1);
-    size_t k = 0;
-    buf[0] = '\0';
-    for (int i = 0; i <= n; i++) {
-        if (i == at) k += (size_t)snprintf(buf + k, cap - k, "%s%s", k ? " " : "", key);
-        if (i < n) k += (size_t)snprintf(buf + k, cap - k, "%s%s", k ? " " : "", FILLER[lcg_below(N_FILLER)]);
-    }
-}
-
 static void write_file(const char *path, const char *text) {
     ss_error err = {0};
     CHECK_OK(ss_write_file_atomic(path, text, strlen(text), &err), &err);
-}
-
-/* A TSV of n keyword rows: "good" -> pos, "bad" -> neg, alternating (the
- * other way round with flip). */
-static void write_keyword_tsv(const char *path, int n, ss_buf *corpus, int flip) {
-    ss_buf b = {0};
-    ss_error err = {0};
-    char text[256], row[300];
-    CHECK_OK(ss_buf_append(&b, "sentence\tlabel\n", 15, &err), &err);
-    for (int i = 0; i < n; i++) {
-        make_text(text, sizeof text, i % 2 ? "good" : "bad");
-        int m = snprintf(row, sizeof row, "%s\t%s\n", text, (i % 2) ^ flip ? "pos" : "neg");
-        CHECK_OK(ss_buf_append(&b, row, (size_t)m, &err), &err);
-        if (corpus) CHECK_OK(ss_buf_append(corpus, row, strlen(text) + 1, &err), &err);
-    }
-    CHECK_OK(ss_buf_append(&b, "", 1, &err), &err);
-    write_file(path, b.data);
-    ss_buf_free(&b);
 }
 
 static ss_tokenizer *train_tok(const char *corpus, const char *const *specials, size_t n_special) {
@@ -110,10 +71,10 @@ static int setup(void **state) {
     snprintf(g_train, sizeof g_train, "%s/train.tsv", g_dir);
     snprintf(g_dev, sizeof g_dev, "%s/dev.tsv", g_dir);
     snprintf(g_corpus, sizeof g_corpus, "%s/corpus.txt", g_dir);
-    lcg_state = 42;
+    kw_seed(42);
     ss_buf corpus = {0};
-    write_keyword_tsv(g_train, N_TRAIN, &corpus, 0);
-    write_keyword_tsv(g_dev, N_DEV, NULL, 0);
+    kw_write_tsv(g_train, N_TRAIN, &corpus, 0);
+    kw_write_tsv(g_dev, N_DEV, NULL, 0);
     CHECK_OK(ss_write_file_atomic(g_corpus, corpus.data, corpus.len, &err), &err);
     ss_buf_free(&corpus);
     static const char *const specials[] = {"<|endoftext|>", "[PAD]", "[CLS]", "[SEP]", "[MASK]"};
@@ -717,8 +678,8 @@ static void keeps_best(ss_precision precision, const char *name) {
     char tr[512], out[512];
     snprintf(tr, sizeof tr, "%s/flipped.tsv", g_dir);
     snprintf(out, sizeof out, "%s/%s", g_dir, name);
-    lcg_state = 1234;
-    write_keyword_tsv(tr, N_TRAIN, NULL, 1);
+    kw_seed(1234);
+    kw_write_tsv(tr, N_TRAIN, NULL, 1);
     ss_finetune_opts o;
     ft_opts(&o, out);
     o.train_path = tr;
@@ -907,11 +868,11 @@ static void test_finetune_train_size_keeps_classes(void **state) {
     snprintf(out, sizeof out, "%s/abc", g_dir);
     ss_buf b = {0};
     char text[256], row[300];
-    lcg_state = 7;
+    kw_seed(7);
     CHECK_OK(ss_buf_append(&b, "sentence\tlabel\n", 15, &err), &err);
     for (int i = 0; i < 40; i++) {
         const char *label = i == 17 ? "c" : i % 2 ? "a" : "b";
-        make_text(text, sizeof text, label[0] == 'a' ? "good" : "bad");
+        kw_make_text(text, sizeof text, label[0] == 'a' ? "good" : "bad");
         int m = snprintf(row, sizeof row, "%s\t%s\n", text, label);
         CHECK_OK(ss_buf_append(&b, row, (size_t)m, &err), &err);
     }

@@ -24,6 +24,7 @@
 #include <cJSON.h>
 
 #include "testutil.h"
+#include "keyword_data.h"
 
 #include "selfsup/finetune.h"
 #include "selfsup/infer.h"
@@ -39,43 +40,6 @@ enum { N_TRAIN = 320, N_DEV = 100, BATCH = 16, SEQ = 32 };
 
 static char g_dir[256], g_train[512], g_dev[512], g_dec[512], g_enc[512], g_cls[512];
 static ss_tokenizer *g_tok;
-
-static const char *const FILLER[] = {"the",   "movie", "was",    "plot",    "actors",   "really", "quite",
-                                     "story", "film",  "music",  "and",     "scenes",   "ending", "very",
-                                     "this",  "felt",  "though", "overall", "somewhat", "cast"};
-enum { N_FILLER = sizeof FILLER / sizeof FILLER[0] };
-
-static uint64_t lcg_state;
-static uint32_t lcg_below(uint32_t n) {
-    lcg_state = lcg_state * 6364136223846793005ull + 1442695040888963407ull;
-    return (uint32_t)((lcg_state >> 33) % n);
-}
-
-/* 2..8 filler words, `key` among them. */
-static void make_text(char *buf, size_t cap, const char *key) {
-    int n = 2 + (int)lcg_below(7), at = (int)lcg_below((uint32_t)n + 1);
-    size_t k = 0;
-    buf[0] = '\0';
-    for (int i = 0; i <= n; i++) {
-        if (i == at) k += (size_t)snprintf(buf + k, cap - k, "%s%s", k ? " " : "", key);
-        if (i < n) k += (size_t)snprintf(buf + k, cap - k, "%s%s", k ? " " : "", FILLER[lcg_below(N_FILLER)]);
-    }
-}
-
-static void write_keyword_tsv(const char *path, int n, ss_buf *corpus) {
-    ss_buf b = {0};
-    ss_error err = {0};
-    char text[256], row[300];
-    CHECK_OK(ss_buf_append(&b, "sentence\tlabel\n", 15, &err), &err);
-    for (int i = 0; i < n; i++) {
-        make_text(text, sizeof text, i % 2 ? "good" : "bad");
-        int m = snprintf(row, sizeof row, "%s\t%s\n", text, i % 2 ? "pos" : "neg");
-        CHECK_OK(ss_buf_append(&b, row, (size_t)m, &err), &err);
-        if (corpus) CHECK_OK(ss_buf_append(corpus, row, strlen(text) + 1, &err), &err);
-    }
-    CHECK_OK(ss_write_file_atomic(path, b.data, b.len, &err), &err);
-    ss_buf_free(&b);
-}
 
 static char *path_in(const char *dir, const char *name) {
     static char p[4][600];
@@ -105,10 +69,10 @@ static int setup(void **state) {
     snprintf(g_dir, sizeof g_dir, "%s", test_tmpdir());
     snprintf(g_train, sizeof g_train, "%s/train.tsv", g_dir);
     snprintf(g_dev, sizeof g_dev, "%s/dev.tsv", g_dir);
-    lcg_state = 42;
+    kw_seed(42);
     ss_buf corpus = {0};
-    write_keyword_tsv(g_train, N_TRAIN, &corpus);
-    write_keyword_tsv(g_dev, N_DEV, NULL);
+    kw_write_tsv(g_train, N_TRAIN, &corpus, 0);
+    kw_write_tsv(g_dev, N_DEV, NULL, 0);
     char *cpath = path_in(g_dir, "corpus.txt");
     CHECK_OK(ss_write_file_atomic(cpath, corpus.data, corpus.len, &err), &err);
     ss_buf_free(&corpus);
@@ -368,7 +332,7 @@ static void test_default_lr(void **state) {
     ss_error err = {0};
     char big[512];
     snprintf(big, sizeof big, "%s/train1000.tsv", g_dir);
-    write_keyword_tsv(big, 1000, NULL);
+    kw_write_tsv(big, 1000, NULL, 0);
     struct {
         ss_model_kind kind;
         const char *train, *name, *note;
@@ -411,7 +375,7 @@ static void test_selftrain_student_keeps_teacher_lr(void **state) {
     snprintf(init, sizeof init, "%s/st-init", g_dir);
     snprintf(out, sizeof out, "%s/st", g_dir);
     snprintf(pool, sizeof pool, "%s/pool.tsv", g_dir);
-    write_keyword_tsv(pool, 1200, NULL);
+    kw_write_tsv(pool, 1200, NULL, 0);
     ss_finetune_opts o;
     pt_opts(&o, SS_DECODER, init);
     ss_finetune_result fr;
