@@ -13,6 +13,7 @@
 #include "testutil.h"
 
 #include "selfsup/io.h"
+#include "selfsup/tokenizer.h"
 
 static const char *const KW_FILLER[] = {"the",   "movie", "was",    "plot",    "actors",   "really", "quite",
                                         "story", "film",  "music",  "and",     "scenes",   "ending", "very",
@@ -54,6 +55,37 @@ static inline void kw_write_tsv(const char *path, int n, ss_buf *corpus, int fli
     }
     CHECK_OK(ss_write_file_atomic(path, b.data, b.len, &err), &err);
     ss_buf_free(&b);
+}
+
+/* A byte-level BPE tokenizer trained on the file corpus: the n_special
+ * special tokens, the 256 bytes and 120 merges. */
+static inline ss_tokenizer *kw_train_tok(const char *corpus, const char *const *specials, size_t n_special) {
+    ss_bpe_train_opts o = {.vocab_size = n_special + 256 + 120, .special_tokens = specials,
+                           .n_special = n_special, .nthreads = 1};
+    ss_tokenizer *t = NULL;
+    ss_error err = {0};
+    CHECK_OK(ss_bpe_train_files(&o, &corpus, 1, &t, &err), &err);
+    return t;
+}
+
+/* The task in dir, drawn from seed 42: train.tsv (n_train rows), dev.tsv
+ * (n_dev) and corpus.txt (the training texts), their paths written to
+ * train, dev and corpus (cap bytes each); returns a tokenizer trained on
+ * the corpus with <|endoftext|> [PAD] [CLS] [SEP] [MASK]. */
+static inline ss_tokenizer *kw_make_task(const char *dir, int n_train, int n_dev, char *train, char *dev,
+                                         char *corpus, size_t cap) {
+    ss_error err = {0};
+    snprintf(train, cap, "%s/train.tsv", dir);
+    snprintf(dev, cap, "%s/dev.tsv", dir);
+    snprintf(corpus, cap, "%s/corpus.txt", dir);
+    kw_seed(42);
+    ss_buf text = {0};
+    kw_write_tsv(train, n_train, &text, 0);
+    kw_write_tsv(dev, n_dev, NULL, 0);
+    CHECK_OK(ss_write_file_atomic(corpus, text.data, text.len, &err), &err);
+    ss_buf_free(&text);
+    static const char *const specials[] = {"<|endoftext|>", "[PAD]", "[CLS]", "[SEP]", "[MASK]"};
+    return kw_train_tok(corpus, specials, 5);
 }
 
 #endif

@@ -52,15 +52,6 @@ static void write_file(const char *path, const char *text) {
     CHECK_OK(ss_write_file_atomic(path, text, strlen(text), &err), &err);
 }
 
-static ss_tokenizer *train_tok(const char *corpus, const char *const *specials, size_t n_special) {
-    ss_bpe_train_opts o = {.vocab_size = n_special + 256 + 120, .special_tokens = specials,
-                           .n_special = n_special, .nthreads = 1};
-    ss_tokenizer *t = NULL;
-    ss_error err = {0};
-    CHECK_OK(ss_bpe_train_files(&o, &corpus, 1, &t, &err), &err);
-    return t;
-}
-
 static char g_corpus[512];
 
 static int setup(void **state) {
@@ -68,17 +59,7 @@ static int setup(void **state) {
     ss_error err = {0};
     snprintf(g_dir, sizeof g_dir, "%s", test_tmpdir());
     snprintf(g_tok_path, sizeof g_tok_path, "%s/tok.json", g_dir);
-    snprintf(g_train, sizeof g_train, "%s/train.tsv", g_dir);
-    snprintf(g_dev, sizeof g_dev, "%s/dev.tsv", g_dir);
-    snprintf(g_corpus, sizeof g_corpus, "%s/corpus.txt", g_dir);
-    kw_seed(42);
-    ss_buf corpus = {0};
-    kw_write_tsv(g_train, N_TRAIN, &corpus, 0);
-    kw_write_tsv(g_dev, N_DEV, NULL, 0);
-    CHECK_OK(ss_write_file_atomic(g_corpus, corpus.data, corpus.len, &err), &err);
-    ss_buf_free(&corpus);
-    static const char *const specials[] = {"<|endoftext|>", "[PAD]", "[CLS]", "[SEP]", "[MASK]"};
-    g_tok = train_tok(g_corpus, specials, 5);
+    g_tok = kw_make_task(g_dir, N_TRAIN, N_DEV, g_train, g_dev, g_corpus, sizeof g_corpus);
     CHECK_OK(ss_tokenizer_save(g_tok, g_tok_path, &err), &err);
     return 0;
 }
@@ -205,7 +186,7 @@ static void test_format_missing_specials(void **state) {
     ss_error err = {0};
     static const char *const eot_only[] = {"<|endoftext|>"};
     static const char *const cls_sep[] = {"[CLS]", "[SEP]"};
-    ss_tokenizer *a = train_tok(g_corpus, eot_only, 1), *b = train_tok(g_corpus, cls_sep, 2);
+    ss_tokenizer *a = kw_train_tok(g_corpus, eot_only, 1), *b = kw_train_tok(g_corpus, cls_sep, 2);
     expect_missing(a, SS_ENCODER, "[CLS]");
     ss_text_format f;
     CHECK_OK(ss_text_format_init(&f, a, SS_DECODER, 16, &err), &err); /* a decoder needs only <|endoftext|> */

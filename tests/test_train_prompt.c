@@ -65,21 +65,9 @@ static void make_run(const char *dir, ss_model_kind kind, ss_head_kind head) {
 
 static int setup(void **state) {
     (void)state;
-    ss_error err = {0};
+    char corpus[512];
     snprintf(g_dir, sizeof g_dir, "%s", test_tmpdir());
-    snprintf(g_train, sizeof g_train, "%s/train.tsv", g_dir);
-    snprintf(g_dev, sizeof g_dev, "%s/dev.tsv", g_dir);
-    kw_seed(42);
-    ss_buf corpus = {0};
-    kw_write_tsv(g_train, N_TRAIN, &corpus, 0);
-    kw_write_tsv(g_dev, N_DEV, NULL, 0);
-    char *cpath = path_in(g_dir, "corpus.txt");
-    CHECK_OK(ss_write_file_atomic(cpath, corpus.data, corpus.len, &err), &err);
-    ss_buf_free(&corpus);
-    static const char *const specials[] = {"<|endoftext|>", "[PAD]", "[CLS]", "[SEP]", "[MASK]"};
-    ss_bpe_train_opts o = {.vocab_size = 5 + 256 + 120, .special_tokens = specials, .n_special = 5, .nthreads = 1};
-    const char *paths[] = {cpath};
-    CHECK_OK(ss_bpe_train_files(&o, paths, 1, &g_tok, &err), &err);
+    g_tok = kw_make_task(g_dir, N_TRAIN, N_DEV, g_train, g_dev, corpus, sizeof corpus);
     snprintf(g_dec, sizeof g_dec, "%s/clm", g_dir);
     snprintf(g_enc, sizeof g_enc, "%s/mlm", g_dir);
     snprintf(g_cls, sizeof g_cls, "%s/cls", g_dir);
