@@ -43,7 +43,7 @@ pretrain() { # run data flops [init]
   # a finished run returns at once; a resumed run's architecture is its checkpoint's (--preset refused)
   if [ -s "$run/trainer_state.json" ]; then start=(--resume)
   else start=(--overwrite --preset small ${init:+--init "$init"}); fi
-  $SS pretrain "${COMMON[@]}" --data "$data" --flops "$flops" "${start[@]}" --out "$run" | grep -v '^sgemm'
+  $SS pretrain "${COMMON[@]}" --data "$data" --flops "$flops" "${start[@]}" --out "$run" | grep --line-buffered -v '^sgemm'
 }
 part() { /usr/bin/python3 -c "print('%.4g' % (($1) * $FLOPS))"; }
 pretrain "$C/pre_$GENERAL" "$C/shards-$GENERAL" "$FLOPS"

@@ -70,10 +70,10 @@ for obj in $OBJECTIVES; do
     # resume (a finished run returns at once): the run's saved options hold; only the length is given
     # (a longer one extends the run) and the options that may change (threads, logging)
     $SS pretrain --resume --out "$run" --threads "$THREADS" --eval-every 1000 --save-every 500 --log-every 100 \
-      "${BUDGET[@]}" | grep -v '^sgemm'
+      "${BUDGET[@]}" | grep --line-buffered -v '^sgemm'
     continue
   fi
   MASKARG=(); [ -n "${MASK:-}" ] && [ "$obj" != clm ] && MASKARG=(--mask-prob "$MASK")
   $SS pretrain --objective "$obj" "${COMMON[@]}" "${MASKARG[@]}" ${PRE_EXTRA:-} "${BUDGET[@]}" --out "$run" --overwrite |
-    grep -v '^sgemm'
+    grep --line-buffered -v '^sgemm'
 done
