@@ -5,7 +5,7 @@
 # --disc-init generator with a narrower generator).
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 19
+tap_plan 20
 tap_needs tinyshakespeare input.txt cli-encoder
 
 head -c 120000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
@@ -51,6 +51,11 @@ assert 'val_spread_pr' in logged and 'val_spread_cos' in logged, logged"
 check "fill-mask prints top-3 fillers with probabilities" bash -c "[ $(grep -cE '^ +[0-9.]+%  ' "$TMP/f1") -eq 3 ] && grep -q '^best: To be or not to' '$TMP/f1'"
 "$SS" fill-mask --model "$TMP/rtd" "the [MASK] of [MASK]" >"$TMP/f2" 2>&1
 check "fill-mask on an rtd run uses its generator, one block per [MASK]" bash -c "grep -q '\[MASK\] #2' '$TMP/f2'"
+"$SS" pretrain --objective rtd "${ARGS[@]}" --out "$TMP/rtd-own" --gen-embeddings own >"$TMP/rtd-own.log" 2>&1 &&
+  "$SS" fill-mask --model "$TMP/rtd-own" "the [MASK] of" >"$TMP/f4" 2>&1
+check "an rtd run whose generator has embeddings of its own saves them, and fill-mask reads them" \
+  bash -c "[ $? -eq 0 ] && head -c 20000 '$TMP/rtd-own/model.safetensors' | grep -aq 'generator.embeddings.token.weight' &&
+    grep -q '^best:' '$TMP/f4'"
 "$SS" fill-mask --model "$TMP/mlm" "no mask here" >"$TMP/f3" 2>&1
 check "fill-mask without [MASK] is a clear error" bash -c "[ $? -ne 0 ] && grep -q 'no \[MASK\]' '$TMP/f3'"
 

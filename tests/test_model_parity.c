@@ -237,22 +237,13 @@ static double expected(const ss_safetensors *f, const char *name) {
     return ((const double *)e->data)[0];
 }
 
-/* ELECTRA: generator MLM loss + disc_weight x discriminator BCE, with the
- * masks and the generator's samples given by the reference, so the loss and
- * every gradient (the shared embeddings get both models' parts) compare. */
-static void test_rtd(void **state) {
+/* One ELECTRA step of case f on discriminator d and generator g (their
+ * gradients zeroed first): generator MLM loss + disc_weight x discriminator
+ * BCE, with the masks and the generator's samples given by the reference;
+ * the two losses and their weighted sum must match it. */
+static void rtd_step(const ss_safetensors *f, const char *path, ss_model *d, ss_model *g) {
     ss_error err = {0};
-    ss_safetensors *f;
-    CHECK_OK(ss_safetensors_open(&f, *state, &err), &err);
-    ss_model_config dc, gc;
-    CHECK_OK(ss_config_from_json(&dc, ss_safetensors_meta(f, "config"), *state, &err), &err);
-    CHECK_OK(ss_config_from_json(&gc, ss_safetensors_meta(f, "generator_config"), *state, &err), &err);
     double w = atof(ss_safetensors_meta(f, "disc_weight"));
-    ss_model *d, *g;
-    CHECK_OK(ss_model_create(&d, &dc, &err), &err);
-    CHECK_OK(ss_model_create_shared(&g, &gc, d, &err), &err);
-    load_params(f, d, "");
-    load_params(f, g, "generator.");
     const ss_st_info *mt = ss_safetensors_find(f, "input.masked_tokens");
     assert_non_null(mt);
     int B = (int)mt->shape[0], T = (int)mt->shape[1];
@@ -272,13 +263,112 @@ static void test_rtd(void **state) {
     CHECK_OK(ss_disc_head(d, kv, rep, (float)(w / (double)nv), 1, NULL, &ds, &err), &err);
     ss_model_body_backward(d);
     double gl = gs.loss_sum / (double)nm, dl = ds.loss_sum / (double)ds.n;
-    printf("# %s: gen loss %.8f vs %.8f, disc loss %.8f vs %.8f\n", (const char *)*state, gl,
-           expected(f, "expected.gen_loss"), dl, expected(f, "expected.disc_loss"));
+    printf("# %s: gen loss %.8f vs %.8f, disc loss %.8f vs %.8f\n", path, gl, expected(f, "expected.gen_loss"), dl,
+           expected(f, "expected.disc_loss"));
     assert_true(fabs(gl - expected(f, "expected.gen_loss")) <= TOL * fabs(gl));
     assert_true(fabs(dl - expected(f, "expected.disc_loss")) <= TOL * fabs(dl));
     assert_true(fabs(gl + w * dl - expected(f, "expected.loss")) <= TOL * fabs(gl + w * dl));
+}
+
+/* The token and position embeddings, which an ELECTRA pair may share. */
+static int is_embedding(const char *name) {
+    return !strcmp(name, "embeddings.token.weight") || !strcmp(name, "embeddings.position.weight");
+}
+
+/* The pair of case `path`: discriminator d, generator g sharing its
+ * embeddings (own: 0) or with its own copy of them (own: 1). */
+static void rtd_pair(const ss_safetensors *f, const char *path, int own, ss_model **d, ss_model **g) {
+    ss_error err = {0};
+    ss_model_config dc, gc;
+    CHECK_OK(ss_config_from_json(&dc, ss_safetensors_meta(f, "config"), path, &err), &err);
+    CHECK_OK(ss_config_from_json(&gc, ss_safetensors_meta(f, "generator_config"), path, &err), &err);
+    CHECK_OK(ss_model_create(d, &dc, &err), &err);
+    load_params(f, *d, "");
+    if (!own) {
+        CHECK_OK(ss_model_create_shared(g, &gc, *d, &err), &err);
+        load_params(f, *g, "generator.");
+        return;
+    }
+    CHECK_OK(ss_model_create(g, &gc, &err), &err);
+    char name[160];
+    for (size_t i = 0; i < ss_model_num_tensors(*g); i++) { /* the body the reference's, the embeddings d's */
+        const ss_param_info *p = ss_model_tensor(*g, i);
+        const float *src;
+        int emb = is_embedding(p->name);
+        snprintf(name, sizeof name, "%s%s", emb ? "" : "generator.", p->name);
+        CHECK_OK(ss_safetensors_get_f32(f, name, p->ndim, p->shape, &src, &err), &err);
+        memcpy(ss_model_params(*g) + p->offset, src, p->numel * sizeof(float));
+    }
+}
+
+/* ELECTRA against the reference: the loss and every gradient (the shared
+ * embeddings get both models' parts). */
+static void test_rtd(void **state) {
+    ss_error err = {0};
+    ss_safetensors *f;
+    CHECK_OK(ss_safetensors_open(&f, *state, &err), &err);
+    ss_model *d, *g;
+    rtd_pair(f, *state, 0, &d, &g);
+    rtd_step(f, *state, d, g);
     compare_grads(f, d, "");
     compare_grads(f, g, "generator.");
+    ss_model_free(g);
+    ss_model_free(d);
+    ss_safetensors_close(f);
+}
+
+/* The same step with a generator that has embeddings of its own
+ * (--gen-embeddings own), starting as a copy of the discriminator's: the
+ * losses are the reference's, every other gradient too, and each model's
+ * embedding gradient is its own loss's part of the shared one, so the two
+ * sum to the reference's and neither is zero. */
+static void test_rtd_own_embeddings(void **state) {
+    ss_error err = {0};
+    ss_safetensors *f;
+    CHECK_OK(ss_safetensors_open(&f, *state, &err), &err);
+    ss_model *d, *g;
+    rtd_pair(f, *state, 1, &d, &g);
+    rtd_step(f, *state, d, g);
+    char name[160];
+    double worst = 0;
+    for (size_t i = 0; i < ss_model_num_tensors(g); i++) {
+        const ss_param_info *p = ss_model_tensor(g, i);
+        const ss_param_info *q = ss_model_find_tensor(d, p->name);
+        int emb = is_embedding(p->name);
+        const float *ref;
+        snprintf(name, sizeof name, "grad.%s%s", emb ? "" : "generator.", p->name);
+        CHECK_OK(ss_safetensors_get_f32(f, name, p->ndim, p->shape, &ref, &err), &err);
+        float *mine = malloc(p->numel * sizeof *mine);
+        assert_non_null(mine);
+        memcpy(mine, ss_model_grads(g) + p->offset, p->numel * sizeof *mine);
+        if (emb) {
+            assert_non_null(q);
+            const float *dg = ss_model_grads(d) + q->offset;
+            double gn = 0, dn = 0;
+            for (size_t k = 0; k < p->numel; k++) {
+                gn += (double)mine[k] * mine[k];
+                dn += (double)dg[k] * dg[k];
+                mine[k] += dg[k];
+            }
+            if (!(gn > 0 && dn > 0)) fail_msg("%s: generator part %g, discriminator part %g: want both", p->name, gn, dn);
+        }
+        double e = rel_err(mine, ref, p->numel);
+        free(mine);
+        if (e > TOL) fail_msg("%s%s: relative error %.3g > %g", emb ? "generator + discriminator " : "generator ",
+                              p->name, e, TOL);
+        worst = fmax(worst, e);
+    }
+    for (size_t i = 0; i < ss_model_num_tensors(d); i++) { /* the discriminator's other gradients */
+        const ss_param_info *p = ss_model_tensor(d, i);
+        if (is_embedding(p->name)) continue;
+        const float *ref;
+        snprintf(name, sizeof name, "grad.%s", p->name);
+        CHECK_OK(ss_safetensors_get_f32(f, name, p->ndim, p->shape, &ref, &err), &err);
+        double e = rel_err(ss_model_grads(d) + p->offset, ref, p->numel);
+        if (e > TOL) fail_msg("discriminator %s: relative error %.3g > %g", p->name, e, TOL);
+        worst = fmax(worst, e);
+    }
+    printf("# own embeddings: worst relative error %.3g\n", worst);
     ss_model_free(g);
     ss_model_free(d);
     ss_safetensors_close(f);
@@ -379,6 +469,8 @@ static size_t add_cases(const char *dir, int kind, struct CMUnitTest *tests, siz
         if (kind == 1) {
             snprintf(names[3 * *nc], 300, "rtd %s: losses and gradients", e->d_name);
             tests[n++] = (struct CMUnitTest){names[3 * *nc], test_rtd, NULL, NULL, paths[*nc]};
+            snprintf(names[3 * *nc + 1], 300, "rtd %s: a generator with its own embeddings", e->d_name);
+            tests[n++] = (struct CMUnitTest){names[3 * *nc + 1], test_rtd_own_embeddings, NULL, NULL, paths[*nc]};
         } else if (kind == 2) {
             snprintf(names[3 * *nc], 300, "cls %s: loss, probabilities and gradients", e->d_name);
             tests[n++] = (struct CMUnitTest){names[3 * *nc], test_cls, NULL, NULL, paths[*nc]};

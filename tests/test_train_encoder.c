@@ -800,6 +800,88 @@ static void test_rtd_disc_init_generator(void **state) {
     assert_non_null(strstr(err.msg, "--gen-size 1"));
 }
 
+/* Tensor `name` of model m (a copy, free it), asserting it is there. */
+static float *tensor_copy(ss_model *m, const char *name, size_t *n) {
+    const ss_param_info *p = ss_model_find_tensor(m, name);
+    assert_non_null(p);
+    float *x = malloc(p->numel * sizeof *x);
+    assert_non_null(x);
+    memcpy(x, ss_model_params(m) + p->offset, p->numel * sizeof *x);
+    *n = p->numel;
+    return x;
+}
+
+/* The token embeddings of run's discriminator (gen 0) or generator (gen 1). */
+static float *run_embeddings(const char *run, int gen, size_t *n) {
+    ss_train_models tm;
+    models_of(run, &tm);
+    float *x = tensor_copy(gen ? tm.gen : tm.model, "embeddings.token.weight", n);
+    models_free(&tm);
+    return x;
+}
+
+/* --gen-embeddings own: the generator's embeddings are saved with it and
+ * only its loss trains them, so while the discriminator is off (--disc-start
+ * 4) its own embeddings do not move (runs of 1 and 3 steps: the same bits)
+ * while the generator's do; --disc-init generator copies them at step 4 (one
+ * step later the discriminator's are within one small update of the
+ * generator's after 4 steps); a resumed run is bit-identical; --init of such
+ * a run with shared embeddings is refused, naming the flag. */
+static void test_rtd_own_embeddings(void **state) {
+    (void)state;
+    ss_error err = {0};
+    char r1[600], r3[600], r4[600], a[600], b[600];
+    scratch_run(r1, "own_1");
+    scratch_run(r3, "own_3");
+    scratch_run(r4, "own_4");
+    scratch_run(a, "own_5");
+    scratch_run(b, "own_5_resumed");
+    const char *runs[] = {r1, r3, r4, a};
+    const int64_t steps[] = {1, 3, 4, 5};
+    ss_train_opts o;
+    for (int r = 0; r < 4; r++) {
+        opts_for(&o, SS_OBJ_RTD, runs[r], steps[r]);
+        o.disc_start = 4;
+        o.disc_init = SS_DISC_INIT_GENERATOR;
+        o.gen_embeddings = SS_GEN_EMB_OWN;
+        CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
+    }
+    size_t n, n3, g1n, g3n;
+    float *d1 = run_embeddings(r1, 0, &n), *d3 = run_embeddings(r3, 0, &n3);
+    float *g1 = run_embeddings(r1, 1, &g1n), *g3 = run_embeddings(r3, 1, &g3n);
+    assert_int_equal(n, n3);
+    assert_int_equal(g1n, n);
+    assert_memory_equal(d1, d3, n * sizeof *d1); /* off: untouched */
+    double moved = 0, apart = 0;
+    for (size_t i = 0; i < n; i++) {
+        moved += fabs((double)g3[i] - (double)g1[i]);
+        apart += fabs((double)g3[i] - (double)d3[i]);
+    }
+    printf("# own embeddings: the generator's moved %.2e (mean |step 3 - step 1|), %.2e from the discriminator's\n",
+           moved / (double)n, apart / (double)n);
+    assert_true(moved / (double)n > 1e-4);
+    assert_true(apart / (double)n > 1e-2); /* two random inits */
+    float *g4 = run_embeddings(r4, 1, &n3), *d5 = run_embeddings(a, 0, &n3);
+    double copied = 0;
+    for (size_t i = 0; i < n; i++) copied += fabs((double)d5[i] - (double)g4[i]);
+    printf("# mean |disc embeddings after 5 steps - gen embeddings after 4|: %.2e\n", copied / (double)n);
+    assert_true(copied / (double)n < 2e-3);
+    free(d1), free(d3), free(g1), free(g3), free(g4), free(d5);
+
+    opts_for(&o, SS_OBJ_RTD, b, 5);
+    o.disc_start = 4;
+    o.disc_init = SS_DISC_INIT_GENERATOR;
+    o.gen_embeddings = SS_GEN_EMB_OWN;
+    CHECK_OK(run_interrupted(o, 3, 5, 0, &err), &err);
+    assert_same_params(a, b);
+
+    scratch_run(b, "own_init_shared");
+    opts_for(&o, SS_OBJ_RTD, b, 2);
+    o.init = a;
+    assert_int_equal(ss_pretrain(&o, NULL, NULL, &err), SS_ERR_ARG);
+    if (!strstr(err.msg, "--gen-embeddings own")) fail_msg("message: %s", err.msg);
+}
+
 int main(void) {
     omp_set_num_threads(2);
     const struct CMUnitTest tests[] = {
@@ -812,6 +894,7 @@ int main(void) {
         cmocka_unit_test(test_rtd_disc_start_cost),
         cmocka_unit_test(test_rtd_disc_start_share),
         cmocka_unit_test(test_rtd_disc_init_generator),
+        cmocka_unit_test(test_rtd_own_embeddings),
         cmocka_unit_test(test_defaults_by_objective),
         cmocka_unit_test(test_encoder_causal_switch),
         cmocka_unit_test(test_hybrid),

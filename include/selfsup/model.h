@@ -322,7 +322,9 @@ ss_status ss_model_load(ss_model **out, const char *dir, ss_error *err);
  * tensors are "generator.<name>", its config the metadata "generator_config". */
 ss_status ss_model_save_with(const ss_model *m, const ss_model *gen, const char *dir, const ss_meta_kv *meta,
                              size_t n_meta, ss_error *err);
-/* Load that generator, sharing owner's embeddings. SS_ERR_NOT_FOUND: none. */
+/* Load that generator, sharing owner's embeddings, or with its own where
+ * the file holds them ("generator.embeddings.token.weight": pretrain
+ * --gen-embeddings own). SS_ERR_NOT_FOUND: none. */
 ss_status ss_model_load_generator(ss_model *owner, const char *dir, ss_model **gen, ss_error *err);
 /* Copy the body (embeddings, blocks, final LayerNorm) of the model saved in
  * DIR into m: DIR's kind, vocabulary, depth, widths and heads must equal m's

@@ -25,6 +25,9 @@ extern const char *const ss_rtd_generator_names[]; /* "model", "uniform", NULL *
 /* Where an rtd discriminator starts (--disc-init). */
 enum { SS_DISC_INIT_FRESH = 0, SS_DISC_INIT_GENERATOR, SS_DISC_INIT_AUTO };
 extern const char *const ss_disc_init_names[]; /* "fresh", "generator", "auto", NULL */
+/* Whether an rtd generator shares the discriminator's embeddings (--gen-embeddings). */
+enum { SS_GEN_EMB_SHARED = 0, SS_GEN_EMB_OWN };
+extern const char *const ss_gen_embeddings_names[]; /* "shared", "own", NULL */
 /* The lr schedule after the warmup (--schedule). */
 enum { SS_SCHEDULE_COSINE = 0, SS_SCHEDULE_ONE_CYCLE };
 extern const char *const ss_schedule_names[]; /* "cosine", "one-cycle", NULL */

@@ -18,6 +18,7 @@ static const char usage_head[] =
     "         [--mask-prob P --mask-replace P --mask-random P --whole-word]   (mlm, rtd, hybrid)\n"
     "         [--gen-size F --disc-weight W --disc-warmup N --disc-start N]   (rtd)\n"
     "         [--gen-temperature T --rtd-generator model|uniform]             (rtd)\n"
+    "         [--disc-start-share P --disc-init fresh|generator|auto --gen-embeddings shared|own] (rtd)\n"
     "\n"
     "Pretrains a transformer on shards made by 'selfsup data prepare'. Random\n"
     "windows of the train split (seeded); validation on the val split. RUN/ gets\n"

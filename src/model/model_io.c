@@ -192,7 +192,12 @@ ss_status ss_model_load_generator(ss_model *owner, const char *dir, ss_model **o
     if (!gc) st = ss_fail(err, SS_ERR_NOT_FOUND, "%s holds no ELECTRA generator", path);
     if (!st) st = ss_safetensors_verify(f, err);
     if (!st) st = ss_config_from_json(&c, gc, path, err);
-    if (!st) st = ss_model_create_shared(&m, &c, owner, err);
+    /* a generator with embeddings of its own (pretrain --gen-embeddings own) saved them; else it reads owner's */
+    int own = !st && ss_safetensors_find(f, "generator.embeddings.token.weight") != NULL;
+    if (own && c.vocab_size != owner->cfg.vocab_size) /* one tokenizer reads for both */
+        st = ss_fail(err, SS_ERR_FORMAT, "%s: the generator's vocab_size %d differs from the model's %d", path,
+                     c.vocab_size, owner->cfg.vocab_size);
+    if (!st) st = own ? ss_model_create(&m, &c, err) : ss_model_create_shared(&m, &c, owner, err);
     if (!st) st = read_tensors(m, f, path, "generator.", err);
     ss_safetensors_close(f);
     if (st) {

@@ -109,7 +109,8 @@ ss_status obj_create_models(trainer *t, ss_error *err) {
     if (t->o.disc_init == SS_DISC_INIT_GENERATOR && !same_shape)
         return ss_fail(err, SS_ERR_ARG, "--disc-init generator copies the generator's blocks into the discriminator: "
                        "it needs a generator model as wide as the discriminator (--gen-size 1, --rtd-generator model)");
-    st = ss_model_create_shared(&tm->gen, &g, tm->model, err);
+    st = t->o.gen_embeddings == SS_GEN_EMB_OWN ? ss_model_create(&tm->gen, &g, err)
+                                               : ss_model_create_shared(&tm->gen, &g, tm->model, err);
     if (!st) ss_model_init_weights(tm->gen, t->o.seed + 1);
     if (!st) st = ss_adamw_init(&tm->gen_opt, ss_model_num_params(tm->gen), err);
     return st;
@@ -277,7 +278,8 @@ static ss_status rtd_part(trainer *t, int micro, int part, int parts, float scal
 /* --disc-init generator, at the discriminator's first step: its blocks and
  * final LayerNorm become the generator's (by name; obj_create_models checked
  * the shapes), with their AdamW moments, so its training continues the
- * generator's: the embeddings are shared already, only its head is new. With
+ * generator's: the embeddings are shared already (or, --gen-embeddings own,
+ * copied with the blocks), only its head is new. With
  * the moments (not zeros) the first updates keep the generator's scale, and
  * the --disc-warmup ramp of the loss weight eases the discriminator's
  * gradients in against them. */

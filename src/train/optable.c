@@ -250,7 +250,8 @@ static ss_status read_row(const ss_opt *r, void *o, const cJSON *v, const char *
  * --teachers, one teacher labelled the pool; before --per-class, no
  * subset was balanced; before --schedule, pretraining decayed by a cosine;
  * before --disc-init, the discriminator started from its own random weights;
- * before --batch-ramp, every step had --grad-accum micro-batches.
+ * before --batch-ramp, every step had --grad-accum micro-batches; before
+ * --gen-embeddings, an rtd generator shared the discriminator's embeddings.
  * tests/test_train_options_compat.c loads options saved by old versions
  * (tests/golden/options/): a row added without a line here fails it. */
 static const struct {
@@ -263,7 +264,7 @@ static const struct {
                    {"teachers", "1"}, {"per_class", "0"}, {"schedule", "cosine"},
                    {"disc_start", "0"}, {"gen_temperature", "1"},
                    {"disc_start_share", "0"}, {"disc_init", "fresh"}, {"batch_ramp", "0"},
-                   {"attention", "auto"}};
+                   {"attention", "auto"}, {"gen_embeddings", "shared"}};
 
 /* 1 when `name` is listed above, its old value in *value. */
 static int added_later_row(const char *name, const char **value) {

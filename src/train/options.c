@@ -12,6 +12,7 @@
 const char *const ss_objective_names[] = {"clm", "mlm", "rtd", "hybrid", NULL};
 const char *const ss_rtd_generator_names[] = {"model", "uniform", NULL};
 const char *const ss_disc_init_names[] = {"fresh", "generator", "auto", NULL};
+const char *const ss_gen_embeddings_names[] = {"shared", "own", NULL};
 const char *const ss_schedule_names[] = {"cosine", "one-cycle", NULL};
 
 const char *ss_objective_name(ss_objective o) {
