@@ -27,6 +27,7 @@
 #include "keyword_data.h"
 
 #include "selfsup/finetune.h"
+#include "selfsup/gemm.h"
 #include "selfsup/infer.h"
 #include "selfsup/io.h"
 #include "selfsup/labeled.h"
@@ -395,6 +396,60 @@ static void test_selftrain_student_keeps_teacher_lr(void **state) {
     ss_selftrain_result_free(&r);
 }
 
+/* The GEMM backend in use when self-training announces its labelling. */
+static void backend_note(void *ctx, const ss_finetune_progress *p) {
+    if (p->message && strstr(p->message, ", labelling: ")) *(int *)ctx = (int)ss_gemm_current();
+}
+
+/* Self-training resumed after its teacher finished (round 1 removed, round
+ * 0 kept) labels the pool with the matrix products --precision chooses, as
+ * the uninterrupted run did, not with whatever backend the process last
+ * used (here OpenBLAS, set on purpose; the probe's numbers make oneDNN f32
+ * the fp32 choice): the same backend, and the same pseudo-labels, bit for
+ * bit. Before, a resumed run labelled with the library's default backend. */
+static void test_selftrain_resumed_labels_alike(void **state) {
+    (void)state;
+    if (!ss_gemm_available(SS_GEMM_DNNL_F32)) skip();
+    ss_error err = {0};
+    char out[512], pool[512], first[700], again[700], cmd[2600];
+    snprintf(out, sizeof out, "%s/st-labelling", g_dir);
+    snprintf(pool, sizeof pool, "%s/pool.tsv", g_dir);
+    kw_write_tsv(pool, 300, NULL, 0);
+    double peak[SS_GEMM_N_BACKENDS] = {0};
+    peak[SS_GEMM_OPENBLAS] = 10;
+    peak[SS_GEMM_DNNL_F32] = 100;
+    ss_gemm_set_probe(peak);
+    ss_finetune_opts o;
+    pt_opts(&o, SS_DECODER, out);
+    o.init = g_dec;
+    o.epochs = 1;
+    o.unlabeled = pool;
+    o.rounds = 1;
+    o.threshold = 0;
+    o.precision = SS_PRECISION_FP32;
+    int used[2] = {-1, -1};
+    for (int run = 0; run < 2; run++) {
+        CHECK_OK(ss_gemm_use(SS_GEMM_OPENBLAS, &err), &err);
+        ss_selftrain_result r;
+        CHECK_OK(ss_selftrain(&o, &r, backend_note, &used[run], &err), &err);
+        assert_int_equal(r.n, 2);
+        ss_selftrain_result_free(&r);
+        snprintf(run ? again : first, 700, run ? "%s/round-1/train.jsonl" : "%s/first-train.jsonl", out);
+        if (run == 0) { /* keep the first labels, then drop round 1: the next run redoes it from the kept teacher */
+            snprintf(cmd, sizeof cmd, "cp '%s/round-1/train.jsonl' '%s' && rm -rf '%s/round-1'", out, first, out);
+            assert_int_equal(system(cmd), 0);
+        }
+    }
+    if (used[0] != SS_GEMM_DNNL_F32 || used[1] != SS_GEMM_DNNL_F32)
+        fail_msg("labelled with %s, then (resumed) with %s; want %s both times",
+                 used[0] < 0 ? "(no note)" : ss_gemm_backend_name((ss_gemm_backend)used[0]),
+                 used[1] < 0 ? "(no note)" : ss_gemm_backend_name((ss_gemm_backend)used[1]),
+                 ss_gemm_backend_name(SS_GEMM_DNNL_F32));
+    snprintf(cmd, sizeof cmd, "cmp -s '%s' '%s'", first, again);
+    assert_int_equal(system(cmd), 0);
+    ss_gemm_probe(NULL); /* the later tests choose from this machine's measurements again */
+}
+
 /* With a learning rate of 1e-9 the fine-tuned model is the pretrained one:
  * every tensor (the MLM head's too) was loaded, none re-initialised. */
 static void test_starts_from_pretrained_head(void **state) {
@@ -616,6 +671,7 @@ int main(void) {
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_default_lr),
         cmocka_unit_test(test_selftrain_student_keeps_teacher_lr),
+        cmocka_unit_test(test_selftrain_resumed_labels_alike),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

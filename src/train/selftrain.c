@@ -11,6 +11,7 @@
 
 #include <cJSON.h>
 
+#include "selfsup/engine.h"
 #include "selfsup/infer.h"
 #include "selfsup/io.h"
 #include "selfsup/labeled.h"
@@ -514,6 +515,24 @@ static void after_teacher_opts(ss_finetune_opts *so, const ss_finetune_opts *o, 
     note(fn, ctx, msg);
 }
 
+/* The matrix products that label round k's pool: --precision's choice, made
+ * here as a fine-tuning run makes it. Without this the labelling would
+ * compute with whatever the last fine-tuning in this process chose, or,
+ * when every teacher had finished before (a resumed run), the library's
+ * default backend: other bits, and on a CPU OpenBLAS runs generic kernels
+ * on, several times slower. */
+static ss_status labelling_precision(const ss_finetune_opts *o, int k, ss_finetune_progress_fn fn, void *ctx,
+                                     ss_error *err) {
+    ss_train_state state;
+    memset(&state, 0, sizeof state);
+    char pmsg[512], msg[600];
+    ss_status st = ss_engine_precision(o->precision, 0, &state, pmsg, sizeof pmsg, err);
+    if (st) return st;
+    snprintf(msg, sizeof msg, "self-training round %d, labelling: %s", k, pmsg);
+    note(fn, ctx, msg);
+    return SS_OK;
+}
+
 ss_status ss_selftrain(const ss_finetune_opts *o, ss_selftrain_result *r, ss_finetune_progress_fn fn, void *ctx,
                        ss_error *err) {
     memset(r, 0, sizeof *r);
@@ -559,6 +578,7 @@ ss_status ss_selftrain(const ss_finetune_opts *o, ss_selftrain_result *r, ss_fin
         }
         if ((st = ss_mkdir_p(dir, err)) || (st = ss_path_join(train, sizeof train, dir, "train.jsonl", err))) break;
         if (!load_pseudo_stats(dir, rd)) {
+            if ((st = labelling_precision(o, k, fn, ctx, err))) break;
             if ((st = pseudo_label(o, &u, labellers, n_labellers, train, rd, err))) break;
             if (rd->pseudo && (st = save_pseudo_stats(dir, rd, err))) break;
         }
