@@ -64,7 +64,7 @@ for m in "$GENERAL" imdb "$GENERAL+imdb"; do
       rm -rf "$out"
       echo "== $m, 1,000 labels, seed $s"
       $SS finetune --init "$C/pre_$m" --train "$SST/train.tsv" --dev "$SST/dev.tsv" --out "$out" "${FT_RECIPE[@]}" \
-        --epochs "$epochs" --eval-every "$every" $cut --seed "$s" --threads "$THREADS" | grep -E '^best' || true
+        --epochs "$epochs" --eval-every "$every" $cut --seed "$s" --threads "$THREADS" | grep --line-buffered -E '^best' || true
     fi
   done
 done
@@ -75,7 +75,7 @@ for m in "$GENERAL" imdb "$GENERAL+imdb"; do
       rm -rf "$out"
       echo "== $m, all labels, seed $s"
       $SS finetune --init "$C/pre_$m" --train "$SST/train.tsv" --dev "$SST/dev.tsv" --out "$out" "${FT_RECIPE[@]}" \
-        --seed "$s" --threads "$THREADS" | grep -E '^best' || true
+        --seed "$s" --threads "$THREADS" | grep --line-buffered -E '^best' || true
     fi
   done
 done

@@ -121,7 +121,7 @@ for size in $SIZES; do
     $SS finetune --init "$RUN" "${PT[@]}" --verbalizer "$VERB_FT" --train "$SST/train.tsv" \
       --dev "$SST/dev.tsv" --out "$out" "${FT_RECIPE[@]}" --lr 0 --layer-decay 0 --epochs "$epochs" \
       --eval-every "$every" $cut --seed "$s" --threads "$THREADS" "${DT[@]}" "${FT_EXTRA_A[@]}" |
-      grep -E '^(dev:|best)'
+      grep --line-buffered -E '^(dev:|best)'
   done
 done
 
@@ -182,7 +182,7 @@ sys.exit(not (len(s["rounds"]) > int(sys.argv[2]) or "stopped_at_round" in s))' 
       --epochs "$epochs" --eval-every "$every" $cut --seed "$s" --threads "$THREADS" \
       --precision fp32 --unlabeled "$POOL" --rounds "$ST_ROUNDS" --threshold "$ST_THRESHOLD" --max-pseudo "$ST_MAX" \
       --student-epochs 3 "${ST_A[@]}" "${FT_EXTRA_A[@]}" |
-      grep -E '^(self-training|  |dev:)'
+      grep --line-buffered -E '^(self-training|  |dev:)'
   done
 done
 [ -z "$ST_SIZES" ] || /usr/bin/python3 eval/exp_summary.py selftrain "$W/label_eff" "$MODEL$FT_TAG$ST_NAME$ST_TAG" || true

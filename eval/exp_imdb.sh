@@ -36,6 +36,6 @@ for m in ${IMDB_MODELS:-$BEST $BASE}; do
   $SS finetune $(init_args "$m") --train "$W/imdb/train.tsv" --dev "$W/imdb/dev.tsv" --test "$DIR/test.tsv.zst" \
     --out "$out" "${FT_RECIPE[@]}" --epochs "$EPOCHS" --max-seq "$MAX_SEQ" --seed "$SEED" --threads "$THREADS" \
     --train-size "$TRAIN_SIZE" |
-    grep -E '^(data|epoch|dev:|test:|best)'
+    grep --line-buffered -E '^(data|epoch|dev:|test:|best)'
 done
 /usr/bin/python3 eval/exp_summary.py imdb "$R"

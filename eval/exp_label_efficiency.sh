@@ -38,7 +38,7 @@ for m in ${LE_MODELS:-$BEST $BASE}; do
       $SS finetune $(init_args "$m") --train "$SST/train.tsv" --dev "$SST/dev.tsv" --out "$out" \
         "${FT_RECIPE[@]}" --epochs "$epochs" --eval-every "$every" $cut --seed "$s" --threads "$THREADS" \
         "${FT_EXTRA_A[@]}" |
-        grep -E '^(dev:|best)'
+        grep --line-buffered -E '^(dev:|best)'
     done
   done
 done

@@ -39,7 +39,7 @@ for m in $PROBE_MODELS; do
       $SS finetune $(init_args "$m") --train "$SST/train.tsv" --dev "$SST/dev.tsv" --out "$out" \
         --freeze-encoder --no-pooler --pooling "$pool" --dropout 0 --weight-decay 0 --layer-decay 1 \
         --lr "$PROBE_LR" --epochs "$PROBE_EPOCHS" --batch 32 --max-seq 128 --seed "$s" --threads "$THREADS" |
-        grep -E '^(dev:|best)'
+        grep --line-buffered -E '^(dev:|best)'
     done
   done
 done

@@ -50,7 +50,7 @@ for m in $MODELS; do
     echo "== $m${FT_TAG}${PTAG}, seed $s"
     $SS finetune $(init_args "$m") --train "$TRAIN" --dev "$DEV" --out "$out" \
       "${FT_RECIPE[@]}" "${PA[@]}" "${EXTRA[@]}" "${FT_EXTRA_A[@]}" --seed "$s" --threads "$THREADS" |
-      grep -E '^(epoch|dev:|best)'
+      grep --line-buffered -E '^(epoch|dev:|best)'
   done
 done
 /usr/bin/python3 eval/exp_summary.py sst2 "$R"
