@@ -120,6 +120,8 @@ ss_status ss_model_create(ss_model **out, const ss_model_config *c, ss_error *er
  * tensor table). Requires c->d_embed == owner's embedding width. */
 ss_status ss_model_create_shared(ss_model **out, const ss_model_config *c, ss_model *owner,
                                  ss_error *err);
+/* 1 when m reads another model's embeddings (made by ss_model_create_shared). */
+int ss_model_shares_embeddings(const ss_model *m);
 int ss_model_embed_width(const ss_model_config *c);
 const char *ss_head_kind_name(ss_head_kind h);
 void ss_model_free(ss_model *m);

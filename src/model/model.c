@@ -67,6 +67,7 @@ void ss_model_free(ss_model *m) {
 
 const ss_model_config *ss_model_config_of(const ss_model *m) { return &m->cfg; }
 size_t ss_model_num_params(const ss_model *m) { return m->n_params; }
+int ss_model_shares_embeddings(const ss_model *m) { return m->shared_emb; }
 float *ss_model_params(ss_model *m) { return m->params; }
 float *ss_model_grads(ss_model *m) { return m->grads; }
 const ss_params *ss_model_param_views(const ss_model *m) { return &m->p; }

@@ -149,9 +149,6 @@ static int64_t saved_step(const char *path) {
     return step;
 }
 
-/* Whether generator g has embeddings of its own (--gen-embeddings own). */
-static int own_embeddings(const ss_model *g) { return ss_model_find_tensor(g, "embeddings.token.weight") != NULL; }
-
 /* An rtd run's generator into t->tm.gen (which must have its shape: the
  * same --gen-size); *found 0 when RUN has none. */
 static ss_status load_generator(trainer *t, int *found, ss_error *err) {
@@ -168,10 +165,12 @@ static ss_status load_generator(trainer *t, int *found, ss_error *err) {
         st = ss_fail(err, SS_ERR_ARG, "--gen-size %g makes a generator of d_model %d, %d heads, d_ff %d; the --init "
                      "run's generator has d_model %d, %d heads, d_ff %d: give the --gen-size that run used",
                      t->o.gen_size, b->d_model, b->n_head, b->d_ff, a->d_model, a->n_head, a->d_ff);
-    else if (own_embeddings(g) != own_embeddings(t->tm.gen))
-        st = ss_fail(err, SS_ERR_ARG, "%s", own_embeddings(g) ? "the --init run's generator has embeddings of its own: "
-                     "give --gen-embeddings own" : "the --init run's generator shares the discriminator's embeddings: "
-                     "leave --gen-embeddings own out");
+    else if (ss_model_shares_embeddings(g) != ss_model_shares_embeddings(t->tm.gen))
+        st = ss_fail(err, SS_ERR_ARG, "%s",
+                     ss_model_shares_embeddings(g) ? "the --init run's generator shares the discriminator's "
+                                                     "embeddings: leave --gen-embeddings own out"
+                                                   : "the --init run's generator has embeddings of its own: give "
+                                                     "--gen-embeddings own");
     else if (ss_model_num_params(g) != ss_model_num_params(t->tm.gen))
         st = ss_fail(err, SS_ERR_FORMAT, "%s: the generator's tensors do not fit its config", t->o.init);
     if (!st) {
