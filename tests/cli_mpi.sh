@@ -15,7 +15,7 @@ if [ ! -x "$SSM" ] || ! command -v mpirun >/dev/null; then
   echo "1..0 # SKIP $SSM or mpirun missing: the MPI flavour is built by 'make mpi' (Debian's libopenmpi-dev openmpi-bin)"
   exit 0
 fi
-tap_plan 22
+tap_plan 24
 tap_needs tinyshakespeare input.txt cli-mpi
 export OMP_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
 # mpirun -np N, never longer than five minutes (a loaded machine is slow) (a hang fails the case, it does not stall the suite)
@@ -206,8 +206,39 @@ if [ -f "$SST/train.tsv" ]; then
   check "finetune: 2 ranks = 1 process x 2 shards (best weights, eval.json), results printed once" \
     bash -c "cmp -s '$TMP/f2/model.safetensors' '$TMP/f1/model.safetensors' && cmp -s '$TMP/f2/eval.json' '$TMP/f1/eval.json' &&
              [ \$(grep -c '^dev: accuracy' '$TMP/f2.log') -eq 1 ]"
+  # Self-training (--unlabeled): every round's fine-tuning data parallel,
+  # rank 0 alone labelling the pool and writing the rounds' files; two
+  # teachers, their ensemble labelling round 1; gold labels on the pool.
+  sed -n '1p;302,701p' "$SST/train.tsv" >"$TMP/st_pool.tsv"
+  S=("${F[@]}" --epochs 4 --lr 3e-3 --unlabeled "$TMP/st_pool.tsv" --rounds 2 --threshold 0.5 --teachers 2)
+  mpi 2 finetune "${S[@]}" --out "$TMP/st2" >"$TMP/st2.log" 2>&1
+  rc=$?
+  "$SS" finetune "${S[@]}" --shards 2 --out "$TMP/st1" >"$TMP/st1.log" 2>&1
+  check "self-training on 2 ranks = 1 process x 2 shards (the pseudo-labels, the kept model, selftrain.json), the table printed once" \
+    bash -c "[ $rc -eq 0 ] && cmp -s '$TMP/st2/round-1/train.jsonl' '$TMP/st1/round-1/train.jsonl' &&
+             cmp -s '$TMP/st2/model.safetensors' '$TMP/st1/model.safetensors' &&
+             cmp -s '$TMP/st2/selftrain.json' '$TMP/st1/selftrain.json' && grep -q '^ *1 *[1-9][0-9]* *0\.[0-9]* (n=' '$TMP/st2.log' &&
+             [ \$(grep -c '^self-training (' '$TMP/st2.log') -eq 1 ] && [ \$(grep -c 'round 1: [0-9]* pseudo-labels' '$TMP/st2.log') -eq 1 ]"
+  # Ctrl-C reaching one rank alone (rank 1) while the second teacher trains:
+  # every rank stops alike (no rank left waiting), exit 130; the same
+  # command again finishes the run with the uninterrupted one's bits.
+  timeout -k 5 300 mpirun --oversubscribe -np 2 "$SSM" finetune "${S[@]}" --epochs 30 --out "$TMP/sti" >"$TMP/sti.log" 2>&1 &
+  pid=$!
+  wait_for 'teacher 2 of 2' "$TMP/sti.log"
+  r1=$(for p in $(pgrep -f "selfsup-mpi finetune.*$TMP/sti"); do grep -qz '^OMPI_COMM_WORLD_RANK=1$' /proc/$p/environ 2>/dev/null && echo $p; done)
+  [ -n "$r1" ] && kill -INT $r1
+  wait $pid
+  rc=$?
+  mpi 2 finetune "${S[@]}" --epochs 30 --out "$TMP/sti" >"$TMP/sti2.log" 2>&1
+  rc2=$?
+  "$SS" finetune "${S[@]}" --epochs 30 --shards 2 --out "$TMP/stu" >"$TMP/stu.log" 2>&1
+  check "self-training: SIGINT to rank 1 alone stops both ranks (exit 130, no hang); run again, it ends with the uninterrupted run's bits" \
+    bash -c "[ -n '$r1' ] && [ $rc -eq 130 ] && [ $rc2 -eq 0 ] && grep -q 'finished before' '$TMP/sti2.log' &&
+             cmp -s '$TMP/sti/model.safetensors' '$TMP/stu/model.safetensors' && cmp -s '$TMP/sti/selftrain.json' '$TMP/stu/selftrain.json'"
 else
   notok "finetune: 2 ranks = 1 process x 2 shards" "no $SST/train.tsv (selfsup data get sst2)"
+  notok "self-training on 2 ranks" "no $SST/train.tsv (selfsup data get sst2)"
+  notok "self-training: SIGINT to rank 1 alone" "no $SST/train.tsv (selfsup data get sst2)"
 fi
 
 # Errors: a clear message, a nonzero exit, no rank left waiting.

@@ -176,9 +176,14 @@ static void print_confusion(const ss_class_metrics *m) {
 static int self_train(cli_args *a, ss_finetune_opts *o) {
     ss_selftrain_result r;
     ss_error err = {0};
-    ss_status st = ss_selftrain(o, &r, progress, NULL, &err);
+    int speaker = ss_dist_rank() == 0; /* under mpirun rank 0 reports for all */
+    ss_status st = ss_selftrain(o, &r, speaker ? progress : NULL, NULL, &err);
     cli_args_free(a);
     if (st) return cli_report("finetune", &err);
+    if (!speaker) {
+        ss_selftrain_result_free(&r);
+        return *o->stop ? CLI_EXIT_INTERRUPTED : 0;
+    }
     if (*o->stop) {
         fprintf(stderr, "interrupted: run the same command again to continue (finished rounds are kept in %s)\n",
                 o->out_dir);

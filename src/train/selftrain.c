@@ -1,7 +1,14 @@
 /* Self-training: a teacher fine-tuned on the labelled rows labels unlabelled
  * text, its confident, class-balanced predictions join the labelled rows,
  * and a student is fine-tuned on both, for a number of rounds (see
- * selfsup/selftrain.h). */
+ * selfsup/selftrain.h).
+ *
+ * Under mpirun every round's fine-tuning is data parallel (ss_finetune),
+ * and rank 0 alone reads and writes the self-training files (the rounds'
+ * rows, pseudo.json, the summary, the copy of the kept round) and labels
+ * the unlabelled texts: the other ranks wait for it (from_rank0) and take
+ * its decisions and counts, so every rank trains on the same rows, the
+ * ones one process would choose. */
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -11,6 +18,7 @@
 
 #include <cJSON.h>
 
+#include "selfsup/dist.h"
 #include "selfsup/engine.h"
 #include "selfsup/infer.h"
 #include "selfsup/io.h"
@@ -106,6 +114,36 @@ static void note(ss_finetune_progress_fn fn, void *ctx, const char *msg) {
     fn(ctx, &p);
 }
 
+/* Under mpirun: the other ranks wait here until rank 0 has done what it
+ * alone does (its files written, its decision made), and take its status
+ * and the n bytes at buf (NULL: none). A failure on rank 0 is every rank's
+ * (the others say so; rank 0's message says why). One process: st. */
+static ss_status from_rank0(ss_status st, void *buf, size_t n, ss_error *err) {
+    if (ss_dist_size() == 1) return st;
+    int32_t code = (int32_t)st;
+    ss_error e = {0};
+    ss_status bst = ss_dist_bcast(&code, sizeof code, &e);
+    if (!bst && !code && buf) bst = ss_dist_bcast(buf, n, &e);
+    if (st) return st; /* rank 0's own failure, with its message */
+    if (bst) {
+        *err = e;
+        return bst;
+    }
+    if (code) return ss_fail(err, (ss_status)code, "self-training: rank 0 failed (its message says why)");
+    return SS_OK;
+}
+
+/* Whether the run was asked to stop (o->stop, SIGINT). Under mpirun the
+ * ranks agree, as the training steps do: one rank's signal stops all, and
+ * every rank's o->stop is set then, so that each returns alike. */
+static int stopped(const ss_finetune_opts *o) {
+    double s = o->stop && *o->stop;
+    ss_error e = {0};
+    if (ss_dist_size() > 1 && ss_dist_sum_f64(&s, 1, &e)) s = 1; /* the job is failing: stop here */
+    if (s > 0 && o->stop) *o->stop = 1;
+    return s > 0;
+}
+
 static ss_status round_dir(char *out, size_t cap, const char *root, int k, ss_error *err) {
     char name[32];
     snprintf(name, sizeof name, "round-%d", k);
@@ -163,12 +201,19 @@ static int round_finished(const char *dir) {
 static ss_status run_round(const ss_finetune_opts *base, const char *dir, const char *train, int student,
                            ss_selftrain_round *rd, ss_finetune_progress_fn fn, void *ctx, ss_error *err) {
     char path[SS_PATH_MAX];
-    ss_status st;
-    if (round_finished(dir)) {
+    int rank0 = ss_dist_rank() == 0;
+    int32_t state[2] = {0, 0}; /* finished before; a checkpoint to resume (rank 0 looks) */
+    ss_status st = ss_path_join(path, sizeof path, dir, SS_RUN_CHECKPOINT, err);
+    if (!st && rank0) {
+        state[0] = round_finished(dir);
+        state[1] = ss_file_exists(path);
+    }
+    if ((st = from_rank0(st, state, sizeof state, err))) return st;
+    if (state[0]) {
         char msg[SS_PATH_MAX + 64];
         snprintf(msg, sizeof msg, "round %d: finished before (%s)", rd->round, dir);
         note(fn, ctx, msg);
-        return read_round_eval(rd, dir, base->select, err);
+        return from_rank0(rank0 ? read_round_eval(rd, dir, base->select, err) : SS_OK, rd, sizeof *rd, err);
     }
     ss_finetune_opts o = *base;
     o.out_dir = dir;
@@ -184,13 +229,12 @@ static ss_status run_round(const ss_finetune_opts *base, const char *dir, const 
             o.eval_every = 0;
         }
     }
-    if ((st = ss_path_join(path, sizeof path, dir, SS_RUN_CHECKPOINT, err))) return st;
-    o.resume = ss_file_exists(path);
+    o.resume = state[1];
     ss_finetune_result res;
     if ((st = ss_finetune(&o, &res, fn, ctx, err))) return ss_error_prefix(err, "self-training round %d: ", rd->round);
     ss_finetune_result_free(&res);
-    if (base->stop && *base->stop) return SS_OK; /* interrupted: no eval.json to read yet */
-    return read_round_eval(rd, dir, base->select, err);
+    if (stopped(base)) return SS_OK; /* interrupted: no eval.json to read yet */
+    return from_rank0(rank0 ? read_round_eval(rd, dir, base->select, err) : SS_OK, rd, sizeof *rd, err);
 }
 
 /* How --train's and --dev's rows are read (the columns and format the
@@ -480,8 +524,9 @@ static ss_status more_teachers(const ss_finetune_opts *o, ss_selftrain_result *r
                                ss_finetune_progress_fn fn, void *ctx, ss_error *err) {
     char labelled[SS_PATH_MAX], name[32], msg[SS_PATH_MAX + 128];
     ss_status st = ss_path_join(labelled, sizeof labelled, o->out_dir, "labelled.jsonl", err);
-    if (!st) st = write_labelled(o, labelled, err); /* the same rows every time: rewriting is harmless */
-    for (int t = 1; !st && t < o->teachers && !(o->stop && *o->stop); t++) {
+    if (!st && ss_dist_rank() == 0) st = write_labelled(o, labelled, err); /* the same rows every time: rewriting is harmless */
+    st = from_rank0(st, NULL, 0, err);
+    for (int t = 1; !st && t < o->teachers && !stopped(o); t++) {
         teacher_name(name, sizeof name, t);
         if ((st = ss_path_join(labellers[t], sizeof labellers[t], o->out_dir, name, err))) break;
         ss_finetune_opts ot = *o;
@@ -533,6 +578,25 @@ static ss_status labelling_precision(const ss_finetune_opts *o, int k, ss_finetu
     return SS_OK;
 }
 
+/* Round k's pseudo-labels, by the models in labellers[0..nl), into its
+ * train.jsonl and pseudo.json and their counts into rd; or, when the
+ * command runs again, the ones chosen before. Under mpirun rank 0 labels
+ * and writes, the other ranks choose the products with it
+ * (ss_engine_precision is collective) and take its counts. */
+static ss_status label_round(const ss_finetune_opts *o, const unlabeled_set *u, char (*labellers)[SS_PATH_MAX],
+                             int nl, const char *dir, const char *train, int k, ss_selftrain_round *rd,
+                             ss_finetune_progress_fn fn, void *ctx, ss_error *err) {
+    int rank0 = ss_dist_rank() == 0;
+    int32_t before = rank0 && load_pseudo_stats(dir, rd);
+    ss_status st = from_rank0(SS_OK, &before, sizeof before, err);
+    if (!st && !before) {
+        st = labelling_precision(o, k, fn, ctx, err);
+        if (!st && rank0) st = pseudo_label(o, u, labellers, nl, train, rd, err);
+        if (!st && rank0 && rd->pseudo) st = save_pseudo_stats(dir, rd, err);
+    }
+    return from_rank0(st, rd, sizeof *rd, err);
+}
+
 ss_status ss_selftrain(const ss_finetune_opts *o, ss_selftrain_result *r, ss_finetune_progress_fn fn, void *ctx,
                        ss_error *err) {
     memset(r, 0, sizeof *r);
@@ -557,7 +621,7 @@ ss_status ss_selftrain(const ss_finetune_opts *o, ss_selftrain_result *r, ss_fin
     if (!st) st = ss_mkdir_p(o->out_dir, err);
     char dir[SS_PATH_MAX], train[SS_PATH_MAX], msg[512];
     ss_finetune_opts later = *o; /* the rounds after the first teacher (after_teacher_opts) */
-    for (int k = 0; !st && k <= o->rounds && !(o->stop && *o->stop); k++) {
+    for (int k = 0; !st && k <= o->rounds && !stopped(o); k++) {
         ss_selftrain_round *rd = &r->rounds[k];
         rd->round = k;
         rd->ensemble_dev_accuracy = -1.0;
@@ -571,17 +635,13 @@ ss_status ss_selftrain(const ss_finetune_opts *o, ss_selftrain_result *r, ss_fin
             n_labellers = 1;
             r->teacher_dev_accuracy[0] = rd->dev_accuracy;
             if (!st) after_teacher_opts(&later, o, rd, fn, ctx);
-            if (!st && o->teachers > 1 && !(o->stop && *o->stop))
+            if (!st && o->teachers > 1 && !stopped(o))
                 st = more_teachers(&later, r, labellers, fn, ctx, err);
             if (!st) n_labellers = o->teachers;
             continue;
         }
         if ((st = ss_mkdir_p(dir, err)) || (st = ss_path_join(train, sizeof train, dir, "train.jsonl", err))) break;
-        if (!load_pseudo_stats(dir, rd)) {
-            if ((st = labelling_precision(o, k, fn, ctx, err))) break;
-            if ((st = pseudo_label(o, &u, labellers, n_labellers, train, rd, err))) break;
-            if (rd->pseudo && (st = save_pseudo_stats(dir, rd, err))) break;
-        }
+        if ((st = label_round(o, &u, labellers, n_labellers, dir, train, k, rd, fn, ctx, err))) break;
         if (rd->pseudo == 0) {
             snprintf(msg, sizeof msg, "self-training round %d: some class has no unlabelled text predicted with "
                      "probability >= %g (%zu texts reached it in all): stopping after round %d", k, o->threshold,
@@ -606,11 +666,14 @@ ss_status ss_selftrain(const ss_finetune_opts *o, ss_selftrain_result *r, ss_fin
         strcpy(labellers[0], dir);
         n_labellers = 1;
     }
-    if (!st && r->n > 0 && !(o->stop && *o->stop)) {
+    if (!st && r->n > 0 && !stopped(o)) {
         for (int k = 1; k < r->n; k++)
             if (r->rounds[k].dev_score > r->rounds[r->best].dev_score) r->best = k;
-        if (!(st = round_dir(dir, sizeof dir, o->out_dir, r->best, err))) st = copy_round(dir, o->out_dir, err);
-        if (!st) st = write_summary(o, r, err);
+        if (ss_dist_rank() == 0) { /* rank 0 writes OUT */
+            if (!(st = round_dir(dir, sizeof dir, o->out_dir, r->best, err))) st = copy_round(dir, o->out_dir, err);
+            if (!st) st = write_summary(o, r, err);
+        }
+        st = from_rank0(st, NULL, 0, err);
     }
     free(labellers);
     unlabeled_free(&u);
