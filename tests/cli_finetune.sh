@@ -8,7 +8,7 @@
 # weights saved), and the errors a user meets.
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 35
+tap_plan 37
 tap_needs sst2 train.tsv cli-finetune
 
 SST=$MIRROR/sst2
@@ -74,6 +74,20 @@ check "classify gives the same labels one text at a time as in a padded batch" b
   --train-size 1000 --epochs 1 --out "$TMP/scratch" >"$TMP/sc.log" 2>&1
 check "finetune --init none trains the same architecture from scratch" \
   bash -c "[ $? -eq 0 ] && grep -q '\"init\":[[:space:]]*\"none\"' '$TMP/scratch/eval.json'"
+"$SS" finetune --init none --tokenizer "$TMP/tok.json" --layers 2 --d-model 64 --heads 2 --no-bias "${FT[@]}" \
+  --train-size 200 --epochs 1 --out "$TMP/scratch-nb" >"$TMP/scnb.log" 2>&1
+rc=$?
+"$SS" classify --model "$TMP/scratch-nb" "$TMP/two.txt" >"$TMP/scnb.cls" 2>&1
+check "finetune --init none --no-bias: a body without biases (as pretrain --no-bias), the head's kept; classify reads it" \
+  bash -c "[ $rc -eq 0 ] && [ \$(wc -l <'$TMP/scnb.cls') -eq 2 ] && /usr/bin/python3 -c \"
+import json, struct
+f = open('$TMP/scratch-nb/model.safetensors', 'rb'); h = json.loads(f.read(struct.unpack('<Q', f.read(8))[0]))
+b = sorted(k for k in h if k.endswith('.bias'))
+assert b == ['cls_head.out.bias', 'cls_head.pooler.bias'], b
+assert json.load(open('$TMP/scratch-nb/config.json'))['bias'] is False\""
+"$SS" finetune --init "$TMP/mlm" --no-bias "${FT[@]}" --out "$TMP/scnb2" >"$TMP/scnb2.log" 2>&1
+check "--no-bias with a pretrained --init is refused: the model brings its own" \
+  bash -c "[ $? -ne 0 ] && grep -q -- '--no-bias and --tokenizer are for --init none' '$TMP/scnb2.log'"
 
 # --attention bidirectional: a decoder classifier whose attention sees the whole text, saved in its
 # config.json and applied by classify (the same dev accuracy as eval.json's; with the field removed,

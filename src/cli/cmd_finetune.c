@@ -20,6 +20,7 @@ static const char usage_head[] =
     "         [--template TEXT [--template TEXT...] --verbalizer 'LABEL=WORD;...']\n"
     "         with --init none: --tokenizer FILE [--kind encoder|decoder]\n"
     "                           [--preset tiny|small|base | --layers L --d-model D --heads H [--d-ff F]]\n"
+    "                           [--no-bias]\n"
     "\n"
     "Fine-tunes a sequence classifier. --init RUN starts from a pretrained run\n"
     "(mlm, rtd: its discriminator, or clm), --init none from random weights of\n"
@@ -83,6 +84,7 @@ static const char usage_tail[] =
     "  --kind encoder|decoder   --init none: the kind of model (encoder)\n"
     "  --preset NAME            --init none: tiny, small or base (small)\n"
     "  --layers L --d-model D --heads H [--d-ff F]   --init none: the architecture instead\n"
+    "  --no-bias                --init none: no biases in the body (as pretrain --no-bias)\n"
     "Data parallel: mpirun -np N selfsup-mpi finetune ... (make mpi): --batch is\n"
     "the global batch, cut into --shards parts over the ranks (README).\n"
     "Short forms: -o DIR (--out), -t N (--threads).\n";
@@ -100,10 +102,11 @@ static void parse_scratch(cli_args *a, ss_finetune_opts *o) {
     const char *kind = cli_opt(a, "--kind"), *preset = cli_opt(a, "--preset");
     int L = cli_opt_i32(a, "--layers", 0), D = cli_opt_i32(a, "--d-model", 0);
     int H = cli_opt_i32(a, "--heads", 0), F = cli_opt_i32(a, "--d-ff", 0);
+    int no_bias = cli_flag(a, "--no-bias");
     o->tokenizer = cli_opt(a, "--tokenizer");
-    if (o->init && (kind || preset || L || D || H || F || o->tokenizer))
-        cli_die(a->command, "--kind, --preset, --layers/--d-model/--heads/--d-ff and --tokenizer are for "
-                "--init none; a pretrained model brings its own");
+    if (o->init && (kind || preset || L || D || H || F || o->tokenizer || no_bias))
+        cli_die(a->command, "--kind, --preset, --layers/--d-model/--heads/--d-ff, --no-bias and --tokenizer are "
+                "for --init none; a pretrained model brings its own");
     if (kind && strcmp(kind, "encoder") && strcmp(kind, "decoder"))
         cli_die(a->command, "--kind must be encoder or decoder");
     if (kind) o->scratch.kind = strcmp(kind, "encoder") == 0 ? SS_ENCODER : SS_DECODER;
@@ -116,6 +119,7 @@ static void parse_scratch(cli_args *a, ss_finetune_opts *o) {
         o->scratch.n_head = (int)H;
         o->scratch.d_ff = F ? F : (D <= INT_MAX / 4 ? 4 * D : INT_MAX);
     }
+    o->scratch.no_bias = no_bias;
 }
 
 static void parse_pooler(cli_args *a, ss_finetune_opts *o) {
