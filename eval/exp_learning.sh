@@ -28,7 +28,7 @@ for obj in $OBJECTIVES; do  # LR=0: pretrain's default rate, warmup and --lr-min
 done
 models=(); pairs=(); bases=()
 for obj in $OBJECTIVES; do
-  base=$(scratch_for "$obj")
+  base=$(scratch_for "$obj$TAG")
   models+=("$obj$TAG"); pairs+=("$obj$TAG+def" "$base+def")
   [[ " ${bases[*]} " == *" $base "* ]] || bases+=("$base")
 done

@@ -3,12 +3,14 @@
 FT_RECIPE=(--epochs 3 --batch 32 --lr 2e-4 --layer-decay 1 --warmup-ratio 0.1 --weight-decay 0.01 --dropout 0.1 --max-seq 128)
 W=${W:-eval/work/exp}
 # --init arguments for a model name: a pretrained run, or the same
-# architecture from scratch with the same tokenizer.
+# architecture from scratch with the same tokenizer (-nobias: without
+# biases in the body, as an mlm run pretrained with pretrain's defaults).
 init_args() {
   case $1 in
     mlm|mlm-*|rtd|rtd-*|clm|clm-*|hybrid|hybrid-*) echo "--init $W/pre_$1" ;;  # clm-long: eval/exp_pretrain.sh TAG=-long
     scratch-encoder) echo "--init none --tokenizer $W/shards/tokenizer.json --kind encoder --preset small" ;;
     scratch-decoder) echo "--init none --tokenizer $W/shards/tokenizer.json --kind decoder --preset small" ;;
+    scratch-encoder-nobias|scratch-decoder-nobias) echo "$(init_args "${1%-nobias}") --no-bias" ;;
     *) echo "unknown model $1" >&2; return 1 ;;
   esac
 }
@@ -24,11 +26,16 @@ TEMPLATES7=('{text} It was' '{text} This movie is' '{text} All in all, it was' '
 template_args() {
   local t; TA=()
   for t in "${TEMPLATES7[@]:0:$2}"; do
-    case $1 in clm*|scratch-decoder) TA+=(--template "$t") ;; *) TA+=(--template "$t [MASK].") ;; esac
+    case $1 in clm*|scratch-decoder*) TA+=(--template "$t") ;; *) TA+=(--template "$t [MASK].") ;; esac
   done
 }
-# The from-scratch baseline of a model: the same architecture, random init.
-scratch_for() { case $1 in clm*) echo scratch-decoder ;; *) echo scratch-encoder ;; esac; }
+# The from-scratch baseline of a model: the same architecture, random init
+# (without biases when the pretrained run has none: its config.json).
+scratch_for() {
+  local s; case $1 in clm*) s=scratch-decoder ;; *) s=scratch-encoder ;; esac
+  if grep -qsE '"bias":[[:space:]]*false' "$W/pre_$1/config.json"; then s+=-nobias; fi
+  echo "$s"
+}
 # A label-efficiency size: N (a seeded random N-sentence subset) or Kpc (K
 # sentences of each class: SST-2's two classes make 2K; LM-BFF's 16 per
 # class is 16pc). Prints the labelled count and the finetune flag that cuts

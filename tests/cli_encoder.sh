@@ -5,7 +5,7 @@
 # --disc-init generator with a narrower generator).
 set -u
 source "$(dirname "$0")/tap.sh"
-tap_plan 20
+tap_plan 22
 tap_needs tinyshakespeare input.txt cli-encoder
 
 head -c 120000 "$MIRROR/tinyshakespeare/input.txt" >"$TMP/text.txt"
@@ -23,12 +23,25 @@ check "mlm run is an encoder with an mlm head" grep -qE '"head":[[:space:]]*"mlm
 check "rtd pretraining exits 0 and logs generator and discriminator metrics" \
   bash -c "[ $? -eq 0 ] && grep -qE 'gen [0-9.]+ acc [0-9.]+ \| disc [0-9.]+ acc [0-9.]+ P [0-9.]+ R [0-9.]+' '$TMP/rtd.log'"
 check "rtd saves the discriminator alone" test -s "$TMP/rtd/discriminator/model.safetensors" -a -s "$TMP/rtd/discriminator/tokenizer.json"
+check "an mlm run has no biases in its body by default (config.json \"bias\": false), an rtd run keeps them" \
+  bash -c "grep -qE '\"bias\":[[:space:]]*false' '$TMP/mlm/config.json' && grep -q 'no biases in the body' '$TMP/mlm.log' &&
+           ! grep -q '\"bias\"' '$TMP/rtd/config.json'"
+"$SS" pretrain --objective mlm "${ARGS[@]}" --steps 2 --bias --out "$TMP/mlm-bias" >"$TMP/mlmb.log" 2>&1
+rc=$?
+"$SS" pretrain --objective mlm "${ARGS[@]}" --steps 2 --bias --no-bias --out "$TMP/mlm-bb" >"$TMP/mlmbb.log" 2>&1
+rc2=$?
+"$SS" pretrain --objective mlm --init "$TMP/mlm" "${ARGS[@]}" --steps 2 --bias --out "$TMP/mlm-ib" >"$TMP/mlmib.log" 2>&1
+rc3=$?
+check "--bias keeps an mlm run's biases; --bias with --no-bias, and --bias on an --init run without them, are errors" \
+  bash -c "[ $rc -eq 0 ] && ! grep -q '\"bias\"' '$TMP/mlm-bias/config.json' && [ $rc2 -ne 0 ] &&
+           grep -q -- '--bias and --no-bias exclude each other' '$TMP/mlmbb.log' && [ $rc3 -ne 0 ] &&
+           grep -q -- '--bias differs from the --init run' '$TMP/mlmib.log'"
 
 # --precision fixed: auto probes the GEMM backends, and on a loaded machine two runs can pick different ones
 "$SS" eval --model "$TMP/mlm" --data "$TMP/shards" --precision fp32 >"$TMP/e1" 2>"$TMP/e1.err"
 check "eval of an mlm run prints MLM loss and masked accuracy" grep -qE 'MLM loss [0-9.]+ \| perplexity [0-9.]+ \| masked accuracy [0-9.]+' "$TMP/e1"
-check "an mlm run without --mask-prob trains and evaluates at mlm's default rate, 30%" \
-  grep -qF "masking (the run's): 30% of the tokens chosen; of them 80% [MASK]" "$TMP/e1"
+check "an mlm run without --mask-prob trains and evaluates at mlm's default rate, 40%" \
+  grep -qF "masking (the run's): 40% of the tokens chosen; of them 80% [MASK]" "$TMP/e1"
 "$SS" eval --model "$TMP/mlm" --data "$TMP/shards" --precision fp32 >"$TMP/e1b" 2>"$TMP/e1b.err"
 check "encoder eval is reproducible (fixed masking seed; results on stdout, the measured GEMM peaks on stderr vary)" cmp -s "$TMP/e1" "$TMP/e1b"
 "$SS" eval --model "$TMP/rtd" --data "$TMP/shards" >"$TMP/e2" 2>&1

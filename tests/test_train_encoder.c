@@ -402,8 +402,8 @@ static void saved_opts(const char *run, ss_train_opts *o, int64_t *total, char *
 
 /* The defaults that depend on the objective resolve before the run is
  * planned and are saved as resolved (so a resumed run and 'selfsup eval'
- * use what it trained with): --mask-prob 0 is 0.3 for mlm, 0.15 for rtd and
- * hybrid; --lr 0 is 5e-4 for clm, 1e-3 for the encoders; --lr-min -1 is
+ * use what it trained with): --mask-prob 0 is 0.4 for mlm, 0.3 for rtd,
+ * 0.15 for hybrid; --lr 0 is 5e-4 for clm, 1e-3 for the encoders; --lr-min -1 is
  * lr/10 for clm, lr/100 for the encoders; given values are kept. A --flops
  * budget is planned with the resolved rate (the LM head's FLOPs count only
  * on the masked share). */
@@ -414,7 +414,7 @@ static void test_defaults_by_objective(void **state) {
         ss_objective obj;
         float mask;
         double lr, want_mask, want_lr, want_lr_min;
-    } cases[] = {{SS_OBJ_MLM, 0, 0, 0.3f, 1e-3, 1e-5},      {SS_OBJ_RTD, 0, 0, 0.3f, 1e-3, 1e-5},
+    } cases[] = {{SS_OBJ_MLM, 0, 0, 0.4f, 1e-3, 1e-5},      {SS_OBJ_RTD, 0, 0, 0.3f, 1e-3, 1e-5},
                  {SS_OBJ_HYBRID, 0, 0, 0.15f, 1e-3, 1e-5}, {SS_OBJ_CLM, 0, 0, 0.15f, 5e-4, 5e-5},
                  {SS_OBJ_MLM, 0.2f, 2e-3, 0.2f, 2e-3, 2e-5}};
     ss_train_opts o, s;
@@ -436,19 +436,20 @@ static void test_defaults_by_objective(void **state) {
         free(keep);
     }
     /* run: the last case's, an mlm encoder */
-    /* a FLOPs budget of 3.9 steps at 30% masking: 4 steps; the same budget
-     * counted at 15% would be 5 (the LM head's share makes 30% dearer) */
+    /* a FLOPs budget of 3.9 steps at mlm's default 40% masking: 4 steps;
+     * the same budget counted at 15% would be 5 (the LM head's share makes
+     * 40% dearer) */
     ss_model *m;
     CHECK_OK(ss_model_load(&m, run, &err), &err);
     const ss_model_config *c = ss_model_config_of(m);
-    double at30 = ss_train_flops_per_token(SS_OBJ_MLM, c, NULL, 64, 0.3f, 0),
+    double at40 = ss_train_flops_per_token(SS_OBJ_MLM, c, NULL, 64, 0.4f, 0),
            at15 = ss_train_flops_per_token(SS_OBJ_MLM, c, NULL, 64, 0.15f, 0);
     ss_model_free(m);
-    printf("# FLOPs per token at 30%% / 15%% masked: %.4g / %.4g\n", at30, at15);
-    assert_true(ceil(3.9 * at30 / at15) >= 5);
+    printf("# FLOPs per token at 40%% / 15%% masked: %.4g / %.4g\n", at40, at15);
+    assert_true(ceil(3.9 * at40 / at15) >= 5);
     scratch_run(run, "maskp-flops");
     opts_for(&o, SS_OBJ_MLM, run, 0);
-    o.flops = 3.9 * at30 * o.batch * o.seq;
+    o.flops = 3.9 * at40 * o.batch * o.seq;
     o.eval_every = 0;
     CHECK_OK(ss_pretrain(&o, NULL, NULL, &err), &err);
     saved_opts(run, &s, &total, &keep);

@@ -16,6 +16,12 @@
 typedef enum { SS_OBJ_CLM = 0, SS_OBJ_MLM, SS_OBJ_RTD, SS_OBJ_HYBRID } ss_objective;
 const char *ss_objective_name(ss_objective o);
 ss_status ss_objective_parse(const char *s, ss_objective *o, ss_error *err);
+/* 1 when the objective's model has no biases in its body by default
+ * (ss_model_config.no_bias; the CLI's --bias / --no-bias override it): mlm,
+ * where the learning study measured biases off better (eval/RESULTS.md).
+ * The presets (ss_config_preset) keep biases: a library caller sets
+ * no_bias from this. */
+int ss_objective_default_no_bias(ss_objective o);
 
 /* ---- Options ------------------------------------------------------------------ */
 extern const char *const ss_objective_names[]; /* "clm", "mlm", "rtd", "hybrid", NULL */

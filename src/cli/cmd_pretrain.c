@@ -14,7 +14,7 @@ static const char usage_head[] =
     "         --seq T --batch B [--grad-accum K --batch-ramp P] (--steps N | --tokens N | --flops F | --time SECONDS)\n"
     "         [--lr LR --lr-min LR --warmup N --weight-decay W --clip C --dropout P]\n"
     "         [--seed S --threads N --eval-every N --eval-tokens N --save-every N --log-every N]\n"
-    "         [--max-seq N --kind decoder|encoder --no-bias] [--init RUN] [--resume | --overwrite]\n"
+    "         [--max-seq N --kind decoder|encoder --bias|--no-bias] [--init RUN] [--resume | --overwrite]\n"
     "         [--mask-prob P --mask-replace P --mask-random P --whole-word]   (mlm, rtd, hybrid)\n"
     "         [--gen-size F --disc-weight W --disc-warmup N --disc-start N]   (rtd)\n"
     "         [--gen-temperature T --rtd-generator model|uniform]             (rtd)\n"
@@ -68,7 +68,8 @@ static const char usage_model[] =
     "  --max-seq N              the model's positions (the preset's, at least --seq)\n"
     "  --kind decoder|encoder   (decoder for clm, encoder for mlm and rtd)\n"
     "  --dropout P              (0)\n"
-    "  --no-bias                no biases in the body's linear layers and LayerNorms\n"
+    "  --bias / --no-bias       biases in the body's linear layers and LayerNorms, or none\n"
+    "                           (default: none for mlm, biases for clm, rtd and hybrid)\n"
     "                           (Cramming's; the heads keep theirs; config.json \"bias\": false)\n"
     "  --overwrite              replace the run in --out\n"
     "--flops sets the steps from the objective's training FLOPs per token (the\n"
@@ -106,7 +107,9 @@ static void parse_model(cli_args *a, ss_train_opts *o) {
     if (maxT) o->model.max_seq = (int)maxT;
     else if (o->model.max_seq < o->seq) o->model.max_seq = o->seq;
     o->model.dropout = (float)cli_opt_double(a, "--dropout", 0.0);
-    o->model.no_bias = cli_flag(a, "--no-bias");
+    int bias = cli_flag(a, "--bias"), no_bias = cli_flag(a, "--no-bias");
+    if (bias && no_bias) cli_die(a->command, "--bias and --no-bias exclude each other");
+    o->model.no_bias = no_bias ? 1 : bias ? 0 : ss_objective_default_no_bias(o->objective);
     const char *kind = cli_opt(a, "--kind");
     if (kind && strcmp(kind, "decoder") && strcmp(kind, "encoder"))
         cli_die(a->command, "--kind must be decoder or encoder");
@@ -131,6 +134,9 @@ static void model_from_run(cli_args *a, ss_train_opts *o, const char *run, const
     if (cli_flag(a, "--no-bias") && !ic.no_bias)
         cli_die(a->command, "--no-bias differs from the %s's model, which has biases: the model comes from %s "
                 "(leave --no-bias out)", what, run);
+    if (cli_flag(a, "--bias") && ic.no_bias)
+        cli_die(a->command, "--bias differs from the %s's model, which has none: the model comes from %s "
+                "(leave --bias out)", what, run);
     double dropout = cli_opt_double(a, "--dropout", ic.dropout);
     if (o->resume && (float)dropout != ic.dropout)
         cli_die(a->command, "--dropout %g differs from the resumed run's dropout %g: the model comes from %s (leave "
