@@ -20,7 +20,10 @@
 # means, the change and its standard error over pretraining runs.
 # Finished runs are reused and interrupted ones resume, so a second
 # invocation with more PRE_SEEDS only adds what is new. Examples (the study's
-# levers at 3e14, whose seed-1 runs and baseline seeds 1-2 exist):
+# levers at 3e14, whose seed-1 runs and baseline seeds 1-2 exist, made with
+# mlm's defaults before the twenty-ninth part: biases, 30% masking; a new
+# baseline is made with today's, no biases and 40%, so it needs a new
+# BASE_TAG, and LEVER="--bias --mask-prob 0.3" is then the old recipe):
 #   LEVER=--no-bias LEVER_TAG=-m3-def-nobias make exp-lever
 #   LEVER="--batch 8 --grad-accum 4 --batch-ramp 0.5" LEVER_TAG=-m3-ramp make exp-lever
 #   LEVER="--layers 6 --d-model 256 --heads 4" LEVER_TAG=-m3-L6 make exp-lever   (a model size:
