@@ -196,8 +196,34 @@ static int round_finished(const char *dir) {
     return ss_file_exists(a) && !ss_file_exists(b);
 }
 
-/* Fine-tune one round into dir (resuming its checkpoint when a previous
- * attempt was interrupted), unless it finished before. */
+/* Fine-tune one round into dir from base's options (train: its rows,
+ * else --train's), resuming its checkpoint when asked. */
+static ss_status train_round(const ss_finetune_opts *base, const char *dir, const char *train, int student,
+                             int resume, int round, ss_finetune_progress_fn fn, void *ctx, ss_error *err) {
+    ss_finetune_opts o = *base;
+    o.out_dir = dir;
+    o.unlabeled = NULL; /* a plain fine-tuning run: the self-training options are not its own */
+    o.given &= ~(SS_OPT_BIT(SS_FINETUNE_OPT_rounds) | SS_OPT_BIT(SS_FINETUNE_OPT_threshold) |
+                 SS_OPT_BIT(SS_FINETUNE_OPT_max_pseudo) | SS_OPT_BIT(SS_FINETUNE_OPT_student_epochs) |
+                 SS_OPT_BIT(SS_FINETUNE_OPT_gold_repeat) | SS_OPT_BIT(SS_FINETUNE_OPT_teachers));
+    if (train) {
+        o.train_path = train;
+        o.train_size = o.per_class = 0; /* the file holds the labelled subset already */
+        if (student && base->student_epochs > 0) {
+            o.epochs = base->student_epochs;
+            o.eval_every = 0;
+        }
+    }
+    o.resume = resume;
+    ss_finetune_result res;
+    ss_status st = ss_finetune(&o, &res, fn, ctx, err);
+    if (st) return ss_error_prefix(err, "self-training round %d: ", round);
+    ss_finetune_result_free(&res);
+    return SS_OK;
+}
+
+/* One round into dir (train_round), unless it finished before; its dev
+ * metrics into rd (rank 0 reads its eval.json). */
 static ss_status run_round(const ss_finetune_opts *base, const char *dir, const char *train, int student,
                            ss_selftrain_round *rd, ss_finetune_progress_fn fn, void *ctx, ss_error *err) {
     char path[SS_PATH_MAX];
@@ -213,27 +239,10 @@ static ss_status run_round(const ss_finetune_opts *base, const char *dir, const 
         char msg[SS_PATH_MAX + 64];
         snprintf(msg, sizeof msg, "round %d: finished before (%s)", rd->round, dir);
         note(fn, ctx, msg);
-        return from_rank0(rank0 ? read_round_eval(rd, dir, base->select, err) : SS_OK, rd, sizeof *rd, err);
+    } else {
+        st = train_round(base, dir, train, student, state[1], rd->round, fn, ctx, err);
+        if (st || stopped(base)) return st; /* interrupted: no eval.json to read yet */
     }
-    ss_finetune_opts o = *base;
-    o.out_dir = dir;
-    o.unlabeled = NULL; /* a plain fine-tuning run: the self-training options are not its own */
-    o.given &= ~(SS_OPT_BIT(SS_FINETUNE_OPT_rounds) | SS_OPT_BIT(SS_FINETUNE_OPT_threshold) |
-                 SS_OPT_BIT(SS_FINETUNE_OPT_max_pseudo) | SS_OPT_BIT(SS_FINETUNE_OPT_student_epochs) |
-                 SS_OPT_BIT(SS_FINETUNE_OPT_gold_repeat) | SS_OPT_BIT(SS_FINETUNE_OPT_teachers));
-    if (train) {
-        o.train_path = train;
-        o.train_size = o.per_class = 0; /* the file holds the labelled subset already */
-        if (student && base->student_epochs > 0) {
-            o.epochs = base->student_epochs;
-            o.eval_every = 0;
-        }
-    }
-    o.resume = state[1];
-    ss_finetune_result res;
-    if ((st = ss_finetune(&o, &res, fn, ctx, err))) return ss_error_prefix(err, "self-training round %d: ", rd->round);
-    ss_finetune_result_free(&res);
-    if (stopped(base)) return SS_OK; /* interrupted: no eval.json to read yet */
     return from_rank0(rank0 ? read_round_eval(rd, dir, base->select, err) : SS_OK, rd, sizeof *rd, err);
 }
 
